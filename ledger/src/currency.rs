@@ -1,0 +1,238 @@
+//! ISO 4217 currencies and the conversion of decimal amounts to minor units.
+//!
+//! The ledger keeps every balance as an `i128` count of the currency's minor
+//! unit (cents for USD, whole units for UGX, fils for KWD). Amounts arrive as
+//! [`rust_decimal::Decimal`] and are converted exactly, once, at the edge of
+//! the ledger; a value that cannot be represented in the currency's minor
+//! unit is rejected, never rounded.
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::LedgerError;
+
+/// Largest number of integer (major-unit) digits an amount may have. FSPIOP
+/// allows up to 18; so do we.
+pub const AMOUNT_MAX_INTEGER_DIGITS: u32 = 18;
+
+/// An ISO 4217 alphabetic currency code known to have a minor unit.
+///
+/// Construct it with [`Currency::parse`]; a `Currency` value is therefore
+/// always a code from the ISO 4217 table below.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// Parses an upper-case ISO 4217 alphabetic code ("USD", "KES").
+    pub fn parse(code: &str) -> Result<Currency, LedgerError> {
+        let bytes = code.as_bytes();
+        if bytes.len() != 3 || !bytes.iter().all(u8::is_ascii_uppercase) {
+            return Err(LedgerError::UnknownCurrency(code.chars().take(16).collect()));
+        }
+        let c = Currency([bytes[0], bytes[1], bytes[2]]);
+        if iso_scale(c.0).is_none() {
+            return Err(LedgerError::UnknownCurrency(code.to_string()));
+        }
+        Ok(c)
+    }
+
+    /// The three-letter code.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII upper-case letters are ever stored (see `parse`).
+        std::str::from_utf8(&self.0).unwrap_or("???")
+    }
+
+    /// The code as raw bytes, for digests and compact encodings.
+    pub fn as_bytes(&self) -> [u8; 3] {
+        self.0
+    }
+
+    /// Number of decimal places of the minor unit (2 for USD, 0 for UGX).
+    pub fn scale(&self) -> u32 {
+        // `parse` guarantees the code is in the table.
+        iso_scale(self.0).unwrap_or(0)
+    }
+
+    /// Converts a decimal amount to minor units.
+    ///
+    /// Rejects (with [`LedgerError::InvalidAmount`]) zero, negative values,
+    /// values with more decimals than the currency has, and values with more
+    /// than [`AMOUNT_MAX_INTEGER_DIGITS`] integer digits. Trailing zeros are
+    /// accepted ("10.50" and "10.5" are the same USD amount).
+    pub fn to_minor(&self, amount: Decimal) -> Result<i128, LedgerError> {
+        let scale = self.scale();
+        let invalid = |reason: String| LedgerError::InvalidAmount { amount, reason };
+        if amount.is_sign_negative() || amount.is_zero() {
+            return Err(invalid("amount must be greater than zero".into()));
+        }
+        let mantissa = amount.mantissa();
+        let given = amount.scale();
+        let minor = if given <= scale {
+            mantissa * 10_i128.pow(scale - given)
+        } else {
+            let divisor = 10_i128.pow(given - scale);
+            if mantissa % divisor != 0 {
+                return Err(invalid(format!(
+                    "{} allows at most {} decimal places",
+                    self.as_str(),
+                    scale
+                )));
+            }
+            mantissa / divisor
+        };
+        if minor >= 10_i128.pow(AMOUNT_MAX_INTEGER_DIGITS + scale) {
+            return Err(invalid(format!(
+                "amount has more than {AMOUNT_MAX_INTEGER_DIGITS} integer digits"
+            )));
+        }
+        Ok(minor)
+    }
+
+    /// Converts a signed count of minor units back to a decimal with the
+    /// currency's scale ("12.30" for 1230 USD cents).
+    pub fn to_decimal(&self, minor: i128) -> Decimal {
+        // Balances are bounded far below Decimal's 96-bit mantissa: every
+        // amount is < 10^(18+scale) and a balance would need more than 10^6
+        // maximal transfers to exceed 10^28. Saturate rather than panic.
+        Decimal::try_from_i128_with_scale(minor, self.scale()).unwrap_or(if minor < 0 {
+            Decimal::MIN
+        } else {
+            Decimal::MAX
+        })
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = LedgerError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Currency::parse(&s)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(c: Currency) -> String {
+        c.as_str().to_string()
+    }
+}
+
+/// ISO 4217 active codes with their minor units (list one, 2024 edition).
+/// Funds codes and precious metals without a minor unit are left out: they
+/// cannot be transferred through the switch.
+#[rustfmt::skip]
+const ISO_4217: &[(&[u8; 3], u8)] = &[
+    (b"AED", 2), (b"AFN", 2), (b"ALL", 2), (b"AMD", 2), (b"ANG", 2), (b"AOA", 2),
+    (b"ARS", 2), (b"AUD", 2), (b"AWG", 2), (b"AZN", 2), (b"BAM", 2), (b"BBD", 2),
+    (b"BDT", 2), (b"BGN", 2), (b"BHD", 3), (b"BIF", 0), (b"BMD", 2), (b"BND", 2),
+    (b"BOB", 2), (b"BRL", 2), (b"BSD", 2), (b"BTN", 2), (b"BWP", 2), (b"BYN", 2),
+    (b"BZD", 2), (b"CAD", 2), (b"CDF", 2), (b"CHF", 2), (b"CLF", 4), (b"CLP", 0),
+    (b"CNY", 2), (b"COP", 2), (b"CRC", 2), (b"CUP", 2), (b"CVE", 2), (b"CZK", 2),
+    (b"DJF", 0), (b"DKK", 2), (b"DOP", 2), (b"DZD", 2), (b"EGP", 2), (b"ERN", 2),
+    (b"ETB", 2), (b"EUR", 2), (b"FJD", 2), (b"FKP", 2), (b"GBP", 2), (b"GEL", 2),
+    (b"GHS", 2), (b"GIP", 2), (b"GMD", 2), (b"GNF", 0), (b"GTQ", 2), (b"GYD", 2),
+    (b"HKD", 2), (b"HNL", 2), (b"HTG", 2), (b"HUF", 2), (b"IDR", 2), (b"ILS", 2),
+    (b"INR", 2), (b"IQD", 3), (b"IRR", 2), (b"ISK", 0), (b"JMD", 2), (b"JOD", 3),
+    (b"JPY", 0), (b"KES", 2), (b"KGS", 2), (b"KHR", 2), (b"KMF", 0), (b"KPW", 2),
+    (b"KRW", 0), (b"KWD", 3), (b"KYD", 2), (b"KZT", 2), (b"LAK", 2), (b"LBP", 2),
+    (b"LKR", 2), (b"LRD", 2), (b"LSL", 2), (b"LYD", 3), (b"MAD", 2), (b"MDL", 2),
+    (b"MGA", 2), (b"MKD", 2), (b"MMK", 2), (b"MNT", 2), (b"MOP", 2), (b"MRU", 2),
+    (b"MUR", 2), (b"MVR", 2), (b"MWK", 2), (b"MXN", 2), (b"MYR", 2), (b"MZN", 2),
+    (b"NAD", 2), (b"NGN", 2), (b"NIO", 2), (b"NOK", 2), (b"NPR", 2), (b"NZD", 2),
+    (b"OMR", 3), (b"PAB", 2), (b"PEN", 2), (b"PGK", 2), (b"PHP", 2), (b"PKR", 2),
+    (b"PLN", 2), (b"PYG", 0), (b"QAR", 2), (b"RON", 2), (b"RSD", 2), (b"RUB", 2),
+    (b"RWF", 0), (b"SAR", 2), (b"SBD", 2), (b"SCR", 2), (b"SDG", 2), (b"SEK", 2),
+    (b"SGD", 2), (b"SHP", 2), (b"SLE", 2), (b"SOS", 2), (b"SRD", 2), (b"SSP", 2),
+    (b"STN", 2), (b"SVC", 2), (b"SYP", 2), (b"SZL", 2), (b"THB", 2), (b"TJS", 2),
+    (b"TMT", 2), (b"TND", 3), (b"TOP", 2), (b"TRY", 2), (b"TTD", 2), (b"TWD", 2),
+    (b"TZS", 2), (b"UAH", 2), (b"UGX", 0), (b"USD", 2), (b"UYI", 0), (b"UYU", 2),
+    (b"UYW", 4), (b"UZS", 2), (b"VED", 2), (b"VES", 2), (b"VND", 0), (b"VUV", 0),
+    (b"WST", 2), (b"XAF", 0), (b"XCD", 2), (b"XOF", 0), (b"XPF", 0), (b"YER", 2),
+    (b"ZAR", 2), (b"ZMW", 2), (b"ZWG", 2),
+];
+
+fn iso_scale(code: [u8; 3]) -> Option<u32> {
+    ISO_4217
+        .binary_search_by(|(c, _)| (**c).cmp(&code))
+        .ok()
+        .map(|i| u32::from(ISO_4217[i].1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).expect("test literal")
+    }
+
+    #[test]
+    fn table_is_sorted_so_binary_search_works() {
+        assert!(ISO_4217.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn parse_accepts_iso_codes_and_rejects_others() {
+        assert_eq!(Currency::parse("USD").map(|c| c.scale()).ok(), Some(2));
+        assert_eq!(Currency::parse("UGX").map(|c| c.scale()).ok(), Some(0));
+        assert_eq!(Currency::parse("KWD").map(|c| c.scale()).ok(), Some(3));
+        for bad in ["usd", "US", "USDD", "XYZ", "", "XAU", "US1"] {
+            let err = Currency::parse(bad).expect_err(bad);
+            assert_eq!(err.code(), 3100, "{bad}");
+        }
+    }
+
+    #[test]
+    fn to_minor_is_exact() {
+        let usd = Currency::parse("USD").expect("USD");
+        assert_eq!(usd.to_minor(d("10")).ok(), Some(1000));
+        assert_eq!(usd.to_minor(d("10.5")).ok(), Some(1050));
+        assert_eq!(usd.to_minor(d("10.50")).ok(), Some(1050));
+        assert_eq!(usd.to_minor(d("10.5000")).ok(), Some(1050));
+        assert_eq!(usd.to_minor(d("0.01")).ok(), Some(1));
+        let ugx = Currency::parse("UGX").expect("UGX");
+        assert_eq!(ugx.to_minor(d("5000")).ok(), Some(5000));
+    }
+
+    #[test]
+    fn to_minor_rejects_bad_amounts() {
+        let usd = Currency::parse("USD").expect("USD");
+        let ugx = Currency::parse("UGX").expect("UGX");
+        for (c, a) in [
+            (usd, "0"),
+            (usd, "0.00"),
+            (usd, "-1"),
+            (usd, "-0.01"),
+            (usd, "0.001"),
+            (usd, "10.555"),
+            (ugx, "0.5"),
+            (usd, "1000000000000000000"),
+        ] {
+            let err = c.to_minor(d(a)).expect_err(a);
+            assert_eq!(err.code(), 3100, "{a}");
+        }
+        assert!(usd.to_minor(d("999999999999999999.99")).is_ok());
+    }
+
+    #[test]
+    fn to_decimal_round_trips() {
+        let kwd = Currency::parse("KWD").expect("KWD");
+        assert_eq!(kwd.to_decimal(1234).to_string(), "1.234");
+        assert_eq!(kwd.to_decimal(-5).to_string(), "-0.005");
+        assert_eq!(kwd.to_minor(kwd.to_decimal(987654)).ok(), Some(987654));
+    }
+}
