@@ -12,6 +12,7 @@ use crate::command::Command;
 use crate::currency::Currency;
 use crate::error::LedgerError;
 use crate::event::{Event, Posting, PostingPhase};
+use crate::store::TransferStore;
 use crate::types::{
     Account, AccountId, AccountType, Balances, FundsId, FundsKind, FundsRecord, FundsState,
     HubCurrency, Owner, Participant, ParticipantCurrency, ParticipantId, ParticipantKind,
@@ -97,7 +98,7 @@ pub struct Ledger {
     pub(crate) participant_names: FxHashMap<String, ParticipantId>,
     pub(crate) participant_currencies: FxHashMap<(ParticipantId, Currency), ParticipantCurrency>,
     pub(crate) accounts: Vec<Account>,
-    pub(crate) transfers: FxHashMap<TransferId, TransferRecord>,
+    pub(crate) transfers: TransferStore,
     /// Full errors of refused prepares, to answer their retries.
     pub(crate) refusals: FxHashMap<TransferId, LedgerError>,
     pub(crate) funds: FxHashMap<FundsId, FundsRecord>,
@@ -558,6 +559,9 @@ impl Ledger {
             Err(e) => return Outcome::new(Err(e)),
         };
 
+        if self.transfers.is_full() {
+            return Outcome::new(Err(LedgerError::LimitReached("transfers".into())));
+        }
         let mut record = TransferRecord {
             id: a.id,
             payer: a.payer,
@@ -584,7 +588,7 @@ impl Ledger {
                 payee: a.payee,
                 reason: record.reason,
             });
-            self.transfers.insert(a.id, record);
+            self.transfers.insert(record);
             self.refusals.insert(a.id, error.clone());
             return Outcome::new(Err(error));
         }
@@ -597,7 +601,7 @@ impl Ledger {
             phase: PostingPhase::Pending,
         };
         self.apply_posting(&posting);
-        self.transfers.insert(a.id, record);
+        self.transfers.insert(record);
         self.expiry_queue.push(Reverse((a.expires_at_ms, a.id)));
         events.push(Event::TransferReserved {
             transfer_id: a.id,
@@ -697,8 +701,10 @@ impl Ledger {
         };
         let posting = self.finish_transfer(id, request, state, reason, now_ms, events);
         debug_assert!(posting.is_some());
-        let record = &self.transfers[&id];
-        Outcome::new(Ok(transfer_reply(record)))
+        match self.transfers.get(&id) {
+            Some(record) => Outcome::new(Ok(transfer_reply(record))),
+            None => Outcome::new(Err(LedgerError::TransferNotFound(id))),
+        }
     }
 
     /// Moves a RESERVED transfer to its final state and emits the event.

@@ -44,6 +44,7 @@ mod error;
 mod event;
 mod ledger;
 mod snapshot;
+mod store;
 mod types;
 
 pub use command::Command;
@@ -55,6 +56,7 @@ pub use ledger::{
     PARTICIPANT_NAME_LENGTH_MAX, PARTICIPANTS_MAX, Reply,
 };
 pub use snapshot::{SNAPSHOT_VERSION, Snapshot, SnapshotError, StateDigest};
+pub use store::TRANSFERS_MAX;
 pub use types::{
     Account, AccountId, AccountType, Balances, FundsId, FundsKind, FundsRecord, FundsState,
     HubCurrency, Owner, Participant, ParticipantCurrency, ParticipantId, ParticipantKind,

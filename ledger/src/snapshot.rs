@@ -158,11 +158,11 @@ impl Ledger {
         }
 
         f.tag("transfers");
-        let mut ids: Vec<&TransferId> = self.transfers.keys().collect();
-        ids.sort_unstable();
-        f.u32(ids.len() as u32);
-        for id in ids {
-            let t = &self.transfers[id];
+        let mut records: Vec<&TransferRecord> = self.transfers.values().collect();
+        records.sort_unstable_by_key(|t| t.id);
+        f.u32(records.len() as u32);
+        for t in records {
+            let id = &t.id;
             f.u128(t.id.0);
             f.u32(t.payer.0);
             f.u32(t.payee.0);
@@ -388,7 +388,10 @@ impl Ledger {
             if t.state == TransferState::Reserved {
                 ledger.expiry_queue.push(Reverse((t.expires_at_ms, t.id)));
             }
-            if ledger.transfers.insert(t.id, t).is_some() {
+            if ledger.transfers.is_full() {
+                return Err(bad("more transfers than a ledger holds".into()));
+            }
+            if !ledger.transfers.insert(t) {
                 return Err(bad("a transfer is listed twice".into()));
             }
         }
