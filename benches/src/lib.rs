@@ -28,10 +28,20 @@ pub fn funded_ledger(participants: u32) -> Ledger {
     ledger.apply(&Command::EnableCurrency { currency: usd() }, &mut events);
     for i in 0..participants {
         let name = format!("bank-{i}");
-        ledger.apply(&Command::CreateParticipant { name, kind: ParticipantKind::Bank }, &mut events);
+        ledger.apply(
+            &Command::CreateParticipant {
+                name,
+                kind: ParticipantKind::Bank,
+            },
+            &mut events,
+        );
         let participant = ParticipantId(i + 1);
         ledger.apply(
-            &Command::OpenAccounts { participant, currency: usd(), net_debit_cap: plenty },
+            &Command::OpenAccounts {
+                participant,
+                currency: usd(),
+                net_debit_cap: plenty,
+            },
             &mut events,
         );
         ledger.apply(
@@ -86,7 +96,11 @@ pub fn transfer_batch(first_id: u128, transfers: u32, participants: u32) -> Vec<
         fulfilments.push((id, fulfilment));
     }
     for (id, fulfilment) in fulfilments {
-        commands.push(Command::Commit { transfer_id: TransferId(id), fulfilment, now_ms: NOW_MS + 5 });
+        commands.push(Command::Commit {
+            transfer_id: TransferId(id),
+            fulfilment,
+            now_ms: NOW_MS + 5,
+        });
     }
     commands
 }
@@ -119,11 +133,17 @@ mod tests {
             let (prepares, commits) = out.outcomes.split_at(4000);
             assert!(prepares.iter().all(|o| matches!(
                 o.result,
-                Ok(Reply::Transfer { state: TransferState::Reserved, .. })
+                Ok(Reply::Transfer {
+                    state: TransferState::Reserved,
+                    ..
+                })
             )));
             assert!(commits.iter().all(|o| matches!(
                 o.result,
-                Ok(Reply::Transfer { state: TransferState::Committed, .. })
+                Ok(Reply::Transfer {
+                    state: TransferState::Committed,
+                    ..
+                })
             )));
         }
         assert_eq!(ledger.transfer_count(), 12_000);

@@ -87,7 +87,10 @@ pub enum Command {
         now_ms: i64,
     },
     /// Aborts one reserved transfer whose expiration has passed (3303).
-    Expire { transfer_id: TransferId, now_ms: i64 },
+    Expire {
+        transfer_id: TransferId,
+        now_ms: i64,
+    },
     /// Aborts, in expiration order, up to `max` reserved transfers whose
     /// expiration is at or before `now_ms`. This is what the expiry sweep
     /// appends to the log.

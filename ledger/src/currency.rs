@@ -30,13 +30,20 @@ impl Currency {
     pub fn parse(code: &str) -> Result<Currency, LedgerError> {
         let bytes = code.as_bytes();
         if bytes.len() != 3 || !bytes.iter().all(u8::is_ascii_uppercase) {
-            return Err(LedgerError::UnknownCurrency(code.chars().take(16).collect()));
+            return Err(LedgerError::UnknownCurrency(
+                code.chars().take(16).collect(),
+            ));
         }
         let c = Currency([bytes[0], bytes[1], bytes[2]]);
         if iso_scale(c.0).is_none() {
             return Err(LedgerError::UnknownCurrency(code.to_string()));
         }
         Ok(c)
+    }
+
+    /// A valid currency for filling memory that holds no real record.
+    pub(crate) fn placeholder() -> Currency {
+        Currency(*b"XXX")
     }
 
     /// The three-letter code.

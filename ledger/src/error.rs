@@ -63,7 +63,10 @@ pub enum LedgerError {
     FundsNotFound(FundsId),
     /// The transfer is not RESERVED, so it cannot be resolved by this command.
     #[error("transfer {id} is {state:?} and cannot be resolved again")]
-    TransferNotReserved { id: TransferId, state: TransferState },
+    TransferNotReserved {
+        id: TransferId,
+        state: TransferState,
+    },
     /// An expire command for a transfer whose expiration has not passed.
     #[error("transfer {id} expires at {expires_at_ms} ms, not yet at {now_ms} ms")]
     NotYetExpired {

@@ -8,9 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::currency::Currency;
-use crate::types::{
-    AccountId, FundsId, ParticipantId, ParticipantKind, Resolution, TransferId,
-};
+use crate::types::{AccountId, FundsId, ParticipantId, ParticipantKind, Resolution, TransferId};
 
 /// How a posting affects the two accounts.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]

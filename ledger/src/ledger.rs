@@ -1,8 +1,5 @@
 //! The ledger state machine: applies commands, checks limits, moves money.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -31,18 +28,41 @@ pub const EXPIRE_DUE_MAX: u32 = 100_000;
 /// The answer to a successful command.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum Reply {
-    CurrencyEnabled { currency: Currency },
-    Participant { participant: ParticipantId },
-    AccountsOpened { participant: ParticipantId, currency: Currency },
-    ParticipantActive { participant: ParticipantId, active: bool },
-    NetDebitCap { participant: ParticipantId, currency: Currency, net_debit_cap: i128 },
-    Funds { funds_id: FundsId, state: FundsState },
+    CurrencyEnabled {
+        currency: Currency,
+    },
+    Participant {
+        participant: ParticipantId,
+    },
+    AccountsOpened {
+        participant: ParticipantId,
+        currency: Currency,
+    },
+    ParticipantActive {
+        participant: ParticipantId,
+        active: bool,
+    },
+    NetDebitCap {
+        participant: ParticipantId,
+        currency: Currency,
+        net_debit_cap: i128,
+    },
+    Funds {
+        funds_id: FundsId,
+        state: FundsState,
+    },
     /// The transfer's state after the command. `reason` is the FSPIOP code
     /// of an abort (3100 bad fulfilment, 3303 expired, the payee's code for
     /// a rejection), 0 otherwise.
-    Transfer { transfer_id: TransferId, state: TransferState, reason: u16 },
+    Transfer {
+        transfer_id: TransferId,
+        state: TransferState,
+        reason: u16,
+    },
     /// How many transfers an `ExpireDue` aborted.
-    Expired { count: u32 },
+    Expired {
+        count: u32,
+    },
 }
 
 /// The outcome of one command.
@@ -56,10 +76,16 @@ pub struct Outcome {
 
 impl Outcome {
     fn new(result: Result<Reply, LedgerError>) -> Outcome {
-        Outcome { result, duplicate: false }
+        Outcome {
+            result,
+            duplicate: false,
+        }
     }
     fn duplicate(result: Result<Reply, LedgerError>) -> Outcome {
-        Outcome { result, duplicate: true }
+        Outcome {
+            result,
+            duplicate: true,
+        }
     }
 }
 
@@ -102,15 +128,24 @@ pub struct Ledger {
     /// Full errors of refused prepares, to answer their retries.
     pub(crate) refusals: FxHashMap<TransferId, LedgerError>,
     pub(crate) funds: FxHashMap<FundsId, FundsRecord>,
-    /// Reserved transfers by expiration. Entries of transfers resolved since
-    /// are skipped when popped. Derived state: rebuilt on restore.
-    pub(crate) expiry_queue: BinaryHeap<Reverse<(i64, TransferId)>>,
+    /// The RESERVED transfers and their expirations. Only in-flight
+    /// transfers are here, so it stays small and in cache. Derived state:
+    /// rebuilt on restore.
+    pub(crate) in_flight: FxHashMap<TransferId, i64>,
 }
 
 impl Ledger {
     /// An empty ledger: no currency, no participant.
     pub fn new() -> Ledger {
         Ledger::default()
+    }
+
+    /// Allocates room for `additional` more transfers now, so that growing
+    /// the transfer store never pauses a batch later (capped at
+    /// [`crate::TRANSFERS_MAX`]). A deployment calls this at start with the
+    /// number of transfers it expects to hold.
+    pub fn reserve_transfers(&mut self, additional: usize) {
+        self.transfers.reserve(additional);
     }
 
     /// Applies a batch of commands in order.
@@ -126,7 +161,11 @@ impl Ledger {
             out.outcomes.push(outcome);
             // `index` < BATCH_COMMANDS_MAX < u32::MAX.
             let command_index = index as u32;
-            out.events.extend(events.drain(..).map(|event| EmittedEvent { command_index, event }));
+            out.events
+                .extend(events.drain(..).map(|event| EmittedEvent {
+                    command_index,
+                    event,
+                }));
         }
     }
 
@@ -137,21 +176,32 @@ impl Ledger {
             Command::CreateParticipant { name, kind } => {
                 self.create_participant(name, *kind, events)
             }
-            Command::OpenAccounts { participant, currency, net_debit_cap } => {
-                self.open_accounts(*participant, *currency, *net_debit_cap, events)
-            }
-            Command::SetParticipantActive { participant, active } => {
-                self.set_active(*participant, *active, events)
-            }
-            Command::SetNetDebitCap { participant, currency, net_debit_cap } => {
-                self.set_net_debit_cap(*participant, *currency, *net_debit_cap, events)
-            }
-            Command::FundsIn { funds_id, participant, currency, amount } => {
-                self.funds_in(*funds_id, *participant, *currency, *amount, events)
-            }
-            Command::FundsOutReserve { funds_id, participant, currency, amount } => {
-                self.funds_out_reserve(*funds_id, *participant, *currency, *amount, events)
-            }
+            Command::OpenAccounts {
+                participant,
+                currency,
+                net_debit_cap,
+            } => self.open_accounts(*participant, *currency, *net_debit_cap, events),
+            Command::SetParticipantActive {
+                participant,
+                active,
+            } => self.set_active(*participant, *active, events),
+            Command::SetNetDebitCap {
+                participant,
+                currency,
+                net_debit_cap,
+            } => self.set_net_debit_cap(*participant, *currency, *net_debit_cap, events),
+            Command::FundsIn {
+                funds_id,
+                participant,
+                currency,
+                amount,
+            } => self.funds_in(*funds_id, *participant, *currency, *amount, events),
+            Command::FundsOutReserve {
+                funds_id,
+                participant,
+                currency,
+                amount,
+            } => self.funds_out_reserve(*funds_id, *participant, *currency, *amount, events),
             Command::FundsOutCommit { funds_id } => self.funds_out_resolve(*funds_id, true, events),
             Command::FundsOutAbort { funds_id } => self.funds_out_resolve(*funds_id, false, events),
             Command::Prepare {
@@ -176,10 +226,21 @@ impl Ledger {
                 },
                 events,
             ),
-            Command::Commit { transfer_id, fulfilment, now_ms } => {
-                self.resolve(*transfer_id, Resolution::Fulfil(*fulfilment), *now_ms, events)
-            }
-            Command::Abort { transfer_id, reason, now_ms } => {
+            Command::Commit {
+                transfer_id,
+                fulfilment,
+                now_ms,
+            } => self.resolve(
+                *transfer_id,
+                Resolution::Fulfil(*fulfilment),
+                *now_ms,
+                events,
+            ),
+            Command::Abort {
+                transfer_id,
+                reason,
+                now_ms,
+            } => {
                 if !(1000..=5999).contains(reason) {
                     return Outcome::new(Err(LedgerError::Validation(format!(
                         "abort reason {reason} is not an FSPIOP error code (1000..=5999)"
@@ -187,9 +248,10 @@ impl Ledger {
                 }
                 self.resolve(*transfer_id, Resolution::Reject(*reason), *now_ms, events)
             }
-            Command::Expire { transfer_id, now_ms } => {
-                self.resolve(*transfer_id, Resolution::Expire, *now_ms, events)
-            }
+            Command::Expire {
+                transfer_id,
+                now_ms,
+            } => self.resolve(*transfer_id, Resolution::Expire, *now_ms, events),
             Command::ExpireDue { now_ms, max } => self.expire_due(*now_ms, *max, events),
         }
     }
@@ -200,12 +262,17 @@ impl Ledger {
         if self.currencies.contains_key(&currency) {
             return Outcome::duplicate(Ok(Reply::CurrencyEnabled { currency }));
         }
-        let reconciliation = self.open_account(Owner::Hub, currency, AccountType::HubReconciliation);
+        let reconciliation =
+            self.open_account(Owner::Hub, currency, AccountType::HubReconciliation);
         let multilateral_settlement =
             self.open_account(Owner::Hub, currency, AccountType::HubMultilateralSettlement);
         self.currencies.insert(
             currency,
-            HubCurrency { currency, reconciliation, multilateral_settlement },
+            HubCurrency {
+                currency,
+                reconciliation,
+                multilateral_settlement,
+            },
         );
         events.push(Event::CurrencyEnabled {
             currency,
@@ -238,9 +305,18 @@ impl Ledger {
         }
         // Ids start at 1; `len() < PARTICIPANTS_MAX` fits in u32.
         let id = ParticipantId(self.participants.len() as u32 + 1);
-        self.participants.push(Participant { id, name: name.to_string(), kind, active: true });
+        self.participants.push(Participant {
+            id,
+            name: name.to_string(),
+            kind,
+            active: true,
+        });
         self.participant_names.insert(name.to_string(), id);
-        events.push(Event::ParticipantCreated { participant: id, name: name.to_string(), kind });
+        events.push(Event::ParticipantCreated {
+            participant: id,
+            name: name.to_string(),
+            kind,
+        });
         Outcome::new(Ok(Reply::Participant { participant: id }))
     }
 
@@ -252,14 +328,17 @@ impl Ledger {
         events: &mut Vec<Event>,
     ) -> Outcome {
         let result = (|| {
-            self.participant(participant).ok_or(LedgerError::ParticipantNotFound(participant))?;
+            self.participant(participant)
+                .ok_or(LedgerError::ParticipantNotFound(participant))?;
             self.hub(currency)?;
             let cap = cap_to_minor(currency, net_debit_cap)?;
             if let Some(pc) = self.participant_currencies.get(&(participant, currency)) {
                 return if pc.net_debit_cap == cap {
                     Ok(None)
                 } else {
-                    Err(LedgerError::ModifiedRequest(format!("{participant} {currency} accounts")))
+                    Err(LedgerError::ModifiedRequest(format!(
+                        "{participant} {currency} accounts"
+                    )))
                 };
             }
             Ok(Some(cap))
@@ -267,7 +346,10 @@ impl Ledger {
         let cap = match result {
             Ok(Some(cap)) => cap,
             Ok(None) => {
-                return Outcome::duplicate(Ok(Reply::AccountsOpened { participant, currency }));
+                return Outcome::duplicate(Ok(Reply::AccountsOpened {
+                    participant,
+                    currency,
+                }));
             }
             Err(e) => return Outcome::new(Err(e)),
         };
@@ -276,7 +358,13 @@ impl Ledger {
         let settlement = self.open_account(owner, currency, AccountType::Settlement);
         self.participant_currencies.insert(
             (participant, currency),
-            ParticipantCurrency { participant, currency, position, settlement, net_debit_cap: cap },
+            ParticipantCurrency {
+                participant,
+                currency,
+                position,
+                settlement,
+                net_debit_cap: cap,
+            },
         );
         events.push(Event::AccountsOpened {
             participant,
@@ -285,7 +373,10 @@ impl Ledger {
             settlement,
             net_debit_cap: cap,
         });
-        Outcome::new(Ok(Reply::AccountsOpened { participant, currency }))
+        Outcome::new(Ok(Reply::AccountsOpened {
+            participant,
+            currency,
+        }))
     }
 
     fn set_active(
@@ -294,15 +385,24 @@ impl Ledger {
         active: bool,
         events: &mut Vec<Event>,
     ) -> Outcome {
-        let Some(p) = self.participants.get_mut(participant.0.wrapping_sub(1) as usize) else {
+        let Some(p) = self
+            .participants
+            .get_mut(participant.0.wrapping_sub(1) as usize)
+        else {
             return Outcome::new(Err(LedgerError::ParticipantNotFound(participant)));
         };
-        let reply = Ok(Reply::ParticipantActive { participant, active });
+        let reply = Ok(Reply::ParticipantActive {
+            participant,
+            active,
+        });
         if p.active == active {
             return Outcome::duplicate(reply);
         }
         p.active = active;
-        events.push(Event::ParticipantActiveSet { participant, active });
+        events.push(Event::ParticipantActiveSet {
+            participant,
+            active,
+        });
         Outcome::new(reply)
     }
 
@@ -320,15 +420,29 @@ impl Ledger {
             Ok(cap) => cap,
             Err(e) => return Outcome::new(Err(e)),
         };
-        let reply = Ok(Reply::NetDebitCap { participant, currency, net_debit_cap: cap });
-        let Some(pc) = self.participant_currencies.get_mut(&(participant, currency)) else {
-            return Outcome::new(Err(LedgerError::AccountsNotFound(participant, currency.to_string())));
+        let reply = Ok(Reply::NetDebitCap {
+            participant,
+            currency,
+            net_debit_cap: cap,
+        });
+        let Some(pc) = self
+            .participant_currencies
+            .get_mut(&(participant, currency))
+        else {
+            return Outcome::new(Err(LedgerError::AccountsNotFound(
+                participant,
+                currency.to_string(),
+            )));
         };
         if pc.net_debit_cap == cap {
             return Outcome::duplicate(reply);
         }
         pc.net_debit_cap = cap;
-        events.push(Event::NetDebitCapSet { participant, currency, net_debit_cap: cap });
+        events.push(Event::NetDebitCapSet {
+            participant,
+            currency,
+            net_debit_cap: cap,
+        });
         Outcome::new(reply)
     }
 
@@ -349,7 +463,10 @@ impl Ledger {
             && record.currency == currency
             && currency.to_minor(amount).ok() == Some(record.amount);
         Some(if same {
-            Outcome::duplicate(Ok(Reply::Funds { funds_id, state: record.state }))
+            Outcome::duplicate(Ok(Reply::Funds {
+                funds_id,
+                state: record.state,
+            }))
         } else {
             Outcome::new(Err(LedgerError::ModifiedRequest(funds_id.to_string())))
         })
@@ -389,8 +506,15 @@ impl Ledger {
                 state: FundsState::Committed,
             },
         );
-        events.push(Event::FundsIn { funds_id, participant, posting });
-        Outcome::new(Ok(Reply::Funds { funds_id, state: FundsState::Committed }))
+        events.push(Event::FundsIn {
+            funds_id,
+            participant,
+            posting,
+        });
+        Outcome::new(Ok(Reply::Funds {
+            funds_id,
+            state: FundsState::Committed,
+        }))
     }
 
     fn funds_out_reserve(
@@ -401,7 +525,8 @@ impl Ledger {
         amount: Decimal,
         events: &mut Vec<Event>,
     ) -> Outcome {
-        if let Some(o) = self.funds_replay(funds_id, FundsKind::Out, participant, currency, amount) {
+        if let Some(o) = self.funds_replay(funds_id, FundsKind::Out, participant, currency, amount)
+        {
             return o;
         }
         let (pc, hub, minor) = match self.funds_accounts(participant, currency, amount) {
@@ -436,8 +561,15 @@ impl Ledger {
                 state: FundsState::Reserved,
             },
         );
-        events.push(Event::FundsOutReserved { funds_id, participant, posting });
-        Outcome::new(Ok(Reply::Funds { funds_id, state: FundsState::Reserved }))
+        events.push(Event::FundsOutReserved {
+            funds_id,
+            participant,
+            posting,
+        });
+        Outcome::new(Ok(Reply::Funds {
+            funds_id,
+            state: FundsState::Reserved,
+        }))
     }
 
     fn funds_out_resolve(
@@ -449,9 +581,15 @@ impl Ledger {
         let Some(record) = self.funds.get(&funds_id) else {
             return Outcome::new(Err(LedgerError::FundsNotFound(funds_id)));
         };
-        let target = if commit { FundsState::Committed } else { FundsState::Aborted };
+        let target = if commit {
+            FundsState::Committed
+        } else {
+            FundsState::Aborted
+        };
         match (record.kind, record.state) {
-            (FundsKind::In, _) => return Outcome::new(Err(LedgerError::FundsNotReserved(funds_id))),
+            (FundsKind::In, _) => {
+                return Outcome::new(Err(LedgerError::FundsNotReserved(funds_id)));
+            }
             (FundsKind::Out, FundsState::Reserved) => {}
             (FundsKind::Out, state) if state == target => {
                 return Outcome::duplicate(Ok(Reply::Funds { funds_id, state }));
@@ -461,7 +599,10 @@ impl Ledger {
             }
         }
         let record = record.clone();
-        let Some(pc) = self.participant_currencies.get(&(record.participant, record.currency)).copied()
+        let Some(pc) = self
+            .participant_currencies
+            .get(&(record.participant, record.currency))
+            .copied()
         else {
             return Outcome::new(Err(LedgerError::AccountsNotFound(
                 record.participant,
@@ -469,14 +610,20 @@ impl Ledger {
             )));
         };
         let Some(hub) = self.currencies.get(&record.currency).copied() else {
-            return Outcome::new(Err(LedgerError::UnknownCurrency(record.currency.to_string())));
+            return Outcome::new(Err(LedgerError::UnknownCurrency(
+                record.currency.to_string(),
+            )));
         };
         let posting = Posting {
             debit: pc.settlement,
             credit: hub.reconciliation,
             currency: record.currency,
             amount: record.amount,
-            phase: if commit { PostingPhase::PostPending } else { PostingPhase::VoidPending },
+            phase: if commit {
+                PostingPhase::PostPending
+            } else {
+                PostingPhase::VoidPending
+            },
         };
         self.apply_posting(&posting);
         if let Some(r) = self.funds.get_mut(&funds_id) {
@@ -484,11 +631,22 @@ impl Ledger {
         }
         let participant = record.participant;
         events.push(if commit {
-            Event::FundsOutCommitted { funds_id, participant, posting }
+            Event::FundsOutCommitted {
+                funds_id,
+                participant,
+                posting,
+            }
         } else {
-            Event::FundsOutAborted { funds_id, participant, posting }
+            Event::FundsOutAborted {
+                funds_id,
+                participant,
+                posting,
+            }
         });
-        Outcome::new(Ok(Reply::Funds { funds_id, state: target }))
+        Outcome::new(Ok(Reply::Funds {
+            funds_id,
+            state: target,
+        }))
     }
 
     fn funds_accounts(
@@ -530,7 +688,9 @@ impl Ledger {
             self.hub(a.currency)?;
             let amount = a.currency.to_minor(a.amount)?;
             if a.payer == a.payee {
-                return Err(LedgerError::Validation("payer and payee are the same participant".into()));
+                return Err(LedgerError::Validation(
+                    "payer and payee are the same participant".into(),
+                ));
             }
             if a.expires_at_ms <= a.now_ms {
                 return Err(LedgerError::ExpiryInPast {
@@ -538,8 +698,14 @@ impl Ledger {
                     now_ms: a.now_ms,
                 });
             }
-            let payer_pc = self.participant_currencies.get(&(a.payer, a.currency)).copied();
-            let payee_pc = self.participant_currencies.get(&(a.payee, a.currency)).copied();
+            let payer_pc = self
+                .participant_currencies
+                .get(&(a.payer, a.currency))
+                .copied();
+            let payee_pc = self
+                .participant_currencies
+                .get(&(a.payee, a.currency))
+                .copied();
             if self.participant(a.payer).is_none() {
                 return Err(LedgerError::PayerUnavailable(a.payer));
             }
@@ -602,7 +768,7 @@ impl Ledger {
         };
         self.apply_posting(&posting);
         self.transfers.insert(record);
-        self.expiry_queue.push(Reverse((a.expires_at_ms, a.id)));
+        self.in_flight.insert(a.id, a.expires_at_ms);
         events.push(Event::TransferReserved {
             transfer_id: a.id,
             payer: a.payer,
@@ -632,10 +798,16 @@ impl Ledger {
         let view = self.position_of(payer_pc);
         let required = view.position + view.reserved + amount;
         if required > view.liquidity {
-            return Err(LedgerError::InsufficientLiquidity { required, available: view.liquidity });
+            return Err(LedgerError::InsufficientLiquidity {
+                required,
+                available: view.liquidity,
+            });
         }
         if required > view.net_debit_cap {
-            return Err(LedgerError::NetDebitCapExceeded { required, cap: view.net_debit_cap });
+            return Err(LedgerError::NetDebitCapExceeded {
+                required,
+                cap: view.net_debit_cap,
+            });
         }
         Ok(())
     }
@@ -718,7 +890,17 @@ impl Ledger {
         events: &mut Vec<Event>,
     ) -> Option<Posting> {
         let record = self.transfers.get_mut(&id)?;
-        assert_eq!(record.state, TransferState::Reserved, "only a reserved transfer resolves");
+        assert_eq!(
+            record.state,
+            TransferState::Reserved,
+            "only a reserved transfer resolves"
+        );
+        let in_flight = self.in_flight.remove(&id);
+        assert_eq!(
+            in_flight,
+            Some(record.expires_at_ms),
+            "every reserved transfer is in flight"
+        );
         record.state = state;
         record.reason = reason;
         record.resolution = Some(request);
@@ -740,7 +922,12 @@ impl Ledger {
         };
         self.apply_posting(&posting);
         events.push(if state == TransferState::Committed {
-            Event::TransferCommitted { transfer_id: id, payer, payee, posting }
+            Event::TransferCommitted {
+                transfer_id: id,
+                payer,
+                payee,
+                posting,
+            }
         } else {
             Event::TransferAborted {
                 transfer_id: id,
@@ -760,22 +947,28 @@ impl Ledger {
                 "expire-due max {max} is above {EXPIRE_DUE_MAX}"
             ))));
         }
-        let mut count = 0u32;
-        while count < max {
-            let Some(&Reverse((expires_at_ms, id))) = self.expiry_queue.peek() else { break };
-            if expires_at_ms > now_ms {
-                break;
-            }
-            self.expiry_queue.pop();
-            let reserved = self
-                .transfers
-                .get(&id)
-                .is_some_and(|r| r.state == TransferState::Reserved);
-            if reserved {
-                self.finish_transfer(id, Resolution::Expire, TransferState::Aborted, 3303, now_ms, events);
-                count += 1;
-            }
+        // In expiration order, then id order: deterministic whatever the
+        // order of the hash map.
+        let mut due: Vec<(i64, TransferId)> = self
+            .in_flight
+            .iter()
+            .filter(|(_, expires_at_ms)| **expires_at_ms <= now_ms)
+            .map(|(id, expires_at_ms)| (*expires_at_ms, *id))
+            .collect();
+        due.sort_unstable();
+        due.truncate(max as usize);
+        for &(_, id) in &due {
+            self.finish_transfer(
+                id,
+                Resolution::Expire,
+                TransferState::Aborted,
+                3303,
+                now_ms,
+                events,
+            );
         }
+        // `due.len() <= max`, a u32.
+        let count = due.len() as u32;
         Outcome::new(Ok(Reply::Expired { count }))
     }
 
@@ -817,7 +1010,13 @@ impl Ledger {
     fn open_account(&mut self, owner: Owner, currency: Currency, kind: AccountType) -> AccountId {
         // Bounded by PARTICIPANTS_MAX * currencies * 2 + hub accounts.
         let id = AccountId(self.accounts.len() as u32);
-        self.accounts.push(Account { id, owner, currency, kind, balances: Balances::default() });
+        self.accounts.push(Account {
+            id,
+            owner,
+            currency,
+            kind,
+            balances: Balances::default(),
+        });
         id
     }
 
@@ -830,7 +1029,9 @@ impl Ledger {
 
     /// A participant by name.
     pub fn participant_by_name(&self, name: &str) -> Option<&Participant> {
-        self.participant_names.get(name).and_then(|id| self.participant(*id))
+        self.participant_names
+            .get(name)
+            .and_then(|id| self.participant(*id))
     }
 
     /// All participants, in id order.
@@ -871,12 +1072,19 @@ impl Ledger {
 
     /// A participant's position, reservations, liquidity and headroom.
     pub fn position(&self, participant: ParticipantId, currency: Currency) -> Option<PositionView> {
-        self.participant_currencies.get(&(participant, currency)).map(|pc| self.position_of(pc))
+        self.participant_currencies
+            .get(&(participant, currency))
+            .map(|pc| self.position_of(pc))
     }
 
     /// A transfer by id (refused prepares included).
     pub fn transfer(&self, id: TransferId) -> Option<&TransferRecord> {
         self.transfers.get(&id)
+    }
+
+    /// Number of RESERVED transfers.
+    pub fn in_flight_count(&self) -> usize {
+        self.in_flight.len()
     }
 
     /// Number of transfers known, refused prepares included.
@@ -923,7 +1131,8 @@ impl Ledger {
         participant: ParticipantId,
         currency: Currency,
     ) -> Result<ParticipantCurrency, LedgerError> {
-        self.participant(participant).ok_or(LedgerError::ParticipantNotFound(participant))?;
+        self.participant(participant)
+            .ok_or(LedgerError::ParticipantNotFound(participant))?;
         self.hub(currency)?;
         self.participant_currencies
             .get(&(participant, currency))
@@ -944,7 +1153,11 @@ struct PrepareArgs {
 }
 
 fn transfer_reply(record: &TransferRecord) -> Reply {
-    Reply::Transfer { transfer_id: record.id, state: record.state, reason: record.reason }
+    Reply::Transfer {
+        transfer_id: record.id,
+        state: record.state,
+        reason: record.reason,
+    }
 }
 
 /// Index into `participants` of an id; ids start at 1, so 0 maps past the end.
@@ -961,7 +1174,9 @@ fn cap_to_minor(currency: Currency, cap: Decimal) -> Result<i128, LedgerError> {
 
 fn validate_name(name: &str) -> Result<(), LedgerError> {
     let ok_len = !name.is_empty() && name.len() <= PARTICIPANT_NAME_LENGTH_MAX;
-    let ok_chars = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     let ok_start = name.bytes().next().is_some_and(|b| b != b'-');
     if ok_len && ok_chars && ok_start {
         Ok(())

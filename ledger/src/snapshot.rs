@@ -1,7 +1,5 @@
 //! State digest, invariant check, and versioned snapshot / restore.
 
-use std::cmp::Reverse;
-
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -10,9 +8,8 @@ use crate::currency::Currency;
 use crate::error::LedgerError;
 use crate::ledger::Ledger;
 use crate::types::{
-    Account, AccountType, Balances, FundsKind, FundsRecord, FundsState, HubCurrency,
-    Owner, Participant, ParticipantCurrency, ParticipantId, TransferId, TransferRecord,
-    TransferState,
+    Account, AccountType, Balances, FundsKind, FundsRecord, FundsState, HubCurrency, Owner,
+    Participant, ParticipantCurrency, ParticipantId, TransferId, TransferRecord, TransferState,
 };
 
 /// Version of the snapshot format written by [`Ledger::snapshot`].
@@ -257,6 +254,7 @@ impl Ledger {
                 .copied()
                 .ok_or_else(|| format!("participant {p} has no {c} accounts"))
         };
+        let mut reserved = 0usize;
         for t in self.transfers.values() {
             if self.participant(t.payer).is_none() && t.state != TransferState::Refused {
                 return Err(format!("transfer {} has an unknown payer", t.id));
@@ -271,11 +269,21 @@ impl Ledger {
                 return Err(format!("transfer {} state and resolution disagree", t.id));
             }
             if t.state == TransferState::Reserved {
+                reserved += 1;
+                if self.in_flight.get(&t.id) != Some(&t.expires_at_ms) {
+                    return Err(format!("reserved transfer {} is not in flight", t.id));
+                }
                 let payer = account_of(t.payer, t.currency)?;
                 let payee = account_of(t.payee, t.currency)?;
                 expected[payer.position.0 as usize].0 += t.amount;
                 expected[payee.position.0 as usize].1 += t.amount;
             }
+        }
+        if reserved != self.in_flight.len() {
+            return Err(format!(
+                "{} transfers in flight but {reserved} reserved",
+                self.in_flight.len()
+            ));
         }
         for r in self.funds.values() {
             let pc = account_of(r.participant, r.currency)?;
@@ -300,13 +308,21 @@ impl Ledger {
             }
         }
         for pc in self.participant_currencies.values() {
-            for (id, kind) in [(pc.position, AccountType::Position), (pc.settlement, AccountType::Settlement)] {
-                let a = self.account(id).ok_or_else(|| format!("account {} missing", id.0))?;
+            for (id, kind) in [
+                (pc.position, AccountType::Position),
+                (pc.settlement, AccountType::Settlement),
+            ] {
+                let a = self
+                    .account(id)
+                    .ok_or_else(|| format!("account {} missing", id.0))?;
                 if a.kind != kind
                     || a.currency != pc.currency
                     || a.owner != Owner::Participant(pc.participant)
                 {
-                    return Err(format!("account {} does not match its participant currency", id.0));
+                    return Err(format!(
+                        "account {} does not match its participant currency",
+                        id.0
+                    ));
                 }
             }
         }
@@ -344,7 +360,9 @@ impl Ledger {
     /// the ledger the snapshot was taken from.
     pub fn restore(snapshot: Snapshot) -> Result<Ledger, SnapshotError> {
         if snapshot.version != SNAPSHOT_VERSION {
-            return Err(SnapshotError::UnsupportedVersion { found: snapshot.version });
+            return Err(SnapshotError::UnsupportedVersion {
+                found: snapshot.version,
+            });
         }
         let bad = SnapshotError::Inconsistent;
         let mut ledger = Ledger::new();
@@ -355,9 +373,16 @@ impl Ledger {
         }
         for (i, p) in snapshot.participants.into_iter().enumerate() {
             if p.id.0 as usize != i + 1 {
-                return Err(bad(format!("participant at position {i} has id {}", p.id.0)));
+                return Err(bad(format!(
+                    "participant at position {i} has id {}",
+                    p.id.0
+                )));
             }
-            if ledger.participant_names.insert(p.name.clone(), p.id).is_some() {
+            if ledger
+                .participant_names
+                .insert(p.name.clone(), p.id)
+                .is_some()
+            {
                 return Err(bad(format!("participant name {} listed twice", p.name)));
             }
             ledger.participants.push(p);
@@ -366,27 +391,46 @@ impl Ledger {
         for h in ledger.currencies.values() {
             for (id, kind) in [
                 (h.reconciliation, AccountType::HubReconciliation),
-                (h.multilateral_settlement, AccountType::HubMultilateralSettlement),
+                (
+                    h.multilateral_settlement,
+                    AccountType::HubMultilateralSettlement,
+                ),
             ] {
-                let ok = ledger.accounts.get(id.0 as usize).is_some_and(|a: &Account| {
-                    a.kind == kind && a.owner == Owner::Hub && a.currency == h.currency
-                });
+                let ok = ledger
+                    .accounts
+                    .get(id.0 as usize)
+                    .is_some_and(|a: &Account| {
+                        a.kind == kind && a.owner == Owner::Hub && a.currency == h.currency
+                    });
                 if !ok {
-                    return Err(bad(format!("hub account {} of {} is wrong", id.0, h.currency)));
+                    return Err(bad(format!(
+                        "hub account {} of {} is wrong",
+                        id.0, h.currency
+                    )));
                 }
             }
         }
         for pc in snapshot.participant_currencies {
             if ledger.participant(pc.participant).is_none() {
-                return Err(bad(format!("accounts of unknown participant {}", pc.participant)));
+                return Err(bad(format!(
+                    "accounts of unknown participant {}",
+                    pc.participant
+                )));
             }
-            if ledger.participant_currencies.insert((pc.participant, pc.currency), pc).is_some() {
-                return Err(bad(format!("{} {} listed twice", pc.participant, pc.currency)));
+            if ledger
+                .participant_currencies
+                .insert((pc.participant, pc.currency), pc)
+                .is_some()
+            {
+                return Err(bad(format!(
+                    "{} {} listed twice",
+                    pc.participant, pc.currency
+                )));
             }
         }
         for t in snapshot.transfers {
             if t.state == TransferState::Reserved {
-                ledger.expiry_queue.push(Reverse((t.expires_at_ms, t.id)));
+                ledger.in_flight.insert(t.id, t.expires_at_ms);
             }
             if ledger.transfers.is_full() {
                 return Err(bad("more transfers than a ledger holds".into()));
@@ -397,7 +441,9 @@ impl Ledger {
         }
         for (id, e) in snapshot.refusals {
             if ledger.transfers.get(&id).map(|t| t.state) != Some(TransferState::Refused) {
-                return Err(bad(format!("refusal for {id}, which is not a refused transfer")));
+                return Err(bad(format!(
+                    "refusal for {id}, which is not a refused transfer"
+                )));
             }
             ledger.refusals.insert(id, e);
         }

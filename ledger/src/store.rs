@@ -10,7 +10,8 @@ use std::collections::hash_map::Entry;
 
 use rustc_hash::FxHashMap;
 
-use crate::types::{TransferId, TransferRecord};
+use crate::currency::Currency;
+use crate::types::{ParticipantId, TransferId, TransferRecord, TransferState};
 
 /// Most transfers one ledger holds (the index is a `u32`).
 pub const TRANSFERS_MAX: usize = u32::MAX as usize;
@@ -51,6 +52,34 @@ impl TransferStore {
                 true
             }
         }
+    }
+
+    /// Makes room for `additional` more records without reallocating, and
+    /// writes the new record space once so that the operating system maps
+    /// its pages now (at start) rather than during later batches.
+    pub fn reserve(&mut self, additional: usize) {
+        let additional = additional.min(TRANSFERS_MAX - self.records.len());
+        self.index.reserve(additional);
+        let len = self.records.len();
+        let blank = TransferRecord {
+            id: TransferId(0),
+            payer: ParticipantId(0),
+            payee: ParticipantId(0),
+            currency: self
+                .records
+                .first()
+                .map_or_else(Currency::placeholder, |r| r.currency),
+            amount: 0,
+            condition: [0; 32],
+            expires_at_ms: 0,
+            prepared_at_ms: 0,
+            state: TransferState::Refused,
+            reason: 0,
+            resolution: None,
+            resolved_at_ms: 0,
+        };
+        self.records.resize(len + additional, blank);
+        self.records.truncate(len);
     }
 
     pub fn len(&self) -> usize {

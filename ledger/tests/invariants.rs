@@ -23,17 +23,56 @@ use rust_decimal::Decimal;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Prepare { id: u8, payer: u8, payee: u8, cur: u8, amount: (u32, u32), expires_in_ms: i64, good: bool },
-    Commit { id: u8, good: bool },
-    Abort { id: u8, reason: u16 },
-    Expire { id: u8 },
-    ExpireDue { max: u32 },
-    FundsIn { fid: u8, p: u8, cur: u8, amount: (u32, u32) },
-    FundsOutReserve { fid: u8, p: u8, cur: u8, amount: (u32, u32) },
-    FundsOutCommit { fid: u8 },
-    FundsOutAbort { fid: u8 },
-    SetCap { p: u8, cur: u8, amount: (u32, u32) },
-    SetActive { p: u8, active: bool },
+    Prepare {
+        id: u8,
+        payer: u8,
+        payee: u8,
+        cur: u8,
+        amount: (u32, u32),
+        expires_in_ms: i64,
+        good: bool,
+    },
+    Commit {
+        id: u8,
+        good: bool,
+    },
+    Abort {
+        id: u8,
+        reason: u16,
+    },
+    Expire {
+        id: u8,
+    },
+    ExpireDue {
+        max: u32,
+    },
+    FundsIn {
+        fid: u8,
+        p: u8,
+        cur: u8,
+        amount: (u32, u32),
+    },
+    FundsOutReserve {
+        fid: u8,
+        p: u8,
+        cur: u8,
+        amount: (u32, u32),
+    },
+    FundsOutCommit {
+        fid: u8,
+    },
+    FundsOutAbort {
+        fid: u8,
+    },
+    SetCap {
+        p: u8,
+        cur: u8,
+        amount: (u32, u32),
+    },
+    SetActive {
+        p: u8,
+        active: bool,
+    },
 }
 
 fn amount() -> impl Strategy<Value = (u32, u32)> {
@@ -99,46 +138,84 @@ fn to_commands(batches: &[Vec<(Op, i64)>]) -> Vec<Vec<Command>> {
                 .map(|(op, dt)| {
                     now += dt;
                     match op.clone() {
-                        Op::Prepare { id, payer, payee, cur, amount, expires_in_ms, good } => Command::Prepare {
+                        Op::Prepare {
+                            id,
+                            payer,
+                            payee,
+                            cur,
+                            amount,
+                            expires_in_ms,
+                            good,
+                        } => Command::Prepare {
                             transfer_id: TransferId(u128::from(id)),
                             payer: participant(payer),
                             payee: participant(payee),
                             currency: currency(cur),
                             amount: dec(amount),
-                            condition: if good { condition_of(&fulfilment(u64::from(id))) } else { [7; 32] },
+                            condition: if good {
+                                condition_of(&fulfilment(u64::from(id)))
+                            } else {
+                                [7; 32]
+                            },
                             expires_at_ms: now + expires_in_ms,
                             now_ms: now,
                         },
                         Op::Commit { id, good } => Command::Commit {
                             transfer_id: TransferId(u128::from(id)),
-                            fulfilment: if good { fulfilment(u64::from(id)) } else { [1; 32] },
+                            fulfilment: if good {
+                                fulfilment(u64::from(id))
+                            } else {
+                                [1; 32]
+                            },
                             now_ms: now,
                         },
-                        Op::Abort { id, reason } => {
-                            Command::Abort { transfer_id: TransferId(u128::from(id)), reason, now_ms: now }
-                        }
-                        Op::Expire { id } => Command::Expire { transfer_id: TransferId(u128::from(id)), now_ms: now },
+                        Op::Abort { id, reason } => Command::Abort {
+                            transfer_id: TransferId(u128::from(id)),
+                            reason,
+                            now_ms: now,
+                        },
+                        Op::Expire { id } => Command::Expire {
+                            transfer_id: TransferId(u128::from(id)),
+                            now_ms: now,
+                        },
                         Op::ExpireDue { max } => Command::ExpireDue { now_ms: now, max },
-                        Op::FundsIn { fid, p, cur, amount } => Command::FundsIn {
+                        Op::FundsIn {
+                            fid,
+                            p,
+                            cur,
+                            amount,
+                        } => Command::FundsIn {
                             funds_id: FundsId(u128::from(fid)),
                             participant: participant(p),
                             currency: currency(cur),
                             amount: dec(amount),
                         },
-                        Op::FundsOutReserve { fid, p, cur, amount } => Command::FundsOutReserve {
+                        Op::FundsOutReserve {
+                            fid,
+                            p,
+                            cur,
+                            amount,
+                        } => Command::FundsOutReserve {
                             funds_id: FundsId(u128::from(fid)),
                             participant: participant(p),
                             currency: currency(cur),
                             amount: dec(amount),
                         },
-                        Op::FundsOutCommit { fid } => Command::FundsOutCommit { funds_id: FundsId(u128::from(fid)) },
-                        Op::FundsOutAbort { fid } => Command::FundsOutAbort { funds_id: FundsId(u128::from(fid)) },
+                        Op::FundsOutCommit { fid } => Command::FundsOutCommit {
+                            funds_id: FundsId(u128::from(fid)),
+                        },
+                        Op::FundsOutAbort { fid } => Command::FundsOutAbort {
+                            funds_id: FundsId(u128::from(fid)),
+                        },
                         Op::SetCap { p, cur, amount } => Command::SetNetDebitCap {
                             participant: participant(p),
                             currency: currency(cur),
                             net_debit_cap: dec(amount),
                         },
-                        Op::SetActive { p, active } => Command::SetParticipantActive { participant: participant(p), active },
+                        Op::SetActive { p, active } => Command::SetParticipantActive {
+                            participant: participant(p),
+                            active,
+                        },
                     }
                 })
                 .collect()
@@ -160,11 +237,19 @@ impl Shadow {
             }
         };
         match event {
-            Event::CurrencyEnabled { reconciliation, multilateral_settlement, .. } => {
+            Event::CurrencyEnabled {
+                reconciliation,
+                multilateral_settlement,
+                ..
+            } => {
                 grow(self, *reconciliation);
                 grow(self, *multilateral_settlement);
             }
-            Event::AccountsOpened { position, settlement, .. } => {
+            Event::AccountsOpened {
+                position,
+                settlement,
+                ..
+            } => {
                 grow(self, *position);
                 grow(self, *settlement);
             }
@@ -200,12 +285,26 @@ impl Shadow {
 fn start() -> (Ledger, Shadow) {
     let mut ledger = Ledger::new();
     let mut shadow = Shadow::default();
-    let mut cmds = vec![Command::EnableCurrency { currency: usd() }, Command::EnableCurrency { currency: ugx() }];
-    for (name, kind) in [("bank-a", ParticipantKind::Bank), ("bank-b", ParticipantKind::Bank), ("wallet-c", ParticipantKind::Wallet)] {
-        cmds.push(Command::CreateParticipant { name: name.into(), kind });
+    let mut cmds = vec![
+        Command::EnableCurrency { currency: usd() },
+        Command::EnableCurrency { currency: ugx() },
+    ];
+    for (name, kind) in [
+        ("bank-a", ParticipantKind::Bank),
+        ("bank-b", ParticipantKind::Bank),
+        ("wallet-c", ParticipantKind::Wallet),
+    ] {
+        cmds.push(Command::CreateParticipant {
+            name: name.into(),
+            kind,
+        });
     }
     for p in 1..=3 {
-        cmds.push(Command::OpenAccounts { participant: ParticipantId(p), currency: usd(), net_debit_cap: d("300") });
+        cmds.push(Command::OpenAccounts {
+            participant: ParticipantId(p),
+            currency: usd(),
+            net_debit_cap: d("300"),
+        });
         cmds.push(Command::FundsIn {
             funds_id: FundsId(1000 + u128::from(p)),
             participant: ParticipantId(p),
@@ -214,7 +313,11 @@ fn start() -> (Ledger, Shadow) {
         });
     }
     for p in 1..=2 {
-        cmds.push(Command::OpenAccounts { participant: ParticipantId(p), currency: ugx(), net_debit_cap: d("50000") });
+        cmds.push(Command::OpenAccounts {
+            participant: ParticipantId(p),
+            currency: ugx(),
+            net_debit_cap: d("50000"),
+        });
     }
     let mut out = BatchOutput::default();
     ledger.apply_batch(&cmds, &mut out);
@@ -234,16 +337,29 @@ fn check_model(ledger: &Ledger) -> Result<(), TestCaseError> {
                 *position.entry((t.payer, t.currency)).or_default() += t.amount;
                 *position.entry((t.payee, t.currency)).or_default() -= t.amount;
             }
-            TransferState::Reserved => *reserved.entry((t.payer, t.currency)).or_default() += t.amount,
+            TransferState::Reserved => {
+                *reserved.entry((t.payer, t.currency)).or_default() += t.amount
+            }
             _ => {}
         }
     }
     for p in ledger.participants() {
         for c in ledger.currencies() {
-            let Some(view) = ledger.position(p.id, c) else { continue };
-            prop_assert_eq!(view.position, position.get(&(p.id, c)).copied().unwrap_or(0));
-            prop_assert_eq!(view.reserved, reserved.get(&(p.id, c)).copied().unwrap_or(0));
-            prop_assert_eq!(view.available, view.liquidity.min(view.net_debit_cap) - view.position - view.reserved);
+            let Some(view) = ledger.position(p.id, c) else {
+                continue;
+            };
+            prop_assert_eq!(
+                view.position,
+                position.get(&(p.id, c)).copied().unwrap_or(0)
+            );
+            prop_assert_eq!(
+                view.reserved,
+                reserved.get(&(p.id, c)).copied().unwrap_or(0)
+            );
+            prop_assert_eq!(
+                view.available,
+                view.liquidity.min(view.net_debit_cap) - view.position - view.reserved
+            );
         }
     }
     Ok(())

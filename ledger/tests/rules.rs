@@ -15,7 +15,10 @@ fn enable_currency_opens_hub_accounts_once() {
     let first = ledger.apply(&Command::EnableCurrency { currency: kes }, &mut events);
     assert!(!first.duplicate);
     let hub = *ledger.hub_currency(kes).expect("hub accounts");
-    assert_eq!(ledger.account(hub.reconciliation).map(|a| a.kind), Some(AccountType::HubReconciliation));
+    assert_eq!(
+        ledger.account(hub.reconciliation).map(|a| a.kind),
+        Some(AccountType::HubReconciliation)
+    );
     assert_eq!(
         ledger.account(hub.multilateral_settlement).map(|a| a.kind),
         Some(AccountType::HubMultilateralSettlement)
@@ -30,81 +33,195 @@ fn enable_currency_opens_hub_accounts_once() {
 #[test]
 fn create_participant_is_idempotent_by_name() {
     let mut f = Fixture::new();
-    let again = f.run(Command::CreateParticipant { name: "bank-a".into(), kind: ParticipantKind::Bank });
+    let again = f.run(Command::CreateParticipant {
+        name: "bank-a".into(),
+        kind: ParticipantKind::Bank,
+    });
     assert!(again.duplicate);
     assert_eq!(again.result, Ok(Reply::Participant { participant: f.a }));
     f.refused_unchanged(
-        Command::CreateParticipant { name: "bank-a".into(), kind: ParticipantKind::Wallet },
+        Command::CreateParticipant {
+            name: "bank-a".into(),
+            kind: ParticipantKind::Wallet,
+        },
         3106,
     );
     let p = f.ledger.participant_by_name("wallet-c").expect("wallet-c");
-    assert_eq!((p.id, p.kind, p.active), (f.c, ParticipantKind::Wallet, true));
+    assert_eq!(
+        (p.id, p.kind, p.active),
+        (f.c, ParticipantKind::Wallet, true)
+    );
 }
 
 #[test]
 fn participant_names_are_validated() {
     let mut f = Fixture::new();
     let long = "x".repeat(PARTICIPANT_NAME_LENGTH_MAX + 1);
-    for bad in ["", "Bank", "bank a", "-bank", "bank_a", long.as_str(), "bänk"] {
+    for bad in [
+        "",
+        "Bank",
+        "bank a",
+        "-bank",
+        "bank_a",
+        long.as_str(),
+        "bänk",
+    ] {
         f.refused_unchanged(
-            Command::CreateParticipant { name: bad.into(), kind: ParticipantKind::Bank },
+            Command::CreateParticipant {
+                name: bad.into(),
+                kind: ParticipantKind::Bank,
+            },
             3100,
         );
     }
     let max = "y".repeat(PARTICIPANT_NAME_LENGTH_MAX);
-    ok(f.run(Command::CreateParticipant { name: max, kind: ParticipantKind::Bank }));
+    ok(f.run(Command::CreateParticipant {
+        name: max,
+        kind: ParticipantKind::Bank,
+    }));
 }
 
 #[test]
 fn open_accounts_rules() {
     let mut f = Fixture::new();
     f.refused_unchanged(
-        Command::OpenAccounts { participant: ParticipantId(99), currency: usd(), net_debit_cap: d("1") },
+        Command::OpenAccounts {
+            participant: ParticipantId(99),
+            currency: usd(),
+            net_debit_cap: d("1"),
+        },
         3200,
     );
     let kes = Currency::parse("KES").expect("KES");
     f.refused_unchanged(
-        Command::OpenAccounts { participant: f.a, currency: kes, net_debit_cap: d("1") },
+        Command::OpenAccounts {
+            participant: f.a,
+            currency: kes,
+            net_debit_cap: d("1"),
+        },
         3100,
     );
     f.refused_unchanged(
-        Command::OpenAccounts { participant: f.a, currency: ugx(), net_debit_cap: d("-1") },
+        Command::OpenAccounts {
+            participant: f.a,
+            currency: ugx(),
+            net_debit_cap: d("-1"),
+        },
         3100,
     );
     f.refused_unchanged(
-        Command::OpenAccounts { participant: f.a, currency: ugx(), net_debit_cap: d("1.5") },
+        Command::OpenAccounts {
+            participant: f.a,
+            currency: ugx(),
+            net_debit_cap: d("1.5"),
+        },
         3100,
     );
-    let dup = f.run(Command::OpenAccounts { participant: f.a, currency: usd(), net_debit_cap: d("1000") });
+    let dup = f.run(Command::OpenAccounts {
+        participant: f.a,
+        currency: usd(),
+        net_debit_cap: d("1000"),
+    });
     assert!(dup.duplicate);
     f.refused_unchanged(
-        Command::OpenAccounts { participant: f.a, currency: usd(), net_debit_cap: d("999") },
+        Command::OpenAccounts {
+            participant: f.a,
+            currency: usd(),
+            net_debit_cap: d("999"),
+        },
         3106,
     );
-    ok(f.run(Command::OpenAccounts { participant: f.a, currency: ugx(), net_debit_cap: d("0") }));
-    let pc = *f.ledger.participant_currency(f.a, ugx()).expect("UGX accounts");
-    assert_eq!(f.ledger.account(pc.position).map(|a| a.kind), Some(AccountType::Position));
-    assert_eq!(f.ledger.account(pc.settlement).map(|a| a.kind), Some(AccountType::Settlement));
+    ok(f.run(Command::OpenAccounts {
+        participant: f.a,
+        currency: ugx(),
+        net_debit_cap: d("0"),
+    }));
+    let pc = *f
+        .ledger
+        .participant_currency(f.a, ugx())
+        .expect("UGX accounts");
+    assert_eq!(
+        f.ledger.account(pc.position).map(|a| a.kind),
+        Some(AccountType::Position)
+    );
+    assert_eq!(
+        f.ledger.account(pc.settlement).map(|a| a.kind),
+        Some(AccountType::Settlement)
+    );
 }
 
 #[test]
 fn set_active_and_net_debit_cap() {
     let mut f = Fixture::new();
-    f.refused_unchanged(Command::SetParticipantActive { participant: ParticipantId(0), active: false }, 3200);
-    f.refused_unchanged(Command::SetParticipantActive { participant: ParticipantId(4), active: false }, 3200);
-    let o = f.run(Command::SetParticipantActive { participant: f.a, active: true });
+    f.refused_unchanged(
+        Command::SetParticipantActive {
+            participant: ParticipantId(0),
+            active: false,
+        },
+        3200,
+    );
+    f.refused_unchanged(
+        Command::SetParticipantActive {
+            participant: ParticipantId(4),
+            active: false,
+        },
+        3200,
+    );
+    let o = f.run(Command::SetParticipantActive {
+        participant: f.a,
+        active: true,
+    });
     assert!(o.duplicate, "already active");
-    ok(f.run(Command::SetParticipantActive { participant: f.a, active: false }));
+    ok(f.run(Command::SetParticipantActive {
+        participant: f.a,
+        active: false,
+    }));
     assert!(!f.ledger.participant(f.a).expect("a").active);
 
-    ok(f.run(Command::SetNetDebitCap { participant: f.b, currency: usd(), net_debit_cap: d("250.75") }));
+    ok(f.run(Command::SetNetDebitCap {
+        participant: f.b,
+        currency: usd(),
+        net_debit_cap: d("250.75"),
+    }));
     assert_eq!(f.position(f.b).net_debit_cap, 25075);
-    assert!(f.run(Command::SetNetDebitCap { participant: f.b, currency: usd(), net_debit_cap: d("250.75") }).duplicate);
-    f.refused_unchanged(Command::SetNetDebitCap { participant: f.b, currency: usd(), net_debit_cap: d("-5") }, 3100);
-    f.refused_unchanged(Command::SetNetDebitCap { participant: f.b, currency: usd(), net_debit_cap: d("1.001") }, 3100);
-    f.refused_unchanged(Command::SetNetDebitCap { participant: f.b, currency: ugx(), net_debit_cap: d("5") }, 3200);
+    assert!(
+        f.run(Command::SetNetDebitCap {
+            participant: f.b,
+            currency: usd(),
+            net_debit_cap: d("250.75")
+        })
+        .duplicate
+    );
     f.refused_unchanged(
-        Command::SetNetDebitCap { participant: ParticipantId(77), currency: usd(), net_debit_cap: d("5") },
+        Command::SetNetDebitCap {
+            participant: f.b,
+            currency: usd(),
+            net_debit_cap: d("-5"),
+        },
+        3100,
+    );
+    f.refused_unchanged(
+        Command::SetNetDebitCap {
+            participant: f.b,
+            currency: usd(),
+            net_debit_cap: d("1.001"),
+        },
+        3100,
+    );
+    f.refused_unchanged(
+        Command::SetNetDebitCap {
+            participant: f.b,
+            currency: ugx(),
+            net_debit_cap: d("5"),
+        },
+        3200,
+    );
+    f.refused_unchanged(
+        Command::SetNetDebitCap {
+            participant: ParticipantId(77),
+            currency: usd(),
+            net_debit_cap: d("5"),
+        },
         3200,
     );
 }
@@ -114,35 +231,72 @@ fn set_active_and_net_debit_cap() {
 #[test]
 fn funds_in_credits_settlement_and_is_idempotent() {
     let mut f = Fixture::new();
-    let cmd = Command::FundsIn { funds_id: FundsId(7), participant: f.c, currency: usd(), amount: d("120.50") };
+    let cmd = Command::FundsIn {
+        funds_id: FundsId(7),
+        participant: f.c,
+        currency: usd(),
+        amount: d("120.50"),
+    };
     assert_eq!(
         ok(f.run(cmd.clone())),
-        Reply::Funds { funds_id: FundsId(7), state: FundsState::Committed }
+        Reply::Funds {
+            funds_id: FundsId(7),
+            state: FundsState::Committed
+        }
     );
     assert_eq!(f.position(f.c).liquidity, 12050);
     let hub = *f.ledger.hub_currency(usd()).expect("hub");
-    let recon = f.ledger.account(hub.reconciliation).expect("recon").balances;
+    let recon = f
+        .ledger
+        .account(hub.reconciliation)
+        .expect("recon")
+        .balances;
     assert_eq!(recon.debits_posted, 50_000 + 50_000 + 12_050);
-    let Some(Event::FundsIn { posting, .. }) = f.events.first() else { panic!("{:?}", f.events) };
-    assert_eq!((posting.amount, posting.phase), (12050, PostingPhase::Posted));
+    let Some(Event::FundsIn { posting, .. }) = f.events.first() else {
+        panic!("{:?}", f.events)
+    };
+    assert_eq!(
+        (posting.amount, posting.phase),
+        (12050, PostingPhase::Posted)
+    );
     let again = f.run(cmd);
     assert!(again.duplicate);
     assert_eq!(f.position(f.c).liquidity, 12050, "a retry moves no money");
     f.refused_unchanged(
-        Command::FundsIn { funds_id: FundsId(7), participant: f.c, currency: usd(), amount: d("120.51") },
+        Command::FundsIn {
+            funds_id: FundsId(7),
+            participant: f.c,
+            currency: usd(),
+            amount: d("120.51"),
+        },
         3106,
     );
     f.refused_unchanged(
-        Command::FundsIn { funds_id: FundsId(8), participant: ParticipantId(50), currency: usd(), amount: d("1") },
+        Command::FundsIn {
+            funds_id: FundsId(8),
+            participant: ParticipantId(50),
+            currency: usd(),
+            amount: d("1"),
+        },
         3200,
     );
     f.refused_unchanged(
-        Command::FundsIn { funds_id: FundsId(8), participant: f.c, currency: ugx(), amount: d("1") },
+        Command::FundsIn {
+            funds_id: FundsId(8),
+            participant: f.c,
+            currency: ugx(),
+            amount: d("1"),
+        },
         3200,
     );
     for bad in ["0", "-1", "0.001"] {
         f.refused_unchanged(
-            Command::FundsIn { funds_id: FundsId(8), participant: f.c, currency: usd(), amount: d(bad) },
+            Command::FundsIn {
+                funds_id: FundsId(8),
+                participant: f.c,
+                currency: usd(),
+                amount: d(bad),
+            },
             3100,
         );
     }
@@ -159,18 +313,55 @@ fn funds_out_reserve_commit_abort() {
         amount: d(amount),
     };
     ok(f.run(reserve(1, "100")));
-    assert_eq!(f.position(f.a).liquidity, 40_000, "a reserved withdrawal is not liquidity");
-    ok(f.run(Command::FundsOutCommit { funds_id: FundsId(1) }));
+    assert_eq!(
+        f.position(f.a).liquidity,
+        40_000,
+        "a reserved withdrawal is not liquidity"
+    );
+    ok(f.run(Command::FundsOutCommit {
+        funds_id: FundsId(1),
+    }));
     assert_eq!(f.position(f.a).liquidity, 40_000);
-    assert!(f.run(Command::FundsOutCommit { funds_id: FundsId(1) }).duplicate);
-    f.refused_unchanged(Command::FundsOutAbort { funds_id: FundsId(1) }, 3106);
+    assert!(
+        f.run(Command::FundsOutCommit {
+            funds_id: FundsId(1)
+        })
+        .duplicate
+    );
+    f.refused_unchanged(
+        Command::FundsOutAbort {
+            funds_id: FundsId(1),
+        },
+        3106,
+    );
 
     ok(f.run(reserve(2, "50")));
-    ok(f.run(Command::FundsOutAbort { funds_id: FundsId(2) }));
-    assert_eq!(f.position(f.a).liquidity, 40_000, "an aborted withdrawal gives the liquidity back");
-    f.refused_unchanged(Command::FundsOutCommit { funds_id: FundsId(2) }, 3106);
-    f.refused_unchanged(Command::FundsOutCommit { funds_id: FundsId(3) }, 3200);
-    f.refused_unchanged(Command::FundsOutCommit { funds_id: FundsId(1000) }, 3100);
+    ok(f.run(Command::FundsOutAbort {
+        funds_id: FundsId(2),
+    }));
+    assert_eq!(
+        f.position(f.a).liquidity,
+        40_000,
+        "an aborted withdrawal gives the liquidity back"
+    );
+    f.refused_unchanged(
+        Command::FundsOutCommit {
+            funds_id: FundsId(2),
+        },
+        3106,
+    );
+    f.refused_unchanged(
+        Command::FundsOutCommit {
+            funds_id: FundsId(3),
+        },
+        3200,
+    );
+    f.refused_unchanged(
+        Command::FundsOutCommit {
+            funds_id: FundsId(1000),
+        },
+        3100,
+    );
     f.refused_unchanged(reserve(2, "51"), 3106);
 
     // More than the liquidity.
@@ -192,14 +383,30 @@ fn prepare_reserves_on_both_positions() {
     assert_eq!((pa.position, pa.reserved), (0, 10025));
     assert_eq!(pa.available, 50_000 - 10025);
     let pb_pc = *f.ledger.participant_currency(f.b, usd()).expect("b");
-    let pb = f.ledger.account(pb_pc.position).expect("b position").balances;
+    let pb = f
+        .ledger
+        .account(pb_pc.position)
+        .expect("b position")
+        .balances;
     assert_eq!(pb.credits_pending, 10025);
-    let Some(Event::TransferReserved { posting, payer, payee, .. }) = f.events.first() else {
+    let Some(Event::TransferReserved {
+        posting,
+        payer,
+        payee,
+        ..
+    }) = f.events.first()
+    else {
         panic!("{:?}", f.events)
     };
-    assert_eq!((*payer, *payee, posting.phase, posting.amount), (f.a, f.b, PostingPhase::Pending, 10025));
+    assert_eq!(
+        (*payer, *payee, posting.phase, posting.amount),
+        (f.a, f.b, PostingPhase::Pending, 10025)
+    );
     let t = f.ledger.transfer(TransferId(1)).expect("recorded");
-    assert_eq!((t.state, t.prepared_at_ms, t.expires_at_ms), (TransferState::Reserved, T0, EXPIRY));
+    assert_eq!(
+        (t.state, t.prepared_at_ms, t.expires_at_ms),
+        (TransferState::Reserved, T0, EXPIRY)
+    );
 }
 
 #[test]
@@ -219,7 +426,11 @@ fn liquidity_cover_is_checked_first_4001() {
 #[test]
 fn net_debit_cap_4200() {
     let mut f = Fixture::new();
-    ok(f.run(Command::SetNetDebitCap { participant: f.a, currency: usd(), net_debit_cap: d("100") }));
+    ok(f.run(Command::SetNetDebitCap {
+        participant: f.a,
+        currency: usd(),
+        net_debit_cap: d("100"),
+    }));
     assert_eq!(code(&f.prepare(1, f.a, f.b, "100.01")), 4200);
     ok(f.prepare(2, f.a, f.b, "60"));
     // position + reserved + amount: 60 reserved + 40.01 > 100.
@@ -230,7 +441,12 @@ fn net_debit_cap_4200() {
     ok(f.prepare(5, f.a, f.b, "40"));
     // A zero cap blocks every payment.
     assert_eq!(code(&f.prepare(6, f.c, f.a, "0.01")), 4001);
-    ok(f.run(Command::FundsIn { funds_id: FundsId(9), participant: f.c, currency: usd(), amount: d("10") }));
+    ok(f.run(Command::FundsIn {
+        funds_id: FundsId(9),
+        participant: f.c,
+        currency: usd(),
+        amount: d("10"),
+    }));
     assert_eq!(code(&f.prepare(7, f.c, f.a, "0.01")), 4200);
 }
 
@@ -250,16 +466,34 @@ fn refused_prepare_is_recorded_and_replayed() {
     let mut f = Fixture::new();
     let first = f.prepare(1, f.a, f.b, "600");
     assert_eq!(code(&first), 4001);
-    assert!(matches!(f.events.as_slice(), [Event::TransferRefused { reason: 4001, .. }]));
-    assert_eq!(f.ledger.transfer(TransferId(1)).map(|t| t.state), Some(TransferState::Refused));
+    assert!(matches!(
+        f.events.as_slice(),
+        [Event::TransferRefused { reason: 4001, .. }]
+    ));
+    assert_eq!(
+        f.ledger.transfer(TransferId(1)).map(|t| t.state),
+        Some(TransferState::Refused)
+    );
     // Even after liquidity arrives, the retry gets the recorded answer.
-    ok(f.run(Command::FundsIn { funds_id: FundsId(5), participant: f.a, currency: usd(), amount: d("1000") }));
+    ok(f.run(Command::FundsIn {
+        funds_id: FundsId(5),
+        participant: f.a,
+        currency: usd(),
+        amount: d("1000"),
+    }));
     let retry = f.prepare(1, f.a, f.b, "600");
     assert!(retry.duplicate);
     assert_eq!(retry.result, first.result);
     assert!(f.events.is_empty());
     f.refused_unchanged(prepare_cmd(1, f.a, f.b, "601"), 3106);
-    f.refused_unchanged(Command::Commit { transfer_id: TransferId(1), fulfilment: fulfilment(1), now_ms: T0 }, 3100);
+    f.refused_unchanged(
+        Command::Commit {
+            transfer_id: TransferId(1),
+            fulfilment: fulfilment(1),
+            now_ms: T0,
+        },
+        3100,
+    );
 }
 
 #[test]
@@ -276,14 +510,87 @@ fn duplicate_prepare_returns_the_current_state_and_modified_is_3106() {
     // Every field counts.
     let base = prepare_cmd(1, f.a, f.b, "10");
     let mut variants = Vec::new();
-    if let Command::Prepare { transfer_id, payer, payee, currency, amount, condition, expires_at_ms, now_ms } = base {
-        variants.push(Command::Prepare { transfer_id, payer: f.c, payee, currency, amount, condition, expires_at_ms, now_ms });
-        variants.push(Command::Prepare { transfer_id, payer, payee: f.c, currency, amount, condition, expires_at_ms, now_ms });
-        variants.push(Command::Prepare { transfer_id, payer, payee, currency: ugx(), amount, condition, expires_at_ms, now_ms });
-        variants.push(Command::Prepare { transfer_id, payer, payee, currency, amount: d("11"), condition, expires_at_ms, now_ms });
-        variants.push(Command::Prepare { transfer_id, payer, payee, currency, amount, condition: [9; 32], expires_at_ms, now_ms });
-        variants.push(Command::Prepare { transfer_id, payer, payee, currency, amount, condition, expires_at_ms: expires_at_ms + 1, now_ms });
-        variants.push(Command::Prepare { transfer_id, payer, payee, currency, amount: d("10.001"), condition, expires_at_ms, now_ms });
+    if let Command::Prepare {
+        transfer_id,
+        payer,
+        payee,
+        currency,
+        amount,
+        condition,
+        expires_at_ms,
+        now_ms,
+    } = base
+    {
+        variants.push(Command::Prepare {
+            transfer_id,
+            payer: f.c,
+            payee,
+            currency,
+            amount,
+            condition,
+            expires_at_ms,
+            now_ms,
+        });
+        variants.push(Command::Prepare {
+            transfer_id,
+            payer,
+            payee: f.c,
+            currency,
+            amount,
+            condition,
+            expires_at_ms,
+            now_ms,
+        });
+        variants.push(Command::Prepare {
+            transfer_id,
+            payer,
+            payee,
+            currency: ugx(),
+            amount,
+            condition,
+            expires_at_ms,
+            now_ms,
+        });
+        variants.push(Command::Prepare {
+            transfer_id,
+            payer,
+            payee,
+            currency,
+            amount: d("11"),
+            condition,
+            expires_at_ms,
+            now_ms,
+        });
+        variants.push(Command::Prepare {
+            transfer_id,
+            payer,
+            payee,
+            currency,
+            amount,
+            condition: [9; 32],
+            expires_at_ms,
+            now_ms,
+        });
+        variants.push(Command::Prepare {
+            transfer_id,
+            payer,
+            payee,
+            currency,
+            amount,
+            condition,
+            expires_at_ms: expires_at_ms + 1,
+            now_ms,
+        });
+        variants.push(Command::Prepare {
+            transfer_id,
+            payer,
+            payee,
+            currency,
+            amount: d("10.001"),
+            condition,
+            expires_at_ms,
+            now_ms,
+        });
     }
     for v in variants {
         f.refused_unchanged(v, 3106);
@@ -295,12 +602,21 @@ fn participants_must_exist_and_be_active() {
     let mut f = Fixture::new();
     f.refused_unchanged(prepare_cmd(1, ParticipantId(42), f.b, "1"), 3202);
     f.refused_unchanged(prepare_cmd(1, f.a, ParticipantId(42), "1"), 3201);
-    assert!(f.ledger.transfer(TransferId(1)).is_none(), "malformed requests are not recorded");
+    assert!(
+        f.ledger.transfer(TransferId(1)).is_none(),
+        "malformed requests are not recorded"
+    );
 
-    ok(f.run(Command::SetParticipantActive { participant: f.a, active: false }));
+    ok(f.run(Command::SetParticipantActive {
+        participant: f.a,
+        active: false,
+    }));
     assert_eq!(code(&f.prepare(2, f.a, f.b, "1")), 3202);
     assert_eq!(code(&f.prepare(3, f.b, f.a, "1")), 3201);
-    ok(f.run(Command::SetParticipantActive { participant: f.a, active: true }));
+    ok(f.run(Command::SetParticipantActive {
+        participant: f.a,
+        active: true,
+    }));
     ok(f.prepare(4, f.a, f.b, "1"));
     ok(f.prepare(5, f.b, f.a, "1"));
 }
@@ -319,7 +635,11 @@ fn both_sides_need_accounts_in_the_currency() {
         now_ms: T0,
     };
     f.refused_unchanged(ugx_prepare(f.a, f.b), 4103);
-    ok(f.run(Command::OpenAccounts { participant: f.a, currency: ugx(), net_debit_cap: d("5000") }));
+    ok(f.run(Command::OpenAccounts {
+        participant: f.a,
+        currency: ugx(),
+        net_debit_cap: d("5000"),
+    }));
     f.refused_unchanged(ugx_prepare(f.a, f.b), 5106);
 }
 
@@ -333,11 +653,27 @@ fn malformed_prepares_change_nothing() {
     let kes = Currency::parse("KES").expect("KES");
     let (a, b) = (f.a, f.b);
     let mut with = |currency, expires_at_ms| {
-        if let Command::Prepare { transfer_id, payer, payee, amount, condition, now_ms, .. } =
-            prepare_cmd(1, a, b, "1")
+        if let Command::Prepare {
+            transfer_id,
+            payer,
+            payee,
+            amount,
+            condition,
+            now_ms,
+            ..
+        } = prepare_cmd(1, a, b, "1")
         {
             f.refused_unchanged(
-                Command::Prepare { transfer_id, payer, payee, currency, amount, condition, expires_at_ms, now_ms },
+                Command::Prepare {
+                    transfer_id,
+                    payer,
+                    payee,
+                    currency,
+                    amount,
+                    condition,
+                    expires_at_ms,
+                    now_ms,
+                },
                 3100,
             );
         }
@@ -361,28 +697,59 @@ fn commit_with_the_right_fulfilment_posts() {
     assert_eq!((pb.position, pb.reserved), (-7500, 0));
     assert!(matches!(
         f.events.as_slice(),
-        [Event::TransferCommitted { posting: Posting { phase: PostingPhase::PostPending, amount: 7500, .. }, .. }]
+        [Event::TransferCommitted {
+            posting: Posting {
+                phase: PostingPhase::PostPending,
+                amount: 7500,
+                ..
+            },
+            ..
+        }]
     ));
     let t = f.ledger.transfer(TransferId(1)).expect("t");
-    assert_eq!((t.resolved_at_ms, t.resolution), (T0 + 10, Some(Resolution::Fulfil(fulfilment(1)))));
+    assert_eq!(
+        (t.resolved_at_ms, t.resolution),
+        (T0 + 10, Some(Resolution::Fulfil(fulfilment(1))))
+    );
 
     let again = f.commit(1, T0 + 20);
     assert!(again.duplicate);
     assert_eq!(transfer_state(&ok(again)), (TransferState::Committed, 0));
     assert_eq!(f.position(f.a).position, 7500, "committed once");
     f.refused_unchanged(
-        Command::Commit { transfer_id: TransferId(1), fulfilment: fulfilment(2), now_ms: T0 + 20 },
+        Command::Commit {
+            transfer_id: TransferId(1),
+            fulfilment: fulfilment(2),
+            now_ms: T0 + 20,
+        },
         3106,
     );
-    f.refused_unchanged(Command::Abort { transfer_id: TransferId(1), reason: 5104, now_ms: T0 + 20 }, 3106);
-    f.refused_unchanged(Command::Expire { transfer_id: TransferId(1), now_ms: EXPIRY + 1 }, 3100);
+    f.refused_unchanged(
+        Command::Abort {
+            transfer_id: TransferId(1),
+            reason: 5104,
+            now_ms: T0 + 20,
+        },
+        3106,
+    );
+    f.refused_unchanged(
+        Command::Expire {
+            transfer_id: TransferId(1),
+            now_ms: EXPIRY + 1,
+        },
+        3100,
+    );
 }
 
 #[test]
 fn wrong_fulfilment_aborts_with_3100() {
     let mut f = Fixture::new();
     ok(f.prepare(1, f.a, f.b, "75"));
-    let bad = Command::Commit { transfer_id: TransferId(1), fulfilment: fulfilment(2), now_ms: T0 + 1 };
+    let bad = Command::Commit {
+        transfer_id: TransferId(1),
+        fulfilment: fulfilment(2),
+        now_ms: T0 + 1,
+    };
     let reply = ok(f.run(bad.clone()));
     assert_eq!(transfer_state(&reply), (TransferState::Aborted, 3100));
     assert_eq!(f.position(f.a).reserved, 0, "released");
@@ -391,12 +758,22 @@ fn wrong_fulfilment_aborts_with_3100() {
     assert!(retry.duplicate);
     assert_eq!(transfer_state(&ok(retry)), (TransferState::Aborted, 3100));
     // The right fulfilment is now too late.
-    f.refused_unchanged(Command::Commit { transfer_id: TransferId(1), fulfilment: fulfilment(1), now_ms: T0 + 2 }, 3106);
+    f.refused_unchanged(
+        Command::Commit {
+            transfer_id: TransferId(1),
+            fulfilment: fulfilment(1),
+            now_ms: T0 + 2,
+        },
+        3106,
+    );
 }
 
 #[test]
 fn ilp_reference_vectors() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference/ilp/condition-fulfilment-vectors.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/reference/ilp/condition-fulfilment-vectors.json"
+    );
     let text = std::fs::read_to_string(path).expect("shared/reference beside the repository");
     let v: serde_json::Value = serde_json::from_str(&text).expect("json");
     let hex32 = |s: &str| -> [u8; 32] {
@@ -422,18 +799,30 @@ fn ilp_reference_vectors() {
             expires_at_ms: EXPIRY,
             now_ms: T0,
         }));
-        let reply = ok(f.run(Command::Commit { transfer_id: TransferId(id), fulfilment, now_ms: T0 + 1 }));
-        assert_eq!(transfer_state(&reply), (TransferState::Committed, 0), "{pair}");
+        let reply = ok(f.run(Command::Commit {
+            transfer_id: TransferId(id),
+            fulfilment,
+            now_ms: T0 + 1,
+        }));
+        assert_eq!(
+            transfer_state(&reply),
+            (TransferState::Committed, 0),
+            "{pair}"
+        );
     }
     let negatives = v["negative_vectors"].as_array().expect("negative_vectors");
     let mut checked = 0;
     for n in negatives {
-        let (Some(cond_b64), Some(ful_b64)) = (n["against_condition"].as_str(), n["fulfilment"].as_str()) else {
+        let (Some(cond_b64), Some(ful_b64)) =
+            (n["against_condition"].as_str(), n["fulfilment"].as_str())
+        else {
             continue;
         };
         // Only vectors given as 43-char base64url strings of 32 bytes are
         // transfer-shaped; decode them by hand (the ledger takes raw bytes).
-        let (Some(condition), Some(fulfilment)) = (b64url32(cond_b64), b64url32(ful_b64)) else { continue };
+        let (Some(condition), Some(fulfilment)) = (b64url32(cond_b64), b64url32(ful_b64)) else {
+            continue;
+        };
         id += 1;
         ok(f.run(Command::Prepare {
             transfer_id: TransferId(id),
@@ -445,8 +834,16 @@ fn ilp_reference_vectors() {
             expires_at_ms: EXPIRY,
             now_ms: T0,
         }));
-        let reply = ok(f.run(Command::Commit { transfer_id: TransferId(id), fulfilment, now_ms: T0 + 1 }));
-        assert_eq!(transfer_state(&reply), (TransferState::Aborted, 3100), "{n}");
+        let reply = ok(f.run(Command::Commit {
+            transfer_id: TransferId(id),
+            fulfilment,
+            now_ms: T0 + 1,
+        }));
+        assert_eq!(
+            transfer_state(&reply),
+            (TransferState::Aborted, 3100),
+            "{n}"
+        );
         checked += 1;
     }
     assert!(checked >= 1, "at least one negative vector was exercised");
@@ -480,21 +877,52 @@ fn commit_at_or_after_expiry_aborts_with_3303() {
     let reply = ok(f.commit(1, EXPIRY));
     assert_eq!(transfer_state(&reply), (TransferState::Aborted, 3303));
     assert_eq!(f.position(f.a).reserved, 0);
-    assert!(matches!(f.events.as_slice(), [Event::TransferAborted { reason: 3303, .. }]));
+    assert!(matches!(
+        f.events.as_slice(),
+        [Event::TransferAborted { reason: 3303, .. }]
+    ));
 }
 
 #[test]
 fn payee_rejection_aborts_with_its_code() {
     let mut f = Fixture::new();
     ok(f.prepare(1, f.a, f.b, "75"));
-    let reject = Command::Abort { transfer_id: TransferId(1), reason: 5104, now_ms: T0 + 3 };
-    assert_eq!(transfer_state(&ok(f.run(reject.clone()))), (TransferState::Aborted, 5104));
+    let reject = Command::Abort {
+        transfer_id: TransferId(1),
+        reason: 5104,
+        now_ms: T0 + 3,
+    };
+    assert_eq!(
+        transfer_state(&ok(f.run(reject.clone()))),
+        (TransferState::Aborted, 5104)
+    );
     assert!(f.run(reject).duplicate);
-    f.refused_unchanged(Command::Abort { transfer_id: TransferId(1), reason: 5105, now_ms: T0 + 3 }, 3106);
-    f.refused_unchanged(Command::Commit { transfer_id: TransferId(1), fulfilment: fulfilment(1), now_ms: T0 + 3 }, 3106);
+    f.refused_unchanged(
+        Command::Abort {
+            transfer_id: TransferId(1),
+            reason: 5105,
+            now_ms: T0 + 3,
+        },
+        3106,
+    );
+    f.refused_unchanged(
+        Command::Commit {
+            transfer_id: TransferId(1),
+            fulfilment: fulfilment(1),
+            now_ms: T0 + 3,
+        },
+        3106,
+    );
     ok(f.prepare(2, f.a, f.b, "1"));
     for bad in [0, 999, 6000, u16::MAX] {
-        f.refused_unchanged(Command::Abort { transfer_id: TransferId(2), reason: bad, now_ms: T0 }, 3100);
+        f.refused_unchanged(
+            Command::Abort {
+                transfer_id: TransferId(2),
+                reason: bad,
+                now_ms: T0,
+            },
+            3100,
+        );
     }
 }
 
@@ -502,25 +930,68 @@ fn payee_rejection_aborts_with_its_code() {
 fn expire_only_after_the_expiration() {
     let mut f = Fixture::new();
     ok(f.prepare(1, f.a, f.b, "75"));
-    f.refused_unchanged(Command::Expire { transfer_id: TransferId(1), now_ms: EXPIRY - 1 }, 3100);
-    let reply = ok(f.run(Command::Expire { transfer_id: TransferId(1), now_ms: EXPIRY }));
+    f.refused_unchanged(
+        Command::Expire {
+            transfer_id: TransferId(1),
+            now_ms: EXPIRY - 1,
+        },
+        3100,
+    );
+    let reply = ok(f.run(Command::Expire {
+        transfer_id: TransferId(1),
+        now_ms: EXPIRY,
+    }));
     assert_eq!(transfer_state(&reply), (TransferState::Aborted, 3303));
-    assert!(f.run(Command::Expire { transfer_id: TransferId(1), now_ms: EXPIRY + 9 }).duplicate);
+    assert!(
+        f.run(Command::Expire {
+            transfer_id: TransferId(1),
+            now_ms: EXPIRY + 9
+        })
+        .duplicate
+    );
     // The payee's late fulfilment learns the outcome; nothing moves.
     let late = f.commit(1, EXPIRY + 10);
     assert!(late.duplicate);
     assert_eq!(transfer_state(&ok(late)), (TransferState::Aborted, 3303));
-    f.refused_unchanged(Command::Expire { transfer_id: TransferId(77), now_ms: EXPIRY }, 3208);
-    f.refused_unchanged(Command::Commit { transfer_id: TransferId(77), fulfilment: [0; 32], now_ms: T0 }, 3208);
-    f.refused_unchanged(Command::Abort { transfer_id: TransferId(77), reason: 5104, now_ms: T0 }, 3208);
+    f.refused_unchanged(
+        Command::Expire {
+            transfer_id: TransferId(77),
+            now_ms: EXPIRY,
+        },
+        3208,
+    );
+    f.refused_unchanged(
+        Command::Commit {
+            transfer_id: TransferId(77),
+            fulfilment: [0; 32],
+            now_ms: T0,
+        },
+        3208,
+    );
+    f.refused_unchanged(
+        Command::Abort {
+            transfer_id: TransferId(77),
+            reason: 5104,
+            now_ms: T0,
+        },
+        3208,
+    );
 }
 
 #[test]
 fn expire_due_aborts_in_expiration_order_up_to_max() {
     let mut f = Fixture::new();
     for (id, expires) in [(1u128, 300), (2, 100), (3, 200), (4, 400), (5, 150)] {
-        let Command::Prepare { transfer_id, payer, payee, currency, amount, condition, now_ms, .. } =
-            prepare_cmd(id, f.a, f.b, "1")
+        let Command::Prepare {
+            transfer_id,
+            payer,
+            payee,
+            currency,
+            amount,
+            condition,
+            now_ms,
+            ..
+        } = prepare_cmd(id, f.a, f.b, "1")
         else {
             unreachable!()
         };
@@ -536,25 +1007,62 @@ fn expire_due_aborts_in_expiration_order_up_to_max() {
         }));
     }
     ok(f.commit(5, T0 + 10)); // resolved before its expiry: skipped
-    assert_eq!(ok(f.run(Command::ExpireDue { now_ms: T0 + 250, max: 1 })), Reply::Expired { count: 1 });
+    assert_eq!(
+        ok(f.run(Command::ExpireDue {
+            now_ms: T0 + 250,
+            max: 1
+        })),
+        Reply::Expired { count: 1 }
+    );
     let aborted = |f: &Fixture| -> Vec<u128> {
         f.events
             .iter()
             .filter_map(|e| match e {
-                Event::TransferAborted { transfer_id, reason: 3303, .. } => Some(transfer_id.0),
+                Event::TransferAborted {
+                    transfer_id,
+                    reason: 3303,
+                    ..
+                } => Some(transfer_id.0),
                 _ => None,
             })
             .collect()
     };
     assert_eq!(aborted(&f), vec![2]);
-    assert_eq!(ok(f.run(Command::ExpireDue { now_ms: T0 + 250, max: 10 })), Reply::Expired { count: 1 });
+    assert_eq!(
+        ok(f.run(Command::ExpireDue {
+            now_ms: T0 + 250,
+            max: 10
+        })),
+        Reply::Expired { count: 1 }
+    );
     assert_eq!(aborted(&f), vec![3]);
-    assert_eq!(ok(f.run(Command::ExpireDue { now_ms: T0 + 250, max: 10 })), Reply::Expired { count: 0 });
-    assert_eq!(ok(f.run(Command::ExpireDue { now_ms: T0 + 1000, max: 10 })), Reply::Expired { count: 2 });
+    assert_eq!(
+        ok(f.run(Command::ExpireDue {
+            now_ms: T0 + 250,
+            max: 10
+        })),
+        Reply::Expired { count: 0 }
+    );
+    assert_eq!(
+        ok(f.run(Command::ExpireDue {
+            now_ms: T0 + 1000,
+            max: 10
+        })),
+        Reply::Expired { count: 2 }
+    );
     assert_eq!(aborted(&f), vec![1, 4]);
-    assert_eq!(f.ledger.transfer(TransferId(5)).map(|t| t.state), Some(TransferState::Committed));
+    assert_eq!(
+        f.ledger.transfer(TransferId(5)).map(|t| t.state),
+        Some(TransferState::Committed)
+    );
     assert_eq!(f.position(f.a).reserved, 0);
-    f.refused_unchanged(Command::ExpireDue { now_ms: T0, max: EXPIRE_DUE_MAX + 1 }, 3100);
+    f.refused_unchanged(
+        Command::ExpireDue {
+            now_ms: T0,
+            max: EXPIRE_DUE_MAX + 1,
+        },
+        3100,
+    );
 }
 
 // ----- batches, digest, snapshot -------------------------------------------------
@@ -567,13 +1075,28 @@ fn sample_commands(f: &Fixture) -> Vec<Command> {
     }
     for i in 1..=20u128 {
         match i % 4 {
-            0 => cmds.push(Command::Commit { transfer_id: TransferId(i), fulfilment: fulfilment(i as u64), now_ms: T0 + 1 }),
-            1 => cmds.push(Command::Abort { transfer_id: TransferId(i), reason: 5104, now_ms: T0 + 1 }),
-            2 => cmds.push(Command::Commit { transfer_id: TransferId(i), fulfilment: [0; 32], now_ms: T0 + 1 }),
+            0 => cmds.push(Command::Commit {
+                transfer_id: TransferId(i),
+                fulfilment: fulfilment(i as u64),
+                now_ms: T0 + 1,
+            }),
+            1 => cmds.push(Command::Abort {
+                transfer_id: TransferId(i),
+                reason: 5104,
+                now_ms: T0 + 1,
+            }),
+            2 => cmds.push(Command::Commit {
+                transfer_id: TransferId(i),
+                fulfilment: [0; 32],
+                now_ms: T0 + 1,
+            }),
             _ => {}
         }
     }
-    cmds.push(Command::ExpireDue { now_ms: EXPIRY, max: 100 });
+    cmds.push(Command::ExpireDue {
+        now_ms: EXPIRY,
+        max: 100,
+    });
     cmds
 }
 
@@ -584,11 +1107,24 @@ fn batch_outcomes_and_events_line_up_with_commands() {
     let mut out = BatchOutput::default();
     f.ledger.apply_batch(&cmds, &mut out);
     assert_eq!(out.outcomes.len(), cmds.len());
-    assert!(out.events.windows(2).all(|w| w[0].command_index <= w[1].command_index));
+    assert!(
+        out.events
+            .windows(2)
+            .all(|w| w[0].command_index <= w[1].command_index)
+    );
     // The last command expired the five transfers left reserved.
-    assert_eq!(out.outcomes.last().map(|o| o.result.clone()), Some(Ok(Reply::Expired { count: 5 })));
+    assert_eq!(
+        out.outcomes.last().map(|o| o.result.clone()),
+        Some(Ok(Reply::Expired { count: 5 }))
+    );
     let last = (cmds.len() - 1) as u32;
-    assert_eq!(out.events.iter().filter(|e| e.command_index == last).count(), 5);
+    assert_eq!(
+        out.events
+            .iter()
+            .filter(|e| e.command_index == last)
+            .count(),
+        5
+    );
     f.ledger.check_invariants().expect("invariants");
 
     // The same batch on a copy of the starting state gives the same everything.
@@ -610,7 +1146,11 @@ fn equal_states_have_equal_digests() {
     ok(g.prepare(2, g.b, g.a, "20"));
     assert_ne!(f.ledger.digest(), g.ledger.digest());
     ok(g.prepare(1, g.a, g.b, "10"));
-    assert_eq!(f.ledger.digest(), g.ledger.digest(), "order of independent prepares does not matter");
+    assert_eq!(
+        f.ledger.digest(),
+        g.ledger.digest(),
+        "order of independent prepares does not matter"
+    );
     ok(f.commit(1, T0 + 1));
     assert_ne!(f.ledger.digest(), g.ledger.digest());
     // Same commit at another time is another state.
@@ -653,25 +1193,39 @@ fn restore_rejects_other_versions_and_inconsistent_snapshots() {
     snap.version = SNAPSHOT_VERSION + 1;
     assert_eq!(
         Ledger::restore(snap).err(),
-        Some(SnapshotError::UnsupportedVersion { found: SNAPSHOT_VERSION + 1 })
+        Some(SnapshotError::UnsupportedVersion {
+            found: SNAPSHOT_VERSION + 1
+        })
     );
 
     let mut snap = f.ledger.snapshot();
     snap.accounts[3].balances.credits_posted += 1;
-    assert!(matches!(Ledger::restore(snap), Err(SnapshotError::Inconsistent(_))));
+    assert!(matches!(
+        Ledger::restore(snap),
+        Err(SnapshotError::Inconsistent(_))
+    ));
 
     let mut snap = f.ledger.snapshot();
     snap.transfers[0].amount += 1; // pending no longer explained
-    assert!(matches!(Ledger::restore(snap), Err(SnapshotError::Inconsistent(_))));
+    assert!(matches!(
+        Ledger::restore(snap),
+        Err(SnapshotError::Inconsistent(_))
+    ));
 
     let mut snap = f.ledger.snapshot();
     snap.participants.swap(0, 1);
-    assert!(matches!(Ledger::restore(snap), Err(SnapshotError::Inconsistent(_))));
+    assert!(matches!(
+        Ledger::restore(snap),
+        Err(SnapshotError::Inconsistent(_))
+    ));
 }
 
 #[test]
 fn every_error_code_is_a_published_fspiop_code() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference/fspiop/error-codes.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/reference/fspiop/error-codes.json"
+    );
     let text = std::fs::read_to_string(path).expect("shared/reference beside the repository");
     let v: serde_json::Value = serde_json::from_str(&text).expect("json");
     let known: Vec<u16> = v["codes"]
@@ -684,26 +1238,49 @@ fn every_error_code_is_a_published_fspiop_code() {
     let pid = ParticipantId(1);
     let errors = [
         LedgerError::UnknownCurrency("X".into()),
-        LedgerError::InvalidAmount { amount: d("0"), reason: String::new() },
+        LedgerError::InvalidAmount {
+            amount: d("0"),
+            reason: String::new(),
+        },
         LedgerError::Validation(String::new()),
-        LedgerError::ExpiryInPast { expires_at_ms: 0, now_ms: 0 },
+        LedgerError::ExpiryInPast {
+            expires_at_ms: 0,
+            now_ms: 0,
+        },
         LedgerError::PayerUnavailable(pid),
         LedgerError::PayeeUnavailable(pid),
         LedgerError::PayerCurrencyUnsupported(pid, String::new()),
         LedgerError::PayeeCurrencyUnsupported(pid, String::new()),
         LedgerError::ParticipantNotFound(pid),
         LedgerError::AccountsNotFound(pid, String::new()),
-        LedgerError::InsufficientLiquidity { required: 0, available: 0 },
-        LedgerError::NetDebitCapExceeded { required: 0, cap: 0 },
+        LedgerError::InsufficientLiquidity {
+            required: 0,
+            available: 0,
+        },
+        LedgerError::NetDebitCapExceeded {
+            required: 0,
+            cap: 0,
+        },
         LedgerError::ModifiedRequest(String::new()),
         LedgerError::TransferNotFound(tid),
         LedgerError::FundsNotFound(FundsId(1)),
-        LedgerError::TransferNotReserved { id: tid, state: TransferState::Committed },
-        LedgerError::NotYetExpired { id: tid, expires_at_ms: 0, now_ms: 0 },
+        LedgerError::TransferNotReserved {
+            id: tid,
+            state: TransferState::Committed,
+        },
+        LedgerError::NotYetExpired {
+            id: tid,
+            expires_at_ms: 0,
+            now_ms: 0,
+        },
         LedgerError::FundsNotReserved(FundsId(1)),
         LedgerError::LimitReached(String::new()),
     ];
     for e in errors {
-        assert!(known.contains(&e.code()), "{e:?} maps to {} which is not in error-codes.json", e.code());
+        assert!(
+            known.contains(&e.code()),
+            "{e:?} maps to {} which is not in error-codes.json",
+            e.code()
+        );
     }
 }

@@ -113,16 +113,44 @@ mod tests {
         assert_ne!(base, fulfilment(b"other secret", &terms()));
         let mut changed = Vec::new();
         let t = terms();
-        changed.push(TransactionTerms { transaction_id: "x", ..t.clone() });
-        changed.push(TransactionTerms { quote_id: "x", ..t.clone() });
-        changed.push(TransactionTerms { payer_fsp: "x", ..t.clone() });
-        changed.push(TransactionTerms { payee_fsp: "x", ..t.clone() });
-        changed.push(TransactionTerms { payee_party: ("MSISDN", "256700000002"), ..t.clone() });
-        changed.push(TransactionTerms { amount: "100.50", ..t.clone() });
-        changed.push(TransactionTerms { currency: "KES", ..t.clone() });
-        changed.push(TransactionTerms { expires_at_ms: 1, ..t.clone() });
+        changed.push(TransactionTerms {
+            transaction_id: "x",
+            ..t.clone()
+        });
+        changed.push(TransactionTerms {
+            quote_id: "x",
+            ..t.clone()
+        });
+        changed.push(TransactionTerms {
+            payer_fsp: "x",
+            ..t.clone()
+        });
+        changed.push(TransactionTerms {
+            payee_fsp: "x",
+            ..t.clone()
+        });
+        changed.push(TransactionTerms {
+            payee_party: ("MSISDN", "256700000002"),
+            ..t.clone()
+        });
+        changed.push(TransactionTerms {
+            amount: "100.50",
+            ..t.clone()
+        });
+        changed.push(TransactionTerms {
+            currency: "KES",
+            ..t.clone()
+        });
+        changed.push(TransactionTerms {
+            expires_at_ms: 1,
+            ..t.clone()
+        });
         // Length prefixes keep field boundaries apart.
-        changed.push(TransactionTerms { payer_fsp: "bank-awallet-b", payee_fsp: "", ..t.clone() });
+        changed.push(TransactionTerms {
+            payer_fsp: "bank-awallet-b",
+            payee_fsp: "",
+            ..t.clone()
+        });
         for c in changed {
             assert_ne!(fulfilment(b"secret", &c), base, "{c:?}");
         }
@@ -146,7 +174,8 @@ mod tests {
             assert_eq!(encode(&condition(&f)), c_text);
         }
         for n in v["negative_vectors"].as_array().expect("negative_vectors") {
-            let (Some(f_text), Some(c_text)) = (n["fulfilment"].as_str(), n["against_condition"].as_str())
+            let (Some(f_text), Some(c_text)) =
+                (n["fulfilment"].as_str(), n["against_condition"].as_str())
             else {
                 continue;
             };
@@ -160,8 +189,14 @@ mod tests {
     fn decode_refuses_malformed_values() {
         assert!(matches!(decode("abc"), Err(IlpError::Length(2))));
         assert!(matches!(decode(&"A".repeat(44)), Err(IlpError::Length(33))));
-        assert!(matches!(decode("GRzLaTP7DJ9t4P+a/BA0WA9wzzlsugf00-Tn6kESAfM"), Err(IlpError::Encoding(_))));
-        assert!(matches!(decode("GRzLaTP7DJ9t4P-a_BA0WA9wzzlsugf00-Tn6kESAfM="), Err(IlpError::Encoding(_))));
+        assert!(matches!(
+            decode("GRzLaTP7DJ9t4P+a/BA0WA9wzzlsugf00-Tn6kESAfM"),
+            Err(IlpError::Encoding(_))
+        ));
+        assert!(matches!(
+            decode("GRzLaTP7DJ9t4P-a_BA0WA9wzzlsugf00-Tn6kESAfM="),
+            Err(IlpError::Encoding(_))
+        ));
         assert!(decode("GRzLaTP7DJ9t4P-a_BA0WA9wzzlsugf00-Tn6kESAfM").is_ok());
     }
 }

@@ -56,16 +56,25 @@ impl Fixture {
             ("wallet-c", ParticipantKind::Wallet),
         ] {
             let reply = ok(ledger.apply(
-                &Command::CreateParticipant { name: name.into(), kind },
+                &Command::CreateParticipant {
+                    name: name.into(),
+                    kind,
+                },
                 &mut events,
             ));
-            let Reply::Participant { participant } = reply else { panic!("{reply:?}") };
+            let Reply::Participant { participant } = reply else {
+                panic!("{reply:?}")
+            };
             ids.push(participant);
         }
         let (a, b, c) = (ids[0], ids[1], ids[2]);
         for (p, cap) in [(a, "1000"), (b, "1000"), (c, "0")] {
             ok(ledger.apply(
-                &Command::OpenAccounts { participant: p, currency: usd(), net_debit_cap: d(cap) },
+                &Command::OpenAccounts {
+                    participant: p,
+                    currency: usd(),
+                    net_debit_cap: d(cap),
+                },
                 &mut events,
             ));
         }
@@ -81,7 +90,13 @@ impl Fixture {
             ));
         }
         events.clear();
-        Fixture { ledger, a, b, c, events }
+        Fixture {
+            ledger,
+            a,
+            b,
+            c,
+            events,
+        }
     }
 
     pub fn run(&mut self, cmd: Command) -> Outcome {
@@ -93,7 +108,13 @@ impl Fixture {
         outcome
     }
 
-    pub fn prepare(&mut self, id: u128, payer: ParticipantId, payee: ParticipantId, amount: &str) -> Outcome {
+    pub fn prepare(
+        &mut self,
+        id: u128,
+        payer: ParticipantId,
+        payee: ParticipantId,
+        amount: &str,
+    ) -> Outcome {
         self.run(prepare_cmd(id, payer, payee, amount))
     }
 
