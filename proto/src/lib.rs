@@ -15,6 +15,8 @@
 //! UUID strings, times `google.protobuf.Timestamp`; errors carry an
 //! `ErrorInformation` with the FSPIOP code (see `common.proto`).
 
+pub mod fspiop;
+
 /// Generated messages, clients (`*_client`) and servers (`*_server`).
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod v1 {

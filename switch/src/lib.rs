@@ -1,12 +1,26 @@
 //! # harambee-switch
 //!
 //! The Harambee service: the gRPC participant and operator APIs, account
-//! lookup and oracles, quoting, transfer orchestration, the event log,
-//! storage, metrics and the `harambee` binary.
+//! lookup and oracles, quoting, transfer orchestration over the event log
+//! and the ledger, metrics, and the `harambee` binary.
 //!
-//! Today it holds [`fspiop`], the mapping between errors and FSPIOP error
-//! information on the gRPC edge, which every server and client of the switch
-//! shares. The service itself is built on it next (see
-//! `docs/ARCHITECTURE.md`).
+//! Request path: `participant_api` / `operator_api` validate and
+//! authenticate (`validate`, `edge`), turn the request into a `record`,
+//! and submit it to the `engine`, which appends it to the `log` and applies
+//! it to the `state` (ledger + directory). The payee is called through
+//! `callbacks`; the `notifier` tells participants what happened; `server`
+//! wires it all together. See `docs/ARCHITECTURE.md`.
 
-pub mod fspiop;
+pub mod callbacks;
+pub mod config;
+pub mod edge;
+pub mod engine;
+pub mod log;
+pub mod notifier;
+pub mod operator_api;
+pub mod participant_api;
+pub mod record;
+pub mod server;
+pub mod snapshots;
+pub mod state;
+pub mod validate;

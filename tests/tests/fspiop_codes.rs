@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use harambee_switch::fspiop::{self, FspiopError};
+use harambee_proto::fspiop::{self, FspiopError};
 use harambee_tests::reference_json;
 
 fn published() -> BTreeMap<u16, Vec<String>> {

@@ -1,5 +1,6 @@
-//! FSPIOP errors at the gRPC edge: the one place where an error becomes an
-//! FSPIOP `ErrorInformation` and a gRPC status, and back.
+//! FSPIOP errors on the wire: the one place where an error becomes an
+//! FSPIOP `ErrorInformation` and a gRPC status, and back. Servers (the
+//! switch) and clients (participants, the simulator, tests) share it.
 //!
 //! Every error status a Harambee service returns carries, in the standard
 //! `grpc-status-details-bin` trailer, a `google.rpc.Status` whose details
@@ -7,9 +8,9 @@
 //! `google.protobuf.Any`. Clients that know FSPIOP read the code from there;
 //! plain gRPC clients still get a meaningful status code and message.
 
-use harambee_ledger::LedgerError;
-use harambee_proto::v1::ErrorInformation;
 use prost::Message;
+
+use crate::v1::ErrorInformation;
 use tonic::{Code, Status};
 
 /// Type URL of `ErrorInformation` inside `google.protobuf.Any`.
@@ -100,18 +101,6 @@ impl FspiopError {
             code,
             description: info.error_description,
         })
-    }
-}
-
-impl From<&LedgerError> for FspiopError {
-    fn from(e: &LedgerError) -> FspiopError {
-        FspiopError::new(e.code(), e.to_string())
-    }
-}
-
-impl From<LedgerError> for FspiopError {
-    fn from(e: LedgerError) -> FspiopError {
-        FspiopError::from(&e)
     }
 }
 
@@ -257,11 +246,11 @@ mod tests {
     }
 
     #[test]
-    fn ledger_errors_keep_their_code() {
-        let e = FspiopError::from(LedgerError::ModifiedRequest("x".into()));
-        assert_eq!(e.code, 3106);
+    fn descriptions_start_with_the_standard_message() {
+        let e = FspiopError::new(3106, "x");
         assert_eq!(e.grpc_code(), Code::AlreadyExists);
-        assert!(e.description.starts_with("Modified request - "));
+        assert_eq!(e.description, "Modified request - x");
+        assert_eq!(FspiopError::new(3106, "").description, "Modified request");
     }
 
     #[test]

@@ -1,0 +1,137 @@
+//! Typed configuration: defaults, then a TOML file, then `HARAMBEE_*`
+//! environment variables.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Everything `harambee serve` can be told.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the embedded event log and snapshots live.
+    pub data_dir: PathBuf,
+    /// Participant API address (port 0: any free port).
+    pub participant_listen: String,
+    /// Operator API address.
+    pub operator_listen: String,
+    /// Prometheus metrics address; empty to disable.
+    pub metrics_listen: String,
+    /// The operator's credential. Required; no default.
+    pub operator_token: String,
+    /// Longest wait for a payee to fulfil, if the transfer expires later.
+    pub transfer_callback_timeout_ms: u64,
+    /// Longest wait for a payee's quote.
+    pub quote_timeout_ms: u64,
+    /// Longest wait for a party lookup (oracle and owner).
+    pub lookup_timeout_ms: u64,
+    /// How often the expiry sweep runs.
+    pub expiry_sweep_interval_ms: u64,
+    /// Party types the built-in oracle serves when no external oracle is set.
+    pub builtin_oracle_party_types: Vec<String>,
+    /// Largest gRPC message accepted.
+    pub message_size_max_bytes: usize,
+    /// Transfers the ledger allocates room for at start.
+    pub ledger_capacity_transfers: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            data_dir: PathBuf::from("harambee-data"),
+            participant_listen: "127.0.0.1:7400".into(),
+            operator_listen: "127.0.0.1:7401".into(),
+            metrics_listen: "127.0.0.1:9400".into(),
+            operator_token: String::new(),
+            transfer_callback_timeout_ms: 10_000,
+            quote_timeout_ms: 10_000,
+            lookup_timeout_ms: 5_000,
+            expiry_sweep_interval_ms: 500,
+            builtin_oracle_party_types: ["MSISDN", "ACCOUNT_ID", "IBAN", "EMAIL", "ALIAS", "PERSONAL_ID", "BUSINESS", "DEVICE"]
+                .map(String::from)
+                .to_vec(),
+            message_size_max_bytes: 64 * 1024,
+            ledger_capacity_transfers: 100_000,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, overridden by `file` if given, then by the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Applies `HARAMBEE_<FIELD>` overrides from `get`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        let num = |name: &str, value: String| -> anyhow::Result<u64> {
+            value.parse().map_err(|_| anyhow::anyhow!("{name}={value:?} is not a number"))
+        };
+        if let Some(v) = get("HARAMBEE_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = get("HARAMBEE_PARTICIPANT_LISTEN") {
+            self.participant_listen = v;
+        }
+        if let Some(v) = get("HARAMBEE_OPERATOR_LISTEN") {
+            self.operator_listen = v;
+        }
+        if let Some(v) = get("HARAMBEE_METRICS_LISTEN") {
+            self.metrics_listen = v;
+        }
+        if let Some(v) = get("HARAMBEE_OPERATOR_TOKEN") {
+            self.operator_token = v;
+        }
+        if let Some(v) = get("HARAMBEE_TRANSFER_CALLBACK_TIMEOUT_MS") {
+            self.transfer_callback_timeout_ms = num("HARAMBEE_TRANSFER_CALLBACK_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = get("HARAMBEE_EXPIRY_SWEEP_INTERVAL_MS") {
+            self.expiry_sweep_interval_ms = num("HARAMBEE_EXPIRY_SWEEP_INTERVAL_MS", v)?;
+        }
+        Ok(())
+    }
+
+    /// Refuses configurations that cannot work.
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.operator_token.len() >= 16,
+            "operator_token (or HARAMBEE_OPERATOR_TOKEN) must be set, at least 16 characters"
+        );
+        anyhow::ensure!(self.transfer_callback_timeout_ms > 0, "transfer_callback_timeout_ms must be > 0");
+        anyhow::ensure!(self.expiry_sweep_interval_ms > 0, "expiry_sweep_interval_ms must be > 0");
+        anyhow::ensure!(self.message_size_max_bytes >= 4096, "message_size_max_bytes must be >= 4096");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut c: Config = toml::from_str("operator_token = \"from-file-0123456789\"\nquote_timeout_ms = 5").expect("toml");
+        assert_eq!(c.quote_timeout_ms, 5);
+        c.apply_env(|k| (k == "HARAMBEE_OPERATOR_TOKEN").then(|| "from-env-0123456789".to_string())).expect("env");
+        assert_eq!(c.operator_token, "from-env-0123456789");
+        assert!(c.check().is_ok());
+    }
+
+    #[test]
+    fn bad_configurations_are_refused() {
+        assert!(Config::default().check().is_err(), "no operator token");
+        assert!(toml::from_str::<Config>("no_such_field = 1").is_err());
+        let mut c = Config { operator_token: "x".repeat(16), ..Config::default() };
+        assert!(c.apply_env(|k| (k == "HARAMBEE_EXPIRY_SWEEP_INTERVAL_MS").then(|| "soon".to_string())).is_err());
+    }
+}

@@ -1,0 +1,119 @@
+//! What every API server shares: the context, authentication, clock, and
+//! the conversions between ledger records and wire messages.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use harambee_ledger::{Resolution, TransferRecord, TransferState};
+use harambee_proto::fspiop::FspiopError;
+use harambee_proto::v1::{self, Money, TransferResult};
+use sha2::{Digest, Sha256};
+use tokio::sync::broadcast;
+use tonic::metadata::MetadataMap;
+
+use crate::callbacks::Channels;
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::validate;
+
+/// A notification for one participant.
+#[derive(Clone, Debug)]
+pub struct Notice {
+    pub participant: String,
+    pub notification: v1::Notification,
+}
+
+/// Shared by the API servers and background tasks.
+#[derive(Clone)]
+pub struct Ctx {
+    pub engine: Engine,
+    pub channels: Arc<Channels>,
+    pub config: Arc<Config>,
+    pub notices: broadcast::Sender<Notice>,
+}
+
+/// Milliseconds since the Unix epoch: the only clock of the switch. Times
+/// enter the log inside commands, never at apply time.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// SHA-256 of a credential.
+pub fn credential_hash(credential: &str) -> [u8; 32] {
+    Sha256::digest(credential.as_bytes()).into()
+}
+
+/// The bearer credential in `authorization` metadata.
+pub fn bearer(metadata: &MetadataMap) -> Result<&str, FspiopError> {
+    let value = metadata
+        .get("authorization")
+        .ok_or_else(|| FspiopError::new(3105, "missing authorization metadata (Bearer credential)"))?;
+    let text = value.to_str().map_err(|_| FspiopError::new(3105, "authorization is not ASCII"))?;
+    text.strip_prefix("Bearer ")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| FspiopError::new(3105, "authorization must be \"Bearer <credential>\""))
+}
+
+impl Ctx {
+    /// The participant a request's credential belongs to.
+    pub fn authenticate(&self, metadata: &MetadataMap) -> Result<String, FspiopError> {
+        let credential = bearer(metadata)?;
+        let hash = credential_hash(credential);
+        self.engine
+            .read()
+            .directory
+            .participant_for_credential(&hash)
+            .map(str::to_string)
+            .ok_or_else(|| FspiopError::new(3105, "unknown credential"))
+    }
+
+    /// The name of a participant id.
+    pub fn name_of(&self, id: harambee_ledger::ParticipantId) -> String {
+        self.engine.read().ledger.participant(id).map(|p| p.name.clone()).unwrap_or_default()
+    }
+
+    pub fn timeout(ms: u64) -> Duration {
+        Duration::from_millis(ms.max(1))
+    }
+}
+
+/// The wire state of a transfer.
+pub fn wire_state(state: TransferState) -> v1::TransferState {
+    match state {
+        TransferState::Reserved => v1::TransferState::Reserved,
+        TransferState::Committed => v1::TransferState::Committed,
+        TransferState::Aborted | TransferState::Refused => v1::TransferState::Aborted,
+    }
+}
+
+/// A ledger transfer as the participant API shows it.
+pub fn transfer_result(t: &TransferRecord, payer: String, payee: String) -> TransferResult {
+    let fulfilment = match (t.state, t.resolution) {
+        (TransferState::Committed, Some(Resolution::Fulfil(f))) => validate::b64url(&f),
+        _ => String::new(),
+    };
+    let error = match t.state {
+        TransferState::Aborted | TransferState::Refused => {
+            Some(FspiopError::new(t.reason, "").to_error_information())
+        }
+        _ => None,
+    };
+    TransferResult {
+        transfer_id: validate::uuid_string(t.id.0),
+        state: wire_state(t.state) as i32,
+        payer_fsp: payer,
+        payee_fsp: payee,
+        amount: Some(Money { amount: t.currency.to_decimal(t.amount).to_string(), currency: t.currency.to_string() }),
+        condition: validate::b64url(&t.condition),
+        expiration: Some(validate::timestamp(t.expires_at_ms)),
+        fulfilment,
+        completed: t.state.is_final().then(|| validate::timestamp(t.resolved_at_ms)),
+        error,
+        prepared: Some(validate::timestamp(t.prepared_at_ms)),
+        quote_id: String::new(),
+        transaction_id: String::new(),
+    }
+}

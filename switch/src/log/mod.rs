@@ -1,0 +1,50 @@
+//! The event log: the durable, ordered source of truth.
+//!
+//! Every state change of the switch is first appended here as a
+//! [`LogRecord`]; only then is it applied and answered. Recovery replays the
+//! log from the last snapshot. Two backends implement [`EventLog`]: the
+//! embedded SQLite log ([`sqlite::SqliteLog`], the zero-setup default) and
+//! Kafka (production, scale-out).
+//!
+//! Architecture invariant: a record is acknowledged by `append` only once it
+//! is durable (SQLite: committed with `synchronous = FULL`; Kafka: acked by
+//! all in-sync replicas). Offsets are dense, start at 0, and never change.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::record::LogRecord;
+
+/// Position of a record in the log.
+pub type Offset = u64;
+
+/// Most records one `append` or `read` handles.
+pub const LOG_BATCH_RECORDS_MAX: usize = 16_384;
+
+/// Why the log could not do what was asked. Every variant means "nothing was
+/// made durable by this call" for `append`.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("event log unavailable: {0}")]
+    Unavailable(String),
+    #[error("event log record at offset {offset} is corrupt: {reason}")]
+    Corrupt { offset: Offset, reason: String },
+    #[error("event log batch of {0} records is above the limit of {LOG_BATCH_RECORDS_MAX}")]
+    BatchTooLarge(usize),
+}
+
+/// A durable, totally ordered log of records.
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// Appends `records` atomically, in order, and returns the offset of the
+    /// first. Returns only once all of them are durable; on error none of
+    /// them is.
+    async fn append(&self, records: &[LogRecord]) -> Result<Offset, LogError>;
+
+    /// Reads up to `max` records starting at `from`, in order.
+    async fn read(&self, from: Offset, max: usize) -> Result<Vec<(Offset, LogRecord)>, LogError>;
+
+    /// The offset the next append will get (the number of records so far).
+    async fn end(&self) -> Result<Offset, LogError>;
+}

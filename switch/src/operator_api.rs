@@ -1,0 +1,481 @@
+//! The Operator API server: participants, currencies, accounts, limits,
+//! funds, oracles, transfers and the ledger digest. Settlement calls answer
+//! 2002 (not implemented) until the settlement engine lands.
+
+use harambee_ledger::{
+    Account as LedgerAccount, AccountType as LedgerAccountType, Command, Currency, FundsId, FundsKind, FundsState as LedgerFundsState, Owner,
+    ParticipantKind as LedgerKind, PositionView, Reply, TransferId,
+};
+use harambee_proto::fspiop::FspiopError;
+use harambee_proto::v1::operator_api_server::OperatorApi;
+use harambee_proto::v1::*;
+use rand::RngCore;
+use tonic::{Request, Response, Status};
+
+use crate::edge::{Ctx, credential_hash, transfer_result, wire_state};
+use crate::record::{DirectoryCommand, LogRecord};
+use crate::state::Applied;
+use crate::validate;
+
+/// Largest page of a list call.
+pub const PAGE_SIZE_MAX: usize = 1000;
+
+pub struct OperatorService {
+    pub ctx: Ctx,
+}
+
+type Result<T> = std::result::Result<T, FspiopError>;
+
+fn not_implemented(call: &str) -> Status {
+    FspiopError::new(2002, format!("{call} arrives with the settlement engine")).to_status()
+}
+
+impl OperatorService {
+    fn authorize(&self, metadata: &tonic::metadata::MetadataMap) -> Result<()> {
+        let presented = crate::edge::bearer(metadata)?;
+        // Compare digests so the time taken says nothing about the token.
+        if credential_hash(presented) == credential_hash(&self.ctx.config.operator_token) {
+            Ok(())
+        } else {
+            Err(FspiopError::new(3105, "not the operator credential"))
+        }
+    }
+
+    async fn ledger(&self, command: Command) -> Result<(Reply, bool)> {
+        match self.ctx.engine.submit(LogRecord::Ledger(command)).await? {
+            Applied::Ledger { outcome, .. } => match outcome.result {
+                Ok(reply) => Ok((reply, outcome.duplicate)),
+                Err(e) => Err(FspiopError::new(e.code(), e.to_string())),
+            },
+            Applied::Directory(_) => Err(FspiopError::new(2001, "unexpected directory reply")),
+        }
+    }
+
+    async fn directory(&self, command: DirectoryCommand) -> Result<()> {
+        match self.ctx.engine.submit(LogRecord::Directory(command)).await? {
+            Applied::Directory(r) => r.map(|_| ()),
+            Applied::Ledger { .. } => Err(FspiopError::new(2001, "unexpected ledger reply")),
+        }
+    }
+
+    fn participant_id(&self, fsp_id: &str) -> Result<harambee_ledger::ParticipantId> {
+        validate::fsp_id("fsp_id", fsp_id)?;
+        self.ctx
+            .engine
+            .read()
+            .ledger
+            .participant_by_name(fsp_id)
+            .map(|p| p.id)
+            .ok_or_else(|| FspiopError::new(3200, format!("participant {fsp_id} not found")))
+    }
+
+    fn info(&self, fsp_id: &str) -> Result<ParticipantInfo> {
+        let st = self.ctx.engine.read();
+        let p = st
+            .ledger
+            .participant_by_name(fsp_id)
+            .ok_or_else(|| FspiopError::new(3200, format!("participant {fsp_id} not found")))?;
+        let currencies = st
+            .ledger
+            .currencies()
+            .into_iter()
+            .filter(|c| st.ledger.participant_currency(p.id, *c).is_some())
+            .map(|c| c.to_string())
+            .collect();
+        Ok(ParticipantInfo {
+            fsp_id: p.name.clone(),
+            kind: match p.kind {
+                LedgerKind::Bank => ParticipantKind::Bank,
+                LedgerKind::Wallet => ParticipantKind::Wallet,
+            } as i32,
+            name: p.name.clone(),
+            active: p.active,
+            endpoint: st.directory.endpoint(&p.name).unwrap_or_default().to_string(),
+            currencies,
+            created: None,
+        })
+    }
+
+    async fn issue_credential(&self, fsp_id: &str) -> Result<String> {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let credential = validate::b64url(&bytes);
+        self.directory(DirectoryCommand::SetCredential {
+            participant: fsp_id.to_string(),
+            credential_sha256: credential_hash(&credential),
+        })
+        .await?;
+        Ok(credential)
+    }
+
+    async fn create_participant(&self, r: CreateParticipantRequest) -> Result<CreateParticipantResponse> {
+        validate::fsp_id("fsp_id", &r.fsp_id)?;
+        let kind = match ParticipantKind::try_from(r.kind) {
+            Ok(ParticipantKind::Bank) => LedgerKind::Bank,
+            Ok(ParticipantKind::Wallet) => LedgerKind::Wallet,
+            _ => return Err(FspiopError::new(3100, "kind: must be BANK or WALLET")),
+        };
+        let (_, duplicate) = self.ledger(Command::CreateParticipant { name: r.fsp_id.clone(), kind }).await?;
+        let credential = if duplicate { String::new() } else { self.issue_credential(&r.fsp_id).await? };
+        Ok(CreateParticipantResponse { participant: Some(self.info(&r.fsp_id)?), credential })
+    }
+
+    fn position_info(&self, view: &PositionView) -> PositionInfo {
+        let c = view.currency;
+        PositionInfo {
+            fsp_id: self.ctx.name_of(view.participant),
+            currency: c.to_string(),
+            position: c.to_decimal(view.position).to_string(),
+            reserved: c.to_decimal(view.reserved).to_string(),
+            liquidity: c.to_decimal(view.liquidity).to_string(),
+            net_debit_cap: c.to_decimal(view.net_debit_cap).to_string(),
+            available: c.to_decimal(view.available).to_string(),
+            settlement_model: SettlementModel::DeferredMultilateralNet as i32,
+        }
+    }
+
+    fn position(&self, fsp_id: &str, currency: Currency) -> Result<PositionInfo> {
+        let id = self.participant_id(fsp_id)?;
+        let view = self
+            .ctx
+            .engine
+            .read()
+            .ledger
+            .position(id, currency)
+            .ok_or_else(|| FspiopError::new(3200, format!("{fsp_id} has no {currency} accounts")))?;
+        Ok(self.position_info(&view))
+    }
+
+    fn cap(text: &str, c: Currency) -> Result<rust_decimal::Decimal> {
+        validate::non_negative_amount("net_debit_cap", text, c)?;
+        text.parse().map_err(|_| FspiopError::new(3100, "net_debit_cap: not a decimal"))
+    }
+
+    fn funds_result(&self, id: FundsId) -> Result<FundsResult> {
+        let st = self.ctx.engine.read();
+        let r = st.ledger.funds(id).ok_or_else(|| FspiopError::new(3200, format!("funds {id} not found")))?;
+        Ok(FundsResult {
+            funds_id: validate::uuid_string(id.0),
+            fsp_id: st.ledger.participant(r.participant).map(|p| p.name.clone()).unwrap_or_default(),
+            direction: match r.kind {
+                FundsKind::In => "IN",
+                FundsKind::Out => "OUT",
+            }
+            .into(),
+            amount: Some(Money { amount: r.currency.to_decimal(r.amount).to_string(), currency: r.currency.to_string() }),
+            state: match r.state {
+                LedgerFundsState::Reserved => FundsState::Reserved,
+                LedgerFundsState::Committed => FundsState::Committed,
+                LedgerFundsState::Aborted => FundsState::Aborted,
+            } as i32,
+        })
+    }
+
+    async fn funds(&self, r: FundsRequest, out: bool) -> Result<FundsResult> {
+        let id = FundsId(validate::uuid("funds_id", &r.funds_id)?);
+        let participant = self.participant_id(&r.fsp_id)?;
+        let (amount, currency) = validate::money("amount", r.amount.as_ref())?;
+        validate::note("reason", &r.reason)?;
+        let command = if out {
+            Command::FundsOutReserve { funds_id: id, participant, currency, amount }
+        } else {
+            Command::FundsIn { funds_id: id, participant, currency, amount }
+        };
+        self.ledger(command).await?;
+        self.funds_result(id)
+    }
+
+    async fn funds_action(&self, r: FundsActionRequest, commit: bool) -> Result<FundsResult> {
+        let id = FundsId(validate::uuid("funds_id", &r.funds_id)?);
+        validate::note("reason", &r.reason)?;
+        let command = if commit { Command::FundsOutCommit { funds_id: id } } else { Command::FundsOutAbort { funds_id: id } };
+        self.ledger(command).await?;
+        self.funds_result(id)
+    }
+
+    fn account(&self, a: &LedgerAccount) -> Account {
+        let c = a.currency;
+        Account {
+            account_id: a.id.0,
+            owner: match a.owner {
+                Owner::Hub => "hub".into(),
+                Owner::Participant(p) => self.ctx.name_of(p),
+            },
+            currency: c.to_string(),
+            r#type: match a.kind {
+                LedgerAccountType::Position => AccountType::Position,
+                LedgerAccountType::Settlement => AccountType::Settlement,
+                LedgerAccountType::HubReconciliation => AccountType::HubReconciliation,
+                LedgerAccountType::HubMultilateralSettlement => AccountType::HubMultilateralSettlement,
+            } as i32,
+            debits_posted: c.to_decimal(a.balances.debits_posted).to_string(),
+            credits_posted: c.to_decimal(a.balances.credits_posted).to_string(),
+            debits_pending: c.to_decimal(a.balances.debits_pending).to_string(),
+            credits_pending: c.to_decimal(a.balances.credits_pending).to_string(),
+        }
+    }
+
+    fn list_transfers(&self, r: &ListTransfersRequest) -> Result<ListTransfersResponse> {
+        let st = self.ctx.engine.read();
+        let participant = if r.fsp_id.is_empty() { None } else { Some(self.participant_id(&r.fsp_id)?) };
+        let from = r.from.as_ref().map(|t| validate::timestamp_ms("from", Some(t))).transpose()?;
+        let to = r.to.as_ref().map(|t| validate::timestamp_ms("to", Some(t))).transpose()?;
+        let page = r.page.clone().unwrap_or_default();
+        let size = match page.page_size as usize {
+            0 => 100,
+            n => n.min(PAGE_SIZE_MAX),
+        };
+        let after: Option<u128> = if page.page_token.is_empty() { None } else { Some(validate::uuid("page_token", &page.page_token)?) };
+        let mut matching: Vec<&harambee_ledger::TransferRecord> = st
+            .ledger
+            .transfers()
+            .filter(|t| participant.is_none_or(|p| t.payer == p || t.payee == p))
+            .filter(|t| r.state == 0 || wire_state(t.state) as i32 == r.state)
+            .filter(|t| from.is_none_or(|f| t.prepared_at_ms >= f))
+            .filter(|t| to.is_none_or(|x| t.prepared_at_ms < x))
+            .filter(|t| after.is_none_or(|a| t.id.0 > a))
+            .collect();
+        matching.sort_unstable_by_key(|t| t.id);
+        let more = matching.len() > size;
+        matching.truncate(size);
+        let name = |p| st.ledger.participant(p).map(|x| x.name.clone()).unwrap_or_default();
+        let next = if more { matching.last().map(|t| validate::uuid_string(t.id.0)).unwrap_or_default() } else { String::new() };
+        Ok(ListTransfersResponse {
+            transfers: matching.iter().map(|t| transfer_result(t, name(t.payer), name(t.payee))).collect(),
+            page: Some(PageResponse { next_page_token: next }),
+        })
+    }
+}
+
+macro_rules! call {
+    ($self:ident, $request:ident, $name:literal, |$r:ident| $body:expr) => {{
+        let result: Result<_> = async {
+            $self.authorize($request.metadata())?;
+            let $r = $request.into_inner();
+            $body
+        }
+        .await;
+        let code = match &result {
+            Ok(_) => "ok".to_string(),
+            Err(e) => format!("{:04}", e.code),
+        };
+        metrics::counter!("harambee_requests_total", "api" => "operator", "call" => $name, "code" => code).increment(1);
+        result.map(Response::new).map_err(Status::from)
+    }};
+}
+
+type Reply_<T> = std::result::Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl OperatorApi for OperatorService {
+    async fn create_participant(&self, request: Request<CreateParticipantRequest>) -> Reply_<CreateParticipantResponse> {
+        call!(self, request, "CreateParticipant", |r| self.create_participant(r).await)
+    }
+
+    async fn rotate_credential(&self, request: Request<RotateCredentialRequest>) -> Reply_<CreateParticipantResponse> {
+        call!(self, request, "RotateCredential", |r| {
+            self.participant_id(&r.fsp_id)?;
+            let credential = self.issue_credential(&r.fsp_id).await?;
+            Ok(CreateParticipantResponse { participant: Some(self.info(&r.fsp_id)?), credential })
+        })
+    }
+
+    async fn get_participant(&self, request: Request<GetParticipantRequest>) -> Reply_<ParticipantInfo> {
+        call!(self, request, "GetParticipant", |r| self.info(&r.fsp_id))
+    }
+
+    async fn list_participants(&self, request: Request<ListParticipantsRequest>) -> Reply_<ListParticipantsResponse> {
+        call!(self, request, "ListParticipants", |_r| {
+            let names: Vec<String> = self.ctx.engine.read().ledger.participants().iter().map(|p| p.name.clone()).collect();
+            let participants = names.iter().map(|n| self.info(n)).collect::<Result<Vec<_>>>()?;
+            Ok(ListParticipantsResponse { participants, page: Some(PageResponse::default()) })
+        })
+    }
+
+    async fn set_participant_active(&self, request: Request<SetParticipantActiveRequest>) -> Reply_<ParticipantInfo> {
+        call!(self, request, "SetParticipantActive", |r| {
+            let participant = self.participant_id(&r.fsp_id)?;
+            self.ledger(Command::SetParticipantActive { participant, active: r.active }).await?;
+            self.info(&r.fsp_id)
+        })
+    }
+
+    async fn set_endpoint(&self, request: Request<SetEndpointRequest>) -> Reply_<ParticipantInfo> {
+        call!(self, request, "SetEndpoint", |r| {
+            self.participant_id(&r.fsp_id)?;
+            let ok = (r.url.starts_with("http://") || r.url.starts_with("https://"))
+                && r.url.len() <= 256
+                && tonic::transport::Endpoint::from_shared(r.url.clone()).is_ok();
+            if !ok {
+                return Err(FspiopError::new(3100, "url: must be an http:// or https:// URL of at most 256 characters"));
+            }
+            self.directory(DirectoryCommand::SetEndpoint { participant: r.fsp_id.clone(), url: r.url.clone() }).await?;
+            self.info(&r.fsp_id)
+        })
+    }
+
+    async fn add_currency(&self, request: Request<AddCurrencyRequest>) -> Reply_<CurrencyInfo> {
+        call!(self, request, "AddCurrency", |r| {
+            let currency = validate::currency("currency", &r.currency)?;
+            self.ledger(Command::EnableCurrency { currency }).await?;
+            Ok(CurrencyInfo { currency: currency.to_string(), scale: currency.scale() })
+        })
+    }
+
+    async fn list_currencies(&self, request: Request<ListCurrenciesRequest>) -> Reply_<ListCurrenciesResponse> {
+        call!(self, request, "ListCurrencies", |_r| {
+            let currencies = self.ctx.engine.read().ledger.currencies();
+            Ok(ListCurrenciesResponse {
+                currencies: currencies.into_iter().map(|c| CurrencyInfo { currency: c.to_string(), scale: c.scale() }).collect(),
+            })
+        })
+    }
+
+    async fn add_participant_currency(&self, request: Request<AddParticipantCurrencyRequest>) -> Reply_<PositionInfo> {
+        call!(self, request, "AddParticipantCurrency", |r| {
+            let participant = self.participant_id(&r.fsp_id)?;
+            let currency = validate::currency("currency", &r.currency)?;
+            let net_debit_cap = Self::cap(&r.net_debit_cap, currency)?;
+            match SettlementModel::try_from(r.settlement_model) {
+                Ok(SettlementModel::Unspecified | SettlementModel::DeferredMultilateralNet) => {}
+                _ => return Err(FspiopError::new(2002, "only deferred multilateral net settlement is available yet")),
+            }
+            self.ledger(Command::OpenAccounts { participant, currency, net_debit_cap }).await?;
+            self.position(&r.fsp_id, currency)
+        })
+    }
+
+    async fn get_accounts(&self, request: Request<GetAccountsRequest>) -> Reply_<GetAccountsResponse> {
+        call!(self, request, "GetAccounts", |r| {
+            let owner = if r.fsp_id == "hub" { Owner::Hub } else { Owner::Participant(self.participant_id(&r.fsp_id)?) };
+            let accounts: Vec<LedgerAccount> = self.ctx.engine.read().ledger.accounts().iter().filter(|a| a.owner == owner).copied().collect();
+            Ok(GetAccountsResponse { accounts: accounts.iter().map(|a| self.account(a)).collect() })
+        })
+    }
+
+    async fn get_positions(&self, request: Request<GetPositionsRequest>) -> Reply_<GetPositionsResponse> {
+        call!(self, request, "GetPositions", |r| {
+            let id = self.participant_id(&r.fsp_id)?;
+            let views: Vec<PositionView> = {
+                let st = self.ctx.engine.read();
+                st.ledger.currencies().into_iter().filter_map(|c| st.ledger.position(id, c)).collect()
+            };
+            Ok(GetPositionsResponse { positions: views.iter().map(|v| self.position_info(v)).collect() })
+        })
+    }
+
+    async fn set_net_debit_cap(&self, request: Request<SetNetDebitCapRequest>) -> Reply_<PositionInfo> {
+        call!(self, request, "SetNetDebitCap", |r| {
+            let participant = self.participant_id(&r.fsp_id)?;
+            let currency = validate::currency("currency", &r.currency)?;
+            let net_debit_cap = Self::cap(&r.net_debit_cap, currency)?;
+            self.ledger(Command::SetNetDebitCap { participant, currency, net_debit_cap }).await?;
+            self.position(&r.fsp_id, currency)
+        })
+    }
+
+    async fn funds_in(&self, request: Request<FundsRequest>) -> Reply_<FundsResult> {
+        call!(self, request, "FundsIn", |r| self.funds(r, false).await)
+    }
+
+    async fn funds_out_reserve(&self, request: Request<FundsRequest>) -> Reply_<FundsResult> {
+        call!(self, request, "FundsOutReserve", |r| self.funds(r, true).await)
+    }
+
+    async fn funds_out_commit(&self, request: Request<FundsActionRequest>) -> Reply_<FundsResult> {
+        call!(self, request, "FundsOutCommit", |r| self.funds_action(r, true).await)
+    }
+
+    async fn funds_out_abort(&self, request: Request<FundsActionRequest>) -> Reply_<FundsResult> {
+        call!(self, request, "FundsOutAbort", |r| self.funds_action(r, false).await)
+    }
+
+    async fn set_oracle(&self, request: Request<SetOracleRequest>) -> Reply_<OracleInfo> {
+        call!(self, request, "SetOracle", |r| {
+            let party_type = PartyIdType::try_from(r.party_type)
+                .ok()
+                .filter(|t| *t != PartyIdType::Unspecified)
+                .ok_or_else(|| FspiopError::new(3100, "party_type: unknown"))?;
+            let name = party_type.as_str_name().trim_start_matches("PARTY_ID_TYPE_").to_string();
+            let url = if r.url.is_empty() {
+                None
+            } else if tonic::transport::Endpoint::from_shared(r.url.clone()).is_ok() && r.url.len() <= 256 {
+                Some(r.url.clone())
+            } else {
+                return Err(FspiopError::new(3100, "url: not a valid URL"));
+            };
+            self.directory(DirectoryCommand::SetOracle { party_type: name, url }).await?;
+            Ok(OracleInfo { party_type: r.party_type, url: r.url })
+        })
+    }
+
+    async fn list_oracles(&self, request: Request<ListOraclesRequest>) -> Reply_<ListOraclesResponse> {
+        call!(self, request, "ListOracles", |_r| {
+            let st = self.ctx.engine.read();
+            let oracles = st
+                .directory
+                .oracles()
+                .map(|(t, url)| OracleInfo {
+                    party_type: PartyIdType::from_str_name(&format!("PARTY_ID_TYPE_{t}")).map_or(0, |x| x as i32),
+                    url: url.to_string(),
+                })
+                .collect();
+            Ok(ListOraclesResponse { oracles })
+        })
+    }
+
+    async fn get_transfer(&self, request: Request<GetTransferRequest>) -> Reply_<TransferResult> {
+        call!(self, request, "GetTransfer", |r| {
+            let id = TransferId(validate::uuid("transfer_id", &r.transfer_id)?);
+            let st = self.ctx.engine.read();
+            let t = st.ledger.transfer(id).ok_or_else(|| FspiopError::new(3208, format!("transfer {id} not found")))?;
+            let name = |p| st.ledger.participant(p).map(|x| x.name.clone()).unwrap_or_default();
+            Ok(transfer_result(t, name(t.payer), name(t.payee)))
+        })
+    }
+
+    async fn list_transfers(&self, request: Request<ListTransfersRequest>) -> Reply_<ListTransfersResponse> {
+        call!(self, request, "ListTransfers", |r| self.list_transfers(&r))
+    }
+
+    async fn list_settlement_windows(&self, _: Request<ListSettlementWindowsRequest>) -> Reply_<ListSettlementWindowsResponse> {
+        Err(not_implemented("ListSettlementWindows"))
+    }
+    async fn get_settlement_window(&self, _: Request<GetSettlementWindowRequest>) -> Reply_<SettlementWindow> {
+        Err(not_implemented("GetSettlementWindow"))
+    }
+    async fn close_settlement_window(&self, _: Request<CloseSettlementWindowRequest>) -> Reply_<SettlementWindow> {
+        Err(not_implemented("CloseSettlementWindow"))
+    }
+    async fn create_settlement(&self, _: Request<CreateSettlementRequest>) -> Reply_<Settlement> {
+        Err(not_implemented("CreateSettlement"))
+    }
+    async fn get_settlement(&self, _: Request<GetSettlementRequest>) -> Reply_<Settlement> {
+        Err(not_implemented("GetSettlement"))
+    }
+    async fn list_settlements(&self, _: Request<ListSettlementsRequest>) -> Reply_<ListSettlementsResponse> {
+        Err(not_implemented("ListSettlements"))
+    }
+    async fn advance_settlement_participant(&self, _: Request<AdvanceSettlementParticipantRequest>) -> Reply_<Settlement> {
+        Err(not_implemented("AdvanceSettlementParticipant"))
+    }
+    async fn abort_settlement(&self, _: Request<AbortSettlementRequest>) -> Reply_<Settlement> {
+        Err(not_implemented("AbortSettlement"))
+    }
+    async fn get_settlement_report(&self, _: Request<GetSettlementReportRequest>) -> Reply_<Report> {
+        Err(not_implemented("GetSettlementReport"))
+    }
+
+    async fn get_ledger_digest(&self, request: Request<GetLedgerDigestRequest>) -> Reply_<LedgerDigest> {
+        call!(self, request, "GetLedgerDigest", |_r| {
+            let st = self.ctx.engine.read();
+            Ok(LedgerDigest {
+                digest: st.ledger.digest().to_hex(),
+                log_offset: st.next_offset,
+                balanced: st.ledger.check_invariants().is_ok(),
+                transfer_count: st.ledger.transfer_count() as u64,
+            })
+        })
+    }
+}
+

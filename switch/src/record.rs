@@ -1,0 +1,105 @@
+//! What the event log holds: every command that changes the switch's state.
+//!
+//! Two kinds: commands for the ledger (money) and commands for the
+//! directory (who the participants are, where to reach them, who owns which
+//! party, which quotes were agreed). Both are applied deterministically by
+//! the engine, so replaying the log rebuilds the same state.
+//!
+//! Records are stored as JSON with a format version: readable by an auditor
+//! with nothing but a text editor, and stable across builds.
+
+use harambee_ledger::Command;
+use serde::{Deserialize, Serialize};
+
+/// Version of the record encoding.
+pub const RECORD_FORMAT_VERSION: u32 = 1;
+
+/// One entry of the event log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogRecord {
+    /// A ledger command.
+    Ledger(Command),
+    /// A directory command.
+    Directory(DirectoryCommand),
+}
+
+/// Changes to the switch's directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DirectoryCommand {
+    /// Sets the SHA-256 of a participant's API credential (the credential
+    /// itself is shown once to the operator and never stored).
+    SetCredential { participant: String, credential_sha256: [u8; 32] },
+    /// Sets the URL of a participant's payee callback service.
+    SetEndpoint { participant: String, url: String },
+    /// The built-in oracle: `owner` owns the party.
+    RegisterParty { owner: String, party: PartyKey },
+    /// The built-in oracle: `owner` no longer owns the party.
+    DeregisterParty { owner: String, party: PartyKey },
+    /// Routes a party type to an external oracle (`Some(url)`) or back to the
+    /// built-in one (`None`).
+    SetOracle { party_type: String, url: Option<String> },
+    /// A quote the payee agreed to.
+    RecordQuote(QuoteRecord),
+}
+
+/// A party identifier: type, id and optional sub-id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PartyKey {
+    pub party_type: String,
+    pub id: String,
+    pub sub_id: String,
+}
+
+/// A recorded quote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuoteRecord {
+    pub quote_id: String,
+    pub payer: String,
+    pub payee: String,
+    /// SHA-256 of the canonical quote request: a retry with the same id must
+    /// match it, else 3106.
+    pub request_sha256: [u8; 32],
+    /// The payee's answer, as the encoded protobuf `QuoteResponse`.
+    pub response: Vec<u8>,
+    pub expires_at_ms: i64,
+    pub recorded_at_ms: i64,
+}
+
+/// Why a record could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("record format version {0} is not supported (this build reads {RECORD_FORMAT_VERSION})")]
+    Version(u32),
+    #[error("malformed record: {0}")]
+    Malformed(String),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope<R> {
+    v: u32,
+    record: R,
+}
+
+impl LogRecord {
+    /// The stored form.
+    pub fn encode(&self) -> Result<String, RecordError> {
+        serde_json::to_string(&Envelope { v: RECORD_FORMAT_VERSION, record: self })
+            .map_err(|e| RecordError::Malformed(e.to_string()))
+    }
+
+    /// Reads the stored form.
+    pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
+        #[derive(Deserialize)]
+        struct Version {
+            v: u32,
+        }
+        let version: Version =
+            serde_json::from_str(text).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        if version.v != RECORD_FORMAT_VERSION {
+            return Err(RecordError::Version(version.v));
+        }
+        let envelope: Envelope<LogRecord> =
+            serde_json::from_str(text).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        Ok(envelope.record)
+    }
+}

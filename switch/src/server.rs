@@ -1,0 +1,179 @@
+//! Starting and stopping a switch: the event log, the engine, the two gRPC
+//! servers, the metrics endpoint and the background tasks.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use harambee_ledger::Command;
+use harambee_proto::v1::operator_api_server::OperatorApiServer;
+use harambee_proto::v1::participant_api_server::ParticipantApiServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::callbacks::Channels;
+use crate::config::Config;
+use crate::edge::{Ctx, now_ms};
+use crate::engine::Engine;
+use crate::log::EventLog;
+use crate::log::sqlite::SqliteLog;
+use crate::operator_api::OperatorService;
+use crate::participant_api::ParticipantService;
+use crate::record::LogRecord;
+use crate::snapshots::{SnapshotStore, SqliteSnapshots};
+
+/// Most transfers one expiry sweep aborts.
+pub const SWEEP_BATCH_MAX: u32 = 10_000;
+
+/// A running switch.
+pub struct Running {
+    pub participant_addr: SocketAddr,
+    pub operator_addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
+    pub ctx: Ctx,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting requests, lets in-flight ones finish, stops the tasks.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
+/// Starts a switch on the embedded backends in `config.data_dir`.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    config.check()?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(&config.data_dir.join("log.db")).await?);
+    let snapshots: Arc<dyn SnapshotStore> = Arc::new(SqliteSnapshots::open(&config.data_dir.join("snapshots.db")).await?);
+    let (engine, engine_task) = Engine::start(log, Some(snapshots)).await?;
+    let (notices, _) = broadcast::channel(4096);
+    let ctx = Ctx { engine, channels: Arc::new(Channels::default()), config: Arc::new(config.clone()), notices };
+    let (shutdown, stop) = watch::channel(false);
+    let mut tasks = vec![engine_task];
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<ParticipantApiServer<ParticipantService>>().await;
+    health_reporter.set_serving::<OperatorApiServer<OperatorService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(harambee_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+
+    let limit = config.message_size_max_bytes;
+    let participant_listener = TcpListener::bind(&config.participant_listen).await?;
+    let participant_addr = participant_listener.local_addr()?;
+    let participant = ParticipantApiServer::new(ParticipantService { ctx: ctx.clone() })
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let mut stop_p = stop.clone();
+    let server = tonic::transport::Server::builder()
+        .add_service(health_service.clone())
+        .add_service(reflection.clone())
+        .add_service(participant)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(participant_listener), async move {
+            let _ = stop_p.wait_for(|s| *s).await;
+        });
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "participant API server failed");
+        }
+    }));
+
+    let operator_listener = TcpListener::bind(&config.operator_listen).await?;
+    let operator_addr = operator_listener.local_addr()?;
+    let operator = OperatorApiServer::new(OperatorService { ctx: ctx.clone() })
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let mut stop_o = stop.clone();
+    let server = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(operator)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(operator_listener), async move {
+            let _ = stop_o.wait_for(|s| *s).await;
+        });
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "operator API server failed");
+        }
+    }));
+
+    let metrics_addr = if config.metrics_listen.is_empty() {
+        None
+    } else {
+        let listener = TcpListener::bind(&config.metrics_listen).await?;
+        let addr = listener.local_addr()?;
+        tasks.push(tokio::spawn(serve_metrics(listener, stop.clone())));
+        Some(addr)
+    };
+
+    tasks.push(tokio::spawn(expiry_sweep(ctx.clone(), stop.clone())));
+    tasks.push(tokio::spawn(crate::notifier::run(ctx.clone())));
+    tracing::info!(%participant_addr, %operator_addr, ?metrics_addr, data_dir = %config.data_dir.display(), "switch started");
+    Ok(Running { participant_addr, operator_addr, metrics_addr, ctx, shutdown, tasks })
+}
+
+/// Aborts reserved transfers whose expiration has passed, also those left
+/// by a previous run. The sweep is a command in the log like any other.
+async fn expiry_sweep(ctx: Ctx, mut stop: watch::Receiver<bool>) {
+    let interval = Duration::from_millis(ctx.config.expiry_sweep_interval_ms);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if ctx.engine.read().ledger.in_flight_count() == 0 {
+            continue;
+        }
+        let command = Command::ExpireDue { now_ms: now_ms(), max: SWEEP_BATCH_MAX };
+        match ctx.engine.submit(LogRecord::Ledger(command)).await {
+            Ok(crate::state::Applied::Ledger { outcome, .. }) => {
+                if let Ok(harambee_ledger::Reply::Expired { count }) = outcome.result {
+                    if count > 0 {
+                        tracing::info!(count, "expired reserved transfers");
+                        metrics::counter!("harambee_transfers_expired_total").increment(u64::from(count));
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "expiry sweep could not reach the log"),
+        }
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once).
+fn prometheus() -> &'static Option<metrics_exporter_prometheus::PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> = std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok())
+}
+
+/// A minimal HTTP/1.1 endpoint: any GET answers with the metrics.
+async fn serve_metrics(listener: TcpListener, mut stop: watch::Receiver<bool>) {
+    let handle = prometheus().clone();
+    loop {
+        let (mut socket, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(_) => continue,
+            },
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let body = handle.as_ref().map(|h| h.render()).unwrap_or_default();
+        tokio::spawn(async move {
+            let mut request = [0u8; 1024];
+            let _ = tokio::time::timeout(Duration::from_secs(2), socket.read(&mut request)).await;
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+        });
+    }
+}

@@ -1,0 +1,83 @@
+//! Snapshots of the state, so that a restart replays only the log after the
+//! latest one. The embedded store keeps them in a SQLite table next to the
+//! log; only the newest few are kept.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::state::StateSnapshot;
+
+/// Snapshots kept; older ones are deleted.
+pub const SNAPSHOTS_KEPT: i64 = 2;
+
+#[async_trait]
+pub trait SnapshotStore: Send + Sync + 'static {
+    /// The newest snapshot, if any.
+    async fn latest(&self) -> anyhow::Result<Option<StateSnapshot>>;
+    /// Stores a snapshot durably.
+    async fn save(&self, snapshot: &StateSnapshot) -> anyhow::Result<()>;
+}
+
+/// Snapshots in a SQLite file.
+pub struct SqliteSnapshots {
+    pool: SqlitePool,
+}
+
+impl SqliteSnapshots {
+    pub async fn open(path: &Path) -> anyhow::Result<SqliteSnapshots> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full);
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS snapshots (
+                 next_offset INTEGER PRIMARY KEY,
+                 state       TEXT    NOT NULL
+             )",
+        )
+        .execute(&pool)
+        .await?;
+        Ok(SqliteSnapshots { pool })
+    }
+}
+
+#[async_trait]
+impl SnapshotStore for SqliteSnapshots {
+    async fn latest(&self) -> anyhow::Result<Option<StateSnapshot>> {
+        let row = sqlx::query("SELECT state FROM snapshots ORDER BY next_offset DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let text: String = row.get(0);
+                Ok(Some(serde_json::from_str(&text)?))
+            }
+        }
+    }
+
+    async fn save(&self, snapshot: &StateSnapshot) -> anyhow::Result<()> {
+        let text = serde_json::to_string(snapshot)?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT OR REPLACE INTO snapshots (next_offset, state) VALUES (?, ?)")
+            .bind(snapshot.next_offset as i64)
+            .bind(text)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "DELETE FROM snapshots WHERE next_offset NOT IN
+                 (SELECT next_offset FROM snapshots ORDER BY next_offset DESC LIMIT ?)",
+        )
+        .bind(SNAPSHOTS_KEPT)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(next_offset = snapshot.next_offset, "snapshot saved");
+        Ok(())
+    }
+}

@@ -1,0 +1,221 @@
+//! The switch's state: the ledger plus the directory, changed only by
+//! applying log records, in order.
+//!
+//! Architecture invariant: `State::apply` is deterministic. It reads no
+//! clock and no randomness (times and credentials arrive inside the
+//! records), so replaying the log rebuilds the same state, digest included.
+
+use std::collections::{BTreeMap, HashMap};
+
+use harambee_ledger::{Event, Ledger, Outcome, Snapshot as LedgerSnapshot, SnapshotError};
+use harambee_proto::fspiop::FspiopError;
+use serde::{Deserialize, Serialize};
+
+use crate::log::Offset;
+use crate::record::{DirectoryCommand, LogRecord, PartyKey, QuoteRecord};
+
+/// Most parties the built-in oracle holds.
+pub const PARTIES_MAX: usize = 10_000_000;
+/// Most quotes kept.
+pub const QUOTES_MAX: usize = 10_000_000;
+
+/// Who the participants are beyond the ledger: credentials, endpoints,
+/// parties of the built-in oracle, external oracles, agreed quotes.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Directory {
+    /// SHA-256 of a credential -> participant name.
+    credentials: HashMap<String, String>,
+    /// Participant name -> SHA-256 (hex) of its current credential.
+    credential_of: BTreeMap<String, String>,
+    /// Participant name -> PayeeCallback URL.
+    endpoints: BTreeMap<String, String>,
+    /// Built-in oracle: party -> owner.
+    parties: HashMap<PartyKey, String>,
+    /// Party type -> external oracle URL.
+    oracles: BTreeMap<String, String>,
+    /// Quote id -> quote.
+    quotes: HashMap<String, QuoteRecord>,
+}
+
+/// The answer to a directory command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DirectoryReply {
+    Done,
+    /// The command repeated an earlier one: nothing changed.
+    Unchanged,
+    /// The quote as recorded (the earlier one, for a repeat).
+    Quote(Box<QuoteRecord>),
+}
+
+/// What applying one record did.
+#[derive(Clone, Debug)]
+pub enum Applied {
+    Ledger { outcome: Outcome, events: Vec<Event> },
+    Directory(Result<DirectoryReply, FspiopError>),
+}
+
+/// Ledger and directory, and how far into the log they are.
+#[derive(Clone, Debug, Default)]
+pub struct State {
+    pub ledger: Ledger,
+    pub directory: Directory,
+    /// Offset of the next record to apply.
+    pub next_offset: Offset,
+}
+
+/// A snapshot of the whole state, for restart.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StateSnapshot {
+    pub next_offset: Offset,
+    pub ledger: LedgerSnapshot,
+    pub directory: Directory,
+}
+
+impl State {
+    /// Applies the record at `offset` (which must be `next_offset`).
+    pub fn apply(&mut self, offset: Offset, record: &LogRecord) -> Applied {
+        assert_eq!(offset, self.next_offset, "records are applied in log order");
+        self.next_offset += 1;
+        match record {
+            LogRecord::Ledger(command) => {
+                let mut events = Vec::new();
+                let outcome = self.ledger.apply(command, &mut events);
+                Applied::Ledger { outcome, events }
+            }
+            LogRecord::Directory(command) => Applied::Directory(self.apply_directory(command)),
+        }
+    }
+
+    fn apply_directory(&mut self, command: &DirectoryCommand) -> Result<DirectoryReply, FspiopError> {
+        let d = &mut self.directory;
+        let known = |name: &str| self.ledger.participant_by_name(name).is_some();
+        match command {
+            DirectoryCommand::SetCredential { participant, credential_sha256 } => {
+                if !known(participant) {
+                    return Err(FspiopError::new(3200, format!("participant {participant} not found")));
+                }
+                let hash = hex(credential_sha256);
+                if let Some(old) = d.credential_of.insert(participant.clone(), hash.clone()) {
+                    d.credentials.remove(&old);
+                }
+                d.credentials.insert(hash, participant.clone());
+                Ok(DirectoryReply::Done)
+            }
+            DirectoryCommand::SetEndpoint { participant, url } => {
+                if !known(participant) {
+                    return Err(FspiopError::new(3200, format!("participant {participant} not found")));
+                }
+                if d.endpoints.get(participant) == Some(url) {
+                    return Ok(DirectoryReply::Unchanged);
+                }
+                d.endpoints.insert(participant.clone(), url.clone());
+                Ok(DirectoryReply::Done)
+            }
+            DirectoryCommand::RegisterParty { owner, party } => {
+                if !known(owner) {
+                    return Err(FspiopError::new(3200, format!("participant {owner} not found")));
+                }
+                match d.parties.get(party) {
+                    Some(existing) if existing == owner => Ok(DirectoryReply::Unchanged),
+                    Some(_) => Err(FspiopError::new(
+                        3003,
+                        format!("party {} {} is registered by another participant", party.party_type, party.id),
+                    )),
+                    None if d.parties.len() >= PARTIES_MAX => {
+                        Err(FspiopError::new(2001, "the built-in oracle is full"))
+                    }
+                    None => {
+                        d.parties.insert(party.clone(), owner.clone());
+                        Ok(DirectoryReply::Done)
+                    }
+                }
+            }
+            DirectoryCommand::DeregisterParty { owner, party } => match d.parties.get(party) {
+                Some(existing) if existing == owner => {
+                    d.parties.remove(party);
+                    Ok(DirectoryReply::Done)
+                }
+                _ => Err(FspiopError::new(
+                    3040,
+                    format!("party {} {} is not registered by {owner}", party.party_type, party.id),
+                )),
+            },
+            DirectoryCommand::SetOracle { party_type, url } => {
+                match url {
+                    Some(url) => d.oracles.insert(party_type.clone(), url.clone()),
+                    None => d.oracles.remove(party_type),
+                };
+                Ok(DirectoryReply::Done)
+            }
+            DirectoryCommand::RecordQuote(quote) => {
+                if let Some(existing) = d.quotes.get(&quote.quote_id) {
+                    return if existing.request_sha256 == quote.request_sha256 && existing.payer == quote.payer {
+                        Ok(DirectoryReply::Quote(Box::new(existing.clone())))
+                    } else {
+                        Err(FspiopError::new(3106, format!("quote {} was requested with other content", quote.quote_id)))
+                    };
+                }
+                if d.quotes.len() >= QUOTES_MAX {
+                    return Err(FspiopError::new(2001, "the quote store is full"));
+                }
+                d.quotes.insert(quote.quote_id.clone(), quote.clone());
+                Ok(DirectoryReply::Quote(Box::new(quote.clone())))
+            }
+        }
+    }
+
+    /// The snapshot of this state.
+    pub fn snapshot(&self) -> StateSnapshot {
+        StateSnapshot {
+            next_offset: self.next_offset,
+            ledger: self.ledger.snapshot(),
+            directory: self.directory.clone(),
+        }
+    }
+
+    /// Rebuilds a state from a snapshot.
+    pub fn restore(snapshot: StateSnapshot) -> Result<State, SnapshotError> {
+        Ok(State {
+            ledger: Ledger::restore(snapshot.ledger)?,
+            directory: snapshot.directory,
+            next_offset: snapshot.next_offset,
+        })
+    }
+}
+
+impl Directory {
+    /// The participant a credential belongs to.
+    pub fn participant_for_credential(&self, credential_sha256: &[u8; 32]) -> Option<&str> {
+        self.credentials.get(&hex(credential_sha256)).map(String::as_str)
+    }
+
+    /// A participant's PayeeCallback URL.
+    pub fn endpoint(&self, participant: &str) -> Option<&str> {
+        self.endpoints.get(participant).map(String::as_str)
+    }
+
+    /// The owner of a party in the built-in oracle.
+    pub fn party_owner(&self, party: &PartyKey) -> Option<&str> {
+        self.parties.get(party).map(String::as_str)
+    }
+
+    /// The external oracle for a party type, if one is set.
+    pub fn oracle(&self, party_type: &str) -> Option<&str> {
+        self.oracles.get(party_type).map(String::as_str)
+    }
+
+    /// All external oracles, by party type.
+    pub fn oracles(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.oracles.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// A recorded quote.
+    pub fn quote(&self, quote_id: &str) -> Option<&QuoteRecord> {
+        self.quotes.get(quote_id)
+    }
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
