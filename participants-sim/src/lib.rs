@@ -1,12 +1,16 @@
 //! # harambee-sim
 //!
-//! Simulated banks and wallets for the Harambee switch. Each simulated
-//! participant runs the payee callback service with its own customers and
-//! answers quotes and transfers the way a real DFSP does.
+//! Simulated banks and wallets for the Harambee switch.
 //!
-//! This first piece is [`ilp`]: how a simulated payee derives the ILP
-//! fulfilment of a transaction from a secret only it knows, so that it can
-//! hand out the condition at quote time and recompute the fulfilment when the
-//! transfer arrives, without storing either.
+//! - [`dfsp`]: a simulated DFSP that owns customers and answers the
+//!   switch's PayeeCallback calls like a real payee: parties, quotes with a
+//!   fee, transfers fulfilled with an ILP fulfilment only it can compute, and
+//!   configurable misbehaviour (reject, wrong fulfilment, slow, silent).
+//! - [`ilp`]: how it derives fulfilments (HMAC-SHA256 of a secret and the
+//!   agreed terms) and the base64url codec.
+//! - [`client`]: a participant's client of the switch and the full payment
+//!   flow (lookup, quote, transfer).
 
+pub mod client;
+pub mod dfsp;
 pub mod ilp;

@@ -47,9 +47,18 @@ impl Default for Config {
             quote_timeout_ms: 10_000,
             lookup_timeout_ms: 5_000,
             expiry_sweep_interval_ms: 500,
-            builtin_oracle_party_types: ["MSISDN", "ACCOUNT_ID", "IBAN", "EMAIL", "ALIAS", "PERSONAL_ID", "BUSINESS", "DEVICE"]
-                .map(String::from)
-                .to_vec(),
+            builtin_oracle_party_types: [
+                "MSISDN",
+                "ACCOUNT_ID",
+                "IBAN",
+                "EMAIL",
+                "ALIAS",
+                "PERSONAL_ID",
+                "BUSINESS",
+                "DEVICE",
+            ]
+            .map(String::from)
+            .to_vec(),
             message_size_max_bytes: 64 * 1024,
             ledger_capacity_transfers: 100_000,
         }
@@ -75,7 +84,9 @@ impl Config {
     /// Applies `HARAMBEE_<FIELD>` overrides from `get`.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
         let num = |name: &str, value: String| -> anyhow::Result<u64> {
-            value.parse().map_err(|_| anyhow::anyhow!("{name}={value:?} is not a number"))
+            value
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{name}={value:?} is not a number"))
         };
         if let Some(v) = get("HARAMBEE_DATA_DIR") {
             self.data_dir = v.into();
@@ -107,9 +118,18 @@ impl Config {
             self.operator_token.len() >= 16,
             "operator_token (or HARAMBEE_OPERATOR_TOKEN) must be set, at least 16 characters"
         );
-        anyhow::ensure!(self.transfer_callback_timeout_ms > 0, "transfer_callback_timeout_ms must be > 0");
-        anyhow::ensure!(self.expiry_sweep_interval_ms > 0, "expiry_sweep_interval_ms must be > 0");
-        anyhow::ensure!(self.message_size_max_bytes >= 4096, "message_size_max_bytes must be >= 4096");
+        anyhow::ensure!(
+            self.transfer_callback_timeout_ms > 0,
+            "transfer_callback_timeout_ms must be > 0"
+        );
+        anyhow::ensure!(
+            self.expiry_sweep_interval_ms > 0,
+            "expiry_sweep_interval_ms must be > 0"
+        );
+        anyhow::ensure!(
+            self.message_size_max_bytes >= 4096,
+            "message_size_max_bytes must be >= 4096"
+        );
         Ok(())
     }
 }
@@ -120,9 +140,14 @@ mod tests {
 
     #[test]
     fn environment_overrides_the_file() {
-        let mut c: Config = toml::from_str("operator_token = \"from-file-0123456789\"\nquote_timeout_ms = 5").expect("toml");
+        let mut c: Config =
+            toml::from_str("operator_token = \"from-file-0123456789\"\nquote_timeout_ms = 5")
+                .expect("toml");
         assert_eq!(c.quote_timeout_ms, 5);
-        c.apply_env(|k| (k == "HARAMBEE_OPERATOR_TOKEN").then(|| "from-env-0123456789".to_string())).expect("env");
+        c.apply_env(|k| {
+            (k == "HARAMBEE_OPERATOR_TOKEN").then(|| "from-env-0123456789".to_string())
+        })
+        .expect("env");
         assert_eq!(c.operator_token, "from-env-0123456789");
         assert!(c.check().is_ok());
     }
@@ -131,7 +156,13 @@ mod tests {
     fn bad_configurations_are_refused() {
         assert!(Config::default().check().is_err(), "no operator token");
         assert!(toml::from_str::<Config>("no_such_field = 1").is_err());
-        let mut c = Config { operator_token: "x".repeat(16), ..Config::default() };
-        assert!(c.apply_env(|k| (k == "HARAMBEE_EXPIRY_SWEEP_INTERVAL_MS").then(|| "soon".to_string())).is_err());
+        let mut c = Config {
+            operator_token: "x".repeat(16),
+            ..Config::default()
+        };
+        assert!(
+            c.apply_env(|k| (k == "HARAMBEE_EXPIRY_SWEEP_INTERVAL_MS").then(|| "soon".to_string()))
+                .is_err()
+        );
     }
 }

@@ -48,10 +48,12 @@ pub fn credential_hash(credential: &str) -> [u8; 32] {
 
 /// The bearer credential in `authorization` metadata.
 pub fn bearer(metadata: &MetadataMap) -> Result<&str, FspiopError> {
-    let value = metadata
-        .get("authorization")
-        .ok_or_else(|| FspiopError::new(3105, "missing authorization metadata (Bearer credential)"))?;
-    let text = value.to_str().map_err(|_| FspiopError::new(3105, "authorization is not ASCII"))?;
+    let value = metadata.get("authorization").ok_or_else(|| {
+        FspiopError::new(3105, "missing authorization metadata (Bearer credential)")
+    })?;
+    let text = value
+        .to_str()
+        .map_err(|_| FspiopError::new(3105, "authorization is not ASCII"))?;
     text.strip_prefix("Bearer ")
         .filter(|t| !t.is_empty())
         .ok_or_else(|| FspiopError::new(3105, "authorization must be \"Bearer <credential>\""))
@@ -72,7 +74,12 @@ impl Ctx {
 
     /// The name of a participant id.
     pub fn name_of(&self, id: harambee_ledger::ParticipantId) -> String {
-        self.engine.read().ledger.participant(id).map(|p| p.name.clone()).unwrap_or_default()
+        self.engine
+            .read()
+            .ledger
+            .participant(id)
+            .map(|p| p.name.clone())
+            .unwrap_or_default()
     }
 
     pub fn timeout(ms: u64) -> Duration {
@@ -106,11 +113,17 @@ pub fn transfer_result(t: &TransferRecord, payer: String, payee: String) -> Tran
         state: wire_state(t.state) as i32,
         payer_fsp: payer,
         payee_fsp: payee,
-        amount: Some(Money { amount: t.currency.to_decimal(t.amount).to_string(), currency: t.currency.to_string() }),
+        amount: Some(Money {
+            amount: t.currency.to_decimal(t.amount).to_string(),
+            currency: t.currency.to_string(),
+        }),
         condition: validate::b64url(&t.condition),
         expiration: Some(validate::timestamp(t.expires_at_ms)),
         fulfilment,
-        completed: t.state.is_final().then(|| validate::timestamp(t.resolved_at_ms)),
+        completed: t
+            .state
+            .is_final()
+            .then(|| validate::timestamp(t.resolved_at_ms)),
         error,
         prepared: Some(validate::timestamp(t.prepared_at_ms)),
         quote_id: String::new(),

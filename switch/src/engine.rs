@@ -75,7 +75,11 @@ impl Engine {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH_MAX);
         let (events, _) = broadcast::channel(1024);
         let state = Arc::new(RwLock::new(state));
-        let engine = Engine { tx, state: state.clone(), events: events.clone() };
+        let engine = Engine {
+            tx,
+            state: state.clone(),
+            events: events.clone(),
+        };
         let task = tokio::spawn(run(rx, log, snapshots, state, events));
         Ok((engine, task))
     }
@@ -88,7 +92,8 @@ impl Engine {
             .send(Submission { record, reply })
             .await
             .map_err(|_| FspiopError::new(2003, "the engine is stopping"))?;
-        rx.await.map_err(|_| FspiopError::new(2003, "the engine stopped"))?
+        rx.await
+            .map_err(|_| FspiopError::new(2003, "the engine stopped"))?
     }
 
     /// Read access to the current state. Hold it briefly: the engine waits
@@ -150,7 +155,9 @@ async fn run(
                 tracing::error!(error = %e, records = records.len(), "event log append failed");
                 metrics::counter!("harambee_log_append_failures_total").increment(1);
                 for s in batch.drain(..) {
-                    let _ = s.reply.send(Err(FspiopError::new(2003, format!("event log: {e}"))));
+                    let _ = s
+                        .reply
+                        .send(Err(FspiopError::new(2003, format!("event log: {e}"))));
                 }
                 continue;
             }
@@ -162,9 +169,15 @@ async fn run(
             if st.next_offset != first_offset {
                 // Someone else wrote to the log: this process is no longer
                 // the single writer. Stop rather than diverge.
-                tracing::error!(expected = st.next_offset, got = first_offset, "event log offset mismatch; stopping the engine");
+                tracing::error!(
+                    expected = st.next_offset,
+                    got = first_offset,
+                    "event log offset mismatch; stopping the engine"
+                );
                 for s in batch.drain(..) {
-                    let _ = s.reply.send(Err(FspiopError::new(2003, "event log has another writer")));
+                    let _ = s
+                        .reply
+                        .send(Err(FspiopError::new(2003, "event log has another writer")));
                 }
                 return;
             }
@@ -181,7 +194,9 @@ async fn run(
             let _ = s.reply.send(Ok(result));
         }
         if !batch_events.is_empty() {
-            let _ = events.send(Arc::new(EventBatch { events: batch_events }));
+            let _ = events.send(Arc::new(EventBatch {
+                events: batch_events,
+            }));
         }
         since_snapshot += records.len() as u64;
         if since_snapshot >= SNAPSHOT_INTERVAL_RECORDS {

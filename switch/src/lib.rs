@@ -13,6 +13,7 @@
 
 pub mod callbacks;
 pub mod config;
+pub mod demo;
 pub mod edge;
 pub mod engine;
 pub mod log;

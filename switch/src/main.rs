@@ -1,1 +1,438 @@
-fn main() {}
+//! `harambee`: the switch (`serve`), the demo (`demo`), and an operator CLI
+//! over the Operator API.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use harambee_proto::v1::operator_api_client::OperatorApiClient;
+use harambee_proto::v1::*;
+use harambee_switch::{config::Config, demo, server};
+use tonic::transport::Channel;
+
+#[derive(Parser)]
+#[command(
+    name = "harambee",
+    version,
+    about = "Harambee: an interoperable instant-payment switch"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Runs the switch.
+    Serve {
+        /// TOML configuration file; HARAMBEE_* environment variables override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory (event log, snapshots); overrides the file.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Runs a switch with simulated banks and wallets making real payments.
+    Demo {
+        /// Seed of the payment mix.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Operator commands against a running switch.
+    #[command(flatten)]
+    Operator(OperatorCmd),
+}
+
+#[derive(Subcommand)]
+enum OperatorCmd {
+    /// Participants: create, list, show, activate, deactivate, set endpoint.
+    Participant {
+        #[command(subcommand)]
+        action: ParticipantAction,
+        #[command(flatten)]
+        op: OperatorArgs,
+    },
+    /// Enables a currency on the hub.
+    Currency {
+        currency: String,
+        #[command(flatten)]
+        op: OperatorArgs,
+    },
+    /// Opens a participant's accounts in a currency with a net debit cap.
+    Accounts {
+        fsp_id: String,
+        currency: String,
+        net_debit_cap: String,
+        #[command(flatten)]
+        op: OperatorArgs,
+    },
+    /// Sets a net debit cap.
+    Limit {
+        fsp_id: String,
+        currency: String,
+        net_debit_cap: String,
+        #[command(flatten)]
+        op: OperatorArgs,
+    },
+    /// Funds in and out.
+    Funds {
+        #[command(subcommand)]
+        action: FundsAction,
+        #[command(flatten)]
+        op: OperatorArgs,
+    },
+    /// A participant's positions.
+    Positions {
+        fsp_id: String,
+        #[command(flatten)]
+        op: OperatorArgs,
+    },
+    /// One transfer, or the transfers of a participant.
+    Transfers {
+        /// A transfer id; without it, lists.
+        transfer_id: Option<String>,
+        #[arg(long, default_value = "")]
+        fsp_id: String,
+        #[command(flatten)]
+        op: OperatorArgs,
+    },
+    /// The ledger digest and whether it balances.
+    Digest {
+        #[command(flatten)]
+        op: OperatorArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct OperatorArgs {
+    /// Operator API URL.
+    #[arg(
+        long,
+        env = "HARAMBEE_OPERATOR_URL",
+        default_value = "http://127.0.0.1:7401",
+        global = true
+    )]
+    url: String,
+    /// Operator credential.
+    #[arg(
+        long,
+        env = "HARAMBEE_OPERATOR_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    token: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ParticipantAction {
+    Create {
+        fsp_id: String,
+        #[arg(long, default_value = "bank")]
+        kind: String,
+    },
+    List,
+    Show {
+        fsp_id: String,
+    },
+    Activate {
+        fsp_id: String,
+    },
+    Deactivate {
+        fsp_id: String,
+    },
+    Endpoint {
+        fsp_id: String,
+        url: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum FundsAction {
+    In {
+        fsp_id: String,
+        amount: String,
+        currency: String,
+        #[arg(long)]
+        id: Option<String>,
+    },
+    OutReserve {
+        fsp_id: String,
+        amount: String,
+        currency: String,
+        #[arg(long)]
+        id: Option<String>,
+    },
+    OutCommit {
+        id: String,
+    },
+    OutAbort {
+        id: String,
+    },
+}
+
+fn init_tracing() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Serve { config, data_dir } => {
+            init_tracing();
+            let mut config = Config::load(config.as_deref())?;
+            if let Some(d) = data_dir {
+                config.data_dir = d;
+            }
+            let running = server::start(config).await?;
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            running.stop().await;
+            Ok(())
+        }
+        Cmd::Demo { seed } => {
+            if std::env::var_os("RUST_LOG").is_some() {
+                init_tracing();
+            }
+            demo::run(seed).await
+        }
+        Cmd::Operator(cmd) => operator(cmd).await,
+    }
+}
+
+fn req<T>(token: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
+    let mut r = tonic::Request::new(message);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(r)
+}
+
+async fn operator(cmd: OperatorCmd) -> anyhow::Result<()> {
+    let args = match &cmd {
+        OperatorCmd::Participant { op, .. }
+        | OperatorCmd::Currency { op, .. }
+        | OperatorCmd::Accounts { op, .. }
+        | OperatorCmd::Limit { op, .. }
+        | OperatorCmd::Funds { op, .. }
+        | OperatorCmd::Positions { op, .. }
+        | OperatorCmd::Transfers { op, .. }
+        | OperatorCmd::Digest { op } => op,
+    };
+    let token = args
+        .token
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("set --token or HARAMBEE_OPERATOR_TOKEN"))?;
+    let mut c = OperatorApiClient::new(Channel::from_shared(args.url.clone())?.connect().await?);
+    let t = token.as_str();
+    let money = |amount: String, currency: String| Some(Money { amount, currency });
+    let fresh = |id: Option<String>| id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let result: Result<String, tonic::Status> = match cmd {
+        OperatorCmd::Participant { action, .. } => match action {
+            ParticipantAction::Create { fsp_id, kind } => {
+                let kind = if kind == "wallet" {
+                    ParticipantKind::Wallet
+                } else {
+                    ParticipantKind::Bank
+                };
+                c.create_participant(req(
+                    t,
+                    CreateParticipantRequest {
+                        fsp_id: fsp_id.clone(),
+                        kind: kind as i32,
+                        name: fsp_id,
+                    },
+                )?)
+                .await
+                .map(|r| format!("{:#?}", r.into_inner()))
+            }
+            ParticipantAction::List => c
+                .list_participants(req(t, ListParticipantsRequest::default())?)
+                .await
+                .map(|r| format!("{:#?}", r.into_inner())),
+            ParticipantAction::Show { fsp_id } => c
+                .get_participant(req(t, GetParticipantRequest { fsp_id })?)
+                .await
+                .map(|r| format!("{:#?}", r.into_inner())),
+            ParticipantAction::Activate { fsp_id } => c
+                .set_participant_active(req(
+                    t,
+                    SetParticipantActiveRequest {
+                        fsp_id,
+                        active: true,
+                    },
+                )?)
+                .await
+                .map(|r| format!("{:#?}", r.into_inner())),
+            ParticipantAction::Deactivate { fsp_id } => c
+                .set_participant_active(req(
+                    t,
+                    SetParticipantActiveRequest {
+                        fsp_id,
+                        active: false,
+                    },
+                )?)
+                .await
+                .map(|r| format!("{:#?}", r.into_inner())),
+            ParticipantAction::Endpoint { fsp_id, url } => c
+                .set_endpoint(req(t, SetEndpointRequest { fsp_id, url })?)
+                .await
+                .map(|r| format!("{:#?}", r.into_inner())),
+        },
+        OperatorCmd::Currency { currency, .. } => c
+            .add_currency(req(t, AddCurrencyRequest { currency })?)
+            .await
+            .map(|r| format!("{:#?}", r.into_inner())),
+        OperatorCmd::Accounts {
+            fsp_id,
+            currency,
+            net_debit_cap,
+            ..
+        } => c
+            .add_participant_currency(req(
+                t,
+                AddParticipantCurrencyRequest {
+                    fsp_id,
+                    currency,
+                    net_debit_cap,
+                    settlement_model: 0,
+                },
+            )?)
+            .await
+            .map(|r| format!("{:#?}", r.into_inner())),
+        OperatorCmd::Limit {
+            fsp_id,
+            currency,
+            net_debit_cap,
+            ..
+        } => c
+            .set_net_debit_cap(req(
+                t,
+                SetNetDebitCapRequest {
+                    fsp_id,
+                    currency,
+                    net_debit_cap,
+                },
+            )?)
+            .await
+            .map(|r| format!("{:#?}", r.into_inner())),
+        OperatorCmd::Funds { action, .. } => match action {
+            FundsAction::In {
+                fsp_id,
+                amount,
+                currency,
+                id,
+            } => c
+                .funds_in(req(
+                    t,
+                    FundsRequest {
+                        funds_id: fresh(id),
+                        fsp_id,
+                        amount: money(amount, currency),
+                        reason: String::new(),
+                    },
+                )?)
+                .await
+                .map(|r| format!("{:#?}", r.into_inner())),
+            FundsAction::OutReserve {
+                fsp_id,
+                amount,
+                currency,
+                id,
+            } => c
+                .funds_out_reserve(req(
+                    t,
+                    FundsRequest {
+                        funds_id: fresh(id),
+                        fsp_id,
+                        amount: money(amount, currency),
+                        reason: String::new(),
+                    },
+                )?)
+                .await
+                .map(|r| format!("{:#?}", r.into_inner())),
+            FundsAction::OutCommit { id } => c
+                .funds_out_commit(req(
+                    t,
+                    FundsActionRequest {
+                        funds_id: id,
+                        reason: String::new(),
+                    },
+                )?)
+                .await
+                .map(|r| format!("{:#?}", r.into_inner())),
+            FundsAction::OutAbort { id } => c
+                .funds_out_abort(req(
+                    t,
+                    FundsActionRequest {
+                        funds_id: id,
+                        reason: String::new(),
+                    },
+                )?)
+                .await
+                .map(|r| format!("{:#?}", r.into_inner())),
+        },
+        OperatorCmd::Positions { fsp_id, .. } => c
+            .get_positions(req(t, GetPositionsRequest { fsp_id })?)
+            .await
+            .map(|r| format!("{:#?}", r.into_inner())),
+        OperatorCmd::Transfers {
+            transfer_id: Some(transfer_id),
+            ..
+        } => c
+            .get_transfer(req(t, GetTransferRequest { transfer_id })?)
+            .await
+            .map(|r| format!("{:#?}", r.into_inner())),
+        OperatorCmd::Transfers {
+            transfer_id: None,
+            fsp_id,
+            ..
+        } => c
+            .list_transfers(req(
+                t,
+                ListTransfersRequest {
+                    fsp_id,
+                    ..Default::default()
+                },
+            )?)
+            .await
+            .map(|r| format!("{:#?}", r.into_inner())),
+        OperatorCmd::Digest { .. } => c
+            .get_ledger_digest(req(t, GetLedgerDigestRequest {})?)
+            .await
+            .map(|r| format!("{:#?}", r.into_inner())),
+    };
+    match result {
+        Ok(text) => {
+            println!("{text}");
+            Ok(())
+        }
+        Err(status) => {
+            let e = harambee_proto::fspiop::FspiopError::from_status(&status);
+            anyhow::bail!("error {}: {}", e.code, e.description)
+        }
+    }
+}

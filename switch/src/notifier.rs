@@ -41,12 +41,30 @@ pub async fn run(ctx: Ctx) {
             };
             let (result, payer, payee) = {
                 let st = ctx.engine.read();
-                let Some(t) = st.ledger.transfer(id) else { continue };
-                let payer = st.ledger.participant(t.payer).map(|p| p.name.clone()).unwrap_or_default();
-                let payee = st.ledger.participant(t.payee).map(|p| p.name.clone()).unwrap_or_default();
-                (transfer_result(t, payer.clone(), payee.clone()), payer, payee)
+                let Some(t) = st.ledger.transfer(id) else {
+                    continue;
+                };
+                let payer = st
+                    .ledger
+                    .participant(t.payer)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default();
+                let payee = st
+                    .ledger
+                    .participant(t.payee)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default();
+                (
+                    transfer_result(t, payer.clone(), payee.clone()),
+                    payer,
+                    payee,
+                )
             };
-            let recipients = if committed { vec![payee] } else { vec![payer, payee] };
+            let recipients = if committed {
+                vec![payee]
+            } else {
+                vec![payer, payee]
+            };
             for participant in recipients {
                 let sequence = sequences.entry(participant.clone()).or_insert(0);
                 *sequence += 1;
@@ -60,7 +78,10 @@ pub async fn run(ctx: Ctx) {
                     time: Some(validate::timestamp(now_ms())),
                     kind: Some(kind),
                 };
-                let _ = ctx.notices.send(Notice { participant: participant.clone(), notification: notification.clone() });
+                let _ = ctx.notices.send(Notice {
+                    participant: participant.clone(),
+                    notification: notification.clone(),
+                });
                 push(&ctx, &participant, notification);
             }
         }
@@ -69,8 +90,18 @@ pub async fn run(ctx: Ctx) {
 
 /// Sends a notice to the participant's callback, without waiting for it.
 fn push(ctx: &Ctx, participant: &str, notification: Notification) {
-    let Some(url) = ctx.engine.read().directory.endpoint(participant).map(str::to_string) else { return };
-    let Ok(mut client) = ctx.channels.payee(&url) else { return };
+    let Some(url) = ctx
+        .engine
+        .read()
+        .directory
+        .endpoint(participant)
+        .map(str::to_string)
+    else {
+        return;
+    };
+    let Ok(mut client) = ctx.channels.payee(&url) else {
+        return;
+    };
     let participant = participant.to_string();
     tokio::spawn(async move {
         let timeout = Ctx::timeout(NOTIFY_TIMEOUT_MS);

@@ -3,8 +3,9 @@
 //! 2002 (not implemented) until the settlement engine lands.
 
 use harambee_ledger::{
-    Account as LedgerAccount, AccountType as LedgerAccountType, Command, Currency, FundsId, FundsKind, FundsState as LedgerFundsState, Owner,
-    ParticipantKind as LedgerKind, PositionView, Reply, TransferId,
+    Account as LedgerAccount, AccountType as LedgerAccountType, Command, Currency, FundsId,
+    FundsKind, FundsState as LedgerFundsState, Owner, ParticipantKind as LedgerKind, PositionView,
+    Reply, TransferId,
 };
 use harambee_proto::fspiop::FspiopError;
 use harambee_proto::v1::operator_api_server::OperatorApi;
@@ -52,7 +53,12 @@ impl OperatorService {
     }
 
     async fn directory(&self, command: DirectoryCommand) -> Result<()> {
-        match self.ctx.engine.submit(LogRecord::Directory(command)).await? {
+        match self
+            .ctx
+            .engine
+            .submit(LogRecord::Directory(command))
+            .await?
+        {
             Applied::Directory(r) => r.map(|_| ()),
             Applied::Ledger { .. } => Err(FspiopError::new(2001, "unexpected ledger reply")),
         }
@@ -90,7 +96,11 @@ impl OperatorService {
             } as i32,
             name: p.name.clone(),
             active: p.active,
-            endpoint: st.directory.endpoint(&p.name).unwrap_or_default().to_string(),
+            endpoint: st
+                .directory
+                .endpoint(&p.name)
+                .unwrap_or_default()
+                .to_string(),
             currencies,
             created: None,
         })
@@ -108,16 +118,31 @@ impl OperatorService {
         Ok(credential)
     }
 
-    async fn create_participant(&self, r: CreateParticipantRequest) -> Result<CreateParticipantResponse> {
+    async fn create_participant(
+        &self,
+        r: CreateParticipantRequest,
+    ) -> Result<CreateParticipantResponse> {
         validate::fsp_id("fsp_id", &r.fsp_id)?;
         let kind = match ParticipantKind::try_from(r.kind) {
             Ok(ParticipantKind::Bank) => LedgerKind::Bank,
             Ok(ParticipantKind::Wallet) => LedgerKind::Wallet,
             _ => return Err(FspiopError::new(3100, "kind: must be BANK or WALLET")),
         };
-        let (_, duplicate) = self.ledger(Command::CreateParticipant { name: r.fsp_id.clone(), kind }).await?;
-        let credential = if duplicate { String::new() } else { self.issue_credential(&r.fsp_id).await? };
-        Ok(CreateParticipantResponse { participant: Some(self.info(&r.fsp_id)?), credential })
+        let (_, duplicate) = self
+            .ledger(Command::CreateParticipant {
+                name: r.fsp_id.clone(),
+                kind,
+            })
+            .await?;
+        let credential = if duplicate {
+            String::new()
+        } else {
+            self.issue_credential(&r.fsp_id).await?
+        };
+        Ok(CreateParticipantResponse {
+            participant: Some(self.info(&r.fsp_id)?),
+            credential,
+        })
     }
 
     fn position_info(&self, view: &PositionView) -> PositionInfo {
@@ -142,27 +167,40 @@ impl OperatorService {
             .read()
             .ledger
             .position(id, currency)
-            .ok_or_else(|| FspiopError::new(3200, format!("{fsp_id} has no {currency} accounts")))?;
+            .ok_or_else(|| {
+                FspiopError::new(3200, format!("{fsp_id} has no {currency} accounts"))
+            })?;
         Ok(self.position_info(&view))
     }
 
     fn cap(text: &str, c: Currency) -> Result<rust_decimal::Decimal> {
         validate::non_negative_amount("net_debit_cap", text, c)?;
-        text.parse().map_err(|_| FspiopError::new(3100, "net_debit_cap: not a decimal"))
+        text.parse()
+            .map_err(|_| FspiopError::new(3100, "net_debit_cap: not a decimal"))
     }
 
     fn funds_result(&self, id: FundsId) -> Result<FundsResult> {
         let st = self.ctx.engine.read();
-        let r = st.ledger.funds(id).ok_or_else(|| FspiopError::new(3200, format!("funds {id} not found")))?;
+        let r = st
+            .ledger
+            .funds(id)
+            .ok_or_else(|| FspiopError::new(3200, format!("funds {id} not found")))?;
         Ok(FundsResult {
             funds_id: validate::uuid_string(id.0),
-            fsp_id: st.ledger.participant(r.participant).map(|p| p.name.clone()).unwrap_or_default(),
+            fsp_id: st
+                .ledger
+                .participant(r.participant)
+                .map(|p| p.name.clone())
+                .unwrap_or_default(),
             direction: match r.kind {
                 FundsKind::In => "IN",
                 FundsKind::Out => "OUT",
             }
             .into(),
-            amount: Some(Money { amount: r.currency.to_decimal(r.amount).to_string(), currency: r.currency.to_string() }),
+            amount: Some(Money {
+                amount: r.currency.to_decimal(r.amount).to_string(),
+                currency: r.currency.to_string(),
+            }),
             state: match r.state {
                 LedgerFundsState::Reserved => FundsState::Reserved,
                 LedgerFundsState::Committed => FundsState::Committed,
@@ -177,9 +215,19 @@ impl OperatorService {
         let (amount, currency) = validate::money("amount", r.amount.as_ref())?;
         validate::note("reason", &r.reason)?;
         let command = if out {
-            Command::FundsOutReserve { funds_id: id, participant, currency, amount }
+            Command::FundsOutReserve {
+                funds_id: id,
+                participant,
+                currency,
+                amount,
+            }
         } else {
-            Command::FundsIn { funds_id: id, participant, currency, amount }
+            Command::FundsIn {
+                funds_id: id,
+                participant,
+                currency,
+                amount,
+            }
         };
         self.ledger(command).await?;
         self.funds_result(id)
@@ -188,7 +236,11 @@ impl OperatorService {
     async fn funds_action(&self, r: FundsActionRequest, commit: bool) -> Result<FundsResult> {
         let id = FundsId(validate::uuid("funds_id", &r.funds_id)?);
         validate::note("reason", &r.reason)?;
-        let command = if commit { Command::FundsOutCommit { funds_id: id } } else { Command::FundsOutAbort { funds_id: id } };
+        let command = if commit {
+            Command::FundsOutCommit { funds_id: id }
+        } else {
+            Command::FundsOutAbort { funds_id: id }
+        };
         self.ledger(command).await?;
         self.funds_result(id)
     }
@@ -206,7 +258,9 @@ impl OperatorService {
                 LedgerAccountType::Position => AccountType::Position,
                 LedgerAccountType::Settlement => AccountType::Settlement,
                 LedgerAccountType::HubReconciliation => AccountType::HubReconciliation,
-                LedgerAccountType::HubMultilateralSettlement => AccountType::HubMultilateralSettlement,
+                LedgerAccountType::HubMultilateralSettlement => {
+                    AccountType::HubMultilateralSettlement
+                }
             } as i32,
             debits_posted: c.to_decimal(a.balances.debits_posted).to_string(),
             credits_posted: c.to_decimal(a.balances.credits_posted).to_string(),
@@ -217,15 +271,30 @@ impl OperatorService {
 
     fn list_transfers(&self, r: &ListTransfersRequest) -> Result<ListTransfersResponse> {
         let st = self.ctx.engine.read();
-        let participant = if r.fsp_id.is_empty() { None } else { Some(self.participant_id(&r.fsp_id)?) };
-        let from = r.from.as_ref().map(|t| validate::timestamp_ms("from", Some(t))).transpose()?;
-        let to = r.to.as_ref().map(|t| validate::timestamp_ms("to", Some(t))).transpose()?;
+        let participant = if r.fsp_id.is_empty() {
+            None
+        } else {
+            Some(self.participant_id(&r.fsp_id)?)
+        };
+        let from = r
+            .from
+            .as_ref()
+            .map(|t| validate::timestamp_ms("from", Some(t)))
+            .transpose()?;
+        let to =
+            r.to.as_ref()
+                .map(|t| validate::timestamp_ms("to", Some(t)))
+                .transpose()?;
         let page = r.page.clone().unwrap_or_default();
         let size = match page.page_size as usize {
             0 => 100,
             n => n.min(PAGE_SIZE_MAX),
         };
-        let after: Option<u128> = if page.page_token.is_empty() { None } else { Some(validate::uuid("page_token", &page.page_token)?) };
+        let after: Option<u128> = if page.page_token.is_empty() {
+            None
+        } else {
+            Some(validate::uuid("page_token", &page.page_token)?)
+        };
         let mut matching: Vec<&harambee_ledger::TransferRecord> = st
             .ledger
             .transfers()
@@ -238,11 +307,28 @@ impl OperatorService {
         matching.sort_unstable_by_key(|t| t.id);
         let more = matching.len() > size;
         matching.truncate(size);
-        let name = |p| st.ledger.participant(p).map(|x| x.name.clone()).unwrap_or_default();
-        let next = if more { matching.last().map(|t| validate::uuid_string(t.id.0)).unwrap_or_default() } else { String::new() };
+        let name = |p| {
+            st.ledger
+                .participant(p)
+                .map(|x| x.name.clone())
+                .unwrap_or_default()
+        };
+        let next = if more {
+            matching
+                .last()
+                .map(|t| validate::uuid_string(t.id.0))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
         Ok(ListTransfersResponse {
-            transfers: matching.iter().map(|t| transfer_result(t, name(t.payer), name(t.payee))).collect(),
-            page: Some(PageResponse { next_page_token: next }),
+            transfers: matching
+                .iter()
+                .map(|t| transfer_result(t, name(t.payer), name(t.payee)))
+                .collect(),
+            page: Some(PageResponse {
+                next_page_token: next,
+            }),
         })
     }
 }
@@ -268,34 +354,72 @@ type Reply_<T> = std::result::Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl OperatorApi for OperatorService {
-    async fn create_participant(&self, request: Request<CreateParticipantRequest>) -> Reply_<CreateParticipantResponse> {
-        call!(self, request, "CreateParticipant", |r| self.create_participant(r).await)
+    async fn create_participant(
+        &self,
+        request: Request<CreateParticipantRequest>,
+    ) -> Reply_<CreateParticipantResponse> {
+        call!(self, request, "CreateParticipant", |r| self
+            .create_participant(r)
+            .await)
     }
 
-    async fn rotate_credential(&self, request: Request<RotateCredentialRequest>) -> Reply_<CreateParticipantResponse> {
+    async fn rotate_credential(
+        &self,
+        request: Request<RotateCredentialRequest>,
+    ) -> Reply_<CreateParticipantResponse> {
         call!(self, request, "RotateCredential", |r| {
             self.participant_id(&r.fsp_id)?;
             let credential = self.issue_credential(&r.fsp_id).await?;
-            Ok(CreateParticipantResponse { participant: Some(self.info(&r.fsp_id)?), credential })
+            Ok(CreateParticipantResponse {
+                participant: Some(self.info(&r.fsp_id)?),
+                credential,
+            })
         })
     }
 
-    async fn get_participant(&self, request: Request<GetParticipantRequest>) -> Reply_<ParticipantInfo> {
+    async fn get_participant(
+        &self,
+        request: Request<GetParticipantRequest>,
+    ) -> Reply_<ParticipantInfo> {
         call!(self, request, "GetParticipant", |r| self.info(&r.fsp_id))
     }
 
-    async fn list_participants(&self, request: Request<ListParticipantsRequest>) -> Reply_<ListParticipantsResponse> {
+    async fn list_participants(
+        &self,
+        request: Request<ListParticipantsRequest>,
+    ) -> Reply_<ListParticipantsResponse> {
         call!(self, request, "ListParticipants", |_r| {
-            let names: Vec<String> = self.ctx.engine.read().ledger.participants().iter().map(|p| p.name.clone()).collect();
-            let participants = names.iter().map(|n| self.info(n)).collect::<Result<Vec<_>>>()?;
-            Ok(ListParticipantsResponse { participants, page: Some(PageResponse::default()) })
+            let names: Vec<String> = self
+                .ctx
+                .engine
+                .read()
+                .ledger
+                .participants()
+                .iter()
+                .map(|p| p.name.clone())
+                .collect();
+            let participants = names
+                .iter()
+                .map(|n| self.info(n))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(ListParticipantsResponse {
+                participants,
+                page: Some(PageResponse::default()),
+            })
         })
     }
 
-    async fn set_participant_active(&self, request: Request<SetParticipantActiveRequest>) -> Reply_<ParticipantInfo> {
+    async fn set_participant_active(
+        &self,
+        request: Request<SetParticipantActiveRequest>,
+    ) -> Reply_<ParticipantInfo> {
         call!(self, request, "SetParticipantActive", |r| {
             let participant = self.participant_id(&r.fsp_id)?;
-            self.ledger(Command::SetParticipantActive { participant, active: r.active }).await?;
+            self.ledger(Command::SetParticipantActive {
+                participant,
+                active: r.active,
+            })
+            .await?;
             self.info(&r.fsp_id)
         })
     }
@@ -307,9 +431,16 @@ impl OperatorApi for OperatorService {
                 && r.url.len() <= 256
                 && tonic::transport::Endpoint::from_shared(r.url.clone()).is_ok();
             if !ok {
-                return Err(FspiopError::new(3100, "url: must be an http:// or https:// URL of at most 256 characters"));
+                return Err(FspiopError::new(
+                    3100,
+                    "url: must be an http:// or https:// URL of at most 256 characters",
+                ));
             }
-            self.directory(DirectoryCommand::SetEndpoint { participant: r.fsp_id.clone(), url: r.url.clone() }).await?;
+            self.directory(DirectoryCommand::SetEndpoint {
+                participant: r.fsp_id.clone(),
+                url: r.url.clone(),
+            })
+            .await?;
             self.info(&r.fsp_id)
         })
     }
@@ -318,58 +449,118 @@ impl OperatorApi for OperatorService {
         call!(self, request, "AddCurrency", |r| {
             let currency = validate::currency("currency", &r.currency)?;
             self.ledger(Command::EnableCurrency { currency }).await?;
-            Ok(CurrencyInfo { currency: currency.to_string(), scale: currency.scale() })
-        })
-    }
-
-    async fn list_currencies(&self, request: Request<ListCurrenciesRequest>) -> Reply_<ListCurrenciesResponse> {
-        call!(self, request, "ListCurrencies", |_r| {
-            let currencies = self.ctx.engine.read().ledger.currencies();
-            Ok(ListCurrenciesResponse {
-                currencies: currencies.into_iter().map(|c| CurrencyInfo { currency: c.to_string(), scale: c.scale() }).collect(),
+            Ok(CurrencyInfo {
+                currency: currency.to_string(),
+                scale: currency.scale(),
             })
         })
     }
 
-    async fn add_participant_currency(&self, request: Request<AddParticipantCurrencyRequest>) -> Reply_<PositionInfo> {
+    async fn list_currencies(
+        &self,
+        request: Request<ListCurrenciesRequest>,
+    ) -> Reply_<ListCurrenciesResponse> {
+        call!(self, request, "ListCurrencies", |_r| {
+            let currencies = self.ctx.engine.read().ledger.currencies();
+            Ok(ListCurrenciesResponse {
+                currencies: currencies
+                    .into_iter()
+                    .map(|c| CurrencyInfo {
+                        currency: c.to_string(),
+                        scale: c.scale(),
+                    })
+                    .collect(),
+            })
+        })
+    }
+
+    async fn add_participant_currency(
+        &self,
+        request: Request<AddParticipantCurrencyRequest>,
+    ) -> Reply_<PositionInfo> {
         call!(self, request, "AddParticipantCurrency", |r| {
             let participant = self.participant_id(&r.fsp_id)?;
             let currency = validate::currency("currency", &r.currency)?;
             let net_debit_cap = Self::cap(&r.net_debit_cap, currency)?;
             match SettlementModel::try_from(r.settlement_model) {
                 Ok(SettlementModel::Unspecified | SettlementModel::DeferredMultilateralNet) => {}
-                _ => return Err(FspiopError::new(2002, "only deferred multilateral net settlement is available yet")),
+                _ => {
+                    return Err(FspiopError::new(
+                        2002,
+                        "only deferred multilateral net settlement is available yet",
+                    ));
+                }
             }
-            self.ledger(Command::OpenAccounts { participant, currency, net_debit_cap }).await?;
+            self.ledger(Command::OpenAccounts {
+                participant,
+                currency,
+                net_debit_cap,
+            })
+            .await?;
             self.position(&r.fsp_id, currency)
         })
     }
 
-    async fn get_accounts(&self, request: Request<GetAccountsRequest>) -> Reply_<GetAccountsResponse> {
+    async fn get_accounts(
+        &self,
+        request: Request<GetAccountsRequest>,
+    ) -> Reply_<GetAccountsResponse> {
         call!(self, request, "GetAccounts", |r| {
-            let owner = if r.fsp_id == "hub" { Owner::Hub } else { Owner::Participant(self.participant_id(&r.fsp_id)?) };
-            let accounts: Vec<LedgerAccount> = self.ctx.engine.read().ledger.accounts().iter().filter(|a| a.owner == owner).copied().collect();
-            Ok(GetAccountsResponse { accounts: accounts.iter().map(|a| self.account(a)).collect() })
+            let owner = if r.fsp_id == "hub" {
+                Owner::Hub
+            } else {
+                Owner::Participant(self.participant_id(&r.fsp_id)?)
+            };
+            let accounts: Vec<LedgerAccount> = self
+                .ctx
+                .engine
+                .read()
+                .ledger
+                .accounts()
+                .iter()
+                .filter(|a| a.owner == owner)
+                .copied()
+                .collect();
+            Ok(GetAccountsResponse {
+                accounts: accounts.iter().map(|a| self.account(a)).collect(),
+            })
         })
     }
 
-    async fn get_positions(&self, request: Request<GetPositionsRequest>) -> Reply_<GetPositionsResponse> {
+    async fn get_positions(
+        &self,
+        request: Request<GetPositionsRequest>,
+    ) -> Reply_<GetPositionsResponse> {
         call!(self, request, "GetPositions", |r| {
             let id = self.participant_id(&r.fsp_id)?;
             let views: Vec<PositionView> = {
                 let st = self.ctx.engine.read();
-                st.ledger.currencies().into_iter().filter_map(|c| st.ledger.position(id, c)).collect()
+                st.ledger
+                    .currencies()
+                    .into_iter()
+                    .filter_map(|c| st.ledger.position(id, c))
+                    .collect()
             };
-            Ok(GetPositionsResponse { positions: views.iter().map(|v| self.position_info(v)).collect() })
+            Ok(GetPositionsResponse {
+                positions: views.iter().map(|v| self.position_info(v)).collect(),
+            })
         })
     }
 
-    async fn set_net_debit_cap(&self, request: Request<SetNetDebitCapRequest>) -> Reply_<PositionInfo> {
+    async fn set_net_debit_cap(
+        &self,
+        request: Request<SetNetDebitCapRequest>,
+    ) -> Reply_<PositionInfo> {
         call!(self, request, "SetNetDebitCap", |r| {
             let participant = self.participant_id(&r.fsp_id)?;
             let currency = validate::currency("currency", &r.currency)?;
             let net_debit_cap = Self::cap(&r.net_debit_cap, currency)?;
-            self.ledger(Command::SetNetDebitCap { participant, currency, net_debit_cap }).await?;
+            self.ledger(Command::SetNetDebitCap {
+                participant,
+                currency,
+                net_debit_cap,
+            })
+            .await?;
             self.position(&r.fsp_id, currency)
         })
     }
@@ -379,15 +570,21 @@ impl OperatorApi for OperatorService {
     }
 
     async fn funds_out_reserve(&self, request: Request<FundsRequest>) -> Reply_<FundsResult> {
-        call!(self, request, "FundsOutReserve", |r| self.funds(r, true).await)
+        call!(self, request, "FundsOutReserve", |r| self
+            .funds(r, true)
+            .await)
     }
 
     async fn funds_out_commit(&self, request: Request<FundsActionRequest>) -> Reply_<FundsResult> {
-        call!(self, request, "FundsOutCommit", |r| self.funds_action(r, true).await)
+        call!(self, request, "FundsOutCommit", |r| self
+            .funds_action(r, true)
+            .await)
     }
 
     async fn funds_out_abort(&self, request: Request<FundsActionRequest>) -> Reply_<FundsResult> {
-        call!(self, request, "FundsOutAbort", |r| self.funds_action(r, false).await)
+        call!(self, request, "FundsOutAbort", |r| self
+            .funds_action(r, false)
+            .await)
     }
 
     async fn set_oracle(&self, request: Request<SetOracleRequest>) -> Reply_<OracleInfo> {
@@ -396,27 +593,43 @@ impl OperatorApi for OperatorService {
                 .ok()
                 .filter(|t| *t != PartyIdType::Unspecified)
                 .ok_or_else(|| FspiopError::new(3100, "party_type: unknown"))?;
-            let name = party_type.as_str_name().trim_start_matches("PARTY_ID_TYPE_").to_string();
+            let name = party_type
+                .as_str_name()
+                .trim_start_matches("PARTY_ID_TYPE_")
+                .to_string();
             let url = if r.url.is_empty() {
                 None
-            } else if tonic::transport::Endpoint::from_shared(r.url.clone()).is_ok() && r.url.len() <= 256 {
+            } else if tonic::transport::Endpoint::from_shared(r.url.clone()).is_ok()
+                && r.url.len() <= 256
+            {
                 Some(r.url.clone())
             } else {
                 return Err(FspiopError::new(3100, "url: not a valid URL"));
             };
-            self.directory(DirectoryCommand::SetOracle { party_type: name, url }).await?;
-            Ok(OracleInfo { party_type: r.party_type, url: r.url })
+            self.directory(DirectoryCommand::SetOracle {
+                party_type: name,
+                url,
+            })
+            .await?;
+            Ok(OracleInfo {
+                party_type: r.party_type,
+                url: r.url,
+            })
         })
     }
 
-    async fn list_oracles(&self, request: Request<ListOraclesRequest>) -> Reply_<ListOraclesResponse> {
+    async fn list_oracles(
+        &self,
+        request: Request<ListOraclesRequest>,
+    ) -> Reply_<ListOraclesResponse> {
         call!(self, request, "ListOracles", |_r| {
             let st = self.ctx.engine.read();
             let oracles = st
                 .directory
                 .oracles()
                 .map(|(t, url)| OracleInfo {
-                    party_type: PartyIdType::from_str_name(&format!("PARTY_ID_TYPE_{t}")).map_or(0, |x| x as i32),
+                    party_type: PartyIdType::from_str_name(&format!("PARTY_ID_TYPE_{t}"))
+                        .map_or(0, |x| x as i32),
                     url: url.to_string(),
                 })
                 .collect();
@@ -428,23 +641,43 @@ impl OperatorApi for OperatorService {
         call!(self, request, "GetTransfer", |r| {
             let id = TransferId(validate::uuid("transfer_id", &r.transfer_id)?);
             let st = self.ctx.engine.read();
-            let t = st.ledger.transfer(id).ok_or_else(|| FspiopError::new(3208, format!("transfer {id} not found")))?;
-            let name = |p| st.ledger.participant(p).map(|x| x.name.clone()).unwrap_or_default();
+            let t = st
+                .ledger
+                .transfer(id)
+                .ok_or_else(|| FspiopError::new(3208, format!("transfer {id} not found")))?;
+            let name = |p| {
+                st.ledger
+                    .participant(p)
+                    .map(|x| x.name.clone())
+                    .unwrap_or_default()
+            };
             Ok(transfer_result(t, name(t.payer), name(t.payee)))
         })
     }
 
-    async fn list_transfers(&self, request: Request<ListTransfersRequest>) -> Reply_<ListTransfersResponse> {
+    async fn list_transfers(
+        &self,
+        request: Request<ListTransfersRequest>,
+    ) -> Reply_<ListTransfersResponse> {
         call!(self, request, "ListTransfers", |r| self.list_transfers(&r))
     }
 
-    async fn list_settlement_windows(&self, _: Request<ListSettlementWindowsRequest>) -> Reply_<ListSettlementWindowsResponse> {
+    async fn list_settlement_windows(
+        &self,
+        _: Request<ListSettlementWindowsRequest>,
+    ) -> Reply_<ListSettlementWindowsResponse> {
         Err(not_implemented("ListSettlementWindows"))
     }
-    async fn get_settlement_window(&self, _: Request<GetSettlementWindowRequest>) -> Reply_<SettlementWindow> {
+    async fn get_settlement_window(
+        &self,
+        _: Request<GetSettlementWindowRequest>,
+    ) -> Reply_<SettlementWindow> {
         Err(not_implemented("GetSettlementWindow"))
     }
-    async fn close_settlement_window(&self, _: Request<CloseSettlementWindowRequest>) -> Reply_<SettlementWindow> {
+    async fn close_settlement_window(
+        &self,
+        _: Request<CloseSettlementWindowRequest>,
+    ) -> Reply_<SettlementWindow> {
         Err(not_implemented("CloseSettlementWindow"))
     }
     async fn create_settlement(&self, _: Request<CreateSettlementRequest>) -> Reply_<Settlement> {
@@ -453,20 +686,32 @@ impl OperatorApi for OperatorService {
     async fn get_settlement(&self, _: Request<GetSettlementRequest>) -> Reply_<Settlement> {
         Err(not_implemented("GetSettlement"))
     }
-    async fn list_settlements(&self, _: Request<ListSettlementsRequest>) -> Reply_<ListSettlementsResponse> {
+    async fn list_settlements(
+        &self,
+        _: Request<ListSettlementsRequest>,
+    ) -> Reply_<ListSettlementsResponse> {
         Err(not_implemented("ListSettlements"))
     }
-    async fn advance_settlement_participant(&self, _: Request<AdvanceSettlementParticipantRequest>) -> Reply_<Settlement> {
+    async fn advance_settlement_participant(
+        &self,
+        _: Request<AdvanceSettlementParticipantRequest>,
+    ) -> Reply_<Settlement> {
         Err(not_implemented("AdvanceSettlementParticipant"))
     }
     async fn abort_settlement(&self, _: Request<AbortSettlementRequest>) -> Reply_<Settlement> {
         Err(not_implemented("AbortSettlement"))
     }
-    async fn get_settlement_report(&self, _: Request<GetSettlementReportRequest>) -> Reply_<Report> {
+    async fn get_settlement_report(
+        &self,
+        _: Request<GetSettlementReportRequest>,
+    ) -> Reply_<Report> {
         Err(not_implemented("GetSettlementReport"))
     }
 
-    async fn get_ledger_digest(&self, request: Request<GetLedgerDigestRequest>) -> Reply_<LedgerDigest> {
+    async fn get_ledger_digest(
+        &self,
+        request: Request<GetLedgerDigestRequest>,
+    ) -> Reply_<LedgerDigest> {
         call!(self, request, "GetLedgerDigest", |_r| {
             let st = self.ctx.engine.read();
             Ok(LedgerDigest {
@@ -478,4 +723,3 @@ impl OperatorApi for OperatorService {
         })
     }
 }
-

@@ -60,20 +60,40 @@ impl ParticipantService {
         if let Some(url) = st.directory.oracle(&party.party_type) {
             return Ok(Some(format!("oracle:{url}")));
         }
-        if !self.ctx.config.builtin_oracle_party_types.iter().any(|t| *t == party.party_type) {
-            return Err(FspiopError::new(3003, format!("no oracle serves party type {}", party.party_type)));
+        if !self
+            .ctx
+            .config
+            .builtin_oracle_party_types
+            .iter()
+            .any(|t| *t == party.party_type)
+        {
+            return Err(FspiopError::new(
+                3003,
+                format!("no oracle serves party type {}", party.party_type),
+            ));
         }
         Ok(st.directory.party_owner(party).map(str::to_string))
     }
 
-    async fn owner_of(&self, identifier: &PartyIdentifier, party: &PartyKey, currency: &str) -> Result<String> {
+    async fn owner_of(
+        &self,
+        identifier: &PartyIdentifier,
+        party: &PartyKey,
+        currency: &str,
+    ) -> Result<String> {
         match self.fsp_of_party(party)? {
-            None => Err(FspiopError::new(3204, format!("no participant owns {} {}", party.party_type, party.id))),
+            None => Err(FspiopError::new(
+                3204,
+                format!("no participant owns {} {}", party.party_type, party.id),
+            )),
             Some(owner) => match owner.strip_prefix("oracle:") {
                 None => Ok(owner),
                 Some(url) => {
                     let mut client = self.ctx.channels.oracle(url)?;
-                    let request = LookupParticipantRequest { party: Some(identifier.clone()), currency: currency.to_string() };
+                    let request = LookupParticipantRequest {
+                        party: Some(identifier.clone()),
+                        currency: currency.to_string(),
+                    };
                     let timeout = Ctx::timeout(self.ctx.config.lookup_timeout_ms);
                     let response = client
                         .lookup_participant(with_deadline(request, timeout))
@@ -90,17 +110,29 @@ impl ParticipantService {
     /// A participant's callback URL, if it exists, is active and has one.
     fn active_endpoint(&self, name: &str, code: u16) -> Result<String> {
         let st = self.ctx.engine.read();
-        let active = st.ledger.participant_by_name(name).is_some_and(|p| p.active);
+        let active = st
+            .ledger
+            .participant_by_name(name)
+            .is_some_and(|p| p.active);
         if !active {
-            return Err(FspiopError::new(code, format!("participant {name} is unknown or inactive")));
+            return Err(FspiopError::new(
+                code,
+                format!("participant {name} is unknown or inactive"),
+            ));
         }
         st.directory
             .endpoint(name)
             .map(str::to_string)
-            .ok_or_else(|| FspiopError::new(code, format!("participant {name} has no callback endpoint")))
+            .ok_or_else(|| {
+                FspiopError::new(code, format!("participant {name} has no callback endpoint"))
+            })
     }
 
-    async fn lookup(&self, requester: String, r: LookupPartyRequest) -> Result<LookupPartyResponse> {
+    async fn lookup(
+        &self,
+        requester: String,
+        r: LookupPartyRequest,
+    ) -> Result<LookupPartyResponse> {
         let party = validate::party("party", r.party.as_ref())?;
         if !r.currency.is_empty() {
             validate::currency("currency", &r.currency)?;
@@ -109,9 +141,15 @@ impl ParticipantService {
         let owner = self.owner_of(&identifier, &party, &r.currency).await?;
         let url = self.active_endpoint(&owner, 3201)?;
         let mut client = self.ctx.channels.payee(&url)?;
-        let request = GetPartyRequest { party: Some(identifier), requester_fsp: requester };
+        let request = GetPartyRequest {
+            party: Some(identifier),
+            requester_fsp: requester,
+        };
         let response = client
-            .get_party(with_deadline(request, Ctx::timeout(self.ctx.config.lookup_timeout_ms)))
+            .get_party(with_deadline(
+                request,
+                Ctx::timeout(self.ctx.config.lookup_timeout_ms),
+            ))
             .await
             .map_err(|s| call_error(&s))?
             .into_inner();
@@ -131,24 +169,42 @@ impl ParticipantService {
         } else {
             DirectoryCommand::DeregisterParty { owner, party }
         };
-        directory_reply(self.ctx.engine.submit(LogRecord::Directory(command)).await?)?;
+        directory_reply(
+            self.ctx
+                .engine
+                .submit(LogRecord::Directory(command))
+                .await?,
+        )?;
         Ok(())
     }
 
     async fn quote(&self, payer: String, mut r: QuoteRequest) -> Result<QuoteResponse> {
         let quote_id = validate::uuid("quote_id", &r.quote_id)?;
         validate::uuid("transaction_id", &r.transaction_id)?;
-        let payee_party = r.payee.as_ref().ok_or_else(|| FspiopError::new(3102, "payee is required"))?;
+        let payee_party = r
+            .payee
+            .as_ref()
+            .ok_or_else(|| FspiopError::new(3102, "payee is required"))?;
         validate::party("payee.identifier", payee_party.identifier.as_ref())?;
         let payee = validate::fsp_id("payee.fsp_id", &payee_party.fsp_id)?.to_string();
         let payer_party = r.payer.get_or_insert_with(Party::default);
         if payer_party.fsp_id.is_empty() {
             payer_party.fsp_id = payer.clone();
         } else if payer_party.fsp_id != payer {
-            return Err(FspiopError::new(3000, "payer.fsp_id must be the calling participant"));
+            return Err(FspiopError::new(
+                3000,
+                "payer.fsp_id must be the calling participant",
+            ));
         }
-        if AmountType::try_from(r.amount_type).ok().filter(|t| *t != AmountType::Unspecified).is_none() {
-            return Err(FspiopError::new(3100, "amount_type: must be SEND or RECEIVE"));
+        if AmountType::try_from(r.amount_type)
+            .ok()
+            .filter(|t| *t != AmountType::Unspecified)
+            .is_none()
+        {
+            return Err(FspiopError::new(
+                3100,
+                "amount_type: must be SEND or RECEIVE",
+            ));
         }
         let (_, currency) = validate::money("amount", r.amount.as_ref())?;
         if let Some(fees) = r.fees.as_ref() {
@@ -156,14 +212,19 @@ impl ParticipantService {
         }
         validate::note("note", &r.note)?;
         let now = now_ms();
-        if r.expiration.is_some() && validate::timestamp_ms("expiration", r.expiration.as_ref())? <= now {
+        if r.expiration.is_some()
+            && validate::timestamp_ms("expiration", r.expiration.as_ref())? <= now
+        {
             return Err(FspiopError::new(3100, "expiration: is in the past"));
         }
         let request_sha256: [u8; 32] = Sha256::digest(r.encode_to_vec()).into();
         let quote_key = validate::uuid_string(quote_id);
         if let Some(existing) = self.ctx.engine.read().directory.quote(&quote_key) {
             if existing.request_sha256 != request_sha256 || existing.payer != payer {
-                return Err(FspiopError::new(3106, format!("quote {quote_key} was requested with other content")));
+                return Err(FspiopError::new(
+                    3106,
+                    format!("quote {quote_key} was requested with other content"),
+                ));
             }
             return QuoteResponse::decode(existing.response.as_slice())
                 .map_err(|e| FspiopError::new(2001, format!("stored quote: {e}")));
@@ -171,7 +232,12 @@ impl ParticipantService {
         let url = self.active_endpoint(&payee, 3201)?;
         let mut client = self.ctx.channels.payee(&url)?;
         let response = client
-            .quote(with_deadline(CallbackQuoteRequest { request: Some(r.clone()) }, Ctx::timeout(self.ctx.config.quote_timeout_ms)))
+            .quote(with_deadline(
+                CallbackQuoteRequest {
+                    request: Some(r.clone()),
+                },
+                Ctx::timeout(self.ctx.config.quote_timeout_ms),
+            ))
             .await
             .map_err(|s| call_error(&s))?
             .into_inner();
@@ -180,15 +246,30 @@ impl ParticipantService {
             Some(callback_quote_response::Result::Error(e)) => return Err(remote_error(&e, 5101)),
             None => return Err(FspiopError::new(5101, "the payee returned no terms")),
         };
-        let bad = |field: &str, e: FspiopError| FspiopError::new(5101, format!("payee's quote {field}: {}", e.description));
-        let (_, transfer_currency) = validate::money("transfer_amount", terms.transfer_amount.as_ref()).map_err(|e| bad("transfer_amount", e))?;
+        let bad = |field: &str, e: FspiopError| {
+            FspiopError::new(5101, format!("payee's quote {field}: {}", e.description))
+        };
+        let (_, transfer_currency) =
+            validate::money("transfer_amount", terms.transfer_amount.as_ref())
+                .map_err(|e| bad("transfer_amount", e))?;
         if transfer_currency != currency {
-            return Err(FspiopError::new(5101, "payee's quote is in another currency"));
+            return Err(FspiopError::new(
+                5101,
+                "payee's quote is in another currency",
+            ));
         }
-        validate::money("payee_receive_amount", terms.payee_receive_amount.as_ref()).map_err(|e| bad("payee_receive_amount", e))?;
-        fee("payee_fsp_fee", terms.payee_fsp_fee.as_ref(), currency).map_err(|e| bad("payee_fsp_fee", e))?;
-        fee("payee_fsp_commission", terms.payee_fsp_commission.as_ref(), currency).map_err(|e| bad("payee_fsp_commission", e))?;
-        let expires_at_ms = validate::timestamp_ms("expiration", terms.expiration.as_ref()).map_err(|e| bad("expiration", e))?;
+        validate::money("payee_receive_amount", terms.payee_receive_amount.as_ref())
+            .map_err(|e| bad("payee_receive_amount", e))?;
+        fee("payee_fsp_fee", terms.payee_fsp_fee.as_ref(), currency)
+            .map_err(|e| bad("payee_fsp_fee", e))?;
+        fee(
+            "payee_fsp_commission",
+            terms.payee_fsp_commission.as_ref(),
+            currency,
+        )
+        .map_err(|e| bad("payee_fsp_commission", e))?;
+        let expires_at_ms = validate::timestamp_ms("expiration", terms.expiration.as_ref())
+            .map_err(|e| bad("expiration", e))?;
         if expires_at_ms <= now_ms() {
             return Err(FspiopError::new(5101, "payee's quote has already expired"));
         }
@@ -217,7 +298,12 @@ impl ParticipantService {
             expires_at_ms,
             recorded_at_ms: now_ms(),
         };
-        match directory_reply(self.ctx.engine.submit(LogRecord::Directory(DirectoryCommand::RecordQuote(record))).await?)? {
+        match directory_reply(
+            self.ctx
+                .engine
+                .submit(LogRecord::Directory(DirectoryCommand::RecordQuote(record)))
+                .await?,
+        )? {
             DirectoryReply::Quote(recorded) => QuoteResponse::decode(recorded.response.as_slice())
                 .map_err(|e| FspiopError::new(2001, format!("stored quote: {e}"))),
             _ => Ok(quote),
@@ -232,9 +318,13 @@ impl ParticipantService {
             .quote(&validate::uuid_string(id))
             .ok_or_else(|| FspiopError::new(3205, format!("quote {quote_id} not found")))?;
         if q.payer != caller && q.payee != caller {
-            return Err(FspiopError::new(3000, "only the payer or payee may read a quote"));
+            return Err(FspiopError::new(
+                3000,
+                "only the payer or payee may read a quote",
+            ));
         }
-        QuoteResponse::decode(q.response.as_slice()).map_err(|e| FspiopError::new(2001, format!("stored quote: {e}")))
+        QuoteResponse::decode(q.response.as_slice())
+            .map_err(|e| FspiopError::new(2001, format!("stored quote: {e}")))
     }
 
     /// The transfer as the caller may see it.
@@ -244,15 +334,30 @@ impl ParticipantService {
             .ledger
             .transfer(id)
             .ok_or_else(|| FspiopError::new(3208, format!("transfer {id} not found")))?;
-        let payer = st.ledger.participant(t.payer).map(|p| p.name.clone()).unwrap_or_default();
-        let payee = st.ledger.participant(t.payee).map(|p| p.name.clone()).unwrap_or_default();
+        let payer = st
+            .ledger
+            .participant(t.payer)
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
+        let payee = st
+            .ledger
+            .participant(t.payee)
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
         if caller != payer && caller != payee {
-            return Err(FspiopError::new(3000, "only the payer or payee may read a transfer"));
+            return Err(FspiopError::new(
+                3000,
+                "only the payer or payee may read a transfer",
+            ));
         }
         Ok(transfer_result(t, payer, payee))
     }
 
-    async fn prepare(&self, payer_name: String, r: PrepareTransferRequest) -> Result<TransferResult> {
+    async fn prepare(
+        &self,
+        payer_name: String,
+        r: PrepareTransferRequest,
+    ) -> Result<TransferResult> {
         let id = TransferId(validate::uuid("transfer_id", &r.transfer_id)?);
         let payee_name = validate::fsp_id("payee_fsp", &r.payee_fsp)?.to_string();
         let (amount, currency) = validate::money("amount", r.amount.as_ref())?;
@@ -271,7 +376,9 @@ impl ParticipantService {
             let payee = st.ledger.participant_by_name(&payee_name).map(|p| p.id);
             (
                 payer.ok_or_else(|| FspiopError::new(3202, "payer is not a participant"))?,
-                payee.ok_or_else(|| FspiopError::new(3201, format!("payee {payee_name} is not a participant")))?,
+                payee.ok_or_else(|| {
+                    FspiopError::new(3201, format!("payee {payee_name} is not a participant"))
+                })?,
             )
         };
         let now = now_ms();
@@ -290,26 +397,46 @@ impl ParticipantService {
             Err(e) => {
                 // A recorded business refusal is a final ABORTED transfer;
                 // anything else was a bad request and changed nothing.
-                let refused = self.ctx.engine.read().ledger.transfer(id).is_some_and(|t| t.state == TransferState::Refused);
+                let refused = self
+                    .ctx
+                    .engine
+                    .read()
+                    .ledger
+                    .transfer(id)
+                    .is_some_and(|t| t.state == TransferState::Refused);
                 if refused {
                     return self.read_transfer(&payer_name, id);
                 }
                 Err(FspiopError::new(e.code(), e.to_string()))
             }
-            Ok(Reply::Transfer { state, .. }) if state.is_final() => self.read_transfer(&payer_name, id),
+            Ok(Reply::Transfer { state, .. }) if state.is_final() => {
+                self.read_transfer(&payer_name, id)
+            }
             Ok(_) if outcome.duplicate => self.wait_final(&payer_name, id, expires_at_ms).await,
             Ok(_) => {
-                self.forward_to_payee(id, &payer_name, &payee_name, &r, expires_at_ms).await;
+                self.forward_to_payee(id, &payer_name, &payee_name, &r, expires_at_ms)
+                    .await;
                 self.read_transfer(&payer_name, id)
             }
         }
     }
 
     /// Asks the payee to fulfil a reserved transfer and records the answer.
-    async fn forward_to_payee(&self, id: TransferId, payer: &str, payee: &str, r: &PrepareTransferRequest, expires_at_ms: i64) {
+    async fn forward_to_payee(
+        &self,
+        id: TransferId,
+        payer: &str,
+        payee: &str,
+        r: &PrepareTransferRequest,
+        expires_at_ms: i64,
+    ) {
         let started = std::time::Instant::now();
         let command = match self.active_endpoint(payee, 3201) {
-            Err(e) => Command::Abort { transfer_id: id, reason: e.code, now_ms: now_ms() },
+            Err(e) => Command::Abort {
+                transfer_id: id,
+                reason: e.code,
+                now_ms: now_ms(),
+            },
             Ok(url) => {
                 let timeout = Duration::from_millis((expires_at_ms - now_ms()).max(1) as u64);
                 let request = CallbackTransferRequest {
@@ -325,49 +452,87 @@ impl ParticipantService {
                     extensions: r.extensions.clone(),
                 };
                 let answer = match self.ctx.channels.payee(&url) {
-                    Ok(mut client) => client.transfer(with_deadline(request, timeout)).await.map(|r| r.into_inner()),
+                    Ok(mut client) => client
+                        .transfer(with_deadline(request, timeout))
+                        .await
+                        .map(|r| r.into_inner()),
                     Err(e) => Err(e.to_status()),
                 };
                 match answer {
-                    Ok(CallbackTransferResponse { result: Some(callback_transfer_response::Result::Fulfilment(f)) }) => {
-                        match validate::b64url32("fulfilment", &f.fulfilment) {
-                            Ok(fulfilment) => Command::Commit { transfer_id: id, fulfilment, now_ms: now_ms() },
-                            Err(_) => Command::Abort { transfer_id: id, reason: 3100, now_ms: now_ms() },
-                        }
-                    }
-                    Ok(CallbackTransferResponse { result: Some(callback_transfer_response::Result::Error(e)) }) => {
-                        Command::Abort { transfer_id: id, reason: remote_error(&e, 5104).code, now_ms: now_ms() }
-                    }
-                    Ok(CallbackTransferResponse { result: None }) => {
-                        Command::Abort { transfer_id: id, reason: 5104, now_ms: now_ms() }
-                    }
+                    Ok(CallbackTransferResponse {
+                        result: Some(callback_transfer_response::Result::Fulfilment(f)),
+                    }) => match validate::b64url32("fulfilment", &f.fulfilment) {
+                        Ok(fulfilment) => Command::Commit {
+                            transfer_id: id,
+                            fulfilment,
+                            now_ms: now_ms(),
+                        },
+                        Err(_) => Command::Abort {
+                            transfer_id: id,
+                            reason: 3100,
+                            now_ms: now_ms(),
+                        },
+                    },
+                    Ok(CallbackTransferResponse {
+                        result: Some(callback_transfer_response::Result::Error(e)),
+                    }) => Command::Abort {
+                        transfer_id: id,
+                        reason: remote_error(&e, 5104).code,
+                        now_ms: now_ms(),
+                    },
+                    Ok(CallbackTransferResponse { result: None }) => Command::Abort {
+                        transfer_id: id,
+                        reason: 5104,
+                        now_ms: now_ms(),
+                    },
                     Err(status) => {
                         let now = now_ms();
-                        if now >= expires_at_ms || matches!(status.code(), tonic::Code::DeadlineExceeded | tonic::Code::Cancelled) {
+                        if now >= expires_at_ms
+                            || matches!(
+                                status.code(),
+                                tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+                            )
+                        {
                             // No answer before the expiry: wait for it, then expire.
                             let wait = (expires_at_ms - now).max(0) as u64;
                             tokio::time::sleep(Duration::from_millis(wait)).await;
-                            Command::Expire { transfer_id: id, now_ms: now_ms().max(expires_at_ms) }
+                            Command::Expire {
+                                transfer_id: id,
+                                now_ms: now_ms().max(expires_at_ms),
+                            }
                         } else {
-                            Command::Abort { transfer_id: id, reason: call_error(&status).code, now_ms: now }
+                            Command::Abort {
+                                transfer_id: id,
+                                reason: call_error(&status).code,
+                                now_ms: now,
+                            }
                         }
                     }
                 }
             }
         };
-        metrics::histogram!("harambee_payee_callback_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("harambee_payee_callback_seconds")
+            .record(started.elapsed().as_secs_f64());
         match self.ctx.engine.submit(LogRecord::Ledger(command)).await {
             Ok(_) => {}
             // The log is unavailable: the transfer stays reserved and the
             // expiry sweep finishes it once the log is back.
-            Err(e) => tracing::warn!(transfer = %id, error = %e, "could not record the payee's answer"),
+            Err(e) => {
+                tracing::warn!(transfer = %id, error = %e, "could not record the payee's answer")
+            }
         }
     }
 
     /// Waits until a transfer prepared by an earlier request is final.
-    async fn wait_final(&self, caller: &str, id: TransferId, expires_at_ms: i64) -> Result<TransferResult> {
+    async fn wait_final(
+        &self,
+        caller: &str,
+        id: TransferId,
+        expires_at_ms: i64,
+    ) -> Result<TransferResult> {
         let mut events = self.ctx.engine.subscribe();
-        let deadline = expires_at_ms + EXPIRY_GRACE_MS + self.ctx.config.expiry_sweep_interval_ms as i64 * 2;
+        let deadline =
+            expires_at_ms + EXPIRY_GRACE_MS + self.ctx.config.expiry_sweep_interval_ms as i64 * 2;
         loop {
             let current = self.read_transfer(caller, id)?;
             if current.state != harambee_proto::v1::TransferState::Reserved as i32 {
@@ -379,7 +544,9 @@ impl ParticipantService {
             }
             match tokio::time::timeout(Duration::from_millis(left as u64), events.recv()).await {
                 Err(_) => return self.read_transfer(caller, id),
-                Ok(Err(RecvError::Closed)) => return Err(FspiopError::new(2003, "the engine stopped")),
+                Ok(Err(RecvError::Closed)) => {
+                    return Err(FspiopError::new(2003, "the engine stopped"));
+                }
                 Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) => {}
             }
         }
@@ -391,7 +558,10 @@ fn fee(field: &str, m: Option<&Money>, currency: harambee_ledger::Currency) -> R
     let Some(m) = m else { return Ok(()) };
     let c = validate::currency(&format!("{field}.currency"), &m.currency)?;
     if c != currency {
-        return Err(FspiopError::new(3100, format!("{field}: not in the quote's currency")));
+        return Err(FspiopError::new(
+            3100,
+            format!("{field}: not in the quote's currency"),
+        ));
     }
     validate::non_negative_amount(&format!("{field}.amount"), &m.amount, c)
 }
@@ -400,14 +570,25 @@ fn fee(field: &str, m: Option<&Money>, currency: harambee_ledger::Currency) -> R
 /// `fallback`.
 fn remote_error(e: &ErrorInformation, fallback: u16) -> FspiopError {
     let code = fspiop::parse_code(&e.error_code).unwrap_or(fallback);
-    FspiopError { code, description: e.error_description.chars().take(fspiop::DESCRIPTION_LENGTH_MAX).collect() }
+    FspiopError {
+        code,
+        description: e
+            .error_description
+            .chars()
+            .take(fspiop::DESCRIPTION_LENGTH_MAX)
+            .collect(),
+    }
 }
 
-type NotificationStream = Pin<Box<dyn Stream<Item = std::result::Result<Notification, Status>> + Send>>;
+type NotificationStream =
+    Pin<Box<dyn Stream<Item = std::result::Result<Notification, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl ParticipantApi for ParticipantService {
-    async fn lookup_party(&self, request: Request<LookupPartyRequest>) -> std::result::Result<Response<LookupPartyResponse>, Status> {
+    async fn lookup_party(
+        &self,
+        request: Request<LookupPartyRequest>,
+    ) -> std::result::Result<Response<LookupPartyResponse>, Status> {
         let result = match self.ctx.authenticate(request.metadata()) {
             Ok(caller) => self.lookup(caller, request.into_inner()).await,
             Err(e) => Err(e),
@@ -416,7 +597,10 @@ impl ParticipantApi for ParticipantService {
         result.map(Response::new).map_err(Into::into)
     }
 
-    async fn register_party(&self, request: Request<RegisterPartyRequest>) -> std::result::Result<Response<RegisterPartyResponse>, Status> {
+    async fn register_party(
+        &self,
+        request: Request<RegisterPartyRequest>,
+    ) -> std::result::Result<Response<RegisterPartyResponse>, Status> {
         let result = async {
             let caller = self.ctx.authenticate(request.metadata())?;
             let party = validate::party("party", request.get_ref().party.as_ref())?;
@@ -424,10 +608,15 @@ impl ParticipantApi for ParticipantService {
         }
         .await;
         count("RegisterParty", &result);
-        result.map(|_| Response::new(RegisterPartyResponse {})).map_err(Into::into)
+        result
+            .map(|_| Response::new(RegisterPartyResponse {}))
+            .map_err(Into::into)
     }
 
-    async fn deregister_party(&self, request: Request<DeregisterPartyRequest>) -> std::result::Result<Response<DeregisterPartyResponse>, Status> {
+    async fn deregister_party(
+        &self,
+        request: Request<DeregisterPartyRequest>,
+    ) -> std::result::Result<Response<DeregisterPartyResponse>, Status> {
         let result = async {
             let caller = self.ctx.authenticate(request.metadata())?;
             let party = validate::party("party", request.get_ref().party.as_ref())?;
@@ -435,21 +624,30 @@ impl ParticipantApi for ParticipantService {
         }
         .await;
         count("DeregisterParty", &result);
-        result.map(|_| Response::new(DeregisterPartyResponse {})).map_err(Into::into)
+        result
+            .map(|_| Response::new(DeregisterPartyResponse {}))
+            .map_err(Into::into)
     }
 
-    async fn request_quote(&self, request: Request<QuoteRequest>) -> std::result::Result<Response<QuoteResponse>, Status> {
+    async fn request_quote(
+        &self,
+        request: Request<QuoteRequest>,
+    ) -> std::result::Result<Response<QuoteResponse>, Status> {
         let started = std::time::Instant::now();
         let result = match self.ctx.authenticate(request.metadata()) {
             Ok(caller) => self.quote(caller, request.into_inner()).await,
             Err(e) => Err(e),
         };
-        metrics::histogram!("harambee_request_seconds", "call" => "RequestQuote").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("harambee_request_seconds", "call" => "RequestQuote")
+            .record(started.elapsed().as_secs_f64());
         count("RequestQuote", &result);
         result.map(Response::new).map_err(Into::into)
     }
 
-    async fn get_quote(&self, request: Request<GetQuoteRequest>) -> std::result::Result<Response<QuoteResponse>, Status> {
+    async fn get_quote(
+        &self,
+        request: Request<GetQuoteRequest>,
+    ) -> std::result::Result<Response<QuoteResponse>, Status> {
         let result = self
             .ctx
             .authenticate(request.metadata())
@@ -458,13 +656,17 @@ impl ParticipantApi for ParticipantService {
         result.map(Response::new).map_err(Into::into)
     }
 
-    async fn prepare_transfer(&self, request: Request<PrepareTransferRequest>) -> std::result::Result<Response<TransferResult>, Status> {
+    async fn prepare_transfer(
+        &self,
+        request: Request<PrepareTransferRequest>,
+    ) -> std::result::Result<Response<TransferResult>, Status> {
         let started = std::time::Instant::now();
         let result = match self.ctx.authenticate(request.metadata()) {
             Ok(caller) => self.prepare(caller, request.into_inner()).await,
             Err(e) => Err(e),
         };
-        metrics::histogram!("harambee_request_seconds", "call" => "PrepareTransfer").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("harambee_request_seconds", "call" => "PrepareTransfer")
+            .record(started.elapsed().as_secs_f64());
         if let Ok(t) = &result {
             let outcome = match &t.error {
                 Some(e) => e.error_code.clone(),
@@ -476,19 +678,34 @@ impl ParticipantApi for ParticipantService {
         result.map(Response::new).map_err(Into::into)
     }
 
-    async fn get_transfer(&self, request: Request<GetTransferRequest>) -> std::result::Result<Response<TransferResult>, Status> {
-        let result = self.ctx.authenticate(request.metadata()).and_then(|caller| {
-            let id = TransferId(validate::uuid("transfer_id", &request.get_ref().transfer_id)?);
-            self.read_transfer(&caller, id)
-        });
+    async fn get_transfer(
+        &self,
+        request: Request<GetTransferRequest>,
+    ) -> std::result::Result<Response<TransferResult>, Status> {
+        let result = self
+            .ctx
+            .authenticate(request.metadata())
+            .and_then(|caller| {
+                let id = TransferId(validate::uuid(
+                    "transfer_id",
+                    &request.get_ref().transfer_id,
+                )?);
+                self.read_transfer(&caller, id)
+            });
         count("GetTransfer", &result);
         result.map(Response::new).map_err(Into::into)
     }
 
     type NotificationsStream = NotificationStream;
 
-    async fn notifications(&self, request: Request<NotificationsRequest>) -> std::result::Result<Response<Self::NotificationsStream>, Status> {
-        let caller = self.ctx.authenticate(request.metadata()).map_err(Status::from)?;
+    async fn notifications(
+        &self,
+        request: Request<NotificationsRequest>,
+    ) -> std::result::Result<Response<Self::NotificationsStream>, Status> {
+        let caller = self
+            .ctx
+            .authenticate(request.metadata())
+            .map_err(Status::from)?;
         let mut notices = self.ctx.notices.subscribe();
         let stream = async_stream(move |tx| async move {
             loop {
@@ -501,7 +718,11 @@ impl ParticipantApi for ParticipantService {
                     Ok(_) => {}
                     Err(RecvError::Lagged(missed)) => {
                         let _ = tx
-                            .send(Err(FspiopError::new(2005, format!("{missed} notifications were dropped; reconnect")).to_status()))
+                            .send(Err(FspiopError::new(
+                                2005,
+                                format!("{missed} notifications were dropped; reconnect"),
+                            )
+                            .to_status()))
                             .await;
                         return;
                     }

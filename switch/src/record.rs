@@ -28,7 +28,10 @@ pub enum LogRecord {
 pub enum DirectoryCommand {
     /// Sets the SHA-256 of a participant's API credential (the credential
     /// itself is shown once to the operator and never stored).
-    SetCredential { participant: String, credential_sha256: [u8; 32] },
+    SetCredential {
+        participant: String,
+        credential_sha256: [u8; 32],
+    },
     /// Sets the URL of a participant's payee callback service.
     SetEndpoint { participant: String, url: String },
     /// The built-in oracle: `owner` owns the party.
@@ -37,7 +40,10 @@ pub enum DirectoryCommand {
     DeregisterParty { owner: String, party: PartyKey },
     /// Routes a party type to an external oracle (`Some(url)`) or back to the
     /// built-in one (`None`).
-    SetOracle { party_type: String, url: Option<String> },
+    SetOracle {
+        party_type: String,
+        url: Option<String>,
+    },
     /// A quote the payee agreed to.
     RecordQuote(QuoteRecord),
 }
@@ -68,7 +74,9 @@ pub struct QuoteRecord {
 /// Why a record could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
-    #[error("record format version {0} is not supported (this build reads {RECORD_FORMAT_VERSION})")]
+    #[error(
+        "record format version {0} is not supported (this build reads {RECORD_FORMAT_VERSION})"
+    )]
     Version(u32),
     #[error("malformed record: {0}")]
     Malformed(String),
@@ -83,8 +91,11 @@ struct Envelope<R> {
 impl LogRecord {
     /// The stored form.
     pub fn encode(&self) -> Result<String, RecordError> {
-        serde_json::to_string(&Envelope { v: RECORD_FORMAT_VERSION, record: self })
-            .map_err(|e| RecordError::Malformed(e.to_string()))
+        serde_json::to_string(&Envelope {
+            v: RECORD_FORMAT_VERSION,
+            record: self,
+        })
+        .map_err(|e| RecordError::Malformed(e.to_string()))
     }
 
     /// Reads the stored form.

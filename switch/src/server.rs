@@ -52,16 +52,26 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     config.check()?;
     std::fs::create_dir_all(&config.data_dir)?;
     let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(&config.data_dir.join("log.db")).await?);
-    let snapshots: Arc<dyn SnapshotStore> = Arc::new(SqliteSnapshots::open(&config.data_dir.join("snapshots.db")).await?);
+    let snapshots: Arc<dyn SnapshotStore> =
+        Arc::new(SqliteSnapshots::open(&config.data_dir.join("snapshots.db")).await?);
     let (engine, engine_task) = Engine::start(log, Some(snapshots)).await?;
     let (notices, _) = broadcast::channel(4096);
-    let ctx = Ctx { engine, channels: Arc::new(Channels::default()), config: Arc::new(config.clone()), notices };
+    let ctx = Ctx {
+        engine,
+        channels: Arc::new(Channels::default()),
+        config: Arc::new(config.clone()),
+        notices,
+    };
     let (shutdown, stop) = watch::channel(false);
     let mut tasks = vec![engine_task];
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<ParticipantApiServer<ParticipantService>>().await;
-    health_reporter.set_serving::<OperatorApiServer<OperatorService>>().await;
+    health_reporter
+        .set_serving::<ParticipantApiServer<ParticipantService>>()
+        .await;
+    health_reporter
+        .set_serving::<OperatorApiServer<OperatorService>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(harambee_proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
@@ -117,7 +127,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     tasks.push(tokio::spawn(expiry_sweep(ctx.clone(), stop.clone())));
     tasks.push(tokio::spawn(crate::notifier::run(ctx.clone())));
     tracing::info!(%participant_addr, %operator_addr, ?metrics_addr, data_dir = %config.data_dir.display(), "switch started");
-    Ok(Running { participant_addr, operator_addr, metrics_addr, ctx, shutdown, tasks })
+    Ok(Running {
+        participant_addr,
+        operator_addr,
+        metrics_addr,
+        ctx,
+        shutdown,
+        tasks,
+    })
 }
 
 /// Aborts reserved transfers whose expiration has passed, also those left
@@ -132,13 +149,17 @@ async fn expiry_sweep(ctx: Ctx, mut stop: watch::Receiver<bool>) {
         if ctx.engine.read().ledger.in_flight_count() == 0 {
             continue;
         }
-        let command = Command::ExpireDue { now_ms: now_ms(), max: SWEEP_BATCH_MAX };
+        let command = Command::ExpireDue {
+            now_ms: now_ms(),
+            max: SWEEP_BATCH_MAX,
+        };
         match ctx.engine.submit(LogRecord::Ledger(command)).await {
             Ok(crate::state::Applied::Ledger { outcome, .. }) => {
                 if let Ok(harambee_ledger::Reply::Expired { count }) = outcome.result {
                     if count > 0 {
                         tracing::info!(count, "expired reserved transfers");
-                        metrics::counter!("harambee_transfers_expired_total").increment(u64::from(count));
+                        metrics::counter!("harambee_transfers_expired_total")
+                            .increment(u64::from(count));
                     }
                 }
             }
@@ -150,8 +171,13 @@ async fn expiry_sweep(ctx: Ctx, mut stop: watch::Receiver<bool>) {
 
 /// The process-wide Prometheus recorder (installed once).
 fn prometheus() -> &'static Option<metrics_exporter_prometheus::PrometheusHandle> {
-    static HANDLE: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> = std::sync::OnceLock::new();
-    HANDLE.get_or_init(|| metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok())
+    static HANDLE: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .ok()
+    })
 }
 
 /// A minimal HTTP/1.1 endpoint: any GET answers with the metrics.

@@ -50,7 +50,10 @@ pub enum DirectoryReply {
 /// What applying one record did.
 #[derive(Clone, Debug)]
 pub enum Applied {
-    Ledger { outcome: Outcome, events: Vec<Event> },
+    Ledger {
+        outcome: Outcome,
+        events: Vec<Event>,
+    },
     Directory(Result<DirectoryReply, FspiopError>),
 }
 
@@ -86,13 +89,22 @@ impl State {
         }
     }
 
-    fn apply_directory(&mut self, command: &DirectoryCommand) -> Result<DirectoryReply, FspiopError> {
+    fn apply_directory(
+        &mut self,
+        command: &DirectoryCommand,
+    ) -> Result<DirectoryReply, FspiopError> {
         let d = &mut self.directory;
         let known = |name: &str| self.ledger.participant_by_name(name).is_some();
         match command {
-            DirectoryCommand::SetCredential { participant, credential_sha256 } => {
+            DirectoryCommand::SetCredential {
+                participant,
+                credential_sha256,
+            } => {
                 if !known(participant) {
-                    return Err(FspiopError::new(3200, format!("participant {participant} not found")));
+                    return Err(FspiopError::new(
+                        3200,
+                        format!("participant {participant} not found"),
+                    ));
                 }
                 let hash = hex(credential_sha256);
                 if let Some(old) = d.credential_of.insert(participant.clone(), hash.clone()) {
@@ -103,7 +115,10 @@ impl State {
             }
             DirectoryCommand::SetEndpoint { participant, url } => {
                 if !known(participant) {
-                    return Err(FspiopError::new(3200, format!("participant {participant} not found")));
+                    return Err(FspiopError::new(
+                        3200,
+                        format!("participant {participant} not found"),
+                    ));
                 }
                 if d.endpoints.get(participant) == Some(url) {
                     return Ok(DirectoryReply::Unchanged);
@@ -113,13 +128,19 @@ impl State {
             }
             DirectoryCommand::RegisterParty { owner, party } => {
                 if !known(owner) {
-                    return Err(FspiopError::new(3200, format!("participant {owner} not found")));
+                    return Err(FspiopError::new(
+                        3200,
+                        format!("participant {owner} not found"),
+                    ));
                 }
                 match d.parties.get(party) {
                     Some(existing) if existing == owner => Ok(DirectoryReply::Unchanged),
                     Some(_) => Err(FspiopError::new(
                         3003,
-                        format!("party {} {} is registered by another participant", party.party_type, party.id),
+                        format!(
+                            "party {} {} is registered by another participant",
+                            party.party_type, party.id
+                        ),
                     )),
                     None if d.parties.len() >= PARTIES_MAX => {
                         Err(FspiopError::new(2001, "the built-in oracle is full"))
@@ -137,7 +158,10 @@ impl State {
                 }
                 _ => Err(FspiopError::new(
                     3040,
-                    format!("party {} {} is not registered by {owner}", party.party_type, party.id),
+                    format!(
+                        "party {} {} is not registered by {owner}",
+                        party.party_type, party.id
+                    ),
                 )),
             },
             DirectoryCommand::SetOracle { party_type, url } => {
@@ -149,10 +173,15 @@ impl State {
             }
             DirectoryCommand::RecordQuote(quote) => {
                 if let Some(existing) = d.quotes.get(&quote.quote_id) {
-                    return if existing.request_sha256 == quote.request_sha256 && existing.payer == quote.payer {
+                    return if existing.request_sha256 == quote.request_sha256
+                        && existing.payer == quote.payer
+                    {
                         Ok(DirectoryReply::Quote(Box::new(existing.clone())))
                     } else {
-                        Err(FspiopError::new(3106, format!("quote {} was requested with other content", quote.quote_id)))
+                        Err(FspiopError::new(
+                            3106,
+                            format!("quote {} was requested with other content", quote.quote_id),
+                        ))
                     };
                 }
                 if d.quotes.len() >= QUOTES_MAX {
@@ -186,7 +215,9 @@ impl State {
 impl Directory {
     /// The participant a credential belongs to.
     pub fn participant_for_credential(&self, credential_sha256: &[u8; 32]) -> Option<&str> {
-        self.credentials.get(&hex(credential_sha256)).map(String::as_str)
+        self.credentials
+            .get(&hex(credential_sha256))
+            .map(String::as_str)
     }
 
     /// A participant's PayeeCallback URL.

@@ -34,9 +34,13 @@ pub fn uuid(field: &str, text: &str) -> Result<u128, FspiopError> {
     if text.is_empty() {
         return Err(missing(field));
     }
-    let parsed = uuid::Uuid::try_parse(text).map_err(|e| invalid(field, format!("not a UUID ({e})")))?;
+    let parsed =
+        uuid::Uuid::try_parse(text).map_err(|e| invalid(field, format!("not a UUID ({e})")))?;
     if parsed.hyphenated().to_string() != text {
-        return Err(invalid(field, "UUIDs are written in canonical lower-case 8-4-4-4-12 form"));
+        return Err(invalid(
+            field,
+            "UUIDs are written in canonical lower-case 8-4-4-4-12 form",
+        ));
     }
     Ok(parsed.as_u128())
 }
@@ -52,9 +56,18 @@ pub fn fsp_id<'a>(field: &str, text: &'a str) -> Result<&'a str, FspiopError> {
         return Err(missing(field));
     }
     let ok = text.len() <= 32
-        && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !text.starts_with('-');
-    if ok { Ok(text) } else { Err(invalid(field, "not a participant id (1-32 of a-z, 0-9, '-')")) }
+    if ok {
+        Ok(text)
+    } else {
+        Err(invalid(
+            field,
+            "not a participant id (1-32 of a-z, 0-9, '-')",
+        ))
+    }
 }
 
 /// An ISO 4217 currency code.
@@ -62,7 +75,8 @@ pub fn currency(field: &str, text: &str) -> Result<Currency, FspiopError> {
     if text.is_empty() {
         return Err(missing(field));
     }
-    Currency::parse(text).map_err(|_| invalid(field, format!("{text:?} is not an ISO 4217 currency")))
+    Currency::parse(text)
+        .map_err(|_| invalid(field, format!("{text:?} is not an ISO 4217 currency")))
 }
 
 /// A decimal amount string: digits, at most one '.', no sign, no exponent,
@@ -79,7 +93,10 @@ pub fn amount(field: &str, text: &str) -> Result<Decimal, FspiopError> {
         && (frac.len() <= 4)
         && !(text.contains('.') && frac.is_empty());
     if !digits_ok || int.len() > 18 {
-        return Err(invalid(field, format!("{text:?} is not a decimal amount (up to 18 digits, '.', up to 4 decimals)")));
+        return Err(invalid(
+            field,
+            format!("{text:?} is not a decimal amount (up to 18 digits, '.', up to 4 decimals)"),
+        ));
     }
     let value = Decimal::from_str(text).map_err(|e| invalid(field, e))?;
     if value.is_zero() {
@@ -108,7 +125,8 @@ pub fn money(field: &str, m: Option<&Money>) -> Result<(Decimal, Currency), Fspi
     let m = m.ok_or_else(|| missing(field))?;
     let c = currency(&format!("{field}.currency"), &m.currency)?;
     let a = amount(&format!("{field}.amount"), &m.amount)?;
-    c.to_minor(a).map_err(|e| invalid(&format!("{field}.amount"), e))?;
+    c.to_minor(a)
+        .map_err(|e| invalid(&format!("{field}.amount"), e))?;
     Ok((a, c))
 }
 
@@ -121,7 +139,9 @@ pub fn b64url32(field: &str, text: &str) -> Result<[u8; 32], FspiopError> {
         .decode(text)
         .map_err(|_| invalid(field, "not base64url without padding"))?;
     let n = bytes.len();
-    bytes.try_into().map_err(|_| invalid(field, format!("decodes to {n} bytes, expected 32")))
+    bytes
+        .try_into()
+        .map_err(|_| invalid(field, format!("decodes to {n} bytes, expected 32")))
 }
 
 /// base64url of 32 bytes.
@@ -135,9 +155,14 @@ pub fn ilp_packet(field: &str, text: &str) -> Result<(), FspiopError> {
         return Err(missing(field));
     }
     if text.len() > ILP_PACKET_LENGTH_MAX {
-        return Err(FspiopError::new(3104, format!("{field} is longer than {ILP_PACKET_LENGTH_MAX} characters")));
+        return Err(FspiopError::new(
+            3104,
+            format!("{field} is longer than {ILP_PACKET_LENGTH_MAX} characters"),
+        ));
     }
-    URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid(field, "not base64url without padding"))?;
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| invalid(field, "not base64url without padding"))?;
     Ok(())
 }
 
@@ -152,7 +177,10 @@ pub fn timestamp_ms(field: &str, t: Option<&Timestamp>) -> Result<i64, FspiopErr
 
 /// A timestamp from milliseconds since the Unix epoch.
 pub fn timestamp(ms: i64) -> Timestamp {
-    Timestamp { seconds: ms.div_euclid(1000), nanos: (ms.rem_euclid(1000) * 1_000_000) as i32 }
+    Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
 }
 
 /// A party identifier.
@@ -166,16 +194,27 @@ pub fn party(field: &str, p: Option<&PartyIdentifier>) -> Result<PartyKey, Fspio
         return Err(missing(&format!("{field}.id")));
     }
     if p.id.len() > PARTY_ID_LENGTH_MAX || p.sub_id.len() > PARTY_ID_LENGTH_MAX {
-        return Err(invalid(field, format!("id and sub_id are at most {PARTY_ID_LENGTH_MAX} characters")));
+        return Err(invalid(
+            field,
+            format!("id and sub_id are at most {PARTY_ID_LENGTH_MAX} characters"),
+        ));
     }
     if p.id.chars().any(char::is_control) || p.sub_id.chars().any(char::is_control) {
         return Err(invalid(field, "control characters are not allowed"));
     }
-    if party_type == PartyIdType::Msisdn && !(p.id.len() <= 15 && p.id.bytes().all(|b| b.is_ascii_digit())) {
-        return Err(invalid(&format!("{field}.id"), "an MSISDN is up to 15 digits"));
+    if party_type == PartyIdType::Msisdn
+        && !(p.id.len() <= 15 && p.id.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(invalid(
+            &format!("{field}.id"),
+            "an MSISDN is up to 15 digits",
+        ));
     }
     Ok(PartyKey {
-        party_type: party_type.as_str_name().trim_start_matches("PARTY_ID_TYPE_").to_string(),
+        party_type: party_type
+            .as_str_name()
+            .trim_start_matches("PARTY_ID_TYPE_")
+            .to_string(),
         id: p.id.clone(),
         sub_id: p.sub_id.clone(),
     })
@@ -184,7 +223,10 @@ pub fn party(field: &str, p: Option<&PartyIdentifier>) -> Result<PartyKey, Fspio
 /// A short free text.
 pub fn note(field: &str, text: &str) -> Result<(), FspiopError> {
     if text.len() > NOTE_LENGTH_MAX {
-        return Err(invalid(field, format!("at most {NOTE_LENGTH_MAX} characters")));
+        return Err(invalid(
+            field,
+            format!("at most {NOTE_LENGTH_MAX} characters"),
+        ));
     }
     Ok(())
 }
@@ -196,7 +238,13 @@ mod tests {
     #[test]
     fn uuids_must_be_canonical() {
         assert!(uuid("id", "b51ec534-ee48-4575-b6a9-ead2955b8069").is_ok());
-        for bad in ["", "nope", "B51EC534-EE48-4575-B6A9-EAD2955B8069", "b51ec534ee484575b6a9ead2955b8069", "{b51ec534-ee48-4575-b6a9-ead2955b8069}"] {
+        for bad in [
+            "",
+            "nope",
+            "B51EC534-EE48-4575-B6A9-EAD2955B8069",
+            "b51ec534ee484575b6a9ead2955b8069",
+            "{b51ec534-ee48-4575-b6a9-ead2955b8069}",
+        ] {
             assert!(uuid("id", bad).is_err(), "{bad}");
         }
         assert_eq!(uuid("id", "").err().map(|e| e.code), Some(3102));
@@ -207,26 +255,65 @@ mod tests {
         for ok in ["1", "0.01", "100.5", "123456789012345678", "1.1234"] {
             assert!(amount("a", ok).is_ok(), "{ok}");
         }
-        for bad in ["0", "0.00", "-1", "+1", "1e3", "1.", ".5", "1,5", " 1", "1234567890123456789", "1.12345", "NaN", "１"] {
+        for bad in [
+            "0",
+            "0.00",
+            "-1",
+            "+1",
+            "1e3",
+            "1.",
+            ".5",
+            "1,5",
+            " 1",
+            "1234567890123456789",
+            "1.12345",
+            "NaN",
+            "１",
+        ] {
             assert_eq!(amount("a", bad).err().map(|e| e.code), Some(3100), "{bad}");
         }
     }
 
     #[test]
     fn money_checks_currency_decimals() {
-        let m = |a: &str, c: &str| Money { amount: a.into(), currency: c.into() };
+        let m = |a: &str, c: &str| Money {
+            amount: a.into(),
+            currency: c.into(),
+        };
         assert!(money("amount", Some(&m("10.50", "USD"))).is_ok());
-        assert_eq!(money("amount", Some(&m("10.505", "USD"))).err().map(|e| e.code), Some(3100));
-        assert_eq!(money("amount", Some(&m("10.5", "UGX"))).err().map(|e| e.code), Some(3100));
-        assert_eq!(money("amount", Some(&m("10", "XYZ"))).err().map(|e| e.code), Some(3100));
+        assert_eq!(
+            money("amount", Some(&m("10.505", "USD")))
+                .err()
+                .map(|e| e.code),
+            Some(3100)
+        );
+        assert_eq!(
+            money("amount", Some(&m("10.5", "UGX")))
+                .err()
+                .map(|e| e.code),
+            Some(3100)
+        );
+        assert_eq!(
+            money("amount", Some(&m("10", "XYZ"))).err().map(|e| e.code),
+            Some(3100)
+        );
         assert_eq!(money("amount", None).err().map(|e| e.code), Some(3102));
     }
 
     #[test]
     fn conditions_are_32_bytes_of_base64url() {
         assert!(b64url32("c", "GRzLaTP7DJ9t4P-a_BA0WA9wzzlsugf00-Tn6kESAfM").is_ok());
-        for bad in ["abc", "GRzLaTP7DJ9t4P+a/BA0WA9wzzlsugf00-Tn6kESAfM", "GRzLaTP7DJ9t4P-a_BA0WA9wzzlsugf00-Tn6kESAfM=", &"A".repeat(44)] {
-            assert_eq!(b64url32("c", bad).err().map(|e| e.code), Some(3100), "{bad}");
+        for bad in [
+            "abc",
+            "GRzLaTP7DJ9t4P+a/BA0WA9wzzlsugf00-Tn6kESAfM",
+            "GRzLaTP7DJ9t4P-a_BA0WA9wzzlsugf00-Tn6kESAfM=",
+            &"A".repeat(44),
+        ] {
+            assert_eq!(
+                b64url32("c", bad).err().map(|e| e.code),
+                Some(3100),
+                "{bad}"
+            );
         }
     }
 
@@ -234,6 +321,15 @@ mod tests {
     fn timestamps_round_trip() {
         let t = timestamp(1_700_000_000_123);
         assert_eq!(timestamp_ms("t", Some(&t)).ok(), Some(1_700_000_000_123));
-        assert!(timestamp_ms("t", Some(&Timestamp { seconds: 1, nanos: -1 })).is_err());
+        assert!(
+            timestamp_ms(
+                "t",
+                Some(&Timestamp {
+                    seconds: 1,
+                    nanos: -1
+                })
+            )
+            .is_err()
+        );
     }
 }

@@ -98,11 +98,16 @@ impl EventLog for SqliteLog {
         for row in rows {
             let offset = row.get::<i64, _>(0) as Offset;
             if offset != expected {
-                return Err(LogError::Corrupt { offset: expected, reason: "missing record".into() });
+                return Err(LogError::Corrupt {
+                    offset: expected,
+                    reason: "missing record".into(),
+                });
             }
             let text: String = row.get(1);
-            let record = LogRecord::decode(&text)
-                .map_err(|e| LogError::Corrupt { offset, reason: e.to_string() })?;
+            let record = LogRecord::decode(&text).map_err(|e| LogError::Corrupt {
+                offset,
+                reason: e.to_string(),
+            })?;
             out.push((offset, record));
             expected += 1;
         }
