@@ -183,7 +183,7 @@ impl Dfsp {
             return Err(error(3204, "no such customer"));
         };
         let amount = r.amount.as_ref().ok_or_else(|| error(3102, "amount"))?;
-        if !self.currencies.iter().any(|c| *c == amount.currency) {
+        if !self.currencies.contains(&amount.currency) {
             return Err(error(5106, &format!("{} not supported", amount.currency)));
         }
         let value = Decimal::from_str(&amount.amount).map_err(|_| error(3100, "amount"))?;
@@ -335,7 +335,7 @@ impl PayeeCallback for Service {
         };
         let fulfilment = match d.behaviour() {
             Behaviour::Reject(code) => return reject(code),
-            Behaviour::RejectEvery(k) if k > 0 && n % k == 0 => return reject(5104),
+            Behaviour::RejectEvery(k) if k > 0 && n.is_multiple_of(k) => return reject(5104),
             Behaviour::WrongFulfilment => ilp::encode(&[7u8; 32]),
             Behaviour::Silent => {
                 let expiry = r.expiration.as_ref().map(|t| t.seconds * 1000).unwrap_or(0);

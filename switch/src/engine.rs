@@ -199,13 +199,13 @@ async fn run(
             }));
         }
         since_snapshot += records.len() as u64;
-        if since_snapshot >= SNAPSHOT_INTERVAL_RECORDS {
-            if let Some(store) = &snapshots {
-                let snapshot = state.read().unwrap_or_else(|p| p.into_inner()).snapshot();
-                match store.save(&snapshot).await {
-                    Ok(()) => since_snapshot = 0,
-                    Err(e) => tracing::warn!(error = %e, "snapshot failed; will retry"),
-                }
+        if since_snapshot >= SNAPSHOT_INTERVAL_RECORDS
+            && let Some(store) = &snapshots
+        {
+            let snapshot = state.read().unwrap_or_else(|p| p.into_inner()).snapshot();
+            match store.save(&snapshot).await {
+                Ok(()) => since_snapshot = 0,
+                Err(e) => tracing::warn!(error = %e, "snapshot failed; will retry"),
             }
         }
     }

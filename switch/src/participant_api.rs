@@ -64,8 +64,7 @@ impl ParticipantService {
             .ctx
             .config
             .builtin_oracle_party_types
-            .iter()
-            .any(|t| *t == party.party_type)
+            .contains(&party.party_type)
         {
             return Err(FspiopError::new(
                 3003,

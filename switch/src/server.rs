@@ -155,12 +155,12 @@ async fn expiry_sweep(ctx: Ctx, mut stop: watch::Receiver<bool>) {
         };
         match ctx.engine.submit(LogRecord::Ledger(command)).await {
             Ok(crate::state::Applied::Ledger { outcome, .. }) => {
-                if let Ok(harambee_ledger::Reply::Expired { count }) = outcome.result {
-                    if count > 0 {
-                        tracing::info!(count, "expired reserved transfers");
-                        metrics::counter!("harambee_transfers_expired_total")
-                            .increment(u64::from(count));
-                    }
+                if let Ok(harambee_ledger::Reply::Expired { count }) = outcome.result
+                    && count > 0
+                {
+                    tracing::info!(count, "expired reserved transfers");
+                    metrics::counter!("harambee_transfers_expired_total")
+                        .increment(u64::from(count));
                 }
             }
             Ok(_) => {}

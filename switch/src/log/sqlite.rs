@@ -94,8 +94,7 @@ impl EventLog for SqliteLog {
         .await
         .map_err(unavailable)?;
         let mut out = Vec::with_capacity(rows.len());
-        let mut expected = from;
-        for row in rows {
+        for (expected, row) in (from..).zip(rows) {
             let offset = row.get::<i64, _>(0) as Offset;
             if offset != expected {
                 return Err(LogError::Corrupt {
@@ -109,7 +108,6 @@ impl EventLog for SqliteLog {
                 reason: e.to_string(),
             })?;
             out.push((offset, record));
-            expected += 1;
         }
         Ok(out)
     }
