@@ -1,7 +1,22 @@
 //! Black-box tests for Harambee. Each file in `tests/tests/` is one test
-//! binary. Helpers shared between them live here.
+//! binary. This library is their harness: a real switch on 127.0.0.1 port
+//! 0 in a temporary data directory, real simulated participants serving
+//! PayeeCallback on port 0, and clients that talk to them over gRPC like a
+//! participant and an operator would. Nothing of the switch is mocked.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use harambee_proto::fspiop::FspiopError;
+use harambee_proto::v1::operator_api_client::OperatorApiClient;
+use harambee_proto::v1::*;
+use harambee_sim::client::{self, Api};
+use harambee_sim::dfsp::{Behaviour, Customer, Dfsp};
+use harambee_switch::config::Config;
+use harambee_switch::server::{self, Running};
+use rust_decimal::Decimal;
+use tonic::transport::Channel;
 
 /// `shared/reference/`, checked out next to this repository.
 pub fn reference_dir() -> PathBuf {
@@ -19,3 +34,329 @@ pub fn reference_json(relative: &str) -> serde_json::Value {
     });
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+pub const CURRENCY: &str = "KES";
+pub const OPERATOR_TOKEN: &str = "test-operator-token-0123456789";
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub fn timestamp(ms: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+/// The FSPIOP code of a failed call.
+pub fn code(status: &tonic::Status) -> u16 {
+    FspiopError::from_status(status).code
+}
+
+/// An operator request with the credential.
+pub fn op_req<T>(message: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {OPERATOR_TOKEN}").parse().expect("ascii"),
+    );
+    r
+}
+
+/// A simulated participant connected to the test switch.
+pub struct Member {
+    pub name: String,
+    pub dfsp: Arc<Dfsp>,
+    pub api: Api,
+    pub credential: String,
+    pub callback: String,
+}
+
+impl Member {
+    /// The identifier of this member's k-th customer.
+    pub fn customer(&self, k: usize) -> PartyIdentifier {
+        PartyIdentifier {
+            r#type: PartyIdType::Msisdn as i32,
+            id: customer_id(&self.name, k),
+            sub_id: String::new(),
+        }
+    }
+}
+
+fn customer_id(name: &str, k: usize) -> String {
+    let n: u32 = name.bytes().map(u32::from).sum();
+    format!("2547{:04}{:04}", n % 10_000, k)
+}
+
+/// A switch running in this process on 127.0.0.1, with its data directory.
+pub struct TestSwitch {
+    pub running: Option<Running>,
+    pub op: OperatorApiClient<Channel>,
+    pub participant_url: String,
+    pub config: Config,
+    stop: tokio::sync::watch::Sender<bool>,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestSwitch {
+    pub fn config(dir: &std::path::Path) -> Config {
+        Config {
+            data_dir: dir.join("data"),
+            participant_listen: "127.0.0.1:0".into(),
+            operator_listen: "127.0.0.1:0".into(),
+            metrics_listen: "127.0.0.1:0".into(),
+            operator_token: OPERATOR_TOKEN.into(),
+            expiry_sweep_interval_ms: 100,
+            ..Config::default()
+        }
+    }
+
+    pub async fn start() -> TestSwitch {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Self::config(dir.path());
+        Self::start_with(dir, config).await
+    }
+
+    pub async fn start_with(dir: tempfile::TempDir, config: Config) -> TestSwitch {
+        let running = server::start(config.clone()).await.expect("switch starts");
+        let op = OperatorApiClient::new(
+            Channel::from_shared(format!("http://{}", running.operator_addr))
+                .expect("url")
+                .connect()
+                .await
+                .expect("operator API"),
+        );
+        let participant_url = format!("http://{}", running.participant_addr);
+        let (stop, _) = tokio::sync::watch::channel(false);
+        let mut s = TestSwitch {
+            running: Some(running),
+            op,
+            participant_url,
+            config,
+            stop,
+            dir,
+        };
+        s.op.add_currency(op_req(AddCurrencyRequest {
+            currency: CURRENCY.into(),
+        }))
+        .await
+        .expect("currency");
+        s
+    }
+
+    /// Stops the switch (gracefully) and starts it again on the same data
+    /// directory and ports chosen anew.
+    pub async fn restart(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+        let running = server::start(self.config.clone())
+            .await
+            .expect("switch restarts");
+        self.op = OperatorApiClient::new(
+            Channel::from_shared(format!("http://{}", running.operator_addr))
+                .expect("url")
+                .connect()
+                .await
+                .expect("operator API"),
+        );
+        self.participant_url = format!("http://{}", running.participant_addr);
+        self.running = Some(running);
+    }
+
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().expect("running")
+    }
+
+    /// Onboards a simulated participant with `customers` MSISDN customers.
+    pub async fn onboard(
+        &mut self,
+        name: &str,
+        liquidity: &str,
+        net_debit_cap: &str,
+        behaviour: Behaviour,
+    ) -> Member {
+        let customers = (0..3)
+            .map(|k| Customer {
+                party_type: PartyIdType::Msisdn,
+                id: customer_id(name, k),
+                display_name: format!("{name} customer {k}"),
+            })
+            .collect();
+        let dfsp = Arc::new(Dfsp::new(
+            name,
+            [name.len() as u8; 32],
+            customers,
+            vec![CURRENCY.into()],
+            Decimal::new(1, 0),
+        ));
+        dfsp.set_behaviour(behaviour);
+        let mut stop = self.stop.subscribe();
+        let (addr, _) = dfsp
+            .clone()
+            .serve("127.0.0.1:0", async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
+            .expect("callback server");
+        let created = self
+            .op
+            .create_participant(op_req(CreateParticipantRequest {
+                fsp_id: name.into(),
+                kind: ParticipantKind::Bank as i32,
+                name: name.into(),
+            }))
+            .await
+            .expect("create participant")
+            .into_inner();
+        let callback = format!("http://{addr}");
+        self.op
+            .set_endpoint(op_req(SetEndpointRequest {
+                fsp_id: name.into(),
+                url: callback.clone(),
+            }))
+            .await
+            .expect("endpoint");
+        self.op
+            .add_participant_currency(op_req(AddParticipantCurrencyRequest {
+                fsp_id: name.into(),
+                currency: CURRENCY.into(),
+                net_debit_cap: net_debit_cap.into(),
+                settlement_model: 0,
+            }))
+            .await
+            .expect("accounts");
+        if liquidity != "0" {
+            self.op
+                .funds_in(op_req(FundsRequest {
+                    funds_id: uuid::Uuid::new_v4().to_string(),
+                    fsp_id: name.into(),
+                    amount: Some(Money {
+                        amount: liquidity.into(),
+                        currency: CURRENCY.into(),
+                    }),
+                    reason: String::new(),
+                }))
+                .await
+                .expect("funds in");
+        }
+        let mut api = client::connect(&self.participant_url, &created.credential).expect("client");
+        for k in 0..3 {
+            api.register_party(RegisterPartyRequest {
+                party: Some(PartyIdentifier {
+                    r#type: PartyIdType::Msisdn as i32,
+                    id: customer_id(name, k),
+                    sub_id: String::new(),
+                }),
+            })
+            .await
+            .expect("register party");
+        }
+        Member {
+            name: name.into(),
+            dfsp,
+            api,
+            credential: created.credential,
+            callback,
+        }
+    }
+
+    /// A fresh client for a member (after a restart the URL changes).
+    pub fn reconnect(&self, m: &mut Member) {
+        m.api = client::connect(&self.participant_url, &m.credential).expect("client");
+    }
+
+    pub async fn digest(&mut self) -> LedgerDigest {
+        self.op
+            .get_ledger_digest(op_req(GetLedgerDigestRequest {}))
+            .await
+            .expect("digest")
+            .into_inner()
+    }
+
+    pub async fn position(&mut self, name: &str) -> PositionInfo {
+        let p = self
+            .op
+            .get_positions(op_req(GetPositionsRequest {
+                fsp_id: name.into(),
+            }))
+            .await
+            .expect("positions")
+            .into_inner();
+        p.positions
+            .into_iter()
+            .find(|p| p.currency == CURRENCY)
+            .expect("position in the currency")
+    }
+}
+
+impl Drop for TestSwitch {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Quotes `amount` from `payer` to `payee`'s first customer.
+pub async fn quote(payer: &mut Member, payee: &Member, amount: &str) -> QuoteResponse {
+    payer
+        .api
+        .request_quote(quote_request(payer, payee, amount))
+        .await
+        .expect("quote")
+        .into_inner()
+}
+
+pub fn quote_request(payer: &Member, payee: &Member, amount: &str) -> QuoteRequest {
+    QuoteRequest {
+        quote_id: uuid::Uuid::new_v4().to_string(),
+        transaction_id: uuid::Uuid::new_v4().to_string(),
+        payee: Some(Party {
+            identifier: Some(payee.customer(0)),
+            fsp_id: payee.name.clone(),
+            ..Default::default()
+        }),
+        payer: Some(Party {
+            fsp_id: payer.name.clone(),
+            ..Default::default()
+        }),
+        amount_type: AmountType::Send as i32,
+        amount: Some(Money {
+            amount: amount.into(),
+            currency: CURRENCY.into(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The prepare request for a quote, expiring in `expires_in_ms`.
+pub fn prepare_request(q: &QuoteResponse, expires_in_ms: i64) -> PrepareTransferRequest {
+    PrepareTransferRequest {
+        transfer_id: uuid::Uuid::new_v4().to_string(),
+        payee_fsp: q.payee_fsp.clone(),
+        amount: q.transfer_amount.clone(),
+        ilp_packet: q.ilp_packet.clone(),
+        condition: q.condition.clone(),
+        expiration: Some(timestamp(now_ms() + expires_in_ms)),
+        quote_id: q.quote_id.clone(),
+        transaction_id: q.transaction_id.clone(),
+        extensions: vec![],
+    }
+}
+
+/// Waits, in bounded steps, until `check` holds.
+pub async fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+pub use harambee_sim::dfsp::Behaviour as PayeeBehaviour;

@@ -1,0 +1,461 @@
+//! Transfers through a real switch and real simulated payees over gRPC:
+//! every outcome, duplicates, identity.
+
+use std::time::Duration;
+
+use harambee_proto::v1::*;
+use harambee_tests::*;
+
+fn state(t: &TransferResult) -> TransferState {
+    TransferState::try_from(t.state).unwrap_or(TransferState::Unspecified)
+}
+
+fn error_code(t: &TransferResult) -> Option<u16> {
+    t.error
+        .as_ref()
+        .and_then(|e| harambee_proto::fspiop::parse_code(&e.error_code))
+}
+
+#[tokio::test]
+async fn a_fulfilled_transfer_commits_and_the_payee_is_told() {
+    let mut s = TestSwitch::start().await;
+    let mut a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let b = s
+        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let q = quote(&mut a, &b, "100").await;
+    assert_eq!(
+        q.transfer_amount.as_ref().map(|m| m.amount.as_str()),
+        Some("100")
+    );
+    assert_eq!(
+        q.payee_receive_amount.as_ref().map(|m| m.amount.as_str()),
+        Some("99"),
+        "the payee's fee of 1"
+    );
+    let t = a
+        .api
+        .prepare_transfer(prepare_request(&q, 30_000))
+        .await
+        .expect("prepare")
+        .into_inner();
+    assert_eq!(state(&t), TransferState::Committed);
+    assert_eq!(t.fulfilment.len(), 43);
+    assert_eq!(
+        (t.payer_fsp.as_str(), t.payee_fsp.as_str()),
+        ("bank-a", "bank-b")
+    );
+    assert_eq!(s.position("bank-a").await.position, "100.00");
+    assert_eq!(s.position("bank-b").await.position, "-100.00");
+    let dfsp = b.dfsp.clone();
+    eventually("the payee's commit notification", Duration::from_secs(5), || {
+        dfsp.notifications().iter().any(|n| matches!(&n.kind, Some(notification::Kind::TransferCommitted(c)) if c.transfer_id == t.transfer_id))
+    })
+    .await;
+    let d = s.digest().await;
+    assert!(d.balanced);
+}
+
+#[tokio::test]
+async fn a_rejection_aborts_with_the_payees_code() {
+    let mut s = TestSwitch::start().await;
+    let mut a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let b = s
+        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Reject(5104))
+        .await;
+    let q = quote(&mut a, &b, "100").await;
+    let t = a
+        .api
+        .prepare_transfer(prepare_request(&q, 30_000))
+        .await
+        .expect("prepare")
+        .into_inner();
+    assert_eq!(
+        (state(&t), error_code(&t)),
+        (TransferState::Aborted, Some(5104))
+    );
+    let p = s.position("bank-a").await;
+    assert_eq!(
+        (p.position.as_str(), p.reserved.as_str()),
+        ("0.00", "0.00"),
+        "nothing moved, nothing left reserved"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_fulfilment_aborts_with_3100() {
+    let mut s = TestSwitch::start().await;
+    let mut a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let b = s
+        .onboard("bank-b", "1000", "1000", PayeeBehaviour::WrongFulfilment)
+        .await;
+    let q = quote(&mut a, &b, "100").await;
+    let t = a
+        .api
+        .prepare_transfer(prepare_request(&q, 30_000))
+        .await
+        .expect("prepare")
+        .into_inner();
+    assert_eq!(
+        (state(&t), error_code(&t)),
+        (TransferState::Aborted, Some(3100))
+    );
+    assert_eq!(s.position("bank-a").await.reserved, "0.00");
+}
+
+#[tokio::test]
+async fn no_answer_before_expiry_aborts_with_3303_and_both_sides_are_told() {
+    let mut s = TestSwitch::start().await;
+    let mut a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let b = s
+        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Silent)
+        .await;
+    let q = quote(&mut a, &b, "100").await;
+    let mut feed = a
+        .api
+        .notifications(NotificationsRequest { from_sequence: 0 })
+        .await
+        .expect("feed")
+        .into_inner();
+    let t = a
+        .api
+        .prepare_transfer(prepare_request(&q, 1_000))
+        .await
+        .expect("prepare")
+        .into_inner();
+    assert_eq!(
+        (state(&t), error_code(&t)),
+        (TransferState::Aborted, Some(3303))
+    );
+    assert_eq!(s.position("bank-a").await.reserved, "0.00");
+    // The payer's notification feed and the payee's callback both hear of it.
+    let notice = tokio::time::timeout(Duration::from_secs(5), feed.message())
+        .await
+        .expect("in time")
+        .expect("stream")
+        .expect("a notice");
+    assert!(
+        matches!(notice.kind, Some(notification::Kind::TransferAborted(x)) if x.transfer_id == t.transfer_id)
+    );
+    let dfsp = b.dfsp.clone();
+    eventually("the payee's abort notification", Duration::from_secs(5), || {
+        dfsp.notifications().iter().any(|n| matches!(&n.kind, Some(notification::Kind::TransferAborted(x)) if x.transfer_id == t.transfer_id))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unreachable_payee_aborts_with_1001() {
+    let mut s = TestSwitch::start().await;
+    let mut a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let b = s
+        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let q = quote(&mut a, &b, "100").await;
+    // The payee's endpoint now points at a port where nothing listens.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    s.op.set_endpoint(op_req(SetEndpointRequest {
+        fsp_id: "bank-b".into(),
+        url,
+    }))
+    .await
+    .expect("endpoint");
+    let t = a
+        .api
+        .prepare_transfer(prepare_request(&q, 30_000))
+        .await
+        .expect("prepare")
+        .into_inner();
+    assert_eq!(
+        (state(&t), error_code(&t)),
+        (TransferState::Aborted, Some(1001))
+    );
+}
+
+#[tokio::test]
+async fn limits_refuse_with_4001_and_4200_and_the_refusal_is_final() {
+    let mut s = TestSwitch::start().await;
+    let mut a = s
+        .onboard("bank-a", "100", "1000", PayeeBehaviour::Honest)
+        .await;
+    let mut b = s
+        .onboard("bank-b", "1000", "50", PayeeBehaviour::Honest)
+        .await;
+    let q = quote(&mut a, &b, "150").await;
+    let request = prepare_request(&q, 30_000);
+    let t = a
+        .api
+        .prepare_transfer(request.clone())
+        .await
+        .expect("prepare")
+        .into_inner();
+    assert_eq!(
+        (state(&t), error_code(&t)),
+        (TransferState::Aborted, Some(4001))
+    );
+    // Retried after liquidity arrives: the same answer, it was recorded.
+    s.op.funds_in(op_req(FundsRequest {
+        funds_id: uuid::Uuid::new_v4().to_string(),
+        fsp_id: "bank-a".into(),
+        amount: Some(Money {
+            amount: "500".into(),
+            currency: CURRENCY.into(),
+        }),
+        reason: String::new(),
+    }))
+    .await
+    .expect("funds in");
+    let again = a
+        .api
+        .prepare_transfer(request)
+        .await
+        .expect("prepare")
+        .into_inner();
+    assert_eq!(again, t);
+
+    let q = quote(&mut b, &a, "60").await;
+    let t = b
+        .api
+        .prepare_transfer(prepare_request(&q, 30_000))
+        .await
+        .expect("prepare")
+        .into_inner();
+    assert_eq!(
+        (state(&t), error_code(&t)),
+        (TransferState::Aborted, Some(4200))
+    );
+}
+
+#[tokio::test]
+async fn duplicates_return_the_recorded_outcome_and_never_move_money_twice() {
+    let mut s = TestSwitch::start().await;
+    let mut a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let b = s
+        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let q = quote(&mut a, &b, "100").await;
+    let request = prepare_request(&q, 30_000);
+    let first = a
+        .api
+        .prepare_transfer(request.clone())
+        .await
+        .expect("prepare")
+        .into_inner();
+    for _ in 0..3 {
+        let again = a
+            .api
+            .prepare_transfer(request.clone())
+            .await
+            .expect("retry")
+            .into_inner();
+        assert_eq!(again, first);
+    }
+    assert_eq!(s.position("bank-a").await.position, "100.00");
+    let mut changed = request.clone();
+    changed.amount = Some(Money {
+        amount: "99".into(),
+        currency: CURRENCY.into(),
+    });
+    let err = a
+        .api
+        .prepare_transfer(changed)
+        .await
+        .expect_err("changed content");
+    assert_eq!(code(&err), 3106);
+    assert_eq!(err.code(), tonic::Code::AlreadyExists);
+    assert_eq!(s.position("bank-a").await.position, "100.00");
+    // Concurrent retries of a new transfer: one transfer, one outcome.
+    let q = quote(&mut a, &b, "10").await;
+    let request = prepare_request(&q, 30_000);
+    let mut calls = Vec::new();
+    for _ in 0..5 {
+        let mut api = a.api.clone();
+        let r = request.clone();
+        calls.push(tokio::spawn(async move {
+            api.prepare_transfer(r).await.map(|x| x.into_inner())
+        }));
+    }
+    let mut results = Vec::new();
+    for c in calls {
+        results.push(c.await.expect("task").expect("prepare"));
+    }
+    assert!(results.iter().all(|r| state(r) == TransferState::Committed));
+    assert_eq!(s.position("bank-a").await.position, "110.00");
+}
+
+#[tokio::test]
+async fn only_the_payer_and_payee_may_read_a_transfer() {
+    let mut s = TestSwitch::start().await;
+    let mut a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let mut b = s
+        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let mut c = s
+        .onboard("bank-c", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let q = quote(&mut a, &b, "100").await;
+    let t = a
+        .api
+        .prepare_transfer(prepare_request(&q, 30_000))
+        .await
+        .expect("prepare")
+        .into_inner();
+    let get = || GetTransferRequest {
+        transfer_id: t.transfer_id.clone(),
+    };
+    assert_eq!(
+        a.api.get_transfer(get()).await.expect("payer").into_inner(),
+        t
+    );
+    assert_eq!(
+        b.api.get_transfer(get()).await.expect("payee").into_inner(),
+        t
+    );
+    let err = c.api.get_transfer(get()).await.expect_err("third party");
+    assert_eq!(code(&err), 3000);
+    let err = a
+        .api
+        .get_transfer(GetTransferRequest {
+            transfer_id: uuid::Uuid::new_v4().to_string(),
+        })
+        .await
+        .expect_err("unknown");
+    assert_eq!(code(&err), 3208);
+}
+
+#[tokio::test]
+async fn every_call_is_authenticated() {
+    let s = TestSwitch::start().await;
+    let mut anonymous = harambee_proto::v1::participant_api_client::ParticipantApiClient::connect(
+        s.participant_url.clone(),
+    )
+    .await
+    .expect("connect");
+    let err = anonymous
+        .get_transfer(GetTransferRequest {
+            transfer_id: uuid::Uuid::new_v4().to_string(),
+        })
+        .await
+        .expect_err("no credential");
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    let mut forged =
+        harambee_sim::client::connect(&s.participant_url, "not-a-credential").expect("client");
+    let err = forged
+        .get_transfer(GetTransferRequest {
+            transfer_id: uuid::Uuid::new_v4().to_string(),
+        })
+        .await
+        .expect_err("bad credential");
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    let mut op = harambee_proto::v1::operator_api_client::OperatorApiClient::connect(format!(
+        "http://{}",
+        s.running().operator_addr
+    ))
+    .await
+    .expect("connect");
+    let mut r = tonic::Request::new(GetLedgerDigestRequest {});
+    r.metadata_mut().insert(
+        "authorization",
+        "Bearer wrong-operator-token".parse().expect("ascii"),
+    );
+    assert_eq!(
+        op.get_ledger_digest(r)
+            .await
+            .expect_err("bad operator token")
+            .code(),
+        tonic::Code::Unauthenticated
+    );
+}
+
+#[tokio::test]
+async fn the_payer_is_always_the_authenticated_participant() {
+    let mut s = TestSwitch::start().await;
+    let mut a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let b = s
+        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    // bank-a quotes with bank-b named as payer: refused.
+    let mut r = quote_request(&a, &b, "10");
+    r.payer = Some(Party {
+        fsp_id: "bank-b".into(),
+        ..Default::default()
+    });
+    assert_eq!(
+        code(&a.api.request_quote(r).await.expect_err("impersonation")),
+        3000
+    );
+    // A prepare always debits the caller: bank-a pays, not bank-b.
+    let q = quote(&mut a, &b, "10").await;
+    a.api
+        .prepare_transfer(prepare_request(&q, 30_000))
+        .await
+        .expect("prepare");
+    assert_eq!(s.position("bank-a").await.position, "10.00");
+    assert_eq!(s.position("bank-b").await.position, "-10.00");
+}
+
+#[tokio::test]
+async fn inactive_participants_can_neither_send_nor_receive() {
+    let mut s = TestSwitch::start().await;
+    let mut a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let mut b = s
+        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let q = quote(&mut a, &b, "10").await;
+    let back = quote(&mut b, &a, "10").await;
+    s.op.set_participant_active(op_req(SetParticipantActiveRequest {
+        fsp_id: "bank-b".into(),
+        active: false,
+    }))
+    .await
+    .expect("deactivate");
+    let t = a
+        .api
+        .prepare_transfer(prepare_request(&q, 30_000))
+        .await
+        .expect("prepare")
+        .into_inner();
+    assert_eq!(
+        (state(&t), error_code(&t)),
+        (TransferState::Aborted, Some(3201))
+    );
+    let t = b
+        .api
+        .prepare_transfer(prepare_request(&back, 30_000))
+        .await
+        .expect("prepare")
+        .into_inner();
+    assert_eq!(
+        (state(&t), error_code(&t)),
+        (TransferState::Aborted, Some(3202))
+    );
+    assert_eq!(
+        code(
+            &a.api
+                .request_quote(quote_request(&a, &b, "10"))
+                .await
+                .expect_err("inactive payee")
+        ),
+        3201
+    );
+}
