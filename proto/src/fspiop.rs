@@ -77,13 +77,15 @@ impl FspiopError {
     /// Reads the FSPIOP error out of a status. A status without one (from a
     /// proxy, a transport failure, a non-Harambee server) is mapped from its
     /// gRPC code: unavailable and deadline errors become 1001 (destination
-    /// communication error), anything else 2001.
+    /// communication error), out-of-range (what gRPC answers to a message
+    /// above the size limit) becomes 3104, anything else 2001.
     pub fn from_status(status: &Status) -> FspiopError {
         if let Some(e) = Self::from_details(status.details()) {
             return e;
         }
         let code = match status.code() {
             Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => 1001,
+            Code::OutOfRange => 3104,
             _ => 2001,
         };
         FspiopError::new(code, format!("{:?}: {}", status.code(), status.message()))
