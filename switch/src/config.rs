@@ -33,6 +33,8 @@ pub struct Config {
     pub message_size_max_bytes: usize,
     /// Transfers the ledger allocates room for at start.
     pub ledger_capacity_transfers: usize,
+    /// Log records applied between two snapshots.
+    pub snapshot_interval_records: u64,
 }
 
 impl Default for Config {
@@ -61,6 +63,7 @@ impl Default for Config {
             .to_vec(),
             message_size_max_bytes: 64 * 1024,
             ledger_capacity_transfers: 100_000,
+            snapshot_interval_records: 200_000,
         }
     }
 }

@@ -24,8 +24,6 @@ use crate::state::{Applied, State};
 
 /// Submissions waiting for the engine; beyond this, submitters wait.
 pub const QUEUE_DEPTH_MAX: usize = 65_536;
-/// Records applied between two snapshots.
-pub const SNAPSHOT_INTERVAL_RECORDS: u64 = 200_000;
 
 struct Submission {
     record: LogRecord,
@@ -52,6 +50,8 @@ impl Engine {
     pub async fn start(
         log: Arc<dyn EventLog>,
         snapshots: Option<Arc<dyn SnapshotStore>>,
+        snapshot_interval_records: u64,
+        ledger_capacity_transfers: usize,
     ) -> anyhow::Result<(Engine, tokio::task::JoinHandle<()>)> {
         let mut state = match &snapshots {
             Some(store) => match store.latest().await? {
@@ -63,6 +63,9 @@ impl Engine {
             },
             None => State::default(),
         };
+        state.ledger.reserve_transfers(
+            ledger_capacity_transfers.saturating_sub(state.ledger.transfer_count()),
+        );
         let started = Instant::now();
         let replayed = replay(log.as_ref(), &mut state).await?;
         tracing::info!(
@@ -80,7 +83,14 @@ impl Engine {
             state: state.clone(),
             events: events.clone(),
         };
-        let task = tokio::spawn(run(rx, log, snapshots, state, events));
+        let task = tokio::spawn(run(
+            rx,
+            log,
+            snapshots,
+            snapshot_interval_records,
+            state,
+            events,
+        ));
         Ok((engine, task))
     }
 
@@ -129,6 +139,7 @@ async fn run(
     mut rx: mpsc::Receiver<Submission>,
     log: Arc<dyn EventLog>,
     snapshots: Option<Arc<dyn SnapshotStore>>,
+    snapshot_interval_records: u64,
     state: Arc<RwLock<State>>,
     events: broadcast::Sender<Arc<EventBatch>>,
 ) {
@@ -199,7 +210,7 @@ async fn run(
             }));
         }
         since_snapshot += records.len() as u64;
-        if since_snapshot >= SNAPSHOT_INTERVAL_RECORDS
+        if since_snapshot >= snapshot_interval_records
             && let Some(store) = &snapshots
         {
             let snapshot = state.read().unwrap_or_else(|p| p.into_inner()).snapshot();

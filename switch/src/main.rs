@@ -209,6 +209,16 @@ async fn main() -> anyhow::Result<()> {
                 config.data_dir = d;
             }
             let running = server::start(config).await?;
+            // One line for scripts and tests that start the switch on port 0.
+            println!(
+                "harambee ready participant={} operator={} metrics={}",
+                running.participant_addr,
+                running.operator_addr,
+                running
+                    .metrics_addr
+                    .map(|a| a.to_string())
+                    .unwrap_or_default()
+            );
             shutdown_signal().await;
             tracing::info!("shutting down");
             running.stop().await;

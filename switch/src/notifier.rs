@@ -19,12 +19,16 @@ use crate::validate;
 /// Deadline of one Notify call.
 pub const NOTIFY_TIMEOUT_MS: u64 = 5_000;
 
-/// Runs until the engine stops.
-pub async fn run(ctx: Ctx) {
+/// Runs until the switch stops.
+pub async fn run(ctx: Ctx, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut events = ctx.engine.subscribe();
     let mut sequences: HashMap<String, u64> = HashMap::new();
     loop {
-        let batch = match events.recv().await {
+        let received = tokio::select! {
+            received = events.recv() => received,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let batch = match received {
             Ok(batch) => batch,
             Err(RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "notifier fell behind; some notices were not sent");

@@ -40,9 +40,23 @@ pub struct Running {
 impl Running {
     /// Stops accepting requests, lets in-flight ones finish, stops the tasks.
     pub async fn stop(self) {
-        let _ = self.shutdown.send(true);
-        for task in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        let Running {
+            shutdown,
+            tasks,
+            ctx,
+            ..
+        } = self;
+        let _ = shutdown.send(true);
+        // The engine stops once every handle to it is gone: servers and
+        // tasks first, the engine (the first task) last.
+        drop(ctx);
+        for task in tasks.into_iter().rev() {
+            if tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a task did not stop within 30 s");
+            }
         }
     }
 }
@@ -54,7 +68,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(&config.data_dir.join("log.db")).await?);
     let snapshots: Arc<dyn SnapshotStore> =
         Arc::new(SqliteSnapshots::open(&config.data_dir.join("snapshots.db")).await?);
-    let (engine, engine_task) = Engine::start(log, Some(snapshots)).await?;
+    let (engine, engine_task) = Engine::start(
+        log,
+        Some(snapshots),
+        config.snapshot_interval_records,
+        config.ledger_capacity_transfers,
+    )
+    .await?;
     let (notices, _) = broadcast::channel(4096);
     let ctx = Ctx {
         engine,
@@ -125,7 +145,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
 
     tasks.push(tokio::spawn(expiry_sweep(ctx.clone(), stop.clone())));
-    tasks.push(tokio::spawn(crate::notifier::run(ctx.clone())));
+    tasks.push(tokio::spawn(crate::notifier::run(
+        ctx.clone(),
+        stop.clone(),
+    )));
     tracing::info!(%participant_addr, %operator_addr, ?metrics_addr, data_dir = %config.data_dir.display(), "switch started");
     Ok(Running {
         participant_addr,
