@@ -239,7 +239,8 @@ async fn bad_quote_fields_are_refused() {
     let b = s
         .onboard("bank-b", "1000", "1000", PayeeBehaviour::Honest)
         .await;
-    let cases: Vec<(&str, u16, Box<dyn Fn(&mut QuoteRequest)>)> = vec![
+    type Edit = Box<dyn Fn(&mut QuoteRequest)>;
+    let cases: Vec<(&str, u16, Edit)> = vec![
         (
             "malformed quote id",
             3100,
