@@ -10,7 +10,14 @@
 //!   agreed terms) and the base64url codec.
 //! - [`client`]: a participant's client of the switch and the full payment
 //!   flow (lookup, quote, transfer).
+//! - [`network`]: onboarding simulated participants through the Operator API.
+//! - [`scenario`]: named scenarios (happy path and each error) with a
+//!   pass/fail table.
+//! - [`load`]: closed-loop or target-rate load with latency percentiles.
 
 pub mod client;
 pub mod dfsp;
 pub mod ilp;
+pub mod load;
+pub mod network;
+pub mod scenario;

@@ -1,0 +1,314 @@
+//! Load: many simulated participants paying each other through a running
+//! switch, closed-loop (a fixed number in flight) or at a target rate,
+//! bounded in time and count, with a latency histogram and a report.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use harambee_proto::v1::*;
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use tokio::sync::Mutex;
+
+use crate::client::{self, Outcome};
+use crate::dfsp::Behaviour;
+use crate::network::{self, Member, MemberSpec, Operator};
+
+/// What each operation of the load is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Lookup + quote + transfer.
+    Payments,
+    /// Transfers only, on quotes agreed before the run.
+    Transfers,
+}
+
+/// The load to run.
+#[derive(Clone, Debug)]
+pub struct LoadSpec {
+    pub mode: Mode,
+    pub participants: usize,
+    pub concurrency: usize,
+    /// Operations per second to start; `None` for closed-loop.
+    pub rate_per_s: Option<u64>,
+    pub duration: Duration,
+    /// Stop after this many operations.
+    pub count: Option<u64>,
+    pub currency: String,
+    pub show_progress: bool,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Clone, Debug, Serialize)]
+pub struct Latency {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+/// What happened.
+#[derive(Clone, Debug, Serialize)]
+pub struct LoadReport {
+    pub mode: Mode,
+    pub participants: usize,
+    pub concurrency: usize,
+    pub target_rate_per_s: Option<u64>,
+    pub elapsed_s: f64,
+    pub operations: u64,
+    pub throughput_per_s: f64,
+    pub committed_per_s: f64,
+    pub latency: Latency,
+    pub outcomes: BTreeMap<String, u64>,
+}
+
+impl LoadReport {
+    /// A readable summary.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{:?} load: {} operations in {:.1} s with {} participants, {} in flight{}\n",
+            self.mode,
+            self.operations,
+            self.elapsed_s,
+            self.participants,
+            self.concurrency,
+            self.target_rate_per_s
+                .map(|r| format!(", target {r}/s"))
+                .unwrap_or_default()
+        );
+        s.push_str(&format!(
+            "  throughput  {:.0}/s ({:.0} committed/s)\n",
+            self.throughput_per_s, self.committed_per_s
+        ));
+        let l = &self.latency;
+        s.push_str(&format!(
+            "  latency ms  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}\n",
+            l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms, l.max_ms
+        ));
+        for (k, v) in &self.outcomes {
+            s.push_str(&format!("  {k:<20} {v}\n"));
+        }
+        s
+    }
+}
+
+/// Most participants a load onboards.
+pub const PARTICIPANTS_MAX: usize = 1_000;
+
+/// Onboards the participants and runs the load.
+pub async fn run(
+    mut op: Operator,
+    participant_url: &str,
+    spec: &LoadSpec,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<LoadReport> {
+    anyhow::ensure!(
+        (2..=PARTICIPANTS_MAX).contains(&spec.participants),
+        "participants must be 2 to {PARTICIPANTS_MAX}"
+    );
+    anyhow::ensure!(spec.concurrency >= 1, "concurrency must be at least 1");
+    let _ = op
+        .client
+        .add_currency(op.req(AddCurrencyRequest {
+            currency: spec.currency.clone(),
+        }))
+        .await?;
+    let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_string();
+    let mut members = Vec::with_capacity(spec.participants);
+    for i in 0..spec.participants {
+        let member_spec = MemberSpec {
+            name: format!("load-{run}-{i}"),
+            kind: if i % 2 == 0 {
+                ParticipantKind::Bank
+            } else {
+                ParticipantKind::Wallet
+            },
+            currency: spec.currency.clone(),
+            liquidity: "1000000000000".into(),
+            net_debit_cap: "1000000000000".into(),
+            customers: 4,
+            fee: Decimal::ZERO,
+            behaviour: Behaviour::Honest,
+            secret: crate::scenario::random_secret(),
+        };
+        let mut stop = stop.clone();
+        members.push(
+            network::onboard(&mut op, participant_url, &member_spec, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await?,
+        );
+    }
+    // Transfers mode: one agreed quote per payer, to the next participant.
+    let mut quotes = Vec::new();
+    if spec.mode == Mode::Transfers {
+        for i in 0..members.len() {
+            let payee = members[(i + 1) % members.len()].clone();
+            let payer = &mut members[i];
+            let party = payer
+                .api
+                .lookup_party(LookupPartyRequest {
+                    party: Some(payee.customer(0)),
+                    currency: spec.currency.clone(),
+                })
+                .await?
+                .into_inner()
+                .party;
+            let q = payer
+                .api
+                .request_quote(QuoteRequest {
+                    quote_id: uuid::Uuid::new_v4().to_string(),
+                    transaction_id: uuid::Uuid::new_v4().to_string(),
+                    payee: party,
+                    payer: Some(Party {
+                        fsp_id: payer.name.clone(),
+                        ..Default::default()
+                    }),
+                    amount_type: AmountType::Send as i32,
+                    amount: Some(Money {
+                        amount: "10".into(),
+                        currency: spec.currency.clone(),
+                    }),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            quotes.push(q);
+        }
+    }
+    let members = Arc::new(members);
+    let quotes = Arc::new(quotes);
+
+    let bar = if spec.show_progress {
+        let bar = ProgressBar::new(spec.count.unwrap_or(0));
+        let template = if spec.count.is_some() {
+            "{bar:40} {pos}/{len} {per_sec} {elapsed}"
+        } else {
+            "{spinner} {pos} operations {per_sec} {elapsed}"
+        };
+        bar.set_style(ProgressStyle::with_template(template)?);
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let started = Instant::now();
+    let deadline = started + spec.duration;
+    let issued = Arc::new(AtomicU64::new(0));
+    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
+        1,
+        600_000_000,
+        3,
+    )?));
+    let outcomes = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
+    // Rate mode: a ticker hands out permits.
+    let (permits_tx, permits_rx) = tokio::sync::mpsc::channel::<()>(spec.concurrency * 2);
+    let permits_rx = Arc::new(Mutex::new(permits_rx));
+    if let Some(rate) = spec.rate_per_s.filter(|r| *r > 0) {
+        let period = Duration::from_nanos(1_000_000_000 / rate);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            while Instant::now() < deadline {
+                tick.tick().await;
+                if permits_tx.send(()).await.is_err() {
+                    return;
+                }
+            }
+        });
+    } else {
+        drop(permits_tx);
+    }
+    let rated = spec.rate_per_s.is_some();
+    let mut workers = Vec::new();
+    for w in 0..spec.concurrency {
+        let members = members.clone();
+        let quotes = quotes.clone();
+        let issued = issued.clone();
+        let histogram = histogram.clone();
+        let outcomes = outcomes.clone();
+        let permits = permits_rx.clone();
+        let bar = bar.clone();
+        let spec = spec.clone();
+        workers.push(tokio::spawn(async move {
+            let mut k = w;
+            loop {
+                if Instant::now() >= deadline {
+                    return;
+                }
+                if rated && permits.lock().await.recv().await.is_none() {
+                    return;
+                }
+                let n = issued.fetch_add(1, Ordering::Relaxed);
+                if spec.count.is_some_and(|c| n >= c) {
+                    return;
+                }
+                k += spec.concurrency;
+                let payer_index = k % members.len();
+                let mut api = members[payer_index].api.clone();
+                let t0 = Instant::now();
+                let outcome = match spec.mode {
+                    Mode::Payments => {
+                        let payee: &Member =
+                            &members[(payer_index + 1 + k / members.len() % (members.len() - 1))
+                                % members.len()];
+                        client::pay(
+                            &mut api,
+                            &members[payer_index].name,
+                            payee.customer(k % 4),
+                            "10",
+                            &spec.currency,
+                        )
+                        .await
+                    }
+                    Mode::Transfers => client::transfer_quote(&mut api, &quotes[payer_index]).await,
+                };
+                let micros = t0.elapsed().as_micros().clamp(1, 600_000_000) as u64;
+                let _ = histogram.lock().await.record(micros);
+                *outcomes
+                    .lock()
+                    .await
+                    .entry(outcome_label(&outcome))
+                    .or_default() += 1;
+                bar.inc(1);
+            }
+        }));
+    }
+    for w in workers {
+        w.await?;
+    }
+    bar.finish_and_clear();
+    let elapsed = started.elapsed().as_secs_f64();
+    let h = histogram.lock().await;
+    let outcomes = outcomes.lock().await.clone();
+    let operations: u64 = outcomes.values().sum();
+    let committed = outcomes.get("committed").copied().unwrap_or(0);
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    Ok(LoadReport {
+        mode: spec.mode,
+        participants: spec.participants,
+        concurrency: spec.concurrency,
+        target_rate_per_s: spec.rate_per_s,
+        elapsed_s: elapsed,
+        operations,
+        throughput_per_s: operations as f64 / elapsed.max(1e-9),
+        committed_per_s: committed as f64 / elapsed.max(1e-9),
+        latency: Latency {
+            p50_ms: ms(0.5),
+            p90_ms: ms(0.9),
+            p99_ms: ms(0.99),
+            p999_ms: ms(0.999),
+            max_ms: h.max() as f64 / 1000.0,
+        },
+        outcomes,
+    })
+}
+
+fn outcome_label(o: &Outcome) -> String {
+    o.label()
+}

@@ -1,0 +1,143 @@
+//! `harambee-sim`: simulated banks and wallets against a running switch.
+//!
+//! - `scenario`: runs the named scenarios and prints a pass/fail table;
+//!   exits non-zero if any fails.
+//! - `load`: closed-loop or target-rate load of payments or transfers, with
+//!   a progress bar, a summary and a JSON report.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use harambee_sim::load::{self, LoadSpec, Mode};
+use harambee_sim::network::Operator;
+use harambee_sim::scenario::{self, Runner};
+
+#[derive(Parser)]
+#[command(
+    name = "harambee-sim",
+    version,
+    about = "Simulated participants for the Harambee switch"
+)]
+struct Cli {
+    /// The switch's participant API.
+    #[arg(
+        long,
+        env = "HARAMBEE_PARTICIPANT_URL",
+        default_value = "http://127.0.0.1:7400",
+        global = true
+    )]
+    participant_url: String,
+    /// The switch's operator API (the simulator onboards its participants).
+    #[arg(
+        long,
+        env = "HARAMBEE_OPERATOR_URL",
+        default_value = "http://127.0.0.1:7401",
+        global = true
+    )]
+    operator_url: String,
+    /// The operator credential.
+    #[arg(
+        long,
+        env = "HARAMBEE_OPERATOR_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    token: Option<String>,
+    /// Currency of the simulated participants.
+    #[arg(long, default_value = "KES", global = true)]
+    currency: String,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Runs scenarios (all, or those named) and prints a pass/fail table.
+    Scenario {
+        names: Vec<String>,
+        /// Lists the scenarios and exits.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Drives load and reports throughput and latency.
+    Load {
+        #[arg(long, value_enum, default_value = "payments")]
+        mode: Mode,
+        #[arg(long, default_value_t = 10)]
+        participants: usize,
+        /// Operations in flight (closed loop), or the most in flight at a target rate.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Target operations per second; without it, closed loop.
+        #[arg(long)]
+        rate: Option<u64>,
+        #[arg(long, default_value_t = 10)]
+        duration_s: u64,
+        #[arg(long)]
+        count: Option<u64>,
+        /// Where to write the JSON report.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let token = cli
+        .token
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("set --token or HARAMBEE_OPERATOR_TOKEN"))?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    match cli.command {
+        Cmd::Scenario { list: true, .. } => {
+            for (name, what) in scenario::SCENARIOS {
+                println!("{name:<24} {what}");
+            }
+        }
+        Cmd::Scenario { names, .. } => {
+            let op = Operator::connect(&cli.operator_url, &token).await?;
+            let mut runner = Runner::new(
+                op,
+                cli.participant_url.clone(),
+                cli.currency.clone(),
+                stop_rx,
+            );
+            let reports = runner.run(&names).await;
+            print!("{}", scenario::table(&reports));
+            let _ = stop_tx.send(true);
+            anyhow::ensure!(!reports.is_empty(), "no scenario matched");
+            anyhow::ensure!(reports.iter().all(|r| r.passed), "some scenarios failed");
+        }
+        Cmd::Load {
+            mode,
+            participants,
+            concurrency,
+            rate,
+            duration_s,
+            count,
+            report,
+        } => {
+            let op = Operator::connect(&cli.operator_url, &token).await?;
+            let spec = LoadSpec {
+                mode,
+                participants,
+                concurrency,
+                rate_per_s: rate,
+                duration: Duration::from_secs(duration_s),
+                count,
+                currency: cli.currency.clone(),
+                show_progress: true,
+            };
+            let result = load::run(op, &cli.participant_url, &spec, stop_rx).await?;
+            print!("{}", result.summary());
+            if let Some(path) = report {
+                std::fs::write(&path, serde_json::to_string_pretty(&result)?)?;
+                println!("report written to {}", path.display());
+            }
+            let _ = stop_tx.send(true);
+        }
+    }
+    Ok(())
+}

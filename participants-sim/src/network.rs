@@ -1,0 +1,179 @@
+//! Onboarding simulated participants on a running switch through its
+//! Operator API, as a hub operator would: participant, callback endpoint,
+//! accounts with a net debit cap, opening liquidity, and the parties each
+//! one owns registered with the built-in oracle.
+
+use std::sync::Arc;
+
+use harambee_proto::v1::operator_api_client::OperatorApiClient;
+use harambee_proto::v1::*;
+use rust_decimal::Decimal;
+use tonic::transport::Channel;
+
+use crate::client::{self, Api};
+use crate::dfsp::{Behaviour, Customer, Dfsp};
+
+/// The operator's side of a switch.
+#[derive(Clone)]
+pub struct Operator {
+    pub client: OperatorApiClient<Channel>,
+    token: String,
+}
+
+impl Operator {
+    pub async fn connect(url: &str, token: &str) -> anyhow::Result<Operator> {
+        let channel = Channel::from_shared(url.to_string())?.connect().await?;
+        Ok(Operator {
+            client: OperatorApiClient::new(channel),
+            token: token.to_string(),
+        })
+    }
+
+    /// A request carrying the operator credential.
+    pub fn req<T>(&self, message: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(message);
+        if let Ok(v) = format!("Bearer {}", self.token).parse() {
+            r.metadata_mut().insert("authorization", v);
+        }
+        r
+    }
+}
+
+/// What to onboard.
+#[derive(Clone, Debug)]
+pub struct MemberSpec {
+    pub name: String,
+    pub kind: ParticipantKind,
+    pub currency: String,
+    pub liquidity: String,
+    pub net_debit_cap: String,
+    pub customers: usize,
+    pub fee: Decimal,
+    pub behaviour: Behaviour,
+    pub secret: [u8; 32],
+}
+
+/// A simulated participant on the switch.
+#[derive(Clone)]
+pub struct Member {
+    pub name: String,
+    pub currency: String,
+    pub dfsp: Arc<Dfsp>,
+    pub api: Api,
+    pub credential: String,
+    pub callback: String,
+}
+
+impl Member {
+    /// The identifier of the member's k-th customer.
+    pub fn customer(&self, k: usize) -> PartyIdentifier {
+        PartyIdentifier {
+            r#type: PartyIdType::Msisdn as i32,
+            id: customer_id(&self.name, k),
+            sub_id: String::new(),
+        }
+    }
+}
+
+/// The MSISDN of a member's k-th customer: 2547, four digits from the name,
+/// four from k.
+pub fn customer_id(name: &str, k: usize) -> String {
+    let n: u32 = name
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| u32::from(b) * (i as u32 + 1))
+        .sum();
+    format!("2547{:04}{:04}", n % 10_000, k % 10_000)
+}
+
+/// Starts the member's callback server on 127.0.0.1 and onboards it.
+pub async fn onboard(
+    op: &mut Operator,
+    participant_url: &str,
+    spec: &MemberSpec,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Member> {
+    let customers: Vec<Customer> = (0..spec.customers)
+        .map(|k| Customer {
+            party_type: PartyIdType::Msisdn,
+            id: customer_id(&spec.name, k),
+            display_name: format!("{} customer {k}", spec.name),
+        })
+        .collect();
+    let dfsp = Arc::new(Dfsp::new(
+        &spec.name,
+        spec.secret,
+        customers,
+        vec![spec.currency.clone()],
+        spec.fee,
+    ));
+    dfsp.set_behaviour(spec.behaviour);
+    let (addr, _) = dfsp.clone().serve("127.0.0.1:0", shutdown).await?;
+    let callback = format!("http://{addr}");
+    let created = op
+        .client
+        .create_participant(op.req(CreateParticipantRequest {
+            fsp_id: spec.name.clone(),
+            kind: spec.kind as i32,
+            name: spec.name.clone(),
+        }))
+        .await?
+        .into_inner();
+    let credential = if created.credential.is_empty() {
+        // It existed already (a second run against the same switch).
+        op.client
+            .rotate_credential(op.req(RotateCredentialRequest {
+                fsp_id: spec.name.clone(),
+            }))
+            .await?
+            .into_inner()
+            .credential
+    } else {
+        created.credential
+    };
+    op.client
+        .set_endpoint(op.req(SetEndpointRequest {
+            fsp_id: spec.name.clone(),
+            url: callback.clone(),
+        }))
+        .await?;
+    op.client
+        .add_participant_currency(op.req(AddParticipantCurrencyRequest {
+            fsp_id: spec.name.clone(),
+            currency: spec.currency.clone(),
+            net_debit_cap: spec.net_debit_cap.clone(),
+            settlement_model: SettlementModel::DeferredMultilateralNet as i32,
+        }))
+        .await?;
+    if spec.liquidity != "0" {
+        op.client
+            .funds_in(op.req(FundsRequest {
+                funds_id: uuid::Uuid::new_v4().to_string(),
+                fsp_id: spec.name.clone(),
+                amount: Some(Money {
+                    amount: spec.liquidity.clone(),
+                    currency: spec.currency.clone(),
+                }),
+                reason: "opening liquidity".into(),
+            }))
+            .await?;
+    }
+    let mut api = client::connect(participant_url, &credential)?;
+    for k in 0..spec.customers {
+        let party = PartyIdentifier {
+            r#type: PartyIdType::Msisdn as i32,
+            id: customer_id(&spec.name, k),
+            sub_id: String::new(),
+        };
+        api.register_party(RegisterPartyRequest { party: Some(party) })
+            .await?;
+    }
+    Ok(Member {
+        name: spec.name.clone(),
+        currency: spec.currency.clone(),
+        dfsp,
+        api,
+        credential,
+        callback,
+    })
+}
