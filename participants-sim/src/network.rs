@@ -21,6 +21,14 @@ pub struct Operator {
 }
 
 impl Operator {
+    /// An operator over an existing client.
+    pub fn new(client: OperatorApiClient<Channel>, token: &str) -> Operator {
+        Operator {
+            client,
+            token: token.to_string(),
+        }
+    }
+
     pub async fn connect(url: &str, token: &str) -> anyhow::Result<Operator> {
         let channel = Channel::from_shared(url.to_string())?.connect().await?;
         Ok(Operator {

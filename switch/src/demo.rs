@@ -8,14 +8,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use harambee_proto::v1::operator_api_client::OperatorApiClient;
 use harambee_proto::v1::*;
 use harambee_sim::client;
-use harambee_sim::dfsp::{Behaviour, Customer, Dfsp};
+use harambee_sim::dfsp::Behaviour;
+use harambee_sim::network::{self, MemberSpec, Operator};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
-use tonic::transport::Channel;
 
 use crate::config::Config;
 use crate::server;
@@ -69,13 +68,6 @@ const MEMBERS: [Member; 4] = [
     },
 ];
 
-fn operator_request<T>(token: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
-    let mut r = tonic::Request::new(message);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse()?);
-    Ok(r)
-}
-
 /// Runs the demo and prints its report. Returns an error if anything that
 /// must hold does not (the ledger must balance, payments must commit).
 pub async fn run(seed: u64) -> anyhow::Result<()> {
@@ -101,102 +93,36 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
         println!("  metrics          http://{m}/metrics");
     }
 
-    let mut op = OperatorApiClient::new(
-        Channel::from_shared(format!("http://{}", running.operator_addr))?
-            .connect()
-            .await?,
-    );
-    op.add_currency(operator_request(
-        &token,
-        AddCurrencyRequest {
+    let mut op = Operator::connect(&format!("http://{}", running.operator_addr), &token).await?;
+    op.client
+        .add_currency(op.req(AddCurrencyRequest {
             currency: CURRENCY.into(),
-        },
-    )?)
-    .await?;
+        }))
+        .await?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut dfsps = Vec::new();
-    let mut apis = Vec::new();
+    let mut members = Vec::new();
     for (i, m) in MEMBERS.iter().enumerate() {
-        let customers: Vec<Customer> = (0..DEMO_CUSTOMERS)
-            .map(|k| Customer {
-                party_type: PartyIdType::Msisdn,
-                id: format!("2547{:02}{:06}", i + 10, k),
-                display_name: format!("Customer {k} of {}", m.name),
-            })
-            .collect();
         let mut secret = [0u8; 32];
         rand::rngs::StdRng::seed_from_u64(seed ^ (i as u64 + 1)).fill(&mut secret);
-        let dfsp = Arc::new(Dfsp::new(
-            m.name,
+        let spec = MemberSpec {
+            name: m.name.into(),
+            kind: m.kind,
+            currency: CURRENCY.into(),
+            liquidity: m.liquidity.into(),
+            net_debit_cap: m.net_debit_cap.into(),
+            customers: DEMO_CUSTOMERS,
+            fee: Decimal::new(10, 0),
+            behaviour: m.behaviour,
             secret,
-            customers,
-            vec![CURRENCY.into()],
-            Decimal::new(10, 0),
-        ));
-        dfsp.set_behaviour(m.behaviour);
+        };
         let mut stop = stop_rx.clone();
-        let (addr, _) = dfsp
-            .clone()
-            .serve("127.0.0.1:0", async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await?;
-        let created = op
-            .create_participant(operator_request(
-                &token,
-                CreateParticipantRequest {
-                    fsp_id: m.name.into(),
-                    kind: m.kind as i32,
-                    name: m.name.into(),
-                },
-            )?)
-            .await?
-            .into_inner();
-        op.set_endpoint(operator_request(
-            &token,
-            SetEndpointRequest {
-                fsp_id: m.name.into(),
-                url: format!("http://{addr}"),
-            },
-        )?)
+        let member = network::onboard(&mut op, &participant_url, &spec, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
         .await?;
-        op.add_participant_currency(operator_request(
-            &token,
-            AddParticipantCurrencyRequest {
-                fsp_id: m.name.into(),
-                currency: CURRENCY.into(),
-                net_debit_cap: m.net_debit_cap.into(),
-                settlement_model: SettlementModel::DeferredMultilateralNet as i32,
-            },
-        )?)
-        .await?;
-        op.funds_in(operator_request(
-            &token,
-            FundsRequest {
-                funds_id: uuid::Uuid::new_v4().to_string(),
-                fsp_id: m.name.into(),
-                amount: Some(Money {
-                    amount: m.liquidity.into(),
-                    currency: CURRENCY.into(),
-                }),
-                reason: "opening liquidity".into(),
-            },
-        )?)
-        .await?;
-        let mut api = client::connect(&participant_url, &created.credential)?;
-        for c in dfsp.customers() {
-            api.register_party(RegisterPartyRequest {
-                party: Some(PartyIdentifier {
-                    r#type: c.party_type as i32,
-                    id: c.id.clone(),
-                    sub_id: String::new(),
-                }),
-            })
-            .await?;
-        }
         println!(
-            "  onboarded {:<9} {:<6} liquidity {:>9} {CURRENCY}, net debit cap {:>9} {CURRENCY}, {} customers, callback {addr}",
+            "  onboarded {:<9} {:<6} liquidity {:>9} {CURRENCY}, net debit cap {:>9} {CURRENCY}, {} customers, callback {}",
             m.name,
             if m.kind == ParticipantKind::Bank {
                 "bank"
@@ -205,10 +131,10 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
             },
             m.liquidity,
             m.net_debit_cap,
-            DEMO_CUSTOMERS
+            DEMO_CUSTOMERS,
+            member.callback
         );
-        dfsps.push(dfsp);
-        apis.push(api);
+        members.push(member);
     }
 
     // The payments: random payer, random payee customer of another member.
@@ -224,15 +150,6 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
         let amount = rng.random_range(50..20_000u32);
         plan.push((payer, payee, customer, amount));
     }
-    let customers: Vec<Vec<Customer>> = dfsps
-        .iter()
-        .map(|d| {
-            let mut c: Vec<Customer> = d.customers().cloned().collect();
-            c.sort_by(|a, b| a.id.cmp(&b.id));
-            c
-        })
-        .collect();
-
     let bar = ProgressBar::new(DEMO_PAYMENTS as u64);
     bar.set_style(
         ProgressStyle::with_template("  payments {bar:40} {pos}/{len} {per_sec} {msg}")?
@@ -245,21 +162,15 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
     for _ in 0..DEMO_CONCURRENCY {
         let work = work.clone();
         let results_tx = results_tx.clone();
-        let apis = apis.clone();
-        let customers = customers.clone();
+        let members = members.clone();
         workers.push(tokio::spawn(async move {
             loop {
                 let next = work.lock().await.next();
                 let Some((payer, payee, customer, amount)) = next else {
                     return;
                 };
-                let c = &customers[payee][customer];
-                let party = PartyIdentifier {
-                    r#type: c.party_type as i32,
-                    id: c.id.clone(),
-                    sub_id: String::new(),
-                };
-                let mut api = apis[payer].clone();
+                let party = members[payee].customer(customer);
+                let mut api = members[payer].api.clone();
                 let t0 = Instant::now();
                 let outcome = client::pay(
                     &mut api,
@@ -320,12 +231,10 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
     );
     for m in &MEMBERS {
         let positions = op
-            .get_positions(operator_request(
-                &token,
-                GetPositionsRequest {
-                    fsp_id: m.name.into(),
-                },
-            )?)
+            .client
+            .get_positions(op.req(GetPositionsRequest {
+                fsp_id: m.name.into(),
+            }))
             .await?
             .into_inner();
         for p in positions.positions {
@@ -335,16 +244,18 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
             );
         }
     }
-    let notified: u64 = dfsps
+    let notified: u64 = members
         .iter()
-        .map(|d| {
-            d.stats
+        .map(|m| {
+            m.dfsp
+                .stats
                 .committed_notifications
                 .load(std::sync::atomic::Ordering::Relaxed)
         })
         .sum();
     let digest = op
-        .get_ledger_digest(operator_request(&token, GetLedgerDigestRequest {})?)
+        .client
+        .get_ledger_digest(op.req(GetLedgerDigestRequest {}))
         .await?
         .into_inner();
     println!();

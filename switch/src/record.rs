@@ -65,10 +65,28 @@ pub struct QuoteRecord {
     /// SHA-256 of the canonical quote request: a retry with the same id must
     /// match it, else 3106.
     pub request_sha256: [u8; 32],
-    /// The payee's answer, as the encoded protobuf `QuoteResponse`.
+    /// The payee's answer, as the encoded protobuf `QuoteResponse` (base64
+    /// in the stored form).
+    #[serde(with = "base64_bytes")]
     pub response: Vec<u8>,
     pub expires_at_ms: i64,
     pub recorded_at_ms: i64,
+}
+
+/// Bytes as a standard base64 string in the stored form.
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Why a record could not be encoded or decoded.

@@ -5,14 +5,14 @@
 //! participant and an operator would. Nothing of the switch is mocked.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use harambee_proto::fspiop::FspiopError;
 use harambee_proto::v1::operator_api_client::OperatorApiClient;
 use harambee_proto::v1::*;
-use harambee_sim::client::{self, Api};
-use harambee_sim::dfsp::{Behaviour, Customer, Dfsp};
+use harambee_sim::client;
+use harambee_sim::dfsp::Behaviour;
+use harambee_sim::network::{self, MemberSpec, Operator};
 use harambee_switch::config::Config;
 use harambee_switch::server::{self, Running};
 use rust_decimal::Decimal;
@@ -67,30 +67,7 @@ pub fn op_req<T>(message: T) -> tonic::Request<T> {
     r
 }
 
-/// A simulated participant connected to the test switch.
-pub struct Member {
-    pub name: String,
-    pub dfsp: Arc<Dfsp>,
-    pub api: Api,
-    pub credential: String,
-    pub callback: String,
-}
-
-impl Member {
-    /// The identifier of this member's k-th customer.
-    pub fn customer(&self, k: usize) -> PartyIdentifier {
-        PartyIdentifier {
-            r#type: PartyIdType::Msisdn as i32,
-            id: customer_id(&self.name, k),
-            sub_id: String::new(),
-        }
-    }
-}
-
-fn customer_id(name: &str, k: usize) -> String {
-    let n: u32 = name.bytes().map(u32::from).sum();
-    format!("2547{:04}{:04}", n % 10_000, k)
-}
+pub use harambee_sim::network::Member;
 
 /// A switch running in this process on 127.0.0.1, with its data directory.
 pub struct TestSwitch {
@@ -172,7 +149,8 @@ impl TestSwitch {
         self.running.as_ref().expect("running")
     }
 
-    /// Onboards a simulated participant with `customers` MSISDN customers.
+    /// Onboards a simulated participant with three MSISDN customers and a
+    /// fee of 1 on its quotes.
     pub async fn onboard(
         &mut self,
         name: &str,
@@ -180,89 +158,24 @@ impl TestSwitch {
         net_debit_cap: &str,
         behaviour: Behaviour,
     ) -> Member {
-        let customers = (0..3)
-            .map(|k| Customer {
-                party_type: PartyIdType::Msisdn,
-                id: customer_id(name, k),
-                display_name: format!("{name} customer {k}"),
-            })
-            .collect();
-        let dfsp = Arc::new(Dfsp::new(
-            name,
-            [name.len() as u8; 32],
-            customers,
-            vec![CURRENCY.into()],
-            Decimal::new(1, 0),
-        ));
-        dfsp.set_behaviour(behaviour);
-        let mut stop = self.stop.subscribe();
-        let (addr, _) = dfsp
-            .clone()
-            .serve("127.0.0.1:0", async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await
-            .expect("callback server");
-        let created = self
-            .op
-            .create_participant(op_req(CreateParticipantRequest {
-                fsp_id: name.into(),
-                kind: ParticipantKind::Bank as i32,
-                name: name.into(),
-            }))
-            .await
-            .expect("create participant")
-            .into_inner();
-        let callback = format!("http://{addr}");
-        self.op
-            .set_endpoint(op_req(SetEndpointRequest {
-                fsp_id: name.into(),
-                url: callback.clone(),
-            }))
-            .await
-            .expect("endpoint");
-        self.op
-            .add_participant_currency(op_req(AddParticipantCurrencyRequest {
-                fsp_id: name.into(),
-                currency: CURRENCY.into(),
-                net_debit_cap: net_debit_cap.into(),
-                settlement_model: 0,
-            }))
-            .await
-            .expect("accounts");
-        if liquidity != "0" {
-            self.op
-                .funds_in(op_req(FundsRequest {
-                    funds_id: uuid::Uuid::new_v4().to_string(),
-                    fsp_id: name.into(),
-                    amount: Some(Money {
-                        amount: liquidity.into(),
-                        currency: CURRENCY.into(),
-                    }),
-                    reason: String::new(),
-                }))
-                .await
-                .expect("funds in");
-        }
-        let mut api = client::connect(&self.participant_url, &created.credential).expect("client");
-        for k in 0..3 {
-            api.register_party(RegisterPartyRequest {
-                party: Some(PartyIdentifier {
-                    r#type: PartyIdType::Msisdn as i32,
-                    id: customer_id(name, k),
-                    sub_id: String::new(),
-                }),
-            })
-            .await
-            .expect("register party");
-        }
-        Member {
+        let spec = MemberSpec {
             name: name.into(),
-            dfsp,
-            api,
-            credential: created.credential,
-            callback,
-        }
+            kind: ParticipantKind::Bank,
+            currency: CURRENCY.into(),
+            liquidity: liquidity.into(),
+            net_debit_cap: net_debit_cap.into(),
+            customers: 3,
+            fee: Decimal::new(1, 0),
+            behaviour,
+            secret: [name.len() as u8; 32],
+        };
+        let mut stop = self.stop.subscribe();
+        let mut op = Operator::new(self.op.clone(), OPERATOR_TOKEN);
+        network::onboard(&mut op, &self.participant_url, &spec, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
+        .expect("onboarding")
     }
 
     /// A fresh client for a member (after a restart the URL changes).
