@@ -201,6 +201,9 @@ async fn run(
             }
         }
         metrics::gauge!("harambee_log_next_offset").set(first_offset as f64 + records.len() as f64);
+        // Submissions waiting for the log: the lag between the edge and the
+        // durable log.
+        metrics::gauge!("harambee_engine_queue_depth").set(rx.len() as f64);
         for (s, result) in batch.drain(..).zip(applied) {
             let _ = s.reply.send(Ok(result));
         }
