@@ -30,6 +30,8 @@ pub struct Ctx {
     pub channels: Arc<Channels>,
     pub config: Arc<Config>,
     pub notices: broadcast::Sender<Notice>,
+    /// The SQL projections the operator's queries read.
+    pub projections: crate::projection::SqliteProjections,
 }
 
 /// Milliseconds since the Unix epoch: the only clock of the switch. Times

@@ -33,6 +33,8 @@ struct Submission {
 /// Ledger events of one applied batch, for notifications and waiters.
 #[derive(Clone, Debug)]
 pub struct EventBatch {
+    /// The log offset after the batch.
+    pub next_offset: u64,
     pub events: Vec<harambee_ledger::Event>,
 }
 
@@ -208,7 +210,9 @@ async fn run(
             let _ = s.reply.send(Ok(result));
         }
         if !batch_events.is_empty() {
+            let next_offset = first_offset + records.len() as u64;
             let _ = events.send(Arc::new(EventBatch {
+                next_offset,
                 events: batch_events,
             }));
         }

@@ -20,6 +20,7 @@ pub mod log;
 pub mod notifier;
 pub mod operator_api;
 pub mod participant_api;
+pub mod projection;
 pub mod record;
 pub mod server;
 pub mod snapshots;

@@ -13,7 +13,8 @@ use harambee_proto::v1::*;
 use rand::RngCore;
 use tonic::{Request, Response, Status};
 
-use crate::edge::{Ctx, credential_hash, transfer_result, wire_state};
+use crate::edge::{Ctx, credential_hash, transfer_result};
+use crate::projection::{TransferQuery, TransferRow};
 use crate::record::{DirectoryCommand, LogRecord};
 use crate::state::Applied;
 use crate::validate;
@@ -269,67 +270,108 @@ impl OperatorService {
         }
     }
 
-    fn list_transfers(&self, r: &ListTransfersRequest) -> Result<ListTransfersResponse> {
-        let st = self.ctx.engine.read();
-        let participant = if r.fsp_id.is_empty() {
-            None
-        } else {
-            Some(self.participant_id(&r.fsp_id)?)
-        };
-        let from = r
-            .from
-            .as_ref()
-            .map(|t| validate::timestamp_ms("from", Some(t)))
-            .transpose()?;
-        let to =
-            r.to.as_ref()
-                .map(|t| validate::timestamp_ms("to", Some(t)))
-                .transpose()?;
+    /// Reads the SQL projection (it may trail the ledger by a batch).
+    async fn list_transfers(&self, r: &ListTransfersRequest) -> Result<ListTransfersResponse> {
+        if !r.fsp_id.is_empty() {
+            self.participant_id(&r.fsp_id)?;
+        }
+        if r.window_id != 0 {
+            return Err(FspiopError::new(
+                2002,
+                "window_id: settlement windows arrive with the settlement engine",
+            ));
+        }
         let page = r.page.clone().unwrap_or_default();
         let size = match page.page_size as usize {
             0 => 100,
             n => n.min(PAGE_SIZE_MAX),
         };
-        let after: Option<u128> = if page.page_token.is_empty() {
+        let state = match TransferState::try_from(r.state) {
+            Ok(TransferState::Unspecified) => None,
+            Ok(TransferState::Reserved) => Some("RESERVED"),
+            Ok(TransferState::Committed) => Some("COMMITTED"),
+            Ok(TransferState::Aborted) => Some("ABORTED"),
+            Ok(TransferState::Received) => {
+                return Ok(ListTransfersResponse {
+                    transfers: vec![],
+                    page: Some(PageResponse::default()),
+                });
+            }
+            Err(_) => return Err(FspiopError::new(3100, "state: unknown")),
+        };
+        let after = if page.page_token.is_empty() {
             None
         } else {
-            Some(validate::uuid("page_token", &page.page_token)?)
+            Some(validate::uuid_string(validate::uuid(
+                "page_token",
+                &page.page_token,
+            )?))
         };
-        let mut matching: Vec<&harambee_ledger::TransferRecord> = st
-            .ledger
-            .transfers()
-            .filter(|t| participant.is_none_or(|p| t.payer == p || t.payee == p))
-            .filter(|t| r.state == 0 || wire_state(t.state) as i32 == r.state)
-            .filter(|t| from.is_none_or(|f| t.prepared_at_ms >= f))
-            .filter(|t| to.is_none_or(|x| t.prepared_at_ms < x))
-            .filter(|t| after.is_none_or(|a| t.id.0 > a))
-            .collect();
-        matching.sort_unstable_by_key(|t| t.id);
-        let more = matching.len() > size;
-        matching.truncate(size);
-        let name = |p| {
-            st.ledger
-                .participant(p)
-                .map(|x| x.name.clone())
-                .unwrap_or_default()
+        let query = TransferQuery {
+            participant: (!r.fsp_id.is_empty()).then(|| r.fsp_id.clone()),
+            state,
+            from_ms: r
+                .from
+                .as_ref()
+                .map(|t| validate::timestamp_ms("from", Some(t)))
+                .transpose()?,
+            to_ms: r
+                .to
+                .as_ref()
+                .map(|t| validate::timestamp_ms("to", Some(t)))
+                .transpose()?,
+            after,
+            limit: size as u32 + 1,
         };
+        let mut rows = self
+            .ctx
+            .projections
+            .transfers(&query)
+            .await
+            .map_err(|e| FspiopError::new(2003, format!("projection store: {e}")))?;
+        let more = rows.len() > size;
+        rows.truncate(size);
         let next = if more {
-            matching
-                .last()
-                .map(|t| validate::uuid_string(t.id.0))
+            rows.last()
+                .map(|t| t.transfer_id.clone())
                 .unwrap_or_default()
         } else {
             String::new()
         };
         Ok(ListTransfersResponse {
-            transfers: matching
-                .iter()
-                .map(|t| transfer_result(t, name(t.payer), name(t.payee)))
-                .collect(),
+            transfers: rows.iter().map(row_result).collect(),
             page: Some(PageResponse {
                 next_page_token: next,
             }),
         })
+    }
+}
+
+fn row_result(r: &TransferRow) -> TransferResult {
+    let state = match r.state.as_str() {
+        "RESERVED" => TransferState::Reserved,
+        "COMMITTED" => TransferState::Committed,
+        _ => TransferState::Aborted,
+    };
+    TransferResult {
+        transfer_id: r.transfer_id.clone(),
+        state: state as i32,
+        payer_fsp: r.payer.clone(),
+        payee_fsp: r.payee.clone(),
+        amount: Some(Money {
+            amount: r.amount.clone(),
+            currency: r.currency.clone(),
+        }),
+        condition: r.condition.clone(),
+        expiration: Some(validate::timestamp(r.expires_at_ms)),
+        fulfilment: r.fulfilment.clone(),
+        completed: (state != TransferState::Reserved)
+            .then(|| validate::timestamp(r.resolved_at_ms)),
+        error: (state == TransferState::Aborted)
+            .then(|| FspiopError::new(r.reason, "").to_error_information()),
+        prepared: Some(validate::timestamp(r.prepared_at_ms)),
+        quote_id: String::new(),
+        transaction_id: String::new(),
     }
 }
 
@@ -659,7 +701,9 @@ impl OperatorApi for OperatorService {
         &self,
         request: Request<ListTransfersRequest>,
     ) -> Reply_<ListTransfersResponse> {
-        call!(self, request, "ListTransfers", |r| self.list_transfers(&r))
+        call!(self, request, "ListTransfers", |r| self
+            .list_transfers(&r)
+            .await)
     }
 
     async fn list_settlement_windows(

@@ -21,6 +21,7 @@ use crate::log::EventLog;
 use crate::log::sqlite::SqliteLog;
 use crate::operator_api::OperatorService;
 use crate::participant_api::ParticipantService;
+use crate::projection::SqliteProjections;
 use crate::record::LogRecord;
 use crate::snapshots::{SnapshotStore, SqliteSnapshots};
 
@@ -76,11 +77,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     )
     .await?;
     let (notices, _) = broadcast::channel(4096);
+    let projections = SqliteProjections::open(&config.data_dir.join("projections.db")).await?;
     let ctx = Ctx {
         engine,
         channels: Arc::new(Channels::default()),
         config: Arc::new(config.clone()),
         notices,
+        projections: projections.clone(),
     };
     let (shutdown, stop) = watch::channel(false);
     let mut tasks = vec![engine_task];
@@ -145,6 +148,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
 
     tasks.push(tokio::spawn(expiry_sweep(ctx.clone(), stop.clone())));
+    tasks.push(tokio::spawn(crate::projection::run(
+        ctx.clone(),
+        projections,
+        stop.clone(),
+    )));
     tasks.push(tokio::spawn(crate::notifier::run(
         ctx.clone(),
         stop.clone(),

@@ -1,0 +1,280 @@
+//! Projections: the transfers as SQL rows, for the operator's queries and
+//! reports. Written in batches by a task that follows the engine's events,
+//! idempotent (a row is only replaced by a newer log position), and
+//! rebuilt from the state whenever the task fell behind or starts: the log
+//! is the truth, the projection a convenience that can always be rebuilt.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use harambee_ledger::{Event, Resolution, TransferId, TransferRecord, TransferState};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::edge::Ctx;
+use crate::validate;
+
+/// Rows written in one statement.
+pub const ROWS_PER_STATEMENT: usize = 500;
+
+/// A transfer as the projection stores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferRow {
+    pub transfer_id: String,
+    pub payer: String,
+    pub payee: String,
+    pub currency: String,
+    pub amount: String,
+    /// RESERVED, COMMITTED or ABORTED.
+    pub state: String,
+    pub reason: u16,
+    pub condition: String,
+    pub fulfilment: String,
+    pub expires_at_ms: i64,
+    pub prepared_at_ms: i64,
+    pub resolved_at_ms: i64,
+    pub log_offset: i64,
+}
+
+/// Filters of a transfer query.
+#[derive(Clone, Debug, Default)]
+pub struct TransferQuery {
+    pub participant: Option<String>,
+    pub state: Option<&'static str>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// Only ids greater than this (the page token).
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// The SQL store of the projections.
+#[derive(Clone)]
+pub struct SqliteProjections {
+    pool: SqlitePool,
+}
+
+impl SqliteProjections {
+    pub async fn open(path: &Path) -> anyhow::Result<SqliteProjections> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // A projection can be rebuilt from the log: no fsync per batch.
+            .synchronous(SqliteSynchronous::Normal);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        for statement in [
+            "CREATE TABLE IF NOT EXISTS transfers (
+                 transfer_id    TEXT PRIMARY KEY,
+                 payer          TEXT NOT NULL,
+                 payee          TEXT NOT NULL,
+                 currency       TEXT NOT NULL,
+                 amount         TEXT NOT NULL,
+                 state          TEXT NOT NULL,
+                 reason         INTEGER NOT NULL,
+                 condition      TEXT NOT NULL,
+                 fulfilment     TEXT NOT NULL,
+                 expires_at_ms  INTEGER NOT NULL,
+                 prepared_at_ms INTEGER NOT NULL,
+                 resolved_at_ms INTEGER NOT NULL,
+                 log_offset     INTEGER NOT NULL
+             )",
+            "CREATE INDEX IF NOT EXISTS transfers_payer ON transfers (payer, transfer_id)",
+            "CREATE INDEX IF NOT EXISTS transfers_payee ON transfers (payee, transfer_id)",
+            "CREATE INDEX IF NOT EXISTS transfers_state ON transfers (state, transfer_id)",
+        ] {
+            sqlx::query(statement).execute(&pool).await?;
+        }
+        Ok(SqliteProjections { pool })
+    }
+
+    /// Writes rows; a row replaces a stored one only if it is from the same
+    /// or a later log position.
+    pub async fn upsert(&self, rows: &[TransferRow]) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO transfers (transfer_id, payer, payee, currency, amount, state, reason, condition, fulfilment, expires_at_ms, prepared_at_ms, resolved_at_ms, log_offset) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.transfer_id)
+                    .push_bind(&r.payer)
+                    .push_bind(&r.payee)
+                    .push_bind(&r.currency)
+                    .push_bind(&r.amount)
+                    .push_bind(&r.state)
+                    .push_bind(i64::from(r.reason))
+                    .push_bind(&r.condition)
+                    .push_bind(&r.fulfilment)
+                    .push_bind(r.expires_at_ms)
+                    .push_bind(r.prepared_at_ms)
+                    .push_bind(r.resolved_at_ms)
+                    .push_bind(r.log_offset);
+            });
+            q.push(
+                " ON CONFLICT (transfer_id) DO UPDATE SET state = excluded.state, reason = excluded.reason,
+                  fulfilment = excluded.fulfilment, resolved_at_ms = excluded.resolved_at_ms, log_offset = excluded.log_offset
+                  WHERE excluded.log_offset >= transfers.log_offset",
+            );
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Transfers matching a query, by id.
+    pub async fn transfers(&self, query: &TransferQuery) -> anyhow::Result<Vec<TransferRow>> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT transfer_id, payer, payee, currency, amount, state, reason, condition, fulfilment, expires_at_ms, prepared_at_ms, resolved_at_ms, log_offset FROM transfers WHERE 1 = 1",
+        );
+        if let Some(p) = &query.participant {
+            q.push(" AND (payer = ")
+                .push_bind(p.clone())
+                .push(" OR payee = ")
+                .push_bind(p.clone())
+                .push(")");
+        }
+        if let Some(s) = query.state {
+            q.push(" AND state = ").push_bind(s);
+        }
+        if let Some(from) = query.from_ms {
+            q.push(" AND prepared_at_ms >= ").push_bind(from);
+        }
+        if let Some(to) = query.to_ms {
+            q.push(" AND prepared_at_ms < ").push_bind(to);
+        }
+        if let Some(after) = &query.after {
+            q.push(" AND transfer_id > ").push_bind(after.clone());
+        }
+        q.push(" ORDER BY transfer_id LIMIT ")
+            .push_bind(i64::from(query.limit));
+        let rows = q.build().fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| TransferRow {
+                transfer_id: r.get(0),
+                payer: r.get(1),
+                payee: r.get(2),
+                currency: r.get(3),
+                amount: r.get(4),
+                state: r.get(5),
+                reason: u16::try_from(r.get::<i64, _>(6)).unwrap_or(0),
+                condition: r.get(7),
+                fulfilment: r.get(8),
+                expires_at_ms: r.get(9),
+                prepared_at_ms: r.get(10),
+                resolved_at_ms: r.get(11),
+                log_offset: r.get(12),
+            })
+            .collect())
+    }
+}
+
+/// The wire name of a state in the projection.
+pub fn state_name(state: TransferState) -> &'static str {
+    match state {
+        TransferState::Reserved => "RESERVED",
+        TransferState::Committed => "COMMITTED",
+        TransferState::Aborted | TransferState::Refused => "ABORTED",
+    }
+}
+
+fn row(ctx_state: &crate::state::State, t: &TransferRecord, log_offset: i64) -> TransferRow {
+    let name = |p| {
+        ctx_state
+            .ledger
+            .participant(p)
+            .map(|x| x.name.clone())
+            .unwrap_or_default()
+    };
+    TransferRow {
+        transfer_id: validate::uuid_string(t.id.0),
+        payer: name(t.payer),
+        payee: name(t.payee),
+        currency: t.currency.to_string(),
+        amount: t.currency.to_decimal(t.amount).to_string(),
+        state: state_name(t.state).to_string(),
+        reason: t.reason,
+        condition: validate::b64url(&t.condition),
+        fulfilment: match (t.state, t.resolution) {
+            (TransferState::Committed, Some(Resolution::Fulfil(f))) => validate::b64url(&f),
+            _ => String::new(),
+        },
+        expires_at_ms: t.expires_at_ms,
+        prepared_at_ms: t.prepared_at_ms,
+        resolved_at_ms: t.resolved_at_ms,
+        log_offset,
+    }
+}
+
+/// Every transfer of the current state, as rows.
+fn all_rows(ctx: &Ctx) -> Vec<TransferRow> {
+    let st = ctx.engine.read();
+    let offset = st.next_offset as i64;
+    st.ledger.transfers().map(|t| row(&st, t, offset)).collect()
+}
+
+/// Follows the engine and keeps the projection current until the switch
+/// stops.
+pub async fn run(ctx: Ctx, store: SqliteProjections, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut events = ctx.engine.subscribe();
+    if let Err(e) = store.upsert(&all_rows(&ctx)).await {
+        tracing::error!(error = %e, "projection rebuild failed");
+    }
+    loop {
+        let received = tokio::select! {
+            received = events.recv() => received,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let rows = match received {
+            Ok(batch) => {
+                let st = ctx.engine.read();
+                let offset = batch.next_offset as i64;
+                let mut ids: Vec<TransferId> = batch
+                    .events
+                    .iter()
+                    .filter_map(|e| match e {
+                        Event::TransferReserved { transfer_id, .. }
+                        | Event::TransferRefused { transfer_id, .. }
+                        | Event::TransferCommitted { transfer_id, .. }
+                        | Event::TransferAborted { transfer_id, .. } => Some(*transfer_id),
+                        _ => None,
+                    })
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids.iter()
+                    .filter_map(|id| st.ledger.transfer(*id))
+                    .map(|t| row(&st, t, offset))
+                    .collect()
+            }
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "projection fell behind; rebuilding from the state");
+                all_rows(&ctx)
+            }
+            Err(RecvError::Closed) => return,
+        };
+        if rows.is_empty() {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        match store.upsert(&rows).await {
+            Ok(()) => {
+                metrics::histogram!("harambee_projection_write_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                metrics::counter!("harambee_projection_rows_total").increment(rows.len() as u64);
+            }
+            Err(e) => {
+                // Next time it will be rebuilt whole.
+                tracing::error!(error = %e, rows = rows.len(), "projection write failed");
+                events = ctx.engine.subscribe();
+                if let Err(e) = store.upsert(&all_rows(&ctx)).await {
+                    tracing::error!(error = %e, "projection rebuild failed");
+                }
+            }
+        }
+    }
+}
