@@ -35,6 +35,14 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ),
     ("net-debit-cap", "beyond the net debit cap: ABORTED 4200"),
     ("unknown-party", "nobody owns the party: lookup 3204"),
+    (
+        "owner-unreachable",
+        "the party's owner does not answer: lookup 1001",
+    ),
+    (
+        "modified-quote",
+        "the same quote id with other content: 3106",
+    ),
     ("inactive-payee", "a deactivated payee: quote 3201"),
     (
         "duplicate-prepare",
@@ -358,6 +366,62 @@ impl Runner {
                     Err(s) if code(&s) == 3204 => Ok("lookup: 3204".into()),
                     Err(s) => Err(format!("lookup: {} instead of 3204", code(&s))),
                     Ok(_) => Err("lookup succeeded".into()),
+                }
+            }
+            "owner-unreachable" => {
+                let (mut a, b) = self.pair("1000", "1000", Behaviour::Honest).await?;
+                let closed =
+                    std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+                let url = format!("http://{}", closed.local_addr().map_err(|e| e.to_string())?);
+                drop(closed);
+                let r = self.op.req(SetEndpointRequest {
+                    fsp_id: b.name.clone(),
+                    url,
+                });
+                self.op
+                    .client
+                    .set_endpoint(r)
+                    .await
+                    .map_err(|s| format!("set endpoint: {}", code(&s)))?;
+                match a
+                    .api
+                    .lookup_party(LookupPartyRequest {
+                        party: Some(b.customer(0)),
+                        currency: String::new(),
+                    })
+                    .await
+                {
+                    Err(s) if code(&s) == 1001 => Ok("lookup: 1001".into()),
+                    Err(s) => Err(format!("lookup: {} instead of 1001", code(&s))),
+                    Ok(_) => Err("lookup succeeded".into()),
+                }
+            }
+            "modified-quote" => {
+                let (mut a, b) = self.pair("1000", "1000", Behaviour::Honest).await?;
+                let q = self.quote(&mut a, &b, "10").await?;
+                let changed = QuoteRequest {
+                    quote_id: q.quote_id.clone(),
+                    transaction_id: q.transaction_id.clone(),
+                    payee: Some(Party {
+                        identifier: Some(b.customer(0)),
+                        fsp_id: b.name.clone(),
+                        ..Default::default()
+                    }),
+                    payer: Some(Party {
+                        fsp_id: a.name.clone(),
+                        ..Default::default()
+                    }),
+                    amount_type: AmountType::Send as i32,
+                    amount: Some(Money {
+                        amount: "11".into(),
+                        currency: self.currency.clone(),
+                    }),
+                    ..Default::default()
+                };
+                match a.api.request_quote(changed).await {
+                    Err(s) if code(&s) == 3106 => Ok("3106".into()),
+                    Err(s) => Err(format!("{} instead of 3106", code(&s))),
+                    Ok(_) => Err("accepted".into()),
                 }
             }
             "inactive-payee" => {

@@ -1,0 +1,80 @@
+//! The simulator's own tools against a real switch: every scenario passes,
+//! and a small load run reports what it did.
+
+use std::time::Duration;
+
+use harambee_sim::load::{self, LoadSpec, Mode};
+use harambee_sim::network::Operator;
+use harambee_sim::scenario::{Runner, SCENARIOS, table};
+use harambee_tests::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_passes_against_the_switch() {
+    let s = TestSwitch::start().await;
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let op = Operator::new(s.op.clone(), OPERATOR_TOKEN);
+    let mut runner = Runner::new(op, s.participant_url.clone(), CURRENCY.into(), stop_rx);
+    let reports = runner.run(&[]).await;
+    assert_eq!(reports.len(), SCENARIOS.len());
+    assert!(reports.iter().all(|r| r.passed), "{}", table(&reports));
+    // Asking for one by name runs only that one; an unknown name runs none.
+    assert_eq!(runner.run(&["unknown-transfer".to_string()]).await.len(), 1);
+    assert!(
+        runner
+            .run(&["no-such-scenario".to_string()])
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_reports_every_operation() {
+    let s = TestSwitch::start().await;
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    for mode in [Mode::Payments, Mode::Transfers] {
+        let spec = LoadSpec {
+            mode,
+            participants: 3,
+            concurrency: 4,
+            rate_per_s: None,
+            duration: Duration::from_secs(30),
+            count: Some(40),
+            currency: CURRENCY.into(),
+            show_progress: false,
+        };
+        let op = Operator::new(s.op.clone(), OPERATOR_TOKEN);
+        let report = load::run(op, &s.participant_url, &spec, stop_rx.clone())
+            .await
+            .expect("load");
+        assert_eq!(report.operations, 40, "{mode:?}: bounded by count");
+        assert_eq!(
+            report.outcomes.get("committed"),
+            Some(&40),
+            "{mode:?}: {:?}",
+            report.outcomes
+        );
+        assert!(report.latency.p50_ms > 0.0 && report.latency.p50_ms <= report.latency.p99_ms);
+        let json = serde_json::to_value(&report).expect("json");
+        assert_eq!(json["operations"], 40);
+    }
+    // A target rate is honoured within its bound: 20/s for 1 s starts at most ~21.
+    let spec = LoadSpec {
+        mode: Mode::Transfers,
+        participants: 2,
+        concurrency: 4,
+        rate_per_s: Some(20),
+        duration: Duration::from_secs(1),
+        count: None,
+        currency: CURRENCY.into(),
+        show_progress: false,
+    };
+    let op = Operator::new(s.op.clone(), OPERATOR_TOKEN);
+    let report = load::run(op, &s.participant_url, &spec, stop_rx)
+        .await
+        .expect("rated load");
+    assert!(
+        (1..=22).contains(&report.operations),
+        "{} operations at 20/s for 1 s",
+        report.operations
+    );
+}
