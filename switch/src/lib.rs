@@ -11,6 +11,7 @@
 //! `callbacks`; the `notifier` tells participants what happened; `server`
 //! wires it all together. See `docs/ARCHITECTURE.md`.
 
+pub mod audit;
 pub mod callbacks;
 pub mod config;
 pub mod demo;

@@ -37,9 +37,35 @@ enum Cmd {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
+    /// Exports or verifies the tamper-evident event log, offline.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Operator commands against a running switch.
     #[command(flatten)]
     Operator(OperatorCmd),
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Checks the hash chain and reports the first break (exit 1 if broken).
+    Verify {
+        /// A switch's data directory (stopped or running).
+        #[arg(long, conflicts_with = "file")]
+        data_dir: Option<PathBuf>,
+        /// An export written by `audit export`.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Writes the log with its hash chain as JSON lines.
+    Export {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Output file; standard output without it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -230,7 +256,48 @@ async fn main() -> anyhow::Result<()> {
             }
             demo::run(seed).await
         }
+        Cmd::Audit { action } => audit(action).await,
         Cmd::Operator(cmd) => operator(cmd).await,
+    }
+}
+
+async fn audit(action: AuditAction) -> anyhow::Result<()> {
+    use harambee_switch::audit;
+    match action {
+        AuditAction::Verify { data_dir, file } => {
+            let result = match (data_dir, file) {
+                (Some(dir), None) => match audit::verify_data_dir(&dir).await {
+                    Ok(v) => Ok(v),
+                    Err(harambee_switch::log::sqlite::AuditError::Break(b)) => Err(b),
+                    Err(e) => return Err(e.into()),
+                },
+                (None, Some(path)) => {
+                    audit::verify_export(std::io::BufReader::new(std::fs::File::open(&path)?))?
+                }
+                _ => anyhow::bail!("give --data-dir or --file"),
+            };
+            match result {
+                Ok(v) => {
+                    println!("verified {} records; head hash {}", v.records, v.head);
+                    Ok(())
+                }
+                Err(b) => {
+                    println!("BROKEN at offset {}: {b}", b.offset());
+                    std::process::exit(1);
+                }
+            }
+        }
+        AuditAction::Export { data_dir, out } => {
+            let n = match out {
+                Some(path) => {
+                    let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+                    audit::export(&data_dir, &mut file).await?
+                }
+                None => audit::export(&data_dir, &mut std::io::stdout().lock()).await?,
+            };
+            eprintln!("exported {n} records");
+            Ok(())
+        }
     }
 }
 

@@ -66,7 +66,11 @@ impl Running {
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     config.check()?;
     std::fs::create_dir_all(&config.data_dir)?;
-    let log: Arc<dyn EventLog> = Arc::new(SqliteLog::open(&config.data_dir.join("log.db")).await?);
+    let sqlite_log = SqliteLog::open(&config.data_dir.join("log.db")).await?;
+    // Refuse to start on a log that was tampered with.
+    let (records, head) = sqlite_log.verify_chain().await?;
+    tracing::info!(records, head = %crate::log::chain::hex(&head), "event log hash chain verified");
+    let log: Arc<dyn EventLog> = Arc::new(sqlite_log);
     let snapshots: Arc<dyn SnapshotStore> =
         Arc::new(SqliteSnapshots::open(&config.data_dir.join("snapshots.db")).await?);
     let (engine, engine_task) = Engine::start(

@@ -10,6 +10,7 @@
 //! is durable (SQLite: committed with `synchronous = FULL`; Kafka: acked by
 //! all in-sync replicas). Offsets are dense, start at 0, and never change.
 
+pub mod chain;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -12,13 +12,17 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+use super::chain::{self, ChainedRecord};
 use super::{EventLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
 use crate::record::LogRecord;
 
-/// The embedded log in a SQLite file.
+/// The embedded log in a SQLite file, hash-chained (see [`super::chain`]).
 #[derive(Clone)]
 pub struct SqliteLog {
     pool: SqlitePool,
+    /// Offset and hash of the next append's predecessor. Appends are
+    /// serialized by the engine; the mutex only guards against misuse.
+    head: std::sync::Arc<tokio::sync::Mutex<(Offset, [u8; 32])>>,
 }
 
 impl SqliteLog {
@@ -40,14 +44,83 @@ impl SqliteLog {
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS event_log (
                  log_offset INTEGER PRIMARY KEY,
+                 prev_hash  TEXT    NOT NULL,
+                 hash       TEXT    NOT NULL,
                  record     TEXT    NOT NULL
              )",
         )
         .execute(&pool)
         .await
         .map_err(unavailable)?;
-        Ok(SqliteLog { pool })
+        let last =
+            sqlx::query("SELECT log_offset, hash FROM event_log ORDER BY log_offset DESC LIMIT 1")
+                .fetch_optional(&pool)
+                .await
+                .map_err(unavailable)?;
+        let head = match last {
+            None => (0, chain::GENESIS),
+            Some(row) => {
+                let offset = row.get::<i64, _>(0) as Offset;
+                let hash: String = row.get(1);
+                let hash = chain::parse_hex32(&hash).ok_or(LogError::Corrupt {
+                    offset,
+                    reason: "malformed hash".into(),
+                })?;
+                (offset + 1, hash)
+            }
+        };
+        Ok(SqliteLog {
+            pool,
+            head: std::sync::Arc::new(tokio::sync::Mutex::new(head)),
+        })
     }
+
+    /// Verifies the whole hash chain; returns the number of records and the
+    /// head hash, or where it breaks.
+    pub async fn verify_chain(&self) -> Result<(Offset, [u8; 32]), AuditError> {
+        let mut verifier = chain::Verifier::default();
+        loop {
+            let rows = self
+                .chained(verifier.count(), LOG_BATCH_RECORDS_MAX)
+                .await?;
+            if rows.is_empty() {
+                return Ok((verifier.count(), verifier.head()));
+            }
+            for row in &rows {
+                verifier.check(row)?;
+            }
+        }
+    }
+
+    /// Stored records with their chain fields, for audit and export.
+    pub async fn chained(&self, from: Offset, max: usize) -> Result<Vec<ChainedRecord>, LogError> {
+        let rows = sqlx::query(
+            "SELECT log_offset, prev_hash, hash, record FROM event_log WHERE log_offset >= ? ORDER BY log_offset LIMIT ?",
+        )
+        .bind(from as i64)
+        .bind(max.min(LOG_BATCH_RECORDS_MAX) as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ChainedRecord {
+                offset: r.get::<i64, _>(0) as Offset,
+                prev_hash: r.get(1),
+                hash: r.get(2),
+                record: r.get(3),
+            })
+            .collect())
+    }
+}
+
+/// Why an audit failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("hash chain broken: {0}")]
+    Break(#[from] chain::ChainBreak),
 }
 
 fn unavailable(e: impl std::fmt::Display) -> LogError {
@@ -65,22 +138,27 @@ impl EventLog for SqliteLog {
             .map(LogRecord::encode)
             .collect::<Result<Vec<String>, _>>()
             .map_err(unavailable)?;
+        let mut head = self.head.lock().await;
+        let (first, mut prev) = *head;
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let first: i64 = sqlx::query("SELECT COALESCE(MAX(log_offset) + 1, 0) FROM event_log")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(unavailable)?
-            .get(0);
         for (i, text) in encoded.iter().enumerate() {
-            sqlx::query("INSERT INTO event_log (log_offset, record) VALUES (?, ?)")
-                .bind(first + i as i64)
-                .bind(text)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
+            let offset = first + i as Offset;
+            let hash = chain::link(offset, &prev, text);
+            sqlx::query(
+                "INSERT INTO event_log (log_offset, prev_hash, hash, record) VALUES (?, ?, ?, ?)",
+            )
+            .bind(offset as i64)
+            .bind(chain::hex(&prev))
+            .bind(chain::hex(&hash))
+            .bind(text)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            prev = hash;
         }
         tx.commit().await.map_err(unavailable)?;
-        Ok(first as Offset)
+        *head = (first + encoded.len() as Offset, prev);
+        Ok(first)
     }
 
     async fn read(&self, from: Offset, max: usize) -> Result<Vec<(Offset, LogRecord)>, LogError> {
@@ -113,11 +191,6 @@ impl EventLog for SqliteLog {
     }
 
     async fn end(&self) -> Result<Offset, LogError> {
-        let end: i64 = sqlx::query("SELECT COALESCE(MAX(log_offset) + 1, 0) FROM event_log")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(unavailable)?
-            .get(0);
-        Ok(end as Offset)
+        Ok(self.head.lock().await.0)
     }
 }
