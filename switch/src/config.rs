@@ -35,6 +35,21 @@ pub struct Config {
     pub ledger_capacity_transfers: usize,
     /// Log records applied between two snapshots.
     pub snapshot_interval_records: u64,
+    /// Where projections (the SQL tables the operator's queries read) live.
+    pub store: StoreKind,
+    /// PostgreSQL URL when `store = "postgres"`, e.g.
+    /// `postgres://harambee@db.example:5432/harambee`.
+    pub postgres_url: String,
+}
+
+/// The projection store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// SQLite files in the data directory (the embedded default).
+    Sqlite,
+    /// A PostgreSQL database.
+    Postgres,
 }
 
 impl Default for Config {
@@ -64,6 +79,8 @@ impl Default for Config {
             message_size_max_bytes: 64 * 1024,
             ledger_capacity_transfers: 100_000,
             snapshot_interval_records: 200_000,
+            store: StoreKind::Sqlite,
+            postgres_url: String::new(),
         }
     }
 }
@@ -108,6 +125,16 @@ impl Config {
         }
         if let Some(v) = get("HARAMBEE_TRANSFER_CALLBACK_TIMEOUT_MS") {
             self.transfer_callback_timeout_ms = num("HARAMBEE_TRANSFER_CALLBACK_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = get("HARAMBEE_STORE") {
+            self.store = match v.as_str() {
+                "sqlite" => StoreKind::Sqlite,
+                "postgres" => StoreKind::Postgres,
+                _ => anyhow::bail!("HARAMBEE_STORE={v:?}: expected sqlite or postgres"),
+            };
+        }
+        if let Some(v) = get("HARAMBEE_POSTGRES_URL") {
+            self.postgres_url = v;
         }
         if let Some(v) = get("HARAMBEE_EXPIRY_SWEEP_INTERVAL_MS") {
             self.expiry_sweep_interval_ms = num("HARAMBEE_EXPIRY_SWEEP_INTERVAL_MS", v)?;

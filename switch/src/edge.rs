@@ -31,7 +31,7 @@ pub struct Ctx {
     pub config: Arc<Config>,
     pub notices: broadcast::Sender<Notice>,
     /// The SQL projections the operator's queries read.
-    pub projections: crate::projection::SqliteProjections,
+    pub projections: Arc<dyn crate::projection::ProjectionStore>,
 }
 
 /// Milliseconds since the Unix epoch: the only clock of the switch. Times

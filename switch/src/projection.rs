@@ -8,8 +8,9 @@ use std::path::Path;
 use std::str::FromStr;
 
 use harambee_ledger::{Event, Resolution, TransferId, TransferRecord, TransferState};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{Postgres, QueryBuilder, Row, Sqlite, SqlitePool};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::edge::Ctx;
@@ -49,7 +50,17 @@ pub struct TransferQuery {
     pub limit: u32,
 }
 
-/// The SQL store of the projections.
+/// Where projections are stored: SQLite (embedded) or PostgreSQL.
+#[async_trait::async_trait]
+pub trait ProjectionStore: Send + Sync + 'static {
+    /// Writes rows; a row replaces a stored one only if it is from the same
+    /// or a later log position.
+    async fn upsert(&self, rows: &[TransferRow]) -> anyhow::Result<()>;
+    /// Transfers matching a query, by id.
+    async fn transfers(&self, query: &TransferQuery) -> anyhow::Result<Vec<TransferRow>>;
+}
+
+/// The embedded projection store.
 #[derive(Clone)]
 pub struct SqliteProjections {
     pool: SqlitePool,
@@ -66,112 +77,113 @@ impl SqliteProjections {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        for statement in [
-            "CREATE TABLE IF NOT EXISTS transfers (
-                 transfer_id    TEXT PRIMARY KEY,
-                 payer          TEXT NOT NULL,
-                 payee          TEXT NOT NULL,
-                 currency       TEXT NOT NULL,
-                 amount         TEXT NOT NULL,
-                 state          TEXT NOT NULL,
-                 reason         INTEGER NOT NULL,
-                 condition      TEXT NOT NULL,
-                 fulfilment     TEXT NOT NULL,
-                 expires_at_ms  INTEGER NOT NULL,
-                 prepared_at_ms INTEGER NOT NULL,
-                 resolved_at_ms INTEGER NOT NULL,
-                 log_offset     INTEGER NOT NULL
-             )",
-            "CREATE INDEX IF NOT EXISTS transfers_payer ON transfers (payer, transfer_id)",
-            "CREATE INDEX IF NOT EXISTS transfers_payee ON transfers (payee, transfer_id)",
-            "CREATE INDEX IF NOT EXISTS transfers_state ON transfers (state, transfer_id)",
-        ] {
-            sqlx::query(statement).execute(&pool).await?;
-        }
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(SqliteProjections { pool })
     }
+}
 
-    /// Writes rows; a row replaces a stored one only if it is from the same
-    /// or a later log position.
-    pub async fn upsert(&self, rows: &[TransferRow]) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO transfers (transfer_id, payer, payee, currency, amount, state, reason, condition, fulfilment, expires_at_ms, prepared_at_ms, resolved_at_ms, log_offset) ",
-            );
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(&r.transfer_id)
-                    .push_bind(&r.payer)
-                    .push_bind(&r.payee)
-                    .push_bind(&r.currency)
-                    .push_bind(&r.amount)
-                    .push_bind(&r.state)
-                    .push_bind(i64::from(r.reason))
-                    .push_bind(&r.condition)
-                    .push_bind(&r.fulfilment)
-                    .push_bind(r.expires_at_ms)
-                    .push_bind(r.prepared_at_ms)
-                    .push_bind(r.resolved_at_ms)
-                    .push_bind(r.log_offset);
-            });
-            q.push(
-                " ON CONFLICT (transfer_id) DO UPDATE SET state = excluded.state, reason = excluded.reason,
-                  fulfilment = excluded.fulfilment, resolved_at_ms = excluded.resolved_at_ms, log_offset = excluded.log_offset
-                  WHERE excluded.log_offset >= transfers.log_offset",
-            );
-            q.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
+/// The PostgreSQL projection store.
+#[derive(Clone)]
+pub struct PgProjections {
+    pool: PgPool,
+}
 
-    /// Transfers matching a query, by id.
-    pub async fn transfers(&self, query: &TransferQuery) -> anyhow::Result<Vec<TransferRow>> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT transfer_id, payer, payee, currency, amount, state, reason, condition, fulfilment, expires_at_ms, prepared_at_ms, resolved_at_ms, log_offset FROM transfers WHERE 1 = 1",
-        );
-        if let Some(p) = &query.participant {
-            q.push(" AND (payer = ")
-                .push_bind(p.clone())
-                .push(" OR payee = ")
-                .push_bind(p.clone())
-                .push(")");
-        }
-        if let Some(s) = query.state {
-            q.push(" AND state = ").push_bind(s);
-        }
-        if let Some(from) = query.from_ms {
-            q.push(" AND prepared_at_ms >= ").push_bind(from);
-        }
-        if let Some(to) = query.to_ms {
-            q.push(" AND prepared_at_ms < ").push_bind(to);
-        }
-        if let Some(after) = &query.after {
-            q.push(" AND transfer_id > ").push_bind(after.clone());
-        }
-        q.push(" ORDER BY transfer_id LIMIT ")
-            .push_bind(i64::from(query.limit));
-        let rows = q.build().fetch_all(&self.pool).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| TransferRow {
-                transfer_id: r.get(0),
-                payer: r.get(1),
-                payee: r.get(2),
-                currency: r.get(3),
-                amount: r.get(4),
-                state: r.get(5),
-                reason: u16::try_from(r.get::<i64, _>(6)).unwrap_or(0),
-                condition: r.get(7),
-                fulfilment: r.get(8),
-                expires_at_ms: r.get(9),
-                prepared_at_ms: r.get(10),
-                resolved_at_ms: r.get(11),
-                log_offset: r.get(12),
-            })
-            .collect())
+impl PgProjections {
+    /// Connects and applies the embedded migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<PgProjections> {
+        let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PgProjections { pool })
     }
 }
+
+/// The same SQL for both databases; `$cast` turns the bound amount text
+/// into the column's type, `$amount` reads it back as text.
+macro_rules! projection_store {
+    ($store:ty, $db:ty, $cast:literal, $amount:literal) => {
+        #[async_trait::async_trait]
+        impl ProjectionStore for $store {
+            async fn upsert(&self, rows: &[TransferRow]) -> anyhow::Result<()> {
+                let mut tx = self.pool.begin().await?;
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    let mut q: QueryBuilder<$db> = QueryBuilder::new(
+                        "INSERT INTO transfers (transfer_id, payer, payee, currency, amount, state, reason, condition, fulfilment, expires_at_ms, prepared_at_ms, resolved_at_ms, log_offset) ",
+                    );
+                    q.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.transfer_id.clone())
+                            .push_bind(r.payer.clone())
+                            .push_bind(r.payee.clone())
+                            .push_bind(r.currency.clone())
+                            .push_bind(r.amount.clone())
+                            .push_unseparated($cast)
+                            .push_bind(r.state.clone())
+                            .push_bind(i64::from(r.reason))
+                            .push_bind(r.condition.clone())
+                            .push_bind(r.fulfilment.clone())
+                            .push_bind(r.expires_at_ms)
+                            .push_bind(r.prepared_at_ms)
+                            .push_bind(r.resolved_at_ms)
+                            .push_bind(r.log_offset);
+                    });
+                    q.push(
+                        " ON CONFLICT (transfer_id) DO UPDATE SET state = excluded.state, reason = excluded.reason,
+                          fulfilment = excluded.fulfilment, resolved_at_ms = excluded.resolved_at_ms, log_offset = excluded.log_offset
+                          WHERE excluded.log_offset >= transfers.log_offset",
+                    );
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn transfers(&self, query: &TransferQuery) -> anyhow::Result<Vec<TransferRow>> {
+                let mut q: QueryBuilder<$db> = QueryBuilder::new(concat!(
+                    "SELECT transfer_id, payer, payee, currency, ",
+                    $amount,
+                    ", state, reason, condition, fulfilment, expires_at_ms, prepared_at_ms, resolved_at_ms, log_offset FROM transfers WHERE 1 = 1"
+                ));
+                if let Some(p) = &query.participant {
+                    q.push(" AND (payer = ").push_bind(p.clone()).push(" OR payee = ").push_bind(p.clone()).push(")");
+                }
+                if let Some(s) = query.state {
+                    q.push(" AND state = ").push_bind(s);
+                }
+                if let Some(from) = query.from_ms {
+                    q.push(" AND prepared_at_ms >= ").push_bind(from);
+                }
+                if let Some(to) = query.to_ms {
+                    q.push(" AND prepared_at_ms < ").push_bind(to);
+                }
+                if let Some(after) = &query.after {
+                    q.push(" AND transfer_id > ").push_bind(after.clone());
+                }
+                q.push(" ORDER BY transfer_id LIMIT ").push_bind(i64::from(query.limit));
+                let rows = q.build().fetch_all(&self.pool).await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| TransferRow {
+                        transfer_id: r.get(0),
+                        payer: r.get(1),
+                        payee: r.get(2),
+                        currency: r.get(3),
+                        amount: r.get(4),
+                        state: r.get(5),
+                        reason: u16::try_from(r.get::<i64, _>(6)).unwrap_or(0),
+                        condition: r.get(7),
+                        fulfilment: r.get(8),
+                        expires_at_ms: r.get(9),
+                        prepared_at_ms: r.get(10),
+                        resolved_at_ms: r.get(11),
+                        log_offset: r.get(12),
+                    })
+                    .collect())
+            }
+        }
+    };
+}
+
+projection_store!(SqliteProjections, Sqlite, "", "amount");
+projection_store!(PgProjections, Postgres, "::numeric", "amount::text");
 
 /// The wire name of a state in the projection.
 pub fn state_name(state: TransferState) -> &'static str {
@@ -219,7 +231,11 @@ fn all_rows(ctx: &Ctx) -> Vec<TransferRow> {
 
 /// Follows the engine and keeps the projection current until the switch
 /// stops.
-pub async fn run(ctx: Ctx, store: SqliteProjections, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(
+    ctx: Ctx,
+    store: std::sync::Arc<dyn ProjectionStore>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut events = ctx.engine.subscribe();
     if let Err(e) = store.upsert(&all_rows(&ctx)).await {
         tracing::error!(error = %e, "projection rebuild failed");

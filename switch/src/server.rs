@@ -15,13 +15,14 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::callbacks::Channels;
 use crate::config::Config;
+use crate::config::StoreKind;
 use crate::edge::{Ctx, now_ms};
 use crate::engine::Engine;
 use crate::log::EventLog;
 use crate::log::sqlite::SqliteLog;
 use crate::operator_api::OperatorService;
 use crate::participant_api::ParticipantService;
-use crate::projection::SqliteProjections;
+use crate::projection::{PgProjections, ProjectionStore, SqliteProjections};
 use crate::record::LogRecord;
 use crate::snapshots::{SnapshotStore, SqliteSnapshots};
 
@@ -81,7 +82,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     )
     .await?;
     let (notices, _) = broadcast::channel(4096);
-    let projections = SqliteProjections::open(&config.data_dir.join("projections.db")).await?;
+    let projections: Arc<dyn ProjectionStore> = match config.store {
+        StoreKind::Sqlite => {
+            Arc::new(SqliteProjections::open(&config.data_dir.join("projections.db")).await?)
+        }
+        StoreKind::Postgres => Arc::new(PgProjections::connect(&config.postgres_url).await?),
+    };
     let ctx = Ctx {
         engine,
         channels: Arc::new(Channels::default()),

@@ -273,3 +273,53 @@ pub async fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -
 }
 
 pub use harambee_sim::dfsp::Behaviour as PayeeBehaviour;
+
+/// The local PostgreSQL server the tests that need one use (trust auth).
+/// Override with `HARAMBEE_TEST_POSTGRES` (a URL to a maintenance database).
+pub fn postgres_admin_url() -> String {
+    std::env::var("HARAMBEE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database created for one test, dropped by [`TestDatabase::drop_database`].
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// Creates a fresh, uniquely named database. Needs PostgreSQL on
+    /// 127.0.0.1:5432 (or `HARAMBEE_TEST_POSTGRES`).
+    pub async fn create() -> TestDatabase {
+        use sqlx::Connection;
+        let admin = postgres_admin_url();
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("this test needs PostgreSQL at {admin}: {e}"));
+        let name = format!("harambee_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_string())
+            .unwrap_or(admin);
+        TestDatabase {
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+
+    pub async fn drop_database(self) {
+        use sqlx::Connection;
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+            let _ = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn)
+            .await;
+        }
+    }
+}
