@@ -35,11 +35,29 @@ pub struct Config {
     pub ledger_capacity_transfers: usize,
     /// Log records applied between two snapshots.
     pub snapshot_interval_records: u64,
+    /// Where the event log lives.
+    pub log: LogKind,
+    /// Kafka bootstrap servers when `log = "kafka"`, "host:port,...".
+    pub kafka_brokers: String,
+    /// The log topic (created by the switch if missing; never auto-created).
+    pub kafka_topic: String,
+    /// Replication factor given to the topic when the switch creates it.
+    pub kafka_replication: i32,
     /// Where projections (the SQL tables the operator's queries read) live.
     pub store: StoreKind,
     /// PostgreSQL URL when `store = "postgres"`, e.g.
     /// `postgres://harambee@db.example:5432/harambee`.
     pub postgres_url: String,
+}
+
+/// The event log backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogKind {
+    /// A SQLite file in the data directory (the embedded default).
+    Sqlite,
+    /// A Kafka topic (Apache Kafka, Redpanda, Tansu).
+    Kafka,
 }
 
 /// The projection store.
@@ -79,6 +97,10 @@ impl Default for Config {
             message_size_max_bytes: 64 * 1024,
             ledger_capacity_transfers: 100_000,
             snapshot_interval_records: 200_000,
+            log: LogKind::Sqlite,
+            kafka_brokers: String::new(),
+            kafka_topic: "harambee.log".into(),
+            kafka_replication: 1,
             store: StoreKind::Sqlite,
             postgres_url: String::new(),
         }
@@ -132,6 +154,19 @@ impl Config {
                 "postgres" => StoreKind::Postgres,
                 _ => anyhow::bail!("HARAMBEE_STORE={v:?}: expected sqlite or postgres"),
             };
+        }
+        if let Some(v) = get("HARAMBEE_LOG") {
+            self.log = match v.as_str() {
+                "sqlite" => LogKind::Sqlite,
+                "kafka" => LogKind::Kafka,
+                _ => anyhow::bail!("HARAMBEE_LOG={v:?}: expected sqlite or kafka"),
+            };
+        }
+        if let Some(v) = get("HARAMBEE_KAFKA_BROKERS") {
+            self.kafka_brokers = v;
+        }
+        if let Some(v) = get("HARAMBEE_KAFKA_TOPIC") {
+            self.kafka_topic = v;
         }
         if let Some(v) = get("HARAMBEE_POSTGRES_URL") {
             self.postgres_url = v;

@@ -122,6 +122,35 @@ impl Engine {
     }
 }
 
+/// Applies the records the log holds past the state, if its end moved past
+/// it (after a failed append, some records may have landed).
+async fn catch_up(log: &dyn EventLog, state: &RwLock<State>) -> Result<u64, LogError> {
+    let mut applied = 0u64;
+    loop {
+        let from = state.read().unwrap_or_else(|p| p.into_inner()).next_offset;
+        if log.end().await? <= from {
+            if applied > 0 {
+                tracing::warn!(
+                    applied,
+                    "applied records of a failed append that did become durable"
+                );
+            }
+            return Ok(applied);
+        }
+        let records = log.read(from, LOG_BATCH_RECORDS_MAX).await?;
+        if records.is_empty() {
+            return Ok(applied);
+        }
+        let mut st = state.write().unwrap_or_else(|p| p.into_inner());
+        for (offset, record) in &records {
+            if *offset == st.next_offset {
+                st.apply(*offset, record);
+                applied += 1;
+            }
+        }
+    }
+}
+
 /// Applies every record of the log from `state.next_offset` on.
 pub async fn replay(log: &dyn EventLog, state: &mut State) -> Result<u64, LogError> {
     let mut replayed = 0u64;
@@ -171,6 +200,12 @@ async fn run(
                     let _ = s
                         .reply
                         .send(Err(FspiopError::new(2003, format!("event log: {e}"))));
+                }
+                // Part of the batch may have become durable (a broker that
+                // failed mid-batch): apply what did, so that the live state
+                // stays the state a replay gives.
+                if let Err(e) = catch_up(log.as_ref(), &state).await {
+                    tracing::warn!(error = %e, "could not read back after a failed append");
                 }
                 continue;
             }

@@ -15,10 +15,11 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::callbacks::Channels;
 use crate::config::Config;
-use crate::config::StoreKind;
+use crate::config::{LogKind, StoreKind};
 use crate::edge::{Ctx, now_ms};
 use crate::engine::Engine;
 use crate::log::EventLog;
+use crate::log::kafka;
 use crate::log::sqlite::SqliteLog;
 use crate::operator_api::OperatorService;
 use crate::participant_api::ParticipantService;
@@ -67,11 +68,30 @@ impl Running {
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     config.check()?;
     std::fs::create_dir_all(&config.data_dir)?;
-    let sqlite_log = SqliteLog::open(&config.data_dir.join("log.db")).await?;
-    // Refuse to start on a log that was tampered with.
-    let (records, head) = sqlite_log.verify_chain().await?;
-    tracing::info!(records, head = %crate::log::chain::hex(&head), "event log hash chain verified");
-    let log: Arc<dyn EventLog> = Arc::new(sqlite_log);
+    let log: Arc<dyn EventLog> = match config.log {
+        LogKind::Sqlite => {
+            let sqlite_log = SqliteLog::open(&config.data_dir.join("log.db")).await?;
+            // Refuse to start on a log that was tampered with.
+            let (records, head) = sqlite_log.verify_chain().await?;
+            tracing::info!(records, head = %crate::log::chain::hex(&head), "event log hash chain verified");
+            Arc::new(sqlite_log)
+        }
+        LogKind::Kafka => {
+            kafka::create_topic(
+                &config.kafka_brokers,
+                &config.kafka_topic,
+                1,
+                config.kafka_replication,
+            )
+            .await?;
+            let target = kafka::KafkaTarget {
+                brokers: config.kafka_brokers.clone(),
+                topic: config.kafka_topic.clone(),
+                partition: 0,
+            };
+            Arc::new(kafka::KafkaLog::open(target).await?)
+        }
+    };
     let snapshots: Arc<dyn SnapshotStore> =
         Arc::new(SqliteSnapshots::open(&config.data_dir.join("snapshots.db")).await?);
     let (engine, engine_task) = Engine::start(

@@ -323,3 +323,73 @@ impl TestDatabase {
         }
     }
 }
+
+/// A Tansu broker (Kafka-compatible) on a free 127.0.0.1 port with in-memory
+/// storage, for the tests that NEED Kafka. `.ci/run` installs `tansu`
+/// (`cargo install tansu --locked --features dynostore,libsql`); the binary is
+/// looked up on PATH, then in ~/.cargo/bin. Killed when dropped.
+pub struct Tansu {
+    child: std::process::Child,
+    pub brokers: String,
+}
+
+impl Tansu {
+    pub fn binary() -> PathBuf {
+        let on_path = std::env::var_os("PATH")
+            .map(|p| {
+                std::env::split_paths(&p)
+                    .map(|d| d.join("tansu"))
+                    .find(|c| c.is_file())
+            })
+            .unwrap_or_default();
+        on_path.unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo/bin/tansu")
+        })
+    }
+
+    pub async fn start() -> Tansu {
+        let binary = Self::binary();
+        assert!(
+            binary.is_file(),
+            "this test needs the tansu broker ({}); .ci/run installs it",
+            binary.display()
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = std::process::Command::new(&binary)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tansu starts");
+        let brokers = format!("127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(&brokers).await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tansu did not listen on {brokers}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Tansu { child, brokers }
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

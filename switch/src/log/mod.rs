@@ -11,6 +11,7 @@
 //! all in-sync replicas). Offsets are dense, start at 0, and never change.
 
 pub mod chain;
+pub mod kafka;
 pub mod sqlite;
 
 use async_trait::async_trait;

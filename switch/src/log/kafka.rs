@@ -1,0 +1,375 @@
+//! The event log on Kafka (Apache Kafka, Redpanda, Tansu): one topic, one
+//! partition per ledger partition, each with exactly one writer.
+//!
+//! - The producer is idempotent with `acks=all`: a record acknowledged here
+//!   is on every in-sync replica, once.
+//! - Records carry the hash chain of [`super::chain`], computed for the
+//!   offset the record must get. The single writer knows it; if the broker
+//!   assigns another (someone else wrote), the append fails and the engine
+//!   stops rather than diverge.
+//! - Topics are never auto-created: `create_topic` (the switch at start, or
+//!   `harambee kafka create-topics`) does it with the partitions asked for.
+//! - Consumers set `fetch.wait.max.ms` low, so a read returns as soon as data
+//!   is there on brokers that wait for the whole interval (Tansu).
+//!
+//! Kafka transactions are not used (some compatible brokers do not hide
+//! aborted ones). An append is therefore not atomic across a broker failure:
+//! some records of a failed batch may be durable. The engine handles it by
+//! reading back what did land (`end` and `read`) before it goes on.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset as KafkaOffset, TopicPartitionList};
+
+use super::chain::{self, ChainedRecord};
+use super::{EventLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
+use crate::record::LogRecord;
+
+/// How long one broker round trip may take before the log reports itself
+/// unavailable.
+pub const KAFKA_TIMEOUT_MS: u64 = 10_000;
+
+/// Where the log lives.
+#[derive(Clone, Debug)]
+pub struct KafkaTarget {
+    /// Bootstrap servers, "host:port,host:port".
+    pub brokers: String,
+    pub topic: String,
+    pub partition: i32,
+}
+
+/// The event log on a Kafka partition.
+pub struct KafkaLog {
+    target: KafkaTarget,
+    producer: FutureProducer,
+    /// Readers are created per read: a fresh consumer never hands back
+    /// messages prefetched for an earlier position.
+    consumer_config: ClientConfig,
+    head: tokio::sync::Mutex<(Offset, [u8; 32])>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> LogError {
+    LogError::Unavailable(e.to_string())
+}
+
+fn timeout() -> Duration {
+    Duration::from_millis(KAFKA_TIMEOUT_MS)
+}
+
+/// Creates the log topic if it does not exist.
+pub async fn create_topic(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    replication: i32,
+) -> Result<(), LogError> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .map_err(unavailable)?;
+    // The log is the source of truth: it must never expire or be compacted.
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication))
+        .set("retention.ms", "-1")
+        .set("retention.bytes", "-1")
+        .set("cleanup.policy", "delete");
+    let results = admin
+        .create_topics(
+            [&new],
+            &AdminOptions::new().operation_timeout(Some(timeout())),
+        )
+        .await
+        .map_err(unavailable)?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, code)) => {
+                return Err(LogError::Unavailable(format!("creating topic {t}: {code}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl KafkaLog {
+    /// Connects to the partition and finds its head (offset and hash of the
+    /// last record).
+    pub async fn open(target: KafkaTarget) -> Result<KafkaLog, LogError> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &target.brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "1")
+            .set("message.timeout.ms", KAFKA_TIMEOUT_MS.to_string())
+            .create()
+            .map_err(unavailable)?;
+        let mut consumer_config = ClientConfig::new();
+        consumer_config
+            .set("bootstrap.servers", &target.brokers)
+            .set(
+                "group.id",
+                format!("harambee-log-reader-{}", uuid::Uuid::new_v4().simple()),
+            )
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "false")
+            .set("fetch.wait.max.ms", "5")
+            .set("session.timeout.ms", "6000");
+        let log = KafkaLog {
+            target,
+            producer,
+            consumer_config,
+            head: tokio::sync::Mutex::new((0, chain::GENESIS)),
+        };
+        let head = log.find_head().await?;
+        *log.head.lock().await = head;
+        Ok(log)
+    }
+
+    /// The high watermark the broker reports. Only a hint: some
+    /// Kafka-compatible brokers report the start of the last batch plus one.
+    fn high_watermark_hint(&self) -> Result<Offset, LogError> {
+        let consumer: BaseConsumer = self.consumer_config.create().map_err(unavailable)?;
+        let (_, high) = consumer
+            .fetch_watermarks(&self.target.topic, self.target.partition, timeout())
+            .map_err(unavailable)?;
+        Ok(high.max(0) as Offset)
+    }
+
+    /// Finds the last record by reading forward from just before the hint
+    /// until the partition has nothing more.
+    async fn find_head(&self) -> Result<(Offset, [u8; 32]), LogError> {
+        // Start two records before the hint: the record before the end must
+        // be read so that its hash becomes the head.
+        let mut from = self.high_watermark_hint()?.saturating_sub(2);
+        let mut head = (0, chain::GENESIS);
+
+        loop {
+            let rows = self.read_rows(from, LOG_BATCH_RECORDS_MAX, None).await?;
+            let Some(last) = rows.last() else {
+                return Ok(head);
+            };
+            let hash = chain::parse_hex32(&last.hash).ok_or(LogError::Corrupt {
+                offset: last.offset,
+                reason: "malformed hash".into(),
+            })?;
+            head = (last.offset + 1, hash);
+            from = last.offset + 1;
+        }
+    }
+
+    /// Stored records with their chain fields, up to the head.
+    pub async fn chained(&self, from: Offset, max: usize) -> Result<Vec<ChainedRecord>, LogError> {
+        let end = self.head.lock().await.0;
+        if from >= end || max == 0 {
+            return Ok(Vec::new());
+        }
+        let want = ((end - from) as usize).min(max).min(LOG_BATCH_RECORDS_MAX);
+        self.read_rows(from, want, Some(want)).await
+    }
+
+    /// Reads up to `max` records from `from`. With `exactly`, waits (up to
+    /// the timeout) until that many arrived; without, stops when the
+    /// partition stays quiet for `READ_IDLE_MS`.
+    ///
+    /// Some brokers answer a fetch at an offset inside a record batch with
+    /// the next batch; then the read starts again further back (doubling
+    /// the distance) and skips what comes before `from`.
+    async fn read_rows(
+        &self,
+        from: Offset,
+        max: usize,
+        exactly: Option<usize>,
+    ) -> Result<Vec<ChainedRecord>, LogError> {
+        let mut back: Offset = 0;
+        loop {
+            match self.read_from(from - back, from, max, exactly)? {
+                Some(rows) => return Ok(rows),
+                None if back >= from => {
+                    return Err(LogError::Corrupt {
+                        offset: from,
+                        reason: "the broker does not return this offset".into(),
+                    });
+                }
+                None => back = (back * 2).clamp(1, from),
+            }
+        }
+    }
+
+    /// `None` when the first record returned is after `from`.
+    fn read_from(
+        &self,
+        start: Offset,
+        from: Offset,
+        max: usize,
+        exactly: Option<usize>,
+    ) -> Result<Option<Vec<ChainedRecord>>, LogError> {
+        let consumer: BaseConsumer = self.consumer_config.create().map_err(unavailable)?;
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(
+                &self.target.topic,
+                self.target.partition,
+                KafkaOffset::Offset(start as i64),
+            )
+            .map_err(unavailable)?;
+        consumer.assign(&assignment).map_err(unavailable)?;
+        let mut out = Vec::with_capacity(max.min(1024));
+        let deadline = std::time::Instant::now() + timeout();
+        let mut quiet_since = std::time::Instant::now();
+        while out.len() < max {
+            let now = std::time::Instant::now();
+            if now > deadline {
+                return Err(LogError::Unavailable(format!(
+                    "reading offset {} timed out",
+                    from + out.len() as Offset
+                )));
+            }
+            if exactly.is_none()
+                && now.duration_since(quiet_since) > Duration::from_millis(READ_IDLE_MS)
+            {
+                break;
+            }
+            let Some(message) = consumer.poll(Duration::from_millis(20)) else {
+                continue;
+            };
+            quiet_since = std::time::Instant::now();
+            let message = message.map_err(unavailable)?;
+            let offset = message.offset() as Offset;
+            let expected = from + out.len() as Offset;
+            if offset < expected {
+                continue; // before `from`, or the rest of a batch that starts earlier
+            }
+            if offset > expected {
+                if out.is_empty() {
+                    return Ok(None);
+                }
+                return Err(LogError::Corrupt {
+                    offset: expected,
+                    reason: format!("missing; the broker returned {offset}"),
+                });
+            }
+            let payload = message.payload().ok_or(LogError::Corrupt {
+                offset,
+                reason: "empty message".into(),
+            })?;
+            let row: ChainedRecord =
+                serde_json::from_slice(payload).map_err(|e| LogError::Corrupt {
+                    offset,
+                    reason: e.to_string(),
+                })?;
+            if row.offset != offset {
+                return Err(LogError::Corrupt {
+                    offset,
+                    reason: format!("record says offset {}", row.offset),
+                });
+            }
+            out.push(row);
+        }
+        Ok(Some(out))
+    }
+}
+
+/// How long a read with no known end waits for more before it decides the
+/// partition has no more.
+pub const READ_IDLE_MS: u64 = 300;
+
+#[async_trait]
+impl EventLog for KafkaLog {
+    async fn append(&self, records: &[LogRecord]) -> Result<Offset, LogError> {
+        if records.len() > LOG_BATCH_RECORDS_MAX {
+            return Err(LogError::BatchTooLarge(records.len()));
+        }
+        let mut head = self.head.lock().await;
+        let (first, mut prev) = *head;
+        let mut payloads = Vec::with_capacity(records.len());
+        for (i, record) in records.iter().enumerate() {
+            let offset = first + i as Offset;
+            let text = record.encode().map_err(unavailable)?;
+            let hash = chain::link(offset, &prev, &text);
+            let row = ChainedRecord {
+                offset,
+                prev_hash: chain::hex(&prev),
+                hash: chain::hex(&hash),
+                record: text,
+            };
+            payloads.push(serde_json::to_vec(&row).map_err(unavailable)?);
+            prev = hash;
+        }
+        let key = format!("ledger-{}", self.target.partition);
+        let deliveries: Vec<_> = payloads
+            .iter()
+            .map(|p| {
+                self.producer.send(
+                    FutureRecord::to(&self.target.topic)
+                        .partition(self.target.partition)
+                        .key(&key)
+                        .payload(p),
+                    timeout(),
+                )
+            })
+            .collect();
+        let mut failure = None;
+        for (i, delivery) in futures::future::join_all(deliveries)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            match delivery {
+                Ok(delivered) if delivered.offset as Offset == first + i as Offset => {}
+                Ok(delivered) => {
+                    failure.get_or_insert(LogError::Corrupt {
+                        offset: first + i as Offset,
+                        reason: format!(
+                            "the broker stored it at offset {}: another writer?",
+                            delivered.offset
+                        ),
+                    });
+                }
+                Err((e, _)) => {
+                    failure.get_or_insert(unavailable(e));
+                }
+            }
+        }
+        if let Some(e) = failure {
+            // Part of the batch may be durable: learn the real head again.
+            *head = self.find_head().await.unwrap_or(*head);
+            return Err(e);
+        }
+        *head = (first + records.len() as Offset, prev);
+        Ok(first)
+    }
+
+    async fn read(&self, from: Offset, max: usize) -> Result<Vec<(Offset, LogRecord)>, LogError> {
+        let rows = self.chained(from, max).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let valid = chain::parse_hex32(&row.prev_hash)
+                .zip(chain::parse_hex32(&row.hash))
+                .is_some_and(|(prev, hash)| chain::link(row.offset, &prev, &row.record) == hash);
+            if !valid {
+                return Err(LogError::Corrupt {
+                    offset: row.offset,
+                    reason: "record does not match its hash".into(),
+                });
+            }
+            let record = LogRecord::decode(&row.record).map_err(|e| LogError::Corrupt {
+                offset: row.offset,
+                reason: e.to_string(),
+            })?;
+            out.push((row.offset, record));
+        }
+        Ok(out)
+    }
+
+    async fn end(&self) -> Result<Offset, LogError> {
+        // The single writer knows its end; it is re-read after a failure.
+        Ok(self.head.lock().await.0)
+    }
+}
