@@ -81,6 +81,13 @@ pub struct Runner {
     count: usize,
 }
 
+/// An http:// URL on 127.0.0.1 where nothing listens (the port was free a
+/// moment ago).
+pub fn closed_port_url() -> std::io::Result<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(format!("http://{}", listener.local_addr()?))
+}
+
 /// A fresh secret for a simulated payee's fulfilments.
 pub fn random_secret() -> [u8; 32] {
     use rand::RngCore;
@@ -156,6 +163,21 @@ impl Runner {
         })
         .await
         .map_err(|e| format!("onboarding failed: {e}"))
+    }
+
+    /// Points a member's callback endpoint at a port where nothing listens.
+    async fn take_offline(&mut self, m: &Member) -> Result<(), String> {
+        let url = closed_port_url().map_err(|e| e.to_string())?;
+        let r = self.op.req(SetEndpointRequest {
+            fsp_id: m.name.clone(),
+            url,
+        });
+        self.op
+            .client
+            .set_endpoint(r)
+            .await
+            .map_err(|s| format!("set endpoint: {}", code(&s)))?;
+        Ok(())
     }
 
     async fn pair(
@@ -332,19 +354,7 @@ impl Runner {
             "payee-unreachable" => {
                 let (mut a, b) = self.pair("1000", "1000", Behaviour::Honest).await?;
                 let q = self.quote(&mut a, &b, "10").await?;
-                let closed =
-                    std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-                let url = format!("http://{}", closed.local_addr().map_err(|e| e.to_string())?);
-                drop(closed);
-                let r = self.op.req(SetEndpointRequest {
-                    fsp_id: b.name.clone(),
-                    url,
-                });
-                self.op
-                    .client
-                    .set_endpoint(r)
-                    .await
-                    .map_err(|s| format!("set endpoint: {}", code(&s)))?;
+                self.take_offline(&b).await?;
                 let (_, got) = self.transfer(&mut a, &q, 30_000).await?;
                 expect("transfer", got, Outcome::Aborted(1001))
             }
@@ -370,19 +380,7 @@ impl Runner {
             }
             "owner-unreachable" => {
                 let (mut a, b) = self.pair("1000", "1000", Behaviour::Honest).await?;
-                let closed =
-                    std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-                let url = format!("http://{}", closed.local_addr().map_err(|e| e.to_string())?);
-                drop(closed);
-                let r = self.op.req(SetEndpointRequest {
-                    fsp_id: b.name.clone(),
-                    url,
-                });
-                self.op
-                    .client
-                    .set_endpoint(r)
-                    .await
-                    .map_err(|s| format!("set endpoint: {}", code(&s)))?;
+                self.take_offline(&b).await?;
                 match a
                     .api
                     .lookup_party(LookupPartyRequest {

@@ -77,9 +77,7 @@ async fn lookup_errors() {
         3003
     );
     // Registered, but the owner no longer answers: 1001.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}", closed.local_addr().expect("addr"));
-    drop(closed);
+    let url = harambee_sim::scenario::closed_port_url().expect("a free port");
     s.op.set_endpoint(op_req(SetEndpointRequest {
         fsp_id: "bank-b".into(),
         url,

@@ -163,9 +163,7 @@ async fn an_unreachable_payee_aborts_with_1001() {
         .await;
     let q = quote(&mut a, &b, "100").await;
     // The payee's endpoint now points at a port where nothing listens.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}", closed.local_addr().expect("addr"));
-    drop(closed);
+    let url = harambee_sim::scenario::closed_port_url().expect("a free port");
     s.op.set_endpoint(op_req(SetEndpointRequest {
         fsp_id: "bank-b".into(),
         url,
