@@ -44,8 +44,15 @@ fn req<T>(m: T) -> tonic::Request<T> {
     r
 }
 
-async fn start(data_dir: &std::path::Path) -> Switch {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_harambee"))
+async fn start(data_dir: &std::path::Path, kafka: Option<&(String, String)>) -> Switch {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_harambee"));
+    if let Some((brokers, topic)) = kafka {
+        command
+            .env("HARAMBEE_LOG", "kafka")
+            .env("HARAMBEE_KAFKA_BROKERS", brokers)
+            .env("HARAMBEE_KAFKA_TOPIC", topic);
+    }
+    let mut child = command
         .arg("serve")
         .env("HARAMBEE_DATA_DIR", data_dir)
         .env("HARAMBEE_PARTICIPANT_LISTEN", "127.0.0.1:0")
@@ -149,11 +156,28 @@ async fn pay(
     Some((transfer_id, client::outcome_of(&result)))
 }
 
+/// SIGKILLs the switch this many times in each test.
+const KILLS: u64 = 20;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_in_the_middle_of_traffic_loses_nothing_acknowledged() {
+    crash_cycles(None).await;
+}
+
+/// The same on the Kafka event log. NEEDS the `tansu` broker (installed by
+/// `.ci/run`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_on_the_kafka_log_loses_nothing_acknowledged() {
+    let broker = harambee_tests::Tansu::start().await;
+    let topic = format!("harambee.crash.{}", uuid::Uuid::new_v4().simple());
+    crash_cycles(Some((broker.brokers.clone(), topic))).await;
+}
+
+async fn crash_cycles(kafka: Option<(String, String)>) {
+    let kafka = kafka.as_ref();
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let mut switch = start(&data).await;
+    let mut switch = start(&data, kafka).await;
     switch
         .op
         .add_currency(req(AddCurrencyRequest {
@@ -246,7 +270,7 @@ async fn sigkill_in_the_middle_of_traffic_loses_nothing_acknowledged() {
     }
 
     let mut acknowledged: HashMap<String, Outcome> = HashMap::new();
-    for round in 0..3 {
+    for round in 0..KILLS {
         // Traffic from both sides, then SIGKILL while it flows.
         let mut workers = Vec::new();
         for w in 0..6 {
@@ -261,7 +285,7 @@ async fn sigkill_in_the_middle_of_traffic_loses_nothing_acknowledged() {
                 let mut api = client::connect(&url, &credential).expect("client");
                 let mut done = Vec::new();
                 let started = Instant::now();
-                while started.elapsed() < Duration::from_secs(5) {
+                while started.elapsed() < Duration::from_secs(3) {
                     match pay(
                         &mut api,
                         &payer,
@@ -277,7 +301,7 @@ async fn sigkill_in_the_middle_of_traffic_loses_nothing_acknowledged() {
                 done
             }));
         }
-        tokio::time::sleep(Duration::from_millis(700 + 300 * round)).await;
+        tokio::time::sleep(Duration::from_millis(250 + 150 * (round % 5))).await;
         switch.child.start_kill().expect("SIGKILL");
         let _ = switch.child.wait().await;
         for w in workers {
@@ -285,7 +309,7 @@ async fn sigkill_in_the_middle_of_traffic_loses_nothing_acknowledged() {
                 acknowledged.insert(id, outcome);
             }
         }
-        switch = start(&data).await;
+        switch = start(&data, kafka).await;
     }
     assert!(
         acknowledged.len() >= 10,
@@ -349,7 +373,7 @@ async fn sigkill_in_the_middle_of_traffic_loses_nothing_acknowledged() {
         .expect("stops on SIGTERM")
         .expect("exit status");
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
-    let mut again = start(&data).await;
+    let mut again = start(&data, kafka).await;
     let after = again
         .op
         .get_ledger_digest(req(GetLedgerDigestRequest {}))
