@@ -302,6 +302,11 @@ async fn audit(action: AuditAction) -> anyhow::Result<()> {
     }
 }
 
+/// A response as the CLI prints it.
+fn show<T: std::fmt::Debug>(response: tonic::Response<T>) -> String {
+    format!("{:#?}", response.into_inner())
+}
+
 fn req<T>(token: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
     let mut r = tonic::Request::new(message);
     r.metadata_mut()
@@ -345,16 +350,16 @@ async fn operator(cmd: OperatorCmd) -> anyhow::Result<()> {
                     },
                 )?)
                 .await
-                .map(|r| format!("{:#?}", r.into_inner()))
+                .map(show)
             }
             ParticipantAction::List => c
                 .list_participants(req(t, ListParticipantsRequest::default())?)
                 .await
-                .map(|r| format!("{:#?}", r.into_inner())),
+                .map(show),
             ParticipantAction::Show { fsp_id } => c
                 .get_participant(req(t, GetParticipantRequest { fsp_id })?)
                 .await
-                .map(|r| format!("{:#?}", r.into_inner())),
+                .map(show),
             ParticipantAction::Activate { fsp_id } => c
                 .set_participant_active(req(
                     t,
@@ -364,7 +369,7 @@ async fn operator(cmd: OperatorCmd) -> anyhow::Result<()> {
                     },
                 )?)
                 .await
-                .map(|r| format!("{:#?}", r.into_inner())),
+                .map(show),
             ParticipantAction::Deactivate { fsp_id } => c
                 .set_participant_active(req(
                     t,
@@ -374,16 +379,16 @@ async fn operator(cmd: OperatorCmd) -> anyhow::Result<()> {
                     },
                 )?)
                 .await
-                .map(|r| format!("{:#?}", r.into_inner())),
+                .map(show),
             ParticipantAction::Endpoint { fsp_id, url } => c
                 .set_endpoint(req(t, SetEndpointRequest { fsp_id, url })?)
                 .await
-                .map(|r| format!("{:#?}", r.into_inner())),
+                .map(show),
         },
         OperatorCmd::Currency { currency, .. } => c
             .add_currency(req(t, AddCurrencyRequest { currency })?)
             .await
-            .map(|r| format!("{:#?}", r.into_inner())),
+            .map(show),
         OperatorCmd::Accounts {
             fsp_id,
             currency,
@@ -400,7 +405,7 @@ async fn operator(cmd: OperatorCmd) -> anyhow::Result<()> {
                 },
             )?)
             .await
-            .map(|r| format!("{:#?}", r.into_inner())),
+            .map(show),
         OperatorCmd::Limit {
             fsp_id,
             currency,
@@ -416,7 +421,7 @@ async fn operator(cmd: OperatorCmd) -> anyhow::Result<()> {
                 },
             )?)
             .await
-            .map(|r| format!("{:#?}", r.into_inner())),
+            .map(show),
         OperatorCmd::Funds { action, .. } => match action {
             FundsAction::In {
                 fsp_id,
@@ -434,7 +439,7 @@ async fn operator(cmd: OperatorCmd) -> anyhow::Result<()> {
                     },
                 )?)
                 .await
-                .map(|r| format!("{:#?}", r.into_inner())),
+                .map(show),
             FundsAction::OutReserve {
                 fsp_id,
                 amount,
@@ -451,7 +456,7 @@ async fn operator(cmd: OperatorCmd) -> anyhow::Result<()> {
                     },
                 )?)
                 .await
-                .map(|r| format!("{:#?}", r.into_inner())),
+                .map(show),
             FundsAction::OutCommit { id } => c
                 .funds_out_commit(req(
                     t,
@@ -461,7 +466,7 @@ async fn operator(cmd: OperatorCmd) -> anyhow::Result<()> {
                     },
                 )?)
                 .await
-                .map(|r| format!("{:#?}", r.into_inner())),
+                .map(show),
             FundsAction::OutAbort { id } => c
                 .funds_out_abort(req(
                     t,
@@ -471,19 +476,19 @@ async fn operator(cmd: OperatorCmd) -> anyhow::Result<()> {
                     },
                 )?)
                 .await
-                .map(|r| format!("{:#?}", r.into_inner())),
+                .map(show),
         },
         OperatorCmd::Positions { fsp_id, .. } => c
             .get_positions(req(t, GetPositionsRequest { fsp_id })?)
             .await
-            .map(|r| format!("{:#?}", r.into_inner())),
+            .map(show),
         OperatorCmd::Transfers {
             transfer_id: Some(transfer_id),
             ..
         } => c
             .get_transfer(req(t, GetTransferRequest { transfer_id })?)
             .await
-            .map(|r| format!("{:#?}", r.into_inner())),
+            .map(show),
         OperatorCmd::Transfers {
             transfer_id: None,
             fsp_id,
@@ -497,11 +502,11 @@ async fn operator(cmd: OperatorCmd) -> anyhow::Result<()> {
                 },
             )?)
             .await
-            .map(|r| format!("{:#?}", r.into_inner())),
+            .map(show),
         OperatorCmd::Digest { .. } => c
             .get_ledger_digest(req(t, GetLedgerDigestRequest {})?)
             .await
-            .map(|r| format!("{:#?}", r.into_inner())),
+            .map(show),
     };
     match result {
         Ok(text) => {
