@@ -147,11 +147,16 @@ impl KafkaLog {
     async fn find_head(&self) -> Result<(Offset, [u8; 32]), LogError> {
         // Start two records before the hint: the record before the end must
         // be read so that its hash becomes the head.
-        let mut from = self.high_watermark_hint()?.saturating_sub(2);
+        let hint = self.high_watermark_hint()?;
+        let mut from = hint.saturating_sub(2);
+        // Records up to the hint exist: wait for them however slow the
+        // broker is; past them, stop when the partition stays quiet.
+        let mut known = (hint - from) as usize;
         let mut head = (0, chain::GENESIS);
 
         loop {
-            let rows = self.read_rows(from, LOG_BATCH_RECORDS_MAX, None).await?;
+            let rows = self.read_rows(from, LOG_BATCH_RECORDS_MAX, known).await?;
+            known = 0;
             let Some(last) = rows.last() else {
                 return Ok(head);
             };
@@ -171,11 +176,11 @@ impl KafkaLog {
             return Ok(Vec::new());
         }
         let want = ((end - from) as usize).min(max).min(LOG_BATCH_RECORDS_MAX);
-        self.read_rows(from, want, Some(want)).await
+        self.read_rows(from, want, want).await
     }
 
-    /// Reads up to `max` records from `from`. With `exactly`, waits (up to
-    /// the timeout) until that many arrived; without, stops when the
+    /// Reads up to `max` records from `from`: waits (up to the timeout)
+    /// until at least `min` arrived, then stops at `max` or when the
     /// partition stays quiet for `READ_IDLE_MS`.
     ///
     /// Some brokers answer a fetch at an offset inside a record batch with
@@ -185,11 +190,11 @@ impl KafkaLog {
         &self,
         from: Offset,
         max: usize,
-        exactly: Option<usize>,
+        min: usize,
     ) -> Result<Vec<ChainedRecord>, LogError> {
         let mut back: Offset = 0;
         loop {
-            match self.read_from(from - back, from, max, exactly)? {
+            match self.read_from(from - back, from, max, min)? {
                 Some(rows) => return Ok(rows),
                 None if back >= from => {
                     return Err(LogError::Corrupt {
@@ -208,7 +213,7 @@ impl KafkaLog {
         start: Offset,
         from: Offset,
         max: usize,
-        exactly: Option<usize>,
+        min: usize,
     ) -> Result<Option<Vec<ChainedRecord>>, LogError> {
         let consumer: BaseConsumer = self.consumer_config.create().map_err(unavailable)?;
         let mut assignment = TopicPartitionList::new();
@@ -231,7 +236,7 @@ impl KafkaLog {
                     from + out.len() as Offset
                 )));
             }
-            if exactly.is_none()
+            if out.len() >= min
                 && now.duration_since(quiet_since) > Duration::from_millis(READ_IDLE_MS)
             {
                 break;
