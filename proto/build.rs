@@ -18,6 +18,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/harambee/v1/callback.proto",
         "proto/harambee/v1/oracle.proto",
         "proto/harambee/v1/operator.proto",
+        "proto/harambee/v1/cluster.proto",
+        "proto/harambee/v1/events.proto",
     ]
     .iter()
     .map(PathBuf::from)

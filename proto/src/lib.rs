@@ -59,6 +59,7 @@ mod tests {
                 "PayeeCallback",
                 &["GetParty", "Quote", "Transfer", "Notify"],
             ),
+            ("Cluster", &["Submit"]),
             (
                 "Oracle",
                 &[

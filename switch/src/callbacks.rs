@@ -23,7 +23,7 @@ pub struct Channels {
 }
 
 impl Channels {
-    fn channel(&self, url: &str) -> Result<Channel, FspiopError> {
+    pub(crate) fn channel(&self, url: &str) -> Result<Channel, FspiopError> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = open.get(url) {
             return Ok(c.clone());

@@ -48,6 +48,23 @@ pub struct Config {
     /// PostgreSQL URL when `store = "postgres"`, e.g.
     /// `postgres://harambee@db.example:5432/harambee`.
     pub postgres_url: String,
+    /// Several nodes share the Kafka log (`log = "kafka"`): the ledger
+    /// writer is elected through the Kafka consumer group
+    /// `<kafka_topic>.writer`, the other nodes follow the log and hand their
+    /// records to it. Off: this node is the log's only writer.
+    pub cluster: bool,
+    /// Where this node serves the Cluster API to the other nodes.
+    pub cluster_listen: String,
+    /// The URL the other nodes use to reach `cluster_listen`; empty: made
+    /// from the bound address (set it when listening on 0.0.0.0).
+    pub cluster_advertise_url: String,
+    /// This node's name in the cluster; empty: a random one at each start.
+    pub node_name: String,
+    /// Kafka group session timeout of the writer election: how long a dead
+    /// writer keeps the role before another node takes over.
+    pub kafka_session_timeout_ms: u64,
+    /// Publish ledger events, protobuf-encoded, on `<kafka_topic>.events`.
+    pub kafka_publish_events: bool,
 }
 
 /// The event log backend.
@@ -103,6 +120,12 @@ impl Default for Config {
             kafka_replication: 1,
             store: StoreKind::Sqlite,
             postgres_url: String::new(),
+            cluster: false,
+            cluster_listen: "127.0.0.1:7402".into(),
+            cluster_advertise_url: String::new(),
+            node_name: String::new(),
+            kafka_session_timeout_ms: 10_000,
+            kafka_publish_events: true,
         }
     }
 }
@@ -174,6 +197,34 @@ impl Config {
         if let Some(v) = get("HARAMBEE_EXPIRY_SWEEP_INTERVAL_MS") {
             self.expiry_sweep_interval_ms = num("HARAMBEE_EXPIRY_SWEEP_INTERVAL_MS", v)?;
         }
+        if let Some(v) = get("HARAMBEE_SNAPSHOT_INTERVAL_RECORDS") {
+            self.snapshot_interval_records = num("HARAMBEE_SNAPSHOT_INTERVAL_RECORDS", v)?;
+        }
+        let flag = |name: &str, value: String| -> anyhow::Result<bool> {
+            match value.as_str() {
+                "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" => Ok(false),
+                _ => anyhow::bail!("{name}={value:?}: expected true or false"),
+            }
+        };
+        if let Some(v) = get("HARAMBEE_CLUSTER") {
+            self.cluster = flag("HARAMBEE_CLUSTER", v)?;
+        }
+        if let Some(v) = get("HARAMBEE_CLUSTER_LISTEN") {
+            self.cluster_listen = v;
+        }
+        if let Some(v) = get("HARAMBEE_CLUSTER_ADVERTISE_URL") {
+            self.cluster_advertise_url = v;
+        }
+        if let Some(v) = get("HARAMBEE_NODE_NAME") {
+            self.node_name = v;
+        }
+        if let Some(v) = get("HARAMBEE_KAFKA_SESSION_TIMEOUT_MS") {
+            self.kafka_session_timeout_ms = num("HARAMBEE_KAFKA_SESSION_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = get("HARAMBEE_KAFKA_PUBLISH_EVENTS") {
+            self.kafka_publish_events = flag("HARAMBEE_KAFKA_PUBLISH_EVENTS", v)?;
+        }
         Ok(())
     }
 
@@ -194,6 +245,14 @@ impl Config {
         anyhow::ensure!(
             self.message_size_max_bytes >= 4096,
             "message_size_max_bytes must be >= 4096"
+        );
+        anyhow::ensure!(
+            !self.cluster || self.log == LogKind::Kafka,
+            "cluster = true needs log = \"kafka\": the nodes share the Kafka event log"
+        );
+        anyhow::ensure!(
+            (1_000..=300_000).contains(&self.kafka_session_timeout_ms),
+            "kafka_session_timeout_ms must be between 1000 and 300000"
         );
         Ok(())
     }

@@ -13,10 +13,12 @@
 
 pub mod audit;
 pub mod callbacks;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod edge;
 pub mod engine;
+pub mod events;
 pub mod log;
 pub mod notifier;
 pub mod operator_api;

@@ -238,11 +238,15 @@ async fn main() -> anyhow::Result<()> {
             let running = server::start(config).await?;
             // One line for scripts and tests that start the switch on port 0.
             println!(
-                "harambee ready participant={} operator={} metrics={}",
+                "harambee ready participant={} operator={} metrics={} cluster={}",
                 running.participant_addr,
                 running.operator_addr,
                 running
                     .metrics_addr
+                    .map(|a| a.to_string())
+                    .unwrap_or_default(),
+                running
+                    .cluster_addr
                     .map(|a| a.to_string())
                     .unwrap_or_default()
             );

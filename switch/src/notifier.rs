@@ -37,8 +37,8 @@ pub async fn run(ctx: Ctx, mut stop: tokio::sync::watch::Receiver<bool>) {
             }
             Err(RecvError::Closed) => return,
         };
-        for event in &batch.events {
-            let (id, committed) = match event {
+        for at in &batch.events {
+            let (id, committed) = match &at.event {
                 Event::TransferCommitted { transfer_id, .. } => (*transfer_id, true),
                 Event::TransferAborted { transfer_id, .. } => (*transfer_id, false),
                 _ => continue,
@@ -86,7 +86,11 @@ pub async fn run(ctx: Ctx, mut stop: tokio::sync::watch::Receiver<bool>) {
                     participant: participant.clone(),
                     notification: notification.clone(),
                 });
-                push(&ctx, &participant, notification);
+                // Callbacks are the writer's job: in a cluster every node
+                // applies the same events, and each feeds its own streams.
+                if ctx.engine.is_writer() {
+                    push(&ctx, &participant, notification);
+                }
             }
         }
     }

@@ -16,6 +16,9 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::edge::Ctx;
 use crate::validate;
 
+/// Pause between two attempts to rebuild a projection whose store failed.
+pub const REBUILD_RETRY_MS: u64 = 1_000;
+
 /// Rows written in one statement.
 pub const ROWS_PER_STATEMENT: usize = 500;
 
@@ -229,30 +232,67 @@ fn all_rows(ctx: &Ctx) -> Vec<TransferRow> {
     st.ledger.transfers().map(|t| row(&st, t, offset)).collect()
 }
 
-/// Follows the engine and keeps the projection current until the switch
-/// stops.
+/// Keeps the projection current while this node is the ledger writer (in a
+/// cluster the writer alone writes projections; a node that becomes the
+/// writer rebuilds them from its state first), until the switch stops.
 pub async fn run(
     ctx: Ctx,
     store: std::sync::Arc<dyn ProjectionStore>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut events = ctx.engine.subscribe();
-    if let Err(e) = store.upsert(&all_rows(&ctx)).await {
-        tracing::error!(error = %e, "projection rebuild failed");
-    }
+    let mut writer = ctx.engine.writer_changes();
     loop {
+        tokio::select! {
+            alive = async { writer.wait_for(|w| *w).await.is_ok() } => if !alive { return },
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if !follow(&ctx, store.as_ref(), &mut writer, &mut stop).await {
+            return;
+        }
+    }
+}
+
+/// Writes the projection while this node writes the log. False when the
+/// switch stops.
+async fn follow(
+    ctx: &Ctx,
+    store: &dyn ProjectionStore,
+    writer: &mut tokio::sync::watch::Receiver<bool>,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> bool {
+    let mut events = ctx.engine.subscribe();
+    let mut rebuild = true;
+    loop {
+        if rebuild {
+            // Everything the state holds, written again: what a failed
+            // write or a lagging feed missed is in it.
+            match store.upsert(&all_rows(ctx)).await {
+                Ok(()) => rebuild = false,
+                Err(e) => {
+                    tracing::error!(error = %e, "projection rebuild failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_millis(REBUILD_RETRY_MS)) => {}
+                        _ = stop.wait_for(|s| *s) => return false,
+                    }
+                    // Events that arrive meanwhile are in the next rebuild.
+                    events = events.resubscribe();
+                    continue;
+                }
+            }
+        }
         let received = tokio::select! {
             received = events.recv() => received,
-            _ = stop.wait_for(|s| *s) => return,
+            alive = async { writer.wait_for(|w| !*w).await.is_ok() } => return alive,
+            _ = stop.wait_for(|s| *s) => return false,
         };
-        let rows = match received {
+        let rows: Vec<TransferRow> = match received {
             Ok(batch) => {
                 let st = ctx.engine.read();
                 let offset = batch.next_offset as i64;
                 let mut ids: Vec<TransferId> = batch
                     .events
                     .iter()
-                    .filter_map(|e| match e {
+                    .filter_map(|e| match &e.event {
                         Event::TransferReserved { transfer_id, .. }
                         | Event::TransferRefused { transfer_id, .. }
                         | Event::TransferCommitted { transfer_id, .. }
@@ -269,9 +309,10 @@ pub async fn run(
             }
             Err(RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "projection fell behind; rebuilding from the state");
-                all_rows(&ctx)
+                rebuild = true;
+                continue;
             }
-            Err(RecvError::Closed) => return,
+            Err(RecvError::Closed) => return false,
         };
         if rows.is_empty() {
             continue;
@@ -284,12 +325,9 @@ pub async fn run(
                 metrics::counter!("harambee_projection_rows_total").increment(rows.len() as u64);
             }
             Err(e) => {
-                // Next time it will be rebuilt whole.
-                tracing::error!(error = %e, rows = rows.len(), "projection write failed");
-                events = ctx.engine.subscribe();
-                if let Err(e) = store.upsert(&all_rows(&ctx)).await {
-                    tracing::error!(error = %e, "projection rebuild failed");
-                }
+                tracing::error!(error = %e, rows = rows.len(), "projection write failed; rebuilding");
+                metrics::counter!("harambee_projection_failures_total").increment(1);
+                rebuild = true;
             }
         }
     }

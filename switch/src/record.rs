@@ -46,6 +46,10 @@ pub enum DirectoryCommand {
     },
     /// A quote the payee agreed to.
     RecordQuote(QuoteRecord),
+    /// The node that appends to the log from this record on (written by a
+    /// node when it becomes the ledger writer of a cluster): its name and
+    /// the URL of its Cluster service, where the other nodes submit.
+    SetWriter { node: String, url: String },
 }
 
 /// A party identifier: type, id and optional sub-id.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use harambee_ledger::Command;
+use harambee_proto::v1::cluster_server::ClusterServer;
 use harambee_proto::v1::operator_api_server::OperatorApiServer;
 use harambee_proto::v1::participant_api_server::ParticipantApiServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,10 +15,11 @@ use tokio::sync::{broadcast, watch};
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::callbacks::Channels;
+use crate::cluster::{ClusterService, Election, GrpcForwarder};
 use crate::config::Config;
 use crate::config::{LogKind, StoreKind};
 use crate::edge::{Ctx, now_ms};
-use crate::engine::Engine;
+use crate::engine::{Engine, Leadership};
 use crate::log::EventLog;
 use crate::log::kafka;
 use crate::log::sqlite::SqliteLog;
@@ -35,9 +37,12 @@ pub struct Running {
     pub participant_addr: SocketAddr,
     pub operator_addr: SocketAddr,
     pub metrics_addr: Option<SocketAddr>,
+    /// The Cluster API, when `cluster = true`.
+    pub cluster_addr: Option<SocketAddr>,
     pub ctx: Ctx,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    election: Option<Election>,
 }
 
 impl Running {
@@ -47,6 +52,7 @@ impl Running {
             shutdown,
             tasks,
             ctx,
+            election,
             ..
         } = self;
         let _ = shutdown.send(true);
@@ -61,6 +67,8 @@ impl Running {
                 tracing::warn!("a task did not stop within 30 s");
             }
         }
+        // Leave the writer group last: another node takes over at once.
+        drop(election);
     }
 }
 
@@ -94,11 +102,55 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
     let snapshots: Arc<dyn SnapshotStore> =
         Arc::new(SqliteSnapshots::open(&config.data_dir.join("snapshots.db")).await?);
+    // In a cluster: the Cluster API's address (announced in the log when
+    // this node becomes the writer) and the writer election.
+    let mut cluster_listener = None;
+    let mut election = None;
+    let leadership = if config.cluster {
+        let listener = TcpListener::bind(&config.cluster_listen).await?;
+        let url = if config.cluster_advertise_url.is_empty() {
+            format!("http://{}", listener.local_addr()?)
+        } else {
+            config.cluster_advertise_url.clone()
+        };
+        let node = if config.node_name.is_empty() {
+            format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+        } else {
+            config.node_name.clone()
+        };
+        let joined = Election::join(
+            &config.kafka_brokers,
+            &config.kafka_topic,
+            config.kafka_replication,
+            config.kafka_session_timeout_ms,
+            &node,
+        )
+        .await?;
+        let elected = joined.elected();
+        election = Some(joined);
+        cluster_listener = Some(listener);
+        tracing::info!(%node, %url, "cluster node");
+        Leadership::Elected {
+            elected,
+            node,
+            url,
+            forwarder: Arc::new(GrpcForwarder::new(&config.operator_token)),
+        }
+    } else {
+        Leadership::Sole
+    };
     let (engine, engine_task) = Engine::start(
         log,
         Some(snapshots),
         config.snapshot_interval_records,
         config.ledger_capacity_transfers,
+        leadership,
+        // Events of the last records replayed, for the event publisher.
+        if config.log == LogKind::Kafka && config.kafka_publish_events {
+            crate::events::EVENTS_HELD_MAX
+        } else {
+            0
+        },
     )
     .await?;
     let (notices, _) = broadcast::channel(4096);
@@ -168,6 +220,28 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
     }));
 
+    let cluster_addr = match cluster_listener {
+        Some(listener) => {
+            let addr = listener.local_addr()?;
+            let service = ClusterServer::new(ClusterService { ctx: ctx.clone() })
+                .max_decoding_message_size(usize::MAX)
+                .max_encoding_message_size(usize::MAX);
+            let mut stop_c = stop.clone();
+            let server = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                    let _ = stop_c.wait_for(|s| *s).await;
+                });
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = server.await {
+                    tracing::error!(error = %e, "cluster API server failed");
+                }
+            }));
+            Some(addr)
+        }
+        None => None,
+    };
+
     let metrics_addr = if config.metrics_listen.is_empty() {
         None
     } else {
@@ -187,14 +261,29 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ctx.clone(),
         stop.clone(),
     )));
-    tracing::info!(%participant_addr, %operator_addr, ?metrics_addr, data_dir = %config.data_dir.display(), "switch started");
+    if config.log == LogKind::Kafka && config.kafka_publish_events {
+        let publisher = crate::events::Publisher::connect(
+            &config.kafka_brokers,
+            &crate::events::events_topic(&config.kafka_topic),
+            config.kafka_replication,
+        )
+        .await?;
+        tasks.push(tokio::spawn(crate::events::run(
+            ctx.clone(),
+            publisher,
+            stop.clone(),
+        )));
+    }
+    tracing::info!(%participant_addr, %operator_addr, ?metrics_addr, ?cluster_addr, data_dir = %config.data_dir.display(), "switch started");
     Ok(Running {
         participant_addr,
         operator_addr,
         metrics_addr,
+        cluster_addr,
         ctx,
         shutdown,
         tasks,
+        election,
     })
 }
 
@@ -207,7 +296,8 @@ async fn expiry_sweep(ctx: Ctx, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(interval) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        if ctx.engine.read().ledger.in_flight_count() == 0 {
+        // The writer sweeps; followers would only hand it the same work.
+        if !ctx.engine.is_writer() || ctx.engine.read().ledger.in_flight_count() == 0 {
             continue;
         }
         let command = Command::ExpireDue {

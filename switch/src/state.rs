@@ -38,6 +38,10 @@ pub struct Directory {
     /// Quote id -> quote.
     #[serde(with = "pairs")]
     quotes: HashMap<String, QuoteRecord>,
+    /// The cluster's ledger writer (node name, Cluster service URL), as the
+    /// log last announced it.
+    #[serde(default)]
+    writer: Option<(String, String)>,
 }
 
 /// The answer to a directory command.
@@ -174,6 +178,10 @@ impl State {
                 };
                 Ok(DirectoryReply::Done)
             }
+            DirectoryCommand::SetWriter { node, url } => {
+                d.writer = Some((node.clone(), url.clone()));
+                Ok(DirectoryReply::Done)
+            }
             DirectoryCommand::RecordQuote(quote) => {
                 if let Some(existing) = d.quotes.get(&quote.quote_id) {
                     return if existing.request_sha256 == quote.request_sha256
@@ -246,6 +254,11 @@ impl Directory {
     /// A recorded quote.
     pub fn quote(&self, quote_id: &str) -> Option<&QuoteRecord> {
         self.quotes.get(quote_id)
+    }
+
+    /// The cluster's ledger writer: (node name, Cluster service URL).
+    pub fn writer(&self) -> Option<(&str, &str)> {
+        self.writer.as_ref().map(|(n, u)| (n.as_str(), u.as_str()))
     }
 }
 

@@ -54,6 +54,23 @@ pub struct KafkaLog {
     /// messages prefetched for an earlier position.
     consumer_config: ClientConfig,
     head: tokio::sync::Mutex<(Offset, [u8; 32])>,
+    /// The long-lived reader of a follower (see [`EventLog::follow`]).
+    follower: std::sync::Mutex<Option<Follower>>,
+}
+
+/// A consumer that stays assigned to the partition while a node follows
+/// the log, so that each new record reaches it within one fetch.
+struct Follower {
+    consumer: BaseConsumer,
+    /// The offset of the next record it hands out.
+    next: Offset,
+    /// The hash of the record before `next`, once it has seen one.
+    prev: Option<[u8; 32]>,
+    /// How far before the first wanted offset it was assigned (the broker
+    /// may answer a fetch inside a record batch with the next batch).
+    back: Offset,
+    /// Whether it has returned a record yet.
+    started: bool,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> LogError {
@@ -126,6 +143,7 @@ impl KafkaLog {
             producer,
             consumer_config,
             head: tokio::sync::Mutex::new((0, chain::GENESIS)),
+            follower: std::sync::Mutex::new(None),
         };
         let head = log.find_head().await?;
         *log.head.lock().await = head;
@@ -281,6 +299,106 @@ impl KafkaLog {
     }
 }
 
+/// What a follower needs to (re)create its consumer.
+#[derive(Clone)]
+struct FollowTarget {
+    consumer_config: ClientConfig,
+    target: KafkaTarget,
+}
+
+impl FollowTarget {
+    fn new_follower(&self, from: Offset, back: Offset) -> Result<Follower, LogError> {
+        let consumer: BaseConsumer = self.consumer_config.create().map_err(unavailable)?;
+        let back = back.min(from);
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(
+                &self.target.topic,
+                self.target.partition,
+                KafkaOffset::Offset((from - back) as i64),
+            )
+            .map_err(unavailable)?;
+        consumer.assign(&assignment).map_err(unavailable)?;
+        Ok(Follower {
+            consumer,
+            next: from,
+            prev: None,
+            back,
+            started: false,
+        })
+    }
+
+    /// One step of a follower, on a blocking thread: records from `f.next`.
+    fn follow_step(
+        &self,
+        mut f: Follower,
+        max: usize,
+        wait_ms: u64,
+    ) -> Result<(Follower, Vec<ChainedRecord>), LogError> {
+        let mut out = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_millis(wait_ms);
+        while out.len() < max {
+            // Wait for the first record; after it, take what is buffered.
+            let wait = if out.is_empty() {
+                deadline.saturating_duration_since(std::time::Instant::now())
+            } else {
+                Duration::ZERO
+            };
+            let Some(message) = f.consumer.poll(wait) else {
+                break;
+            };
+            let message = message.map_err(unavailable)?;
+            let offset = message.offset() as Offset;
+            if offset < f.next {
+                continue; // before the wanted offset: the rest of a batch
+            }
+            if offset > f.next {
+                if !f.started && f.back < f.next {
+                    // The broker skipped to the next batch: start further
+                    // back and skip what comes before.
+                    let back = (f.back * 2).clamp(1, f.next);
+                    let retry = self.new_follower(f.next, back)?;
+                    return Ok((retry, out));
+                }
+                return Err(LogError::Corrupt {
+                    offset: f.next,
+                    reason: format!("missing; the broker returned {offset}"),
+                });
+            }
+            let payload = message.payload().ok_or(LogError::Corrupt {
+                offset,
+                reason: "empty message".into(),
+            })?;
+            let row: ChainedRecord =
+                serde_json::from_slice(payload).map_err(|e| LogError::Corrupt {
+                    offset,
+                    reason: e.to_string(),
+                })?;
+            let prev = chain::parse_hex32(&row.prev_hash);
+            let hash = chain::parse_hex32(&row.hash);
+            let linked = match (prev, hash) {
+                (Some(prev), Some(hash)) => {
+                    row.offset == offset
+                        && chain::link(row.offset, &prev, &row.record) == hash
+                        && f.prev.is_none_or(|p| p == prev)
+                }
+                _ => false,
+            };
+            if !linked {
+                return Err(LogError::Corrupt {
+                    offset,
+                    reason: "record does not continue the hash chain".into(),
+                });
+            }
+            f.prev = hash;
+            f.next = offset + 1;
+            f.started = true;
+            out.push(row);
+        }
+        Ok((f, out))
+    }
+}
+
 /// How long a read with no known end waits for more before it decides the
 /// partition has no more.
 pub const READ_IDLE_MS: u64 = 300;
@@ -376,5 +494,53 @@ impl EventLog for KafkaLog {
     async fn end(&self) -> Result<Offset, LogError> {
         // The single writer knows its end; it is re-read after a failure.
         Ok(self.head.lock().await.0)
+    }
+
+    async fn follow(
+        &self,
+        from: Offset,
+        max: usize,
+        wait_ms: u64,
+    ) -> Result<Vec<(Offset, LogRecord)>, LogError> {
+        let kept = self
+            .follower
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let follower = match kept {
+            Some(f) if f.next == from => f,
+            _ => FollowTarget {
+                consumer_config: self.consumer_config.clone(),
+                target: self.target.clone(),
+            }
+            .new_follower(from, 0)?,
+        };
+        let max = max.clamp(1, LOG_BATCH_RECORDS_MAX);
+        // The consumer polls synchronously: keep it off the async workers.
+        let target = FollowTarget {
+            consumer_config: self.consumer_config.clone(),
+            target: self.target.clone(),
+        };
+        let (follower, rows) =
+            tokio::task::spawn_blocking(move || target.follow_step(follower, max, wait_ms))
+                .await
+                .map_err(unavailable)??;
+        *self.follower.lock().unwrap_or_else(|p| p.into_inner()) = Some(follower);
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let record = LogRecord::decode(&row.record).map_err(|e| LogError::Corrupt {
+                offset: row.offset,
+                reason: e.to_string(),
+            })?;
+            out.push((row.offset, record));
+        }
+        Ok(out)
+    }
+
+    async fn resync(&self) -> Result<Offset, LogError> {
+        *self.follower.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let mut head = self.head.lock().await;
+        *head = self.find_head().await?;
+        Ok(head.0)
     }
 }

@@ -49,4 +49,24 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// The offset the next append will get (the number of records so far).
     async fn end(&self) -> Result<Offset, LogError>;
+
+    /// Reads records from `from` on as a follower of a log that another
+    /// process writes: waits up to `wait_ms` for the first one, then returns
+    /// what has arrived (possibly nothing), at most `max`. A log with one
+    /// writer per process just reads.
+    async fn follow(
+        &self,
+        from: Offset,
+        max: usize,
+        wait_ms: u64,
+    ) -> Result<Vec<(Offset, LogRecord)>, LogError> {
+        let _ = wait_ms;
+        self.read(from, max).await
+    }
+
+    /// Finds the end of the log again, as it is on the storage, before this
+    /// process starts to append after another one did. Returns the end.
+    async fn resync(&self) -> Result<Offset, LogError> {
+        self.end().await
+    }
 }

@@ -1,0 +1,431 @@
+//! Ledger events for downstream systems: the writer publishes every ledger
+//! event, protobuf-encoded (`harambee.v1.LedgerEvent`, `events.proto`), on
+//! the Kafka topic `<log topic>.events`, after the record that made it is
+//! durable and applied.
+//!
+//! Delivery is at least once and in log order. When a node becomes the
+//! writer (at start, or by taking over), it reads the last event on the
+//! topic and publishes what came after it from the events it holds (those
+//! it applied while following, or replayed at start), so that a crash
+//! between applying and publishing loses nothing within
+//! `EVENTS_HELD_MAX`. A consumer deduplicates by (`log_offset`, `index`).
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use harambee_ledger::{Event, ParticipantId, PostingPhase};
+use harambee_proto::v1::{self, ledger_event};
+use prost::Message as _;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset as KafkaOffset, TopicPartitionList};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::edge::Ctx;
+use crate::engine::LedgerEventAt;
+use crate::log::kafka::{self, KAFKA_TIMEOUT_MS};
+use crate::log::{LogError, Offset};
+use crate::state::State;
+use crate::validate;
+
+/// Events a node holds to publish again after a takeover or a restart.
+pub const EVENTS_HELD_MAX: usize = 262_144;
+
+/// The events topic of a log topic.
+pub fn events_topic(log_topic: &str) -> String {
+    format!("{log_topic}.events")
+}
+
+/// (log offset, index): where an event stands in the log.
+pub type EventPosition = (Offset, u32);
+
+/// The producer of the events topic.
+pub struct Publisher {
+    brokers: String,
+    topic: String,
+    producer: FutureProducer,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> LogError {
+    LogError::Unavailable(e.to_string())
+}
+
+impl Publisher {
+    /// Creates the topic if it is missing and connects.
+    pub async fn connect(
+        brokers: &str,
+        topic: &str,
+        replication: i32,
+    ) -> Result<Publisher, LogError> {
+        kafka::create_topic(brokers, topic, 1, replication).await?;
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", KAFKA_TIMEOUT_MS.to_string())
+            .create()
+            .map_err(unavailable)?;
+        Ok(Publisher {
+            brokers: brokers.to_string(),
+            topic: topic.to_string(),
+            producer,
+        })
+    }
+
+    /// The position of the last event on the topic, if any.
+    pub async fn last_published(&self) -> Result<Option<EventPosition>, LogError> {
+        let brokers = self.brokers.clone();
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || last_event(&brokers, &topic))
+            .await
+            .map_err(unavailable)?
+    }
+
+    /// Publishes events in order; returns once all are acknowledged.
+    async fn publish(&self, events: &[v1::LedgerEvent]) -> Result<(), LogError> {
+        let payloads: Vec<Vec<u8>> = events.iter().map(|e| e.encode_to_vec()).collect();
+        let deliveries: Vec<_> = payloads
+            .iter()
+            .map(|p| {
+                self.producer.send(
+                    FutureRecord::to(&self.topic)
+                        .partition(0)
+                        .key("ledger-0")
+                        .payload(p),
+                    Duration::from_millis(KAFKA_TIMEOUT_MS),
+                )
+            })
+            .collect();
+        for delivery in futures::future::join_all(deliveries).await {
+            delivery.map_err(|(e, _)| unavailable(e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads the last message of partition 0 of `topic` (blocking).
+fn last_event(brokers: &str, topic: &str) -> Result<Option<EventPosition>, LogError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set(
+            "group.id",
+            format!("harambee-events-reader-{}", uuid::Uuid::new_v4().simple()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "5")
+        .create()
+        .map_err(unavailable)?;
+    let (_, high) = consumer
+        .fetch_watermarks(topic, 0, Duration::from_millis(KAFKA_TIMEOUT_MS))
+        .map_err(unavailable)?;
+    let high = high.max(0);
+    if high == 0 {
+        return Ok(None);
+    }
+    // The watermark is a hint on some brokers: start before it, further
+    // back until a message comes, then read to the end.
+    let mut back = 2i64;
+    loop {
+        let start = (high - back).max(0);
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, 0, KafkaOffset::Offset(start))
+            .map_err(unavailable)?;
+        consumer.assign(&assignment).map_err(unavailable)?;
+        let mut last = None;
+        let deadline = std::time::Instant::now() + Duration::from_millis(KAFKA_TIMEOUT_MS);
+        let mut wait = Duration::from_millis(1_000);
+        while std::time::Instant::now() < deadline {
+            let Some(message) = consumer.poll(wait) else {
+                break;
+            };
+            let message = message.map_err(unavailable)?;
+            if let Some(payload) = message.payload() {
+                let event = v1::LedgerEvent::decode(payload).map_err(|e| LogError::Corrupt {
+                    offset: message.offset() as Offset,
+                    reason: format!("events topic: {e}"),
+                })?;
+                last = Some((event.log_offset, event.index));
+            }
+            wait = Duration::from_millis(kafka::READ_IDLE_MS);
+        }
+        if last.is_some() || start == 0 {
+            return Ok(last);
+        }
+        back *= 2;
+    }
+}
+
+fn phase(p: PostingPhase) -> v1::PostingPhase {
+    match p {
+        PostingPhase::Posted => v1::PostingPhase::Posted,
+        PostingPhase::Pending => v1::PostingPhase::Pending,
+        PostingPhase::PostPending => v1::PostingPhase::PostPending,
+        PostingPhase::VoidPending => v1::PostingPhase::VoidPending,
+    }
+}
+
+fn posting(p: &harambee_ledger::Posting) -> Option<v1::Posting> {
+    Some(v1::Posting {
+        debit_account: p.debit.0,
+        credit_account: p.credit.0,
+        currency: p.currency.to_string(),
+        amount: p.currency.to_decimal(p.amount).to_string(),
+        phase: phase(p.phase) as i32,
+    })
+}
+
+/// The wire form of one event; participant names come from `state`.
+pub fn encode(state: &State, at: &LedgerEventAt, index: u32) -> v1::LedgerEvent {
+    use ledger_event::Kind;
+    let name = |id: ParticipantId| {
+        state
+            .ledger
+            .participant(id)
+            .map(|p| p.name.clone())
+            .unwrap_or_default()
+    };
+    let funds = |funds_id: &harambee_ledger::FundsId,
+                 participant: &ParticipantId,
+                 p: &harambee_ledger::Posting| v1::FundsMoved {
+        funds_id: validate::uuid_string(funds_id.0),
+        fsp_id: name(*participant),
+        posting: posting(p),
+    };
+    let kind = match &at.event {
+        Event::CurrencyEnabled {
+            currency,
+            scale,
+            reconciliation,
+            multilateral_settlement,
+        } => Kind::CurrencyEnabled(v1::CurrencyEnabled {
+            currency: currency.to_string(),
+            scale: *scale,
+            reconciliation_account: reconciliation.0,
+            multilateral_settlement_account: multilateral_settlement.0,
+        }),
+        Event::ParticipantCreated { name: n, kind, .. } => {
+            Kind::ParticipantCreated(v1::ParticipantCreated {
+                fsp_id: n.clone(),
+                kind: match kind {
+                    harambee_ledger::ParticipantKind::Bank => "BANK",
+                    harambee_ledger::ParticipantKind::Wallet => "WALLET",
+                }
+                .into(),
+            })
+        }
+        Event::AccountsOpened {
+            participant,
+            currency,
+            position,
+            settlement,
+            net_debit_cap,
+        } => Kind::AccountsOpened(v1::AccountsOpened {
+            fsp_id: name(*participant),
+            currency: currency.to_string(),
+            position_account: position.0,
+            settlement_account: settlement.0,
+            net_debit_cap: currency.to_decimal(*net_debit_cap).to_string(),
+        }),
+        Event::ParticipantActiveSet {
+            participant,
+            active,
+        } => Kind::ParticipantActiveSet(v1::ParticipantActiveSet {
+            fsp_id: name(*participant),
+            active: *active,
+        }),
+        Event::NetDebitCapSet {
+            participant,
+            currency,
+            net_debit_cap,
+        } => Kind::NetDebitCapSet(v1::NetDebitCapSet {
+            fsp_id: name(*participant),
+            currency: currency.to_string(),
+            net_debit_cap: currency.to_decimal(*net_debit_cap).to_string(),
+        }),
+        Event::FundsIn {
+            funds_id,
+            participant,
+            posting: p,
+        } => Kind::FundsIn(funds(funds_id, participant, p)),
+        Event::FundsOutReserved {
+            funds_id,
+            participant,
+            posting: p,
+        } => Kind::FundsOutReserved(funds(funds_id, participant, p)),
+        Event::FundsOutCommitted {
+            funds_id,
+            participant,
+            posting: p,
+        } => Kind::FundsOutCommitted(funds(funds_id, participant, p)),
+        Event::FundsOutAborted {
+            funds_id,
+            participant,
+            posting: p,
+        } => Kind::FundsOutAborted(funds(funds_id, participant, p)),
+        Event::TransferReserved {
+            transfer_id,
+            payer,
+            payee,
+            expires_at_ms,
+            posting: p,
+        } => Kind::TransferReserved(v1::TransferReserved {
+            transfer_id: validate::uuid_string(transfer_id.0),
+            payer_fsp: name(*payer),
+            payee_fsp: name(*payee),
+            expires_at_ms: *expires_at_ms,
+            posting: posting(p),
+        }),
+        Event::TransferRefused {
+            transfer_id,
+            payer,
+            payee,
+            reason,
+        } => Kind::TransferRefused(v1::TransferRefused {
+            transfer_id: validate::uuid_string(transfer_id.0),
+            payer_fsp: name(*payer),
+            payee_fsp: name(*payee),
+            reason: u32::from(*reason),
+        }),
+        Event::TransferCommitted {
+            transfer_id,
+            payer,
+            payee,
+            posting: p,
+        } => Kind::TransferCommitted(v1::TransferCommitted {
+            transfer_id: validate::uuid_string(transfer_id.0),
+            payer_fsp: name(*payer),
+            payee_fsp: name(*payee),
+            posting: posting(p),
+        }),
+        Event::TransferAborted {
+            transfer_id,
+            payer,
+            payee,
+            reason,
+            posting: p,
+            ..
+        } => Kind::TransferAborted(v1::TransferAborted {
+            transfer_id: validate::uuid_string(transfer_id.0),
+            payer_fsp: name(*payer),
+            payee_fsp: name(*payee),
+            reason: u32::from(*reason),
+            posting: posting(p),
+        }),
+    };
+    v1::LedgerEvent {
+        log_offset: at.offset,
+        index,
+        command_time_ms: at.time_ms,
+        kind: Some(kind),
+    }
+}
+
+/// Events with their positions: the index counts events of one record.
+fn positioned(
+    events: &[LedgerEventAt],
+    start: Option<(Offset, u32)>,
+) -> Vec<(u32, &LedgerEventAt)> {
+    let mut out = Vec::with_capacity(events.len());
+    let mut last = start;
+    for e in events {
+        let index = match last {
+            Some((offset, i)) if offset == e.offset => i + 1,
+            _ => 0,
+        };
+        last = Some((e.offset, index));
+        out.push((index, e));
+    }
+    out
+}
+
+/// Publishes the events of every batch the engine applies while this node
+/// is the writer; holds them while it follows.
+pub async fn run(ctx: Ctx, publisher: Publisher, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut feed = ctx.engine.subscribe();
+    let mut writer = ctx.engine.writer_changes();
+    // Events this node applied and may still have to publish.
+    let recovered = ctx.engine.take_recovered_events();
+    let mut held: VecDeque<(u32, LedgerEventAt)> = positioned(&recovered, None)
+        .into_iter()
+        .map(|(i, e)| (i, e.clone()))
+        .collect();
+    drop(recovered);
+    let mut last_index: Option<(Offset, u32)> = held.back().map(|(i, e)| (e.offset, *i));
+    // What is known to be on the topic; None: must be read from it.
+    let mut published: Option<Option<EventPosition>> = None;
+    loop {
+        if ctx.engine.is_writer() && !held.is_empty() {
+            if published.is_none() {
+                match publisher.last_published().await {
+                    Ok(last) => {
+                        published = Some(last);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "events topic unavailable; retrying");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                }
+            }
+            let after = published.flatten();
+            while held
+                .front()
+                .is_some_and(|(i, e)| after.is_some_and(|a| (e.offset, *i) <= a))
+            {
+                held.pop_front();
+            }
+            let wire: Vec<v1::LedgerEvent> = {
+                let st = ctx.engine.read();
+                held.iter().map(|(i, e)| encode(&st, e, *i)).collect()
+            };
+            match publisher.publish(&wire).await {
+                Ok(()) => {
+                    metrics::counter!("harambee_events_published_total")
+                        .increment(wire.len() as u64);
+                    published = Some(held.back().map(|(i, e)| (e.offset, *i)).or(after));
+                    held.clear();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, events = wire.len(), "publishing events failed; retrying");
+                    // Some may have landed: read the topic's end again.
+                    published = None;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            }
+        }
+        tokio::select! {
+            received = feed.recv() => match received {
+                Ok(batch) => {
+                    for (i, e) in positioned(&batch.events, last_index) {
+                        if held.len() >= EVENTS_HELD_MAX {
+                            held.pop_front();
+                            metrics::counter!("harambee_events_dropped_total").increment(1);
+                        }
+                        held.push_back((i, e.clone()));
+                    }
+                    if let Some(e) = batch.events.last() {
+                        last_index = held.back().map(|(i, _)| (e.offset, *i));
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "event publisher fell behind; some events are not held");
+                    metrics::counter!("harambee_events_gaps_total").increment(1);
+                }
+                Err(RecvError::Closed) => return,
+            },
+            changed = writer.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                // A new writer term: learn the topic's end again.
+                published = None;
+            }
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
