@@ -763,6 +763,12 @@ impl OperatorApi for OperatorService {
                 log_offset: st.next_offset,
                 balanced: st.ledger.check_invariants().is_ok(),
                 transfer_count: st.ledger.transfer_count() as u64,
+                writer: self.ctx.engine.is_writer(),
+                writer_node: st
+                    .directory
+                    .writer()
+                    .map(|(node, _)| node.to_string())
+                    .unwrap_or_default(),
             })
         })
     }
