@@ -14,6 +14,7 @@ use sqlx::{Postgres, QueryBuilder, Row, Sqlite, SqlitePool};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::edge::Ctx;
+use crate::record::{DirectoryCommand, PartyKey, QuoteRecord};
 use crate::validate;
 
 /// Pause between two attempts to rebuild a projection whose store failed.
@@ -41,6 +42,53 @@ pub struct TransferRow {
     pub log_offset: i64,
 }
 
+/// A participant's position in one currency, as projected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PositionRow {
+    pub fsp_id: String,
+    pub currency: String,
+    pub position: String,
+    pub reserved: String,
+    pub liquidity: String,
+    pub net_debit_cap: String,
+    pub log_offset: i64,
+}
+
+/// A party of the built-in oracle; `owner` is empty once deregistered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartyRow {
+    pub party_type: String,
+    pub party_id: String,
+    pub sub_id: String,
+    pub owner: String,
+    pub log_offset: i64,
+}
+
+/// An agreed quote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuoteRow {
+    pub quote_id: String,
+    pub payer: String,
+    pub payee: String,
+    pub expires_at_ms: i64,
+    pub recorded_at_ms: i64,
+    pub log_offset: i64,
+}
+
+/// Positions, parties and quotes to write.
+#[derive(Clone, Debug, Default)]
+pub struct StateRows {
+    pub positions: Vec<PositionRow>,
+    pub parties: Vec<PartyRow>,
+    pub quotes: Vec<QuoteRow>,
+}
+
+impl StateRows {
+    fn is_empty(&self) -> bool {
+        self.positions.is_empty() && self.parties.is_empty() && self.quotes.is_empty()
+    }
+}
+
 /// Filters of a transfer query.
 #[derive(Clone, Debug, Default)]
 pub struct TransferQuery {
@@ -61,6 +109,20 @@ pub trait ProjectionStore: Send + Sync + 'static {
     async fn upsert(&self, rows: &[TransferRow]) -> anyhow::Result<()>;
     /// Transfers matching a query, by id.
     async fn transfers(&self, query: &TransferQuery) -> anyhow::Result<Vec<TransferRow>>;
+    /// Writes positions, parties and quotes, in one transaction, each row
+    /// replacing a stored one only if it is from the same or a later log
+    /// position.
+    async fn upsert_state(&self, rows: &StateRows) -> anyhow::Result<()>;
+    /// The projected positions, parties (registered ones) and quotes
+    /// counts, for checks and reports.
+    async fn positions(&self) -> anyhow::Result<Vec<PositionRow>>;
+    async fn party_owner(
+        &self,
+        party_type: &str,
+        party_id: &str,
+        sub_id: &str,
+    ) -> anyhow::Result<Option<String>>;
+    async fn quote(&self, quote_id: &str) -> anyhow::Result<Option<QuoteRow>>;
 }
 
 /// The embedded projection store.
@@ -103,7 +165,7 @@ impl PgProjections {
 /// The same SQL for both databases; `$cast` turns the bound amount text
 /// into the column's type, `$amount` reads it back as text.
 macro_rules! projection_store {
-    ($store:ty, $db:ty, $cast:literal, $amount:literal) => {
+    ($store:ty, $db:ty, $cast:literal, $amount:literal, $text:ident) => {
         #[async_trait::async_trait]
         impl ProjectionStore for $store {
             async fn upsert(&self, rows: &[TransferRow]) -> anyhow::Result<()> {
@@ -137,6 +199,120 @@ macro_rules! projection_store {
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn upsert_state(&self, rows: &StateRows) -> anyhow::Result<()> {
+                let mut tx = self.pool.begin().await?;
+                for chunk in rows.positions.chunks(ROWS_PER_STATEMENT) {
+                    let mut q: QueryBuilder<$db> = QueryBuilder::new(
+                        "INSERT INTO positions (fsp_id, currency, position, reserved, liquidity, net_debit_cap, log_offset) ",
+                    );
+                    q.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.fsp_id.clone())
+                            .push_bind(r.currency.clone())
+                            .push_bind(r.position.clone())
+                            .push_unseparated($cast)
+                            .push_bind(r.reserved.clone())
+                            .push_unseparated($cast)
+                            .push_bind(r.liquidity.clone())
+                            .push_unseparated($cast)
+                            .push_bind(r.net_debit_cap.clone())
+                            .push_unseparated($cast)
+                            .push_bind(r.log_offset);
+                    });
+                    q.push(
+                        " ON CONFLICT (fsp_id, currency) DO UPDATE SET position = excluded.position, reserved = excluded.reserved,
+                          liquidity = excluded.liquidity, net_debit_cap = excluded.net_debit_cap, log_offset = excluded.log_offset
+                          WHERE excluded.log_offset >= positions.log_offset",
+                    );
+                    q.build().execute(&mut *tx).await?;
+                }
+                for chunk in rows.parties.chunks(ROWS_PER_STATEMENT) {
+                    let mut q: QueryBuilder<$db> = QueryBuilder::new(
+                        "INSERT INTO parties (party_type, party_id, sub_id, owner, log_offset) ",
+                    );
+                    q.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.party_type.clone())
+                            .push_bind(r.party_id.clone())
+                            .push_bind(r.sub_id.clone())
+                            .push_bind(r.owner.clone())
+                            .push_bind(r.log_offset);
+                    });
+                    q.push(
+                        " ON CONFLICT (party_type, party_id, sub_id) DO UPDATE SET owner = excluded.owner, log_offset = excluded.log_offset
+                          WHERE excluded.log_offset >= parties.log_offset",
+                    );
+                    q.build().execute(&mut *tx).await?;
+                }
+                for chunk in rows.quotes.chunks(ROWS_PER_STATEMENT) {
+                    let mut q: QueryBuilder<$db> = QueryBuilder::new(
+                        "INSERT INTO quotes (quote_id, payer, payee, expires_at_ms, recorded_at_ms, log_offset) ",
+                    );
+                    q.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.quote_id.clone())
+                            .push_bind(r.payer.clone())
+                            .push_bind(r.payee.clone())
+                            .push_bind(r.expires_at_ms)
+                            .push_bind(r.recorded_at_ms)
+                            .push_bind(r.log_offset);
+                    });
+                    // A quote never changes once agreed.
+                    q.push(" ON CONFLICT (quote_id) DO NOTHING");
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn positions(&self) -> anyhow::Result<Vec<PositionRow>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT fsp_id, currency, ",
+                    $text!("position"), ", ", $text!("reserved"), ", ", $text!("liquidity"), ", ", $text!("net_debit_cap"),
+                    ", log_offset FROM positions ORDER BY fsp_id, currency"
+                ))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| PositionRow {
+                        fsp_id: r.get(0),
+                        currency: r.get(1),
+                        position: r.get(2),
+                        reserved: r.get(3),
+                        liquidity: r.get(4),
+                        net_debit_cap: r.get(5),
+                        log_offset: r.get(6),
+                    })
+                    .collect())
+            }
+
+            async fn party_owner(&self, party_type: &str, party_id: &str, sub_id: &str) -> anyhow::Result<Option<String>> {
+                let row = sqlx::query(
+                    "SELECT owner FROM parties WHERE party_type = $1 AND party_id = $2 AND sub_id = $3",
+                )
+                .bind(party_type)
+                .bind(party_id)
+                .bind(sub_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|r| r.get::<String, _>(0)).filter(|o| !o.is_empty()))
+            }
+
+            async fn quote(&self, quote_id: &str) -> anyhow::Result<Option<QuoteRow>> {
+                let row = sqlx::query(
+                    "SELECT quote_id, payer, payee, expires_at_ms, recorded_at_ms, log_offset FROM quotes WHERE quote_id = $1",
+                )
+                .bind(quote_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|r| QuoteRow {
+                    quote_id: r.get(0),
+                    payer: r.get(1),
+                    payee: r.get(2),
+                    expires_at_ms: r.get(3),
+                    recorded_at_ms: r.get(4),
+                    log_offset: r.get(5),
+                }))
             }
 
             async fn transfers(&self, query: &TransferQuery) -> anyhow::Result<Vec<TransferRow>> {
@@ -185,8 +361,27 @@ macro_rules! projection_store {
     };
 }
 
-projection_store!(SqliteProjections, Sqlite, "", "amount");
-projection_store!(PgProjections, Postgres, "::numeric", "amount::text");
+/// A column read back as text (SQLite stores decimals as text already).
+macro_rules! as_is {
+    ($c:literal) => {
+        $c
+    };
+}
+/// A NUMERIC column read back as text (PostgreSQL).
+macro_rules! numeric_text {
+    ($c:literal) => {
+        concat!($c, "::text")
+    };
+}
+
+projection_store!(SqliteProjections, Sqlite, "", "amount", as_is);
+projection_store!(
+    PgProjections,
+    Postgres,
+    "::numeric",
+    "amount::text",
+    numeric_text
+);
 
 /// The wire name of a state in the projection.
 pub fn state_name(state: TransferState) -> &'static str {
@@ -223,6 +418,158 @@ fn row(ctx_state: &crate::state::State, t: &TransferRecord, log_offset: i64) -> 
         resolved_at_ms: t.resolved_at_ms,
         log_offset,
     }
+}
+
+fn position_rows<'a>(
+    st: &crate::state::State,
+    pairs: impl Iterator<Item = (harambee_ledger::ParticipantId, harambee_ledger::Currency)> + 'a,
+    log_offset: i64,
+) -> Vec<PositionRow> {
+    pairs
+        .filter_map(|(p, c)| {
+            let view = st.ledger.position(p, c)?;
+            let name = st.ledger.participant(p)?.name.clone();
+            Some(PositionRow {
+                fsp_id: name,
+                currency: c.to_string(),
+                position: c.to_decimal(view.position).to_string(),
+                reserved: c.to_decimal(view.reserved).to_string(),
+                liquidity: c.to_decimal(view.liquidity).to_string(),
+                net_debit_cap: c.to_decimal(view.net_debit_cap).to_string(),
+                log_offset,
+            })
+        })
+        .collect()
+}
+
+fn party_row(party: &PartyKey, owner: &str, log_offset: i64) -> PartyRow {
+    PartyRow {
+        party_type: party.party_type.clone(),
+        party_id: party.id.clone(),
+        sub_id: party.sub_id.clone(),
+        owner: owner.to_string(),
+        log_offset,
+    }
+}
+
+fn quote_row(q: &QuoteRecord, log_offset: i64) -> QuoteRow {
+    QuoteRow {
+        quote_id: q.quote_id.clone(),
+        payer: q.payer.clone(),
+        payee: q.payee.clone(),
+        expires_at_ms: q.expires_at_ms,
+        recorded_at_ms: q.recorded_at_ms,
+        log_offset,
+    }
+}
+
+/// Every position, party and quote of the current state, as rows.
+fn all_state_rows(ctx: &Ctx) -> StateRows {
+    let st = ctx.engine.read();
+    let offset = st.next_offset as i64;
+    let pairs: Vec<_> = st
+        .ledger
+        .participants()
+        .iter()
+        .flat_map(|p| st.ledger.currencies().into_iter().map(move |c| (p.id, c)))
+        .collect();
+    StateRows {
+        positions: position_rows(&st, pairs.into_iter(), offset),
+        parties: st
+            .directory
+            .parties()
+            .map(|(k, owner)| party_row(k, owner, offset))
+            .collect(),
+        quotes: st
+            .directory
+            .quotes()
+            .map(|q| quote_row(q, offset))
+            .collect(),
+    }
+}
+
+/// The rows a batch changed: positions of the participants its events
+/// name, parties and quotes of its directory records.
+fn batch_state_rows(ctx: &Ctx, batch: &crate::engine::EventBatch) -> StateRows {
+    let st = ctx.engine.read();
+    let offset = batch.next_offset as i64;
+    let mut pairs: Vec<(harambee_ledger::ParticipantId, harambee_ledger::Currency)> = Vec::new();
+    for e in &batch.events {
+        match &e.event {
+            Event::FundsIn {
+                participant,
+                posting,
+                ..
+            }
+            | Event::FundsOutReserved {
+                participant,
+                posting,
+                ..
+            }
+            | Event::FundsOutCommitted {
+                participant,
+                posting,
+                ..
+            }
+            | Event::FundsOutAborted {
+                participant,
+                posting,
+                ..
+            } => pairs.push((*participant, posting.currency)),
+            Event::TransferReserved {
+                payer,
+                payee,
+                posting,
+                ..
+            }
+            | Event::TransferCommitted {
+                payer,
+                payee,
+                posting,
+                ..
+            }
+            | Event::TransferAborted {
+                payer,
+                payee,
+                posting,
+                ..
+            } => {
+                pairs.push((*payer, posting.currency));
+                pairs.push((*payee, posting.currency));
+            }
+            Event::AccountsOpened {
+                participant,
+                currency,
+                ..
+            }
+            | Event::NetDebitCapSet {
+                participant,
+                currency,
+                ..
+            } => pairs.push((*participant, *currency)),
+            _ => {}
+        }
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut rows = StateRows {
+        positions: position_rows(&st, pairs.into_iter(), offset),
+        ..StateRows::default()
+    };
+    for (at, command) in &batch.directory {
+        let at = *at as i64;
+        match command {
+            DirectoryCommand::RegisterParty { owner, party } => {
+                rows.parties.push(party_row(party, owner, at))
+            }
+            DirectoryCommand::DeregisterParty { party, .. } => {
+                rows.parties.push(party_row(party, "", at))
+            }
+            DirectoryCommand::RecordQuote(q) => rows.quotes.push(quote_row(q, at)),
+            _ => {}
+        }
+    }
+    rows
 }
 
 /// Every transfer of the current state, as rows.
@@ -266,7 +613,11 @@ async fn follow(
         if rebuild {
             // Everything the state holds, written again: what a failed
             // write or a lagging feed missed is in it.
-            match store.upsert(&all_rows(ctx)).await {
+            let written = match store.upsert(&all_rows(ctx)).await {
+                Ok(()) => store.upsert_state(&all_state_rows(ctx)).await,
+                Err(e) => Err(e),
+            };
+            match written {
                 Ok(()) => rebuild = false,
                 Err(e) => {
                     tracing::error!(error = %e, "projection rebuild failed; retrying");
@@ -285,8 +636,10 @@ async fn follow(
             alive = async { writer.wait_for(|w| !*w).await.is_ok() } => return alive,
             _ = stop.wait_for(|s| *s) => return false,
         };
+        let state_rows;
         let rows: Vec<TransferRow> = match received {
             Ok(batch) => {
+                state_rows = batch_state_rows(ctx, &batch);
                 let st = ctx.engine.read();
                 let offset = batch.next_offset as i64;
                 let mut ids: Vec<TransferId> = batch
@@ -314,11 +667,15 @@ async fn follow(
             }
             Err(RecvError::Closed) => return false,
         };
-        if rows.is_empty() {
+        if rows.is_empty() && state_rows.is_empty() {
             continue;
         }
         let started = std::time::Instant::now();
-        match store.upsert(&rows).await {
+        let written = match store.upsert(&rows).await {
+            Ok(()) if !state_rows.is_empty() => store.upsert_state(&state_rows).await,
+            other => other,
+        };
+        match written {
             Ok(()) => {
                 metrics::histogram!("harambee_projection_write_seconds")
                     .record(started.elapsed().as_secs_f64());

@@ -256,6 +256,16 @@ impl Directory {
         self.quotes.get(quote_id)
     }
 
+    /// Every party of the built-in oracle with its owner.
+    pub fn parties(&self) -> impl Iterator<Item = (&PartyKey, &str)> {
+        self.parties.iter().map(|(k, v)| (k, v.as_str()))
+    }
+
+    /// Every recorded quote.
+    pub fn quotes(&self) -> impl Iterator<Item = &QuoteRecord> {
+        self.quotes.values()
+    }
+
     /// The cluster's ledger writer: (node name, Cluster service URL).
     pub fn writer(&self) -> Option<(&str, &str)> {
         self.writer.as_ref().map(|(n, u)| (n.as_str(), u.as_str()))

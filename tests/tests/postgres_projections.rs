@@ -104,3 +104,112 @@ async fn transfers_are_projected_into_postgres_and_rebuilt_after_a_restart() {
     }
     db.drop_database().await;
 }
+
+/// Positions, parties of the built-in oracle and quotes, projected by the
+/// writer into `store`, match what the switch answers.
+async fn state_tables_follow_the_switch(config_store: StoreKind, postgres_url: String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = TestSwitch::config(dir.path());
+    config.store = config_store;
+    config.postgres_url = postgres_url;
+    let mut s = TestSwitch::start_with(dir, config).await;
+    let mut a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let b = s
+        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let q = quote(&mut a, &b, "12.34").await;
+    let done = a
+        .api
+        .prepare_transfer(prepare_request(&q, 30_000))
+        .await
+        .expect("prepare")
+        .into_inner();
+    assert_eq!(done.state, TransferState::Committed as i32);
+    let store = s.running().ctx.projections.clone();
+
+    // Positions: what bank-a owes and bank-b is owed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = store.positions().await.expect("positions");
+        let of = |name: &str| {
+            rows.iter()
+                .find(|r| r.fsp_id == name)
+                .map(|r| (r.position.clone(), r.reserved.clone(), r.liquidity.clone()))
+        };
+        if let (Some((pa, ra, la)), Some((pb, _, _))) = (of("bank-a"), of("bank-b"))
+            && pa == "12.34"
+            && pb == "-12.34"
+        {
+            assert_eq!(ra, "0.00");
+            assert_eq!(la, "1000.00");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "positions not projected: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The payee's customer is in the parties table, owned by bank-b.
+    let party = b.customer(0);
+    let kind = PartyIdType::try_from(party.r#type)
+        .expect("party type")
+        .as_str_name()
+        .trim_start_matches("PARTY_ID_TYPE_")
+        .to_string();
+    assert_eq!(
+        store
+            .party_owner(&kind, &party.id, &party.sub_id)
+            .await
+            .expect("party"),
+        Some("bank-b".to_string())
+    );
+    // A deregistered party keeps its row with no owner.
+    a.api
+        .deregister_party(DeregisterPartyRequest {
+            party: Some(a.customer(1)),
+        })
+        .await
+        .expect("deregister");
+    let gone = a.customer(1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store
+        .party_owner(&kind, &gone.id, &gone.sub_id)
+        .await
+        .expect("party")
+        .is_some()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "deregistration not projected"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The quote, with its parties.
+    let row = store
+        .quote(&q.quote_id)
+        .await
+        .expect("quote")
+        .expect("projected");
+    assert_eq!(
+        (row.payer.as_str(), row.payee.as_str()),
+        ("bank-a", "bank-b")
+    );
+    if let Some(r) = s.running.take() {
+        r.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn positions_parties_and_quotes_are_projected_into_postgres() {
+    let db = TestDatabase::create().await;
+    state_tables_follow_the_switch(StoreKind::Postgres, db.url.clone()).await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn positions_parties_and_quotes_are_projected_into_sqlite() {
+    state_tables_follow_the_switch(StoreKind::Sqlite, String::new()).await;
+}
