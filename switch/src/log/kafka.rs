@@ -278,15 +278,7 @@ impl KafkaLog {
                     reason: format!("missing; the broker returned {offset}"),
                 });
             }
-            let payload = message.payload().ok_or(LogError::Corrupt {
-                offset,
-                reason: "empty message".into(),
-            })?;
-            let row: ChainedRecord =
-                serde_json::from_slice(payload).map_err(|e| LogError::Corrupt {
-                    offset,
-                    reason: e.to_string(),
-                })?;
+            let row = decode_row(offset, message.payload())?;
             if row.offset != offset {
                 return Err(LogError::Corrupt {
                     offset,
@@ -365,15 +357,7 @@ impl FollowTarget {
                     reason: format!("missing; the broker returned {offset}"),
                 });
             }
-            let payload = message.payload().ok_or(LogError::Corrupt {
-                offset,
-                reason: "empty message".into(),
-            })?;
-            let row: ChainedRecord =
-                serde_json::from_slice(payload).map_err(|e| LogError::Corrupt {
-                    offset,
-                    reason: e.to_string(),
-                })?;
+            let row = decode_row(offset, message.payload())?;
             let prev = chain::parse_hex32(&row.prev_hash);
             let hash = chain::parse_hex32(&row.hash);
             let linked = match (prev, hash) {
@@ -397,6 +381,18 @@ impl FollowTarget {
         }
         Ok((f, out))
     }
+}
+
+/// The stored form of the message at `offset`.
+fn decode_row(offset: Offset, payload: Option<&[u8]>) -> Result<ChainedRecord, LogError> {
+    let payload = payload.ok_or(LogError::Corrupt {
+        offset,
+        reason: "empty message".into(),
+    })?;
+    serde_json::from_slice(payload).map_err(|e| LogError::Corrupt {
+        offset,
+        reason: e.to_string(),
+    })
 }
 
 /// How long a read with no known end waits for more before it decides the
