@@ -113,8 +113,7 @@ pub trait ProjectionStore: Send + Sync + 'static {
     /// replacing a stored one only if it is from the same or a later log
     /// position.
     async fn upsert_state(&self, rows: &StateRows) -> anyhow::Result<()>;
-    /// The projected positions, parties (registered ones) and quotes
-    /// counts, for checks and reports.
+    /// Every projected position, by participant and currency.
     async fn positions(&self) -> anyhow::Result<Vec<PositionRow>>;
     async fn party_owner(
         &self,
