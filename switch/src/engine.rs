@@ -117,7 +117,7 @@ pub struct Engine {
     events: broadcast::Sender<Arc<EventBatch>>,
     writer: watch::Receiver<bool>,
     /// Ledger events of the last records replayed at start, for the event
-    /// publisher (taken once).
+    /// publisher and the postings projection.
     recovered: Arc<Mutex<Vec<LedgerEventAt>>>,
 }
 
@@ -237,9 +237,12 @@ impl Engine {
     }
 
     /// The ledger events of the last records replayed at start (at most
-    /// `keep` of them, as asked at start); empty after the first call.
-    pub fn take_recovered_events(&self) -> Vec<LedgerEventAt> {
-        std::mem::take(&mut *self.recovered.lock().unwrap_or_else(|p| p.into_inner()))
+    /// `keep` of them, as asked at start).
+    pub fn recovered_events(&self) -> Vec<LedgerEventAt> {
+        self.recovered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Follows the changes of `is_writer`.
@@ -285,7 +288,7 @@ pub async fn replay(
 }
 
 /// The time a command carries, if any.
-fn command_time_ms(command: &Command) -> i64 {
+pub(crate) fn command_time_ms(command: &Command) -> i64 {
     match command {
         Command::Prepare { now_ms, .. }
         | Command::Commit { now_ms, .. }

@@ -325,7 +325,7 @@ pub fn encode(state: &State, at: &LedgerEventAt, index: u32) -> v1::LedgerEvent 
 }
 
 /// Events with their positions: the index counts events of one record.
-fn positioned(
+pub(crate) fn positioned(
     events: &[LedgerEventAt],
     start: Option<(Offset, u32)>,
 ) -> Vec<(u32, &LedgerEventAt)> {
@@ -348,7 +348,7 @@ pub async fn run(ctx: Ctx, publisher: Publisher, mut stop: tokio::sync::watch::R
     let mut feed = ctx.engine.subscribe();
     let mut writer = ctx.engine.writer_changes();
     // Events this node applied and may still have to publish.
-    let recovered = ctx.engine.take_recovered_events();
+    let recovered = ctx.engine.recovered_events();
     let mut held: VecDeque<(u32, LedgerEventAt)> = positioned(&recovered, None)
         .into_iter()
         .map(|(i, e)| (i, e.clone()))

@@ -42,9 +42,28 @@ enum Cmd {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Rebuilds the projections (transfers, postings, positions, parties,
+    /// quotes) from the event log.
+    Projections {
+        #[command(subcommand)]
+        action: ProjectionsAction,
+    },
     /// Operator commands against a running switch.
     #[command(flatten)]
     Operator(OperatorCmd),
+}
+
+#[derive(Subcommand)]
+enum ProjectionsAction {
+    /// Replays the whole log and writes every projection row again (safe
+    /// while the switch runs: rows are only replaced by the same or newer).
+    Rebuild {
+        /// The switch's TOML configuration; HARAMBEE_* variables override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -262,8 +281,47 @@ async fn main() -> anyhow::Result<()> {
             demo::run(seed).await
         }
         Cmd::Audit { action } => audit(action).await,
+        Cmd::Projections {
+            action: ProjectionsAction::Rebuild { config, data_dir },
+        } => {
+            let mut config = Config::load(config.as_deref())?;
+            if let Some(d) = data_dir {
+                config.data_dir = d;
+            }
+            rebuild_projections(config).await
+        }
         Cmd::Operator(cmd) => operator(cmd).await,
     }
+}
+
+async fn rebuild_projections(config: Config) -> anyhow::Result<()> {
+    config.check()?;
+    let log = server::open_log(&config).await?;
+    let (store, _) = server::open_stores(&config).await?;
+    let end = log.end().await?;
+    let bar = indicatif::ProgressBar::new(end);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} replaying {pos}/{len} records [{bar:40}] {per_sec} eta {eta}",
+        )?
+        .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let rebuilt =
+        harambee_switch::projection::rebuild_from_log(log.as_ref(), store.as_ref(), |offset| {
+            bar.set_position(offset)
+        })
+        .await?;
+    bar.finish_and_clear();
+    println!(
+        "rebuilt projections from {} records in {:.1} s: {} transfers, {} postings, {} positions",
+        rebuilt.records,
+        started.elapsed().as_secs_f64(),
+        rebuilt.transfers,
+        rebuilt.postings,
+        rebuilt.positions
+    );
+    Ok(())
 }
 
 async fn audit(action: AuditAction) -> anyhow::Result<()> {

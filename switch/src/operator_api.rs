@@ -14,7 +14,7 @@ use rand::RngCore;
 use tonic::{Request, Response, Status};
 
 use crate::edge::{Ctx, credential_hash, transfer_result};
-use crate::projection::{TransferQuery, TransferRow};
+use crate::projection::{PostingQuery, PostingRow, TransferQuery, TransferRow};
 use crate::record::{DirectoryCommand, LogRecord};
 use crate::state::Applied;
 use crate::validate;
@@ -344,6 +344,82 @@ impl OperatorService {
                 next_page_token: next,
             }),
         })
+    }
+    async fn list_postings(&self, r: &ListPostingsRequest) -> Result<ListPostingsResponse> {
+        if !r.fsp_id.is_empty() && r.fsp_id != "hub" {
+            self.participant_id(&r.fsp_id)?;
+        }
+        let reference = if r.reference.is_empty() {
+            None
+        } else {
+            Some(validate::uuid_string(validate::uuid(
+                "reference",
+                &r.reference,
+            )?))
+        };
+        let page = r.page.clone().unwrap_or_default();
+        let size = match page.page_size as usize {
+            0 => 100,
+            n => n.min(PAGE_SIZE_MAX),
+        };
+        // The page token is "<log offset>.<event index>" of the last posting.
+        let after = if page.page_token.is_empty() {
+            None
+        } else {
+            let parsed = page
+                .page_token
+                .split_once('.')
+                .and_then(|(o, i)| Some((o.parse::<i64>().ok()?, i.parse::<i64>().ok()?)));
+            Some(parsed.ok_or_else(|| FspiopError::new(3100, "page_token: malformed"))?)
+        };
+        let query = PostingQuery {
+            owner: (!r.fsp_id.is_empty()).then(|| r.fsp_id.clone()),
+            reference,
+            after,
+            limit: size as u32 + 1,
+        };
+        let mut rows = self
+            .ctx
+            .projections
+            .postings(&query)
+            .await
+            .map_err(|e| FspiopError::new(2003, format!("projection store: {e}")))?;
+        let more = rows.len() > size;
+        rows.truncate(size);
+        let next = match rows.last() {
+            Some(p) if more => format!("{}.{}", p.log_offset, p.event_index),
+            _ => String::new(),
+        };
+        Ok(ListPostingsResponse {
+            postings: rows.iter().map(posting_entry).collect(),
+            page: Some(PageResponse {
+                next_page_token: next,
+            }),
+        })
+    }
+}
+
+fn posting_entry(r: &PostingRow) -> PostingEntry {
+    let account_type = |name: &str| {
+        AccountType::from_str_name(&format!("ACCOUNT_TYPE_{name}"))
+            .unwrap_or(AccountType::Unspecified) as i32
+    };
+    PostingEntry {
+        log_offset: r.log_offset as u64,
+        index: r.event_index as u32,
+        time: (r.time_ms > 0).then(|| validate::timestamp(r.time_ms)),
+        event: r.event.clone(),
+        reference: r.reference.clone(),
+        debit_account: r.debit_account as u32,
+        debit_owner: r.debit_owner.clone(),
+        debit_type: account_type(&r.debit_type),
+        credit_account: r.credit_account as u32,
+        credit_owner: r.credit_owner.clone(),
+        credit_type: account_type(&r.credit_type),
+        currency: r.currency.clone(),
+        amount: r.amount.clone(),
+        phase: PostingPhase::from_str_name(&format!("POSTING_PHASE_{}", r.phase))
+            .unwrap_or(PostingPhase::Unspecified) as i32,
     }
 }
 
@@ -703,6 +779,15 @@ impl OperatorApi for OperatorService {
     ) -> Reply_<ListTransfersResponse> {
         call!(self, request, "ListTransfers", |r| self
             .list_transfers(&r)
+            .await)
+    }
+
+    async fn list_postings(
+        &self,
+        request: Request<ListPostingsRequest>,
+    ) -> Reply_<ListPostingsResponse> {
+        call!(self, request, "ListPostings", |r| self
+            .list_postings(&r)
             .await)
     }
 

@@ -4,21 +4,30 @@
 //! rebuilt from the state whenever the task fell behind or starts: the log
 //! is the truth, the projection a convenience that can always be rebuilt.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::str::FromStr;
 
-use harambee_ledger::{Event, Resolution, TransferId, TransferRecord, TransferState};
+use harambee_ledger::{
+    AccountType, Event, Owner, PostingPhase, Resolution, TransferId, TransferRecord, TransferState,
+};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Postgres, QueryBuilder, Row, Sqlite, SqlitePool};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::edge::Ctx;
+use crate::engine::{EventBatch, LedgerEventAt};
+use crate::log::Offset;
 use crate::record::{DirectoryCommand, PartyKey, QuoteRecord};
 use crate::validate;
 
 /// Pause between two attempts to rebuild a projection whose store failed.
 pub const REBUILD_RETRY_MS: u64 = 1_000;
+
+/// Postings held in memory until the store takes them (see
+/// `HeldPostings`).
+pub const POSTINGS_HELD_MAX: usize = 1 << 20;
 
 /// Rows written in one statement.
 pub const ROWS_PER_STATEMENT: usize = 500;
@@ -101,6 +110,38 @@ pub struct TransferQuery {
     pub limit: u32,
 }
 
+/// A posting as the projection stores it: one per ledger event that moved
+/// money, identified by (`log_offset`, `event_index`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostingRow {
+    pub log_offset: i64,
+    pub event_index: i64,
+    pub time_ms: i64,
+    pub event: String,
+    pub reference: String,
+    pub debit_account: i64,
+    pub debit_owner: String,
+    pub debit_type: String,
+    pub credit_account: i64,
+    pub credit_owner: String,
+    pub credit_type: String,
+    pub currency: String,
+    pub amount: String,
+    pub phase: String,
+}
+
+/// Which postings to read, in log order.
+#[derive(Clone, Debug, Default)]
+pub struct PostingQuery {
+    /// Postings on this owner's accounts (a participant's name, or "hub").
+    pub owner: Option<String>,
+    /// Postings of this transfer or funds id.
+    pub reference: Option<String>,
+    /// Postings after this (log offset, event index).
+    pub after: Option<(i64, i64)>,
+    pub limit: u32,
+}
+
 /// Where projections are stored: SQLite (embedded) or PostgreSQL.
 #[async_trait::async_trait]
 pub trait ProjectionStore: Send + Sync + 'static {
@@ -122,6 +163,10 @@ pub trait ProjectionStore: Send + Sync + 'static {
         sub_id: &str,
     ) -> anyhow::Result<Option<String>>;
     async fn quote(&self, quote_id: &str) -> anyhow::Result<Option<QuoteRow>>;
+    /// Writes postings; one already stored is left as it is.
+    async fn insert_postings(&self, rows: &[PostingRow]) -> anyhow::Result<()>;
+    /// Postings matching a query, in log order.
+    async fn postings(&self, query: &PostingQuery) -> anyhow::Result<Vec<PostingRow>>;
 }
 
 /// The embedded projection store.
@@ -158,6 +203,11 @@ impl PgProjections {
         let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(PgProjections { pool })
+    }
+
+    /// The connection pool, for the snapshot store in the same database.
+    pub fn pool(&self) -> PgPool {
+        self.pool.clone()
     }
 }
 
@@ -314,6 +364,76 @@ macro_rules! projection_store {
                 }))
             }
 
+            async fn insert_postings(&self, rows: &[PostingRow]) -> anyhow::Result<()> {
+                let mut tx = self.pool.begin().await?;
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    let mut q: QueryBuilder<$db> = QueryBuilder::new(
+                        "INSERT INTO postings (log_offset, event_index, time_ms, event, reference, debit_account, debit_owner, debit_type, credit_account, credit_owner, credit_type, currency, amount, phase) ",
+                    );
+                    q.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.log_offset)
+                            .push_bind(r.event_index)
+                            .push_bind(r.time_ms)
+                            .push_bind(r.event.clone())
+                            .push_bind(r.reference.clone())
+                            .push_bind(r.debit_account)
+                            .push_bind(r.debit_owner.clone())
+                            .push_bind(r.debit_type.clone())
+                            .push_bind(r.credit_account)
+                            .push_bind(r.credit_owner.clone())
+                            .push_bind(r.credit_type.clone())
+                            .push_bind(r.currency.clone())
+                            .push_bind(r.amount.clone())
+                            .push_unseparated($cast)
+                            .push_bind(r.phase.clone());
+                    });
+                    q.push(" ON CONFLICT (log_offset, event_index) DO NOTHING");
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn postings(&self, query: &PostingQuery) -> anyhow::Result<Vec<PostingRow>> {
+                let mut q: QueryBuilder<$db> = QueryBuilder::new(concat!(
+                    "SELECT log_offset, event_index, time_ms, event, reference, debit_account, debit_owner, debit_type, credit_account, credit_owner, credit_type, currency, ",
+                    $amount,
+                    ", phase FROM postings WHERE 1 = 1"
+                ));
+                if let Some(o) = &query.owner {
+                    q.push(" AND (debit_owner = ").push_bind(o.clone()).push(" OR credit_owner = ").push_bind(o.clone()).push(")");
+                }
+                if let Some(r) = &query.reference {
+                    q.push(" AND reference = ").push_bind(r.clone());
+                }
+                if let Some((offset, index)) = query.after {
+                    q.push(" AND (log_offset > ").push_bind(offset)
+                        .push(" OR (log_offset = ").push_bind(offset)
+                        .push(" AND event_index > ").push_bind(index).push("))");
+                }
+                q.push(" ORDER BY log_offset, event_index LIMIT ").push_bind(i64::from(query.limit));
+                let rows = q.build().fetch_all(&self.pool).await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| PostingRow {
+                        log_offset: r.get(0),
+                        event_index: r.get(1),
+                        time_ms: r.get(2),
+                        event: r.get(3),
+                        reference: r.get(4),
+                        debit_account: r.get(5),
+                        debit_owner: r.get(6),
+                        debit_type: r.get(7),
+                        credit_account: r.get(8),
+                        credit_owner: r.get(9),
+                        credit_type: r.get(10),
+                        currency: r.get(11),
+                        amount: r.get(12),
+                        phase: r.get(13),
+                    })
+                    .collect())
+            }
+
             async fn transfers(&self, query: &TransferQuery) -> anyhow::Result<Vec<TransferRow>> {
                 let mut q: QueryBuilder<$db> = QueryBuilder::new(concat!(
                     "SELECT transfer_id, payer, payee, currency, ",
@@ -464,7 +584,11 @@ fn quote_row(q: &QuoteRecord, log_offset: i64) -> QuoteRow {
 
 /// Every position, party and quote of the current state, as rows.
 fn all_state_rows(ctx: &Ctx) -> StateRows {
-    let st = ctx.engine.read();
+    state_rows_of(&ctx.engine.read())
+}
+
+/// Every position, party and quote of a state, as rows.
+fn state_rows_of(st: &crate::state::State) -> StateRows {
     let offset = st.next_offset as i64;
     let pairs: Vec<_> = st
         .ledger
@@ -473,7 +597,7 @@ fn all_state_rows(ctx: &Ctx) -> StateRows {
         .flat_map(|p| st.ledger.currencies().into_iter().map(move |c| (p.id, c)))
         .collect();
     StateRows {
-        positions: position_rows(&st, pairs.into_iter(), offset),
+        positions: position_rows(st, pairs.into_iter(), offset),
         parties: st
             .directory
             .parties()
@@ -489,8 +613,7 @@ fn all_state_rows(ctx: &Ctx) -> StateRows {
 
 /// The rows a batch changed: positions of the participants its events
 /// name, parties and quotes of its directory records.
-fn batch_state_rows(ctx: &Ctx, batch: &crate::engine::EventBatch) -> StateRows {
-    let st = ctx.engine.read();
+fn batch_state_rows(st: &crate::state::State, batch: &EventBatch) -> StateRows {
     let offset = batch.next_offset as i64;
     let mut pairs: Vec<(harambee_ledger::ParticipantId, harambee_ledger::Currency)> = Vec::new();
     for e in &batch.events {
@@ -552,7 +675,7 @@ fn batch_state_rows(ctx: &Ctx, batch: &crate::engine::EventBatch) -> StateRows {
     pairs.sort_unstable();
     pairs.dedup();
     let mut rows = StateRows {
-        positions: position_rows(&st, pairs.into_iter(), offset),
+        positions: position_rows(st, pairs.into_iter(), offset),
         ..StateRows::default()
     };
     for (at, command) in &batch.directory {
@@ -578,107 +701,233 @@ fn all_rows(ctx: &Ctx) -> Vec<TransferRow> {
     st.ledger.transfers().map(|t| row(&st, t, offset)).collect()
 }
 
-/// Keeps the projection current while this node is the ledger writer (in a
-/// cluster the writer alone writes projections; a node that becomes the
+/// The postings of ledger events (those that moved money), each with its
+/// event's index in its record.
+pub fn posting_rows<'a>(
+    st: &crate::state::State,
+    events: impl IntoIterator<Item = (u32, &'a LedgerEventAt)>,
+) -> Vec<PostingRow> {
+    let owner = |id: harambee_ledger::AccountId| -> (String, &'static str) {
+        match st.ledger.account(id) {
+            Some(a) => (
+                match a.owner {
+                    Owner::Hub => "hub".to_string(),
+                    Owner::Participant(p) => st
+                        .ledger
+                        .participant(p)
+                        .map(|x| x.name.clone())
+                        .unwrap_or_default(),
+                },
+                account_type_name(a.kind),
+            ),
+            None => (String::new(), ""),
+        }
+    };
+    events
+        .into_iter()
+        .filter_map(|(index, at)| {
+            let posting = at.event.posting()?;
+            let (debit_owner, debit_type) = owner(posting.debit);
+            let (credit_owner, credit_type) = owner(posting.credit);
+            Some(PostingRow {
+                log_offset: at.offset as i64,
+                event_index: i64::from(index),
+                time_ms: at.time_ms,
+                event: event_name(&at.event).to_string(),
+                reference: event_reference(&at.event),
+                debit_account: i64::from(posting.debit.0),
+                debit_owner,
+                debit_type: debit_type.to_string(),
+                credit_account: i64::from(posting.credit.0),
+                credit_owner,
+                credit_type: credit_type.to_string(),
+                currency: posting.currency.to_string(),
+                amount: posting.currency.to_decimal(posting.amount).to_string(),
+                phase: phase_name(posting.phase).to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The name of an account type in the projection (as in the Operator API).
+pub fn account_type_name(kind: AccountType) -> &'static str {
+    match kind {
+        AccountType::Position => "POSITION",
+        AccountType::Settlement => "SETTLEMENT",
+        AccountType::HubReconciliation => "HUB_RECONCILIATION",
+        AccountType::HubMultilateralSettlement => "HUB_MULTILATERAL_SETTLEMENT",
+    }
+}
+
+/// The name of a posting phase in the projection.
+pub fn phase_name(phase: PostingPhase) -> &'static str {
+    match phase {
+        PostingPhase::Posted => "POSTED",
+        PostingPhase::Pending => "PENDING",
+        PostingPhase::PostPending => "POST_PENDING",
+        PostingPhase::VoidPending => "VOID_PENDING",
+    }
+}
+
+/// The name of a ledger event.
+pub fn event_name(event: &Event) -> &'static str {
+    match event {
+        Event::CurrencyEnabled { .. } => "CurrencyEnabled",
+        Event::ParticipantCreated { .. } => "ParticipantCreated",
+        Event::AccountsOpened { .. } => "AccountsOpened",
+        Event::ParticipantActiveSet { .. } => "ParticipantActiveSet",
+        Event::NetDebitCapSet { .. } => "NetDebitCapSet",
+        Event::FundsIn { .. } => "FundsIn",
+        Event::FundsOutReserved { .. } => "FundsOutReserved",
+        Event::FundsOutCommitted { .. } => "FundsOutCommitted",
+        Event::FundsOutAborted { .. } => "FundsOutAborted",
+        Event::TransferReserved { .. } => "TransferReserved",
+        Event::TransferRefused { .. } => "TransferRefused",
+        Event::TransferCommitted { .. } => "TransferCommitted",
+        Event::TransferAborted { .. } => "TransferAborted",
+    }
+}
+
+/// The transfer or funds id an event is about (empty if none).
+fn event_reference(event: &Event) -> String {
+    match event {
+        Event::FundsIn { funds_id, .. }
+        | Event::FundsOutReserved { funds_id, .. }
+        | Event::FundsOutCommitted { funds_id, .. }
+        | Event::FundsOutAborted { funds_id, .. } => validate::uuid_string(funds_id.0),
+        Event::TransferReserved { transfer_id, .. }
+        | Event::TransferRefused { transfer_id, .. }
+        | Event::TransferCommitted { transfer_id, .. }
+        | Event::TransferAborted { transfer_id, .. } => validate::uuid_string(transfer_id.0),
+        _ => String::new(),
+    }
+}
+
+/// Postings made but not yet known to be in the store: those of the events
+/// replayed at start, of records applied while following another writer,
+/// and of batches whose write failed. Bounded: beyond
+/// `POSTINGS_HELD_MAX` the oldest are dropped, counted as a gap that only
+/// `harambee projections rebuild` fills.
+struct HeldPostings {
+    rows: VecDeque<PostingRow>,
+    /// (offset, index) of the last event seen, to index the next.
+    last: Option<(Offset, u32)>,
+}
+
+impl HeldPostings {
+    fn push_events(&mut self, st: &crate::state::State, events: &[LedgerEventAt]) {
+        let positioned = crate::events::positioned(events, self.last);
+        if let Some((i, e)) = positioned.last() {
+            self.last = Some((e.offset, *i));
+        }
+        let rows = posting_rows(st, positioned);
+        for row in rows {
+            if self.rows.len() >= POSTINGS_HELD_MAX {
+                self.rows.pop_front();
+                metrics::counter!("harambee_projection_postings_dropped_total").increment(1);
+            }
+            self.rows.push_back(row);
+        }
+    }
+}
+
+/// Keeps the projections current while this node is the ledger writer (in
+/// a cluster the writer alone writes projections; a node that becomes the
 /// writer rebuilds them from its state first), until the switch stops.
+/// Transfers, positions, parties and quotes are state: a rebuild writes
+/// them whole from the engine's state. Postings are history: they are
+/// written from the events of each batch, and those not yet written are
+/// held (see `HeldPostings`) until a write succeeds.
 pub async fn run(
     ctx: Ctx,
     store: std::sync::Arc<dyn ProjectionStore>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut writer = ctx.engine.writer_changes();
-    loop {
-        tokio::select! {
-            alive = async { writer.wait_for(|w| *w).await.is_ok() } => if !alive { return },
-            _ = stop.wait_for(|s| *s) => return,
-        }
-        if !follow(&ctx, store.as_ref(), &mut writer, &mut stop).await {
-            return;
-        }
+    let mut feed = ctx.engine.subscribe();
+    let mut held = HeldPostings {
+        rows: VecDeque::new(),
+        last: None,
+    };
+    {
+        let recovered = ctx.engine.recovered_events();
+        let st = ctx.engine.read();
+        held.push_events(&st, &recovered);
     }
-}
-
-/// Writes the projection while this node writes the log. False when the
-/// switch stops.
-async fn follow(
-    ctx: &Ctx,
-    store: &dyn ProjectionStore,
-    writer: &mut tokio::sync::watch::Receiver<bool>,
-    stop: &mut tokio::sync::watch::Receiver<bool>,
-) -> bool {
-    let mut events = ctx.engine.subscribe();
     let mut rebuild = true;
     loop {
-        if rebuild {
+        let is_writer = *writer.borrow_and_update();
+        if is_writer && rebuild {
             // Everything the state holds, written again: what a failed
             // write or a lagging feed missed is in it.
-            let written = match store.upsert(&all_rows(ctx)).await {
-                Ok(()) => store.upsert_state(&all_state_rows(ctx)).await,
-                Err(e) => Err(e),
-            };
-            match written {
-                Ok(()) => rebuild = false,
+            match write_all(&ctx, &store, &held.rows).await {
+                Ok(()) => {
+                    held.rows.clear();
+                    rebuild = false;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "projection rebuild failed; retrying");
+                    metrics::counter!("harambee_projection_failures_total").increment(1);
                     tokio::select! {
                         _ = tokio::time::sleep(std::time::Duration::from_millis(REBUILD_RETRY_MS)) => {}
-                        _ = stop.wait_for(|s| *s) => return false,
+                        _ = stop.wait_for(|s| *s) => return,
                     }
-                    // Events that arrive meanwhile are in the next rebuild.
-                    events = events.resubscribe();
+                    // Drain what arrived meanwhile: the next rebuild has the
+                    // state; keep the postings.
+                    loop {
+                        match feed.try_recv() {
+                            Ok(batch) => {
+                                let st = ctx.engine.read();
+                                held.push_events(&st, &batch.events);
+                            }
+                            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(missed)) => {
+                                postings_gap(missed);
+                            }
+                            Err(_) => break,
+                        }
+                    }
                     continue;
                 }
             }
         }
         let received = tokio::select! {
-            received = events.recv() => received,
-            alive = async { writer.wait_for(|w| !*w).await.is_ok() } => return alive,
-            _ = stop.wait_for(|s| *s) => return false,
-        };
-        let state_rows;
-        let rows: Vec<TransferRow> = match received {
-            Ok(batch) => {
-                state_rows = batch_state_rows(ctx, &batch);
-                let st = ctx.engine.read();
-                let offset = batch.next_offset as i64;
-                let mut ids: Vec<TransferId> = batch
-                    .events
-                    .iter()
-                    .filter_map(|e| match &e.event {
-                        Event::TransferReserved { transfer_id, .. }
-                        | Event::TransferRefused { transfer_id, .. }
-                        | Event::TransferCommitted { transfer_id, .. }
-                        | Event::TransferAborted { transfer_id, .. } => Some(*transfer_id),
-                        _ => None,
-                    })
-                    .collect();
-                ids.sort_unstable();
-                ids.dedup();
-                ids.iter()
-                    .filter_map(|id| st.ledger.transfer(*id))
-                    .map(|t| row(&st, t, offset))
-                    .collect()
-            }
-            Err(RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "projection fell behind; rebuilding from the state");
+            received = feed.recv() => received,
+            changed = writer.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                // A new term as the writer: write everything again.
                 rebuild = true;
                 continue;
             }
-            Err(RecvError::Closed) => return false,
+            _ = stop.wait_for(|s| *s) => return,
         };
-        if rows.is_empty() && state_rows.is_empty() {
-            continue;
-        }
+        let batch = match received {
+            Ok(batch) => batch,
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "projection fell behind; rebuilding from the state");
+                postings_gap(missed);
+                rebuild = true;
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        let (rows, state_rows) = {
+            let st = ctx.engine.read();
+            held.push_events(&st, &batch.events);
+            if !is_writer {
+                continue;
+            }
+            (batch_rows(&st, &batch), batch_state_rows(&st, &batch))
+        };
         let started = std::time::Instant::now();
-        let written = match store.upsert(&rows).await {
-            Ok(()) if !state_rows.is_empty() => store.upsert_state(&state_rows).await,
-            other => other,
-        };
-        match written {
+        match write_batch(store.as_ref(), &rows, &state_rows, &held.rows).await {
             Ok(()) => {
                 metrics::histogram!("harambee_projection_write_seconds")
                     .record(started.elapsed().as_secs_f64());
-                metrics::counter!("harambee_projection_rows_total").increment(rows.len() as u64);
+                metrics::counter!("harambee_projection_rows_total")
+                    .increment((rows.len() + held.rows.len()) as u64);
+                held.rows.clear();
             }
             Err(e) => {
                 tracing::error!(error = %e, rows = rows.len(), "projection write failed; rebuilding");
@@ -687,4 +936,146 @@ async fn follow(
             }
         }
     }
+}
+
+/// Postings of `missed` batches were never seen: only a rebuild from the
+/// log restores them.
+fn postings_gap(missed: u64) {
+    tracing::error!(
+        missed,
+        "postings of missed batches are not projected; run `harambee projections rebuild`"
+    );
+    metrics::counter!("harambee_projection_postings_gaps_total").increment(1);
+}
+
+/// Writes the whole state and the held postings.
+async fn write_all(
+    ctx: &Ctx,
+    store: &std::sync::Arc<dyn ProjectionStore>,
+    postings: &VecDeque<PostingRow>,
+) -> anyhow::Result<()> {
+    let rows = all_rows(ctx);
+    let state_rows = all_state_rows(ctx);
+    write_batch(store.as_ref(), &rows, &state_rows, postings).await
+}
+
+async fn write_batch(
+    store: &dyn ProjectionStore,
+    rows: &[TransferRow],
+    state_rows: &StateRows,
+    postings: &VecDeque<PostingRow>,
+) -> anyhow::Result<()> {
+    if !rows.is_empty() {
+        store.upsert(rows).await?;
+    }
+    if !state_rows.is_empty() {
+        store.upsert_state(state_rows).await?;
+    }
+    if !postings.is_empty() {
+        let (a, b) = postings.as_slices();
+        store.insert_postings(a).await?;
+        store.insert_postings(b).await?;
+    }
+    Ok(())
+}
+
+/// The transfer rows a batch changed.
+fn batch_rows(st: &crate::state::State, batch: &EventBatch) -> Vec<TransferRow> {
+    let offset = batch.next_offset as i64;
+    let mut ids: Vec<TransferId> = batch
+        .events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::TransferReserved { transfer_id, .. }
+            | Event::TransferRefused { transfer_id, .. }
+            | Event::TransferCommitted { transfer_id, .. }
+            | Event::TransferAborted { transfer_id, .. } => Some(*transfer_id),
+            _ => None,
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.iter()
+        .filter_map(|id| st.ledger.transfer(*id))
+        .map(|t| row(st, t, offset))
+        .collect()
+}
+
+/// What `rebuild_from_log` wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// Records replayed.
+    pub records: u64,
+    pub transfers: usize,
+    pub postings: usize,
+    pub positions: usize,
+}
+
+/// Postings written in one transaction by `rebuild_from_log`.
+pub const REBUILD_POSTINGS_CHUNK: usize = 10_000;
+
+/// Rebuilds every projection from the event log: replays the whole log
+/// into a fresh state, writing the postings of its events as it goes, then
+/// the transfers, positions, parties and quotes of the final state. Rows
+/// already stored are left or replaced by the same or later ones, so the
+/// switch may keep running. `progress` is told the offset reached.
+pub async fn rebuild_from_log(
+    log: &dyn crate::log::EventLog,
+    store: &dyn ProjectionStore,
+    mut progress: impl FnMut(Offset),
+) -> anyhow::Result<Rebuilt> {
+    use crate::record::LogRecord;
+    use crate::state::{Applied, State};
+    let mut state = State::default();
+    let mut done = Rebuilt::default();
+    let mut last: Option<(Offset, u32)> = None;
+    let mut postings: Vec<PostingRow> = Vec::new();
+    loop {
+        let records = log
+            .read(state.next_offset, crate::log::LOG_BATCH_RECORDS_MAX)
+            .await?;
+        if records.is_empty() {
+            break;
+        }
+        let mut events = Vec::new();
+        for (offset, record) in &records {
+            let applied = state.apply(*offset, record);
+            done.records += 1;
+            if let (Applied::Ledger { events: made, .. }, LogRecord::Ledger(command)) =
+                (applied, record)
+            {
+                let time_ms = crate::engine::command_time_ms(command);
+                events.extend(made.into_iter().map(|event| LedgerEventAt {
+                    offset: *offset,
+                    time_ms,
+                    event,
+                }));
+            }
+        }
+        let positioned = crate::events::positioned(&events, last);
+        if let Some((i, e)) = positioned.last() {
+            last = Some((e.offset, *i));
+        }
+        postings.extend(posting_rows(&state, positioned));
+        if postings.len() >= REBUILD_POSTINGS_CHUNK {
+            store.insert_postings(&postings).await?;
+            done.postings += postings.len();
+            postings.clear();
+        }
+        progress(state.next_offset);
+    }
+    store.insert_postings(&postings).await?;
+    done.postings += postings.len();
+    let offset = state.next_offset as i64;
+    let transfers: Vec<TransferRow> = state
+        .ledger
+        .transfers()
+        .map(|t| row(&state, t, offset))
+        .collect();
+    store.upsert(&transfers).await?;
+    done.transfers = transfers.len();
+    let state_rows = state_rows_of(&state);
+    store.upsert_state(&state_rows).await?;
+    done.positions = state_rows.positions.len();
+    Ok(done)
 }

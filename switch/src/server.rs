@@ -27,7 +27,7 @@ use crate::operator_api::OperatorService;
 use crate::participant_api::ParticipantService;
 use crate::projection::{PgProjections, ProjectionStore, SqliteProjections};
 use crate::record::LogRecord;
-use crate::snapshots::{SnapshotStore, SqliteSnapshots};
+use crate::snapshots::{PgSnapshots, SnapshotStore, SqliteSnapshots};
 
 /// Most transfers one expiry sweep aborts.
 pub const SWEEP_BATCH_MAX: u32 = 10_000;
@@ -76,32 +76,8 @@ impl Running {
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     config.check()?;
     std::fs::create_dir_all(&config.data_dir)?;
-    let log: Arc<dyn EventLog> = match config.log {
-        LogKind::Sqlite => {
-            let sqlite_log = SqliteLog::open(&config.data_dir.join("log.db")).await?;
-            // Refuse to start on a log that was tampered with.
-            let (records, head) = sqlite_log.verify_chain().await?;
-            tracing::info!(records, head = %crate::log::chain::hex(&head), "event log hash chain verified");
-            Arc::new(sqlite_log)
-        }
-        LogKind::Kafka => {
-            kafka::create_topic(
-                &config.kafka_brokers,
-                &config.kafka_topic,
-                1,
-                config.kafka_replication,
-            )
-            .await?;
-            let target = kafka::KafkaTarget {
-                brokers: config.kafka_brokers.clone(),
-                topic: config.kafka_topic.clone(),
-                partition: 0,
-            };
-            Arc::new(kafka::KafkaLog::open(target).await?)
-        }
-    };
-    let snapshots: Arc<dyn SnapshotStore> =
-        Arc::new(SqliteSnapshots::open(&config.data_dir.join("snapshots.db")).await?);
+    let log = open_log(&config).await?;
+    let (projections, snapshots) = open_stores(&config).await?;
     // In a cluster: the Cluster API's address (announced in the log when
     // this node becomes the writer) and the writer election.
     let mut cluster_listener = None;
@@ -145,21 +121,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config.snapshot_interval_records,
         config.ledger_capacity_transfers,
         leadership,
-        // Events of the last records replayed, for the event publisher.
-        if config.log == LogKind::Kafka && config.kafka_publish_events {
-            crate::events::EVENTS_HELD_MAX
-        } else {
-            0
-        },
+        // Events of the last records replayed, for the event publisher and
+        // the postings projection (whatever they had not written yet).
+        crate::events::EVENTS_HELD_MAX,
     )
     .await?;
     let (notices, _) = broadcast::channel(4096);
-    let projections: Arc<dyn ProjectionStore> = match config.store {
-        StoreKind::Sqlite => {
-            Arc::new(SqliteProjections::open(&config.data_dir.join("projections.db")).await?)
-        }
-        StoreKind::Postgres => Arc::new(PgProjections::connect(&config.postgres_url).await?),
-    };
     let ctx = Ctx {
         engine,
         channels: Arc::new(Channels::default()),
@@ -364,4 +331,62 @@ async fn serve_metrics(listener: TcpListener, mut stop: watch::Receiver<bool>) {
             let _ = socket.write_all(response.as_bytes()).await;
         });
     }
+}
+
+/// Opens the event log the configuration names (creating the Kafka topic
+/// if needed; refusing an embedded log whose hash chain is broken).
+pub async fn open_log(config: &Config) -> anyhow::Result<Arc<dyn EventLog>> {
+    Ok(match config.log {
+        LogKind::Sqlite => {
+            let sqlite_log = SqliteLog::open(&config.data_dir.join("log.db")).await?;
+            // Refuse to start on a log that was tampered with.
+            let (records, head) = sqlite_log.verify_chain().await?;
+            tracing::info!(records, head = %crate::log::chain::hex(&head), "event log hash chain verified");
+            Arc::new(sqlite_log)
+        }
+        LogKind::Kafka => {
+            kafka::create_topic(
+                &config.kafka_brokers,
+                &config.kafka_topic,
+                1,
+                config.kafka_replication,
+            )
+            .await?;
+            let target = kafka::KafkaTarget {
+                brokers: config.kafka_brokers.clone(),
+                topic: config.kafka_topic.clone(),
+                partition: 0,
+            };
+            Arc::new(kafka::KafkaLog::open(target).await?)
+        }
+    })
+}
+
+/// Opens the projection store and the snapshot store the configuration
+/// names.
+pub async fn open_stores(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn ProjectionStore>, Arc<dyn SnapshotStore>)> {
+    // Projections, and where snapshots go: next to the log (embedded) or in
+    // PostgreSQL, shared by the nodes of a deployment.
+    Ok(match config.store {
+        StoreKind::Sqlite => (
+            Arc::new(SqliteProjections::open(&config.data_dir.join("projections.db")).await?),
+            Arc::new(SqliteSnapshots::open(&config.data_dir.join("snapshots.db")).await?),
+        ),
+        StoreKind::Postgres => {
+            let pg = PgProjections::connect(&config.postgres_url).await?;
+            let log_name = match config.log {
+                LogKind::Kafka => format!("kafka:{}", config.kafka_topic),
+                LogKind::Sqlite => format!(
+                    "sqlite:{}",
+                    std::fs::canonicalize(&config.data_dir)?
+                        .join("log.db")
+                        .display()
+                ),
+            };
+            let snapshots = PgSnapshots::new(pg.pool(), &log_name);
+            (Arc::new(pg), Arc::new(snapshots))
+        }
+    })
 }

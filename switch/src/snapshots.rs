@@ -1,11 +1,15 @@
 //! Snapshots of the state, so that a restart replays only the log after the
 //! latest one. The embedded store keeps them in a SQLite table next to the
-//! log; only the newest few are kept.
+//! log; with `store = postgres` they are in PostgreSQL (`snapshots`, one
+//! set per log), shared by every node of a deployment, so a node that
+//! starts with an empty data directory does not replay the whole log. Only
+//! the newest few are kept.
 
 use std::path::Path;
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
@@ -81,6 +85,75 @@ impl SnapshotStore for SqliteSnapshots {
         .await?;
         tx.commit().await?;
         tracing::info!(next_offset = snapshot.next_offset, "snapshot saved");
+        Ok(())
+    }
+}
+
+/// Snapshots in PostgreSQL, in the table of migration 0004, under the
+/// name of the log they were taken from.
+pub struct PgSnapshots {
+    pool: PgPool,
+    log_name: String,
+}
+
+impl PgSnapshots {
+    /// Snapshots of the log `log_name` in the database behind `pool`
+    /// (migrated by `PgProjections::connect`).
+    pub fn new(pool: PgPool, log_name: &str) -> PgSnapshots {
+        PgSnapshots {
+            pool,
+            log_name: log_name.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+impl SnapshotStore for PgSnapshots {
+    async fn latest(&self) -> anyhow::Result<Option<StateSnapshot>> {
+        let row = sqlx::query(
+            "SELECT state FROM snapshots WHERE log_name = $1 ORDER BY next_offset DESC LIMIT 1",
+        )
+        .bind(&self.log_name)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let text: String = row.get(0);
+                Ok(Some(serde_json::from_str(&text)?))
+            }
+        }
+    }
+
+    async fn save(&self, snapshot: &StateSnapshot) -> anyhow::Result<()> {
+        let text = serde_json::to_string(snapshot)?;
+        let saved_at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let mut tx = self.pool.begin().await?;
+        // Nodes of a cluster take the same snapshot at the same offset: the
+        // first one stored stays.
+        sqlx::query(
+            "INSERT INTO snapshots (log_name, next_offset, saved_at_ms, state) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (log_name, next_offset) DO NOTHING",
+        )
+        .bind(&self.log_name)
+        .bind(snapshot.next_offset as i64)
+        .bind(saved_at_ms)
+        .bind(text)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM snapshots WHERE log_name = $1 AND next_offset NOT IN
+                 (SELECT next_offset FROM snapshots WHERE log_name = $1 ORDER BY next_offset DESC LIMIT $2)",
+        )
+        .bind(&self.log_name)
+        .bind(SNAPSHOTS_KEPT)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(next_offset = snapshot.next_offset, log = %self.log_name, "snapshot saved in PostgreSQL");
         Ok(())
     }
 }

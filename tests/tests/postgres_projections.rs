@@ -213,3 +213,385 @@ async fn positions_parties_and_quotes_are_projected_into_postgres() {
 async fn positions_parties_and_quotes_are_projected_into_sqlite() {
     state_tables_follow_the_switch(StoreKind::Sqlite, String::new()).await;
 }
+
+/// Every posting of a participant's accounts, through the Operator API,
+/// page by page.
+async fn all_postings(s: &mut TestSwitch, fsp_id: &str, reference: &str) -> Vec<PostingEntry> {
+    let mut out = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page =
+            s.op.list_postings(op_req(ListPostingsRequest {
+                fsp_id: fsp_id.into(),
+                reference: reference.into(),
+                page: Some(PageRequest {
+                    page_size: 3,
+                    page_token: token.clone(),
+                }),
+            }))
+            .await
+            .expect("list postings")
+            .into_inner();
+        out.extend(page.postings);
+        token = page.page.map(|p| p.next_page_token).unwrap_or_default();
+        if token.is_empty() {
+            return out;
+        }
+    }
+}
+
+/// The four balances of each account, summed from its postings the way the
+/// ledger applies them (minor units, two decimals here).
+fn balances_from_postings(
+    postings: &[PostingEntry],
+) -> std::collections::BTreeMap<u32, [rust_decimal::Decimal; 4]> {
+    use rust_decimal::Decimal;
+    let mut b: std::collections::BTreeMap<u32, [Decimal; 4]> = Default::default();
+    for p in postings {
+        let amount: Decimal = p.amount.parse().expect("amount");
+        // [debits_posted, credits_posted, debits_pending, credits_pending]
+        let phase = PostingPhase::try_from(p.phase).expect("phase");
+        let (d, c) = (p.debit_account, p.credit_account);
+        match phase {
+            PostingPhase::Posted => {
+                b.entry(d).or_default()[0] += amount;
+                b.entry(c).or_default()[1] += amount;
+            }
+            PostingPhase::Pending => {
+                b.entry(d).or_default()[2] += amount;
+                b.entry(c).or_default()[3] += amount;
+            }
+            PostingPhase::PostPending => {
+                b.entry(d).or_default()[2] -= amount;
+                b.entry(d).or_default()[0] += amount;
+                b.entry(c).or_default()[3] -= amount;
+                b.entry(c).or_default()[1] += amount;
+            }
+            PostingPhase::VoidPending => {
+                b.entry(d).or_default()[2] -= amount;
+                b.entry(c).or_default()[3] -= amount;
+            }
+            PostingPhase::Unspecified => panic!("posting without a phase: {p:?}"),
+        }
+    }
+    b
+}
+
+/// Postings projected into `store`: one per money-moving event, in log
+/// order, that sum to the ledger's own account balances; and rebuilt from
+/// the log after the table is wiped.
+async fn postings_follow_the_switch(config_store: StoreKind, postgres_url: String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = TestSwitch::config(dir.path());
+    config.store = config_store;
+    config.postgres_url = postgres_url;
+    let mut s = TestSwitch::start_with(dir, config).await;
+    let mut a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let b = s
+        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Reject(5104))
+        .await;
+    let mut c = s
+        .onboard("bank-c", "500", "500", PayeeBehaviour::Honest)
+        .await;
+    // Committed a -> c twice, c -> a once; a -> b aborted by the payee.
+    let mut committed = Vec::new();
+    for (a_pays, amount) in [(true, "12.34"), (true, "2"), (false, "7.50")] {
+        let (from, to) = if a_pays { (&mut a, &c) } else { (&mut c, &a) };
+        let q = quote(from, to, amount).await;
+        let done = from
+            .api
+            .prepare_transfer(prepare_request(&q, 30_000))
+            .await
+            .expect("prepare")
+            .into_inner();
+        assert_eq!(done.state, TransferState::Committed as i32);
+        committed.push(done.transfer_id);
+    }
+    let q = quote(&mut a, &b, "3").await;
+    let aborted = a
+        .api
+        .prepare_transfer(prepare_request(&q, 30_000))
+        .await
+        .expect("prepare")
+        .into_inner();
+    assert_eq!(aborted.state, TransferState::Aborted as i32);
+
+    // The aborted transfer was the last: once its postings are there, all
+    // are (batches are projected in log order). Reserved, then voided.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let of_aborted = loop {
+        let p = all_postings(&mut s, "", &aborted.transfer_id).await;
+        if p.len() == 2 {
+            break p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "postings not projected: {p:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let phases: Vec<i32> = of_aborted.iter().map(|p| p.phase).collect();
+    assert_eq!(
+        phases,
+        [
+            PostingPhase::Pending as i32,
+            PostingPhase::VoidPending as i32
+        ]
+    );
+    // One committed transfer: reserved (pending), then posted.
+    let of_one = all_postings(&mut s, "", &committed[0]).await;
+    assert_eq!(of_one.len(), 2, "{of_one:?}");
+    assert_eq!(of_one[0].event, "TransferReserved");
+    assert_eq!(of_one[0].phase, PostingPhase::Pending as i32);
+    assert_eq!(of_one[1].event, "TransferCommitted");
+    assert_eq!(of_one[1].phase, PostingPhase::PostPending as i32);
+    for p in &of_one {
+        assert_eq!(
+            (p.debit_owner.as_str(), p.credit_owner.as_str()),
+            ("bank-a", "bank-c")
+        );
+        assert_eq!(p.debit_type, AccountType::Position as i32);
+        assert_eq!(p.credit_type, AccountType::Position as i32);
+        assert_eq!((p.currency.as_str(), p.amount.as_str()), ("KES", "12.34"));
+        assert!(p.time.is_some());
+    }
+    assert!(of_one[0].log_offset < of_one[1].log_offset);
+    // Every account of every participant: its postings sum to the balances
+    // the ledger reports.
+    let mut everything = Vec::new();
+    for fsp in ["bank-a", "bank-b", "bank-c"] {
+        let postings = all_postings(&mut s, fsp, "").await;
+        // In log order, no duplicates.
+        assert!(
+            postings
+                .windows(2)
+                .all(|w| (w[0].log_offset, w[0].index) < (w[1].log_offset, w[1].index)),
+            "{fsp}: postings out of order"
+        );
+        let sums = balances_from_postings(&postings);
+        let accounts =
+            s.op.get_accounts(op_req(GetAccountsRequest { fsp_id: fsp.into() }))
+                .await
+                .expect("accounts")
+                .into_inner()
+                .accounts;
+        assert_eq!(accounts.len(), 2, "{fsp}: POSITION and SETTLEMENT");
+        for account in accounts {
+            let want: [rust_decimal::Decimal; 4] = [
+                &account.debits_posted,
+                &account.credits_posted,
+                &account.debits_pending,
+                &account.credits_pending,
+            ]
+            .map(|v| v.parse().expect("decimal"));
+            assert_eq!(
+                sums.get(&account.account_id).copied().unwrap_or_default(),
+                want,
+                "{fsp} account {} ({:?})",
+                account.account_id,
+                AccountType::try_from(account.r#type)
+            );
+        }
+        everything.extend(postings);
+    }
+    everything.sort_by_key(|p| (p.log_offset, p.index));
+    everything.dedup_by_key(|p| (p.log_offset, p.index));
+    // 3 funds in, 3 committed x 2, 1 aborted x 2.
+    assert_eq!(everything.len(), 3 + 6 + 2);
+
+    // Wiped, then rebuilt from the log with the switch stopped: the same
+    // postings come back.
+    let config = s.config.clone();
+    if let Some(r) = s.running.take() {
+        r.stop().await;
+    }
+    let (store, _) = harambee_switch::server::open_stores(&config)
+        .await
+        .expect("stores");
+    let before = store
+        .postings(&harambee_switch::projection::PostingQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("postings");
+    assert_eq!(before.len(), everything.len());
+    wipe_postings(&config).await;
+    assert!(
+        store
+            .postings(&harambee_switch::projection::PostingQuery {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .expect("postings")
+            .is_empty()
+    );
+    let log = harambee_switch::server::open_log(&config)
+        .await
+        .expect("log");
+    let rebuilt =
+        harambee_switch::projection::rebuild_from_log(log.as_ref(), store.as_ref(), |_| {})
+            .await
+            .expect("rebuild");
+    assert_eq!(rebuilt.postings, before.len());
+    assert_eq!(rebuilt.transfers, 4);
+    let after = store
+        .postings(&harambee_switch::projection::PostingQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("postings");
+    assert_eq!(after, before);
+}
+
+/// Deletes every posting from the configured store.
+async fn wipe_postings(config: &harambee_switch::config::Config) {
+    match config.store {
+        StoreKind::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&config.postgres_url)
+                .await
+                .expect("connect");
+            sqlx::query("DELETE FROM postings")
+                .execute(&mut conn)
+                .await
+                .expect("wipe");
+        }
+        StoreKind::Sqlite => {
+            let url = format!(
+                "sqlite://{}",
+                config.data_dir.join("projections.db").display()
+            );
+            let mut conn = sqlx::SqliteConnection::connect(&url)
+                .await
+                .expect("connect");
+            sqlx::query("DELETE FROM postings")
+                .execute(&mut conn)
+                .await
+                .expect("wipe");
+        }
+    }
+}
+
+#[tokio::test]
+async fn postings_are_projected_into_postgres_and_rebuilt_from_the_log() {
+    let db = TestDatabase::create().await;
+    postings_follow_the_switch(StoreKind::Postgres, db.url.clone()).await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn postings_are_projected_into_sqlite_and_rebuilt_from_the_log() {
+    postings_follow_the_switch(StoreKind::Sqlite, String::new()).await;
+}
+
+/// Snapshots in PostgreSQL: the newest of a log comes back, another log's
+/// are not mixed in, and only the newest few are kept.
+#[tokio::test]
+async fn snapshots_are_kept_in_postgres_per_log() {
+    use harambee_switch::snapshots::{PgSnapshots, SNAPSHOTS_KEPT, SnapshotStore};
+    use harambee_switch::state::State;
+    let db = TestDatabase::create().await;
+    // Connecting migrates the database.
+    let pg = harambee_switch::projection::PgProjections::connect(&db.url)
+        .await
+        .expect("connect");
+    let one = PgSnapshots::new(pg.pool(), "kafka:one");
+    let two = PgSnapshots::new(pg.pool(), "kafka:two");
+    assert!(one.latest().await.expect("latest").is_none());
+    let mut state = State::default();
+    for offset in [10u64, 20, 30, 40] {
+        state.next_offset = offset;
+        one.save(&state.snapshot()).await.expect("save");
+        // The same offset again (another node of a cluster): kept once.
+        one.save(&state.snapshot()).await.expect("save again");
+    }
+    state.next_offset = 5;
+    two.save(&state.snapshot()).await.expect("save");
+    assert_eq!(
+        one.latest().await.expect("latest").map(|s| s.next_offset),
+        Some(40)
+    );
+    assert_eq!(
+        two.latest().await.expect("latest").map(|s| s.next_offset),
+        Some(5)
+    );
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+    let kept: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM snapshots WHERE log_name = 'kafka:one'")
+            .fetch_one(&mut conn)
+            .await
+            .expect("count");
+    assert_eq!(kept, SNAPSHOTS_KEPT);
+    drop(conn);
+    db.drop_database().await;
+}
+
+/// A switch on PostgreSQL saves its snapshots there, under its log's name,
+/// and restarts from them to the same state.
+#[tokio::test]
+async fn a_switch_on_postgres_saves_snapshots_there_and_restarts_from_them() {
+    let db = TestDatabase::create().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = TestSwitch::config(dir.path());
+    config.store = StoreKind::Postgres;
+    config.postgres_url = db.url.clone();
+    config.snapshot_interval_records = 5;
+    let mut s = TestSwitch::start_with(dir, config).await;
+    let mut a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let b = s
+        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    for amount in ["5", "6", "7"] {
+        let q = quote(&mut a, &b, amount).await;
+        a.api
+            .prepare_transfer(prepare_request(&q, 30_000))
+            .await
+            .expect("prepare");
+    }
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (log_name, offset): (String, i64) = loop {
+        if let Some(row) = sqlx::query_as(
+            "SELECT log_name, next_offset FROM snapshots ORDER BY next_offset DESC LIMIT 1",
+        )
+        .fetch_optional(&mut conn)
+        .await
+        .expect("snapshots")
+        {
+            break row;
+        }
+        assert!(std::time::Instant::now() < deadline, "no snapshot saved");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(log_name.starts_with("sqlite:") && log_name.ends_with("log.db"));
+    assert!(offset >= 5);
+    // No snapshot file next to the log: they are in PostgreSQL only.
+    assert!(!s.config.data_dir.join("snapshots.db").exists());
+    let digest = |s: &mut TestSwitch| {
+        let mut op = s.op.clone();
+        async move {
+            op.get_ledger_digest(op_req(GetLedgerDigestRequest {}))
+                .await
+                .expect("digest")
+                .into_inner()
+        }
+    };
+    let before = digest(&mut s).await;
+    s.restart().await;
+    let after = digest(&mut s).await;
+    assert_eq!(
+        (after.log_offset, after.digest),
+        (before.log_offset, before.digest)
+    );
+    drop(conn);
+    if let Some(r) = s.running.take() {
+        r.stop().await;
+    }
+    db.drop_database().await;
+}
