@@ -52,7 +52,7 @@ pub fn writer_topic(log_topic: &str) -> String {
 
 struct ElectionContext {
     topic: String,
-    elected: watch::Sender<bool>,
+    elected: Arc<watch::Sender<bool>>,
 }
 
 impl ClientContext for ElectionContext {}
@@ -81,12 +81,31 @@ impl ConsumerContext for ElectionContext {
     }
 }
 
-/// Membership of the writer group, on a thread of its own. Dropping it
-/// leaves the group.
-pub struct Election {
-    elected: watch::Receiver<bool>,
+/// One membership of the writer group: a consumer polled on a thread of
+/// its own. Dropping it leaves the group.
+struct Membership {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// This node's part in the writer election. Dropping it leaves the group.
+pub struct Election {
+    brokers: String,
+    topic: String,
+    session_timeout_ms: u64,
+    node: String,
+    elected_tx: Arc<watch::Sender<bool>>,
+    elected: watch::Receiver<bool>,
+    membership: std::sync::Mutex<Option<Membership>>,
 }
 
 impl Election {
@@ -101,28 +120,49 @@ impl Election {
         let topic = writer_topic(log_topic);
         kafka::create_topic(brokers, &topic, 1, replication).await?;
         let (tx, elected) = watch::channel(false);
+        let election = Election {
+            brokers: brokers.to_string(),
+            topic,
+            session_timeout_ms,
+            node: node.to_string(),
+            elected_tx: Arc::new(tx),
+            elected,
+            membership: std::sync::Mutex::new(None),
+        };
+        let membership = election.member()?;
+        *election.lock() = Some(membership);
+        tracing::info!(group = %election.topic, node, "joined the writer election");
+        Ok(election)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Membership>> {
+        self.membership.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new member of the group.
+    fn member(&self) -> Result<Membership, LogError> {
         let context = ElectionContext {
-            topic: topic.clone(),
-            elected: tx,
+            topic: self.topic.clone(),
+            elected: self.elected_tx.clone(),
         };
         let consumer: BaseConsumer<ElectionContext> = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("group.id", &topic)
-            .set("client.id", format!("harambee-{node}"))
+            .set("bootstrap.servers", &self.brokers)
+            .set("group.id", &self.topic)
+            .set("client.id", format!("harambee-{}", self.node))
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
             .set("auto.offset.reset", "latest")
             .set("fetch.wait.max.ms", "50")
-            .set("session.timeout.ms", session_timeout_ms.to_string())
+            .set("session.timeout.ms", self.session_timeout_ms.to_string())
             .set(
                 "heartbeat.interval.ms",
-                (session_timeout_ms / 4).max(100).to_string(),
+                (self.session_timeout_ms / 4).max(100).to_string(),
             )
             .set("partition.assignment.strategy", "range")
             .create_with_context(context)
             .map_err(|e| LogError::Unavailable(e.to_string()))?;
         consumer
-            .subscribe(&[&topic])
+            .subscribe(&[&self.topic])
             .map_err(|e| LogError::Unavailable(e.to_string()))?;
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
@@ -142,12 +182,23 @@ impl Election {
                 drop(consumer);
             })
             .map_err(|e| LogError::Unavailable(e.to_string()))?;
-        tracing::info!(group = %topic, node, "joined the writer election");
-        Ok(Election {
-            elected,
+        Ok(Membership {
             stop,
             thread: Some(thread),
         })
+    }
+
+    /// Leaves the group and joins it again as a new member: the group
+    /// forms anew and elects a writer among the members that are alive.
+    pub fn rejoin(&self) -> Result<(), LogError> {
+        let old = self.lock().take();
+        // Blocks until the old member has left (one poll interval).
+        drop(old);
+        self.elected_tx.send_replace(false);
+        let membership = self.member()?;
+        *self.lock() = Some(membership);
+        tracing::info!(group = %self.topic, node = %self.node, "rejoined the writer election");
+        Ok(())
     }
 
     /// True while this node holds the writer partition.
@@ -156,11 +207,56 @@ impl Election {
     }
 }
 
-impl Drop for Election {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+/// How often a follower checks that the writer answers.
+pub const WRITER_PROBE_INTERVAL_MS: u64 = 500;
+
+/// Watches, on a follower, that the writer the log names answers on its
+/// Cluster service. If none has answered for twice the session timeout,
+/// the group did not move the role (a broker may keep a dead member's
+/// assignment; Tansu 0.6 does when the dead member led the group): the
+/// node leaves the group and joins it again, which makes the group form
+/// anew among the live members. At most once per that period.
+pub async fn supervise(
+    election: Arc<Election>,
+    engine: crate::engine::Engine,
+    forwarder: Arc<dyn Forwarder>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let patience = Duration::from_millis(election.session_timeout_ms.saturating_mul(2));
+    let mut last_ok = tokio::time::Instant::now();
+    let mut last_rejoin = last_ok;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(WRITER_PROBE_INTERVAL_MS)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let now = tokio::time::Instant::now();
+        if engine.is_writer() || *election.elected.borrow() {
+            last_ok = now;
+            continue;
+        }
+        let url = engine.read().directory.writer().map(|(_, u)| u.to_string());
+        let answered = match url {
+            Some(url) => forwarder.probe(&url).await.is_ok(),
+            None => false,
+        };
+        if answered {
+            last_ok = now;
+        } else if now.duration_since(last_ok) > patience
+            && now.duration_since(last_rejoin) > patience
+        {
+            tracing::warn!(
+                unanswered_ms = now.duration_since(last_ok).as_millis() as u64,
+                "no ledger writer answers; re-entering the writer election"
+            );
+            metrics::counter!("harambee_cluster_rejoins_total").increment(1);
+            let election = election.clone();
+            match tokio::task::spawn_blocking(move || election.rejoin()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "rejoining the writer election failed"),
+                Err(e) => tracing::error!(error = %e, "rejoining the writer election failed"),
+            }
+            last_rejoin = tokio::time::Instant::now();
         }
     }
 }
@@ -180,8 +276,53 @@ impl GrpcForwarder {
     }
 }
 
+impl GrpcForwarder {
+    /// A client of the Cluster service at `url` and a request to it with
+    /// the cluster credential and a deadline.
+    fn request(
+        &self,
+        url: &str,
+        body: SubmitRequest,
+        timeout_ms: u64,
+    ) -> Result<
+        (
+            ClusterClient<tonic::transport::Channel>,
+            Request<SubmitRequest>,
+        ),
+        FspiopError,
+    > {
+        let channel = self
+            .channels
+            .channel(url)
+            .map_err(|e| FspiopError::new(2003, format!("ledger writer: {}", e.description)))?;
+        let client = ClusterClient::new(channel)
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX);
+        let mut request = Request::new(body);
+        request.set_timeout(Duration::from_millis(timeout_ms));
+        let bearer = format!("Bearer {}", self.operator_token)
+            .parse()
+            .map_err(|_| FspiopError::new(2001, "the operator token is not ASCII"))?;
+        request.metadata_mut().insert("authorization", bearer);
+        Ok((client, request))
+    }
+}
+
+/// Deadline of a probe of the writer.
+pub const PROBE_TIMEOUT_MS: u64 = 1_000;
+
 #[async_trait]
 impl Forwarder for GrpcForwarder {
+    async fn probe(&self, url: &str) -> Result<(), FspiopError> {
+        let (mut client, request) =
+            self.request(url, SubmitRequest { records: vec![] }, PROBE_TIMEOUT_MS)?;
+        client
+            .submit(request)
+            .await
+            .map(|_| ())
+            .map_err(|status| FspiopError::from_status(&status))
+    }
+
     async fn submit(
         &self,
         url: &str,
@@ -194,19 +335,8 @@ impl Forwarder for GrpcForwarder {
                     .map_err(|e| FspiopError::new(2001, e.to_string()))?,
             );
         }
-        let channel = self
-            .channels
-            .channel(url)
-            .map_err(|e| FspiopError::new(2003, format!("ledger writer: {}", e.description)))?;
-        let mut client = ClusterClient::new(channel)
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX);
-        let mut request = Request::new(SubmitRequest { records: encoded });
-        request.set_timeout(Duration::from_millis(SUBMIT_TIMEOUT_MS));
-        let bearer = format!("Bearer {}", self.operator_token)
-            .parse()
-            .map_err(|_| FspiopError::new(2001, "the operator token is not ASCII"))?;
-        request.metadata_mut().insert("authorization", bearer);
+        let (mut client, request) =
+            self.request(url, SubmitRequest { records: encoded }, SUBMIT_TIMEOUT_MS)?;
         let response = client.submit(request).await.map_err(|status| {
             let e = FspiopError::from_status(&status);
             // Whatever went wrong between the nodes, for the participant
@@ -250,6 +380,9 @@ impl Cluster for ClusterService {
         let presented = crate::edge::bearer(request.metadata()).map_err(|e| e.to_status())?;
         if credential_hash(presented) != credential_hash(&self.ctx.config.operator_token) {
             return Err(FspiopError::new(3105, "not the cluster credential").to_status());
+        }
+        if !self.ctx.engine.is_writer() {
+            return Err(FspiopError::new(2003, "this node is not the ledger writer").to_status());
         }
         let records = request.into_inner().records;
         if records.len() > LOG_BATCH_RECORDS_MAX {

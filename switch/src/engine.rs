@@ -90,6 +90,8 @@ pub trait Forwarder: Send + Sync + 'static {
         url: &str,
         records: &[LogRecord],
     ) -> Result<Vec<Result<Offset, FspiopError>>, FspiopError>;
+    /// Whether the node at `url` answers as the writer (an empty submit).
+    async fn probe(&self, url: &str) -> Result<(), FspiopError>;
 }
 
 /// How the engine knows whether it writes the log.

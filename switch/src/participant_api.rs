@@ -26,6 +26,10 @@ use crate::validate;
 /// for the expiry sweep to finish the transfer.
 pub const EXPIRY_GRACE_MS: i64 = 5_000;
 
+/// Pause between two attempts to record a payee's answer while the log is
+/// unavailable.
+pub const ANSWER_RETRY_MS: u64 = 200;
+
 pub struct ParticipantService {
     pub ctx: Ctx,
 }
@@ -512,12 +516,22 @@ impl ParticipantService {
         };
         metrics::histogram!("harambee_payee_callback_seconds")
             .record(started.elapsed().as_secs_f64());
-        match self.ctx.engine.submit(LogRecord::Ledger(command)).await {
-            Ok(_) => {}
-            // The log is unavailable: the transfer stays reserved and the
-            // expiry sweep finishes it once the log is back.
-            Err(e) => {
-                tracing::warn!(transfer = %id, error = %e, "could not record the payee's answer")
+        // The payee answered: try to record it until the transfer expires
+        // (the log or the cluster's writer may be briefly unavailable, as
+        // during a takeover). If it cannot be, the transfer stays reserved
+        // and the expiry sweep aborts it once the log is back.
+        let record = LogRecord::Ledger(command);
+        loop {
+            match self.ctx.engine.submit(record.clone()).await {
+                Ok(_) => break,
+                Err(e) if e.code == 2003 && now_ms() < expires_at_ms => {
+                    metrics::counter!("harambee_answer_retries_total").increment(1);
+                    tokio::time::sleep(Duration::from_millis(ANSWER_RETRY_MS)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(transfer = %id, error = %e, "could not record the payee's answer");
+                    break;
+                }
             }
         }
     }

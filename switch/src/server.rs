@@ -19,7 +19,7 @@ use crate::cluster::{ClusterService, Election, GrpcForwarder};
 use crate::config::Config;
 use crate::config::{LogKind, StoreKind};
 use crate::edge::{Ctx, now_ms};
-use crate::engine::{Engine, Leadership};
+use crate::engine::{Engine, Forwarder, Leadership};
 use crate::log::EventLog;
 use crate::log::kafka;
 use crate::log::sqlite::SqliteLog;
@@ -42,7 +42,7 @@ pub struct Running {
     pub ctx: Ctx,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    election: Option<Election>,
+    election: Option<(Arc<Election>, Arc<dyn Forwarder>)>,
 }
 
 impl Running {
@@ -103,14 +103,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         )
         .await?;
         let elected = joined.elected();
-        election = Some(joined);
+        let forwarder: Arc<dyn Forwarder> = Arc::new(GrpcForwarder::new(&config.operator_token));
+        election = Some((Arc::new(joined), forwarder.clone()));
         cluster_listener = Some(listener);
         tracing::info!(%node, %url, "cluster node");
         Leadership::Elected {
             elected,
             node,
             url,
-            forwarder: Arc::new(GrpcForwarder::new(&config.operator_token)),
+            forwarder,
         }
     } else {
         Leadership::Sole
@@ -204,6 +205,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                     tracing::error!(error = %e, "cluster API server failed");
                 }
             }));
+            if let Some((election, forwarder)) = &election {
+                tasks.push(tokio::spawn(crate::cluster::supervise(
+                    election.clone(),
+                    ctx.engine.clone(),
+                    forwarder.clone(),
+                    stop.clone(),
+                )));
+            }
             Some(addr)
         }
         None => None,

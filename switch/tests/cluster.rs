@@ -78,7 +78,6 @@ async fn positions_from_projection(switch: &mut Switch) -> (HashMap<String, Deci
 type Acks = Vec<(String, Outcome, Instant)>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "takeover does not happen on Tansu yet: the killed writer's partition is not reassigned within 90 s (under investigation)"]
 async fn two_nodes_serve_traffic_and_the_follower_takes_over_from_a_killed_writer() {
     let broker = harambee_tests::Tansu::start().await;
     let db = harambee_tests::TestDatabase::create().await;

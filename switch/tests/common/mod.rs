@@ -295,6 +295,11 @@ pub async fn pay(
         .await
         .ok()?
         .into_inner();
+    // RESERVED: the switch could not record the payee's answer yet; the
+    // outcome is not acknowledged (the transfer finishes later).
+    if result.state == TransferState::Reserved as i32 {
+        return None;
+    }
     Some((transfer_id, client::outcome_of(&result)))
 }
 
