@@ -63,6 +63,9 @@ pub struct Config {
     /// Kafka group session timeout of the writer election: how long a dead
     /// writer keeps the role before another node takes over.
     pub kafka_session_timeout_ms: u64,
+    /// How long a broker round trip (an append, a read, a topic creation)
+    /// may take before the switch answers 2003.
+    pub kafka_timeout_ms: u64,
     /// Publish ledger events, protobuf-encoded, on `<kafka_topic>.events`.
     pub kafka_publish_events: bool,
 }
@@ -125,6 +128,7 @@ impl Default for Config {
             cluster_advertise_url: String::new(),
             node_name: String::new(),
             kafka_session_timeout_ms: 10_000,
+            kafka_timeout_ms: crate::log::kafka::KAFKA_TIMEOUT_MS,
             kafka_publish_events: true,
         }
     }
@@ -222,6 +226,9 @@ impl Config {
         if let Some(v) = get("HARAMBEE_KAFKA_SESSION_TIMEOUT_MS") {
             self.kafka_session_timeout_ms = num("HARAMBEE_KAFKA_SESSION_TIMEOUT_MS", v)?;
         }
+        if let Some(v) = get("HARAMBEE_KAFKA_TIMEOUT_MS") {
+            self.kafka_timeout_ms = num("HARAMBEE_KAFKA_TIMEOUT_MS", v)?;
+        }
         if let Some(v) = get("HARAMBEE_KAFKA_PUBLISH_EVENTS") {
             self.kafka_publish_events = flag("HARAMBEE_KAFKA_PUBLISH_EVENTS", v)?;
         }
@@ -253,6 +260,10 @@ impl Config {
         anyhow::ensure!(
             (1_000..=300_000).contains(&self.kafka_session_timeout_ms),
             "kafka_session_timeout_ms must be between 1000 and 300000"
+        );
+        anyhow::ensure!(
+            (500..=300_000).contains(&self.kafka_timeout_ms),
+            "kafka_timeout_ms must be between 500 and 300000"
         );
         Ok(())
     }

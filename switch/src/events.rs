@@ -25,7 +25,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::edge::Ctx;
 use crate::engine::LedgerEventAt;
-use crate::log::kafka::{self, KAFKA_TIMEOUT_MS};
+use crate::log::kafka::{self, timeout_ms};
 use crate::log::{LogError, Offset};
 use crate::state::State;
 use crate::validate;
@@ -45,7 +45,8 @@ pub type EventPosition = (Offset, u32);
 pub struct Publisher {
     brokers: String,
     topic: String,
-    producer: FutureProducer,
+    /// Replaced after a failed publication (see the log's producer).
+    producer: std::sync::Mutex<FutureProducer>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> LogError {
@@ -60,18 +61,10 @@ impl Publisher {
         replication: i32,
     ) -> Result<Publisher, LogError> {
         kafka::create_topic(brokers, topic, 1, replication).await?;
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            .set("message.timeout.ms", KAFKA_TIMEOUT_MS.to_string())
-            .create()
-            .map_err(unavailable)?;
         Ok(Publisher {
             brokers: brokers.to_string(),
             topic: topic.to_string(),
-            producer,
+            producer: std::sync::Mutex::new(events_producer(brokers)?),
         })
     }
 
@@ -87,23 +80,51 @@ impl Publisher {
     /// Publishes events in order; returns once all are acknowledged.
     async fn publish(&self, events: &[v1::LedgerEvent]) -> Result<(), LogError> {
         let payloads: Vec<Vec<u8>> = events.iter().map(|e| e.encode_to_vec()).collect();
+        let producer = self
+            .producer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let deliveries: Vec<_> = payloads
             .iter()
             .map(|p| {
-                self.producer.send(
+                producer.send(
                     FutureRecord::to(&self.topic)
                         .partition(0)
                         .key("ledger-0")
                         .payload(p),
-                    Duration::from_millis(KAFKA_TIMEOUT_MS),
+                    Duration::from_millis(timeout_ms()),
                 )
             })
             .collect();
+        let mut failure = None;
         for delivery in futures::future::join_all(deliveries).await {
-            delivery.map_err(|(e, _)| unavailable(e))?;
+            if let Err((e, _)) = delivery {
+                failure.get_or_insert(unavailable(e));
+            }
         }
-        Ok(())
+        match failure {
+            None => Ok(()),
+            Some(e) => {
+                // A new producer id: the old one may be out of sequence.
+                if let Ok(fresh) = events_producer(&self.brokers) {
+                    *self.producer.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+                }
+                Err(e)
+            }
+        }
     }
+}
+
+fn events_producer(brokers: &str) -> Result<FutureProducer, LogError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", timeout_ms().to_string())
+        .create()
+        .map_err(unavailable)
 }
 
 /// Reads the last message of partition 0 of `topic` (blocking).
@@ -119,7 +140,7 @@ fn last_event(brokers: &str, topic: &str) -> Result<Option<EventPosition>, LogEr
         .create()
         .map_err(unavailable)?;
     let (_, high) = consumer
-        .fetch_watermarks(topic, 0, Duration::from_millis(KAFKA_TIMEOUT_MS))
+        .fetch_watermarks(topic, 0, Duration::from_millis(timeout_ms()))
         .map_err(unavailable)?;
     let high = high.max(0);
     if high == 0 {
@@ -136,7 +157,7 @@ fn last_event(brokers: &str, topic: &str) -> Result<Option<EventPosition>, LogEr
             .map_err(unavailable)?;
         consumer.assign(&assignment).map_err(unavailable)?;
         let mut last = None;
-        let deadline = std::time::Instant::now() + Duration::from_millis(KAFKA_TIMEOUT_MS);
+        let deadline = std::time::Instant::now() + Duration::from_millis(timeout_ms());
         let mut wait = Duration::from_millis(1_000);
         while std::time::Instant::now() < deadline {
             let Some(message) = consumer.poll(wait) else {

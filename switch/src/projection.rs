@@ -29,6 +29,9 @@ pub const REBUILD_RETRY_MS: u64 = 1_000;
 /// `HeldPostings`).
 pub const POSTINGS_HELD_MAX: usize = 1 << 20;
 
+/// How long a query waits for a PostgreSQL connection.
+pub const PG_ACQUIRE_TIMEOUT_MS: u64 = 3_000;
+
 /// Rows written in one statement.
 pub const ROWS_PER_STATEMENT: usize = 500;
 
@@ -200,7 +203,13 @@ pub struct PgProjections {
 impl PgProjections {
     /// Connects and applies the embedded migrations.
     pub async fn connect(url: &str) -> anyhow::Result<PgProjections> {
-        let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            // A database that is down answers queries with 2003 quickly
+            // rather than holding the caller for sqlx's default 30 s.
+            .acquire_timeout(std::time::Duration::from_millis(PG_ACQUIRE_TIMEOUT_MS))
+            .connect(url)
+            .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(PgProjections { pool })
     }
@@ -959,7 +968,25 @@ async fn write_all(
     write_batch(store.as_ref(), &rows, &state_rows, postings).await
 }
 
+/// How long one projection write may take before it counts as failed (a
+/// database that went away can leave a connection hanging).
+pub const WRITE_TIMEOUT_MS: u64 = 30_000;
+
 async fn write_batch(
+    store: &dyn ProjectionStore,
+    rows: &[TransferRow],
+    state_rows: &StateRows,
+    postings: &VecDeque<PostingRow>,
+) -> anyhow::Result<()> {
+    tokio::time::timeout(
+        std::time::Duration::from_millis(WRITE_TIMEOUT_MS),
+        write_batch_now(store, rows, state_rows, postings),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("projection write timed out after {WRITE_TIMEOUT_MS} ms"))?
+}
+
+async fn write_batch_now(
     store: &dyn ProjectionStore,
     rows: &[TransferRow],
     state_rows: &StateRows,

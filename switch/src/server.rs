@@ -345,6 +345,7 @@ async fn serve_metrics(listener: TcpListener, mut stop: watch::Receiver<bool>) {
 /// Opens the event log the configuration names (creating the Kafka topic
 /// if needed; refusing an embedded log whose hash chain is broken).
 pub async fn open_log(config: &Config) -> anyhow::Result<Arc<dyn EventLog>> {
+    crate::log::kafka::set_timeout_ms(config.kafka_timeout_ms);
     Ok(match config.log {
         LogKind::Sqlite => {
             let sqlite_log = SqliteLog::open(&config.data_dir.join("log.db")).await?;

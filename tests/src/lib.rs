@@ -331,6 +331,10 @@ impl TestDatabase {
 pub struct Tansu {
     child: std::process::Child,
     pub brokers: String,
+    port: u16,
+    /// The working directory of a broker on sqlite storage (it survives a
+    /// restart); None: in memory.
+    durable: Option<PathBuf>,
 }
 
 impl Tansu {
@@ -347,29 +351,45 @@ impl Tansu {
         })
     }
 
+    /// A broker keeping everything in memory, on a free port.
     pub async fn start() -> Tansu {
+        Self::launch(free_port(), None).await
+    }
+
+    /// A broker on sqlite storage in `dir` (its working directory), which
+    /// keeps the topics across `kill` and `restart`.
+    pub async fn start_durable(dir: &std::path::Path) -> Tansu {
+        std::fs::create_dir_all(dir.join("data")).expect("broker directory");
+        Self::launch(free_port(), Some(dir.to_path_buf())).await
+    }
+
+    async fn launch(port: u16, durable: Option<PathBuf>) -> Tansu {
         let binary = Self::binary();
         assert!(
             binary.is_file(),
             "this test needs the tansu broker ({}); .ci/run installs it",
             binary.display()
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
         let url = format!("tcp://127.0.0.1:{port}");
-        let child = std::process::Command::new(&binary)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
+        let mut command = std::process::Command::new(&binary);
+        command.args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+        ]);
+        match &durable {
+            // The path is relative to the broker's working directory.
+            Some(dir) => {
+                command.arg("sqlite:///data/tansu.db").current_dir(dir);
+            }
+            None => {
+                command.arg("memory://tansu/");
+            }
+        }
+        let child = command
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -383,8 +403,59 @@ impl Tansu {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Tansu { child, brokers }
+        Tansu {
+            child,
+            brokers,
+            port,
+            durable,
+        }
     }
+
+    /// SIGKILLs the broker.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the broker with SIGTERM (SIGKILL if it has not exited after
+    /// 10 s).
+    pub async fn stop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.kill();
+    }
+
+    /// Starts the broker again on the same port and storage (after `stop`
+    /// or `kill`; kills it if it still runs), once the port is free (a
+    /// broker started while the old one holds it may panic).
+    pub async fn restart(&mut self) {
+        self.kill();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::net::TcpListener::bind(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "port {} not released",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let again = Self::launch(self.port, self.durable.take()).await;
+        // Replacing `self` drops the old, already reaped, child.
+        *self = again;
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 impl Drop for Tansu {
@@ -392,4 +463,139 @@ impl Drop for Tansu {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A PostgreSQL server of a test's own, in a temporary directory on a free
+/// port, so that a test can stop and start it without disturbing the
+/// shared one. NEEDS the PostgreSQL server binaries (`initdb`, `pg_ctl`,
+/// Debian's `postgresql` package, as `.ci/run` makes sure); run as root it
+/// runs them as the `postgres` user.
+pub struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    port: u16,
+    /// `postgres://...` URL of its `postgres` database.
+    pub url: String,
+}
+
+impl PrivatePostgres {
+    fn bin(name: &str) -> PathBuf {
+        let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        versions.sort();
+        versions
+            .last()
+            .map(|v| v.join("bin").join(name))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from(name))
+    }
+
+    /// Runs a PostgreSQL program, as `postgres` when we are root.
+    fn run(&self, program: &str, args: &[&str]) {
+        let binary = Self::bin(program);
+        let status = if is_root() {
+            std::process::Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&binary)
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .status()
+        } else {
+            std::process::Command::new(&binary)
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .status()
+        }
+        .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+        assert!(status.success(), "{program} {args:?}: {status}");
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("pg").display().to_string()
+    }
+
+    /// initdb and start.
+    pub async fn start() -> PrivatePostgres {
+        let dir = tempfile::tempdir().expect("tempdir");
+        if is_root() {
+            let status = std::process::Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .expect("chown");
+            assert!(status.success());
+        }
+        let port = free_port();
+        let pg = PrivatePostgres {
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            dir,
+            port,
+        };
+        let data = pg.data();
+        pg.run(
+            "initdb",
+            &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync"],
+        );
+        pg.start_again().await;
+        pg
+    }
+
+    /// Starts the server (again) and waits until it accepts connections.
+    pub async fn start_again(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("pg.log").display().to_string();
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-o",
+                &options,
+                "-l",
+                &log,
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    /// Stops the server the hard way (as a crash would: no checkpoint,
+    /// connections cut).
+    pub fn crash(&self) {
+        self.run(
+            "pg_ctl",
+            &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
+        );
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.data();
+        let binary = Self::bin("pg_ctl");
+        let mut command = if is_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&binary);
+            c
+        } else {
+            std::process::Command::new(&binary)
+        };
+        let _ = command
+            .args(["-D", &data, "-m", "immediate", "stop"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
 }

@@ -128,3 +128,49 @@ async fn a_switch_on_kafka_pays_and_restarts_to_the_same_state() {
         (before.digest, before.log_offset)
     );
 }
+
+/// A broker on durable storage, killed and restarted: the log finds its
+/// head again and appends go on from there, the chain intact, nothing lost.
+/// (This caught Tansu emptying topics created with `cleanup.policy =
+/// delete` and `retention.ms = -1`; see `kafka::create_topic`.)
+#[tokio::test]
+async fn kafka_log_survives_a_broker_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut broker = Tansu::start_durable(dir.path()).await;
+    let topic = format!("harambee.test.{}", uuid::Uuid::new_v4().simple());
+    kafka::create_topic(&broker.brokers, &topic, 1, 1)
+        .await
+        .expect("create topic");
+    let target = KafkaTarget {
+        brokers: broker.brokers.clone(),
+        topic: topic.clone(),
+        partition: 0,
+    };
+    let log = KafkaLog::open(target.clone()).await.expect("open");
+    assert_eq!(log.append(&records(3, "a")).await.expect("append"), 0);
+    // SIGKILL: what was acknowledged must survive a crash.
+    broker.kill();
+    broker.restart().await;
+    // The same handle reconnects by itself.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let offset = loop {
+        match log.append(&records(2, "b")).await {
+            Ok(offset) => break offset,
+            Err(e) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no append after the restart: {e}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+    };
+    assert_eq!(offset, 3);
+    let reopened = KafkaLog::open(target).await.expect("reopen");
+    assert_eq!(reopened.end().await.expect("end"), 5);
+    let mut verifier = Verifier::default();
+    for row in reopened.chained(0, 100).await.expect("chained") {
+        verifier.check(&row).expect("chain intact");
+    }
+    assert_eq!(verifier.count(), 5);
+}

@@ -34,8 +34,24 @@ use super::{EventLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
 use crate::record::LogRecord;
 
 /// How long one broker round trip may take before the log reports itself
-/// unavailable.
+/// unavailable, unless configured (`kafka_timeout_ms`).
 pub const KAFKA_TIMEOUT_MS: u64 = 10_000;
+
+/// The broker timeout of this process: every Kafka client of the switch
+/// (log, events, election) uses it. Set once at start from the
+/// configuration.
+static TIMEOUT_MS: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(KAFKA_TIMEOUT_MS);
+
+/// Sets the broker timeout of this process (at least 100 ms).
+pub fn set_timeout_ms(ms: u64) {
+    TIMEOUT_MS.store(ms.max(100), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The broker timeout of this process, in milliseconds.
+pub fn timeout_ms() -> u64 {
+    TIMEOUT_MS.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// Where the log lives.
 #[derive(Clone, Debug)]
@@ -49,11 +65,16 @@ pub struct KafkaTarget {
 /// The event log on a Kafka partition.
 pub struct KafkaLog {
     target: KafkaTarget,
-    producer: FutureProducer,
+    /// Replaced after a failed append: an idempotent producer whose
+    /// messages timed out may be left out of sequence with the broker.
+    producer: std::sync::Mutex<FutureProducer>,
     /// Readers are created per read: a fresh consumer never hands back
     /// messages prefetched for an earlier position.
     consumer_config: ClientConfig,
     head: tokio::sync::Mutex<(Offset, [u8; 32])>,
+    /// Set by a failed append: records of it may have landed after all, so
+    /// the next append first reads the head back from the broker.
+    unsure: std::sync::atomic::AtomicBool,
     /// The long-lived reader of a follower (see [`EventLog::follow`]).
     follower: std::sync::Mutex<Option<Follower>>,
 }
@@ -78,7 +99,7 @@ fn unavailable(e: impl std::fmt::Display) -> LogError {
 }
 
 fn timeout() -> Duration {
-    Duration::from_millis(KAFKA_TIMEOUT_MS)
+    Duration::from_millis(timeout_ms())
 }
 
 /// Creates the log topic if it does not exist.
@@ -95,8 +116,11 @@ pub async fn create_topic(
     // The log is the source of truth: it must never expire or be compacted.
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication))
         .set("retention.ms", "-1")
-        .set("retention.bytes", "-1")
-        .set("cleanup.policy", "delete");
+        .set("retention.bytes", "-1");
+    // No explicit `cleanup.policy`: Kafka's default (delete) with infinite
+    // retention keeps everything, and Tansu 0.6, given `cleanup.policy =
+    // delete`, reads `retention.ms = -1` as "expire everything" and empties
+    // the topic at its next retention pass (seen on its sqlite storage).
     let results = admin
         .create_topics(
             [&new],
@@ -115,18 +139,23 @@ pub async fn create_topic(
     Ok(())
 }
 
+/// The idempotent producer of the log (acks=all).
+fn log_producer(brokers: &str) -> Result<FutureProducer, LogError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "1")
+        .set("message.timeout.ms", timeout_ms().to_string())
+        .create()
+        .map_err(unavailable)
+}
+
 impl KafkaLog {
     /// Connects to the partition and finds its head (offset and hash of the
     /// last record).
     pub async fn open(target: KafkaTarget) -> Result<KafkaLog, LogError> {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", &target.brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "1")
-            .set("message.timeout.ms", KAFKA_TIMEOUT_MS.to_string())
-            .create()
-            .map_err(unavailable)?;
+        let producer = log_producer(&target.brokers)?;
         let mut consumer_config = ClientConfig::new();
         consumer_config
             .set("bootstrap.servers", &target.brokers)
@@ -140,9 +169,10 @@ impl KafkaLog {
             .set("session.timeout.ms", "6000");
         let log = KafkaLog {
             target,
-            producer,
+            producer: std::sync::Mutex::new(producer),
             consumer_config,
             head: tokio::sync::Mutex::new((0, chain::GENESIS)),
+            unsure: std::sync::atomic::AtomicBool::new(false),
             follower: std::sync::Mutex::new(None),
         };
         let head = log.find_head().await?;
@@ -406,6 +436,20 @@ impl EventLog for KafkaLog {
             return Err(LogError::BatchTooLarge(records.len()));
         }
         let mut head = self.head.lock().await;
+        if self.unsure.load(std::sync::atomic::Ordering::Acquire) {
+            let found = self.find_head().await?;
+            if found.0 < head.0 {
+                // Everything below our head was acknowledged: a broker that
+                // does not show it yet (restarting, lagging) is not ready.
+                return Err(LogError::Unavailable(format!(
+                    "the broker shows {} records, {} were acknowledged",
+                    found.0, head.0
+                )));
+            }
+            *head = found;
+            self.unsure
+                .store(false, std::sync::atomic::Ordering::Release);
+        }
         let (first, mut prev) = *head;
         let mut payloads = Vec::with_capacity(records.len());
         for (i, record) in records.iter().enumerate() {
@@ -422,10 +466,15 @@ impl EventLog for KafkaLog {
             prev = hash;
         }
         let key = format!("ledger-{}", self.target.partition);
+        let producer = self
+            .producer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let deliveries: Vec<_> = payloads
             .iter()
             .map(|p| {
-                self.producer.send(
+                producer.send(
                     FutureRecord::to(&self.target.topic)
                         .partition(self.target.partition)
                         .key(&key)
@@ -457,8 +506,23 @@ impl EventLog for KafkaLog {
             }
         }
         if let Some(e) = failure {
-            // Part of the batch may be durable: learn the real head again.
-            *head = self.find_head().await.unwrap_or(*head);
+            // A fresh producer (a new producer id) for the next append: the
+            // old one's sequence numbers may no longer match the broker's.
+            match log_producer(&self.target.brokers) {
+                Ok(fresh) => *self.producer.lock().unwrap_or_else(|p| p.into_inner()) = fresh,
+                Err(e) => tracing::warn!(error = %e, "could not make a new producer"),
+            }
+            // Part of the batch may be durable: learn the real head again
+            // before the next append (now, or then if the broker is away).
+            self.unsure
+                .store(true, std::sync::atomic::Ordering::Release);
+            if let Ok(found) = self.find_head().await
+                && found.0 >= head.0
+            {
+                *head = found;
+                self.unsure
+                    .store(false, std::sync::atomic::Ordering::Release);
+            }
             return Err(e);
         }
         *head = (first + records.len() as Offset, prev);

@@ -249,15 +249,28 @@ pub async fn pay(
     payee: PartyIdentifier,
     amount: &str,
 ) -> Option<(String, Outcome)> {
+    pay_or_code(api, payer, payee, amount).await.ok()
+}
+
+/// Like `pay`, with the FSPIOP code of the step that failed (0: the
+/// transfer stayed RESERVED, not acknowledged as final).
+pub async fn pay_or_code(
+    api: &mut client::Api,
+    payer: &str,
+    payee: PartyIdentifier,
+    amount: &str,
+) -> Result<(String, Outcome), u16> {
+    let code = |s: tonic::Status| harambee_proto::fspiop::FspiopError::from_status(&s).code;
     let party = api
         .lookup_party(LookupPartyRequest {
             party: Some(payee),
             currency: CURRENCY.into(),
         })
         .await
-        .ok()?
+        .map_err(code)?
         .into_inner()
-        .party?;
+        .party
+        .ok_or(2001u16)?;
     let quote = api
         .request_quote(QuoteRequest {
             quote_id: uuid::Uuid::new_v4().to_string(),
@@ -275,7 +288,7 @@ pub async fn pay(
             ..Default::default()
         })
         .await
-        .ok()?
+        .map_err(code)?
         .into_inner();
     let transfer_id = uuid::Uuid::new_v4().to_string();
     let expires = now_ms() + 2_000;
@@ -293,14 +306,14 @@ pub async fn pay(
             ..Default::default()
         })
         .await
-        .ok()?
+        .map_err(code)?
         .into_inner();
     // RESERVED: the switch could not record the payee's answer yet; the
     // outcome is not acknowledged (the transfer finishes later).
     if result.state == TransferState::Reserved as i32 {
-        return None;
+        return Err(0);
     }
-    Some((transfer_id, client::outcome_of(&result)))
+    Ok((transfer_id, client::outcome_of(&result)))
 }
 
 /// Waits until no transfer is RESERVED (their expiries have passed and the
