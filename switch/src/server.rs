@@ -72,6 +72,9 @@ impl Running {
     }
 }
 
+/// Largest Operator API answer (a page of transfers or postings).
+pub const OPERATOR_RESPONSE_MAX_BYTES: usize = 16 << 20;
+
 /// Starts a switch on the embedded backends in `config.data_dir`.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     config.check()?;
@@ -173,7 +176,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let operator_addr = operator_listener.local_addr()?;
     let operator = OperatorApiServer::new(OperatorService { ctx: ctx.clone() })
         .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
+        // Answers are pages of up to 1,000 rows: far more than a request.
+        .max_encoding_message_size(OPERATOR_RESPONSE_MAX_BYTES);
     let mut stop_o = stop.clone();
     let server = tonic::transport::Server::builder()
         .add_service(health_service)

@@ -233,7 +233,13 @@ async fn a_postgres_restart_under_load_loses_no_projected_row() {
                 }))
                 .await
                 .map(|r| r.into_inner());
-            let Ok(page) = page else { break };
+            let page = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    eprintln!("list transfers: {e}");
+                    break;
+                }
+            };
             for t in &page.transfers {
                 projected.insert(t.transfer_id.clone(), client::outcome_of(t));
             }
