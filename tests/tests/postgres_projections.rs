@@ -48,8 +48,15 @@ async fn transfers_are_projected_into_postgres_and_rebuilt_after_a_restart() {
             .transfers
         }
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while listed(&mut s).await.len() < 3 {
+    // Each transfer is projected RESERVED, then ABORTED: wait for the last.
+    let aborted = |rows: &[TransferResult]| {
+        rows.len() == 3
+            && rows
+                .iter()
+                .all(|t| t.state == TransferState::Aborted as i32)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !aborted(&listed(&mut s).await) {
         assert!(
             std::time::Instant::now() < deadline,
             "projection did not reach PostgreSQL"
