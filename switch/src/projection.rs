@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::Arc;
 use std::str::FromStr;
 
 use harambee_ledger::{
@@ -31,6 +32,9 @@ pub const POSTINGS_HELD_MAX: usize = 1 << 20;
 
 /// How long a query waits for a PostgreSQL connection.
 pub const PG_ACQUIRE_TIMEOUT_MS: u64 = 3_000;
+
+/// Engine batches written to the projection in one transaction, at most.
+pub const BATCHES_PER_WRITE_MAX: usize = 256;
 
 /// Rows written in one statement.
 pub const ROWS_PER_STATEMENT: usize = 500;
@@ -622,10 +626,10 @@ fn state_rows_of(st: &crate::state::State) -> StateRows {
 
 /// The rows a batch changed: positions of the participants its events
 /// name, parties and quotes of its directory records.
-fn batch_state_rows(st: &crate::state::State, batch: &EventBatch) -> StateRows {
-    let offset = batch.next_offset as i64;
+fn batch_state_rows(st: &crate::state::State, batches: &[Arc<EventBatch>]) -> StateRows {
+    let offset = batches.last().map_or(0, |b| b.next_offset as i64);
     let mut pairs: Vec<(harambee_ledger::ParticipantId, harambee_ledger::Currency)> = Vec::new();
-    for e in &batch.events {
+    for e in batches.iter().flat_map(|b| &b.events) {
         match &e.event {
             Event::FundsIn {
                 participant,
@@ -687,7 +691,7 @@ fn batch_state_rows(st: &crate::state::State, batch: &EventBatch) -> StateRows {
         positions: position_rows(st, pairs.into_iter(), offset),
         ..StateRows::default()
     };
-    for (at, command) in &batch.directory {
+    for (at, command) in batches.iter().flat_map(|b| &b.directory) {
         let at = *at as i64;
         match command {
             DirectoryCommand::RegisterParty { owner, party } => {
@@ -911,8 +915,8 @@ pub async fn run(
             }
             _ = stop.wait_for(|s| *s) => return,
         };
-        let batch = match received {
-            Ok(batch) => batch,
+        let mut batches = match received {
+            Ok(batch) => vec![batch],
             Err(RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "projection fell behind; rebuilding from the state");
                 postings_gap(missed);
@@ -921,13 +925,28 @@ pub async fn run(
             }
             Err(RecvError::Closed) => return,
         };
+        // Whatever else is waiting goes into the same write: under load one
+        // transaction covers many engine batches.
+        while batches.len() < BATCHES_PER_WRITE_MAX {
+            match feed.try_recv() {
+                Ok(batch) => batches.push(batch),
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(missed)) => {
+                    postings_gap(missed);
+                    rebuild = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
         let (rows, state_rows) = {
             let st = ctx.engine.read();
-            held.push_events(&st, &batch.events);
-            if !is_writer {
+            for batch in &batches {
+                held.push_events(&st, &batch.events);
+            }
+            if !is_writer || rebuild {
                 continue;
             }
-            (batch_rows(&st, &batch), batch_state_rows(&st, &batch))
+            (batch_rows(&st, &batches), batch_state_rows(&st, &batches))
         };
         let started = std::time::Instant::now();
         match write_batch(store.as_ref(), &rows, &state_rows, &held.rows).await {
@@ -1006,12 +1025,12 @@ async fn write_batch_now(
     Ok(())
 }
 
-/// The transfer rows a batch changed.
-fn batch_rows(st: &crate::state::State, batch: &EventBatch) -> Vec<TransferRow> {
-    let offset = batch.next_offset as i64;
-    let mut ids: Vec<TransferId> = batch
-        .events
+/// The transfer rows some batches changed, as they are now.
+fn batch_rows(st: &crate::state::State, batches: &[Arc<EventBatch>]) -> Vec<TransferRow> {
+    let offset = batches.last().map_or(0, |b| b.next_offset as i64);
+    let mut ids: Vec<TransferId> = batches
         .iter()
+        .flat_map(|b| &b.events)
         .filter_map(|e| match &e.event {
             Event::TransferReserved { transfer_id, .. }
             | Event::TransferRefused { transfer_id, .. }
