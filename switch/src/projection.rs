@@ -6,8 +6,8 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::Arc;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use harambee_ledger::{
     AccountType, Event, Owner, PostingPhase, Resolution, TransferId, TransferRecord, TransferState,
