@@ -80,9 +80,7 @@ fn window_close(c: &mut Criterion) {
         )
     });
     group.sample_size(10);
-    group.bench_function("record_1m_commits", |b| {
-        b.iter(|| filled(black_box(kes)))
-    });
+    group.bench_function("record_1m_commits", |b| b.iter(|| filled(black_box(kes))));
     group.finish();
 }
 

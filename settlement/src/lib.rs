@@ -27,6 +27,7 @@
 
 pub mod error;
 pub mod net;
+mod pairs;
 pub mod settlement;
 pub mod window;
 

@@ -14,9 +14,11 @@ use crate::window::Window;
 pub struct Nets {
     pub currency: Currency,
     /// Per participant: sent minus received. Sums to zero.
+    #[serde(with = "crate::pairs")]
     pub multilateral: BTreeMap<ParticipantId, i128>,
     /// Per pair (a, b) with a < b: what a sent b minus what b sent a;
     /// positive: a owes b. Pairs that exchanged nothing are absent.
+    #[serde(with = "crate::pairs")]
     pub bilateral: BTreeMap<(ParticipantId, ParticipantId), i128>,
 }
 

@@ -98,6 +98,7 @@ pub struct Settlement {
     pub windows: Vec<WindowId>,
     pub created_at_ms: i64,
     pub state: SettlementState,
+    #[serde(with = "crate::pairs")]
     pub accounts: BTreeMap<ParticipantId, AccountSettlement>,
     pub nets: Nets,
 }
@@ -173,10 +174,12 @@ pub struct Settlements {
     /// Window n is at index n - 1.
     windows: Vec<Window>,
     /// The open window of each currency that had a commit or a close.
+    #[serde(with = "crate::pairs")]
     open: BTreeMap<Currency, WindowId>,
     /// Settlement n is at index n - 1.
     settlements: Vec<Settlement>,
     /// Participant-currencies not on the default (multilateral net) model.
+    #[serde(with = "crate::pairs")]
     models: BTreeMap<(ParticipantId, Currency), SettlementModel>,
 }
 

@@ -43,6 +43,7 @@ pub struct Window {
     pub transfers: Vec<TransferId>,
     /// (payer, payee) -> what the payer sent the payee in the window, in
     /// minor units, over the transfers settled on a net model.
+    #[serde(with = "crate::pairs")]
     pub flows: BTreeMap<(ParticipantId, ParticipantId), i128>,
     /// Transfers settled gross at commit (counted in `transfers`, not in
     /// `flows`).

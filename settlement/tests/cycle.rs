@@ -431,3 +431,19 @@ fn gross_transfers_belong_to_a_window_but_not_to_its_nets() {
     assert_eq!(st.nets.of(p(3)), 0);
     assert!(!st.accounts.contains_key(&p(3)));
 }
+
+#[test]
+fn the_whole_state_survives_a_json_round_trip() {
+    let mut s = Settlements::new();
+    s.set_model(p(4), kes(), SettlementModel::ImmediateGross);
+    let (_, w1) = four_participants(&mut s);
+    s.close_window(w1, 2_000).expect("close");
+    let id = s
+        .create_settlement(SettlementModel::BilateralNet, &[w1], 2_100)
+        .expect("settle");
+    s.advance(id, p(1), SettlementState::PsTransfersRecorded)
+        .expect("advance");
+    let text = serde_json::to_string(&s).expect("serialize");
+    let back: Settlements = serde_json::from_str(&text).expect("deserialize");
+    assert_eq!(back, s);
+}
