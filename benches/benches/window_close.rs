@@ -57,14 +57,16 @@ fn window_close(c: &mut Criterion) {
         b.iter_batched(
             || full.clone(),
             |mut s| {
-                let next = s.close_window(black_box(window), 1).expect("close");
+                let next = s
+                    .close_window(black_box(window), "end of day", 1)
+                    .expect("close");
                 (s, next)
             },
             BatchSize::LargeInput,
         )
     });
     let mut closed = full.clone();
-    closed.close_window(window, 1).expect("close");
+    closed.close_window(window, "end of day", 1).expect("close");
     group.bench_function("settle_1m_transfers_multilateral", |b| {
         b.iter_batched(
             || closed.clone(),

@@ -281,7 +281,12 @@ impl Settlements {
     /// Closes the open window `id` and opens the next of its currency.
     /// O(1) whatever the window holds: its nets were kept up to date at
     /// each commit.
-    pub fn close_window(&mut self, id: WindowId, now_ms: i64) -> Result<WindowId, SettlementError> {
+    pub fn close_window(
+        &mut self,
+        id: WindowId,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<WindowId, SettlementError> {
         let window = self.window(id).ok_or(SettlementError::UnknownWindow(id))?;
         if window.state != WindowState::Open {
             return Err(SettlementError::WindowNotOpen {
@@ -296,6 +301,7 @@ impl Settlements {
         let w = self.window_mut(id).expect("checked above");
         w.state = WindowState::Closed;
         w.closed_at_ms = Some(now_ms);
+        w.close_reason = reason.to_string();
         self.open.remove(&currency);
         Ok(self.open_window_id(currency, now_ms))
     }

@@ -48,6 +48,11 @@ pub struct Window {
     /// Transfers settled gross at commit (counted in `transfers`, not in
     /// `flows`).
     pub gross_transfers: u64,
+    /// The sum of the amounts of every transfer of the window.
+    pub transfer_amount: i128,
+    /// Why the operator closed it.
+    #[serde(default)]
+    pub close_reason: String,
     /// The settlement the window is (or last was) part of.
     pub settlement: Option<SettlementId>,
 }
@@ -63,6 +68,8 @@ impl Window {
             transfers: Vec::new(),
             flows: BTreeMap::new(),
             gross_transfers: 0,
+            transfer_amount: 0,
+            close_reason: String::new(),
             settlement: None,
         }
     }
@@ -83,6 +90,7 @@ impl Window {
         );
         assert!(amount > 0, "a committed transfer moves a positive amount");
         self.transfers.push(transfer);
+        self.transfer_amount += amount;
         if gross {
             self.gross_transfers += 1;
         } else {

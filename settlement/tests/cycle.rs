@@ -99,7 +99,7 @@ fn the_open_window_takes_the_commits_and_closing_opens_the_next() {
         (open.id, open.state, open.transfers.len()),
         (w1, WindowState::Open, 8)
     );
-    let w2 = s.close_window(w1, 2_000).expect("close");
+    let w2 = s.close_window(w1, "end of day", 2_000).expect("close");
     assert_ne!(w1, w2);
     let closed = s.window(w1).expect("window");
     assert_eq!(
@@ -125,8 +125,8 @@ fn the_open_window_takes_the_commits_and_closing_opens_the_next() {
 fn closing_an_empty_window_is_refused_with_3100() {
     let mut s = Settlements::new();
     let (_, w1) = four_participants(&mut s);
-    let w2 = s.close_window(w1, 2_000).expect("close");
-    let e = s.close_window(w2, 3_000).expect_err("empty");
+    let w2 = s.close_window(w1, "end of day", 2_000).expect("close");
+    let e = s.close_window(w2, "end of day", 3_000).expect_err("empty");
     assert_eq!(e, SettlementError::WindowEmpty(w2));
     assert_eq!(e.code(), 3100);
     assert_eq!(e.to_string(), format!("window {w2} is empty"));
@@ -137,11 +137,11 @@ fn closing_an_empty_window_is_refused_with_3100() {
     );
     // Closing a closed or unknown window.
     assert!(matches!(
-        s.close_window(w1, 3_000),
+        s.close_window(w1, "end of day", 3_000),
         Err(SettlementError::WindowNotOpen { .. })
     ));
     assert!(matches!(
-        s.close_window(WindowId(42), 3_000),
+        s.close_window(WindowId(42), "end of day", 3_000),
         Err(SettlementError::UnknownWindow(_))
     ));
 }
@@ -157,7 +157,7 @@ fn settling_an_open_window_or_a_window_twice_is_refused() {
             ..
         })
     ));
-    s.close_window(w1, 2_000).expect("close");
+    s.close_window(w1, "end of day", 2_000).expect("close");
     assert!(matches!(
         s.create_settlement(SettlementModel::MultilateralNet, &[w1, w1], 2_100),
         Err(SettlementError::WindowRepeated(_))
@@ -225,7 +225,7 @@ fn settle_all(s: &mut Settlements, id: SettlementId, accounts: &mut Accounts) {
 fn whole_cycle(model: SettlementModel) {
     let mut s = Settlements::new();
     let (position, w1) = four_participants(&mut s);
-    s.close_window(w1, 2_000).expect("close");
+    s.close_window(w1, "end of day", 2_000).expect("close");
     let id = s.create_settlement(model, &[w1], 2_100).expect("settle");
     let st = s.settlement(id).expect("settlement").clone();
     assert_eq!(
@@ -319,7 +319,7 @@ fn a_bilateral_net_settlement_goes_through_every_state() {
 fn an_aborted_settlement_voids_its_reservations_and_its_windows_can_be_settled_again() {
     let mut s = Settlements::new();
     let (position, w1) = four_participants(&mut s);
-    s.close_window(w1, 2_000).expect("close");
+    s.close_window(w1, "end of day", 2_000).expect("close");
     let id = s
         .create_settlement(SettlementModel::MultilateralNet, &[w1], 2_100)
         .expect("settle");
@@ -365,7 +365,7 @@ fn an_aborted_settlement_voids_its_reservations_and_its_windows_can_be_settled_a
 fn a_settlement_with_committed_accounts_cannot_be_aborted() {
     let mut s = Settlements::new();
     let (_, w1) = four_participants(&mut s);
-    s.close_window(w1, 2_000).expect("close");
+    s.close_window(w1, "end of day", 2_000).expect("close");
     let id = s
         .create_settlement(SettlementModel::MultilateralNet, &[w1], 2_100)
         .expect("settle");
@@ -387,7 +387,7 @@ fn a_settlement_with_committed_accounts_cannot_be_aborted() {
 fn unknown_settlements_and_participants_are_refused() {
     let mut s = Settlements::new();
     let (_, w1) = four_participants(&mut s);
-    s.close_window(w1, 2_000).expect("close");
+    s.close_window(w1, "end of day", 2_000).expect("close");
     let id = s
         .create_settlement(SettlementModel::MultilateralNet, &[w1], 2_100)
         .expect("settle");
@@ -402,10 +402,10 @@ fn unknown_settlements_and_participants_are_refused() {
     let usd = Currency::parse("USD").expect("USD");
     s.record_commit(TransferId(500), usd, p(1), p(2), 5, 2_200);
     let u = s.open_window(usd).expect("usd").id;
-    s.close_window(u, 2_300).expect("close usd");
+    s.close_window(u, "end of day", 2_300).expect("close usd");
     let w2 = s.open_window(kes()).expect("kes").id;
     s.record_commit(TransferId(501), kes(), p(1), p(2), 5, 2_400);
-    s.close_window(w2, 2_500).expect("close");
+    s.close_window(w2, "end of day", 2_500).expect("close");
     assert!(matches!(
         s.create_settlement(SettlementModel::MultilateralNet, &[w2, u], 2_600),
         Err(SettlementError::CurrencyMismatch { .. })
@@ -422,7 +422,7 @@ fn gross_transfers_belong_to_a_window_but_not_to_its_nets() {
     s.record_commit(TransferId(2), kes(), p(1), p(2), 40, 2);
     let window = s.window(w).expect("w");
     assert_eq!((window.transfers.len(), window.gross_transfers), (2, 1));
-    s.close_window(w, 3).expect("close");
+    s.close_window(w, "end of day", 3).expect("close");
     let id = s
         .create_settlement(SettlementModel::MultilateralNet, &[w], 4)
         .expect("settle");
@@ -437,7 +437,7 @@ fn the_whole_state_survives_a_json_round_trip() {
     let mut s = Settlements::new();
     s.set_model(p(4), kes(), SettlementModel::ImmediateGross);
     let (_, w1) = four_participants(&mut s);
-    s.close_window(w1, 2_000).expect("close");
+    s.close_window(w1, "end of day", 2_000).expect("close");
     let id = s
         .create_settlement(SettlementModel::BilateralNet, &[w1], 2_100)
         .expect("settle");

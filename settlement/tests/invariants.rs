@@ -247,7 +247,7 @@ proptest! {
                     }
                 }
                 Op::Close { currency } => match s.open_window(currencies[currency]).map(|w| w.id) {
-                    Some(id) => s.close_window(id, now).map(|_| ()),
+                    Some(id) => s.close_window(id, "end of day", now).map(|_| ()),
                     None => Ok(()),
                 },
                 Op::Settle { windows, bilateral } => {

@@ -15,8 +15,8 @@ use tonic::{Request, Response, Status};
 
 use crate::edge::{Ctx, credential_hash, transfer_result};
 use crate::projection::{PostingQuery, PostingRow, TransferQuery, TransferRow};
-use crate::record::{DirectoryCommand, LogRecord};
-use crate::state::Applied;
+use crate::record::{DirectoryCommand, LogRecord, SettlementCommand};
+use crate::state::{Applied, SettlementReply};
 use crate::validate;
 
 /// Largest page of a list call.
@@ -49,7 +49,9 @@ impl OperatorService {
                 Ok(reply) => Ok((reply, outcome.duplicate)),
                 Err(e) => Err(FspiopError::new(e.code(), e.to_string())),
             },
-            Applied::Directory(_) => Err(FspiopError::new(2001, "unexpected directory reply")),
+            Applied::Directory(_) | Applied::Settlement(_) => {
+                Err(FspiopError::new(2001, "unexpected reply"))
+            }
         }
     }
 
@@ -61,7 +63,9 @@ impl OperatorService {
             .await?
         {
             Applied::Directory(r) => r.map(|_| ()),
-            Applied::Ledger { .. } => Err(FspiopError::new(2001, "unexpected ledger reply")),
+            Applied::Ledger { .. } | Applied::Settlement(_) => {
+                Err(FspiopError::new(2001, "unexpected reply"))
+            }
         }
     }
 
@@ -396,6 +400,30 @@ impl OperatorService {
                 next_page_token: next,
             }),
         })
+    }
+}
+
+/// Longest reason an operator may give for a settlement action.
+pub const REASON_MAX_CHARS: usize = 256;
+
+/// A settlement window as the Operator API shows it.
+fn window_info(w: &harambee_settlement::Window) -> SettlementWindow {
+    use harambee_settlement::WindowState as S;
+    SettlementWindow {
+        window_id: w.id.0,
+        currency: w.currency.to_string(),
+        state: match w.state {
+            S::Open => SettlementWindowState::Open,
+            S::Closed => SettlementWindowState::Closed,
+            S::PendingSettlement => SettlementWindowState::PendingSettlement,
+            S::Settled => SettlementWindowState::Settled,
+            S::Aborted => SettlementWindowState::Aborted,
+        } as i32,
+        opened: Some(validate::timestamp(w.opened_at_ms)),
+        closed: w.closed_at_ms.map(validate::timestamp),
+        transfer_count: w.transfers.len() as u64,
+        transfer_amount: w.currency.to_decimal(w.transfer_amount).to_string(),
+        reason: w.close_reason.clone(),
     }
 }
 
@@ -793,21 +821,107 @@ impl OperatorApi for OperatorService {
 
     async fn list_settlement_windows(
         &self,
-        _: Request<ListSettlementWindowsRequest>,
+        request: Request<ListSettlementWindowsRequest>,
     ) -> Reply_<ListSettlementWindowsResponse> {
-        Err(not_implemented("ListSettlementWindows"))
+        call!(self, request, "ListSettlementWindows", |r| {
+            let currency = if r.currency.is_empty() {
+                None
+            } else {
+                Some(validate::currency("currency", &r.currency)?)
+            };
+            let state = match SettlementWindowState::try_from(r.state) {
+                Ok(SettlementWindowState::Unspecified) => None,
+                Ok(s) => Some(s),
+                Err(_) => return Err(FspiopError::new(3100, "state: unknown")),
+            };
+            let page = r.page.clone().unwrap_or_default();
+            let size = match page.page_size as usize {
+                0 => 100,
+                n => n.min(PAGE_SIZE_MAX),
+            };
+            // The page token is the id of the last window of the page before.
+            let after: u64 = if page.page_token.is_empty() {
+                0
+            } else {
+                page.page_token
+                    .parse()
+                    .map_err(|_| FspiopError::new(3100, "page_token: malformed"))?
+            };
+            let st = self.ctx.engine.read();
+            let mut windows: Vec<SettlementWindow> = st
+                .settlements
+                .windows()
+                .iter()
+                .filter(|w| w.id.0 > after)
+                .filter(|w| currency.is_none_or(|c| w.currency == c))
+                .map(window_info)
+                .filter(|w| state.is_none_or(|s| w.state == s as i32))
+                .take(size + 1)
+                .collect();
+            let more = windows.len() > size;
+            windows.truncate(size);
+            let next = match windows.last() {
+                Some(w) if more => w.window_id.to_string(),
+                _ => String::new(),
+            };
+            Ok(ListSettlementWindowsResponse {
+                windows,
+                page: Some(PageResponse {
+                    next_page_token: next,
+                }),
+            })
+        })
     }
+
     async fn get_settlement_window(
         &self,
-        _: Request<GetSettlementWindowRequest>,
+        request: Request<GetSettlementWindowRequest>,
     ) -> Reply_<SettlementWindow> {
-        Err(not_implemented("GetSettlementWindow"))
+        call!(self, request, "GetSettlementWindow", |r| {
+            let st = self.ctx.engine.read();
+            st.settlements
+                .window(harambee_settlement::WindowId(r.window_id))
+                .map(window_info)
+                .ok_or_else(|| {
+                    FspiopError::new(3100, format!("window {} does not exist", r.window_id))
+                })
+        })
     }
+
     async fn close_settlement_window(
         &self,
-        _: Request<CloseSettlementWindowRequest>,
+        request: Request<CloseSettlementWindowRequest>,
     ) -> Reply_<SettlementWindow> {
-        Err(not_implemented("CloseSettlementWindow"))
+        call!(self, request, "CloseSettlementWindow", |r| {
+            let currency = validate::currency("currency", &r.currency)?;
+            if r.reason.chars().count() > REASON_MAX_CHARS {
+                return Err(FspiopError::new(
+                    3100,
+                    format!("reason: at most {REASON_MAX_CHARS} characters"),
+                ));
+            }
+            let command = SettlementCommand::CloseWindow {
+                currency,
+                reason: r.reason.clone(),
+                now_ms: crate::edge::now_ms(),
+            };
+            match self
+                .ctx
+                .engine
+                .submit(LogRecord::Settlement(command))
+                .await?
+            {
+                Applied::Settlement(Ok(SettlementReply::WindowClosed { closed, .. })) => {
+                    let st = self.ctx.engine.read();
+                    st.settlements
+                        .window(closed)
+                        .map(window_info)
+                        .ok_or_else(|| FspiopError::new(2001, "closed window not found"))
+                }
+                Applied::Settlement(Err(e)) => Err(e),
+                _ => Err(FspiopError::new(2001, "unexpected reply")),
+            }
+        })
     }
     async fn create_settlement(&self, _: Request<CreateSettlementRequest>) -> Reply_<Settlement> {
         Err(not_implemented("CreateSettlement"))

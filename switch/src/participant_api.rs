@@ -39,14 +39,18 @@ type Result<T> = std::result::Result<T, FspiopError>;
 fn ledger_outcome(applied: Applied) -> Result<harambee_ledger::Outcome> {
     match applied {
         Applied::Ledger { outcome, .. } => Ok(outcome),
-        Applied::Directory(_) => Err(FspiopError::new(2001, "unexpected directory reply")),
+        Applied::Directory(_) | Applied::Settlement(_) => {
+            Err(FspiopError::new(2001, "unexpected reply"))
+        }
     }
 }
 
 fn directory_reply(applied: Applied) -> Result<DirectoryReply> {
     match applied {
         Applied::Directory(r) => r,
-        Applied::Ledger { .. } => Err(FspiopError::new(2001, "unexpected ledger reply")),
+        Applied::Ledger { .. } | Applied::Settlement(_) => {
+            Err(FspiopError::new(2001, "unexpected reply"))
+        }
     }
 }
 

@@ -21,6 +21,21 @@ pub enum LogRecord {
     Ledger(Command),
     /// A directory command.
     Directory(DirectoryCommand),
+    /// A settlement command: windows and settlements.
+    Settlement(SettlementCommand),
+}
+
+/// Changes to settlement windows and settlements, applied by the
+/// `harambee-settlement` state machine inside the switch's state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SettlementCommand {
+    /// Closes the open window of `currency` and opens the next. Transfers
+    /// committed after this record go to the next window.
+    CloseWindow {
+        currency: harambee_ledger::Currency,
+        reason: String,
+        now_ms: i64,
+    },
 }
 
 /// Changes to the switch's directory.

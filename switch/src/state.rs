@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use harambee_ledger::{Event, Ledger, Outcome, Snapshot as LedgerSnapshot, SnapshotError};
 use harambee_proto::fspiop::FspiopError;
+use harambee_settlement::Settlements;
 use serde::{Deserialize, Serialize};
 
 use crate::log::Offset;
@@ -54,6 +55,15 @@ pub enum DirectoryReply {
     Quote(Box<QuoteRecord>),
 }
 
+/// What a settlement command did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SettlementReply {
+    WindowClosed {
+        closed: harambee_settlement::WindowId,
+        next: harambee_settlement::WindowId,
+    },
+}
+
 /// What applying one record did.
 #[derive(Clone, Debug)]
 pub enum Applied {
@@ -62,6 +72,7 @@ pub enum Applied {
         events: Vec<Event>,
     },
     Directory(Result<DirectoryReply, FspiopError>),
+    Settlement(Result<SettlementReply, FspiopError>),
 }
 
 /// Ledger and directory, and how far into the log they are.
@@ -69,6 +80,9 @@ pub enum Applied {
 pub struct State {
     pub ledger: Ledger,
     pub directory: Directory,
+    /// Settlement windows and settlements: every committed transfer goes
+    /// into the open window of its currency as it is applied.
+    pub settlements: Settlements,
     /// Offset of the next record to apply.
     pub next_offset: Offset,
 }
@@ -79,6 +93,9 @@ pub struct StateSnapshot {
     pub next_offset: Offset,
     pub ledger: LedgerSnapshot,
     pub directory: Directory,
+    /// Absent in snapshots taken before settlement existed.
+    #[serde(default)]
+    pub settlements: Settlements,
 }
 
 impl State {
@@ -90,9 +107,65 @@ impl State {
             LogRecord::Ledger(command) => {
                 let mut events = Vec::new();
                 let outcome = self.ledger.apply(command, &mut events);
+                self.record_commits(command, &events);
                 Applied::Ledger { outcome, events }
             }
             LogRecord::Directory(command) => Applied::Directory(self.apply_directory(command)),
+            LogRecord::Settlement(command) => Applied::Settlement(self.apply_settlement(command)),
+        }
+    }
+
+    /// Puts the transfers a command committed into their settlement
+    /// windows, at the time the command carries.
+    fn record_commits(&mut self, command: &harambee_ledger::Command, events: &[Event]) {
+        let now_ms = crate::engine::command_time_ms(command);
+        for e in events {
+            if let Event::TransferCommitted {
+                transfer_id,
+                payer,
+                payee,
+                posting,
+            } = e
+            {
+                self.settlements.record_commit(
+                    *transfer_id,
+                    posting.currency,
+                    *payer,
+                    *payee,
+                    posting.amount,
+                    now_ms,
+                );
+            }
+        }
+    }
+
+    fn apply_settlement(
+        &mut self,
+        command: &crate::record::SettlementCommand,
+    ) -> Result<SettlementReply, FspiopError> {
+        use crate::record::SettlementCommand;
+        let refused =
+            |e: harambee_settlement::SettlementError| FspiopError::new(e.code(), e.to_string());
+        match command {
+            SettlementCommand::CloseWindow {
+                currency,
+                reason,
+                now_ms,
+            } => {
+                // No open window yet: nothing was ever committed in the
+                // currency, so the window to close is empty.
+                let Some(open) = self.settlements.open_window(*currency).map(|w| w.id) else {
+                    return Err(FspiopError::new(
+                        3100,
+                        format!("window is empty: nothing committed in {currency} yet"),
+                    ));
+                };
+                let next = self
+                    .settlements
+                    .close_window(open, reason, *now_ms)
+                    .map_err(refused)?;
+                Ok(SettlementReply::WindowClosed { closed: open, next })
+            }
         }
     }
 
@@ -210,6 +283,7 @@ impl State {
             next_offset: self.next_offset,
             ledger: self.ledger.snapshot(),
             directory: self.directory.clone(),
+            settlements: self.settlements.clone(),
         }
     }
 
@@ -218,6 +292,7 @@ impl State {
         Ok(State {
             ledger: Ledger::restore(snapshot.ledger)?,
             directory: snapshot.directory,
+            settlements: snapshot.settlements,
             next_offset: snapshot.next_offset,
         })
     }
