@@ -72,7 +72,7 @@ fn window_close(c: &mut Criterion) {
             || closed.clone(),
             |mut s| {
                 let id = s
-                    .create_settlement(SettlementModel::MultilateralNet, &[window], 2)
+                    .create_settlement(SettlementModel::MultilateralNet, &[window], "daily", 2)
                     .expect("settle");
                 let nets = &s.settlement(id).expect("settlement").nets;
                 assert_eq!(nets.multilateral.values().sum::<i128>(), 0);

@@ -96,7 +96,11 @@ pub struct Settlement {
     pub currency: Currency,
     pub model: SettlementModel,
     pub windows: Vec<WindowId>,
+    /// Why the operator created it.
+    pub reason: String,
     pub created_at_ms: i64,
+    /// When an account last changed state (or the settlement was created).
+    pub changed_at_ms: i64,
     pub state: SettlementState,
     #[serde(with = "crate::pairs")]
     pub accounts: BTreeMap<ParticipantId, AccountSettlement>,
@@ -313,6 +317,7 @@ impl Settlements {
         &mut self,
         model: SettlementModel,
         window_ids: &[WindowId],
+        reason: &str,
         now_ms: i64,
     ) -> Result<SettlementId, SettlementError> {
         if model == SettlementModel::ImmediateGross {
@@ -373,7 +378,9 @@ impl Settlements {
             currency,
             model,
             windows: window_ids.to_vec(),
+            reason: reason.to_string(),
             created_at_ms: now_ms,
+            changed_at_ms: now_ms,
             state: SettlementState::PendingSettlement,
             accounts,
             nets,
@@ -406,6 +413,7 @@ impl Settlements {
         id: SettlementId,
         participant: ParticipantId,
         to: SettlementState,
+        now_ms: i64,
     ) -> Result<Vec<SettlementPosting>, SettlementError> {
         let s = self
             .settlement(id)
@@ -445,6 +453,7 @@ impl Settlements {
             .expect("checked above")
             .state = to;
         s.state = s.derived_state();
+        s.changed_at_ms = now_ms;
         if s.state == SettlementState::Settled {
             self.set_windows(id, WindowState::Settled);
         }
@@ -454,7 +463,11 @@ impl Settlements {
     /// Aborts a settlement none of whose accounts is committed yet: voids
     /// the reservations made and returns its windows to ABORTED, from
     /// which they can be settled again. Returns the voiding postings.
-    pub fn abort(&mut self, id: SettlementId) -> Result<Vec<SettlementPosting>, SettlementError> {
+    pub fn abort(
+        &mut self,
+        id: SettlementId,
+        now_ms: i64,
+    ) -> Result<Vec<SettlementPosting>, SettlementError> {
         let s = self
             .settlement(id)
             .ok_or(SettlementError::UnknownSettlement(id))?;
@@ -475,6 +488,7 @@ impl Settlements {
             .collect();
         let s = &mut self.settlements[id.0 as usize - 1];
         s.state = SettlementState::Aborted;
+        s.changed_at_ms = now_ms;
         for a in s.accounts.values_mut() {
             a.state = SettlementState::Aborted;
         }

@@ -151,7 +151,7 @@ fn settling_an_open_window_or_a_window_twice_is_refused() {
     let mut s = Settlements::new();
     let (_, w1) = four_participants(&mut s);
     assert!(matches!(
-        s.create_settlement(SettlementModel::MultilateralNet, &[w1], 1_500),
+        s.create_settlement(SettlementModel::MultilateralNet, &[w1], "daily", 1_500),
         Err(SettlementError::WindowNotSettleable {
             state: WindowState::Open,
             ..
@@ -159,26 +159,26 @@ fn settling_an_open_window_or_a_window_twice_is_refused() {
     ));
     s.close_window(w1, "end of day", 2_000).expect("close");
     assert!(matches!(
-        s.create_settlement(SettlementModel::MultilateralNet, &[w1, w1], 2_100),
+        s.create_settlement(SettlementModel::MultilateralNet, &[w1, w1], "daily", 2_100),
         Err(SettlementError::WindowRepeated(_))
     ));
     assert!(matches!(
-        s.create_settlement(SettlementModel::ImmediateGross, &[w1], 2_100),
+        s.create_settlement(SettlementModel::ImmediateGross, &[w1], "daily", 2_100),
         Err(SettlementError::GrossIsNotDeferred)
     ));
     assert!(matches!(
-        s.create_settlement(SettlementModel::MultilateralNet, &[], 2_100),
+        s.create_settlement(SettlementModel::MultilateralNet, &[], "daily", 2_100),
         Err(SettlementError::NoWindows)
     ));
     let id = s
-        .create_settlement(SettlementModel::MultilateralNet, &[w1], 2_100)
+        .create_settlement(SettlementModel::MultilateralNet, &[w1], "daily", 2_100)
         .expect("settle");
     assert_eq!(
         s.window(w1).expect("w1").state,
         WindowState::PendingSettlement
     );
     assert!(matches!(
-        s.create_settlement(SettlementModel::MultilateralNet, &[w1], 2_200),
+        s.create_settlement(SettlementModel::MultilateralNet, &[w1], "daily", 2_200),
         Err(SettlementError::WindowNotSettleable {
             state: WindowState::PendingSettlement,
             ..
@@ -187,14 +187,14 @@ fn settling_an_open_window_or_a_window_twice_is_refused() {
     // Taken to SETTLED, it cannot be settled again either.
     settle_all(&mut s, id, &mut Accounts::default());
     assert!(matches!(
-        s.create_settlement(SettlementModel::MultilateralNet, &[w1], 2_300),
+        s.create_settlement(SettlementModel::MultilateralNet, &[w1], "daily", 2_300),
         Err(SettlementError::WindowNotSettleable {
             state: WindowState::Settled,
             ..
         })
     ));
     assert!(matches!(
-        s.advance(id, p(1), SettlementState::Settled),
+        s.advance(id, p(1), SettlementState::Settled, 0),
         Err(SettlementError::SettlementFinished { .. })
     ));
 }
@@ -216,7 +216,7 @@ fn settle_all(s: &mut Settlements, id: SettlementId, accounts: &mut Accounts) {
         SettlementState::Settled,
     ] {
         for q in &participants {
-            let postings = s.advance(id, *q, to).expect("advance");
+            let postings = s.advance(id, *q, to, 0).expect("advance");
             accounts.apply(&postings);
         }
     }
@@ -226,7 +226,9 @@ fn whole_cycle(model: SettlementModel) {
     let mut s = Settlements::new();
     let (position, w1) = four_participants(&mut s);
     s.close_window(w1, "end of day", 2_000).expect("close");
-    let id = s.create_settlement(model, &[w1], 2_100).expect("settle");
+    let id = s
+        .create_settlement(model, &[w1], "daily", 2_100)
+        .expect("settle");
     let st = s.settlement(id).expect("settlement").clone();
     assert_eq!(
         (st.model, st.state),
@@ -257,11 +259,11 @@ fn whole_cycle(model: SettlementModel) {
             // Skipping a state is refused and changes nothing.
             if let Some(after) = to.next() {
                 assert!(matches!(
-                    s.advance(id, *q, after),
+                    s.advance(id, *q, after, 0),
                     Err(SettlementError::InvalidTransition { .. })
                 ));
             }
-            let postings = s.advance(id, *q, to).expect("advance");
+            let postings = s.advance(id, *q, to, 0).expect("advance");
             accounts.apply(&postings);
             let net = position[q];
             match to {
@@ -321,16 +323,16 @@ fn an_aborted_settlement_voids_its_reservations_and_its_windows_can_be_settled_a
     let (position, w1) = four_participants(&mut s);
     s.close_window(w1, "end of day", 2_000).expect("close");
     let id = s
-        .create_settlement(SettlementModel::MultilateralNet, &[w1], 2_100)
+        .create_settlement(SettlementModel::MultilateralNet, &[w1], "daily", 2_100)
         .expect("settle");
     let mut accounts = Accounts::default();
     for q in [p(1), p(2)] {
         accounts.apply(
-            &s.advance(id, q, SettlementState::PsTransfersRecorded)
+            &s.advance(id, q, SettlementState::PsTransfersRecorded, 0)
                 .expect("rec"),
         );
         accounts.apply(
-            &s.advance(id, q, SettlementState::PsTransfersReserved)
+            &s.advance(id, q, SettlementState::PsTransfersReserved, 0)
                 .expect("res"),
         );
     }
@@ -338,7 +340,7 @@ fn an_aborted_settlement_voids_its_reservations_and_its_windows_can_be_settled_a
         accounts.pending(AccountRef::Settlement(p(1))),
         (position[&p(1)], 0)
     );
-    let voids = s.abort(id).expect("abort");
+    let voids = s.abort(id, 0).expect("abort");
     assert_eq!(voids.len(), 2);
     accounts.apply(&voids);
     for q in [p(1), p(2)] {
@@ -347,12 +349,12 @@ fn an_aborted_settlement_voids_its_reservations_and_its_windows_can_be_settled_a
     assert_eq!(s.settlement(id).expect("s").state, SettlementState::Aborted);
     assert_eq!(s.window(w1).expect("w1").state, WindowState::Aborted);
     assert!(matches!(
-        s.abort(id),
+        s.abort(id, 0),
         Err(SettlementError::SettlementFinished { .. })
     ));
     // Settled again, to the end.
     let again = s
-        .create_settlement(SettlementModel::MultilateralNet, &[w1], 3_000)
+        .create_settlement(SettlementModel::MultilateralNet, &[w1], "daily", 3_000)
         .expect("again");
     settle_all(&mut s, again, &mut accounts);
     assert_eq!(s.window(w1).expect("w1").state, WindowState::Settled);
@@ -367,16 +369,16 @@ fn a_settlement_with_committed_accounts_cannot_be_aborted() {
     let (_, w1) = four_participants(&mut s);
     s.close_window(w1, "end of day", 2_000).expect("close");
     let id = s
-        .create_settlement(SettlementModel::MultilateralNet, &[w1], 2_100)
+        .create_settlement(SettlementModel::MultilateralNet, &[w1], "daily", 2_100)
         .expect("settle");
     for to in [
         SettlementState::PsTransfersRecorded,
         SettlementState::PsTransfersReserved,
         SettlementState::PsTransfersCommitted,
     ] {
-        s.advance(id, p(3), to).expect("advance");
+        s.advance(id, p(3), to, 0).expect("advance");
     }
-    assert_eq!(s.abort(id), Err(SettlementError::AbortAfterCommit(id)));
+    assert_eq!(s.abort(id, 0), Err(SettlementError::AbortAfterCommit(id)));
     assert_eq!(
         s.settlement(id).expect("s").state,
         SettlementState::PendingSettlement
@@ -389,14 +391,19 @@ fn unknown_settlements_and_participants_are_refused() {
     let (_, w1) = four_participants(&mut s);
     s.close_window(w1, "end of day", 2_000).expect("close");
     let id = s
-        .create_settlement(SettlementModel::MultilateralNet, &[w1], 2_100)
+        .create_settlement(SettlementModel::MultilateralNet, &[w1], "daily", 2_100)
         .expect("settle");
     assert!(matches!(
-        s.advance(SettlementId(9), p(1), SettlementState::PsTransfersRecorded),
+        s.advance(
+            SettlementId(9),
+            p(1),
+            SettlementState::PsTransfersRecorded,
+            0
+        ),
         Err(SettlementError::UnknownSettlement(_))
     ));
     assert!(matches!(
-        s.advance(id, p(77), SettlementState::PsTransfersRecorded),
+        s.advance(id, p(77), SettlementState::PsTransfersRecorded, 0),
         Err(SettlementError::NotInSettlement { .. })
     ));
     let usd = Currency::parse("USD").expect("USD");
@@ -407,7 +414,7 @@ fn unknown_settlements_and_participants_are_refused() {
     s.record_commit(TransferId(501), kes(), p(1), p(2), 5, 2_400);
     s.close_window(w2, "end of day", 2_500).expect("close");
     assert!(matches!(
-        s.create_settlement(SettlementModel::MultilateralNet, &[w2, u], 2_600),
+        s.create_settlement(SettlementModel::MultilateralNet, &[w2, u], "daily", 2_600),
         Err(SettlementError::CurrencyMismatch { .. })
     ));
 }
@@ -424,7 +431,7 @@ fn gross_transfers_belong_to_a_window_but_not_to_its_nets() {
     assert_eq!((window.transfers.len(), window.gross_transfers), (2, 1));
     s.close_window(w, "end of day", 3).expect("close");
     let id = s
-        .create_settlement(SettlementModel::MultilateralNet, &[w], 4)
+        .create_settlement(SettlementModel::MultilateralNet, &[w], "daily", 4)
         .expect("settle");
     let st = s.settlement(id).expect("s");
     assert_eq!(st.nets.of(p(1)), 40);
@@ -439,9 +446,9 @@ fn the_whole_state_survives_a_json_round_trip() {
     let (_, w1) = four_participants(&mut s);
     s.close_window(w1, "end of day", 2_000).expect("close");
     let id = s
-        .create_settlement(SettlementModel::BilateralNet, &[w1], 2_100)
+        .create_settlement(SettlementModel::BilateralNet, &[w1], "daily", 2_100)
         .expect("settle");
-    s.advance(id, p(1), SettlementState::PsTransfersRecorded)
+    s.advance(id, p(1), SettlementState::PsTransfersRecorded, 0)
         .expect("advance");
     let text = serde_json::to_string(&s).expect("serialize");
     let back: Settlements = serde_json::from_str(&text).expect("deserialize");

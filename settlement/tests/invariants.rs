@@ -253,7 +253,7 @@ proptest! {
                 Op::Settle { windows, bilateral } => {
                     let ids: Vec<WindowId> = windows.iter().map(|i| WindowId(*i as u64 + 1)).collect();
                     let model = if bilateral { SettlementModel::BilateralNet } else { SettlementModel::MultilateralNet };
-                    s.create_settlement(model, &ids, now).map(|_| ())
+                    s.create_settlement(model, &ids, "daily", now).map(|_| ())
                 }
                 Op::Advance { settlement, participant } => {
                     let id = SettlementId(settlement as u64 + 1);
@@ -262,9 +262,9 @@ proptest! {
                         .and_then(|st| st.accounts.get(&ParticipantId(participant)))
                         .and_then(|a| a.state.next())
                         .unwrap_or(SettlementState::PsTransfersRecorded);
-                    s.advance(id, ParticipantId(participant), to).map(|p| m.apply(&p))
+                    s.advance(id, ParticipantId(participant), to, 0).map(|p| m.apply(&p))
                 }
-                Op::Abort { settlement } => s.abort(SettlementId(settlement as u64 + 1)).map(|p| m.apply(&p)),
+                Op::Abort { settlement } => s.abort(SettlementId(settlement as u64 + 1), 0).map(|p| m.apply(&p)),
                 Op::Gross { participant, currency, on } => {
                     let model = if on { SettlementModel::ImmediateGross } else { SettlementModel::MultilateralNet };
                     s.set_model(ParticipantId(participant), currencies[currency], model);

@@ -25,6 +25,7 @@ pub mod operator_api;
 pub mod participant_api;
 pub mod projection;
 pub mod record;
+pub mod reports;
 pub mod server;
 pub mod snapshots;
 pub mod state;

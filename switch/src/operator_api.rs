@@ -349,6 +349,51 @@ impl OperatorService {
             }),
         })
     }
+    /// A settlement as the Operator API shows it.
+    fn settlement_info(&self, id: harambee_settlement::SettlementId) -> Result<Settlement> {
+        let st = self.ctx.engine.read();
+        let x = st
+            .settlements
+            .settlement(id)
+            .ok_or_else(|| FspiopError::new(3100, format!("settlement {id} does not exist")))?;
+        let c = x.currency;
+        Ok(Settlement {
+            settlement_id: x.id.0,
+            currency: c.to_string(),
+            model: match x.model {
+                harambee_settlement::SettlementModel::MultilateralNet => {
+                    SettlementModel::DeferredMultilateralNet
+                }
+                harambee_settlement::SettlementModel::BilateralNet => {
+                    SettlementModel::DeferredBilateralNet
+                }
+                harambee_settlement::SettlementModel::ImmediateGross => {
+                    SettlementModel::ImmediateGross
+                }
+            } as i32,
+            state: settlement_state(x.state) as i32,
+            window_ids: x.windows.iter().map(|w| w.0).collect(),
+            participants: x
+                .accounts
+                .iter()
+                .map(|(p, a)| SettlementParticipant {
+                    // Not `ctx.name_of`: the state is read-locked here.
+                    fsp_id: st
+                        .ledger
+                        .participant(*p)
+                        .map(|x| x.name.clone())
+                        .unwrap_or_default(),
+                    net_amount: c.to_decimal(a.net).to_string(),
+                    state: settlement_state(a.state) as i32,
+                    external_reference: String::new(),
+                })
+                .collect(),
+            created: Some(validate::timestamp(x.created_at_ms)),
+            changed: Some(validate::timestamp(x.changed_at_ms)),
+            reason: x.reason.clone(),
+        })
+    }
+
     async fn list_postings(&self, r: &ListPostingsRequest) -> Result<ListPostingsResponse> {
         if !r.fsp_id.is_empty() && r.fsp_id != "hub" {
             self.participant_id(&r.fsp_id)?;
@@ -405,6 +450,33 @@ impl OperatorService {
 
 /// Longest reason an operator may give for a settlement action.
 pub const REASON_MAX_CHARS: usize = 256;
+
+/// Most windows one settlement may cover.
+pub const SETTLEMENT_WINDOWS_MAX: usize = 1_000;
+
+/// Checks an operator's free-text reason.
+fn reason(field: &str, text: &str) -> Result<()> {
+    if text.chars().count() > REASON_MAX_CHARS {
+        return Err(FspiopError::new(
+            3100,
+            format!("{field}: at most {REASON_MAX_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A settlement state on the wire.
+pub fn settlement_state(s: harambee_settlement::SettlementState) -> SettlementState {
+    use harambee_settlement::SettlementState as S;
+    match s {
+        S::PendingSettlement => SettlementState::PendingSettlement,
+        S::PsTransfersRecorded => SettlementState::PsTransfersRecorded,
+        S::PsTransfersReserved => SettlementState::PsTransfersReserved,
+        S::PsTransfersCommitted => SettlementState::PsTransfersCommitted,
+        S::Settled => SettlementState::Settled,
+        S::Aborted => SettlementState::Aborted,
+    }
+}
 
 /// A settlement window as the Operator API shows it.
 fn window_info(w: &harambee_settlement::Window) -> SettlementWindow {
@@ -894,12 +966,7 @@ impl OperatorApi for OperatorService {
     ) -> Reply_<SettlementWindow> {
         call!(self, request, "CloseSettlementWindow", |r| {
             let currency = validate::currency("currency", &r.currency)?;
-            if r.reason.chars().count() > REASON_MAX_CHARS {
-                return Err(FspiopError::new(
-                    3100,
-                    format!("reason: at most {REASON_MAX_CHARS} characters"),
-                ));
-            }
+            reason("reason", &r.reason)?;
             let command = SettlementCommand::CloseWindow {
                 currency,
                 reason: r.reason.clone(),
@@ -923,18 +990,121 @@ impl OperatorApi for OperatorService {
             }
         })
     }
-    async fn create_settlement(&self, _: Request<CreateSettlementRequest>) -> Reply_<Settlement> {
-        Err(not_implemented("CreateSettlement"))
+    async fn create_settlement(
+        &self,
+        request: Request<CreateSettlementRequest>,
+    ) -> Reply_<Settlement> {
+        call!(self, request, "CreateSettlement", |r| {
+            let currency = validate::currency("currency", &r.currency)?;
+            let model = match SettlementModel::try_from(r.model) {
+                Ok(SettlementModel::DeferredMultilateralNet) => {
+                    harambee_settlement::SettlementModel::MultilateralNet
+                }
+                Ok(SettlementModel::DeferredBilateralNet) => {
+                    harambee_settlement::SettlementModel::BilateralNet
+                }
+                Ok(SettlementModel::ImmediateGross) => {
+                    harambee_settlement::SettlementModel::ImmediateGross
+                }
+                _ => return Err(FspiopError::new(3100, "model: required")),
+            };
+            if r.window_ids.is_empty() || r.window_ids.len() > SETTLEMENT_WINDOWS_MAX {
+                return Err(FspiopError::new(
+                    3100,
+                    format!("window_ids: 1 to {SETTLEMENT_WINDOWS_MAX} windows"),
+                ));
+            }
+            reason("reason", &r.reason)?;
+            let command = SettlementCommand::CreateSettlement {
+                currency,
+                model,
+                window_ids: r.window_ids.clone(),
+                reason: r.reason.clone(),
+                now_ms: crate::edge::now_ms(),
+            };
+            match self
+                .ctx
+                .engine
+                .submit(LogRecord::Settlement(command))
+                .await?
+            {
+                Applied::Settlement(Ok(SettlementReply::SettlementCreated(id))) => {
+                    self.settlement_info(id)
+                }
+                Applied::Settlement(Err(e)) => Err(e),
+                _ => Err(FspiopError::new(2001, "unexpected reply")),
+            }
+        })
     }
-    async fn get_settlement(&self, _: Request<GetSettlementRequest>) -> Reply_<Settlement> {
-        Err(not_implemented("GetSettlement"))
+
+    async fn get_settlement(&self, request: Request<GetSettlementRequest>) -> Reply_<Settlement> {
+        call!(self, request, "GetSettlement", |r| self.settlement_info(
+            harambee_settlement::SettlementId(r.settlement_id)
+        ))
     }
+
     async fn list_settlements(
         &self,
-        _: Request<ListSettlementsRequest>,
+        request: Request<ListSettlementsRequest>,
     ) -> Reply_<ListSettlementsResponse> {
-        Err(not_implemented("ListSettlements"))
+        call!(self, request, "ListSettlements", |r| {
+            let currency = if r.currency.is_empty() {
+                None
+            } else {
+                Some(validate::currency("currency", &r.currency)?)
+            };
+            let state = match SettlementState::try_from(r.state) {
+                Ok(SettlementState::Unspecified) => None,
+                Ok(s) => Some(s as i32),
+                Err(_) => return Err(FspiopError::new(3100, "state: unknown")),
+            };
+            let page = r.page.clone().unwrap_or_default();
+            let size = match page.page_size as usize {
+                0 => 100,
+                n => n.min(PAGE_SIZE_MAX),
+            };
+            let after: u64 = if page.page_token.is_empty() {
+                0
+            } else {
+                page.page_token
+                    .parse()
+                    .map_err(|_| FspiopError::new(3100, "page_token: malformed"))?
+            };
+            let ids: Vec<harambee_settlement::SettlementId> = {
+                let st = self.ctx.engine.read();
+                st.settlements
+                    .settlements()
+                    .iter()
+                    .filter(|x| x.id.0 > after)
+                    .filter(|x| currency.is_none_or(|c| x.currency == c))
+                    .map(|x| x.id)
+                    .collect()
+            };
+            let mut settlements = Vec::new();
+            for id in ids {
+                let info = self.settlement_info(id)?;
+                if state.is_none_or(|s| info.state == s) {
+                    settlements.push(info);
+                }
+                if settlements.len() > size {
+                    break;
+                }
+            }
+            let more = settlements.len() > size;
+            settlements.truncate(size);
+            let next = match settlements.last() {
+                Some(x) if more => x.settlement_id.to_string(),
+                _ => String::new(),
+            };
+            Ok(ListSettlementsResponse {
+                settlements,
+                page: Some(PageResponse {
+                    next_page_token: next,
+                }),
+            })
+        })
     }
+
     async fn advance_settlement_participant(
         &self,
         _: Request<AdvanceSettlementParticipantRequest>,
@@ -944,11 +1114,29 @@ impl OperatorApi for OperatorService {
     async fn abort_settlement(&self, _: Request<AbortSettlementRequest>) -> Reply_<Settlement> {
         Err(not_implemented("AbortSettlement"))
     }
+
     async fn get_settlement_report(
         &self,
-        _: Request<GetSettlementReportRequest>,
+        request: Request<GetSettlementReportRequest>,
     ) -> Reply_<Report> {
-        Err(not_implemented("GetSettlementReport"))
+        call!(self, request, "GetSettlementReport", |r| {
+            let kind = ReportKind::try_from(r.kind)
+                .ok()
+                .filter(|k| *k != ReportKind::Unspecified)
+                .ok_or_else(|| FspiopError::new(3100, "kind: required"))?;
+            let csv = match ReportFormat::try_from(r.format) {
+                Ok(ReportFormat::Csv) => true,
+                Ok(ReportFormat::Json | ReportFormat::Unspecified) => false,
+                Err(_) => return Err(FspiopError::new(3100, "format: unknown")),
+            };
+            let st = self.ctx.engine.read();
+            crate::reports::settlement_report(
+                &st,
+                harambee_settlement::SettlementId(r.settlement_id),
+                kind,
+                csv,
+            )
+        })
     }
 
     async fn get_ledger_digest(

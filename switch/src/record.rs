@@ -36,6 +36,15 @@ pub enum SettlementCommand {
         reason: String,
         now_ms: i64,
     },
+    /// Creates a settlement of closed windows of `currency` on a deferred
+    /// net model.
+    CreateSettlement {
+        currency: harambee_ledger::Currency,
+        model: harambee_settlement::SettlementModel,
+        window_ids: Vec<u64>,
+        reason: String,
+        now_ms: i64,
+    },
 }
 
 /// Changes to the switch's directory.

@@ -62,6 +62,7 @@ pub enum SettlementReply {
         closed: harambee_settlement::WindowId,
         next: harambee_settlement::WindowId,
     },
+    SettlementCreated(harambee_settlement::SettlementId),
 }
 
 /// What applying one record did.
@@ -165,6 +166,33 @@ impl State {
                     .close_window(open, reason, *now_ms)
                     .map_err(refused)?;
                 Ok(SettlementReply::WindowClosed { closed: open, next })
+            }
+            SettlementCommand::CreateSettlement {
+                currency,
+                model,
+                window_ids,
+                reason,
+                now_ms,
+            } => {
+                let ids: Vec<harambee_settlement::WindowId> = window_ids
+                    .iter()
+                    .map(|id| harambee_settlement::WindowId(*id))
+                    .collect();
+                // The windows must be of the currency the operator named.
+                for id in &ids {
+                    if let Some(w) = self.settlements.window(*id)
+                        && w.currency != *currency
+                    {
+                        return Err(FspiopError::new(
+                            3100,
+                            format!("window {id} is in {}, not {currency}", w.currency),
+                        ));
+                    }
+                }
+                self.settlements
+                    .create_settlement(*model, &ids, reason, *now_ms)
+                    .map(SettlementReply::SettlementCreated)
+                    .map_err(refused)
             }
         }
     }

@@ -156,3 +156,182 @@ async fn windows_are_restored_from_a_snapshot() {
         all
     );
 }
+
+async fn create(
+    s: &mut TestSwitch,
+    model: SettlementModel,
+    window_ids: Vec<u64>,
+) -> Result<Settlement, tonic::Status> {
+    s.op.create_settlement(op_req(CreateSettlementRequest {
+        currency: CURRENCY.into(),
+        model: model as i32,
+        window_ids,
+        reason: "daily".into(),
+    }))
+    .await
+    .map(|r| r.into_inner())
+}
+
+async fn report(s: &mut TestSwitch, id: u64, kind: ReportKind, format: ReportFormat) -> Report {
+    s.op.get_settlement_report(op_req(GetSettlementReportRequest {
+        settlement_id: id,
+        kind: kind as i32,
+        format: format as i32,
+    }))
+    .await
+    .expect("report")
+    .into_inner()
+}
+
+#[tokio::test]
+async fn a_settlement_of_a_closed_window_nets_four_participants_and_reports_them() {
+    let mut s = TestSwitch::start().await;
+    let mut m = Vec::new();
+    for name in ["bank-a", "bank-b", "wallet-c", "wallet-d"] {
+        m.push(
+            s.onboard(name, "10000", "10000", PayeeBehaviour::Honest)
+                .await,
+        );
+    }
+    // Both directions between several pairs.
+    let flows = [
+        (0, 1, "100"),
+        (1, 0, "30"),
+        (0, 2, "45.50"),
+        (2, 3, "70"),
+        (3, 0, "12"),
+        (1, 3, "8"),
+    ];
+    for (from, to, amount) in flows {
+        let payee = m[to].clone();
+        let t = pay(&mut m[from], &payee, amount).await;
+        assert_eq!(t.state, TransferState::Committed as i32);
+    }
+    let open = windows(&mut s, SettlementWindowState::Open).await[0].clone();
+
+    // An open window cannot be settled; nor an unknown one; nor on gross.
+    for (model, ids) in [
+        (
+            SettlementModel::DeferredMultilateralNet,
+            vec![open.window_id],
+        ),
+        (SettlementModel::DeferredMultilateralNet, vec![999]),
+        (SettlementModel::ImmediateGross, vec![open.window_id]),
+        (SettlementModel::DeferredMultilateralNet, vec![]),
+    ] {
+        let e = create(&mut s, model, ids).await.expect_err("refused");
+        assert_eq!(code(&e), 3100, "{}", e.message());
+    }
+    close(&mut s, CURRENCY).await.expect("close");
+    let created = create(
+        &mut s,
+        SettlementModel::DeferredMultilateralNet,
+        vec![open.window_id],
+    )
+    .await
+    .expect("settle");
+    assert_eq!(created.state, SettlementState::PendingSettlement as i32);
+    assert_eq!(created.window_ids, [open.window_id]);
+    assert_eq!(created.reason, "daily");
+    // Each participant's net is what its position moved by in the window.
+    let mut total = rust_decimal::Decimal::ZERO;
+    for p in &created.participants {
+        let net: rust_decimal::Decimal = p.net_amount.parse().expect("decimal");
+        let position: rust_decimal::Decimal = s
+            .position(&p.fsp_id)
+            .await
+            .position
+            .parse()
+            .expect("decimal");
+        assert_eq!(net, position, "{}", p.fsp_id);
+        assert_eq!(p.state, SettlementState::PendingSettlement as i32);
+        total += net;
+    }
+    assert_eq!(total, rust_decimal::Decimal::ZERO);
+    assert_eq!(created.participants.len(), 4);
+    // The window is now pending settlement; settling it again is refused.
+    let w =
+        s.op.get_settlement_window(op_req(GetSettlementWindowRequest {
+            window_id: open.window_id,
+        }))
+        .await
+        .expect("window")
+        .into_inner();
+    assert_eq!(w.state, SettlementWindowState::PendingSettlement as i32);
+    let e = create(
+        &mut s,
+        SettlementModel::DeferredBilateralNet,
+        vec![open.window_id],
+    )
+    .await
+    .expect_err("twice");
+    assert_eq!(code(&e), 3100);
+    // Listed and read back the same.
+    let listed =
+        s.op.list_settlements(op_req(ListSettlementsRequest::default()))
+            .await
+            .expect("list")
+            .into_inner()
+            .settlements;
+    assert_eq!(listed, [created.clone()]);
+
+    // Reports. Net positions as CSV: one line per participant.
+    let net = report(
+        &mut s,
+        created.settlement_id,
+        ReportKind::NetPositions,
+        ReportFormat::Csv,
+    )
+    .await;
+    assert_eq!(net.content_type, "text/csv");
+    assert!(net.file_name.ends_with("net-positions.csv"));
+    let text = String::from_utf8(net.content).expect("utf-8");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("fsp_id,currency,net_amount,state"));
+    assert_eq!(lines.count(), 4);
+    assert!(text.contains("bank-a,KES,"), "{text}");
+    // Bilateral matrix as JSON: a owes b 70 (100 - 30).
+    let matrix = report(
+        &mut s,
+        created.settlement_id,
+        ReportKind::BilateralMatrix,
+        ReportFormat::Json,
+    )
+    .await;
+    assert_eq!(matrix.content_type, "application/json");
+    let json: serde_json::Value = serde_json::from_slice(&matrix.content).expect("json");
+    let rows = json["rows"].as_array().expect("rows");
+    assert!(
+        rows.iter().any(|r| r["payer_fsp"] == "bank-a"
+            && r["payee_fsp"] == "bank-b"
+            && r["amount"] == "70.00"),
+        "{json}"
+    );
+    assert_eq!(rows.len(), 5, "five pairs traded: {json}");
+    // Transfers: every transfer of the window.
+    let transfers = report(
+        &mut s,
+        created.settlement_id,
+        ReportKind::Transfers,
+        ReportFormat::Csv,
+    )
+    .await;
+    let text = String::from_utf8(transfers.content).expect("utf-8");
+    assert_eq!(text.lines().count(), 1 + flows.len());
+    // Unknown settlement.
+    let e =
+        s.op.get_settlement(op_req(GetSettlementRequest { settlement_id: 77 }))
+            .await
+            .expect_err("unknown");
+    assert_eq!(code(&e), 3100);
+    // Settlements survive a restart.
+    s.restart().await;
+    let again =
+        s.op.get_settlement(op_req(GetSettlementRequest {
+            settlement_id: created.settlement_id,
+        }))
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(again, created);
+}
