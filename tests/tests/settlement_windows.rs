@@ -273,7 +273,7 @@ async fn a_settlement_of_a_closed_window_nets_four_participants_and_reports_them
             .expect("list")
             .into_inner()
             .settlements;
-    assert_eq!(listed, [created.clone()]);
+    assert_eq!(listed, std::slice::from_ref(&created));
 
     // Reports. Net positions as CSV: one line per participant.
     let net = report(
