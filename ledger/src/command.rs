@@ -9,7 +9,27 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::currency::Currency;
+use crate::event::PostingPhase;
 use crate::types::{FundsId, ParticipantId, ParticipantKind, TransferId};
+
+/// An account a settlement leg names: the participant's own POSITION or
+/// SETTLEMENT account, or the hub's HUB_MULTILATERAL_SETTLEMENT, in the
+/// command's currency.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum SettlementAccount {
+    Position,
+    Settlement,
+    HubMultilateralSettlement,
+}
+
+/// One posting a settlement step makes (minor units, > 0).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct SettlementLeg {
+    pub debit: SettlementAccount,
+    pub credit: SettlementAccount,
+    pub amount: i128,
+    pub phase: PostingPhase,
+}
 
 /// One request to the ledger.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -95,4 +115,15 @@ pub enum Command {
     /// expiration is at or before `now_ms`. This is what the expiry sweep
     /// appends to the log.
     ExpireDue { now_ms: i64, max: u32 },
+    /// The postings of one step of a settlement for one participant
+    /// (computed by `harambee-settlement`): applied all or none. Pending
+    /// legs reserve; post-pending and void-pending legs need the matching
+    /// pending amounts on both accounts. No limit is checked: the
+    /// settlement bank has moved (or is moving) the money.
+    Settle {
+        settlement_id: u64,
+        participant: ParticipantId,
+        currency: Currency,
+        legs: Vec<SettlementLeg>,
+    },
 }

@@ -120,6 +120,12 @@ pub enum Event {
         resolution: Resolution,
         posting: Posting,
     },
+    /// One posting of a settlement step for a participant.
+    SettlementPosted {
+        settlement_id: u64,
+        participant: ParticipantId,
+        posting: Posting,
+    },
 }
 
 impl Event {
@@ -132,7 +138,8 @@ impl Event {
             | Event::FundsOutAborted { posting, .. }
             | Event::TransferReserved { posting, .. }
             | Event::TransferCommitted { posting, .. }
-            | Event::TransferAborted { posting, .. } => Some(posting),
+            | Event::TransferAborted { posting, .. }
+            | Event::SettlementPosted { posting, .. } => Some(posting),
             _ => None,
         }
     }

@@ -5,7 +5,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::command::Command;
+use crate::command::{Command, SettlementAccount, SettlementLeg};
 use crate::currency::Currency;
 use crate::error::LedgerError;
 use crate::event::{Event, Posting, PostingPhase};
@@ -62,6 +62,12 @@ pub enum Reply {
     /// How many transfers an `ExpireDue` aborted.
     Expired {
         count: u32,
+    },
+    /// A settlement step's postings were applied.
+    Settled {
+        settlement_id: u64,
+        participant: ParticipantId,
+        postings: u32,
     },
 }
 
@@ -202,6 +208,12 @@ impl Ledger {
                 currency,
                 amount,
             } => self.funds_out_reserve(*funds_id, *participant, *currency, *amount, events),
+            Command::Settle {
+                settlement_id,
+                participant,
+                currency,
+                legs,
+            } => self.settle(*settlement_id, *participant, *currency, legs, events),
             Command::FundsOutCommit { funds_id } => self.funds_out_resolve(*funds_id, true, events),
             Command::FundsOutAbort { funds_id } => self.funds_out_resolve(*funds_id, false, events),
             Command::Prepare {
@@ -659,6 +671,100 @@ impl Ledger {
         let pc = self.participant_currency_checked(participant, currency)?;
         let minor = currency.to_minor(amount)?;
         Ok((pc, hub, minor))
+    }
+
+    // ----- settlement ------------------------------------------------------------
+
+    /// Most legs one settlement step may carry.
+    pub const SETTLEMENT_LEGS_MAX: usize = 16;
+
+    fn settle(
+        &mut self,
+        settlement_id: u64,
+        participant: ParticipantId,
+        currency: Currency,
+        legs: &[SettlementLeg],
+        events: &mut Vec<Event>,
+    ) -> Outcome {
+        let checked = (|| -> Result<Vec<Posting>, LedgerError> {
+            if legs.len() > Self::SETTLEMENT_LEGS_MAX {
+                return Err(LedgerError::Validation(format!(
+                    "at most {} settlement legs",
+                    Self::SETTLEMENT_LEGS_MAX
+                )));
+            }
+            let hub = self.hub(currency)?;
+            let pc = self.participant_currency_checked(participant, currency)?;
+            let account = |a: SettlementAccount| match a {
+                SettlementAccount::Position => pc.position,
+                SettlementAccount::Settlement => pc.settlement,
+                SettlementAccount::HubMultilateralSettlement => hub.multilateral_settlement,
+            };
+            // Pending amounts the legs may post or void, as they change leg
+            // by leg (all legs are checked before any is applied).
+            let mut pending: Vec<(AccountId, i128, i128)> = Vec::new();
+            let mut postings = Vec::with_capacity(legs.len());
+            for leg in legs {
+                let (debit, credit) = (account(leg.debit), account(leg.credit));
+                if leg.amount <= 0 || debit == credit {
+                    return Err(LedgerError::Validation(
+                        "a settlement leg moves a positive amount between two accounts".into(),
+                    ));
+                }
+                let mut slot = |id: AccountId| -> usize {
+                    match pending.iter().position(|(a, _, _)| *a == id) {
+                        Some(i) => i,
+                        None => {
+                            let b = self.accounts[id.0 as usize].balances;
+                            pending.push((id, b.debits_pending, b.credits_pending));
+                            pending.len() - 1
+                        }
+                    }
+                };
+                let (d, c) = (slot(debit), slot(credit));
+                match leg.phase {
+                    PostingPhase::Posted => {}
+                    PostingPhase::Pending => {
+                        pending[d].1 += leg.amount;
+                        pending[c].2 += leg.amount;
+                    }
+                    PostingPhase::PostPending | PostingPhase::VoidPending => {
+                        if pending[d].1 < leg.amount || pending[c].2 < leg.amount {
+                            return Err(LedgerError::Validation(
+                                "a settlement leg resolves more than is pending".into(),
+                            ));
+                        }
+                        pending[d].1 -= leg.amount;
+                        pending[c].2 -= leg.amount;
+                    }
+                }
+                postings.push(Posting {
+                    debit,
+                    credit,
+                    currency,
+                    amount: leg.amount,
+                    phase: leg.phase,
+                });
+            }
+            Ok(postings)
+        })();
+        let postings = match checked {
+            Ok(p) => p,
+            Err(e) => return Outcome::new(Err(e)),
+        };
+        for posting in &postings {
+            self.apply_posting(posting);
+            events.push(Event::SettlementPosted {
+                settlement_id,
+                participant,
+                posting: *posting,
+            });
+        }
+        Outcome::new(Ok(Reply::Settled {
+            settlement_id,
+            participant,
+            postings: postings.len() as u32,
+        }))
     }
 
     // ----- transfers -------------------------------------------------------------

@@ -47,7 +47,7 @@ mod snapshot;
 mod store;
 mod types;
 
-pub use command::Command;
+pub use command::{Command, SettlementAccount, SettlementLeg};
 pub use currency::{AMOUNT_MAX_INTEGER_DIGITS, Currency};
 pub use error::LedgerError;
 pub use event::{Event, Posting, PostingPhase};

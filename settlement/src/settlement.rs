@@ -406,14 +406,13 @@ impl Settlements {
     ///   brings the participant's POSITION back by its net;
     /// - SETTLED: none.
     ///
-    /// Accounts with a zero net make no postings. When every account is
-    /// SETTLED, so are the settlement and its windows.
-    pub fn advance(
-        &mut self,
+    /// The postings `advance` would make, without making them (the same
+    /// checks, the same errors).
+    pub fn preview_advance(
+        &self,
         id: SettlementId,
         participant: ParticipantId,
         to: SettlementState,
-        now_ms: i64,
     ) -> Result<Vec<SettlementPosting>, SettlementError> {
         let s = self
             .settlement(id)
@@ -435,7 +434,7 @@ impl Settlements {
             });
         }
         let net = account.net;
-        let postings = match to {
+        Ok(match to {
             _ if net == 0 => vec![],
             SettlementState::PsTransfersReserved => {
                 vec![s.liquidity_posting(participant, net, PostingPhase::Pending)]
@@ -445,7 +444,30 @@ impl Settlements {
                 s.position_posting(participant, net),
             ],
             _ => vec![],
-        };
+        })
+    }
+
+    /// Moves one participant's account to `to`, the next state of its
+    /// current one, and returns the postings that step makes:
+    ///
+    /// - PS_TRANSFERS_RECORDED: none (the settlement transfer is recorded);
+    /// - PS_TRANSFERS_RESERVED: a pending posting of the net between the
+    ///   participant's SETTLEMENT account and HUB_MULTILATERAL_SETTLEMENT
+    ///   (a payer's liquidity is reserved);
+    /// - PS_TRANSFERS_COMMITTED: that posting posted, and a posting that
+    ///   brings the participant's POSITION back by its net;
+    /// - SETTLED: none.
+    ///
+    /// Accounts with a zero net make no postings. When every account is
+    /// SETTLED, so are the settlement and its windows.
+    pub fn advance(
+        &mut self,
+        id: SettlementId,
+        participant: ParticipantId,
+        to: SettlementState,
+        now_ms: i64,
+    ) -> Result<Vec<SettlementPosting>, SettlementError> {
+        let postings = self.preview_advance(id, participant, to)?;
         let index = id.0 as usize - 1;
         let s = &mut self.settlements[index];
         s.accounts
@@ -468,6 +490,23 @@ impl Settlements {
         id: SettlementId,
         now_ms: i64,
     ) -> Result<Vec<SettlementPosting>, SettlementError> {
+        let postings = self.preview_abort(id)?;
+        let s = &mut self.settlements[id.0 as usize - 1];
+        s.state = SettlementState::Aborted;
+        s.changed_at_ms = now_ms;
+        for a in s.accounts.values_mut() {
+            a.state = SettlementState::Aborted;
+        }
+        self.set_windows(id, WindowState::Aborted);
+        Ok(postings)
+    }
+
+    /// The postings `abort` would make, without aborting (the same checks,
+    /// the same errors).
+    pub fn preview_abort(
+        &self,
+        id: SettlementId,
+    ) -> Result<Vec<SettlementPosting>, SettlementError> {
         let s = self
             .settlement(id)
             .ok_or(SettlementError::UnknownSettlement(id))?;
@@ -480,20 +519,11 @@ impl Settlements {
         {
             return Err(SettlementError::AbortAfterCommit(id));
         }
-        let postings: Vec<SettlementPosting> = s
-            .accounts
+        Ok(s.accounts
             .iter()
             .filter(|(_, a)| a.state == SettlementState::PsTransfersReserved && a.net != 0)
             .map(|(p, a)| s.liquidity_posting(*p, a.net, PostingPhase::VoidPending))
-            .collect();
-        let s = &mut self.settlements[id.0 as usize - 1];
-        s.state = SettlementState::Aborted;
-        s.changed_at_ms = now_ms;
-        for a in s.accounts.values_mut() {
-            a.state = SettlementState::Aborted;
-        }
-        self.set_windows(id, WindowState::Aborted);
-        Ok(postings)
+            .collect())
     }
 
     fn set_windows(&mut self, id: SettlementId, state: WindowState) {

@@ -392,6 +392,14 @@ impl Core {
                         Applied::Directory(Ok(DirectoryReply::Done | DirectoryReply::Quote(_))),
                         LogRecord::Directory(command),
                     ) => batch.directory.push((offset, command.clone())),
+                    (Applied::Settlement { events, .. }, LogRecord::Settlement(command)) => {
+                        let time_ms = command.time_ms();
+                        batch.events.extend(events.iter().map(|e| LedgerEventAt {
+                            offset,
+                            time_ms,
+                            event: e.clone(),
+                        }));
+                    }
                     _ => {}
                 }
                 results.push(applied);

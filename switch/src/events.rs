@@ -336,6 +336,15 @@ pub fn encode(state: &State, at: &LedgerEventAt, index: u32) -> v1::LedgerEvent 
             reason: u32::from(*reason),
             posting: posting(p),
         }),
+        Event::SettlementPosted {
+            settlement_id,
+            participant,
+            posting: p,
+        } => Kind::SettlementPosted(v1::SettlementPosted {
+            settlement_id: *settlement_id,
+            fsp_id: name(*participant),
+            posting: posting(p),
+        }),
     };
     v1::LedgerEvent {
         log_offset: at.offset,

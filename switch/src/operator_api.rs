@@ -1,6 +1,6 @@
 //! The Operator API server: participants, currencies, accounts, limits,
-//! funds, oracles, transfers and the ledger digest. Settlement calls answer
-//! 2002 (not implemented) until the settlement engine lands.
+//! funds, oracles, transfers, postings, settlement windows, settlements and
+//! their reports, and the ledger digest.
 
 use harambee_ledger::{
     Account as LedgerAccount, AccountType as LedgerAccountType, Command, Currency, FundsId,
@@ -28,10 +28,6 @@ pub struct OperatorService {
 
 type Result<T> = std::result::Result<T, FspiopError>;
 
-fn not_implemented(call: &str) -> Status {
-    FspiopError::new(2002, format!("{call} arrives with the settlement engine")).to_status()
-}
-
 impl OperatorService {
     fn authorize(&self, metadata: &tonic::metadata::MetadataMap) -> Result<()> {
         let presented = crate::edge::bearer(metadata)?;
@@ -49,7 +45,7 @@ impl OperatorService {
                 Ok(reply) => Ok((reply, outcome.duplicate)),
                 Err(e) => Err(FspiopError::new(e.code(), e.to_string())),
             },
-            Applied::Directory(_) | Applied::Settlement(_) => {
+            Applied::Directory(_) | Applied::Settlement { .. } => {
                 Err(FspiopError::new(2001, "unexpected reply"))
             }
         }
@@ -63,7 +59,7 @@ impl OperatorService {
             .await?
         {
             Applied::Directory(r) => r.map(|_| ()),
-            Applied::Ledger { .. } | Applied::Settlement(_) => {
+            Applied::Ledger { .. } | Applied::Settlement { .. } => {
                 Err(FspiopError::new(2001, "unexpected reply"))
             }
         }
@@ -349,6 +345,24 @@ impl OperatorService {
             }),
         })
     }
+    /// Submits a settlement command that changes a settlement and returns
+    /// the settlement as it is after it.
+    async fn settlement_command(&self, command: SettlementCommand) -> Result<Settlement> {
+        match self
+            .ctx
+            .engine
+            .submit(LogRecord::Settlement(command))
+            .await?
+        {
+            Applied::Settlement {
+                result: Ok(SettlementReply::SettlementChanged(id)),
+                ..
+            } => self.settlement_info(id),
+            Applied::Settlement { result: Err(e), .. } => Err(e),
+            _ => Err(FspiopError::new(2001, "unexpected reply")),
+        }
+    }
+
     /// A settlement as the Operator API shows it.
     fn settlement_info(&self, id: harambee_settlement::SettlementId) -> Result<Settlement> {
         let st = self.ctx.engine.read();
@@ -400,6 +414,11 @@ impl OperatorService {
         }
         let reference = if r.reference.is_empty() {
             None
+        } else if let Some(n) = r.reference.strip_prefix("settlement-") {
+            // The postings of a settlement: "settlement-<id>".
+            n.parse::<u64>()
+                .map_err(|_| FspiopError::new(3100, "reference: settlement-<id>"))?;
+            Some(r.reference.clone())
         } else {
             Some(validate::uuid_string(validate::uuid(
                 "reference",
@@ -978,14 +997,17 @@ impl OperatorApi for OperatorService {
                 .submit(LogRecord::Settlement(command))
                 .await?
             {
-                Applied::Settlement(Ok(SettlementReply::WindowClosed { closed, .. })) => {
+                Applied::Settlement {
+                    result: Ok(SettlementReply::WindowClosed { closed, .. }),
+                    ..
+                } => {
                     let st = self.ctx.engine.read();
                     st.settlements
                         .window(closed)
                         .map(window_info)
                         .ok_or_else(|| FspiopError::new(2001, "closed window not found"))
                 }
-                Applied::Settlement(Err(e)) => Err(e),
+                Applied::Settlement { result: Err(e), .. } => Err(e),
                 _ => Err(FspiopError::new(2001, "unexpected reply")),
             }
         })
@@ -1028,10 +1050,11 @@ impl OperatorApi for OperatorService {
                 .submit(LogRecord::Settlement(command))
                 .await?
             {
-                Applied::Settlement(Ok(SettlementReply::SettlementCreated(id))) => {
-                    self.settlement_info(id)
-                }
-                Applied::Settlement(Err(e)) => Err(e),
+                Applied::Settlement {
+                    result: Ok(SettlementReply::SettlementCreated(id)),
+                    ..
+                } => self.settlement_info(id),
+                Applied::Settlement { result: Err(e), .. } => Err(e),
                 _ => Err(FspiopError::new(2001, "unexpected reply")),
             }
         })
@@ -1107,12 +1130,46 @@ impl OperatorApi for OperatorService {
 
     async fn advance_settlement_participant(
         &self,
-        _: Request<AdvanceSettlementParticipantRequest>,
+        request: Request<AdvanceSettlementParticipantRequest>,
     ) -> Reply_<Settlement> {
-        Err(not_implemented("AdvanceSettlementParticipant"))
+        call!(self, request, "AdvanceSettlementParticipant", |r| {
+            use harambee_settlement::SettlementState as S;
+            let participant = self.participant_id(&r.fsp_id)?;
+            let to = match SettlementState::try_from(r.target) {
+                Ok(SettlementState::PsTransfersRecorded) => S::PsTransfersRecorded,
+                Ok(SettlementState::PsTransfersReserved) => S::PsTransfersReserved,
+                Ok(SettlementState::PsTransfersCommitted) => S::PsTransfersCommitted,
+                Ok(SettlementState::Settled) => S::Settled,
+                _ => {
+                    return Err(FspiopError::new(
+                        3100,
+                        "target: PS_TRANSFERS_RECORDED, PS_TRANSFERS_RESERVED, PS_TRANSFERS_COMMITTED or SETTLED",
+                    ));
+                }
+            };
+            reason("reason", &r.reason)?;
+            let command = SettlementCommand::Advance {
+                settlement_id: r.settlement_id,
+                participant,
+                to,
+                now_ms: crate::edge::now_ms(),
+            };
+            self.settlement_command(command).await
+        })
     }
-    async fn abort_settlement(&self, _: Request<AbortSettlementRequest>) -> Reply_<Settlement> {
-        Err(not_implemented("AbortSettlement"))
+
+    async fn abort_settlement(
+        &self,
+        request: Request<AbortSettlementRequest>,
+    ) -> Reply_<Settlement> {
+        call!(self, request, "AbortSettlement", |r| {
+            reason("reason", &r.reason)?;
+            let command = SettlementCommand::Abort {
+                settlement_id: r.settlement_id,
+                now_ms: crate::edge::now_ms(),
+            };
+            self.settlement_command(command).await
+        })
     }
 
     async fn get_settlement_report(

@@ -39,7 +39,7 @@ type Result<T> = std::result::Result<T, FspiopError>;
 fn ledger_outcome(applied: Applied) -> Result<harambee_ledger::Outcome> {
     match applied {
         Applied::Ledger { outcome, .. } => Ok(outcome),
-        Applied::Directory(_) | Applied::Settlement(_) => {
+        Applied::Directory(_) | Applied::Settlement { .. } => {
             Err(FspiopError::new(2001, "unexpected reply"))
         }
     }
@@ -48,7 +48,7 @@ fn ledger_outcome(applied: Applied) -> Result<harambee_ledger::Outcome> {
 fn directory_reply(applied: Applied) -> Result<DirectoryReply> {
     match applied {
         Applied::Directory(r) => r,
-        Applied::Ledger { .. } | Applied::Settlement(_) => {
+        Applied::Ledger { .. } | Applied::Settlement { .. } => {
             Err(FspiopError::new(2001, "unexpected reply"))
         }
     }

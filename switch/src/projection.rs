@@ -650,6 +650,11 @@ fn batch_state_rows(st: &crate::state::State, batches: &[Arc<EventBatch>]) -> St
                 participant,
                 posting,
                 ..
+            }
+            | Event::SettlementPosted {
+                participant,
+                posting,
+                ..
             } => pairs.push((*participant, posting.currency)),
             Event::TransferReserved {
                 payer,
@@ -798,6 +803,7 @@ pub fn event_name(event: &Event) -> &'static str {
         Event::TransferRefused { .. } => "TransferRefused",
         Event::TransferCommitted { .. } => "TransferCommitted",
         Event::TransferAborted { .. } => "TransferAborted",
+        Event::SettlementPosted { .. } => "SettlementPosted",
     }
 }
 
@@ -812,6 +818,7 @@ fn event_reference(event: &Event) -> String {
         | Event::TransferRefused { transfer_id, .. }
         | Event::TransferCommitted { transfer_id, .. }
         | Event::TransferAborted { transfer_id, .. } => validate::uuid_string(transfer_id.0),
+        Event::SettlementPosted { settlement_id, .. } => format!("settlement-{settlement_id}"),
         _ => String::new(),
     }
 }

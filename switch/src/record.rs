@@ -45,6 +45,16 @@ pub enum SettlementCommand {
         reason: String,
         now_ms: i64,
     },
+    /// Moves one participant's account of a settlement one state on, and
+    /// applies the postings of that step to the ledger.
+    Advance {
+        settlement_id: u64,
+        participant: harambee_ledger::ParticipantId,
+        to: harambee_settlement::SettlementState,
+        now_ms: i64,
+    },
+    /// Aborts a settlement (voiding its reservations).
+    Abort { settlement_id: u64, now_ms: i64 },
 }
 
 /// Changes to the switch's directory.
@@ -74,6 +84,18 @@ pub enum DirectoryCommand {
     /// node when it becomes the ledger writer of a cluster): its name and
     /// the URL of its Cluster service, where the other nodes submit.
     SetWriter { node: String, url: String },
+}
+
+impl SettlementCommand {
+    /// The time the command carries.
+    pub fn time_ms(&self) -> i64 {
+        match self {
+            SettlementCommand::CloseWindow { now_ms, .. }
+            | SettlementCommand::CreateSettlement { now_ms, .. }
+            | SettlementCommand::Advance { now_ms, .. }
+            | SettlementCommand::Abort { now_ms, .. } => *now_ms,
+        }
+    }
 }
 
 /// A party identifier: type, id and optional sub-id.

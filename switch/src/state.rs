@@ -63,6 +63,8 @@ pub enum SettlementReply {
         next: harambee_settlement::WindowId,
     },
     SettlementCreated(harambee_settlement::SettlementId),
+    /// An account moved, or the settlement was aborted.
+    SettlementChanged(harambee_settlement::SettlementId),
 }
 
 /// What applying one record did.
@@ -73,7 +75,11 @@ pub enum Applied {
         events: Vec<Event>,
     },
     Directory(Result<DirectoryReply, FspiopError>),
-    Settlement(Result<SettlementReply, FspiopError>),
+    Settlement {
+        result: Result<SettlementReply, FspiopError>,
+        /// The ledger events of the settlement's postings.
+        events: Vec<Event>,
+    },
 }
 
 /// Ledger and directory, and how far into the log they are.
@@ -112,7 +118,11 @@ impl State {
                 Applied::Ledger { outcome, events }
             }
             LogRecord::Directory(command) => Applied::Directory(self.apply_directory(command)),
-            LogRecord::Settlement(command) => Applied::Settlement(self.apply_settlement(command)),
+            LogRecord::Settlement(command) => {
+                let mut events = Vec::new();
+                let result = self.apply_settlement(command, &mut events);
+                Applied::Settlement { result, events }
+            }
         }
     }
 
@@ -143,6 +153,7 @@ impl State {
     fn apply_settlement(
         &mut self,
         command: &crate::record::SettlementCommand,
+        events: &mut Vec<Event>,
     ) -> Result<SettlementReply, FspiopError> {
         use crate::record::SettlementCommand;
         let refused =
@@ -194,7 +205,111 @@ impl State {
                     .map(SettlementReply::SettlementCreated)
                     .map_err(refused)
             }
+            SettlementCommand::Advance {
+                settlement_id,
+                participant,
+                to,
+                now_ms,
+            } => {
+                let id = harambee_settlement::SettlementId(*settlement_id);
+                let postings = self
+                    .settlements
+                    .preview_advance(id, *participant, *to)
+                    .map_err(refused)?;
+                let currency = self
+                    .settlements
+                    .settlement(id)
+                    .map(|s| s.currency)
+                    .ok_or_else(|| FspiopError::new(3100, "settlement not found"))?;
+                // The ledger first: if it refuses, nothing changed.
+                self.post_settlement(id, *participant, currency, &postings, events)?;
+                self.settlements
+                    .advance(id, *participant, *to, *now_ms)
+                    .map_err(refused)?;
+                Ok(SettlementReply::SettlementChanged(id))
+            }
+            SettlementCommand::Abort {
+                settlement_id,
+                now_ms,
+            } => {
+                let id = harambee_settlement::SettlementId(*settlement_id);
+                let postings = self.settlements.preview_abort(id).map_err(refused)?;
+                let currency = self
+                    .settlements
+                    .settlement(id)
+                    .map(|s| s.currency)
+                    .ok_or_else(|| FspiopError::new(3100, "settlement not found"))?;
+                // One ledger command per participant: its voids name its
+                // own SETTLEMENT account.
+                let mut by_participant: BTreeMap<
+                    harambee_ledger::ParticipantId,
+                    Vec<harambee_settlement::SettlementPosting>,
+                > = BTreeMap::new();
+                for p in postings {
+                    let owner = match (p.debit, p.credit) {
+                        (harambee_settlement::AccountRef::Settlement(o), _)
+                        | (_, harambee_settlement::AccountRef::Settlement(o)) => o,
+                        _ => continue,
+                    };
+                    by_participant.entry(owner).or_default().push(p);
+                }
+                for (participant, postings) in &by_participant {
+                    self.post_settlement(id, *participant, currency, postings, events)?;
+                }
+                self.settlements.abort(id, *now_ms).map_err(refused)?;
+                Ok(SettlementReply::SettlementChanged(id))
+            }
         }
+    }
+
+    /// Applies a participant's settlement postings to the ledger, all or
+    /// none.
+    fn post_settlement(
+        &mut self,
+        id: harambee_settlement::SettlementId,
+        participant: harambee_ledger::ParticipantId,
+        currency: harambee_ledger::Currency,
+        postings: &[harambee_settlement::SettlementPosting],
+        events: &mut Vec<Event>,
+    ) -> Result<(), FspiopError> {
+        use harambee_ledger::{SettlementAccount, SettlementLeg};
+        use harambee_settlement::AccountRef;
+        if postings.is_empty() {
+            return Ok(());
+        }
+        let role = |a: AccountRef| -> Result<SettlementAccount, FspiopError> {
+            match a {
+                AccountRef::Position(p) if p == participant => Ok(SettlementAccount::Position),
+                AccountRef::Settlement(p) if p == participant => Ok(SettlementAccount::Settlement),
+                AccountRef::HubMultilateralSettlement => {
+                    Ok(SettlementAccount::HubMultilateralSettlement)
+                }
+                _ => Err(FspiopError::new(
+                    2001,
+                    "a settlement posting names another participant",
+                )),
+            }
+        };
+        let mut legs = Vec::with_capacity(postings.len());
+        for p in postings {
+            legs.push(SettlementLeg {
+                debit: role(p.debit)?,
+                credit: role(p.credit)?,
+                amount: p.amount,
+                phase: p.phase,
+            });
+        }
+        let command = harambee_ledger::Command::Settle {
+            settlement_id: id.0,
+            participant,
+            currency,
+            legs,
+        };
+        let outcome = self.ledger.apply(&command, events);
+        outcome
+            .result
+            .map(|_| ())
+            .map_err(|e| FspiopError::new(e.code(), e.to_string()))
     }
 
     fn apply_directory(

@@ -335,3 +335,284 @@ async fn a_settlement_of_a_closed_window_nets_four_participants_and_reports_them
         .into_inner();
     assert_eq!(again, created);
 }
+
+async fn advance(
+    s: &mut TestSwitch,
+    id: u64,
+    fsp: &str,
+    target: SettlementState,
+) -> Result<Settlement, tonic::Status> {
+    s.op.advance_settlement_participant(op_req(AdvanceSettlementParticipantRequest {
+        settlement_id: id,
+        fsp_id: fsp.into(),
+        target: target as i32,
+        reason: String::new(),
+        external_reference: String::new(),
+    }))
+    .await
+    .map(|r| r.into_inner())
+}
+
+/// POSITION and SETTLEMENT balances (debits - credits, posted) and pending
+/// debits of a participant's accounts, or of the hub's.
+async fn balances(
+    s: &mut TestSwitch,
+    fsp: &str,
+) -> Vec<(i32, rust_decimal::Decimal, rust_decimal::Decimal)> {
+    let accounts =
+        s.op.get_accounts(op_req(GetAccountsRequest { fsp_id: fsp.into() }))
+            .await
+            .expect("accounts")
+            .into_inner()
+            .accounts;
+    let d = |v: &str| v.parse::<rust_decimal::Decimal>().expect("decimal");
+    let mut out: Vec<_> = accounts
+        .iter()
+        .filter(|a| a.currency == CURRENCY)
+        .map(|a| {
+            (
+                a.r#type,
+                d(&a.debits_posted) - d(&a.credits_posted),
+                d(&a.debits_pending),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Four participants paying each other, one closed window, settled on
+/// `model` through every state; POSITION ends where it was before the
+/// window, SETTLEMENT moved by the net, the hub's account back to zero.
+async fn full_cycle(model: SettlementModel) {
+    let mut s = TestSwitch::start().await;
+    let names = ["bank-a", "bank-b", "wallet-c", "wallet-d"];
+    let mut m = Vec::new();
+    for name in names {
+        m.push(
+            s.onboard(name, "10000", "10000", PayeeBehaviour::Honest)
+                .await,
+        );
+    }
+    let flows = [
+        (0, 1, "100"),
+        (1, 0, "30"),
+        (0, 2, "45.50"),
+        (2, 3, "70"),
+        (3, 0, "12"),
+        (1, 3, "8"),
+    ];
+    for (from, to, amount) in flows {
+        let payee = m[to].clone();
+        assert_eq!(
+            pay(&mut m[from], &payee, amount).await.state,
+            TransferState::Committed as i32
+        );
+    }
+    let mut before = Vec::new();
+    for name in names {
+        before.push(balances(&mut s, name).await);
+    }
+    let window = windows(&mut s, SettlementWindowState::Open).await[0].window_id;
+    close(&mut s, CURRENCY).await.expect("close");
+    let created = create(&mut s, model, vec![window]).await.expect("settle");
+    let id = created.settlement_id;
+    let nets: Vec<(String, rust_decimal::Decimal)> = created
+        .participants
+        .iter()
+        .map(|p| (p.fsp_id.clone(), p.net_amount.parse().expect("decimal")))
+        .collect();
+
+    // Skipping a state is refused; so is an account not in the settlement.
+    let e = advance(&mut s, id, "bank-a", SettlementState::PsTransfersReserved)
+        .await
+        .expect_err("skip");
+    assert_eq!(code(&e), 3100);
+    let steps = [
+        SettlementState::PsTransfersRecorded,
+        SettlementState::PsTransfersReserved,
+        SettlementState::PsTransfersCommitted,
+        SettlementState::Settled,
+    ];
+    for (i, step) in steps.into_iter().enumerate() {
+        for (j, name) in names.iter().enumerate() {
+            let after = advance(&mut s, id, name, step).await.expect("advance");
+            let expect = if j + 1 == names.len() {
+                step
+            } else {
+                steps
+                    .get(i.wrapping_sub(1))
+                    .copied()
+                    .unwrap_or(SettlementState::PendingSettlement)
+            };
+            assert_eq!(after.state, expect as i32, "{name} at {step:?}");
+        }
+        if step == SettlementState::PsTransfersReserved {
+            // A payer's liquidity is reserved: its SETTLEMENT account has the
+            // net pending.
+            for (name, net) in &nets {
+                if *net > rust_decimal::Decimal::ZERO {
+                    let b = balances(&mut s, name).await;
+                    assert!(
+                        b.iter().any(|(_, _, pending)| pending == net),
+                        "{name}: {b:?}"
+                    );
+                }
+            }
+        }
+    }
+    let done =
+        s.op.get_settlement(op_req(GetSettlementRequest { settlement_id: id }))
+            .await
+            .expect("get")
+            .into_inner();
+    assert_eq!(done.state, SettlementState::Settled as i32);
+    let w =
+        s.op.get_settlement_window(op_req(GetSettlementWindowRequest { window_id: window }))
+            .await
+            .expect("window")
+            .into_inner();
+    assert_eq!(w.state, SettlementWindowState::Settled as i32);
+    for (k, (name, net)) in nets.iter().enumerate() {
+        let after = balances(&mut s, name).await;
+        let was = &before[names.iter().position(|n| n == name).expect("name")];
+        for ((kind, balance, pending), (_, was_balance, _)) in after.iter().zip(was) {
+            assert_eq!(
+                *pending,
+                rust_decimal::Decimal::ZERO,
+                "{name}: nothing pending"
+            );
+            if *kind == AccountType::Position as i32 {
+                // Back to zero: the window moved it by the net.
+                assert_eq!(
+                    *balance,
+                    rust_decimal::Decimal::ZERO,
+                    "{name} position ({k})"
+                );
+                assert_eq!(*was_balance, *net, "{name}: the window moved it by the net");
+            } else {
+                // SETTLEMENT: a payer's liquidity down by its net.
+                assert_eq!(*balance - *was_balance, *net, "{name} settlement");
+            }
+        }
+    }
+    let hub = balances(&mut s, "hub").await;
+    let mls = hub
+        .iter()
+        .find(|(kind, _, _)| *kind == AccountType::HubMultilateralSettlement as i32)
+        .expect("hub multilateral account");
+    assert_eq!(
+        (mls.1, mls.2),
+        (rust_decimal::Decimal::ZERO, rust_decimal::Decimal::ZERO)
+    );
+    let digest = s.digest().await;
+    assert!(digest.balanced);
+    // Settled: no more steps, no abort.
+    let e = advance(&mut s, id, "bank-a", SettlementState::Settled)
+        .await
+        .expect_err("done");
+    assert_eq!(code(&e), 3100);
+    let e =
+        s.op.abort_settlement(op_req(AbortSettlementRequest {
+            settlement_id: id,
+            reason: String::new(),
+        }))
+        .await
+        .expect_err("settled");
+    assert_eq!(code(&e), 3100);
+    // The settlement's postings are in the projection, and replay gives
+    // the same state.
+    s.restart().await;
+    assert_eq!(s.digest().await.digest, digest.digest);
+}
+
+#[tokio::test]
+async fn a_multilateral_net_settlement_goes_through_every_state_to_settled() {
+    full_cycle(SettlementModel::DeferredMultilateralNet).await;
+}
+
+#[tokio::test]
+async fn a_bilateral_net_settlement_goes_through_every_state_to_settled() {
+    full_cycle(SettlementModel::DeferredBilateralNet).await;
+}
+
+#[tokio::test]
+async fn an_aborted_settlement_releases_reservations_and_can_be_redone() {
+    let mut s = TestSwitch::start().await;
+    let mut a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let b = s
+        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    pay(&mut a, &b, "40").await;
+    let window = windows(&mut s, SettlementWindowState::Open).await[0].window_id;
+    close(&mut s, CURRENCY).await.expect("close");
+    let id = create(
+        &mut s,
+        SettlementModel::DeferredMultilateralNet,
+        vec![window],
+    )
+    .await
+    .expect("settle")
+    .settlement_id;
+    for name in ["bank-a", "bank-b"] {
+        advance(&mut s, id, name, SettlementState::PsTransfersRecorded)
+            .await
+            .expect("recorded");
+        advance(&mut s, id, name, SettlementState::PsTransfersReserved)
+            .await
+            .expect("reserved");
+    }
+    let reserved = balances(&mut s, "bank-a").await;
+    assert!(
+        reserved
+            .iter()
+            .any(|(_, _, p)| *p == "40".parse::<rust_decimal::Decimal>().expect("d"))
+    );
+    let aborted =
+        s.op.abort_settlement(op_req(AbortSettlementRequest {
+            settlement_id: id,
+            reason: "bank holiday".into(),
+        }))
+        .await
+        .expect("abort")
+        .into_inner();
+    assert_eq!(aborted.state, SettlementState::Aborted as i32);
+    for name in ["bank-a", "bank-b"] {
+        assert!(
+            balances(&mut s, name)
+                .await
+                .iter()
+                .all(|(_, _, p)| p.is_zero()),
+            "{name}"
+        );
+    }
+    // The window can be settled again; once an account is committed the
+    // settlement can no longer be aborted.
+    let again = create(
+        &mut s,
+        SettlementModel::DeferredMultilateralNet,
+        vec![window],
+    )
+    .await
+    .expect("again")
+    .settlement_id;
+    for step in [
+        SettlementState::PsTransfersRecorded,
+        SettlementState::PsTransfersReserved,
+        SettlementState::PsTransfersCommitted,
+    ] {
+        advance(&mut s, again, "bank-a", step)
+            .await
+            .expect("advance");
+    }
+    let e =
+        s.op.abort_settlement(op_req(AbortSettlementRequest {
+            settlement_id: again,
+            reason: String::new(),
+        }))
+        .await
+        .expect_err("committed");
+    assert_eq!(code(&e), 3100);
+}
