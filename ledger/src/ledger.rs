@@ -134,6 +134,9 @@ pub struct Ledger {
     /// Full errors of refused prepares, to answer their retries.
     pub(crate) refusals: FxHashMap<TransferId, LedgerError>,
     pub(crate) funds: FxHashMap<FundsId, FundsRecord>,
+    /// Amounts settlement steps hold pending, by (settlement id, debit
+    /// account, credit account); removed when posted or voided.
+    pub(crate) settlement_pending: std::collections::BTreeMap<(u64, AccountId, AccountId), i128>,
     /// The RESERVED transfers and their expirations. Only in-flight
     /// transfers are here, so it stays small and in cache. Derived state:
     /// rebuilt on restore.
@@ -686,7 +689,8 @@ impl Ledger {
         legs: &[SettlementLeg],
         events: &mut Vec<Event>,
     ) -> Outcome {
-        let checked = (|| -> Result<Vec<Posting>, LedgerError> {
+        type Checked = (Vec<Posting>, Vec<((u64, AccountId, AccountId), i128)>);
+        let checked = (|| -> Result<Checked, LedgerError> {
             if legs.len() > Self::SETTLEMENT_LEGS_MAX {
                 return Err(LedgerError::Validation(format!(
                     "at most {} settlement legs",
@@ -700,9 +704,9 @@ impl Ledger {
                 SettlementAccount::Settlement => pc.settlement,
                 SettlementAccount::HubMultilateralSettlement => hub.multilateral_settlement,
             };
-            // Pending amounts the legs may post or void, as they change leg
-            // by leg (all legs are checked before any is applied).
-            let mut pending: Vec<(AccountId, i128, i128)> = Vec::new();
+            // What this settlement holds pending between two accounts, as
+            // the legs change it (all legs are checked before any applies).
+            let mut pending: Vec<((u64, AccountId, AccountId), i128)> = Vec::new();
             let mut postings = Vec::with_capacity(legs.len());
             for leg in legs {
                 let (debit, credit) = (account(leg.debit), account(leg.credit));
@@ -711,31 +715,26 @@ impl Ledger {
                         "a settlement leg moves a positive amount between two accounts".into(),
                     ));
                 }
-                let mut slot = |id: AccountId| -> usize {
-                    match pending.iter().position(|(a, _, _)| *a == id) {
-                        Some(i) => i,
-                        None => {
-                            let b = self.accounts[id.0 as usize].balances;
-                            pending.push((id, b.debits_pending, b.credits_pending));
-                            pending.len() - 1
-                        }
+                let key = (settlement_id, debit, credit);
+                let slot = match pending.iter().position(|(k, _)| *k == key) {
+                    Some(i) => i,
+                    None => {
+                        let held = self.settlement_pending.get(&key).copied().unwrap_or(0);
+                        pending.push((key, held));
+                        pending.len() - 1
                     }
                 };
-                let (d, c) = (slot(debit), slot(credit));
                 match leg.phase {
                     PostingPhase::Posted => {}
-                    PostingPhase::Pending => {
-                        pending[d].1 += leg.amount;
-                        pending[c].2 += leg.amount;
-                    }
+                    PostingPhase::Pending => pending[slot].1 += leg.amount,
                     PostingPhase::PostPending | PostingPhase::VoidPending => {
-                        if pending[d].1 < leg.amount || pending[c].2 < leg.amount {
+                        if pending[slot].1 < leg.amount {
                             return Err(LedgerError::Validation(
-                                "a settlement leg resolves more than is pending".into(),
+                                "a settlement leg resolves more than the settlement holds pending"
+                                    .into(),
                             ));
                         }
-                        pending[d].1 -= leg.amount;
-                        pending[c].2 -= leg.amount;
+                        pending[slot].1 -= leg.amount;
                     }
                 }
                 postings.push(Posting {
@@ -746,12 +745,19 @@ impl Ledger {
                     phase: leg.phase,
                 });
             }
-            Ok(postings)
+            Ok((postings, pending))
         })();
-        let postings = match checked {
+        let (postings, pending) = match checked {
             Ok(p) => p,
             Err(e) => return Outcome::new(Err(e)),
         };
+        for (key, amount) in pending {
+            if amount == 0 {
+                self.settlement_pending.remove(&key);
+            } else {
+                self.settlement_pending.insert(key, amount);
+            }
+        }
         for posting in &postings {
             self.apply_posting(posting);
             events.push(Event::SettlementPosted {

@@ -8,8 +8,9 @@ use crate::currency::Currency;
 use crate::error::LedgerError;
 use crate::ledger::Ledger;
 use crate::types::{
-    Account, AccountType, Balances, FundsKind, FundsRecord, FundsState, HubCurrency, Owner,
-    Participant, ParticipantCurrency, ParticipantId, TransferId, TransferRecord, TransferState,
+    Account, AccountId, AccountType, Balances, FundsKind, FundsRecord, FundsState, HubCurrency,
+    Owner, Participant, ParticipantCurrency, ParticipantId, TransferId, TransferRecord,
+    TransferState,
 };
 
 /// Version of the snapshot format written by [`Ledger::snapshot`].
@@ -27,6 +28,10 @@ pub struct Snapshot {
     pub transfers: Vec<TransferRecord>,
     pub refusals: Vec<(TransferId, LedgerError)>,
     pub funds: Vec<FundsRecord>,
+    /// Amounts held pending by settlement steps: ((settlement id, debit
+    /// account, credit account), amount). Absent in older snapshots.
+    #[serde(default)]
+    pub settlement_pending: Vec<((u64, AccountId, AccountId), i128)>,
 }
 
 /// Why a snapshot could not be restored.
@@ -200,6 +205,18 @@ impl Ledger {
             f.i128(r.amount);
             f.u8(r.state as u8);
         }
+        // Only when there is any, so digests of ledgers without settlement
+        // postings are those of earlier builds.
+        if !self.settlement_pending.is_empty() {
+            f.tag("settlement_pending");
+            f.u32(self.settlement_pending.len() as u32);
+            for ((settlement, debit, credit), amount) in &self.settlement_pending {
+                f.u128(u128::from(*settlement));
+                f.u32(debit.0);
+                f.u32(credit.0);
+                f.i128(*amount);
+            }
+        }
         StateDigest(f.0.finalize().into())
     }
 
@@ -299,6 +316,17 @@ impl Ledger {
                 expected[hub.reconciliation.0 as usize].1 += r.amount;
             }
         }
+        for ((_, debit, credit), amount) in &self.settlement_pending {
+            if *amount <= 0 {
+                return Err("a settlement holds a non-positive pending amount".into());
+            }
+            let (d, c) = (debit.0 as usize, credit.0 as usize);
+            if d >= expected.len() || c >= expected.len() {
+                return Err("a settlement holds pending on an unknown account".into());
+            }
+            expected[d].0 += amount;
+            expected[c].1 += amount;
+        }
         for (a, (debits, credits)) in self.accounts.iter().zip(expected) {
             if a.balances.debits_pending != debits || a.balances.credits_pending != credits {
                 return Err(format!(
@@ -352,6 +380,11 @@ impl Ledger {
             transfers,
             refusals,
             funds,
+            settlement_pending: self
+                .settlement_pending
+                .iter()
+                .map(|(k, v)| (*k, *v))
+                .collect(),
         }
     }
 
@@ -450,6 +483,11 @@ impl Ledger {
         for r in snapshot.funds {
             if ledger.funds.insert(r.id, r).is_some() {
                 return Err(bad("a funds record is listed twice".into()));
+            }
+        }
+        for (key, amount) in snapshot.settlement_pending {
+            if ledger.settlement_pending.insert(key, amount).is_some() {
+                return Err(bad("a settlement pending amount is listed twice".into()));
             }
         }
         ledger.check_invariants().map_err(bad)?;

@@ -1284,3 +1284,176 @@ fn every_error_code_is_a_published_fspiop_code() {
         );
     }
 }
+
+// ----- settlement postings -------------------------------------------------
+
+fn leg(
+    debit: SettlementAccount,
+    credit: SettlementAccount,
+    amount: i128,
+    phase: PostingPhase,
+) -> SettlementLeg {
+    SettlementLeg {
+        debit,
+        credit,
+        amount,
+        phase,
+    }
+}
+
+#[test]
+fn settlement_legs_reserve_then_post_and_balance() {
+    use SettlementAccount::*;
+    let mut f = Fixture::new();
+    let a = f.a;
+    let settle = |legs: Vec<SettlementLeg>| Command::Settle {
+        settlement_id: 7,
+        participant: a,
+        currency: usd(),
+        legs,
+    };
+    // Reserve 120.00 of bank-a's liquidity towards the hub.
+    let reserve = settle(vec![leg(
+        Settlement,
+        HubMultilateralSettlement,
+        12_000,
+        PostingPhase::Pending,
+    )]);
+    let reply = ok(f.run(reserve));
+    assert_eq!(
+        reply,
+        Reply::Settled {
+            settlement_id: 7,
+            participant: f.a,
+            postings: 1
+        }
+    );
+    assert!(matches!(
+        f.events[..],
+        [Event::SettlementPosted {
+            settlement_id: 7,
+            ..
+        }]
+    ));
+    let pc = *f.ledger.participant_currency(f.a, usd()).expect("accounts");
+    let hub = *f.ledger.hub_currency(usd()).expect("hub");
+    assert_eq!(
+        f.ledger
+            .account(pc.settlement)
+            .expect("a")
+            .balances
+            .debits_pending,
+        12_000
+    );
+    // Post it and bring POSITION back by the same amount, in one command.
+    ok(f.run(settle(vec![
+        leg(
+            Settlement,
+            HubMultilateralSettlement,
+            12_000,
+            PostingPhase::PostPending,
+        ),
+        leg(
+            HubMultilateralSettlement,
+            Position,
+            12_000,
+            PostingPhase::Posted,
+        ),
+    ])));
+    let s = f.ledger.account(pc.settlement).expect("s").balances;
+    assert_eq!((s.debits_pending, s.debits_posted), (0, 12_000));
+    let p = f.ledger.account(pc.position).expect("p").balances;
+    assert_eq!(p.credits_posted, 12_000);
+    let h = f
+        .ledger
+        .account(hub.multilateral_settlement)
+        .expect("h")
+        .balances;
+    assert_eq!(h.debits_posted, h.credits_posted, "the hub nets to zero");
+}
+
+#[test]
+fn settlement_legs_are_all_or_nothing() {
+    use SettlementAccount::*;
+    let mut f = Fixture::new();
+    let before = f.ledger.digest();
+    let settle = |participant, legs: Vec<SettlementLeg>| Command::Settle {
+        settlement_id: 1,
+        participant,
+        currency: usd(),
+        legs,
+    };
+    let cases = [
+        // Posting more than is pending (nothing is).
+        settle(
+            f.a,
+            vec![leg(
+                Settlement,
+                HubMultilateralSettlement,
+                100,
+                PostingPhase::PostPending,
+            )],
+        ),
+        // The first leg is fine, the second voids more than the first reserved.
+        settle(
+            f.a,
+            vec![
+                leg(
+                    Settlement,
+                    HubMultilateralSettlement,
+                    100,
+                    PostingPhase::Pending,
+                ),
+                leg(
+                    Settlement,
+                    HubMultilateralSettlement,
+                    101,
+                    PostingPhase::VoidPending,
+                ),
+            ],
+        ),
+        // A non-positive amount; one account on both sides.
+        settle(
+            f.a,
+            vec![leg(
+                Position,
+                HubMultilateralSettlement,
+                0,
+                PostingPhase::Posted,
+            )],
+        ),
+        settle(f.a, vec![leg(Position, Position, 10, PostingPhase::Posted)]),
+        // Too many legs.
+        settle(
+            f.a,
+            vec![leg(Position, HubMultilateralSettlement, 1, PostingPhase::Posted); 17],
+        ),
+        // No accounts in the currency; unknown participant.
+        Command::Settle {
+            settlement_id: 1,
+            participant: f.a,
+            currency: ugx(),
+            legs: vec![leg(
+                Position,
+                HubMultilateralSettlement,
+                1,
+                PostingPhase::Posted,
+            )],
+        },
+        settle(
+            ParticipantId(99),
+            vec![leg(
+                Position,
+                HubMultilateralSettlement,
+                1,
+                PostingPhase::Posted,
+            )],
+        ),
+    ];
+    for cmd in cases {
+        let outcome = f.run(cmd.clone());
+        assert!(outcome.result.is_err(), "{cmd:?} was accepted");
+        assert!(f.events.is_empty(), "{cmd:?} emitted events");
+        assert_eq!(f.ledger.digest(), before, "{cmd:?} changed the ledger");
+    }
+}
