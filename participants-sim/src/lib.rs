@@ -14,6 +14,7 @@
 //! - [`scenario`]: named scenarios (happy path and each error) with a
 //!   pass/fail table.
 //! - [`load`]: closed-loop or target-rate load with latency percentiles.
+//! - [`settlement`]: a settlement cycle as the settlement operator runs it.
 
 pub mod client;
 pub mod dfsp;
@@ -21,3 +22,4 @@ pub mod ilp;
 pub mod load;
 pub mod network;
 pub mod scenario;
+pub mod settlement;

@@ -269,12 +269,73 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
         "Transfers held:    {}   event log records: {}",
         digest.transfer_count, digest.log_offset
     );
+
+    // The settlement operator's day: close the window, settle it net.
     println!();
-    println!("Settlement (window close, net settlement) arrives with the settlement engine.");
+    println!("Settlement: the window closes and is settled multilateral net");
+    let cycle = harambee_sim::settlement::run_cycle(
+        &mut op,
+        CURRENCY,
+        SettlementModel::DeferredMultilateralNet,
+        |step| {
+            let name = step.as_str_name().trim_start_matches("SETTLEMENT_STATE_");
+            println!("  every account -> {name}");
+        },
+    )
+    .await?;
+    println!(
+        "  window {} closed: {} transfers, {} {CURRENCY}",
+        cycle.window.window_id, cycle.window.transfer_count, cycle.window.transfer_amount
+    );
+    let state = SettlementState::try_from(cycle.settled.state)
+        .map(|s| s.as_str_name().trim_start_matches("SETTLEMENT_STATE_"))
+        .unwrap_or("?");
+    println!("  settlement {}: {state}", cycle.settled.settlement_id);
+    println!("  net positions report (positive: pays, negative: is paid):");
+    for line in cycle.net_positions_csv.lines() {
+        println!("    {line}");
+    }
+    println!("  bilateral matrix:");
+    for line in cycle.bilateral_csv.lines() {
+        println!("    {line}");
+    }
+    println!("  positions after settlement:");
+    for m in &MEMBERS {
+        let positions = op
+            .client
+            .get_positions(op.req(GetPositionsRequest {
+                fsp_id: m.name.into(),
+            }))
+            .await?
+            .into_inner();
+        for p in positions.positions {
+            println!(
+                "    {:<9} position {:>12}  liquidity {:>12}",
+                m.name, p.position, p.liquidity
+            );
+        }
+    }
+    let after = op
+        .client
+        .get_ledger_digest(op.req(GetLedgerDigestRequest {}))
+        .await?
+        .into_inner();
+    println!(
+        "  ledger balanced:   {}",
+        if after.balanced { "yes" } else { "NO" }
+    );
 
     let _ = stop_tx.send(true);
     running.stop().await;
     anyhow::ensure!(digest.balanced, "the ledger does not balance");
+    anyhow::ensure!(
+        after.balanced,
+        "the ledger does not balance after settlement"
+    );
+    anyhow::ensure!(
+        cycle.settled.state == SettlementState::Settled as i32,
+        "the settlement did not reach SETTLED"
+    );
     anyhow::ensure!(
         outcomes.get("committed").copied().unwrap_or(0) > 0,
         "no payment committed"
