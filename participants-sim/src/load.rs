@@ -19,6 +19,9 @@ use crate::dfsp::Behaviour;
 use crate::network::{self, Member, MemberSpec, Operator};
 
 /// What each operation of the load is.
+/// Settlement errors a load report keeps.
+pub const SETTLEMENT_ERRORS_KEPT: usize = 10;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
@@ -41,6 +44,9 @@ pub struct LoadSpec {
     pub count: Option<u64>,
     pub currency: String,
     pub show_progress: bool,
+    /// Run a settlement cycle (close the window, settle it multilateral net
+    /// to SETTLED) this often during the load; `None`: never.
+    pub settle_every: Option<Duration>,
 }
 
 /// Latency percentiles in milliseconds.
@@ -66,6 +72,10 @@ pub struct LoadReport {
     pub committed_per_s: f64,
     pub latency: Latency,
     pub outcomes: BTreeMap<String, u64>,
+    /// Settlement cycles taken to SETTLED during the run.
+    pub settlements: u64,
+    /// Why cycles failed (at most the first ten).
+    pub settlement_errors: Vec<String>,
 }
 
 impl LoadReport {
@@ -93,6 +103,15 @@ impl LoadReport {
         ));
         for (k, v) in &self.outcomes {
             s.push_str(&format!("  {k:<20} {v}\n"));
+        }
+        if self.settlements > 0 || !self.settlement_errors.is_empty() {
+            s.push_str(&format!(
+                "  settlements          {} cycles to SETTLED during the load\n",
+                self.settlements
+            ));
+            for e in &self.settlement_errors {
+                s.push_str(&format!("  settlement error     {e}\n"));
+            }
         }
         s
     }
@@ -224,6 +243,36 @@ pub async fn run(
     } else {
         drop(permits_tx);
     }
+    // Settlement cycles during the load, as an operator would run them.
+    let settler = spec.settle_every.map(|every| {
+        let mut op = op.clone();
+        let currency = spec.currency.clone();
+        tokio::spawn(async move {
+            let (mut done, mut errors) = (0u64, Vec::new());
+            loop {
+                tokio::time::sleep(every).await;
+                if Instant::now() >= deadline {
+                    return (done, errors);
+                }
+                match crate::settlement::run_cycle(
+                    &mut op,
+                    &currency,
+                    SettlementModel::DeferredMultilateralNet,
+                    |_| {},
+                )
+                .await
+                {
+                    Ok(c) if c.settled.state == SettlementState::Settled as i32 => done += 1,
+                    Ok(c) => errors.push(format!(
+                        "settlement {} ended {}",
+                        c.settled.settlement_id, c.settled.state
+                    )),
+                    Err(e) => errors.push(e.to_string()),
+                }
+                errors.truncate(SETTLEMENT_ERRORS_KEPT);
+            }
+        })
+    });
     let rated = spec.rate_per_s.is_some();
     let mut workers = Vec::new();
     for w in 0..spec.concurrency {
@@ -282,6 +331,10 @@ pub async fn run(
     for w in workers {
         w.await?;
     }
+    let (settlements, settlement_errors) = match settler {
+        Some(task) => task.await?,
+        None => (0, Vec::new()),
+    };
     bar.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
     let h = histogram.lock().await;
@@ -298,6 +351,8 @@ pub async fn run(
         operations,
         throughput_per_s: operations as f64 / elapsed.max(1e-9),
         committed_per_s: committed as f64 / elapsed.max(1e-9),
+        settlements,
+        settlement_errors,
         latency: Latency {
             p50_ms: ms(0.5),
             p90_ms: ms(0.9),

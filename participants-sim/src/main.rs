@@ -79,6 +79,10 @@ enum Cmd {
         /// Where to write the JSON report.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Run a settlement cycle (close the window, settle it to SETTLED)
+        /// every this many seconds during the load.
+        #[arg(long)]
+        settle_every_s: Option<u64>,
     },
 }
 
@@ -118,6 +122,7 @@ async fn main() -> anyhow::Result<()> {
             duration_s,
             count,
             report,
+            settle_every_s,
         } => {
             let op = Operator::connect(&cli.operator_url, &token).await?;
             let spec = LoadSpec {
@@ -129,6 +134,7 @@ async fn main() -> anyhow::Result<()> {
                 count,
                 currency: cli.currency.clone(),
                 show_progress: true,
+                settle_every: settle_every_s.map(Duration::from_secs),
             };
             let result = load::run(op, &cli.participant_url, &spec, stop_rx).await?;
             print!("{}", result.summary());

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use harambee_proto::v1::*;
 use harambee_sim::load::{self, LoadSpec, Mode};
 use harambee_sim::network::Operator;
 use harambee_sim::scenario::{Runner, SCENARIOS, table};
@@ -41,6 +42,7 @@ async fn load_reports_every_operation() {
             count: Some(40),
             currency: CURRENCY.into(),
             show_progress: false,
+            settle_every: None,
         };
         let op = Operator::new(s.op.clone(), OPERATOR_TOKEN);
         let report = load::run(op, &s.participant_url, &spec, stop_rx.clone())
@@ -67,6 +69,7 @@ async fn load_reports_every_operation() {
         count: None,
         currency: CURRENCY.into(),
         show_progress: false,
+        settle_every: None,
     };
     let op = Operator::new(s.op.clone(), OPERATOR_TOKEN);
     let report = load::run(op, &s.participant_url, &spec, stop_rx)
@@ -77,4 +80,45 @@ async fn load_reports_every_operation() {
         "{} operations at 20/s for 1 s",
         report.operations
     );
+}
+
+/// The load mode runs settlement cycles while payments flow: each closes
+/// the window and takes a settlement to SETTLED, and the ledger balances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_runs_settlement_cycles_while_payments_flow() {
+    let mut s = TestSwitch::start().await;
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let spec = LoadSpec {
+        mode: Mode::Transfers,
+        participants: 3,
+        concurrency: 4,
+        rate_per_s: None,
+        duration: Duration::from_secs(3),
+        count: None,
+        currency: CURRENCY.into(),
+        show_progress: false,
+        settle_every: Some(Duration::from_millis(700)),
+    };
+    let op = Operator::new(s.op.clone(), OPERATOR_TOKEN);
+    let report = load::run(op, &s.participant_url, &spec, stop_rx)
+        .await
+        .expect("load");
+    assert!(report.settlements >= 2, "{report:?}");
+    assert!(
+        report.settlement_errors.is_empty(),
+        "{:?}",
+        report.settlement_errors
+    );
+    assert!(report.outcomes.get("committed").copied().unwrap_or(0) > 0);
+    let settled =
+        s.op.list_settlements(op_req(ListSettlementsRequest {
+            state: SettlementState::Settled as i32,
+            ..Default::default()
+        }))
+        .await
+        .expect("list")
+        .into_inner()
+        .settlements;
+    assert_eq!(settled.len() as u64, report.settlements);
+    assert!(s.digest().await.balanced);
 }
