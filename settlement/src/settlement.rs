@@ -82,11 +82,15 @@ pub struct SettlementPosting {
 }
 
 /// One participant's part of a settlement.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct AccountSettlement {
     /// Its multilateral net: positive, it pays; negative, it is paid.
     pub net: i128,
     pub state: SettlementState,
+    /// The operator's reference for the account's last step (e.g. the
+    /// settlement bank's payment id).
+    #[serde(default)]
+    pub external_reference: String,
 }
 
 /// A settlement of one or more windows of one currency.
@@ -369,6 +373,7 @@ impl Settlements {
                     AccountSettlement {
                         net: *net,
                         state: SettlementState::PendingSettlement,
+                        external_reference: String::new(),
                     },
                 )
             })
@@ -420,7 +425,7 @@ impl Settlements {
         if matches!(s.state, SettlementState::Settled | SettlementState::Aborted) {
             return Err(SettlementError::SettlementFinished { id, state: s.state });
         }
-        let account = *s
+        let account = s
             .accounts
             .get(&participant)
             .ok_or(SettlementError::NotInSettlement {
@@ -524,6 +529,26 @@ impl Settlements {
             .filter(|(_, a)| a.state == SettlementState::PsTransfersReserved && a.net != 0)
             .map(|(p, a)| s.liquidity_posting(*p, a.net, PostingPhase::VoidPending))
             .collect())
+    }
+
+    /// Notes the operator's reference for a participant's account (after
+    /// a step). Unknown settlements or accounts are ignored.
+    pub fn set_external_reference(
+        &mut self,
+        id: SettlementId,
+        participant: ParticipantId,
+        reference: &str,
+    ) {
+        let Some(index) = usize::try_from(id.0).ok().and_then(|i| i.checked_sub(1)) else {
+            return;
+        };
+        if let Some(a) = self
+            .settlements
+            .get_mut(index)
+            .and_then(|s| s.accounts.get_mut(&participant))
+        {
+            a.external_reference = reference.to_string();
+        }
     }
 
     fn set_windows(&mut self, id: SettlementId, state: WindowState) {

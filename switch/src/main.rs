@@ -145,6 +145,82 @@ enum OperatorCmd {
         #[command(flatten)]
         op: OperatorArgs,
     },
+    /// Settlement windows: list, show, close.
+    Window {
+        #[command(subcommand)]
+        action: WindowAction,
+        #[command(flatten)]
+        op: OperatorArgs,
+    },
+    /// Settlements: create, list, show, advance, abort, report.
+    Settlement {
+        #[command(subcommand)]
+        action: SettlementAction,
+        #[command(flatten)]
+        op: OperatorArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum WindowAction {
+    /// Windows of a currency (all currencies without one).
+    List {
+        #[arg(long, default_value = "")]
+        currency: String,
+    },
+    Show {
+        window_id: u64,
+    },
+    /// Closes the open window of a currency; the next opens at once.
+    Close {
+        currency: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SettlementAction {
+    /// Creates a settlement over closed windows.
+    Create {
+        currency: String,
+        /// The windows to settle.
+        #[arg(required = true)]
+        window_ids: Vec<u64>,
+        /// multilateral or bilateral.
+        #[arg(long, default_value = "multilateral")]
+        model: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    List,
+    Show {
+        settlement_id: u64,
+    },
+    /// Moves one participant's account to the next state: recorded,
+    /// reserved, committed or settled.
+    Advance {
+        settlement_id: u64,
+        fsp_id: String,
+        target: String,
+        #[arg(long, default_value = "")]
+        external_reference: String,
+    },
+    Abort {
+        settlement_id: u64,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Writes a report: net-positions, bilateral or transfers, as JSON or
+    /// CSV, to a file (standard output without --out).
+    Report {
+        settlement_id: u64,
+        kind: String,
+        #[arg(long, default_value = "csv")]
+        format: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -385,6 +461,8 @@ async fn operator(cmd: OperatorCmd) -> anyhow::Result<()> {
         | OperatorCmd::Funds { op, .. }
         | OperatorCmd::Positions { op, .. }
         | OperatorCmd::Transfers { op, .. }
+        | OperatorCmd::Window { op, .. }
+        | OperatorCmd::Settlement { op, .. }
         | OperatorCmd::Digest { op } => op,
     };
     let token = args
@@ -569,6 +647,141 @@ async fn operator(cmd: OperatorCmd) -> anyhow::Result<()> {
             .get_ledger_digest(req(t, GetLedgerDigestRequest {})?)
             .await
             .map(show),
+        OperatorCmd::Window { action, .. } => match action {
+            WindowAction::List { currency } => c
+                .list_settlement_windows(req(
+                    t,
+                    ListSettlementWindowsRequest {
+                        currency,
+                        ..Default::default()
+                    },
+                )?)
+                .await
+                .map(show),
+            WindowAction::Show { window_id } => c
+                .get_settlement_window(req(t, GetSettlementWindowRequest { window_id })?)
+                .await
+                .map(show),
+            WindowAction::Close { currency, reason } => c
+                .close_settlement_window(req(t, CloseSettlementWindowRequest { currency, reason })?)
+                .await
+                .map(show),
+        },
+        OperatorCmd::Settlement { action, .. } => match action {
+            SettlementAction::Create {
+                currency,
+                window_ids,
+                model,
+                reason,
+            } => {
+                let model = match model.as_str() {
+                    "multilateral" => SettlementModel::DeferredMultilateralNet,
+                    "bilateral" => SettlementModel::DeferredBilateralNet,
+                    other => anyhow::bail!("model {other}: multilateral or bilateral"),
+                };
+                c.create_settlement(req(
+                    t,
+                    CreateSettlementRequest {
+                        currency,
+                        model: model as i32,
+                        window_ids,
+                        reason,
+                    },
+                )?)
+                .await
+                .map(show)
+            }
+            SettlementAction::List => c
+                .list_settlements(req(t, ListSettlementsRequest::default())?)
+                .await
+                .map(show),
+            SettlementAction::Show { settlement_id } => c
+                .get_settlement(req(t, GetSettlementRequest { settlement_id })?)
+                .await
+                .map(show),
+            SettlementAction::Advance {
+                settlement_id,
+                fsp_id,
+                target,
+                external_reference,
+            } => {
+                let target = match target.as_str() {
+                    "recorded" => SettlementState::PsTransfersRecorded,
+                    "reserved" => SettlementState::PsTransfersReserved,
+                    "committed" => SettlementState::PsTransfersCommitted,
+                    "settled" => SettlementState::Settled,
+                    other => {
+                        anyhow::bail!("target {other}: recorded, reserved, committed or settled")
+                    }
+                };
+                c.advance_settlement_participant(req(
+                    t,
+                    AdvanceSettlementParticipantRequest {
+                        settlement_id,
+                        fsp_id,
+                        target: target as i32,
+                        reason: String::new(),
+                        external_reference,
+                    },
+                )?)
+                .await
+                .map(show)
+            }
+            SettlementAction::Abort {
+                settlement_id,
+                reason,
+            } => c
+                .abort_settlement(req(
+                    t,
+                    AbortSettlementRequest {
+                        settlement_id,
+                        reason,
+                    },
+                )?)
+                .await
+                .map(show),
+            SettlementAction::Report {
+                settlement_id,
+                kind,
+                format,
+                out,
+            } => {
+                let kind = match kind.as_str() {
+                    "net-positions" => ReportKind::NetPositions,
+                    "bilateral" => ReportKind::BilateralMatrix,
+                    "transfers" => ReportKind::Transfers,
+                    other => anyhow::bail!("kind {other}: net-positions, bilateral or transfers"),
+                };
+                let format = match format.as_str() {
+                    "csv" => ReportFormat::Csv,
+                    "json" => ReportFormat::Json,
+                    other => anyhow::bail!("format {other}: csv or json"),
+                };
+                match c
+                    .get_settlement_report(req(
+                        t,
+                        GetSettlementReportRequest {
+                            settlement_id,
+                            kind: kind as i32,
+                            format: format as i32,
+                        },
+                    )?)
+                    .await
+                {
+                    Ok(r) => {
+                        let r = r.into_inner();
+                        match out {
+                            Some(path) => {
+                                std::fs::write(&path, &r.content)?;
+                                Ok(format!("{} written to {}", r.file_name, path.display()))
+                            }
+                            None => Ok(String::from_utf8_lossy(&r.content).into_owned()),
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        },
     };
     match result {
         Ok(text) => {

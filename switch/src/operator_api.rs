@@ -399,7 +399,7 @@ impl OperatorService {
                         .unwrap_or_default(),
                     net_amount: c.to_decimal(a.net).to_string(),
                     state: settlement_state(a.state) as i32,
-                    external_reference: String::new(),
+                    external_reference: a.external_reference.clone(),
                 })
                 .collect(),
             created: Some(validate::timestamp(x.created_at_ms)),
@@ -1148,10 +1148,12 @@ impl OperatorApi for OperatorService {
                 }
             };
             reason("reason", &r.reason)?;
+            reason("external_reference", &r.external_reference)?;
             let command = SettlementCommand::Advance {
                 settlement_id: r.settlement_id,
                 participant,
                 to,
+                external_reference: r.external_reference.clone(),
                 now_ms: crate::edge::now_ms(),
             };
             self.settlement_command(command).await

@@ -51,6 +51,9 @@ pub enum SettlementCommand {
         settlement_id: u64,
         participant: harambee_ledger::ParticipantId,
         to: harambee_settlement::SettlementState,
+        /// The operator's reference (e.g. the settlement bank's payment id).
+        #[serde(default)]
+        external_reference: String,
         now_ms: i64,
     },
     /// Aborts a settlement (voiding its reservations).

@@ -209,6 +209,7 @@ impl State {
                 settlement_id,
                 participant,
                 to,
+                external_reference,
                 now_ms,
             } => {
                 let id = harambee_settlement::SettlementId(*settlement_id);
@@ -226,6 +227,10 @@ impl State {
                 self.settlements
                     .advance(id, *participant, *to, *now_ms)
                     .map_err(refused)?;
+                if !external_reference.is_empty() {
+                    self.settlements
+                        .set_external_reference(id, *participant, external_reference);
+                }
                 Ok(SettlementReply::SettlementChanged(id))
             }
             SettlementCommand::Abort {

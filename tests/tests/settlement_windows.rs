@@ -347,7 +347,7 @@ async fn advance(
         fsp_id: fsp.into(),
         target: target as i32,
         reason: String::new(),
-        external_reference: String::new(),
+        external_reference: format!("rtgs-{id}-{fsp}"),
     }))
     .await
     .map(|r| r.into_inner())
@@ -467,6 +467,9 @@ async fn full_cycle(model: SettlementModel) {
             .expect("get")
             .into_inner();
     assert_eq!(done.state, SettlementState::Settled as i32);
+    for p in &done.participants {
+        assert_eq!(p.external_reference, format!("rtgs-{id}-{}", p.fsp_id));
+    }
     let w =
         s.op.get_settlement_window(op_req(GetSettlementWindowRequest { window_id: window }))
             .await

@@ -23,6 +23,7 @@ pub const CURRENCY: &str = "USD";
 pub struct Switch {
     pub child: Child,
     pub participant_url: String,
+    pub operator_url: String,
     pub op: OperatorApiClient<Channel>,
 }
 
@@ -105,6 +106,7 @@ pub async fn start(data_dir: &std::path::Path, env: &[(String, String)]) -> Swit
     Switch {
         child,
         participant_url: format!("http://{}", field("participant")),
+        operator_url: format!("http://{}", field("operator")),
         op,
     }
 }
