@@ -126,4 +126,12 @@ pub enum Command {
         currency: Currency,
         legs: Vec<SettlementLeg>,
     },
+    /// Puts a participant-currency on immediate gross settlement (`gross`)
+    /// or back on deferred net settlement. It applies to transfers prepared
+    /// from then on.
+    SetSettlementModel {
+        participant: ParticipantId,
+        currency: Currency,
+        gross: bool,
+    },
 }

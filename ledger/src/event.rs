@@ -120,6 +120,12 @@ pub enum Event {
         resolution: Resolution,
         posting: Posting,
     },
+    /// A participant-currency's settlement model changed.
+    SettlementModelSet {
+        participant: ParticipantId,
+        currency: Currency,
+        gross: bool,
+    },
     /// One posting of a settlement step for a participant.
     SettlementPosted {
         settlement_id: u64,

@@ -63,6 +63,12 @@ pub enum Reply {
     Expired {
         count: u32,
     },
+    /// A participant-currency's settlement model.
+    SettlementModel {
+        participant: ParticipantId,
+        currency: Currency,
+        gross: bool,
+    },
     /// A settlement step's postings were applied.
     Settled {
         settlement_id: u64,
@@ -217,6 +223,11 @@ impl Ledger {
                 currency,
                 legs,
             } => self.settle(*settlement_id, *participant, *currency, legs, events),
+            Command::SetSettlementModel {
+                participant,
+                currency,
+                gross,
+            } => self.set_settlement_model(*participant, *currency, *gross, events),
             Command::FundsOutCommit { funds_id } => self.funds_out_resolve(*funds_id, true, events),
             Command::FundsOutAbort { funds_id } => self.funds_out_resolve(*funds_id, false, events),
             Command::Prepare {
@@ -379,6 +390,7 @@ impl Ledger {
                 position,
                 settlement,
                 net_debit_cap: cap,
+                gross: false,
             },
         );
         events.push(Event::AccountsOpened {
@@ -678,6 +690,39 @@ impl Ledger {
 
     // ----- settlement ------------------------------------------------------------
 
+    fn set_settlement_model(
+        &mut self,
+        participant: ParticipantId,
+        currency: Currency,
+        gross: bool,
+        events: &mut Vec<Event>,
+    ) -> Outcome {
+        let pc = match self.participant_currency_checked(participant, currency) {
+            Ok(pc) => pc,
+            Err(e) => return Outcome::new(Err(e)),
+        };
+        let reply = Reply::SettlementModel {
+            participant,
+            currency,
+            gross,
+        };
+        if pc.gross == gross {
+            return Outcome::duplicate(Ok(reply));
+        }
+        if let Some(pc) = self
+            .participant_currencies
+            .get_mut(&(participant, currency))
+        {
+            pc.gross = gross;
+        }
+        events.push(Event::SettlementModelSet {
+            participant,
+            currency,
+            gross,
+        });
+        Outcome::new(Ok(reply))
+    }
+
     /// Most legs one settlement step may carry.
     pub const SETTLEMENT_LEGS_MAX: usize = 16;
 
@@ -853,10 +898,11 @@ impl Ledger {
             reason: 0,
             resolution: None,
             resolved_at_ms: 0,
+            gross: payer_pc.gross || payee_pc.gross,
         };
 
         // Business refusals: recorded, so that a retry gets the same answer.
-        if let Err(error) = self.check_standing_and_limits(&a, amount, &payer_pc) {
+        if let Err(error) = self.check_standing_and_limits(&a, amount, &payer_pc, record.gross) {
             record.state = TransferState::Refused;
             record.reason = error.code();
             record.resolved_at_ms = a.now_ms;
@@ -871,9 +917,16 @@ impl Ledger {
             return Outcome::new(Err(error));
         }
 
+        // Gross: the money moves between the SETTLEMENT accounts, and the
+        // payer's liquidity is held at once.
+        let (debit, credit) = if record.gross {
+            (payer_pc.settlement, payee_pc.settlement)
+        } else {
+            (payer_pc.position, payee_pc.position)
+        };
         let posting = Posting {
-            debit: payer_pc.position,
-            credit: payee_pc.position,
+            debit,
+            credit,
             currency: a.currency,
             amount,
             phase: PostingPhase::Pending,
@@ -900,6 +953,7 @@ impl Ledger {
         a: &PrepareArgs,
         amount: i128,
         payer_pc: &ParticipantCurrency,
+        gross: bool,
     ) -> Result<(), LedgerError> {
         if !self.participant(a.payer).is_some_and(|p| p.active) {
             return Err(LedgerError::PayerUnavailable(a.payer));
@@ -915,7 +969,9 @@ impl Ledger {
                 available: view.liquidity,
             });
         }
-        if required > view.net_debit_cap {
+        // A gross transfer leaves the position alone: only the liquidity
+        // that covers it matters.
+        if !gross && required > view.net_debit_cap {
             return Err(LedgerError::NetDebitCapExceeded {
                 required,
                 cap: view.net_debit_cap,
@@ -1017,13 +1073,23 @@ impl Ledger {
         record.reason = reason;
         record.resolution = Some(request);
         record.resolved_at_ms = now_ms;
-        let (payer, payee, currency, amount) =
-            (record.payer, record.payee, record.currency, record.amount);
+        let (payer, payee, currency, amount, gross) = (
+            record.payer,
+            record.payee,
+            record.currency,
+            record.amount,
+            record.gross,
+        );
         let payer_pc = self.participant_currencies.get(&(payer, currency))?;
         let payee_pc = self.participant_currencies.get(&(payee, currency))?;
+        let (debit, credit) = if gross {
+            (payer_pc.settlement, payee_pc.settlement)
+        } else {
+            (payer_pc.position, payee_pc.position)
+        };
         let posting = Posting {
-            debit: payer_pc.position,
-            credit: payee_pc.position,
+            debit,
+            credit,
             currency,
             amount,
             phase: if state == TransferState::Committed {

@@ -144,6 +144,9 @@ impl Ledger {
             f.u32(pc.position.0);
             f.u32(pc.settlement.0);
             f.i128(pc.net_debit_cap);
+            if pc.gross {
+                f.tag("gross");
+            }
         }
 
         f.tag("accounts");
@@ -188,6 +191,11 @@ impl Ledger {
                 Some(crate::types::Resolution::Expire) => f.u8(3),
             }
             f.i64(t.resolved_at_ms);
+            // Only when set, so digests without gross transfers are those
+            // of earlier builds.
+            if t.gross {
+                f.tag("gross");
+            }
             if let Some(e) = self.refusals.get(id) {
                 f.bytes(e.to_string().as_bytes());
             }
@@ -292,8 +300,13 @@ impl Ledger {
                 }
                 let payer = account_of(t.payer, t.currency)?;
                 let payee = account_of(t.payee, t.currency)?;
-                expected[payer.position.0 as usize].0 += t.amount;
-                expected[payee.position.0 as usize].1 += t.amount;
+                let (debit, credit) = if t.gross {
+                    (payer.settlement, payee.settlement)
+                } else {
+                    (payer.position, payee.position)
+                };
+                expected[debit.0 as usize].0 += t.amount;
+                expected[credit.0 as usize].1 += t.amount;
             }
         }
         if reserved != self.in_flight.len() {

@@ -77,6 +77,7 @@ impl TransferStore {
             reason: 0,
             resolution: None,
             resolved_at_ms: 0,
+            gross: false,
         };
         self.records.resize(len + additional, blank);
         self.records.truncate(len);

@@ -178,6 +178,11 @@ pub struct TransferRecord {
     pub resolution: Option<Resolution>,
     /// Time of the command that resolved it; 0 while reserved.
     pub resolved_at_ms: i64,
+    /// Settled gross: reserved and posted between the SETTLEMENT accounts
+    /// (a side was on immediate gross settlement at prepare), not the
+    /// POSITION accounts.
+    #[serde(default)]
+    pub gross: bool,
 }
 
 /// Direction of a funds movement.
@@ -227,6 +232,10 @@ pub struct ParticipantCurrency {
     pub settlement: AccountId,
     /// Net debit cap in minor units.
     pub net_debit_cap: i128,
+    /// On immediate gross settlement: its transfers settle at commit
+    /// against the SETTLEMENT accounts.
+    #[serde(default)]
+    pub gross: bool,
 }
 
 /// The hub accounts of one enabled currency.

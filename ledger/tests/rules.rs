@@ -1457,3 +1457,94 @@ fn settlement_legs_are_all_or_nothing() {
         assert_eq!(f.ledger.digest(), before, "{cmd:?} changed the ledger");
     }
 }
+
+// ----- immediate gross settlement -------------------------------------------
+
+#[test]
+fn a_gross_transfer_moves_settlement_accounts_and_leaves_positions_alone() {
+    let mut f = Fixture::new();
+    let gross = |participant, gross| Command::SetSettlementModel {
+        participant,
+        currency: usd(),
+        gross,
+    };
+    assert_eq!(
+        ok(f.run(gross(f.b, true))),
+        Reply::SettlementModel {
+            participant: f.b,
+            currency: usd(),
+            gross: true
+        }
+    );
+    assert!(matches!(
+        f.events[..],
+        [Event::SettlementModelSet { gross: true, .. }]
+    ));
+    assert!(
+        f.run(gross(f.b, true)).duplicate,
+        "the same model again changes nothing"
+    );
+    let unknown = f.run(Command::SetSettlementModel {
+        participant: f.a,
+        currency: ugx(),
+        gross: true,
+    });
+    assert!(unknown.result.is_err(), "no accounts in UGX");
+
+    // a -> b, b is gross: at prepare a's liquidity is held, not its position.
+    let before_a = f.position(f.a);
+    ok(f.prepare(1, f.a, f.b, "100"));
+    let reserved = f.position(f.a);
+    assert_eq!(reserved.position, before_a.position);
+    assert_eq!(reserved.reserved, before_a.reserved);
+    assert_eq!(reserved.liquidity, before_a.liquidity - 10_000);
+    ok(f.commit(1, T0 + 1));
+    let (a, b) = (f.position(f.a), f.position(f.b));
+    assert_eq!(a.position, before_a.position, "positions untouched");
+    assert_eq!(b.position, 0);
+    assert_eq!(a.liquidity, 50_000 - 10_000, "settled at commit");
+    assert_eq!(b.liquidity, 50_000 + 10_000);
+    assert!(matches!(
+        f.events[..],
+        [Event::TransferCommitted {
+            posting: Posting {
+                phase: PostingPhase::PostPending,
+                ..
+            },
+            ..
+        }]
+    ));
+    let pc = *f.ledger.participant_currency(f.a, usd()).expect("a");
+    match &f.events[0] {
+        Event::TransferCommitted { posting, .. } => assert_eq!(posting.debit, pc.settlement),
+        other => panic!("{other:?}"),
+    }
+
+    // Liquidity, not the net debit cap, limits a gross transfer: wallet-c
+    // (cap 0, no liquidity) cannot pay gross; with liquidity it can, cap 0
+    // notwithstanding.
+    ok(f.run(gross(f.c, true)));
+    let refused = f.prepare(2, f.c, f.a, "1");
+    assert_eq!(refused.result.map_err(|e| e.code()), Err(4001));
+    ok(f.run(Command::FundsIn {
+        funds_id: FundsId(9),
+        participant: f.c,
+        currency: usd(),
+        amount: d("5"),
+    }));
+    ok(f.prepare(3, f.c, f.a, "5"));
+    // An abort voids the held liquidity.
+    ok(f.run(Command::Abort {
+        transfer_id: TransferId(3),
+        reason: 5104,
+        now_ms: T0 + 2,
+    }));
+    assert_eq!(f.position(f.c).liquidity, 500);
+    // A snapshot keeps the models and the gross flag of transfers.
+    let restored = Ledger::restore(f.ledger.snapshot()).expect("restore");
+    assert_eq!(restored.digest(), f.ledger.digest());
+    // Back on net settlement: positions move again.
+    ok(f.run(gross(f.b, false)));
+    ok(f.prepare(4, f.a, f.b, "1"));
+    assert_eq!(f.position(f.a).reserved, 100);
+}

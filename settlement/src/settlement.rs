@@ -238,6 +238,22 @@ impl Settlements {
         now_ms: i64,
     ) -> WindowId {
         let gross = self.is_gross(payer, payee, currency);
+        self.record_commit_as(transfer, currency, payer, payee, amount, gross, now_ms)
+    }
+
+    /// Like `record_commit`, with whether the transfer settled gross given
+    /// (the switch knows it from the ledger's posting).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_commit_as(
+        &mut self,
+        transfer: TransferId,
+        currency: Currency,
+        payer: ParticipantId,
+        payee: ParticipantId,
+        amount: i128,
+        gross: bool,
+        now_ms: i64,
+    ) -> WindowId {
         let id = self.open_window_id(currency, now_ms);
         self.window_mut(id)
             .expect("the open window exists")

@@ -336,6 +336,15 @@ pub fn encode(state: &State, at: &LedgerEventAt, index: u32) -> v1::LedgerEvent 
             reason: u32::from(*reason),
             posting: posting(p),
         }),
+        Event::SettlementModelSet {
+            participant,
+            currency,
+            gross,
+        } => Kind::SettlementModelSet(v1::SettlementModelSet {
+            fsp_id: name(*participant),
+            currency: currency.to_string(),
+            gross: *gross,
+        }),
         Event::SettlementPosted {
             settlement_id,
             participant,

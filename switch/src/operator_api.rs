@@ -802,6 +802,31 @@ impl OperatorApi for OperatorService {
         })
     }
 
+    async fn set_settlement_model(
+        &self,
+        request: Request<SetSettlementModelRequest>,
+    ) -> Reply_<PositionInfo> {
+        call!(self, request, "SetSettlementModel", |r| {
+            let participant = self.participant_id(&r.fsp_id)?;
+            let currency = validate::currency("currency", &r.currency)?;
+            let gross = match SettlementModel::try_from(r.model) {
+                Ok(SettlementModel::ImmediateGross) => true,
+                Ok(
+                    SettlementModel::DeferredMultilateralNet
+                    | SettlementModel::DeferredBilateralNet,
+                ) => false,
+                _ => return Err(FspiopError::new(3100, "model: required")),
+            };
+            self.ledger(Command::SetSettlementModel {
+                participant,
+                currency,
+                gross,
+            })
+            .await?;
+            self.position(&r.fsp_id, currency)
+        })
+    }
+
     async fn funds_in(&self, request: Request<FundsRequest>) -> Reply_<FundsResult> {
         call!(self, request, "FundsIn", |r| self.funds(r, false).await)
     }

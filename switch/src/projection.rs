@@ -804,6 +804,7 @@ pub fn event_name(event: &Event) -> &'static str {
         Event::TransferCommitted { .. } => "TransferCommitted",
         Event::TransferAborted { .. } => "TransferAborted",
         Event::SettlementPosted { .. } => "SettlementPosted",
+        Event::SettlementModelSet { .. } => "SettlementModelSet",
     }
 }
 

@@ -138,12 +138,19 @@ impl State {
                 posting,
             } = e
             {
-                self.settlements.record_commit(
+                // Settled gross at commit: its posting is between the
+                // SETTLEMENT accounts; such a transfer is not netted.
+                let gross = self
+                    .ledger
+                    .account(posting.debit)
+                    .is_some_and(|a| a.kind == harambee_ledger::AccountType::Settlement);
+                self.settlements.record_commit_as(
                     *transfer_id,
                     posting.currency,
                     *payer,
                     *payee,
                     posting.amount,
+                    gross,
                     now_ms,
                 );
             }

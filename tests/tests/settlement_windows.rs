@@ -619,3 +619,83 @@ async fn an_aborted_settlement_releases_reservations_and_can_be_redone() {
         .expect_err("committed");
     assert_eq!(code(&e), 3100);
 }
+
+#[tokio::test]
+async fn immediate_gross_settles_each_transfer_at_commit_and_stays_out_of_the_nets() {
+    let mut s = TestSwitch::start().await;
+    let mut a = s
+        .onboard("bank-a", "10000", "10000", PayeeBehaviour::Honest)
+        .await;
+    let b = s
+        .onboard("bank-b", "10000", "10000", PayeeBehaviour::Honest)
+        .await;
+    let mut g = s
+        .onboard("wallet-g", "30", "10000", PayeeBehaviour::Honest)
+        .await;
+    let set = |fsp: &str, model: SettlementModel| SetSettlementModelRequest {
+        fsp_id: fsp.into(),
+        currency: CURRENCY.into(),
+        model: model as i32,
+    };
+    s.op.set_settlement_model(op_req(set("wallet-g", SettlementModel::ImmediateGross)))
+        .await
+        .expect("gross");
+    let e =
+        s.op.set_settlement_model(op_req(set("wallet-g", SettlementModel::Unspecified)))
+            .await
+            .expect_err("model required");
+    assert_eq!(code(&e), 3100);
+
+    // Gross: a pays g 50; a's liquidity falls and g's rises at once, no
+    // position moves.
+    assert_eq!(
+        pay(&mut a, &g, "50").await.state,
+        TransferState::Committed as i32
+    );
+    let (pa, pg) = (s.position("bank-a").await, s.position("wallet-g").await);
+    assert_eq!(
+        (pa.position.as_str(), pa.liquidity.as_str()),
+        ("0.00", "9950.00")
+    );
+    assert_eq!(
+        (pg.position.as_str(), pg.liquidity.as_str()),
+        ("0.00", "80.00")
+    );
+    // Net: a pays b 20; positions move as usual.
+    assert_eq!(
+        pay(&mut a, &b, "20").await.state,
+        TransferState::Committed as i32
+    );
+    assert_eq!(s.position("bank-a").await.position, "20.00");
+    // Liquidity is checked at prepare for gross: g holds 80, cannot pay 90
+    // (its cap of 10000 does not matter).
+    let refused = pay(&mut g, &a, "90").await;
+    assert_eq!(refused.state, TransferState::Aborted as i32);
+    assert_eq!(
+        refused.error.as_ref().map(|e| e.error_code.as_str()),
+        Some("4001")
+    );
+
+    // The window holds both transfers; the settlement nets only the net one.
+    let window = windows(&mut s, SettlementWindowState::Open).await[0].clone();
+    assert_eq!(window.transfer_count, 2);
+    close(&mut s, CURRENCY).await.expect("close");
+    let created = create(
+        &mut s,
+        SettlementModel::DeferredMultilateralNet,
+        vec![window.window_id],
+    )
+    .await
+    .expect("settle");
+    let nets: Vec<(&str, &str)> = created
+        .participants
+        .iter()
+        .map(|p| (p.fsp_id.as_str(), p.net_amount.as_str()))
+        .collect();
+    assert_eq!(nets, [("bank-a", "20.00"), ("bank-b", "-20.00")]);
+    assert!(s.digest().await.balanced);
+    // Replay gives the same state, gross transfers included.
+    let digest = s.digest().await.digest;
+    s.restart().await;
+    assert_eq!(s.digest().await.digest, digest);
+}
