@@ -27,8 +27,9 @@ use crate::validate;
 pub const REBUILD_RETRY_MS: u64 = 1_000;
 
 /// Postings held in memory until the store takes them (see
-/// `HeldPostings`).
-pub const POSTINGS_HELD_MAX: usize = 1 << 20;
+/// `HeldPostings`): a few hundred bytes each, so at most some 50 MB. A
+/// follower holds the latest ones, to write what a dead writer had not.
+pub const POSTINGS_HELD_MAX: usize = 1 << 17;
 
 /// How long a query waits for a PostgreSQL connection.
 pub const PG_ACQUIRE_TIMEOUT_MS: u64 = 3_000;
