@@ -71,20 +71,46 @@ enum AuditAction {
     /// Checks the hash chain and reports the first break (exit 1 if broken).
     Verify {
         /// A switch's data directory (stopped or running).
-        #[arg(long, conflicts_with = "file")]
+        #[arg(long, conflicts_with_all = ["file", "kafka_brokers"])]
         data_dir: Option<PathBuf>,
         /// An export written by `audit export`.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "kafka_brokers")]
         file: Option<PathBuf>,
+        #[command(flatten)]
+        kafka: KafkaLogArgs,
     },
     /// Writes the log with its hash chain as JSON lines.
     Export {
-        #[arg(long)]
-        data_dir: PathBuf,
+        /// A switch's data directory (the embedded log).
+        #[arg(long, conflicts_with = "kafka_brokers")]
+        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        kafka: KafkaLogArgs,
         /// Output file; standard output without it.
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// A log on Kafka, for the audit commands.
+#[derive(clap::Args)]
+struct KafkaLogArgs {
+    /// Bootstrap servers of a log on Kafka ("host:port,...").
+    #[arg(long)]
+    kafka_brokers: Option<String>,
+    /// The log topic.
+    #[arg(long, default_value = "harambee.log")]
+    kafka_topic: String,
+}
+
+impl KafkaLogArgs {
+    fn target(&self) -> Option<harambee_switch::log::kafka::KafkaTarget> {
+        Some(harambee_switch::log::kafka::KafkaTarget {
+            brokers: self.kafka_brokers.clone()?,
+            topic: self.kafka_topic.clone(),
+            partition: 0,
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -403,21 +429,35 @@ async fn rebuild_projections(config: Config) -> anyhow::Result<()> {
 async fn audit(action: AuditAction) -> anyhow::Result<()> {
     use harambee_switch::audit;
     match action {
-        AuditAction::Verify { data_dir, file } => {
-            let result = match (data_dir, file) {
-                (Some(dir), None) => match audit::verify_data_dir(&dir).await {
-                    Ok(v) => Ok(v),
-                    Err(harambee_switch::log::sqlite::AuditError::Break(b)) => Err(b),
-                    Err(e) => return Err(e.into()),
-                },
-                (None, Some(path)) => {
+        AuditAction::Verify {
+            data_dir,
+            file,
+            kafka,
+        } => {
+            use harambee_switch::log::sqlite::AuditError;
+            let checked = match (data_dir, file, kafka.target()) {
+                (Some(dir), None, None) => audit::verify_data_dir(&dir).await,
+                (None, None, Some(target)) => audit::verify_kafka(target).await,
+                (None, Some(path), None) => {
                     audit::verify_export(std::io::BufReader::new(std::fs::File::open(&path)?))?
+                        .map_err(AuditError::Break)
                 }
-                _ => anyhow::bail!("give --data-dir or --file"),
+                _ => anyhow::bail!("give one of --data-dir, --file or --kafka-brokers"),
+            };
+            let result = match checked {
+                Ok(v) => Ok(v),
+                Err(AuditError::Break(b)) => Err(b),
+                Err(e) => return Err(e.into()),
             };
             match result {
                 Ok(v) => {
                     println!("verified {} records; head hash {}", v.records, v.head);
+                    if v.void > 0 {
+                        println!(
+                            "{} void records (appended by a writer whose view was stale; never applied)",
+                            v.void
+                        );
+                    }
                     Ok(())
                 }
                 Err(b) => {
@@ -426,15 +466,22 @@ async fn audit(action: AuditAction) -> anyhow::Result<()> {
                 }
             }
         }
-        AuditAction::Export { data_dir, out } => {
-            let n = match out {
-                Some(path) => {
-                    let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
-                    audit::export(&data_dir, &mut file).await?
-                }
-                None => audit::export(&data_dir, &mut std::io::stdout().lock()).await?,
+        AuditAction::Export {
+            data_dir,
+            kafka,
+            out,
+        } => {
+            let mut sink: Box<dyn std::io::Write> = match out {
+                Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(&path)?)),
+                None => Box::new(std::io::stdout().lock()),
             };
-            eprintln!("exported {n} records");
+            let n = match (data_dir, kafka.target()) {
+                (Some(dir), None) => audit::export(&dir, &mut sink).await?,
+                (None, Some(target)) => audit::export_kafka(target, &mut sink).await?,
+                _ => anyhow::bail!("give --data-dir or --kafka-brokers"),
+            };
+            sink.flush()?;
+            eprintln!("exported {n} messages");
             Ok(())
         }
     }

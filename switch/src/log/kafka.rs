@@ -3,10 +3,14 @@
 //!
 //! - The producer is idempotent with `acks=all`: a record acknowledged here
 //!   is on every in-sync replica, once.
-//! - Records carry the hash chain of [`super::chain`], computed for the
-//!   offset the record must get. The single writer knows it; if the broker
-//!   assigns another (someone else wrote), the append fails and the engine
-//!   stops rather than diverge.
+//! - Records carry the hash chain of [`super::chain`] and the partition
+//!   offset (`position`) the writer meant each to get. A record the broker
+//!   puts anywhere else is void: another writer got there first. The append
+//!   then fails (`LogError::Contended`), the writer reads back the real end,
+//!   and every reader skips void records, so two processes that both believe
+//!   they are the writer (a zombie and its successor) can never fork the
+//!   log: the first record at each position wins it. Log offsets count valid
+//!   records only; a record's partition offset is at or after its log offset.
 //! - Topics are never auto-created: `create_topic` (the switch at start, or
 //!   `harambee kafka create-topics`) does it with the partitions asked for.
 //! - Consumers set `fetch.wait.max.ms` low, so a read returns as soon as data
@@ -71,7 +75,7 @@ pub struct KafkaLog {
     /// Readers are created per read: a fresh consumer never hands back
     /// messages prefetched for an earlier position.
     consumer_config: ClientConfig,
-    head: tokio::sync::Mutex<(Offset, [u8; 32])>,
+    head: tokio::sync::Mutex<Head>,
     /// Set by a failed append: records of it may have landed after all, so
     /// the next append first reads the head back from the broker.
     unsure: std::sync::atomic::AtomicBool,
@@ -79,16 +83,37 @@ pub struct KafkaLog {
     follower: std::sync::Mutex<Option<Follower>>,
 }
 
+/// What a writer knows of the end of its partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Head {
+    /// The log offset of the next valid record.
+    next: Offset,
+    /// The partition offset the broker gives the next message.
+    position: Offset,
+    /// The hash of the last valid record.
+    hash: [u8; 32],
+}
+
+impl Head {
+    const EMPTY: Head = Head {
+        next: 0,
+        position: 0,
+        hash: chain::GENESIS,
+    };
+}
+
 /// A consumer that stays assigned to the partition while a node follows
 /// the log, so that each new record reaches it within one fetch.
 struct Follower {
     consumer: BaseConsumer,
-    /// The offset of the next record it hands out.
+    /// The log offset of the next record it hands out.
     next: Offset,
     /// The hash of the record before `next`, once it has seen one.
     prev: Option<[u8; 32]>,
-    /// How far before the first wanted offset it was assigned (the broker
-    /// may answer a fetch inside a record batch with the next batch).
+    /// The partition offset it started from (at or before that of `next`).
+    start: Offset,
+    /// How far before `start` it was assigned (the broker may answer a
+    /// fetch inside a record batch with the next batch).
     back: Offset,
     /// Whether it has returned a record yet.
     started: bool,
@@ -171,7 +196,7 @@ impl KafkaLog {
             target,
             producer: std::sync::Mutex::new(producer),
             consumer_config,
-            head: tokio::sync::Mutex::new((0, chain::GENESIS)),
+            head: tokio::sync::Mutex::new(Head::EMPTY),
             unsure: std::sync::atomic::AtomicBool::new(false),
             follower: std::sync::Mutex::new(None),
         };
@@ -190,134 +215,192 @@ impl KafkaLog {
         Ok(high.max(0) as Offset)
     }
 
-    /// Finds the last record by reading forward from just before the hint
-    /// until the partition has nothing more.
-    async fn find_head(&self) -> Result<(Offset, [u8; 32]), LogError> {
-        // Start two records before the hint: the record before the end must
-        // be read so that its hash becomes the head.
+    /// Finds the end of the partition and its last valid record by reading
+    /// forward from just before the hint to the end; further back while the
+    /// messages read are all void.
+    async fn find_head(&self) -> Result<Head, LogError> {
         let hint = self.high_watermark_hint()?;
-        let mut from = hint.saturating_sub(2);
-        // Records up to the hint exist: wait for them however slow the
-        // broker is; past them, stop when the partition stays quiet.
-        let mut known = (hint - from) as usize;
-        let mut head = (0, chain::GENESIS);
-
+        // Start two messages before the hint: the record before the end must
+        // be read so that its hash becomes the head.
+        let mut window: Offset = 2;
         loop {
-            let rows = self.read_rows(from, LOG_BATCH_RECORDS_MAX, known).await?;
-            known = 0;
-            let Some(last) = rows.last() else {
-                return Ok(head);
-            };
-            let hash = chain::parse_hex32(&last.hash).ok_or(LogError::Corrupt {
-                offset: last.offset,
-                reason: "malformed hash".into(),
+            let start = hint.saturating_sub(window);
+            let mut position = start;
+            let mut last_valid: Option<ChainedRecord> = None;
+            // Messages up to the hint exist: wait for them however slow the
+            // broker is; past them, stop when the partition stays quiet.
+            self.scan(start, hint, &mut |row| {
+                position = row.at.unwrap_or(position) + 1;
+                if !row.is_void() {
+                    last_valid = Some(row);
+                }
+                Ok(true)
             })?;
-            head = (last.offset + 1, hash);
-            from = last.offset + 1;
-        }
-    }
-
-    /// Stored records with their chain fields, up to the head.
-    pub async fn chained(&self, from: Offset, max: usize) -> Result<Vec<ChainedRecord>, LogError> {
-        let end = self.head.lock().await.0;
-        if from >= end || max == 0 {
-            return Ok(Vec::new());
-        }
-        let want = ((end - from) as usize).min(max).min(LOG_BATCH_RECORDS_MAX);
-        self.read_rows(from, want, want).await
-    }
-
-    /// Reads up to `max` records from `from`: waits (up to the timeout)
-    /// until at least `min` arrived, then stops at `max` or when the
-    /// partition stays quiet for `READ_IDLE_MS`.
-    ///
-    /// Some brokers answer a fetch at an offset inside a record batch with
-    /// the next batch; then the read starts again further back (doubling
-    /// the distance) and skips what comes before `from`.
-    async fn read_rows(
-        &self,
-        from: Offset,
-        max: usize,
-        min: usize,
-    ) -> Result<Vec<ChainedRecord>, LogError> {
-        let mut back: Offset = 0;
-        loop {
-            match self.read_from(from - back, from, max, min)? {
-                Some(rows) => return Ok(rows),
-                None if back >= from => {
-                    return Err(LogError::Corrupt {
-                        offset: from,
-                        reason: "the broker does not return this offset".into(),
+            match last_valid {
+                Some(row) => {
+                    let hash = chain::parse_hex32(&row.hash)
+                        .filter(|_| row.hash_matches())
+                        .ok_or(LogError::Corrupt {
+                            offset: row.offset,
+                            reason: "record does not match its hash".into(),
+                        })?;
+                    return Ok(Head {
+                        next: row.offset + 1,
+                        position,
+                        hash,
                     });
                 }
-                None => back = (back * 2).clamp(1, from),
+                None if start == 0 => {
+                    return Ok(Head {
+                        position,
+                        ..Head::EMPTY
+                    });
+                }
+                None => window = window.saturating_mul(2),
             }
         }
     }
 
-    /// `None` when the first record returned is after `from`.
-    fn read_from(
+    /// Valid stored records with their chain fields, from log offset `from`
+    /// up to the head.
+    pub async fn chained(&self, from: Offset, max: usize) -> Result<Vec<ChainedRecord>, LogError> {
+        let head = *self.head.lock().await;
+        if from >= head.next || max == 0 {
+            return Ok(Vec::new());
+        }
+        let want = ((head.next - from) as usize)
+            .min(max)
+            .min(LOG_BATCH_RECORDS_MAX);
+        let mut out = Vec::with_capacity(want.min(1024));
+        // A record's partition offset is at or after its log offset.
+        self.scan(from, head.position, &mut |row| {
+            let expected = from + out.len() as Offset;
+            if row.is_void() || row.offset < expected {
+                return Ok(true);
+            }
+            if row.offset > expected {
+                return Err(LogError::Corrupt {
+                    offset: expected,
+                    reason: format!(
+                        "missing; the next valid record in the partition is {}",
+                        row.offset
+                    ),
+                });
+            }
+            out.push(row);
+            Ok(out.len() < want)
+        })?;
+        Ok(out)
+    }
+
+    /// Every stored message from partition offset `start` on, void ones
+    /// included, with where each is (`at`): what an audit reads.
+    pub async fn messages(
         &self,
         start: Offset,
-        from: Offset,
         max: usize,
-        min: usize,
-    ) -> Result<Option<Vec<ChainedRecord>>, LogError> {
+    ) -> Result<Vec<ChainedRecord>, LogError> {
+        let max = max.min(LOG_BATCH_RECORDS_MAX);
+        let mut out = Vec::new();
+        if max == 0 {
+            return Ok(out);
+        }
+        let known = self.high_watermark_hint()?;
+        self.scan(start, known, &mut |row| {
+            out.push(row);
+            Ok(out.len() < max)
+        })?;
+        Ok(out)
+    }
+
+    /// Hands the stored messages from partition offset `start` on to
+    /// `take`, in order, until it says stop. Waits (up to the timeout) for
+    /// the messages below `known`, which exist; past them, stops when the
+    /// partition stays quiet for `READ_IDLE_MS`.
+    ///
+    /// Some brokers answer a fetch at an offset inside a record batch with
+    /// the next batch; then the read starts again further back (doubling
+    /// the distance) and skips what comes before `start`.
+    fn scan(
+        &self,
+        start: Offset,
+        known: Offset,
+        take: &mut dyn FnMut(ChainedRecord) -> Result<bool, LogError>,
+    ) -> Result<(), LogError> {
+        let mut back: Offset = 0;
+        loop {
+            if self.scan_from(start - back, start, known, take)? {
+                return Ok(());
+            }
+            if back >= start {
+                return Err(LogError::Corrupt {
+                    offset: start,
+                    reason: "the broker does not return this partition offset".into(),
+                });
+            }
+            back = (back * 2).clamp(1, start);
+        }
+    }
+
+    /// `false` when the first message returned is after `start` (and
+    /// nothing was handed to `take`).
+    fn scan_from(
+        &self,
+        assign: Offset,
+        start: Offset,
+        known: Offset,
+        take: &mut dyn FnMut(ChainedRecord) -> Result<bool, LogError>,
+    ) -> Result<bool, LogError> {
         let consumer: BaseConsumer = self.consumer_config.create().map_err(unavailable)?;
         let mut assignment = TopicPartitionList::new();
         assignment
             .add_partition_offset(
                 &self.target.topic,
                 self.target.partition,
-                KafkaOffset::Offset(start as i64),
+                KafkaOffset::Offset(assign as i64),
             )
             .map_err(unavailable)?;
         consumer.assign(&assignment).map_err(unavailable)?;
-        let mut out = Vec::with_capacity(max.min(1024));
+        let mut next = start;
         let deadline = std::time::Instant::now() + timeout();
         let mut quiet_since = std::time::Instant::now();
-        while out.len() < max {
+        loop {
             let now = std::time::Instant::now();
             if now > deadline {
                 return Err(LogError::Unavailable(format!(
-                    "reading offset {} timed out",
-                    from + out.len() as Offset
+                    "reading partition offset {next} timed out"
                 )));
             }
-            if out.len() >= min
+            if next >= known
                 && now.duration_since(quiet_since) > Duration::from_millis(READ_IDLE_MS)
             {
-                break;
+                return Ok(true);
             }
             let Some(message) = consumer.poll(Duration::from_millis(20)) else {
                 continue;
             };
             quiet_since = std::time::Instant::now();
             let message = message.map_err(unavailable)?;
-            let offset = message.offset() as Offset;
-            let expected = from + out.len() as Offset;
-            if offset < expected {
-                continue; // before `from`, or the rest of a batch that starts earlier
+            let position = message.offset() as Offset;
+            if position < next {
+                continue; // before `start`, or the rest of a batch that starts earlier
             }
-            if offset > expected {
-                if out.is_empty() {
-                    return Ok(None);
+            if position > next {
+                if next == start {
+                    return Ok(false);
                 }
                 return Err(LogError::Corrupt {
-                    offset: expected,
-                    reason: format!("missing; the broker returned {offset}"),
+                    offset: next,
+                    reason: format!(
+                        "partition offset {next} missing; the broker returned {position}"
+                    ),
                 });
             }
-            let row = decode_row(offset, message.payload())?;
-            if row.offset != offset {
-                return Err(LogError::Corrupt {
-                    offset,
-                    reason: format!("record says offset {}", row.offset),
-                });
+            next = position + 1;
+            if !take(decode_row(position, message.payload())?)? {
+                return Ok(true);
             }
-            out.push(row);
         }
-        Ok(Some(out))
     }
 }
 
@@ -329,15 +412,22 @@ struct FollowTarget {
 }
 
 impl FollowTarget {
-    fn new_follower(&self, from: Offset, back: Offset) -> Result<Follower, LogError> {
+    /// A follower handing out records from log offset `from`, reading from
+    /// partition offset `start - back` (`start` at or before `from`'s).
+    fn new_follower(
+        &self,
+        from: Offset,
+        start: Offset,
+        back: Offset,
+    ) -> Result<Follower, LogError> {
         let consumer: BaseConsumer = self.consumer_config.create().map_err(unavailable)?;
-        let back = back.min(from);
+        let back = back.min(start);
         let mut assignment = TopicPartitionList::new();
         assignment
             .add_partition_offset(
                 &self.target.topic,
                 self.target.partition,
-                KafkaOffset::Offset((from - back) as i64),
+                KafkaOffset::Offset((start - back) as i64),
             )
             .map_err(unavailable)?;
         consumer.assign(&assignment).map_err(unavailable)?;
@@ -345,6 +435,7 @@ impl FollowTarget {
             consumer,
             next: from,
             prev: None,
+            start,
             back,
             started: false,
         })
@@ -370,42 +461,38 @@ impl FollowTarget {
                 break;
             };
             let message = message.map_err(unavailable)?;
-            let offset = message.offset() as Offset;
-            if offset < f.next {
-                continue; // before the wanted offset: the rest of a batch
+            let position = message.offset() as Offset;
+            if position < f.start {
+                continue; // before where it starts: the rest of a batch
             }
-            if offset > f.next {
-                if !f.started && f.back < f.next {
+            let row = decode_row(position, message.payload())?;
+            if row.is_void() || row.offset < f.next {
+                continue; // a stale writer's, or one handed out already
+            }
+            if row.offset > f.next {
+                if !f.started && f.back < f.start {
                     // The broker skipped to the next batch: start further
                     // back and skip what comes before.
-                    let back = (f.back * 2).clamp(1, f.next);
-                    let retry = self.new_follower(f.next, back)?;
+                    let back = (f.back * 2).clamp(1, f.start);
+                    let retry = self.new_follower(f.next, f.start, back)?;
                     return Ok((retry, out));
                 }
                 return Err(LogError::Corrupt {
                     offset: f.next,
-                    reason: format!("missing; the broker returned {offset}"),
+                    reason: format!("missing; the next valid record is {}", row.offset),
                 });
             }
-            let row = decode_row(offset, message.payload())?;
             let prev = chain::parse_hex32(&row.prev_hash);
-            let hash = chain::parse_hex32(&row.hash);
-            let linked = match (prev, hash) {
-                (Some(prev), Some(hash)) => {
-                    row.offset == offset
-                        && chain::link(row.offset, &prev, &row.record) == hash
-                        && f.prev.is_none_or(|p| p == prev)
-                }
-                _ => false,
-            };
+            let linked =
+                row.hash_matches() && prev.is_some() && f.prev.is_none_or(|p| Some(p) == prev);
             if !linked {
                 return Err(LogError::Corrupt {
-                    offset,
+                    offset: row.offset,
                     reason: "record does not continue the hash chain".into(),
                 });
             }
-            f.prev = hash;
-            f.next = offset + 1;
+            f.prev = chain::parse_hex32(&row.hash);
+            f.next = row.offset + 1;
             f.started = true;
             out.push(row);
         }
@@ -413,16 +500,19 @@ impl FollowTarget {
     }
 }
 
-/// The stored form of the message at `offset`.
-fn decode_row(offset: Offset, payload: Option<&[u8]>) -> Result<ChainedRecord, LogError> {
+/// The stored form of the message at partition offset `at`.
+fn decode_row(at: Offset, payload: Option<&[u8]>) -> Result<ChainedRecord, LogError> {
     let payload = payload.ok_or(LogError::Corrupt {
-        offset,
-        reason: "empty message".into(),
+        offset: at,
+        reason: format!("empty message at partition offset {at}"),
     })?;
-    serde_json::from_slice(payload).map_err(|e| LogError::Corrupt {
-        offset,
-        reason: e.to_string(),
-    })
+    let mut row: ChainedRecord =
+        serde_json::from_slice(payload).map_err(|e| LogError::Corrupt {
+            offset: at,
+            reason: format!("message at partition offset {at}: {e}"),
+        })?;
+    row.at = Some(at);
+    Ok(row)
 }
 
 /// How long a read with no known end waits for more before it decides the
@@ -438,26 +528,33 @@ impl EventLog for KafkaLog {
         let mut head = self.head.lock().await;
         if self.unsure.load(std::sync::atomic::Ordering::Acquire) {
             let found = self.find_head().await?;
-            if found.0 < head.0 {
+            if found.next < head.next {
                 // Everything below our head was acknowledged: a broker that
                 // does not show it yet (restarting, lagging) is not ready.
                 return Err(LogError::Unavailable(format!(
                     "the broker shows {} records, {} were acknowledged",
-                    found.0, head.0
+                    found.next, head.next
                 )));
             }
             *head = found;
             self.unsure
                 .store(false, std::sync::atomic::Ordering::Release);
         }
-        let (first, mut prev) = *head;
+        let Head {
+            next: first,
+            position: first_position,
+            hash: mut prev,
+        } = *head;
         let mut payloads = Vec::with_capacity(records.len());
         for (i, record) in records.iter().enumerate() {
             let offset = first + i as Offset;
+            let position = first_position + i as Offset;
             let text = record.encode().map_err(unavailable)?;
-            let hash = chain::link(offset, &prev, &text);
+            let hash = chain::link_at(offset, Some(position), &prev, &text);
             let row = ChainedRecord {
                 offset,
+                position: Some(position),
+                at: None,
                 prev_hash: chain::hex(&prev),
                 hash: chain::hex(&hash),
                 record: text,
@@ -489,16 +586,17 @@ impl EventLog for KafkaLog {
             .into_iter()
             .enumerate()
         {
+            let position = first_position + i as Offset;
             match delivery {
-                Ok(delivered) if delivered.offset as Offset == first + i as Offset => {}
+                Ok(delivered) if delivered.offset as Offset == position => {}
                 Ok(delivered) => {
-                    failure.get_or_insert(LogError::Corrupt {
-                        offset: first + i as Offset,
-                        reason: format!(
-                            "the broker stored it at offset {}: another writer?",
-                            delivered.offset
-                        ),
-                    });
+                    metrics::counter!("harambee_log_contended_total").increment(1);
+                    failure.get_or_insert(LogError::Contended(format!(
+                        "record {} was meant for partition offset {position} and landed at {}: \
+                         another process appended at the same time; it and the rest of the batch are void",
+                        first + i as Offset,
+                        delivered.offset
+                    )));
                 }
                 Err((e, _)) => {
                     failure.get_or_insert(unavailable(e));
@@ -517,7 +615,7 @@ impl EventLog for KafkaLog {
             self.unsure
                 .store(true, std::sync::atomic::Ordering::Release);
             if let Ok(found) = self.find_head().await
-                && found.0 >= head.0
+                && found.next >= head.next
             {
                 *head = found;
                 self.unsure
@@ -525,7 +623,11 @@ impl EventLog for KafkaLog {
             }
             return Err(e);
         }
-        *head = (first + records.len() as Offset, prev);
+        *head = Head {
+            next: first + records.len() as Offset,
+            position: first_position + records.len() as Offset,
+            hash: prev,
+        };
         Ok(first)
     }
 
@@ -533,10 +635,7 @@ impl EventLog for KafkaLog {
         let rows = self.chained(from, max).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let valid = chain::parse_hex32(&row.prev_hash)
-                .zip(chain::parse_hex32(&row.hash))
-                .is_some_and(|(prev, hash)| chain::link(row.offset, &prev, &row.record) == hash);
-            if !valid {
+            if !row.hash_matches() {
                 return Err(LogError::Corrupt {
                     offset: row.offset,
                     reason: "record does not match its hash".into(),
@@ -553,7 +652,7 @@ impl EventLog for KafkaLog {
 
     async fn end(&self) -> Result<Offset, LogError> {
         // The single writer knows its end; it is re-read after a failure.
-        Ok(self.head.lock().await.0)
+        Ok(self.head.lock().await.next)
     }
 
     async fn follow(
@@ -569,11 +668,12 @@ impl EventLog for KafkaLog {
             .take();
         let follower = match kept {
             Some(f) if f.next == from => f,
+            // A record's partition offset is at or after its log offset.
             _ => FollowTarget {
                 consumer_config: self.consumer_config.clone(),
                 target: self.target.clone(),
             }
-            .new_follower(from, 0)?,
+            .new_follower(from, from, 0)?,
         };
         let max = max.clamp(1, LOG_BATCH_RECORDS_MAX);
         // The consumer polls synchronously: keep it off the async workers.
@@ -601,6 +701,6 @@ impl EventLog for KafkaLog {
         *self.follower.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let mut head = self.head.lock().await;
         *head = self.find_head().await?;
-        Ok(head.0)
+        Ok(head.next)
     }
 }

@@ -24,8 +24,10 @@ pub type Offset = u64;
 /// Most records one `append` or `read` handles.
 pub const LOG_BATCH_RECORDS_MAX: usize = 16_384;
 
-/// Why the log could not do what was asked. Every variant means "nothing was
-/// made durable by this call" for `append`.
+/// Why the log could not do what was asked. For `append`, every variant
+/// means "not acknowledged": on the embedded log nothing of the batch is
+/// durable; on Kafka a prefix of it may be, and the engine reads back what
+/// landed before it goes on.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     #[error("event log unavailable: {0}")]
@@ -34,14 +36,18 @@ pub enum LogError {
     Corrupt { offset: Offset, reason: String },
     #[error("event log batch of {0} records is above the limit of {LOG_BATCH_RECORDS_MAX}")]
     BatchTooLarge(usize),
+    /// Another process appended at the same time (Kafka): the records of
+    /// this append that did not get their position are void.
+    #[error("event log contended: {0}")]
+    Contended(String),
 }
 
 /// A durable, totally ordered log of records.
 #[async_trait]
 pub trait EventLog: Send + Sync + 'static {
-    /// Appends `records` atomically, in order, and returns the offset of the
-    /// first. Returns only once all of them are durable; on error none of
-    /// them is.
+    /// Appends `records` in order and returns the offset of the first.
+    /// Returns only once all of them are durable. On error none of them is
+    /// acknowledged; see [`LogError`] for what may still have landed.
     async fn append(&self, records: &[LogRecord]) -> Result<Offset, LogError>;
 
     /// Reads up to `max` records starting at `from`, in order.

@@ -106,6 +106,8 @@ impl SqliteLog {
             .into_iter()
             .map(|r| ChainedRecord {
                 offset: r.get::<i64, _>(0) as Offset,
+                position: None,
+                at: None,
                 prev_hash: r.get(1),
                 hash: r.get(2),
                 record: r.get(3),
