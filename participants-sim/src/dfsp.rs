@@ -17,7 +17,6 @@ use harambee_proto::v1::*;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 
 use crate::ilp::{self, TransactionTerms};
@@ -267,7 +266,12 @@ impl Dfsp {
         let task = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
                 .add_service(service)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+                .serve_with_incoming_shutdown(
+                    // TCP_NODELAY: without it a response written in parts waits
+                    // for the peer's delayed ACK (tens of ms).
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    shutdown,
+                )
                 .await;
         });
         Ok((addr, task))

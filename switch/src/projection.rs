@@ -177,6 +177,13 @@ pub trait ProjectionStore: Send + Sync + 'static {
     async fn postings(&self, query: &PostingQuery) -> anyhow::Result<Vec<PostingRow>>;
 }
 
+/// Page cache of each embedded projection connection, in KiB.
+pub const SQLITE_PROJECTION_CACHE_KIB: u64 = 65_536;
+
+/// WAL pages (4 KiB) after which a commit checkpoints the embedded
+/// projections (SQLite's default is 1,000).
+pub const SQLITE_PROJECTION_CHECKPOINT_PAGES: u64 = 16_384;
+
 /// The embedded projection store.
 #[derive(Clone)]
 pub struct SqliteProjections {
@@ -189,7 +196,16 @@ impl SqliteProjections {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // A projection can be rebuilt from the log: no fsync per batch.
-            .synchronous(SqliteSynchronous::Normal);
+            .synchronous(SqliteSynchronous::Normal)
+            // The tables' hot pages (index leaves of random transfer ids,
+            // positions) stay in memory, and a checkpoint writes a page
+            // once for many commits that changed it.
+            .pragma("cache_size", format!("-{}", SQLITE_PROJECTION_CACHE_KIB))
+            .pragma("temp_store", "memory")
+            .pragma(
+                "wal_autocheckpoint",
+                SQLITE_PROJECTION_CHECKPOINT_PAGES.to_string(),
+            );
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)

@@ -12,7 +12,6 @@ use harambee_proto::v1::participant_api_server::ParticipantApiServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::callbacks::Channels;
 use crate::cluster::{ClusterService, Election, GrpcForwarder};
@@ -163,7 +162,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .add_service(health_service.clone())
         .add_service(reflection.clone())
         .add_service(participant)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(participant_listener), async move {
+        .serve_with_incoming_shutdown(incoming(participant_listener), async move {
             let _ = stop_p.wait_for(|s| *s).await;
         });
     tasks.push(tokio::spawn(async move {
@@ -183,7 +182,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .add_service(health_service)
         .add_service(reflection)
         .add_service(operator)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(operator_listener), async move {
+        .serve_with_incoming_shutdown(incoming(operator_listener), async move {
             let _ = stop_o.wait_for(|s| *s).await;
         });
     tasks.push(tokio::spawn(async move {
@@ -201,7 +200,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             let mut stop_c = stop.clone();
             let server = tonic::transport::Server::builder()
                 .add_service(service)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                .serve_with_incoming_shutdown(incoming(listener), async move {
                     let _ = stop_c.wait_for(|s| *s).await;
                 });
             tasks.push(tokio::spawn(async move {
@@ -403,4 +402,12 @@ pub async fn open_stores(
             (Arc::new(pg), Arc::new(snapshots))
         }
     })
+}
+
+/// The connections of a listener as a gRPC server takes them, with
+/// TCP_NODELAY set: tonic ignores its own `tcp_nodelay` for an incoming
+/// stream, and without it a response written in parts (headers, data,
+/// trailers) waits for the peer's delayed ACK, tens of milliseconds.
+fn incoming(listener: TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }
