@@ -477,6 +477,8 @@ impl Core {
         let _ = self.writer.send(true);
         let mut batch: Vec<Submission> = Vec::with_capacity(1024);
         let mut records: Vec<LogRecord> = Vec::with_capacity(1024);
+        // Set while records of a failed append may be in the log unapplied.
+        let mut behind = false;
         loop {
             let first = tokio::select! {
                 received = rx.recv() => match received {
@@ -494,6 +496,30 @@ impl Core {
                 match rx.try_recv() {
                     Ok(s) => batch.push(s),
                     Err(_) => break,
+                }
+            }
+            if behind {
+                // An earlier append failed and what it left in the log is
+                // not applied yet: appending now would put this batch after
+                // records the state has not seen.
+                match self.catch_up().await {
+                    Ok(applied) => {
+                        behind = false;
+                        if applied > 0 {
+                            tracing::warn!(
+                                applied,
+                                "applied records of a failed append that did become durable"
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        for s in batch.drain(..) {
+                            let _ = s
+                                .reply
+                                .send(Err(FspiopError::new(2003, format!("event log: {e}"))));
+                        }
+                        continue;
+                    }
                 }
             }
             records.clear();
@@ -515,7 +541,8 @@ impl Core {
                     }
                     // Part of the batch may have become durable (a broker
                     // that failed mid-batch): apply what did, so that the
-                    // live state stays the state a replay gives.
+                    // live state stays the state a replay gives. Until
+                    // that is done nothing more is appended.
                     match self.catch_up().await {
                         Ok(0) => {}
                         Ok(applied) => tracing::warn!(
@@ -523,6 +550,7 @@ impl Core {
                             "applied records of a failed append that did become durable"
                         ),
                         Err(e) => {
+                            behind = true;
                             tracing::warn!(error = %e, "could not read back after a failed append")
                         }
                     }

@@ -107,7 +107,7 @@ async fn a_broker_restart_under_load_answers_2003_and_loses_nothing() {
     // Down for several of the log's broker timeouts (2 s here).
     broker.kill();
     let down_at = Instant::now();
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    tokio::time::sleep(Duration::from_secs(14)).await;
     broker.restart().await;
     let up_at = Instant::now();
     wait_progress(&mut switch, Duration::from_secs(60)).await;

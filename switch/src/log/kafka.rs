@@ -205,6 +205,27 @@ impl KafkaLog {
         Ok(log)
     }
 
+    /// After a failed append, records of it may have landed after all:
+    /// reads the head back from the broker before anything relies on it.
+    async fn settle_head(&self, head: &mut Head) -> Result<(), LogError> {
+        if !self.unsure.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
+        let found = self.find_head().await?;
+        if found.next < head.next {
+            // Everything below our head was acknowledged: a broker that
+            // does not show it yet (restarting, lagging) is not ready.
+            return Err(LogError::Unavailable(format!(
+                "the broker shows {} records, {} were acknowledged",
+                found.next, head.next
+            )));
+        }
+        *head = found;
+        self.unsure
+            .store(false, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
     /// The high watermark the broker reports. Only a hint: some
     /// Kafka-compatible brokers report the start of the last batch plus one.
     fn high_watermark_hint(&self) -> Result<Offset, LogError> {
@@ -526,20 +547,7 @@ impl EventLog for KafkaLog {
             return Err(LogError::BatchTooLarge(records.len()));
         }
         let mut head = self.head.lock().await;
-        if self.unsure.load(std::sync::atomic::Ordering::Acquire) {
-            let found = self.find_head().await?;
-            if found.next < head.next {
-                // Everything below our head was acknowledged: a broker that
-                // does not show it yet (restarting, lagging) is not ready.
-                return Err(LogError::Unavailable(format!(
-                    "the broker shows {} records, {} were acknowledged",
-                    found.next, head.next
-                )));
-            }
-            *head = found;
-            self.unsure
-                .store(false, std::sync::atomic::Ordering::Release);
-        }
+        self.settle_head(&mut head).await?;
         let Head {
             next: first,
             position: first_position,
@@ -652,7 +660,9 @@ impl EventLog for KafkaLog {
 
     async fn end(&self) -> Result<Offset, LogError> {
         // The single writer knows its end; it is re-read after a failure.
-        Ok(self.head.lock().await.next)
+        let mut head = self.head.lock().await;
+        self.settle_head(&mut head).await?;
+        Ok(head.next)
     }
 
     async fn follow(

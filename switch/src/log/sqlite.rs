@@ -16,11 +16,6 @@ use super::chain::{self, ChainedRecord};
 use super::{EventLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
 use crate::record::LogRecord;
 
-/// WAL pages (4 KiB) after which an append checkpoints the log (SQLite's
-/// default is 1,000). Replaying a WAL of this size at start takes well
-/// under a second.
-pub const LOG_CHECKPOINT_PAGES: u64 = 16_384;
-
 /// The embedded log in a SQLite file, hash-chained (see [`super::chain`]).
 #[derive(Clone)]
 pub struct SqliteLog {
@@ -38,10 +33,7 @@ impl SqliteLog {
             .map_err(unavailable)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            // Checkpoints copy the WAL into the database file inside a
-            // commit: fewer, larger ones keep that off most appends.
-            .pragma("wal_autocheckpoint", LOG_CHECKPOINT_PAGES.to_string());
+            .synchronous(SqliteSynchronous::Full);
         // One writer connection: appends are serialized by the engine anyway,
         // and SQLite allows one writer at a time.
         let pool = SqlitePoolOptions::new()
