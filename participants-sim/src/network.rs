@@ -45,6 +45,19 @@ impl Operator {
         }
         r
     }
+
+    /// A participant's positions, one per currency.
+    pub async fn positions(&mut self, fsp_id: &str) -> Result<Vec<PositionInfo>, tonic::Status> {
+        let request = self.req(GetPositionsRequest {
+            fsp_id: fsp_id.to_string(),
+        });
+        Ok(self
+            .client
+            .get_positions(request)
+            .await?
+            .into_inner()
+            .positions)
+    }
 }
 
 /// What to onboard.

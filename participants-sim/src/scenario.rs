@@ -458,17 +458,12 @@ impl Runner {
                 if first != second {
                     return Err("the retry returned another outcome".into());
                 }
-                let p = self
+                let positions = self
                     .op
-                    .client
-                    .get_positions(self.op.req(GetPositionsRequest {
-                        fsp_id: a.name.clone(),
-                    }))
+                    .positions(&a.name)
                     .await
                     .map_err(|s| code(&s).to_string())?;
-                let position = p
-                    .into_inner()
-                    .positions
+                let position = positions
                     .first()
                     .map(|p| p.position.clone())
                     .unwrap_or_default();

@@ -31,26 +31,12 @@ impl Verified {
     }
 }
 
-/// Verifies a Kafka log partition from its first message to its end.
-pub async fn verify_kafka(target: KafkaTarget) -> Result<Verified, AuditError> {
-    let log = KafkaLog::open(target).await?;
-    let mut verifier = Verifier::default();
-    let mut next = 0;
-    loop {
-        let rows = log.messages(next, LOG_BATCH_RECORDS_MAX).await?;
-        let Some(last) = rows.last() else {
-            return Ok(Verified::of(&verifier));
-        };
-        next = last.at.map_or(next + rows.len() as Offset, |at| at + 1);
-        for row in &rows {
-            verifier.check(row)?;
-        }
-    }
-}
-
-/// Writes every message of a Kafka log partition, void ones included, with
-/// its partition offset, as JSON lines.
-pub async fn export_kafka(target: KafkaTarget, out: &mut impl Write) -> anyhow::Result<Offset> {
+/// Hands every message of a Kafka log partition, void ones included, to
+/// `each`, in partition order.
+async fn for_each_message<E: From<crate::log::LogError>>(
+    target: KafkaTarget,
+    mut each: impl FnMut(&ChainedRecord) -> Result<(), E>,
+) -> Result<Offset, E> {
     let log = KafkaLog::open(target).await?;
     let mut next = 0;
     loop {
@@ -60,10 +46,30 @@ pub async fn export_kafka(target: KafkaTarget, out: &mut impl Write) -> anyhow::
         };
         next = last.at.map_or(next + rows.len() as Offset, |at| at + 1);
         for row in &rows {
-            serde_json::to_writer(&mut *out, row)?;
-            out.write_all(b"\n")?;
+            each(row)?;
         }
     }
+}
+
+/// Verifies a Kafka log partition from its first message to its end.
+pub async fn verify_kafka(target: KafkaTarget) -> Result<Verified, AuditError> {
+    let mut verifier = Verifier::default();
+    for_each_message(target, |row| verifier.check(row).map_err(AuditError::from)).await?;
+    Ok(Verified::of(&verifier))
+}
+
+/// Writes every message of a Kafka log partition, void ones included, with
+/// its partition offset, as JSON lines. Returns how many.
+pub async fn export_kafka(target: KafkaTarget, out: &mut impl Write) -> anyhow::Result<Offset> {
+    let mut written = 0;
+    for_each_message(target, |row| -> anyhow::Result<()> {
+        serde_json::to_writer(&mut *out, row)?;
+        out.write_all(b"\n")?;
+        written += 1;
+        Ok(())
+    })
+    .await?;
+    Ok(written)
 }
 
 /// Verifies the log of a data directory.

@@ -230,14 +230,7 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
         "", "position", "reserved", "liquidity", "cap", "available"
     );
     for m in &MEMBERS {
-        let positions = op
-            .client
-            .get_positions(op.req(GetPositionsRequest {
-                fsp_id: m.name.into(),
-            }))
-            .await?
-            .into_inner();
-        for p in positions.positions {
+        for p in op.positions(m.name).await? {
             println!(
                 "  {:<9} {:>12} {:>10} {:>12} {:>12} {:>12}",
                 m.name, p.position, p.reserved, p.liquidity, p.net_debit_cap, p.available
@@ -301,14 +294,7 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
     }
     println!("  positions after settlement:");
     for m in &MEMBERS {
-        let positions = op
-            .client
-            .get_positions(op.req(GetPositionsRequest {
-                fsp_id: m.name.into(),
-            }))
-            .await?
-            .into_inner();
-        for p in positions.positions {
+        for p in op.positions(m.name).await? {
             println!(
                 "    {:<9} position {:>12}  liquidity {:>12}",
                 m.name, p.position, p.liquidity

@@ -22,6 +22,25 @@ use crate::validate;
 /// Largest page of a list call.
 pub const PAGE_SIZE_MAX: usize = 1000;
 
+/// How many items a page holds: 100 unless asked, at most `PAGE_SIZE_MAX`.
+fn page_size(page: &PageRequest) -> usize {
+    match page.page_size as usize {
+        0 => 100,
+        n => n.min(PAGE_SIZE_MAX),
+    }
+}
+
+/// A page token that is the numeric id of the last item of the page
+/// before; 0 (before every id) for the first page.
+fn id_page_token(page: &PageRequest) -> std::result::Result<u64, FspiopError> {
+    if page.page_token.is_empty() {
+        return Ok(0);
+    }
+    page.page_token
+        .parse()
+        .map_err(|_| FspiopError::new(3100, "page_token: malformed"))
+}
+
 pub struct OperatorService {
     pub ctx: Ctx,
 }
@@ -282,10 +301,7 @@ impl OperatorService {
             ));
         }
         let page = r.page.clone().unwrap_or_default();
-        let size = match page.page_size as usize {
-            0 => 100,
-            n => n.min(PAGE_SIZE_MAX),
-        };
+        let size = page_size(&page);
         let state = match TransferState::try_from(r.state) {
             Ok(TransferState::Unspecified) => None,
             Ok(TransferState::Reserved) => Some("RESERVED"),
@@ -426,10 +442,7 @@ impl OperatorService {
             )?))
         };
         let page = r.page.clone().unwrap_or_default();
-        let size = match page.page_size as usize {
-            0 => 100,
-            n => n.min(PAGE_SIZE_MAX),
-        };
+        let size = page_size(&page);
         // The page token is "<log offset>.<event index>" of the last posting.
         let after = if page.page_token.is_empty() {
             None
@@ -951,18 +964,9 @@ impl OperatorApi for OperatorService {
                 Err(_) => return Err(FspiopError::new(3100, "state: unknown")),
             };
             let page = r.page.clone().unwrap_or_default();
-            let size = match page.page_size as usize {
-                0 => 100,
-                n => n.min(PAGE_SIZE_MAX),
-            };
+            let size = page_size(&page);
             // The page token is the id of the last window of the page before.
-            let after: u64 = if page.page_token.is_empty() {
-                0
-            } else {
-                page.page_token
-                    .parse()
-                    .map_err(|_| FspiopError::new(3100, "page_token: malformed"))?
-            };
+            let after = id_page_token(&page)?;
             let st = self.ctx.engine.read();
             let mut windows: Vec<SettlementWindow> = st
                 .settlements
@@ -1107,17 +1111,8 @@ impl OperatorApi for OperatorService {
                 Err(_) => return Err(FspiopError::new(3100, "state: unknown")),
             };
             let page = r.page.clone().unwrap_or_default();
-            let size = match page.page_size as usize {
-                0 => 100,
-                n => n.min(PAGE_SIZE_MAX),
-            };
-            let after: u64 = if page.page_token.is_empty() {
-                0
-            } else {
-                page.page_token
-                    .parse()
-                    .map_err(|_| FspiopError::new(3100, "page_token: malformed"))?
-            };
+            let size = page_size(&page);
+            let after = id_page_token(&page)?;
             let ids: Vec<harambee_settlement::SettlementId> = {
                 let st = self.ctx.engine.read();
                 st.settlements

@@ -503,9 +503,10 @@ impl FollowTarget {
                     reason: format!("missing; the next valid record is {}", row.offset),
                 });
             }
-            let prev = chain::parse_hex32(&row.prev_hash);
-            let linked =
-                row.hash_matches() && prev.is_some() && f.prev.is_none_or(|p| Some(p) == prev);
+            // `hash_matches` also checks that prev_hash parses.
+            let linked = row.hash_matches()
+                && f.prev
+                    .is_none_or(|p| chain::parse_hex32(&row.prev_hash) == Some(p));
             if !linked {
                 return Err(LogError::Corrupt {
                     offset: row.offset,
