@@ -45,6 +45,14 @@ use crate::record::LogRecord;
 /// Deadline of one `Submit` to the writer.
 pub const SUBMIT_TIMEOUT_MS: u64 = 10_000;
 
+/// Largest Cluster API message, either way. A follower splits its
+/// hand-overs to stay under it (`SUBMIT_BYTES_MAX`).
+pub const CLUSTER_MESSAGE_MAX_BYTES: usize = 64 << 20;
+
+/// Encoded records one `Submit` carries at most, leaving room for the
+/// message's framing.
+pub const SUBMIT_BYTES_MAX: usize = CLUSTER_MESSAGE_MAX_BYTES - (1 << 20);
+
 /// The name of the election topic and group for a log topic.
 pub fn writer_topic(log_topic: &str) -> String {
     format!("{log_topic}.writer")
@@ -235,7 +243,12 @@ pub async fn supervise(
             last_ok = now;
             continue;
         }
-        let url = engine.read().directory.writer().map(|(_, u)| u.to_string());
+        let Ok(url) = engine
+            .read()
+            .map(|st| st.directory.writer().map(|(_, u)| u.to_string()))
+        else {
+            return;
+        };
         let answered = match url {
             Some(url) => forwarder.probe(&url).await.is_ok(),
             None => false,
@@ -296,8 +309,8 @@ impl GrpcForwarder {
             .channel(url)
             .map_err(|e| FspiopError::new(2003, format!("ledger writer: {}", e.description)))?;
         let client = ClusterClient::new(channel)
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX);
+            .max_decoding_message_size(CLUSTER_MESSAGE_MAX_BYTES)
+            .max_encoding_message_size(CLUSTER_MESSAGE_MAX_BYTES);
         let mut request = Request::new(body);
         request.set_timeout(Duration::from_millis(timeout_ms));
         let bearer = format!("Bearer {}", self.operator_token)
@@ -335,6 +348,32 @@ impl Forwarder for GrpcForwarder {
                     .map_err(|e| FspiopError::new(2001, e.to_string()))?,
             );
         }
+        // Several calls if the records are too large for one message.
+        let mut results = Vec::with_capacity(encoded.len());
+        let mut chunk = Vec::new();
+        let mut chunk_bytes = 0usize;
+        for text in encoded {
+            if !chunk.is_empty() && chunk_bytes + text.len() > SUBMIT_BYTES_MAX {
+                results.extend(self.submit_chunk(url, std::mem::take(&mut chunk)).await?);
+                chunk_bytes = 0;
+            }
+            chunk_bytes += text.len() + 8;
+            chunk.push(text);
+        }
+        if !chunk.is_empty() {
+            results.extend(self.submit_chunk(url, chunk).await?);
+        }
+        Ok(results)
+    }
+}
+
+impl GrpcForwarder {
+    /// One `Submit` of encoded records.
+    async fn submit_chunk(
+        &self,
+        url: &str,
+        encoded: Vec<String>,
+    ) -> Result<Vec<Result<Offset, FspiopError>>, FspiopError> {
         let (mut client, request) =
             self.request(url, SubmitRequest { records: encoded }, SUBMIT_TIMEOUT_MS)?;
         let response = client.submit(request).await.map_err(|status| {

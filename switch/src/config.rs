@@ -19,8 +19,19 @@ pub struct Config {
     pub metrics_listen: String,
     /// The operator's credential. Required; no default.
     pub operator_token: String,
-    /// Longest wait for a payee to fulfil, if the transfer expires later.
+    /// Longest wait for a payee to answer a transfer. A payee that has not
+    /// answered by then is given up on: the transfer stays reserved until
+    /// its expiry, when it is aborted (3303).
     pub transfer_callback_timeout_ms: u64,
+    /// Furthest ahead a transfer's expiry may lie: a prepare whose expiry
+    /// is later is refused (3100) before anything is reserved.
+    pub transfer_lifetime_max_ms: u64,
+    /// How long an agreed quote stays in the switch's memory after it
+    /// expired (repeats of it are answered from memory meanwhile, and from
+    /// the quotes projection after).
+    pub quote_grace_ms: u64,
+    /// Longest any quote stays in the switch's memory, whatever its expiry.
+    pub quote_held_max_ms: u64,
     /// Longest wait for a payee's quote.
     pub quote_timeout_ms: u64,
     /// Longest wait for a party lookup (oracle and owner).
@@ -99,6 +110,9 @@ impl Default for Config {
             metrics_listen: "127.0.0.1:9400".into(),
             operator_token: String::new(),
             transfer_callback_timeout_ms: 10_000,
+            transfer_lifetime_max_ms: 86_400_000,
+            quote_grace_ms: 60_000,
+            quote_held_max_ms: 86_400_000,
             quote_timeout_ms: 10_000,
             lookup_timeout_ms: 5_000,
             expiry_sweep_interval_ms: 500,
@@ -175,6 +189,15 @@ impl Config {
         if let Some(v) = get("HARAMBEE_TRANSFER_CALLBACK_TIMEOUT_MS") {
             self.transfer_callback_timeout_ms = num("HARAMBEE_TRANSFER_CALLBACK_TIMEOUT_MS", v)?;
         }
+        if let Some(v) = get("HARAMBEE_TRANSFER_LIFETIME_MAX_MS") {
+            self.transfer_lifetime_max_ms = num("HARAMBEE_TRANSFER_LIFETIME_MAX_MS", v)?;
+        }
+        if let Some(v) = get("HARAMBEE_QUOTE_GRACE_MS") {
+            self.quote_grace_ms = num("HARAMBEE_QUOTE_GRACE_MS", v)?;
+        }
+        if let Some(v) = get("HARAMBEE_QUOTE_HELD_MAX_MS") {
+            self.quote_held_max_ms = num("HARAMBEE_QUOTE_HELD_MAX_MS", v)?;
+        }
         if let Some(v) = get("HARAMBEE_STORE") {
             self.store = match v.as_str() {
                 "sqlite" => StoreKind::Sqlite,
@@ -244,6 +267,14 @@ impl Config {
         anyhow::ensure!(
             self.transfer_callback_timeout_ms > 0,
             "transfer_callback_timeout_ms must be > 0"
+        );
+        anyhow::ensure!(
+            self.transfer_lifetime_max_ms > 0,
+            "transfer_lifetime_max_ms must be > 0"
+        );
+        anyhow::ensure!(
+            self.quote_held_max_ms > 0,
+            "quote_held_max_ms must be > 0"
         );
         anyhow::ensure!(
             self.expiry_sweep_interval_ms > 0,

@@ -23,6 +23,10 @@ pub struct Notice {
     pub notification: v1::Notification,
 }
 
+/// Notifications waiting on the live path for the streams; a stream that
+/// falls further behind fills the gap from the notices projection.
+pub const NOTICE_BUS_DEPTH: usize = 4_096;
+
 /// Shared by the API servers and background tasks.
 #[derive(Clone)]
 pub struct Ctx {
@@ -67,7 +71,7 @@ impl Ctx {
         let credential = bearer(metadata)?;
         let hash = credential_hash(credential);
         self.engine
-            .read()
+            .read()?
             .directory
             .participant_for_credential(&hash)
             .map(str::to_string)
@@ -75,13 +79,14 @@ impl Ctx {
     }
 
     /// The name of a participant id.
-    pub fn name_of(&self, id: harambee_ledger::ParticipantId) -> String {
-        self.engine
-            .read()
+    pub fn name_of(&self, id: harambee_ledger::ParticipantId) -> Result<String, FspiopError> {
+        Ok(self
+            .engine
+            .read()?
             .ledger
             .participant(id)
             .map(|p| p.name.clone())
-            .unwrap_or_default()
+            .unwrap_or_default())
     }
 
     pub fn timeout(ms: u64) -> Duration {

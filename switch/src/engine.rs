@@ -29,14 +29,16 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use harambee_ledger::{Command, Event};
+use futures::FutureExt as _;
 use harambee_proto::fspiop::FspiopError;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::failpoints;
+use crate::feed::{self, Feed, dense_from};
 use crate::log::{EventLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
 use crate::record::{DirectoryCommand, LogRecord};
 use crate::snapshots::SnapshotStore;
-use crate::state::{Applied, DirectoryReply, State};
+use crate::state::{Applied, State};
 
 /// Submissions waiting for the engine; beyond this, submitters wait.
 pub const QUEUE_DEPTH_MAX: usize = 65_536;
@@ -47,6 +49,9 @@ pub const RECENT_OUTCOMES_MAX: usize = 65_536;
 pub const FOLLOW_WAIT_MS: u64 = 100;
 /// Pause before retrying after the log failed a follower or a takeover.
 pub const RETRY_PAUSE_MS: u64 = 500;
+/// How often a writer whose log refuses appends tries it again while no
+/// request comes (so that health turns back to SERVING by itself).
+pub const LOG_PROBE_INTERVAL_MS: u64 = 1_000;
 
 type Reply = oneshot::Sender<Result<(Offset, Applied), FspiopError>>;
 
@@ -58,26 +63,29 @@ struct Submission {
     forward: bool,
 }
 
-/// A ledger event with the log record that made it.
-#[derive(Clone, Debug)]
-pub struct LedgerEventAt {
-    /// Offset of the record.
-    pub offset: Offset,
-    /// Time carried by the record's command (0 if it has none).
-    pub time_ms: i64,
-    pub event: Event,
+/// What the engine can do now; the switch's health says the same.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EngineHealth {
+    /// Recovering its state from the log.
+    Starting,
+    /// Writing (or following) the log.
+    Serving,
+    /// The log refuses appends: every write is answered 2003 until it takes
+    /// them again. Reads still answer.
+    Degraded(String),
+    /// Stopped for good (an offset mismatch, a panic, a log that failed in a
+    /// way that leaves what is durable unknown). The process must exit; a
+    /// new one recovers from the log.
+    Failed(String),
+    /// Stopped because the switch is shutting down.
+    Stopped,
 }
 
-/// What one applied batch did, for notifications, projections, the event
-/// publisher and waiters.
-#[derive(Clone, Debug)]
-pub struct EventBatch {
-    /// The log offset after the batch.
-    pub next_offset: u64,
-    /// Ledger events, in order.
-    pub events: Vec<LedgerEventAt>,
-    /// Directory records that were accepted, with their offsets.
-    pub directory: Vec<(Offset, DirectoryCommand)>,
+impl EngineHealth {
+    /// Whether the switch should say SERVING.
+    pub fn is_serving(&self) -> bool {
+        matches!(self, EngineHealth::Serving)
+    }
 }
 
 /// Hands records to the cluster's writer (the Cluster gRPC service).
@@ -111,28 +119,38 @@ pub enum Leadership {
     },
 }
 
+/// How an engine is started.
+pub struct EngineOptions {
+    pub snapshot_interval_records: u64,
+    pub ledger_capacity_transfers: usize,
+    /// The feed's memory budget (see `feed::FEED_BYTES_MAX`).
+    pub feed_bytes_max: usize,
+}
+
 /// Handle to the engine; cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
     tx: mpsc::Sender<Submission>,
     state: Arc<RwLock<State>>,
-    events: broadcast::Sender<Arc<EventBatch>>,
+    feed: Feed,
     writer: watch::Receiver<bool>,
-    /// Ledger events of the last records replayed at start, for the event
-    /// publisher and the postings projection.
-    recovered: Arc<Mutex<Vec<LedgerEventAt>>>,
+    health: watch::Receiver<EngineHealth>,
+}
+
+/// The answer of every call once the engine has failed.
+fn stopped() -> FspiopError {
+    FspiopError::new(2003, "the ledger engine stopped; the switch is restarting")
 }
 
 impl Engine {
     /// Loads the latest snapshot, replays the log after it, and starts the
-    /// engine task. Returns once the state is current.
+    /// engine task. Returns once the state is current. The task ends when
+    /// every handle is gone (or the engine fails: see `health`).
     pub async fn start(
         log: Arc<dyn EventLog>,
         snapshots: Option<Arc<dyn SnapshotStore>>,
-        snapshot_interval_records: u64,
-        ledger_capacity_transfers: usize,
+        options: EngineOptions,
         leadership: Leadership,
-        recover_events: usize,
     ) -> anyhow::Result<(Engine, tokio::task::JoinHandle<()>)> {
         let mut state = match &snapshots {
             Some(store) => match store.latest().await? {
@@ -145,10 +163,20 @@ impl Engine {
             None => State::default(),
         };
         state.ledger.reserve_transfers(
-            ledger_capacity_transfers.saturating_sub(state.ledger.transfer_count()),
+            options
+                .ledger_capacity_transfers
+                .saturating_sub(state.ledger.transfer_count()),
         );
         let started = Instant::now();
-        let (replayed, recovered) = replay(log.as_ref(), &mut state, recover_events).await?;
+        let feed = Feed::new(
+            state.next_offset,
+            log.clone(),
+            snapshots.clone(),
+            options.feed_bytes_max,
+        );
+        // The one replay path: the feed holds what the last records did, for
+        // the readers that had not caught up when the last process stopped.
+        let replayed = feed::replay_log(log.as_ref(), &mut state, |_, batch| feed.push(batch)).await?;
         tracing::info!(
             replayed,
             next_offset = state.next_offset,
@@ -157,8 +185,8 @@ impl Engine {
             "state recovered from the event log"
         );
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH_MAX);
-        let (events, _) = broadcast::channel(1024);
         let (writer_tx, writer) = watch::channel(false);
+        let (health_tx, health) = watch::channel(EngineHealth::Starting);
         let waiters = Waiters {
             applied_upto: state.next_offset,
             ..Waiters::default()
@@ -167,21 +195,22 @@ impl Engine {
         let engine = Engine {
             tx,
             state: state.clone(),
-            events: events.clone(),
+            feed: feed.clone(),
             writer,
-            recovered: Arc::new(Mutex::new(recovered.into())),
+            health,
         };
         let core = Core {
             log,
             state,
-            events,
+            feed,
             waiters: Arc::new(Mutex::new(waiters)),
             snapshots,
-            snapshot_interval_records,
+            snapshot_interval_records: options.snapshot_interval_records,
             since_snapshot: 0,
             writer: writer_tx,
+            health: health_tx.clone(),
         };
-        let task = tokio::spawn(run(core, rx, leadership));
+        let task = tokio::spawn(supervised(core, rx, leadership, health_tx));
         Ok((engine, task))
     }
 
@@ -215,22 +244,24 @@ impl Engine {
                 forward,
             })
             .await
-            .map_err(|_| FspiopError::new(2003, "the engine is stopping"))?;
-        rx.await
-            .map_err(|_| FspiopError::new(2003, "the engine stopped"))?
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
     }
 
     /// Read access to the current state. Hold it briefly: the engine waits
-    /// for readers before applying the next batch.
-    pub fn read(&self) -> RwLockReadGuard<'_, State> {
-        // A panic while applying would poison the lock; the state it left is
-        // still the last consistent one read by others, so keep serving.
-        self.state.read().unwrap_or_else(|p| p.into_inner())
+    /// for readers before applying the next batch. Refused (2003) once the
+    /// engine has failed: a state that a panic may have left half-applied
+    /// is never read.
+    pub fn read(&self) -> Result<RwLockReadGuard<'_, State>, FspiopError> {
+        if matches!(*self.health.borrow(), EngineHealth::Failed(_)) {
+            return Err(stopped());
+        }
+        self.state.read().map_err(|_| stopped())
     }
 
-    /// Ledger events of every batch applied from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<EventBatch>> {
-        self.events.subscribe()
+    /// What the engine applied, for the read side.
+    pub fn feed(&self) -> &Feed {
+        &self.feed
     }
 
     /// Whether this process writes the log now.
@@ -238,66 +269,14 @@ impl Engine {
         *self.writer.borrow()
     }
 
-    /// The ledger events of the last records replayed at start (at most
-    /// `keep` of them, as asked at start).
-    pub fn recovered_events(&self) -> Vec<LedgerEventAt> {
-        self.recovered
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
     /// Follows the changes of `is_writer`.
     pub fn writer_changes(&self) -> watch::Receiver<bool> {
         self.writer.clone()
     }
-}
 
-/// Applies every record of the log from `state.next_offset` on. Returns
-/// how many, and the ledger events of the last ones (at most `keep`).
-pub async fn replay(
-    log: &dyn EventLog,
-    state: &mut State,
-    keep: usize,
-) -> Result<(u64, VecDeque<LedgerEventAt>), LogError> {
-    let mut replayed = 0u64;
-    let mut kept = VecDeque::new();
-    loop {
-        let records = log.read(state.next_offset, LOG_BATCH_RECORDS_MAX).await?;
-        if records.is_empty() {
-            return Ok((replayed, kept));
-        }
-        for (offset, record) in &records {
-            let applied = state.apply(*offset, record);
-            replayed += 1;
-            if let (Applied::Ledger { events, .. }, LogRecord::Ledger(command)) = (applied, record)
-                && keep > 0
-            {
-                let time_ms = command_time_ms(command);
-                for event in events {
-                    if kept.len() >= keep {
-                        kept.pop_front();
-                    }
-                    kept.push_back(LedgerEventAt {
-                        offset: *offset,
-                        time_ms,
-                        event,
-                    });
-                }
-            }
-        }
-    }
-}
-
-/// The time a command carries, if any.
-pub(crate) fn command_time_ms(command: &Command) -> i64 {
-    match command {
-        Command::Prepare { now_ms, .. }
-        | Command::Commit { now_ms, .. }
-        | Command::Abort { now_ms, .. }
-        | Command::Expire { now_ms, .. }
-        | Command::ExpireDue { now_ms, .. } => *now_ms,
-        _ => 0,
+    /// Follows what the engine can do.
+    pub fn health(&self) -> watch::Receiver<EngineHealth> {
+        self.health.clone()
     }
 }
 
@@ -344,67 +323,76 @@ enum Exit {
     Stopped,
     /// Role change: the election says otherwise now.
     RoleChanged,
+    /// The engine cannot go on (see `EngineHealth::Failed`).
+    Failed(String),
 }
 
 struct Core {
     log: Arc<dyn EventLog>,
     state: Arc<RwLock<State>>,
-    events: broadcast::Sender<Arc<EventBatch>>,
+    feed: Feed,
     waiters: Arc<Mutex<Waiters>>,
     snapshots: Option<Arc<dyn SnapshotStore>>,
     snapshot_interval_records: u64,
     since_snapshot: u64,
     writer: watch::Sender<bool>,
+    health: watch::Sender<EngineHealth>,
+}
+
+/// Answers every submission of `batch` with `error`.
+fn refuse(batch: &mut Vec<Submission>, error: &FspiopError) {
+    for s in batch.drain(..) {
+        let _ = s.reply.send(Err(error.clone()));
+    }
+}
+
+/// Takes the submissions waiting, after `first`, up to the batch limit.
+fn gather(first: Submission, rx: &mut mpsc::Receiver<Submission>, batch: &mut Vec<Submission>) {
+    batch.push(first);
+    while batch.len() < LOG_BATCH_RECORDS_MAX {
+        match rx.try_recv() {
+            Ok(s) => batch.push(s),
+            Err(_) => break,
+        }
+    }
 }
 
 impl Core {
     fn next_offset(&self) -> Offset {
+        // Only the engine task writes the state: a poisoned lock means it
+        // panicked, and then this code no longer runs.
         self.state
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .next_offset
     }
 
-    /// Applies `records` at `first` (the state's next offset), publishes
-    /// what they did and answers followers' waiters.
-    fn apply(&mut self, first: Offset, records: &[LogRecord]) -> Vec<Applied> {
-        let mut results = Vec::with_capacity(records.len());
-        let mut batch = EventBatch {
-            next_offset: first + records.len() as Offset,
-            events: Vec::new(),
-            directory: Vec::new(),
-        };
-        {
-            let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
-            for (i, record) in records.iter().enumerate() {
-                let offset = first + i as Offset;
-                let applied = st.apply(offset, record);
-                match (&applied, record) {
-                    (Applied::Ledger { events, .. }, LogRecord::Ledger(command)) => {
-                        let time_ms = command_time_ms(command);
-                        batch.events.extend(events.iter().map(|e| LedgerEventAt {
-                            offset,
-                            time_ms,
-                            event: e.clone(),
-                        }));
-                    }
-                    (
-                        Applied::Directory(Ok(DirectoryReply::Done | DirectoryReply::Quote(_))),
-                        LogRecord::Directory(command),
-                    ) => batch.directory.push((offset, command.clone())),
-                    (Applied::Settlement { events, .. }, LogRecord::Settlement(command)) => {
-                        let time_ms = command.time_ms();
-                        batch.events.extend(events.iter().map(|e| LedgerEventAt {
-                            offset,
-                            time_ms,
-                            event: e.clone(),
-                        }));
-                    }
-                    _ => {}
-                }
-                results.push(applied);
+    fn set_health(&self, health: EngineHealth) {
+        self.health.send_if_modified(|h| {
+            if *h == health {
+                return false;
             }
-        }
+            tracing::info!(from = ?h, to = ?health, "engine health changed");
+            *h = health;
+            true
+        });
+    }
+
+    /// Applies `records` at `first` (the state's next offset) through the
+    /// one replay path, hands what they did to the feed, and answers
+    /// followers' waiters.
+    fn apply(&mut self, first: Offset, records: &[LogRecord]) -> Vec<Applied> {
+        let (results, batch) = {
+            let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
+            if failpoints::hit(failpoints::APPLY_PANIC, first + records.len() as Offset - 1) {
+                // Half of the batch applied, then a panic with the lock held.
+                let half = records.len() / 2;
+                let _ = feed::apply_records(&mut st, first, &records[..half]);
+                panic!("failpoint {}: a panic while applying", failpoints::APPLY_PANIC);
+            }
+            feed::apply_records(&mut st, first, records)
+        };
+        let next_offset = batch.next_offset();
         {
             let mut w = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
             if !w.pending.is_empty() || w.outstanding > 0 {
@@ -420,12 +408,10 @@ impl Core {
                     }
                 }
             }
-            w.applied_upto = batch.next_offset;
+            w.applied_upto = next_offset;
         }
-        metrics::gauge!("harambee_log_next_offset").set(batch.next_offset as f64);
-        if !batch.events.is_empty() || !batch.directory.is_empty() {
-            let _ = self.events.send(Arc::new(batch));
-        }
+        metrics::gauge!("harambee_log_next_offset").set(next_offset as f64);
+        self.feed.push(batch);
         self.since_snapshot += records.len() as u64;
         results
     }
@@ -449,17 +435,20 @@ impl Core {
         }
     }
 
-    /// Applies the records the log holds past the state.
-    async fn catch_up(&mut self) -> Result<u64, LogError> {
+    /// Applies the records the log holds past the state, up to `end`.
+    async fn catch_up_to(&mut self, end: Offset) -> Result<u64, LogError> {
         let mut applied = 0u64;
         loop {
             let from = self.next_offset();
-            if self.log.end().await? <= from {
+            if from >= end {
                 return Ok(applied);
             }
-            let rows = self.log.read(from, LOG_BATCH_RECORDS_MAX).await?;
+            let want = ((end - from) as usize).min(LOG_BATCH_RECORDS_MAX);
+            let rows = self.log.read(from, want).await?;
             if rows.is_empty() {
-                return Ok(applied);
+                return Err(LogError::Unavailable(format!(
+                    "the log says it ends at {end} but gives nothing from {from}"
+                )));
             }
             let records = dense_from(from, rows)?;
             applied += records.len() as u64;
@@ -467,18 +456,49 @@ impl Core {
         }
     }
 
-    /// The writer's loop: group commit until the switch stops or this node
-    /// is no longer elected.
+    /// Applies the records the log holds past the state.
+    async fn catch_up(&mut self) -> Result<u64, LogError> {
+        let end = self.log.end().await?;
+        self.catch_up_to(end).await
+    }
+
+    /// After a failed append: reopens the log, reads back its real end and
+    /// applies what did land. A log that ends before what was acknowledged
+    /// has lost durable records: fatal.
+    async fn recover_log(&mut self) -> Result<(), LogError> {
+        let end = self.log.recover().await?;
+        let next = self.next_offset();
+        if end < next {
+            return Err(LogError::Fatal(format!(
+                "the log ends at offset {end}, but records up to {next} were acknowledged"
+            )));
+        }
+        let applied = self.catch_up_to(end).await?;
+        if applied > 0 {
+            tracing::warn!(
+                applied,
+                "applied records of a failed append that did become durable"
+            );
+        }
+        Ok(())
+    }
+
+    /// The writer's loop: group commit until the switch stops, this node is
+    /// no longer elected, or the engine fails.
     async fn write(
         &mut self,
         rx: &mut mpsc::Receiver<Submission>,
         mut elected: Option<&mut watch::Receiver<bool>>,
     ) -> Exit {
         let _ = self.writer.send(true);
+        self.set_health(EngineHealth::Serving);
         let mut batch: Vec<Submission> = Vec::with_capacity(1024);
         let mut records: Vec<LogRecord> = Vec::with_capacity(1024);
-        // Set while records of a failed append may be in the log unapplied.
-        let mut behind = false;
+        // Set while records of a failed append may be in the log unapplied:
+        // nothing is appended (or acknowledged) until they are read back.
+        let mut suspect = false;
+        // Set while the log refuses appends (health says so).
+        let mut degraded = false;
         loop {
             let first = tokio::select! {
                 received = rx.recv() => match received {
@@ -490,33 +510,40 @@ impl Core {
                     let _ = self.writer.send(false);
                     return Exit::RoleChanged;
                 }
-            };
-            batch.push(first);
-            while batch.len() < LOG_BATCH_RECORDS_MAX {
-                match rx.try_recv() {
-                    Ok(s) => batch.push(s),
-                    Err(_) => break,
-                }
-            }
-            if behind {
-                // An earlier append failed and what it left in the log is
-                // not applied yet: appending now would put this batch after
-                // records the state has not seen.
-                match self.catch_up().await {
-                    Ok(applied) => {
-                        behind = false;
-                        if applied > 0 {
-                            tracing::warn!(
-                                applied,
-                                "applied records of a failed append that did become durable"
-                            );
+                _ = tokio::time::sleep(Duration::from_millis(LOG_PROBE_INTERVAL_MS)), if degraded => {
+                    if suspect {
+                        match self.recover_log().await {
+                            Ok(()) => suspect = false,
+                            Err(e) if e.is_fatal() => return Exit::Failed(e.to_string()),
+                            Err(e) => {
+                                tracing::debug!(error = %e, "the event log is still unavailable");
+                                continue;
+                            }
                         }
                     }
+                    match self.log.probe().await {
+                        Ok(()) => {
+                            degraded = false;
+                            tracing::info!("the event log takes writes again");
+                            self.set_health(EngineHealth::Serving);
+                        }
+                        Err(e) if e.is_fatal() => return Exit::Failed(e.to_string()),
+                        Err(e) => {
+                            suspect = true;
+                            tracing::debug!(error = %e, "the event log still refuses writes");
+                        }
+                    }
+                    continue;
+                }
+            };
+            gather(first, rx, &mut batch);
+            if suspect {
+                match self.recover_log().await {
+                    Ok(()) => suspect = false,
                     Err(e) => {
-                        for s in batch.drain(..) {
-                            let _ = s
-                                .reply
-                                .send(Err(FspiopError::new(2003, format!("event log: {e}"))));
+                        refuse(&mut batch, &FspiopError::new(2003, format!("event log: {e}")));
+                        if e.is_fatal() {
+                            return Exit::Failed(e.to_string());
                         }
                         continue;
                     }
@@ -534,23 +561,22 @@ impl Core {
                 Err(e) => {
                     tracing::error!(error = %e, records = records.len(), "event log append failed");
                     metrics::counter!("harambee_log_append_failures_total").increment(1);
-                    for s in batch.drain(..) {
-                        let _ = s
-                            .reply
-                            .send(Err(FspiopError::new(2003, format!("event log: {e}"))));
+                    refuse(&mut batch, &FspiopError::new(2003, format!("event log: {e}")));
+                    if e.is_fatal() {
+                        return Exit::Failed(e.to_string());
                     }
+                    degraded = true;
+                    self.set_health(EngineHealth::Degraded(e.to_string()));
                     // Part of the batch may have become durable (a broker
-                    // that failed mid-batch): apply what did, so that the
-                    // live state stays the state a replay gives. Until
-                    // that is done nothing more is appended.
-                    match self.catch_up().await {
-                        Ok(0) => {}
-                        Ok(applied) => tracing::warn!(
-                            applied,
-                            "applied records of a failed append that did become durable"
-                        ),
+                    // that failed mid-batch, a COMMIT that failed late):
+                    // apply what did, so that the live state stays the state
+                    // a replay gives. Until that is done nothing more is
+                    // appended.
+                    suspect = true;
+                    match self.recover_log().await {
+                        Ok(()) => suspect = false,
+                        Err(e) if e.is_fatal() => return Exit::Failed(e.to_string()),
                         Err(e) => {
-                            behind = true;
                             tracing::warn!(error = %e, "could not read back after a failed append")
                         }
                     }
@@ -560,20 +586,20 @@ impl Core {
             if self.next_offset() != first_offset {
                 // Someone else wrote to the log: this process is no longer
                 // the single writer. Stop rather than diverge.
-                tracing::error!(
-                    expected = self.next_offset(),
-                    got = first_offset,
-                    "event log offset mismatch; stopping the engine"
+                let reason = format!(
+                    "event log offset mismatch: the state is at {}, the log appended at {first_offset}",
+                    self.next_offset()
                 );
-                for s in batch.drain(..) {
-                    let _ = s
-                        .reply
-                        .send(Err(FspiopError::new(2003, "event log has another writer")));
-                }
+                refuse(&mut batch, &FspiopError::new(2003, "event log has another writer"));
                 let _ = self.writer.send(false);
-                return Exit::Stopped;
+                return Exit::Failed(reason);
             }
             let applied = self.apply(first_offset, &records);
+            if degraded {
+                degraded = false;
+                tracing::info!("the event log takes writes again");
+                self.set_health(EngineHealth::Serving);
+            }
             // Submissions waiting for the log: the lag between the edge and
             // the durable log.
             metrics::gauge!("harambee_engine_queue_depth").set(rx.len() as f64);
@@ -593,6 +619,7 @@ impl Core {
         forwarder: &Arc<dyn Forwarder>,
     ) -> Exit {
         let _ = self.writer.send(false);
+        self.set_health(EngineHealth::Serving);
         let stop = Arc::new(AtomicBool::new(false));
         let (tail_tx, mut tail_rx) = mpsc::channel(4);
         let tailer = tokio::spawn(tail(
@@ -632,13 +659,8 @@ impl Core {
                 }
                 received = rx.recv() => {
                     let Some(first) = received else { break Exit::Stopped };
-                    let mut batch = vec![first];
-                    while batch.len() < LOG_BATCH_RECORDS_MAX {
-                        match rx.try_recv() {
-                            Ok(s) => batch.push(s),
-                            Err(_) => break,
-                        }
-                    }
+                    let mut batch = Vec::new();
+                    gather(first, rx, &mut batch);
                     self.hand_over(batch, forwarder);
                 }
             }
@@ -768,21 +790,6 @@ async fn demoted(elected: &mut Option<&mut watch::Receiver<bool>>) {
     }
 }
 
-/// Checks that `rows` start at `from` with no gap and returns the records.
-fn dense_from(from: Offset, rows: Vec<(Offset, LogRecord)>) -> Result<Vec<LogRecord>, LogError> {
-    let mut records = Vec::with_capacity(rows.len());
-    for (i, (offset, record)) in rows.into_iter().enumerate() {
-        if offset != from + i as Offset {
-            return Err(LogError::Corrupt {
-                offset: from + i as Offset,
-                reason: format!("missing; the log gave offset {offset}"),
-            });
-        }
-        records.push(record);
-    }
-    Ok(records)
-}
-
 /// Reads the log from `from` on and hands the records to the follower loop.
 async fn tail(
     log: Arc<dyn EventLog>,
@@ -812,33 +819,71 @@ async fn tail(
     }
 }
 
-async fn run(mut core: Core, mut rx: mpsc::Receiver<Submission>, leadership: Leadership) {
-    match leadership {
-        Leadership::Sole => {
-            core.write(&mut rx, None).await;
+/// Runs the engine, and says how it ended: `Stopped` when the switch
+/// stops, `Failed` when it cannot go on (a panic included).
+async fn supervised(
+    core: Core,
+    rx: mpsc::Receiver<Submission>,
+    leadership: Leadership,
+    health: watch::Sender<EngineHealth>,
+) {
+    let ended = std::panic::AssertUnwindSafe(run(core, rx, leadership))
+        .catch_unwind()
+        .await;
+    let outcome = match ended {
+        Ok(Exit::Failed(reason)) => EngineHealth::Failed(reason),
+        Ok(_) => EngineHealth::Stopped,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            EngineHealth::Failed(format!("the engine panicked: {message}"))
         }
+    };
+    match &outcome {
+        EngineHealth::Failed(reason) => {
+            metrics::counter!("harambee_engine_failures_total").increment(1);
+            tracing::error!(%reason, "the ledger engine failed");
+        }
+        _ => tracing::info!("engine stopped: no more submitters"),
+    }
+    health.send_replace(outcome);
+}
+
+async fn run(mut core: Core, mut rx: mpsc::Receiver<Submission>, leadership: Leadership) -> Exit {
+    let exit = match leadership {
+        Leadership::Sole => core.write(&mut rx, None).await,
         Leadership::Elected {
             mut elected,
             node,
             url,
             forwarder,
         } => loop {
-            if let Exit::Stopped = core.follow(&mut rx, &mut elected, &forwarder).await {
-                break;
+            match core.follow(&mut rx, &mut elected, &forwarder).await {
+                Exit::Stopped => break Exit::Stopped,
+                Exit::Failed(reason) => break Exit::Failed(reason),
+                Exit::RoleChanged => {}
             }
             if !*elected.borrow() {
                 continue;
             }
             if let Err(e) = core.take_over(&node, &url).await {
+                if e.is_fatal() {
+                    break Exit::Failed(e.to_string());
+                }
                 tracing::error!(error = %e, "could not take over as the ledger writer; retrying");
                 tokio::time::sleep(Duration::from_millis(RETRY_PAUSE_MS)).await;
                 continue;
             }
-            if let Exit::Stopped = core.write(&mut rx, Some(&mut elected)).await {
-                break;
+            match core.write(&mut rx, Some(&mut elected)).await {
+                Exit::Stopped => break Exit::Stopped,
+                Exit::Failed(reason) => break Exit::Failed(reason),
+                Exit::RoleChanged => {}
             }
         },
-    }
+    };
     let _ = core.writer.send(false);
-    tracing::info!("engine stopped: no more submitters");
+    exit
 }

@@ -3,14 +3,14 @@
 //! the Kafka topic `<log topic>.events`, after the record that made it is
 //! durable and applied.
 //!
-//! Delivery is at least once and in log order. When a node becomes the
-//! writer (at start, or by taking over), it reads the last event on the
-//! topic and publishes what came after it from the events it holds (those
-//! it applied while following, or replayed at start), so that a crash
-//! between applying and publishing loses nothing within
-//! `EVENTS_HELD_MAX`. A consumer deduplicates by (`log_offset`, `index`).
+//! Delivery is at least once and in log order. The publisher is a reader
+//! of the feed (see `feed`) whose checkpoint is the topic itself: when a
+//! node becomes the writer (at start, or by taking over), and after any
+//! failed publication (a broker outage), it reads the last event on the
+//! topic and goes on from the event after it, from the feed's memory or,
+//! if that no longer reaches so far back, from the log. Nothing is ever
+//! skipped. A consumer deduplicates by (`log_offset`, `index`).
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use harambee_ledger::{Event, ParticipantId, PostingPhase};
@@ -21,17 +21,18 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset as KafkaOffset, TopicPartitionList};
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::edge::Ctx;
-use crate::engine::LedgerEventAt;
 use crate::log::kafka::{self, timeout_ms};
 use crate::log::{LogError, Offset};
 use crate::state::State;
 use crate::validate;
 
-/// Events a node holds to publish again after a takeover or a restart.
-pub const EVENTS_HELD_MAX: usize = 262_144;
+/// Records whose events are published in one go, at most.
+pub const PUBLISH_RECORDS_MAX: usize = 4_096;
+
+/// Pause after a failed publication before the topic's end is read again.
+pub const RETRY_PAUSE_MS: u64 = 500;
 
 /// The events topic of a log topic.
 pub fn events_topic(log_topic: &str) -> String {
@@ -199,8 +200,15 @@ fn posting(p: &harambee_ledger::Posting) -> Option<v1::Posting> {
     })
 }
 
-/// The wire form of one event; participant names come from `state`.
-pub fn encode(state: &State, at: &LedgerEventAt, index: u32) -> v1::LedgerEvent {
+/// The wire form of the event at (`offset`, `index`) of a record of time
+/// `time_ms`; participant names come from `state`.
+pub fn encode(
+    state: &State,
+    offset: Offset,
+    index: u32,
+    time_ms: i64,
+    event: &Event,
+) -> v1::LedgerEvent {
     use ledger_event::Kind;
     let name = |id: ParticipantId| {
         state
@@ -216,7 +224,7 @@ pub fn encode(state: &State, at: &LedgerEventAt, index: u32) -> v1::LedgerEvent 
         fsp_id: name(*participant),
         posting: posting(p),
     };
-    let kind = match &at.event {
+    let kind = match event {
         Event::CurrencyEnabled {
             currency,
             scale,
@@ -356,115 +364,76 @@ pub fn encode(state: &State, at: &LedgerEventAt, index: u32) -> v1::LedgerEvent 
         }),
     };
     v1::LedgerEvent {
-        log_offset: at.offset,
+        log_offset: offset,
         index,
-        command_time_ms: at.time_ms,
+        command_time_ms: time_ms,
         kind: Some(kind),
     }
 }
 
-/// Events with their positions: the index counts events of one record.
-pub(crate) fn positioned(
-    events: &[LedgerEventAt],
-    start: Option<(Offset, u32)>,
-) -> Vec<(u32, &LedgerEventAt)> {
-    let mut out = Vec::with_capacity(events.len());
-    let mut last = start;
-    for e in events {
-        let index = match last {
-            Some((offset, i)) if offset == e.offset => i + 1,
-            _ => 0,
-        };
-        last = Some((e.offset, index));
-        out.push((index, e));
-    }
-    out
-}
-
-/// Publishes the events of every batch the engine applies while this node
-/// is the writer; holds them while it follows.
+/// Publishes the events of every record, in log order, while this node is
+/// the writer, until the switch stops.
 pub async fn run(ctx: Ctx, publisher: Publisher, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut feed = ctx.engine.subscribe();
     let mut writer = ctx.engine.writer_changes();
-    // Events this node applied and may still have to publish.
-    let recovered = ctx.engine.recovered_events();
-    let mut held: VecDeque<(u32, LedgerEventAt)> = positioned(&recovered, None)
-        .into_iter()
-        .map(|(i, e)| (i, e.clone()))
-        .collect();
-    drop(recovered);
-    let mut last_index: Option<(Offset, u32)> = held.back().map(|(i, e)| (e.offset, *i));
-    // What is known to be on the topic; None: must be read from it.
-    let mut published: Option<Option<EventPosition>> = None;
-    loop {
-        if ctx.engine.is_writer() && !held.is_empty() {
-            if published.is_none() {
-                match publisher.last_published().await {
-                    Ok(last) => {
-                        published = Some(last);
+    let pause = || tokio::time::sleep(Duration::from_millis(RETRY_PAUSE_MS));
+    'term: loop {
+        tokio::select! {
+            elected = writer.wait_for(|w| *w) => if elected.is_err() { return },
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        // The topic is the checkpoint: go on after its last event.
+        let last = match publisher.last_published().await {
+            Ok(last) => last,
+            Err(e) => {
+                tracing::warn!(error = %e, "events topic unavailable; retrying");
+                tokio::select! { _ = pause() => {}, _ = stop.wait_for(|s| *s) => return }
+                continue 'term;
+            }
+        };
+        let mut reader = ctx.engine.feed().reader(last.map_or(0, |(offset, _)| offset));
+        loop {
+            let next = tokio::select! {
+                next = reader.next(PUBLISH_RECORDS_MAX) => next,
+                changed = writer.changed() => {
+                    if changed.is_err() {
+                        return;
                     }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "events topic unavailable; retrying");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                        continue;
-                    }
+                    continue 'term;
                 }
-            }
-            let after = published.flatten();
-            while held
-                .front()
-                .is_some_and(|(i, e)| after.is_some_and(|a| (e.offset, *i) <= a))
-            {
-                held.pop_front();
-            }
-            let wire: Vec<v1::LedgerEvent> = {
-                let st = ctx.engine.read();
-                held.iter().map(|(i, e)| encode(&st, e, *i)).collect()
+                _ = stop.wait_for(|s| *s) => return,
             };
+            let batches = match next {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the event publisher could not read the feed; retrying");
+                    tokio::select! { _ = pause() => {}, _ = stop.wait_for(|s| *s) => return }
+                    continue 'term;
+                }
+            };
+            let wire: Vec<v1::LedgerEvent> = {
+                let Ok(st) = ctx.engine.read() else { return };
+                batches
+                    .iter()
+                    .flat_map(|b| b.events())
+                    .filter(|(offset, index, _, _)| last.is_none_or(|l| (*offset, *index) > l))
+                    .map(|(offset, index, time_ms, event)| encode(&st, offset, index, time_ms, event))
+                    .collect()
+            };
+            if wire.is_empty() {
+                continue;
+            }
             match publisher.publish(&wire).await {
                 Ok(()) => {
                     metrics::counter!("harambee_events_published_total")
                         .increment(wire.len() as u64);
-                    published = Some(held.back().map(|(i, e)| (e.offset, *i)).or(after));
-                    held.clear();
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, events = wire.len(), "publishing events failed; retrying");
-                    // Some may have landed: read the topic's end again.
-                    published = None;
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    continue;
+                    tracing::warn!(error = %e, events = wire.len(), "publishing events failed; going on from the topic's end");
+                    metrics::counter!("harambee_events_publish_failures_total").increment(1);
+                    tokio::select! { _ = pause() => {}, _ = stop.wait_for(|s| *s) => return }
+                    continue 'term;
                 }
             }
-        }
-        tokio::select! {
-            received = feed.recv() => match received {
-                Ok(batch) => {
-                    for (i, e) in positioned(&batch.events, last_index) {
-                        if held.len() >= EVENTS_HELD_MAX {
-                            held.pop_front();
-                            metrics::counter!("harambee_events_dropped_total").increment(1);
-                        }
-                        held.push_back((i, e.clone()));
-                    }
-                    if let Some(e) = batch.events.last() {
-                        last_index = held.back().map(|(i, _)| (e.offset, *i));
-                    }
-                }
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "event publisher fell behind; some events are not held");
-                    metrics::counter!("harambee_events_gaps_total").increment(1);
-                }
-                Err(RecvError::Closed) => return,
-            },
-            changed = writer.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                // A new writer term: learn the topic's end again.
-                published = None;
-            }
-            _ = stop.wait_for(|s| *s) => return,
         }
     }
 }

@@ -15,6 +15,13 @@ use tonic::transport::Channel;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Exit status of `serve` when the ledger engine failed (EX_SOFTWARE).
+const ENGINE_FAILED_EXIT_CODE: i32 = 70;
+
+/// How long `serve` keeps answering NOT_SERVING after the engine failed,
+/// before it exits.
+const ENGINE_FAILED_EXIT_DELAY_MS: u64 = 500;
+
 #[derive(Parser)]
 #[command(
     name = "harambee",
@@ -358,6 +365,9 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Cmd::Serve { config, data_dir } => {
             init_tracing();
+            // A write past RLIMIT_FSIZE is an error the stores handle (as
+            // a full disk), not a signal that kills the process.
+            harambee_switch::datadir::ignore_file_size_signal();
             let mut config = Config::load(config.as_deref())?;
             if let Some(d) = data_dir {
                 config.data_dir = d;
@@ -377,7 +387,17 @@ async fn main() -> anyhow::Result<()> {
                     .map(|a| a.to_string())
                     .unwrap_or_default()
             );
-            shutdown_signal().await;
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                reason = running.failed() => {
+                    // Health says NOT_SERVING on every port already; give
+                    // load balancers a moment to see it, then exit for the
+                    // supervisor to restart the switch from its log.
+                    tracing::error!(%reason, "the ledger engine stopped; exiting so that the supervisor restarts the switch");
+                    tokio::time::sleep(std::time::Duration::from_millis(ENGINE_FAILED_EXIT_DELAY_MS)).await;
+                    std::process::exit(ENGINE_FAILED_EXIT_CODE);
+                }
+            }
             tracing::info!("shutting down");
             running.stop().await;
             Ok(())

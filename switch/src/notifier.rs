@@ -1,110 +1,87 @@
-//! Tells participants what happened to their transfers: a commit to the
-//! payee, an abort to both sides (3303 on expiry). Every notice goes to the
-//! Notifications stream of the participant and, best effort, to its
+//! Tells participants what happened, as it happens: the notices of every
+//! applied record (see `notices`) go to the live Notifications streams of
+//! this node and, from the writer, best effort, to each participant's
 //! PayeeCallback `Notify`.
 //!
-//! Driven by the engine's ledger events, so transfers finished by the
-//! request path and by the expiry sweep are told the same way.
+//! The live path is only the fast path. Every notice is also stored by the
+//! projector with its number, and a stream fills any gap from there (see
+//! `participant_api::notifications`), so a notice missed here (a lagging
+//! stream, a Notify that failed) is never lost to a participant that
+//! reconnects with `from_sequence`.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
-use harambee_ledger::Event;
-use harambee_proto::v1::{Notification, notification};
-use tokio::sync::broadcast::error::RecvError;
+use harambee_proto::v1::Notification;
+use tokio::sync::Semaphore;
 
 use crate::callbacks::with_deadline;
-use crate::edge::{Ctx, Notice, now_ms, transfer_result};
-use crate::validate;
+use crate::edge::{Ctx, Notice};
 
 /// Deadline of one Notify call.
 pub const NOTIFY_TIMEOUT_MS: u64 = 5_000;
 
+/// Notify calls in flight at once; beyond, notices are not pushed (they
+/// stay readable on the Notifications stream).
+pub const NOTIFY_IN_FLIGHT_MAX: usize = 1_024;
+
+/// Records whose notices are sent in one go.
+pub const NOTIFY_RECORDS_MAX: usize = 4_096;
+
 /// Runs until the switch stops.
 pub async fn run(ctx: Ctx, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut events = ctx.engine.subscribe();
-    let mut sequences: HashMap<String, u64> = HashMap::new();
+    let in_flight = Arc::new(Semaphore::new(NOTIFY_IN_FLIGHT_MAX));
+    let feed = ctx.engine.feed().clone();
+    // Live notices only: what was before is in the notices projection.
+    let mut reader = feed.reader(feed.applied());
     loop {
-        let received = tokio::select! {
-            received = events.recv() => received,
+        let next = tokio::select! {
+            next = reader.next(NOTIFY_RECORDS_MAX) => next,
             _ = stop.wait_for(|s| *s) => return,
         };
-        let batch = match received {
-            Ok(batch) => batch,
-            Err(RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "notifier fell behind; some notices were not sent");
-                metrics::counter!("harambee_notices_dropped_total").increment(missed);
+        let batches = match next {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "the notifier could not read the feed; going on from the head");
+                reader = feed.reader(feed.applied());
                 continue;
             }
-            Err(RecvError::Closed) => return,
         };
-        for at in &batch.events {
-            let (id, committed) = match &at.event {
-                Event::TransferCommitted { transfer_id, .. } => (*transfer_id, true),
-                Event::TransferAborted { transfer_id, .. } => (*transfer_id, false),
-                _ => continue,
-            };
-            let (result, payer, payee) = {
-                let st = ctx.engine.read();
-                let Some(t) = st.ledger.transfer(id) else {
-                    continue;
-                };
-                let payer = st
-                    .ledger
-                    .participant(t.payer)
-                    .map(|p| p.name.clone())
-                    .unwrap_or_default();
-                let payee = st
-                    .ledger
-                    .participant(t.payee)
-                    .map(|p| p.name.clone())
-                    .unwrap_or_default();
-                (
-                    transfer_result(t, payer.clone(), payee.clone()),
-                    payer,
-                    payee,
-                )
-            };
-            let recipients = if committed {
-                vec![payee]
-            } else {
-                vec![payer, payee]
-            };
-            for participant in recipients {
-                let sequence = sequences.entry(participant.clone()).or_insert(0);
-                *sequence += 1;
-                let kind = if committed {
-                    notification::Kind::TransferCommitted(result.clone())
-                } else {
-                    notification::Kind::TransferAborted(result.clone())
-                };
-                let notification = Notification {
-                    sequence: *sequence,
-                    time: Some(validate::timestamp(now_ms())),
-                    kind: Some(kind),
-                };
-                let _ = ctx.notices.send(Notice {
-                    participant: participant.clone(),
-                    notification: notification.clone(),
-                });
-                // Callbacks are the writer's job: in a cluster every node
-                // applies the same events, and each feeds its own streams.
-                if ctx.engine.is_writer() {
-                    push(&ctx, &participant, notification);
-                }
+        let notices: Vec<(String, Notification)> = {
+            let Ok(st) = ctx.engine.read() else { return };
+            batches
+                .iter()
+                .flat_map(|b| &b.records)
+                .flat_map(|r| &r.notices)
+                .filter_map(|draft| crate::notices::materialize(&st, draft))
+                .collect()
+        };
+        // Callbacks are the writer's job: in a cluster every node applies
+        // the same records, and each feeds its own streams.
+        let push_callbacks = ctx.engine.is_writer();
+        for (participant, notification) in notices {
+            if push_callbacks {
+                push(&ctx, &in_flight, &participant, notification.clone());
             }
+            let _ = ctx.notices.send(Notice {
+                participant,
+                notification,
+            });
         }
     }
 }
 
 /// Sends a notice to the participant's callback, without waiting for it.
-fn push(ctx: &Ctx, participant: &str, notification: Notification) {
+fn push(ctx: &Ctx, in_flight: &Arc<Semaphore>, participant: &str, notification: Notification) {
     let Some(url) = ctx
         .engine
         .read()
-        .directory
-        .endpoint(participant)
-        .map(str::to_string)
+        .ok()
+        .and_then(|st| st.directory.endpoint(participant).map(str::to_string))
     else {
+        return;
+    };
+    let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+        metrics::counter!("harambee_notify_total", "result" => "skipped").increment(1);
         return;
     };
     let Ok(mut client) = ctx.channels.payee(&url) else {
@@ -112,6 +89,7 @@ fn push(ctx: &Ctx, participant: &str, notification: Notification) {
     };
     let participant = participant.to_string();
     tokio::spawn(async move {
+        let _permit = permit;
         let timeout = Ctx::timeout(NOTIFY_TIMEOUT_MS);
         match client.notify(with_deadline(notification, timeout)).await {
             Ok(_) => metrics::counter!("harambee_notify_total", "result" => "ok").increment(1),

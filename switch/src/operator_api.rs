@@ -88,7 +88,7 @@ impl OperatorService {
         validate::fsp_id("fsp_id", fsp_id)?;
         self.ctx
             .engine
-            .read()
+            .read()?
             .ledger
             .participant_by_name(fsp_id)
             .map(|p| p.id)
@@ -96,7 +96,7 @@ impl OperatorService {
     }
 
     fn info(&self, fsp_id: &str) -> Result<ParticipantInfo> {
-        let st = self.ctx.engine.read();
+        let st = self.ctx.engine.read()?;
         let p = st
             .ledger
             .participant_by_name(fsp_id)
@@ -165,10 +165,10 @@ impl OperatorService {
         })
     }
 
-    fn position_info(&self, view: &PositionView) -> PositionInfo {
+    fn position_info(&self, view: &PositionView) -> Result<PositionInfo> {
         let c = view.currency;
-        PositionInfo {
-            fsp_id: self.ctx.name_of(view.participant),
+        Ok(PositionInfo {
+            fsp_id: self.ctx.name_of(view.participant)?,
             currency: c.to_string(),
             position: c.to_decimal(view.position).to_string(),
             reserved: c.to_decimal(view.reserved).to_string(),
@@ -176,7 +176,7 @@ impl OperatorService {
             net_debit_cap: c.to_decimal(view.net_debit_cap).to_string(),
             available: c.to_decimal(view.available).to_string(),
             settlement_model: SettlementModel::DeferredMultilateralNet as i32,
-        }
+        })
     }
 
     fn position(&self, fsp_id: &str, currency: Currency) -> Result<PositionInfo> {
@@ -184,13 +184,13 @@ impl OperatorService {
         let view = self
             .ctx
             .engine
-            .read()
+            .read()?
             .ledger
             .position(id, currency)
             .ok_or_else(|| {
                 FspiopError::new(3200, format!("{fsp_id} has no {currency} accounts"))
             })?;
-        Ok(self.position_info(&view))
+        self.position_info(&view)
     }
 
     fn cap(text: &str, c: Currency) -> Result<rust_decimal::Decimal> {
@@ -200,7 +200,7 @@ impl OperatorService {
     }
 
     fn funds_result(&self, id: FundsId) -> Result<FundsResult> {
-        let st = self.ctx.engine.read();
+        let st = self.ctx.engine.read()?;
         let r = st
             .ledger
             .funds(id)
@@ -265,13 +265,13 @@ impl OperatorService {
         self.funds_result(id)
     }
 
-    fn account(&self, a: &LedgerAccount) -> Account {
+    fn account(&self, a: &LedgerAccount) -> Result<Account> {
         let c = a.currency;
-        Account {
+        Ok(Account {
             account_id: a.id.0,
             owner: match a.owner {
                 Owner::Hub => "hub".into(),
-                Owner::Participant(p) => self.ctx.name_of(p),
+                Owner::Participant(p) => self.ctx.name_of(p)?,
             },
             currency: c.to_string(),
             r#type: match a.kind {
@@ -286,7 +286,7 @@ impl OperatorService {
             credits_posted: c.to_decimal(a.balances.credits_posted).to_string(),
             debits_pending: c.to_decimal(a.balances.debits_pending).to_string(),
             credits_pending: c.to_decimal(a.balances.credits_pending).to_string(),
-        }
+        })
     }
 
     /// Reads the SQL projection (it may trail the ledger by a batch).
@@ -381,7 +381,7 @@ impl OperatorService {
 
     /// A settlement as the Operator API shows it.
     fn settlement_info(&self, id: harambee_settlement::SettlementId) -> Result<Settlement> {
-        let st = self.ctx.engine.read();
+        let st = self.ctx.engine.read()?;
         let x = st
             .settlements
             .settlement(id)
@@ -642,7 +642,7 @@ impl OperatorApi for OperatorService {
             let names: Vec<String> = self
                 .ctx
                 .engine
-                .read()
+                .read()?
                 .ledger
                 .participants()
                 .iter()
@@ -711,7 +711,7 @@ impl OperatorApi for OperatorService {
         request: Request<ListCurrenciesRequest>,
     ) -> Reply_<ListCurrenciesResponse> {
         call!(self, request, "ListCurrencies", |_r| {
-            let currencies = self.ctx.engine.read().ledger.currencies();
+            let currencies = self.ctx.engine.read()?.ledger.currencies();
             Ok(ListCurrenciesResponse {
                 currencies: currencies
                     .into_iter()
@@ -764,7 +764,7 @@ impl OperatorApi for OperatorService {
             let accounts: Vec<LedgerAccount> = self
                 .ctx
                 .engine
-                .read()
+                .read()?
                 .ledger
                 .accounts()
                 .iter()
@@ -772,7 +772,10 @@ impl OperatorApi for OperatorService {
                 .copied()
                 .collect();
             Ok(GetAccountsResponse {
-                accounts: accounts.iter().map(|a| self.account(a)).collect(),
+                accounts: accounts
+                    .iter()
+                    .map(|a| self.account(a))
+                    .collect::<Result<_>>()?,
             })
         })
     }
@@ -784,7 +787,7 @@ impl OperatorApi for OperatorService {
         call!(self, request, "GetPositions", |r| {
             let id = self.participant_id(&r.fsp_id)?;
             let views: Vec<PositionView> = {
-                let st = self.ctx.engine.read();
+                let st = self.ctx.engine.read()?;
                 st.ledger
                     .currencies()
                     .into_iter()
@@ -792,7 +795,10 @@ impl OperatorApi for OperatorService {
                     .collect()
             };
             Ok(GetPositionsResponse {
-                positions: views.iter().map(|v| self.position_info(v)).collect(),
+                positions: views
+                    .iter()
+                    .map(|v| self.position_info(v))
+                    .collect::<Result<_>>()?,
             })
         })
     }
@@ -898,7 +904,7 @@ impl OperatorApi for OperatorService {
         request: Request<ListOraclesRequest>,
     ) -> Reply_<ListOraclesResponse> {
         call!(self, request, "ListOracles", |_r| {
-            let st = self.ctx.engine.read();
+            let st = self.ctx.engine.read()?;
             let oracles = st
                 .directory
                 .oracles()
@@ -915,7 +921,7 @@ impl OperatorApi for OperatorService {
     async fn get_transfer(&self, request: Request<GetTransferRequest>) -> Reply_<TransferResult> {
         call!(self, request, "GetTransfer", |r| {
             let id = TransferId(validate::uuid("transfer_id", &r.transfer_id)?);
-            let st = self.ctx.engine.read();
+            let st = self.ctx.engine.read()?;
             let t = st
                 .ledger
                 .transfer(id)
@@ -967,7 +973,7 @@ impl OperatorApi for OperatorService {
             let size = page_size(&page);
             // The page token is the id of the last window of the page before.
             let after = id_page_token(&page)?;
-            let st = self.ctx.engine.read();
+            let st = self.ctx.engine.read()?;
             let mut windows: Vec<SettlementWindow> = st
                 .settlements
                 .windows()
@@ -998,7 +1004,7 @@ impl OperatorApi for OperatorService {
         request: Request<GetSettlementWindowRequest>,
     ) -> Reply_<SettlementWindow> {
         call!(self, request, "GetSettlementWindow", |r| {
-            let st = self.ctx.engine.read();
+            let st = self.ctx.engine.read()?;
             st.settlements
                 .window(harambee_settlement::WindowId(r.window_id))
                 .map(window_info)
@@ -1030,7 +1036,7 @@ impl OperatorApi for OperatorService {
                     result: Ok(SettlementReply::WindowClosed { closed, .. }),
                     ..
                 } => {
-                    let st = self.ctx.engine.read();
+                    let st = self.ctx.engine.read()?;
                     st.settlements
                         .window(closed)
                         .map(window_info)
@@ -1114,7 +1120,7 @@ impl OperatorApi for OperatorService {
             let size = page_size(&page);
             let after = id_page_token(&page)?;
             let ids: Vec<harambee_settlement::SettlementId> = {
-                let st = self.ctx.engine.read();
+                let st = self.ctx.engine.read()?;
                 st.settlements
                     .settlements()
                     .iter()
@@ -1208,7 +1214,7 @@ impl OperatorApi for OperatorService {
                 Ok(ReportFormat::Json | ReportFormat::Unspecified) => false,
                 Err(_) => return Err(FspiopError::new(3100, "format: unknown")),
             };
-            let st = self.ctx.engine.read();
+            let st = self.ctx.engine.read()?;
             crate::reports::settlement_report(
                 &st,
                 harambee_settlement::SettlementId(r.settlement_id),
@@ -1223,7 +1229,7 @@ impl OperatorApi for OperatorService {
         request: Request<GetLedgerDigestRequest>,
     ) -> Reply_<LedgerDigest> {
         call!(self, request, "GetLedgerDigest", |_r| {
-            let st = self.ctx.engine.read();
+            let st = self.ctx.engine.read()?;
             Ok(LedgerDigest {
                 digest: st.ledger.digest().to_hex(),
                 log_offset: st.next_offset,

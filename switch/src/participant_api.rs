@@ -17,7 +17,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
 
 use crate::callbacks::{call_error, with_deadline};
-use crate::edge::{Ctx, now_ms, transfer_result};
+use crate::edge::{Ctx, Notice, now_ms, transfer_result};
 use crate::record::{DirectoryCommand, LogRecord, PartyKey, QuoteRecord};
 use crate::state::{Applied, DirectoryReply};
 use crate::validate;
@@ -29,6 +29,16 @@ pub const EXPIRY_GRACE_MS: i64 = 5_000;
 /// Pause between two attempts to record a payee's answer while the log is
 /// unavailable.
 pub const ANSWER_RETRY_MS: u64 = 200;
+
+/// Stored notifications a stream reads at a time.
+pub const NOTICES_PAGE_MAX: u32 = 256;
+
+/// How long a stream that is behind waits for the live path before it
+/// looks in the store again.
+pub const NOTICE_POLL_MS: u64 = 200;
+
+/// Notifications waiting to be sent on one stream.
+pub const STREAM_BUFFER_MAX: usize = 256;
 
 pub struct ParticipantService {
     pub ctx: Ctx,
@@ -64,7 +74,7 @@ fn count(call: &'static str, result: &std::result::Result<impl Sized, FspiopErro
 
 impl ParticipantService {
     fn fsp_of_party(&self, party: &PartyKey) -> Result<Option<String>> {
-        let st = self.ctx.engine.read();
+        let st = self.ctx.engine.read()?;
         if let Some(url) = st.directory.oracle(&party.party_type) {
             return Ok(Some(format!("oracle:{url}")));
         }
@@ -116,7 +126,7 @@ impl ParticipantService {
 
     /// A participant's callback URL, if it exists, is active and has one.
     fn active_endpoint(&self, name: &str, code: u16) -> Result<String> {
-        let st = self.ctx.engine.read();
+        let st = self.ctx.engine.read()?;
         let active = st
             .ledger
             .participant_by_name(name)
@@ -226,14 +236,32 @@ impl ParticipantService {
         }
         let request_sha256: [u8; 32] = Sha256::digest(r.encode_to_vec()).into();
         let quote_key = validate::uuid_string(quote_id);
-        if let Some(existing) = self.ctx.engine.read().directory.quote(&quote_key) {
-            if existing.request_sha256 != request_sha256 || existing.payer != payer {
+        let held = self
+            .ctx
+            .engine
+            .read()?
+            .directory
+            .quote(&quote_key)
+            .map(|q| (q.request_sha256 == request_sha256 && q.payer == payer, q.response.clone()));
+        // A quote the state has released (expired) is still in the quotes
+        // projection: the same id is still the same quote.
+        let known = match held {
+            Some(known) => Some(known),
+            None => self.stored_quote(&quote_key).await.map(|q| {
+                (
+                    q.request_sha256 == crate::state::hex(&request_sha256) && q.payer == payer,
+                    q.response,
+                )
+            }),
+        };
+        if let Some((same, response)) = known {
+            if !same {
                 return Err(FspiopError::new(
                     3106,
                     format!("quote {quote_key} was requested with other content"),
                 ));
             }
-            return QuoteResponse::decode(existing.response.as_slice())
+            return QuoteResponse::decode(response.as_slice())
                 .map_err(|e| FspiopError::new(2001, format!("stored quote: {e}")));
         }
         let url = self.active_endpoint(&payee, 3201)?;
@@ -317,26 +345,48 @@ impl ParticipantService {
         }
     }
 
-    fn get_quote_for(&self, caller: &str, quote_id: &str) -> Result<QuoteResponse> {
+    /// A quote from the quotes projection, if it is there with its answer.
+    async fn stored_quote(&self, quote_key: &str) -> Option<crate::projection::QuoteRow> {
+        match self.ctx.projections.quote(quote_key).await {
+            Ok(row) => row.filter(|q| !q.response.is_empty()),
+            Err(e) => {
+                tracing::debug!(error = %e, "quotes projection unavailable");
+                None
+            }
+        }
+    }
+
+    async fn get_quote_for(&self, caller: &str, quote_id: &str) -> Result<QuoteResponse> {
         let id = validate::uuid("quote_id", quote_id)?;
-        let st = self.ctx.engine.read();
-        let q = st
+        let key = validate::uuid_string(id);
+        let held = self
+            .ctx
+            .engine
+            .read()?
             .directory
-            .quote(&validate::uuid_string(id))
-            .ok_or_else(|| FspiopError::new(3205, format!("quote {quote_id} not found")))?;
-        if q.payer != caller && q.payee != caller {
+            .quote(&key)
+            .map(|q| (q.payer.clone(), q.payee.clone(), q.response.clone()));
+        let (payer, payee, response) = match held {
+            Some(q) => q,
+            None => self
+                .stored_quote(&key)
+                .await
+                .map(|q| (q.payer, q.payee, q.response))
+                .ok_or_else(|| FspiopError::new(3205, format!("quote {quote_id} not found")))?,
+        };
+        if payer != caller && payee != caller {
             return Err(FspiopError::new(
                 3000,
                 "only the payer or payee may read a quote",
             ));
         }
-        QuoteResponse::decode(q.response.as_slice())
+        QuoteResponse::decode(response.as_slice())
             .map_err(|e| FspiopError::new(2001, format!("stored quote: {e}")))
     }
 
     /// The transfer as the caller may see it.
     fn read_transfer(&self, caller: &str, id: TransferId) -> Result<TransferResult> {
-        let st = self.ctx.engine.read();
+        let st = self.ctx.engine.read()?;
         let t = st
             .ledger
             .transfer(id)
@@ -371,6 +421,15 @@ impl ParticipantService {
         validate::ilp_packet("ilp_packet", &r.ilp_packet)?;
         let condition = validate::b64url32("condition", &r.condition)?;
         let expires_at_ms = validate::timestamp_ms("expiration", r.expiration.as_ref())?;
+        let lifetime_max_ms = i64::try_from(self.ctx.config.transfer_lifetime_max_ms).unwrap_or(i64::MAX);
+        if expires_at_ms.saturating_sub(now_ms()) > lifetime_max_ms {
+            return Err(FspiopError::new(
+                3100,
+                format!(
+                    "expiration: more than {lifetime_max_ms} ms ahead; the scheme holds funds for a transfer at most that long"
+                ),
+            ));
+        }
         if !r.quote_id.is_empty() {
             validate::uuid("quote_id", &r.quote_id)?;
         }
@@ -378,7 +437,7 @@ impl ParticipantService {
             validate::uuid("transaction_id", &r.transaction_id)?;
         }
         let (payer, payee) = {
-            let st = self.ctx.engine.read();
+            let st = self.ctx.engine.read()?;
             let payer = st.ledger.participant_by_name(&payer_name).map(|p| p.id);
             let payee = st.ledger.participant_by_name(&payee_name).map(|p| p.id);
             (
@@ -407,7 +466,7 @@ impl ParticipantService {
                 let refused = self
                     .ctx
                     .engine
-                    .read()
+                    .read()?
                     .ledger
                     .transfer(id)
                     .is_some_and(|t| t.state == TransferState::Refused);
@@ -421,8 +480,18 @@ impl ParticipantService {
             }
             Ok(_) if outcome.duplicate => self.wait_final(&payer_name, id, expires_at_ms).await,
             Ok(_) => {
-                self.forward_to_payee(id, &payer_name, &payee_name, &r, expires_at_ms)
-                    .await;
+                // The payee's part runs on its own: a payer that gives up
+                // (or whose call is cancelled) does not cut it short.
+                let service = ParticipantService {
+                    ctx: self.ctx.clone(),
+                };
+                let payer = payer_name.clone();
+                let forward = tokio::spawn(async move {
+                    service
+                        .forward_to_payee(id, &payer, &payee_name, &r, expires_at_ms)
+                        .await
+                });
+                let _ = forward.await;
                 self.read_transfer(&payer_name, id)
             }
         }
@@ -445,7 +514,11 @@ impl ParticipantService {
                 now_ms: now_ms(),
             },
             Ok(url) => {
-                let timeout = Duration::from_millis((expires_at_ms - now_ms()).max(1) as u64);
+                // Bounded by the callback timeout, and by the expiry.
+                let until_expiry_ms = (expires_at_ms - now_ms()).max(1) as u64;
+                let timeout = Duration::from_millis(
+                    until_expiry_ms.min(self.ctx.config.transfer_callback_timeout_ms),
+                );
                 let request = CallbackTransferRequest {
                     transfer_id: r.transfer_id.clone(),
                     payer_fsp: payer.to_string(),
@@ -500,7 +573,12 @@ impl ParticipantService {
                                 tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
                             )
                         {
-                            // No answer before the expiry: wait for it, then expire.
+                            // No answer within the callback timeout: the
+                            // switch gives up on the payee. The transfer
+                            // stays reserved until its expiry, when it is
+                            // aborted (3303) and both sides are told.
+                            tracing::info!(transfer = %id, %payee, "the payee did not answer within the callback timeout");
+                            metrics::counter!("harambee_payee_timeouts_total").increment(1);
                             let wait = (expires_at_ms - now).max(0) as u64;
                             tokio::time::sleep(Duration::from_millis(wait)).await;
                             Command::Expire {
@@ -547,7 +625,7 @@ impl ParticipantService {
         id: TransferId,
         expires_at_ms: i64,
     ) -> Result<TransferResult> {
-        let mut events = self.ctx.engine.subscribe();
+        let mut applied = self.ctx.engine.feed().watch_applied();
         let deadline =
             expires_at_ms + EXPIRY_GRACE_MS + self.ctx.config.expiry_sweep_interval_ms as i64 * 2;
         loop {
@@ -559,12 +637,10 @@ impl ParticipantService {
             if left <= 0 {
                 return Ok(current);
             }
-            match tokio::time::timeout(Duration::from_millis(left as u64), events.recv()).await {
+            match tokio::time::timeout(Duration::from_millis(left as u64), applied.changed()).await {
                 Err(_) => return self.read_transfer(caller, id),
-                Ok(Err(RecvError::Closed)) => {
-                    return Err(FspiopError::new(2003, "the engine stopped"));
-                }
-                Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) => {}
+                Ok(Err(_)) => return Err(FspiopError::new(2003, "the engine stopped")),
+                Ok(Ok(())) => {}
             }
         }
     }
@@ -665,10 +741,10 @@ impl ParticipantApi for ParticipantService {
         &self,
         request: Request<GetQuoteRequest>,
     ) -> std::result::Result<Response<QuoteResponse>, Status> {
-        let result = self
-            .ctx
-            .authenticate(request.metadata())
-            .and_then(|caller| self.get_quote_for(&caller, &request.get_ref().quote_id));
+        let result = match self.ctx.authenticate(request.metadata()) {
+            Ok(caller) => self.get_quote_for(&caller, &request.get_ref().quote_id).await,
+            Err(e) => Err(e),
+        };
         count("GetQuote", &result);
         result.map(Response::new).map_err(Into::into)
     }
@@ -723,31 +799,106 @@ impl ParticipantApi for ParticipantService {
             .ctx
             .authenticate(request.metadata())
             .map_err(Status::from)?;
-        let mut notices = self.ctx.notices.subscribe();
-        let stream = async_stream(move |tx| async move {
-            loop {
-                match notices.recv().await {
-                    Ok(notice) if notice.participant == caller => {
-                        if tx.send(Ok(notice.notification)).await.is_err() {
+        // Subscribed before the numbers are read: nothing falls between.
+        let bus = self.ctx.notices.subscribe();
+        let (participant, last) = {
+            let st = self.ctx.engine.read().map_err(Status::from)?;
+            let p = st
+                .ledger
+                .participant_by_name(&caller)
+                .ok_or_else(|| Status::from(FspiopError::new(3202, "not a participant")))?;
+            (p.id, st.notices.last(p.id))
+        };
+        let from = request.get_ref().from_sequence;
+        let next = if from == 0 { last + 1 } else { from };
+        let ctx = self.ctx.clone();
+        let stream = async_stream(move |tx| {
+            notification_stream(ctx, caller, participant, next, bus, tx)
+        });
+        metrics::counter!("harambee_requests_total", "api" => "participant", "call" => "Notifications", "code" => "ok").increment(1);
+        Ok(Response::new(stream))
+    }
+}
+
+/// Sends a participant its notifications numbered `next` and after, in
+/// order, each once: from the notices projection for what is behind, from
+/// the live path for what is new. A gap in the live path (a lagging
+/// stream) is filled from the projection; notifications older than its
+/// retention are skipped (the numbers show it).
+async fn notification_stream(
+    ctx: Ctx,
+    caller: String,
+    participant: harambee_ledger::ParticipantId,
+    mut next: u64,
+    mut bus: tokio::sync::broadcast::Receiver<Notice>,
+    tx: tokio::sync::mpsc::Sender<std::result::Result<Notification, Status>>,
+) {
+    loop {
+        let known = ctx.engine.read().map(|st| st.notices.last(participant));
+        let known = match known {
+            Ok(known) => known,
+            Err(e) => {
+                let _ = tx.send(Err(e.to_status())).await;
+                return;
+            }
+        };
+        if next <= known {
+            match ctx.projections.notices(&caller, next, NOTICES_PAGE_MAX).await {
+                Ok(rows) if !rows.is_empty() => {
+                    for row in rows {
+                        let sequence = row.sequence.max(0) as u64;
+                        if sequence < next {
+                            continue;
+                        }
+                        let Ok(notification) = Notification::decode(row.notification.as_slice())
+                        else {
+                            tracing::warn!(%caller, sequence, "a stored notification does not decode");
+                            next = sequence + 1;
+                            continue;
+                        };
+                        if tx.send(Ok(notification)).await.is_err() {
                             return;
                         }
+                        next = sequence + 1;
                     }
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(missed)) => {
-                        let _ = tx
-                            .send(Err(FspiopError::new(
-                                2005,
-                                format!("{missed} notifications were dropped; reconnect"),
-                            )
-                            .to_status()))
-                            .await;
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "notices projection unavailable"),
+            }
+            // Not stored yet (the projector is behind): the live path may
+            // have it; else look again shortly.
+            match tokio::time::timeout(Duration::from_millis(NOTICE_POLL_MS), bus.recv()).await {
+                Ok(Ok(notice))
+                    if notice.participant == caller && notice.notification.sequence == next =>
+                {
+                    if tx.send(Ok(notice.notification)).await.is_err() {
                         return;
                     }
-                    Err(RecvError::Closed) => return,
+                    next += 1;
+                }
+                Ok(Err(RecvError::Closed)) => return,
+                _ => {}
+            }
+            continue;
+        }
+        let received = tokio::select! {
+            received = bus.recv() => received,
+            _ = tx.closed() => return,
+        };
+        match received {
+            Ok(notice) if notice.participant == caller => {
+                // Later than `next`: the gap is filled at the top of the loop.
+                if notice.notification.sequence == next {
+                    if tx.send(Ok(notice.notification)).await.is_err() {
+                        return;
+                    }
+                    next += 1;
                 }
             }
-        });
-        Ok(Response::new(stream))
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => return,
+        }
     }
 }
 
@@ -757,7 +908,7 @@ where
     F: FnOnce(tokio::sync::mpsc::Sender<std::result::Result<Notification, Status>>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    let (tx, rx) = tokio::sync::mpsc::channel(STREAM_BUFFER_MAX);
     tokio::spawn(body(tx));
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }

@@ -1,10 +1,21 @@
-//! Projections: the transfers as SQL rows, for the operator's queries and
-//! reports. Written in batches by a task that follows the engine's events,
-//! idempotent (a row is only replaced by a newer log position), and
-//! rebuilt from the state whenever the task fell behind or starts: the log
-//! is the truth, the projection a convenience that can always be rebuilt.
+//! Projections: the switch as SQL rows, for the operator's queries,
+//! reports and the Notifications stream: transfers, positions, parties,
+//! quotes, postings and notices.
+//!
+//! The projector is a reader of the feed (see `feed`): it starts from the
+//! checkpoint stored with the rows, takes what every record did, in log
+//! order, and writes the rows and the new checkpoint in one transaction.
+//! After a crash or a failed write it reads its checkpoint back and goes
+//! on from there; rows are idempotent (a row is only replaced by one from
+//! the same or a later log position, a posting or notice is written once),
+//! so writing a record twice changes nothing. The log is the truth; the
+//! projections can always be rebuilt from it (`rebuild_from_log`, which
+//! goes through the same rows).
+//!
+//! Architecture invariant: the projector never drops a record and never
+//! writes from a state it rebuilt under the engine's lock. In a cluster
+//! only the writer projects.
 
-use std::collections::VecDeque;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -12,33 +23,41 @@ use std::sync::Arc;
 use harambee_ledger::{
     AccountType, Event, Owner, PostingPhase, Resolution, TransferId, TransferRecord, TransferState,
 };
+use prost::Message as _;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Postgres, QueryBuilder, Row, Sqlite, SqlitePool};
-use tokio::sync::broadcast::error::RecvError;
+use sqlx::{Connection as _, Postgres, QueryBuilder, Row, Sqlite, SqlitePool};
 
 use crate::edge::Ctx;
-use crate::engine::{EventBatch, LedgerEventAt};
+use crate::feed::EventBatch;
 use crate::log::Offset;
 use crate::record::{DirectoryCommand, PartyKey, QuoteRecord};
+use crate::state::State;
 use crate::validate;
 
-/// Pause between two attempts to rebuild a projection whose store failed.
-pub const REBUILD_RETRY_MS: u64 = 1_000;
+/// The projector's name in the checkpoints table.
+pub const PROJECTOR: &str = "projections";
 
-/// Postings held in memory until the store takes them (see
-/// `HeldPostings`): a few hundred bytes each, so at most some 50 MB. A
-/// follower holds the latest ones, to write what a dead writer had not.
-pub const POSTINGS_HELD_MAX: usize = 1 << 17;
+/// Pause after a failed projection write before the projector reads its
+/// checkpoint back and tries again.
+pub const RETRY_PAUSE_MS: u64 = 1_000;
 
 /// How long a query waits for a PostgreSQL connection.
 pub const PG_ACQUIRE_TIMEOUT_MS: u64 = 3_000;
 
-/// Engine batches written to the projection in one transaction, at most.
-pub const BATCHES_PER_WRITE_MAX: usize = 256;
+/// Records projected in one transaction, at most (more are taken only if
+/// they are waiting already).
+pub const RECORDS_PER_WRITE_MAX: usize = 32_768;
 
 /// Rows written in one statement.
 pub const ROWS_PER_STATEMENT: usize = 500;
+
+/// Notices kept per participant, for streams that resume: older ones are
+/// deleted (the Notifications stream then starts at the oldest kept).
+pub const NOTICE_RETENTION_MS: i64 = 7 * 24 * 3_600_000;
+
+/// How often the projector deletes notices older than the retention.
+pub const NOTICE_PRUNE_INTERVAL_MS: u64 = 60_000;
 
 /// A transfer as the projection stores it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +109,44 @@ pub struct QuoteRow {
     pub expires_at_ms: i64,
     pub recorded_at_ms: i64,
     pub log_offset: i64,
+    /// SHA-256 (hex) of the canonical request, for repeated requests.
+    pub request_sha256: String,
+    /// The encoded `QuoteResponse`.
+    pub response: Vec<u8>,
+}
+
+/// A notification of one participant, as the stream resumes from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoticeRow {
+    pub participant: String,
+    pub sequence: i64,
+    pub log_offset: i64,
+    pub time_ms: i64,
+    /// The encoded `harambee.v1.Notification`.
+    pub notification: Vec<u8>,
+}
+
+/// What one projection write changes, in one transaction.
+#[derive(Clone, Debug, Default)]
+pub struct ProjectionWrite {
+    pub transfers: Vec<TransferRow>,
+    pub state: StateRows,
+    pub postings: Vec<PostingRow>,
+    pub notices: Vec<NoticeRow>,
+    /// The reader and the log offset every record below which is written
+    /// (the stored checkpoint only ever moves forward).
+    pub checkpoint: Option<(String, Offset)>,
+}
+
+impl ProjectionWrite {
+    fn rows(&self) -> usize {
+        self.transfers.len()
+            + self.state.positions.len()
+            + self.state.parties.len()
+            + self.state.quotes.len()
+            + self.postings.len()
+            + self.notices.len()
+    }
 }
 
 /// Positions, parties and quotes to write.
@@ -100,11 +157,6 @@ pub struct StateRows {
     pub quotes: Vec<QuoteRow>,
 }
 
-impl StateRows {
-    fn is_empty(&self) -> bool {
-        self.positions.is_empty() && self.parties.is_empty() && self.quotes.is_empty()
-    }
-}
 
 /// Filters of a transfer query.
 #[derive(Clone, Debug, Default)]
@@ -153,15 +205,14 @@ pub struct PostingQuery {
 /// Where projections are stored: SQLite (embedded) or PostgreSQL.
 #[async_trait::async_trait]
 pub trait ProjectionStore: Send + Sync + 'static {
-    /// Writes rows; a row replaces a stored one only if it is from the same
-    /// or a later log position.
-    async fn upsert(&self, rows: &[TransferRow]) -> anyhow::Result<()>;
+    /// Writes rows and the checkpoint in one transaction. A row replaces a
+    /// stored one only if it is from the same or a later log position; a
+    /// posting, notice or quote already stored is left as it is.
+    async fn write(&self, write: &ProjectionWrite) -> anyhow::Result<()>;
+    /// The stored checkpoint of `reader`: the log offset to go on from.
+    async fn checkpoint(&self, reader: &str) -> anyhow::Result<Option<Offset>>;
     /// Transfers matching a query, by id.
     async fn transfers(&self, query: &TransferQuery) -> anyhow::Result<Vec<TransferRow>>;
-    /// Writes positions, parties and quotes, in one transaction, each row
-    /// replacing a stored one only if it is from the same or a later log
-    /// position.
-    async fn upsert_state(&self, rows: &StateRows) -> anyhow::Result<()>;
     /// Every projected position, by participant and currency.
     async fn positions(&self) -> anyhow::Result<Vec<PositionRow>>;
     async fn party_owner(
@@ -171,10 +222,17 @@ pub trait ProjectionStore: Send + Sync + 'static {
         sub_id: &str,
     ) -> anyhow::Result<Option<String>>;
     async fn quote(&self, quote_id: &str) -> anyhow::Result<Option<QuoteRow>>;
-    /// Writes postings; one already stored is left as it is.
-    async fn insert_postings(&self, rows: &[PostingRow]) -> anyhow::Result<()>;
     /// Postings matching a query, in log order.
     async fn postings(&self, query: &PostingQuery) -> anyhow::Result<Vec<PostingRow>>;
+    /// A participant's notices from `from_sequence` on, in order.
+    async fn notices(
+        &self,
+        participant: &str,
+        from_sequence: u64,
+        limit: u32,
+    ) -> anyhow::Result<Vec<NoticeRow>>;
+    /// Deletes notices older than `before_ms`; returns how many.
+    async fn prune_notices(&self, before_ms: i64) -> anyhow::Result<u64>;
 }
 
 /// Page cache of each embedded projection connection, in KiB.
@@ -242,14 +300,18 @@ impl PgProjections {
 }
 
 /// The same SQL for both databases; `$cast` turns the bound amount text
-/// into the column's type, `$amount` reads it back as text.
+/// into the column's type, `$amount` reads it back as text, `$greatest`
+/// is the larger of two values.
 macro_rules! projection_store {
-    ($store:ty, $db:ty, $cast:literal, $amount:literal, $text:ident) => {
-        #[async_trait::async_trait]
-        impl ProjectionStore for $store {
-            async fn upsert(&self, rows: &[TransferRow]) -> anyhow::Result<()> {
-                let mut tx = self.pool.begin().await?;
-                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+    ($store:ty, $db:ty, $cast:literal, $amount:literal, $text:ident, $greatest:literal) => {
+        impl $store {
+            /// Every statement of a write, in one transaction on `conn`.
+            async fn write_on(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                w: &ProjectionWrite,
+            ) -> Result<(), sqlx::Error> {
+                let mut tx = conn.begin().await?;
+                for chunk in w.transfers.chunks(ROWS_PER_STATEMENT) {
                     let mut q: QueryBuilder<$db> = QueryBuilder::new(
                         "INSERT INTO transfers (transfer_id, payer, payee, currency, amount, state, reason, condition, fulfilment, expires_at_ms, prepared_at_ms, resolved_at_ms, log_offset) ",
                     );
@@ -276,13 +338,7 @@ macro_rules! projection_store {
                     );
                     q.build().execute(&mut *tx).await?;
                 }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn upsert_state(&self, rows: &StateRows) -> anyhow::Result<()> {
-                let mut tx = self.pool.begin().await?;
-                for chunk in rows.positions.chunks(ROWS_PER_STATEMENT) {
+                for chunk in w.state.positions.chunks(ROWS_PER_STATEMENT) {
                     let mut q: QueryBuilder<$db> = QueryBuilder::new(
                         "INSERT INTO positions (fsp_id, currency, position, reserved, liquidity, net_debit_cap, log_offset) ",
                     );
@@ -306,7 +362,7 @@ macro_rules! projection_store {
                     );
                     q.build().execute(&mut *tx).await?;
                 }
-                for chunk in rows.parties.chunks(ROWS_PER_STATEMENT) {
+                for chunk in w.state.parties.chunks(ROWS_PER_STATEMENT) {
                     let mut q: QueryBuilder<$db> = QueryBuilder::new(
                         "INSERT INTO parties (party_type, party_id, sub_id, owner, log_offset) ",
                     );
@@ -323,9 +379,10 @@ macro_rules! projection_store {
                     );
                     q.build().execute(&mut *tx).await?;
                 }
-                for chunk in rows.quotes.chunks(ROWS_PER_STATEMENT) {
+                // Quotes carry up to 32 KiB of ILP packet: fewer per statement.
+                for chunk in w.state.quotes.chunks(ROWS_PER_STATEMENT / 10) {
                     let mut q: QueryBuilder<$db> = QueryBuilder::new(
-                        "INSERT INTO quotes (quote_id, payer, payee, expires_at_ms, recorded_at_ms, log_offset) ",
+                        "INSERT INTO quotes (quote_id, payer, payee, expires_at_ms, recorded_at_ms, log_offset, request_sha256, response) ",
                     );
                     q.push_values(chunk, |mut b, r| {
                         b.push_bind(r.quote_id.clone())
@@ -333,14 +390,87 @@ macro_rules! projection_store {
                             .push_bind(r.payee.clone())
                             .push_bind(r.expires_at_ms)
                             .push_bind(r.recorded_at_ms)
-                            .push_bind(r.log_offset);
+                            .push_bind(r.log_offset)
+                            .push_bind(r.request_sha256.clone())
+                            .push_bind(r.response.clone());
                     });
                     // A quote never changes once agreed.
                     q.push(" ON CONFLICT (quote_id) DO NOTHING");
                     q.build().execute(&mut *tx).await?;
                 }
-                tx.commit().await?;
-                Ok(())
+                for chunk in w.postings.chunks(ROWS_PER_STATEMENT) {
+                    let mut q: QueryBuilder<$db> = QueryBuilder::new(
+                        "INSERT INTO postings (log_offset, event_index, time_ms, event, reference, debit_account, debit_owner, debit_type, credit_account, credit_owner, credit_type, currency, amount, phase) ",
+                    );
+                    q.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.log_offset)
+                            .push_bind(r.event_index)
+                            .push_bind(r.time_ms)
+                            .push_bind(r.event.clone())
+                            .push_bind(r.reference.clone())
+                            .push_bind(r.debit_account)
+                            .push_bind(r.debit_owner.clone())
+                            .push_bind(r.debit_type.clone())
+                            .push_bind(r.credit_account)
+                            .push_bind(r.credit_owner.clone())
+                            .push_bind(r.credit_type.clone())
+                            .push_bind(r.currency.clone())
+                            .push_bind(r.amount.clone())
+                            .push_unseparated($cast)
+                            .push_bind(r.phase.clone());
+                    });
+                    q.push(" ON CONFLICT (log_offset, event_index) DO NOTHING");
+                    q.build().execute(&mut *tx).await?;
+                }
+                for chunk in w.notices.chunks(ROWS_PER_STATEMENT) {
+                    let mut q: QueryBuilder<$db> = QueryBuilder::new(
+                        "INSERT INTO notices (participant, sequence, log_offset, time_ms, notification) ",
+                    );
+                    q.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.participant.clone())
+                            .push_bind(r.sequence)
+                            .push_bind(r.log_offset)
+                            .push_bind(r.time_ms)
+                            .push_bind(r.notification.clone());
+                    });
+                    q.push(" ON CONFLICT (participant, sequence) DO NOTHING");
+                    q.build().execute(&mut *tx).await?;
+                }
+                if let Some((reader, offset)) = &w.checkpoint {
+                    sqlx::query(concat!(
+                        "INSERT INTO checkpoints (reader, log_offset, event_index) VALUES ($1, $2, 0)
+                         ON CONFLICT (reader) DO UPDATE SET log_offset = ",
+                        $greatest,
+                        "(checkpoints.log_offset, excluded.log_offset), event_index = 0"
+                    ))
+                    .bind(reader.clone())
+                    .bind(*offset as i64)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl ProjectionStore for $store {
+            async fn write(&self, w: &ProjectionWrite) -> anyhow::Result<()> {
+                let mut conn = self.pool.acquire().await?;
+                let written = Self::write_on(&mut conn, w).await;
+                if written.is_err() {
+                    // A connection whose COMMIT failed may still be inside a
+                    // transaction it no longer tracks: never reuse it.
+                    conn.close_on_drop();
+                }
+                Ok(written?)
+            }
+
+            async fn checkpoint(&self, reader: &str) -> anyhow::Result<Option<Offset>> {
+                let row = sqlx::query("SELECT log_offset FROM checkpoints WHERE reader = $1")
+                    .bind(reader)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|r| r.get::<i64, _>(0).max(0) as Offset))
             }
 
             async fn positions(&self) -> anyhow::Result<Vec<PositionRow>> {
@@ -379,7 +509,7 @@ macro_rules! projection_store {
 
             async fn quote(&self, quote_id: &str) -> anyhow::Result<Option<QuoteRow>> {
                 let row = sqlx::query(
-                    "SELECT quote_id, payer, payee, expires_at_ms, recorded_at_ms, log_offset FROM quotes WHERE quote_id = $1",
+                    "SELECT quote_id, payer, payee, expires_at_ms, recorded_at_ms, log_offset, request_sha256, response FROM quotes WHERE quote_id = $1",
                 )
                 .bind(quote_id)
                 .fetch_optional(&self.pool)
@@ -391,37 +521,39 @@ macro_rules! projection_store {
                     expires_at_ms: r.get(3),
                     recorded_at_ms: r.get(4),
                     log_offset: r.get(5),
+                    request_sha256: r.get(6),
+                    response: r.get(7),
                 }))
             }
 
-            async fn insert_postings(&self, rows: &[PostingRow]) -> anyhow::Result<()> {
-                let mut tx = self.pool.begin().await?;
-                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                    let mut q: QueryBuilder<$db> = QueryBuilder::new(
-                        "INSERT INTO postings (log_offset, event_index, time_ms, event, reference, debit_account, debit_owner, debit_type, credit_account, credit_owner, credit_type, currency, amount, phase) ",
-                    );
-                    q.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.log_offset)
-                            .push_bind(r.event_index)
-                            .push_bind(r.time_ms)
-                            .push_bind(r.event.clone())
-                            .push_bind(r.reference.clone())
-                            .push_bind(r.debit_account)
-                            .push_bind(r.debit_owner.clone())
-                            .push_bind(r.debit_type.clone())
-                            .push_bind(r.credit_account)
-                            .push_bind(r.credit_owner.clone())
-                            .push_bind(r.credit_type.clone())
-                            .push_bind(r.currency.clone())
-                            .push_bind(r.amount.clone())
-                            .push_unseparated($cast)
-                            .push_bind(r.phase.clone());
-                    });
-                    q.push(" ON CONFLICT (log_offset, event_index) DO NOTHING");
-                    q.build().execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(())
+            async fn notices(&self, participant: &str, from_sequence: u64, limit: u32) -> anyhow::Result<Vec<NoticeRow>> {
+                let rows = sqlx::query(
+                    "SELECT participant, sequence, log_offset, time_ms, notification FROM notices
+                     WHERE participant = $1 AND sequence >= $2 ORDER BY sequence LIMIT $3",
+                )
+                .bind(participant)
+                .bind(from_sequence.min(i64::MAX as u64) as i64)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| NoticeRow {
+                        participant: r.get(0),
+                        sequence: r.get(1),
+                        log_offset: r.get(2),
+                        time_ms: r.get(3),
+                        notification: r.get(4),
+                    })
+                    .collect())
+            }
+
+            async fn prune_notices(&self, before_ms: i64) -> anyhow::Result<u64> {
+                let done = sqlx::query("DELETE FROM notices WHERE time_ms < $1")
+                    .bind(before_ms)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
             }
 
             async fn postings(&self, query: &PostingQuery) -> anyhow::Result<Vec<PostingRow>> {
@@ -523,13 +655,14 @@ macro_rules! numeric_text {
     };
 }
 
-projection_store!(SqliteProjections, Sqlite, "", "amount", as_is);
+projection_store!(SqliteProjections, Sqlite, "", "amount", as_is, "MAX");
 projection_store!(
     PgProjections,
     Postgres,
     "::numeric",
     "amount::text",
-    numeric_text
+    numeric_text,
+    "GREATEST"
 );
 
 /// The wire name of a state in the projection.
@@ -609,45 +742,18 @@ fn quote_row(q: &QuoteRecord, log_offset: i64) -> QuoteRow {
         expires_at_ms: q.expires_at_ms,
         recorded_at_ms: q.recorded_at_ms,
         log_offset,
-    }
-}
-
-/// Every position, party and quote of the current state, as rows.
-fn all_state_rows(ctx: &Ctx) -> StateRows {
-    state_rows_of(&ctx.engine.read())
-}
-
-/// Every position, party and quote of a state, as rows.
-fn state_rows_of(st: &crate::state::State) -> StateRows {
-    let offset = st.next_offset as i64;
-    let pairs: Vec<_> = st
-        .ledger
-        .participants()
-        .iter()
-        .flat_map(|p| st.ledger.currencies().into_iter().map(move |c| (p.id, c)))
-        .collect();
-    StateRows {
-        positions: position_rows(st, pairs.into_iter(), offset),
-        parties: st
-            .directory
-            .parties()
-            .map(|(k, owner)| party_row(k, owner, offset))
-            .collect(),
-        quotes: st
-            .directory
-            .quotes()
-            .map(|q| quote_row(q, offset))
-            .collect(),
+        request_sha256: crate::state::hex(&q.request_sha256),
+        response: q.response.clone(),
     }
 }
 
 /// The rows a batch changed: positions of the participants its events
 /// name, parties and quotes of its directory records.
-fn batch_state_rows(st: &crate::state::State, batches: &[Arc<EventBatch>]) -> StateRows {
-    let offset = batches.last().map_or(0, |b| b.next_offset as i64);
+fn batch_state_rows(st: &State, batches: &[Arc<EventBatch>]) -> StateRows {
+    let offset = batches.last().map_or(0, |b| b.next_offset() as i64);
     let mut pairs: Vec<(harambee_ledger::ParticipantId, harambee_ledger::Currency)> = Vec::new();
-    for e in batches.iter().flat_map(|b| &b.events) {
-        match &e.event {
+    for (_, _, _, event) in batches.iter().flat_map(|b| b.events()) {
+        match event {
             Event::FundsIn {
                 participant,
                 posting,
@@ -713,8 +819,12 @@ fn batch_state_rows(st: &crate::state::State, batches: &[Arc<EventBatch>]) -> St
         positions: position_rows(st, pairs.into_iter(), offset),
         ..StateRows::default()
     };
-    for (at, command) in batches.iter().flat_map(|b| &b.directory) {
-        let at = *at as i64;
+    let directory = batches
+        .iter()
+        .flat_map(|b| &b.records)
+        .filter_map(|r| r.directory.as_ref().map(|d| (r.offset, d)));
+    for (at, command) in directory {
+        let at = at as i64;
         match command {
             DirectoryCommand::RegisterParty { owner, party } => {
                 rows.parties.push(party_row(party, owner, at))
@@ -729,19 +839,9 @@ fn batch_state_rows(st: &crate::state::State, batches: &[Arc<EventBatch>]) -> St
     rows
 }
 
-/// Every transfer of the current state, as rows.
-fn all_rows(ctx: &Ctx) -> Vec<TransferRow> {
-    let st = ctx.engine.read();
-    let offset = st.next_offset as i64;
-    st.ledger.transfers().map(|t| row(&st, t, offset)).collect()
-}
-
-/// The postings of ledger events (those that moved money), each with its
-/// event's index in its record.
-pub fn posting_rows<'a>(
-    st: &crate::state::State,
-    events: impl IntoIterator<Item = (u32, &'a LedgerEventAt)>,
-) -> Vec<PostingRow> {
+/// The postings of the ledger events of some batches (those that moved
+/// money), each identified by its record's offset and its index in it.
+pub fn posting_rows(st: &State, batches: &[Arc<EventBatch>]) -> Vec<PostingRow> {
     let owner = |id: harambee_ledger::AccountId| -> (String, &'static str) {
         match st.ledger.account(id) {
             Some(a) => (
@@ -758,18 +858,19 @@ pub fn posting_rows<'a>(
             None => (String::new(), ""),
         }
     };
-    events
-        .into_iter()
-        .filter_map(|(index, at)| {
-            let posting = at.event.posting()?;
+    batches
+        .iter()
+        .flat_map(|b| b.events())
+        .filter_map(|(offset, index, time_ms, event)| {
+            let posting = event.posting()?;
             let (debit_owner, debit_type) = owner(posting.debit);
             let (credit_owner, credit_type) = owner(posting.credit);
             Some(PostingRow {
-                log_offset: at.offset as i64,
+                log_offset: offset as i64,
                 event_index: i64::from(index),
-                time_ms: at.time_ms,
-                event: event_name(&at.event).to_string(),
-                reference: event_reference(&at.event),
+                time_ms,
+                event: event_name(event).to_string(),
+                reference: event_reference(event),
                 debit_account: i64::from(posting.debit.0),
                 debit_owner,
                 debit_type: debit_type.to_string(),
@@ -841,222 +942,32 @@ fn event_reference(event: &Event) -> String {
     }
 }
 
-/// Postings made but not yet known to be in the store: those of the events
-/// replayed at start, of records applied while following another writer,
-/// and of batches whose write failed. Bounded: beyond
-/// `POSTINGS_HELD_MAX` the oldest are dropped, counted as a gap that only
-/// `harambee projections rebuild` fills.
-struct HeldPostings {
-    rows: VecDeque<PostingRow>,
-    /// (offset, index) of the last event seen, to index the next.
-    last: Option<(Offset, u32)>,
+/// The notices of some batches, as stored for the Notifications stream.
+pub fn notice_rows(st: &State, batches: &[Arc<EventBatch>]) -> Vec<NoticeRow> {
+    batches
+        .iter()
+        .flat_map(|b| &b.records)
+        .flat_map(|r| r.notices.iter().map(move |n| (r.offset, n)))
+        .filter_map(|(offset, draft)| {
+            let (participant, notification) = crate::notices::materialize(st, draft)?;
+            Some(NoticeRow {
+                participant,
+                sequence: draft.sequence.min(i64::MAX as u64) as i64,
+                log_offset: offset as i64,
+                time_ms: draft.time_ms,
+                notification: notification.encode_to_vec(),
+            })
+        })
+        .collect()
 }
 
-impl HeldPostings {
-    fn push_events(&mut self, st: &crate::state::State, events: &[LedgerEventAt]) {
-        let positioned = crate::events::positioned(events, self.last);
-        if let Some((i, e)) = positioned.last() {
-            self.last = Some((e.offset, *i));
-        }
-        let rows = posting_rows(st, positioned);
-        for row in rows {
-            if self.rows.len() >= POSTINGS_HELD_MAX {
-                self.rows.pop_front();
-                metrics::counter!("harambee_projection_postings_dropped_total").increment(1);
-            }
-            self.rows.push_back(row);
-        }
-    }
-}
-
-/// Keeps the projections current while this node is the ledger writer (in
-/// a cluster the writer alone writes projections; a node that becomes the
-/// writer rebuilds them from its state first), until the switch stops.
-/// Transfers, positions, parties and quotes are state: a rebuild writes
-/// them whole from the engine's state. Postings are history: they are
-/// written from the events of each batch, and those not yet written are
-/// held (see `HeldPostings`) until a write succeeds.
-pub async fn run(
-    ctx: Ctx,
-    store: std::sync::Arc<dyn ProjectionStore>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut writer = ctx.engine.writer_changes();
-    let mut feed = ctx.engine.subscribe();
-    let mut held = HeldPostings {
-        rows: VecDeque::new(),
-        last: None,
-    };
-    {
-        let recovered = ctx.engine.recovered_events();
-        let st = ctx.engine.read();
-        held.push_events(&st, &recovered);
-    }
-    let mut rebuild = true;
-    loop {
-        let is_writer = *writer.borrow_and_update();
-        if is_writer && rebuild {
-            // Everything the state holds, written again: what a failed
-            // write or a lagging feed missed is in it.
-            match write_all(&ctx, &store, &held.rows).await {
-                Ok(()) => {
-                    held.rows.clear();
-                    rebuild = false;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "projection rebuild failed; retrying");
-                    metrics::counter!("harambee_projection_failures_total").increment(1);
-                    tokio::select! {
-                        _ = tokio::time::sleep(std::time::Duration::from_millis(REBUILD_RETRY_MS)) => {}
-                        _ = stop.wait_for(|s| *s) => return,
-                    }
-                    // Drain what arrived meanwhile: the next rebuild has the
-                    // state; keep the postings.
-                    loop {
-                        match feed.try_recv() {
-                            Ok(batch) => {
-                                let st = ctx.engine.read();
-                                held.push_events(&st, &batch.events);
-                            }
-                            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(missed)) => {
-                                postings_gap(missed);
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    continue;
-                }
-            }
-        }
-        let received = tokio::select! {
-            received = feed.recv() => received,
-            changed = writer.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                // A new term as the writer: write everything again.
-                rebuild = true;
-                continue;
-            }
-            _ = stop.wait_for(|s| *s) => return,
-        };
-        let mut batches = match received {
-            Ok(batch) => vec![batch],
-            Err(RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "projection fell behind; rebuilding from the state");
-                postings_gap(missed);
-                rebuild = true;
-                continue;
-            }
-            Err(RecvError::Closed) => return,
-        };
-        // Whatever else is waiting goes into the same write: under load one
-        // transaction covers many engine batches.
-        while batches.len() < BATCHES_PER_WRITE_MAX {
-            match feed.try_recv() {
-                Ok(batch) => batches.push(batch),
-                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(missed)) => {
-                    postings_gap(missed);
-                    rebuild = true;
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-        let (rows, state_rows) = {
-            let st = ctx.engine.read();
-            for batch in &batches {
-                held.push_events(&st, &batch.events);
-            }
-            if !is_writer || rebuild {
-                continue;
-            }
-            (batch_rows(&st, &batches), batch_state_rows(&st, &batches))
-        };
-        let started = std::time::Instant::now();
-        match write_batch(store.as_ref(), &rows, &state_rows, &held.rows).await {
-            Ok(()) => {
-                metrics::histogram!("harambee_projection_write_seconds")
-                    .record(started.elapsed().as_secs_f64());
-                metrics::counter!("harambee_projection_rows_total")
-                    .increment((rows.len() + held.rows.len()) as u64);
-                held.rows.clear();
-            }
-            Err(e) => {
-                tracing::error!(error = %e, rows = rows.len(), "projection write failed; rebuilding");
-                metrics::counter!("harambee_projection_failures_total").increment(1);
-                rebuild = true;
-            }
-        }
-    }
-}
-
-/// Postings of `missed` batches were never seen: only a rebuild from the
-/// log restores them.
-fn postings_gap(missed: u64) {
-    tracing::error!(
-        missed,
-        "postings of missed batches are not projected; run `harambee projections rebuild`"
-    );
-    metrics::counter!("harambee_projection_postings_gaps_total").increment(1);
-}
-
-/// Writes the whole state and the held postings.
-async fn write_all(
-    ctx: &Ctx,
-    store: &std::sync::Arc<dyn ProjectionStore>,
-    postings: &VecDeque<PostingRow>,
-) -> anyhow::Result<()> {
-    let rows = all_rows(ctx);
-    let state_rows = all_state_rows(ctx);
-    write_batch(store.as_ref(), &rows, &state_rows, postings).await
-}
-
-/// How long one projection write may take before it counts as failed (a
-/// database that went away can leave a connection hanging).
-pub const WRITE_TIMEOUT_MS: u64 = 30_000;
-
-async fn write_batch(
-    store: &dyn ProjectionStore,
-    rows: &[TransferRow],
-    state_rows: &StateRows,
-    postings: &VecDeque<PostingRow>,
-) -> anyhow::Result<()> {
-    tokio::time::timeout(
-        std::time::Duration::from_millis(WRITE_TIMEOUT_MS),
-        write_batch_now(store, rows, state_rows, postings),
-    )
-    .await
-    .map_err(|_| anyhow::anyhow!("projection write timed out after {WRITE_TIMEOUT_MS} ms"))?
-}
-
-async fn write_batch_now(
-    store: &dyn ProjectionStore,
-    rows: &[TransferRow],
-    state_rows: &StateRows,
-    postings: &VecDeque<PostingRow>,
-) -> anyhow::Result<()> {
-    if !rows.is_empty() {
-        store.upsert(rows).await?;
-    }
-    if !state_rows.is_empty() {
-        store.upsert_state(state_rows).await?;
-    }
-    if !postings.is_empty() {
-        let (a, b) = postings.as_slices();
-        store.insert_postings(a).await?;
-        store.insert_postings(b).await?;
-    }
-    Ok(())
-}
-
-/// The transfer rows some batches changed, as they are now.
-fn batch_rows(st: &crate::state::State, batches: &[Arc<EventBatch>]) -> Vec<TransferRow> {
-    let offset = batches.last().map_or(0, |b| b.next_offset as i64);
+/// The transfer rows some batches changed, as `st` has them.
+fn transfer_rows(st: &State, batches: &[Arc<EventBatch>]) -> Vec<TransferRow> {
+    let offset = batches.last().map_or(0, |b| b.next_offset() as i64);
     let mut ids: Vec<TransferId> = batches
         .iter()
-        .flat_map(|b| &b.events)
-        .filter_map(|e| match &e.event {
+        .flat_map(|b| b.events())
+        .filter_map(|(_, _, _, event)| match event {
             Event::TransferReserved { transfer_id, .. }
             | Event::TransferRefused { transfer_id, .. }
             | Event::TransferCommitted { transfer_id, .. }
@@ -1072,6 +983,117 @@ fn batch_rows(st: &crate::state::State, batches: &[Arc<EventBatch>]) -> Vec<Tran
         .collect()
 }
 
+/// Every row some consecutive batches change, read against `st` (any state
+/// at or after them: names and final transfers never change), and the
+/// checkpoint after them. The live projector and `rebuild_from_log` both
+/// write through this.
+pub fn projection_write(st: &State, batches: &[Arc<EventBatch>], reader: &str) -> ProjectionWrite {
+    ProjectionWrite {
+        transfers: transfer_rows(st, batches),
+        state: batch_state_rows(st, batches),
+        postings: posting_rows(st, batches),
+        notices: notice_rows(st, batches),
+        checkpoint: batches
+            .last()
+            .map(|b| (reader.to_string(), b.next_offset())),
+    }
+}
+
+/// How long one projection write may take before it counts as failed (a
+/// database that went away can leave a connection hanging).
+pub const WRITE_TIMEOUT_MS: u64 = 30_000;
+
+async fn write_with_timeout(store: &dyn ProjectionStore, write: &ProjectionWrite) -> anyhow::Result<()> {
+    tokio::time::timeout(
+        std::time::Duration::from_millis(WRITE_TIMEOUT_MS),
+        store.write(write),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("projection write timed out after {WRITE_TIMEOUT_MS} ms"))?
+}
+
+/// Keeps the projections current while this node is the ledger writer (in
+/// a cluster the writer alone writes them), until the switch stops: reads
+/// the feed from the stored checkpoint, writes each run of records with the
+/// checkpoint after it, and after any failure reads the checkpoint back
+/// from the store and goes on from there.
+pub async fn run(
+    ctx: Ctx,
+    store: Arc<dyn ProjectionStore>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut writer = ctx.engine.writer_changes();
+    let mut pruned_at = std::time::Instant::now();
+    let pause = || tokio::time::sleep(std::time::Duration::from_millis(RETRY_PAUSE_MS));
+    'term: loop {
+        // Only the writer projects.
+        tokio::select! {
+            elected = writer.wait_for(|w| *w) => if elected.is_err() { return },
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let from = match store.checkpoint(PROJECTOR).await {
+            Ok(c) => c.unwrap_or(0),
+            Err(e) => {
+                tracing::error!(error = %e, "projection store unavailable; retrying");
+                metrics::counter!("harambee_projection_failures_total").increment(1);
+                tokio::select! { _ = pause() => {}, _ = stop.wait_for(|s| *s) => return }
+                continue 'term;
+            }
+        };
+        let mut reader = ctx.engine.feed().reader(from);
+        loop {
+            let next = tokio::select! {
+                next = reader.next(RECORDS_PER_WRITE_MAX) => next,
+                changed = writer.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    continue 'term;
+                }
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            let batches = match next {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = %e, "the projector could not read the feed; retrying");
+                    metrics::counter!("harambee_projection_failures_total").increment(1);
+                    tokio::select! { _ = pause() => {}, _ = stop.wait_for(|s| *s) => return }
+                    continue 'term;
+                }
+            };
+            let write = match ctx.engine.read() {
+                Ok(st) => projection_write(&st, &batches, PROJECTOR),
+                Err(_) => return,
+            };
+            let started = std::time::Instant::now();
+            match write_with_timeout(store.as_ref(), &write).await {
+                Ok(()) => {
+                    metrics::histogram!("harambee_projection_write_seconds")
+                        .record(started.elapsed().as_secs_f64());
+                    metrics::counter!("harambee_projection_rows_total")
+                        .increment(write.rows() as u64);
+                    let behind = ctx.engine.feed().applied().saturating_sub(reader.position());
+                    metrics::gauge!("harambee_projection_lag_records").set(behind as f64);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, rows = write.rows(), "projection write failed; going on from the stored checkpoint");
+                    metrics::counter!("harambee_projection_failures_total").increment(1);
+                    tokio::select! { _ = pause() => {}, _ = stop.wait_for(|s| *s) => return }
+                    continue 'term;
+                }
+            }
+            if pruned_at.elapsed() >= std::time::Duration::from_millis(NOTICE_PRUNE_INTERVAL_MS) {
+                pruned_at = std::time::Instant::now();
+                match store.prune_notices(crate::edge::now_ms() - NOTICE_RETENTION_MS).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "old notices deleted"),
+                    Err(e) => tracing::warn!(error = %e, "could not delete old notices"),
+                }
+            }
+        }
+    }
+}
+
 /// What `rebuild_from_log` wrote.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rebuilt {
@@ -1080,73 +1102,60 @@ pub struct Rebuilt {
     pub transfers: usize,
     pub postings: usize,
     pub positions: usize,
+    pub notices: usize,
 }
 
-/// Postings written in one transaction by `rebuild_from_log`.
-pub const REBUILD_POSTINGS_CHUNK: usize = 10_000;
+/// Records replayed per write by `rebuild_from_log`.
+pub const REBUILD_RECORDS_PER_WRITE: usize = 16_384;
 
 /// Rebuilds every projection from the event log: replays the whole log
-/// into a fresh state, writing the postings of its events as it goes, then
-/// the transfers, positions, parties and quotes of the final state. Rows
-/// already stored are left or replaced by the same or later ones, so the
-/// switch may keep running. `progress` is told the offset reached.
+/// into a fresh state through the one replay path, and writes what each
+/// run of records did exactly as the live projector does (rows, postings,
+/// notices, and the checkpoint). Rows already stored are left or replaced
+/// by the same or later ones, so the switch may keep running. `progress` is
+/// told the offset reached.
 pub async fn rebuild_from_log(
     log: &dyn crate::log::EventLog,
     store: &dyn ProjectionStore,
     mut progress: impl FnMut(Offset),
 ) -> anyhow::Result<Rebuilt> {
-    use crate::record::LogRecord;
-    use crate::state::{Applied, State};
     let mut state = State::default();
     let mut done = Rebuilt::default();
-    let mut last: Option<(Offset, u32)> = None;
-    let mut postings: Vec<PostingRow> = Vec::new();
     loop {
-        let records = log
-            .read(state.next_offset, crate::log::LOG_BATCH_RECORDS_MAX)
+        let rows = log
+            .read(state.next_offset, REBUILD_RECORDS_PER_WRITE)
             .await?;
-        if records.is_empty() {
+        if rows.is_empty() {
             break;
         }
-        let mut events = Vec::new();
-        for (offset, record) in &records {
-            let applied = state.apply(*offset, record);
-            done.records += 1;
-            if let (Applied::Ledger { events: made, .. }, LogRecord::Ledger(command)) =
-                (applied, record)
-            {
-                let time_ms = crate::engine::command_time_ms(command);
-                events.extend(made.into_iter().map(|event| LedgerEventAt {
-                    offset: *offset,
-                    time_ms,
-                    event,
-                }));
-            }
-        }
-        let positioned = crate::events::positioned(&events, last);
-        if let Some((i, e)) = positioned.last() {
-            last = Some((e.offset, *i));
-        }
-        postings.extend(posting_rows(&state, positioned));
-        if postings.len() >= REBUILD_POSTINGS_CHUNK {
-            store.insert_postings(&postings).await?;
-            done.postings += postings.len();
-            postings.clear();
-        }
+        let first = state.next_offset;
+        let records = crate::feed::dense_from(first, rows)?;
+        done.records += records.len() as u64;
+        let (_, batch) = crate::feed::apply_records(&mut state, first, &records);
+        let write = projection_write(&state, &[Arc::new(batch)], PROJECTOR);
+        done.postings += write.postings.len();
+        done.notices += write.notices.len();
+        store.write(&write).await?;
         progress(state.next_offset);
     }
-    store.insert_postings(&postings).await?;
-    done.postings += postings.len();
-    let offset = state.next_offset as i64;
-    let transfers: Vec<TransferRow> = state
+    // Every position, whether or not a record of the log touched it.
+    let pairs: Vec<_> = state
         .ledger
-        .transfers()
-        .map(|t| row(&state, t, offset))
+        .participants()
+        .iter()
+        .flat_map(|p| state.ledger.currencies().into_iter().map(move |c| (p.id, c)))
         .collect();
-    store.upsert(&transfers).await?;
-    done.transfers = transfers.len();
-    let state_rows = state_rows_of(&state);
-    store.upsert_state(&state_rows).await?;
-    done.positions = state_rows.positions.len();
+    let positions = position_rows(&state, pairs.into_iter(), state.next_offset as i64);
+    done.positions = positions.len();
+    done.transfers = state.ledger.transfer_count();
+    store
+        .write(&ProjectionWrite {
+            state: StateRows {
+                positions,
+                ..StateRows::default()
+            },
+            ..ProjectionWrite::default()
+        })
+        .await?;
     Ok(done)
 }

@@ -87,6 +87,17 @@ pub enum DirectoryCommand {
     /// node when it becomes the ledger writer of a cluster): its name and
     /// the URL of its Cluster service, where the other nodes submit.
     SetWriter { node: String, url: String },
+    /// Releases agreed quotes from the state (they stay in the quotes
+    /// projection): at most `max` of those that expired before
+    /// `expired_before_ms` or were recorded before `recorded_before_ms`,
+    /// oldest first. Written by the expiry sweep; the cut-offs are in the
+    /// record, so a replay releases exactly the same quotes.
+    ExpireQuotes {
+        expired_before_ms: i64,
+        recorded_before_ms: i64,
+        max: u32,
+        now_ms: i64,
+    },
 }
 
 impl SettlementCommand {
@@ -98,6 +109,31 @@ impl SettlementCommand {
             | SettlementCommand::Advance { now_ms, .. }
             | SettlementCommand::Abort { now_ms, .. } => *now_ms,
         }
+    }
+}
+
+impl LogRecord {
+    /// The time the record carries (0 if it carries none).
+    pub fn time_ms(&self) -> i64 {
+        match self {
+            LogRecord::Ledger(command) => ledger_time_ms(command),
+            LogRecord::Settlement(command) => command.time_ms(),
+            LogRecord::Directory(DirectoryCommand::RecordQuote(q)) => q.recorded_at_ms,
+            LogRecord::Directory(DirectoryCommand::ExpireQuotes { now_ms, .. }) => *now_ms,
+            LogRecord::Directory(_) => 0,
+        }
+    }
+}
+
+/// The time a ledger command carries (0 if it carries none).
+pub fn ledger_time_ms(command: &Command) -> i64 {
+    match command {
+        Command::Prepare { now_ms, .. }
+        | Command::Commit { now_ms, .. }
+        | Command::Abort { now_ms, .. }
+        | Command::Expire { now_ms, .. }
+        | Command::ExpireDue { now_ms, .. } => *now_ms,
+        _ => 0,
     }
 }
 

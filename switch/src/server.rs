@@ -14,22 +14,38 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 
 use crate::callbacks::Channels;
-use crate::cluster::{ClusterService, Election, GrpcForwarder};
+use crate::cluster::{CLUSTER_MESSAGE_MAX_BYTES, ClusterService, Election, GrpcForwarder};
 use crate::config::Config;
 use crate::config::{LogKind, StoreKind};
-use crate::edge::{Ctx, now_ms};
-use crate::engine::{Engine, Forwarder, Leadership};
+use crate::datadir::DataDirLock;
+use crate::edge::{Ctx, NOTICE_BUS_DEPTH, now_ms};
+use crate::engine::{Engine, EngineHealth, EngineOptions, Forwarder, Leadership};
 use crate::log::EventLog;
 use crate::log::kafka;
 use crate::log::sqlite::SqliteLog;
 use crate::operator_api::OperatorService;
 use crate::participant_api::ParticipantService;
 use crate::projection::{PgProjections, ProjectionStore, SqliteProjections};
-use crate::record::LogRecord;
+use crate::state::DirectoryReply;
+use crate::record::{DirectoryCommand, LogRecord};
 use crate::snapshots::{PgSnapshots, SnapshotStore, SqliteSnapshots};
 
 /// Most transfers one expiry sweep aborts.
 pub const SWEEP_BATCH_MAX: u32 = 10_000;
+
+/// Most quotes one sweep releases from memory.
+pub const QUOTE_SWEEP_BATCH_MAX: u32 = 10_000;
+
+/// The embedded stores in a data directory, with their WAL files: what a
+/// starting process reads from the disk, not from the page cache.
+pub const EMBEDDED_FILES: &[&str] = &[
+    "log.db",
+    "log.db-wal",
+    "snapshots.db",
+    "snapshots.db-wal",
+    "projections.db",
+    "projections.db-wal",
+];
 
 /// A running switch.
 pub struct Running {
@@ -42,9 +58,28 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     election: Option<(Arc<Election>, Arc<dyn Forwarder>)>,
+    health: watch::Receiver<EngineHealth>,
+    /// Released last, when everything else has stopped.
+    lock: DataDirLock,
 }
 
 impl Running {
+    /// Resolves, with the reason, if the engine fails: the switch can then
+    /// no longer serve, and the process must exit (see `engine`).
+    pub async fn failed(&self) -> String {
+        let mut health = self.health.clone();
+        match health
+            .wait_for(|h| matches!(h, EngineHealth::Failed(_)))
+            .await
+        {
+            Ok(h) => match &*h {
+                EngineHealth::Failed(reason) => reason.clone(),
+                _ => String::new(),
+            },
+            Err(_) => std::future::pending().await,
+        }
+    }
+
     /// Stops accepting requests, lets in-flight ones finish, stops the tasks.
     pub async fn stop(self) {
         let Running {
@@ -52,6 +87,7 @@ impl Running {
             tasks,
             ctx,
             election,
+            lock,
             ..
         } = self;
         let _ = shutdown.send(true);
@@ -68,6 +104,7 @@ impl Running {
         }
         // Leave the writer group last: another node takes over at once.
         drop(election);
+        drop(lock);
     }
 }
 
@@ -77,7 +114,11 @@ pub const OPERATOR_RESPONSE_MAX_BYTES: usize = 16 << 20;
 /// Starts a switch on the embedded backends in `config.data_dir`.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     config.check()?;
-    std::fs::create_dir_all(&config.data_dir)?;
+    // One process per data directory, and it starts from what the disk
+    // holds (a predecessor may have seen writes fail).
+    let lock = DataDirLock::acquire(&config.data_dir)?;
+    let files: Vec<_> = EMBEDDED_FILES.iter().map(|f| config.data_dir.join(f)).collect();
+    crate::datadir::read_from_disk(&files)?;
     let log = open_log(&config).await?;
     let (projections, snapshots) = open_stores(&config).await?;
     // In a cluster: the Cluster API's address (announced in the log when
@@ -121,15 +162,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let (engine, engine_task) = Engine::start(
         log,
         Some(snapshots),
-        config.snapshot_interval_records,
-        config.ledger_capacity_transfers,
+        EngineOptions {
+            snapshot_interval_records: config.snapshot_interval_records,
+            ledger_capacity_transfers: config.ledger_capacity_transfers,
+            feed_bytes_max: crate::feed::FEED_BYTES_MAX,
+        },
         leadership,
-        // Events of the last records replayed, for the event publisher and
-        // the postings projection (whatever they had not written yet).
-        crate::events::EVENTS_HELD_MAX,
     )
     .await?;
-    let (notices, _) = broadcast::channel(4096);
+    let health = engine.health();
+    let (notices, _) = broadcast::channel(NOTICE_BUS_DEPTH);
     let ctx = Ctx {
         engine,
         channels: Arc::new(Channels::default()),
@@ -141,12 +183,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let mut tasks = vec![engine_task];
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<ParticipantApiServer<ParticipantService>>()
-        .await;
-    health_reporter
-        .set_serving::<OperatorApiServer<OperatorService>>()
-        .await;
+    // gRPC health on every port tells what the engine can do, at once.
+    tasks.push(tokio::spawn(report_health(
+        health_reporter,
+        health.clone(),
+        config.cluster,
+        stop.clone(),
+    )));
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(harambee_proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
@@ -179,7 +222,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .max_encoding_message_size(OPERATOR_RESPONSE_MAX_BYTES);
     let mut stop_o = stop.clone();
     let server = tonic::transport::Server::builder()
-        .add_service(health_service)
+        .add_service(health_service.clone())
         .add_service(reflection)
         .add_service(operator)
         .serve_with_incoming_shutdown(incoming(operator_listener), async move {
@@ -195,10 +238,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         Some(listener) => {
             let addr = listener.local_addr()?;
             let service = ClusterServer::new(ClusterService { ctx: ctx.clone() })
-                .max_decoding_message_size(usize::MAX)
-                .max_encoding_message_size(usize::MAX);
+                .max_decoding_message_size(CLUSTER_MESSAGE_MAX_BYTES)
+                .max_encoding_message_size(CLUSTER_MESSAGE_MAX_BYTES);
             let mut stop_c = stop.clone();
             let server = tonic::transport::Server::builder()
+                .add_service(health_service.clone())
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming(listener), async move {
                     let _ = stop_c.wait_for(|s| *s).await;
@@ -263,11 +307,55 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         shutdown,
         tasks,
         election,
+        health,
+        lock,
     })
 }
 
+/// Keeps gRPC health (the whole server and each service) in step with the
+/// engine: SERVING only while it writes or follows the log.
+async fn report_health(
+    reporter: tonic_health::server::HealthReporter,
+    mut health: watch::Receiver<EngineHealth>,
+    cluster: bool,
+    mut stop: watch::Receiver<bool>,
+) {
+    use tonic::server::NamedService;
+    let mut services = vec![
+        "",
+        <ParticipantApiServer<ParticipantService> as NamedService>::NAME,
+        <OperatorApiServer<OperatorService> as NamedService>::NAME,
+    ];
+    if cluster {
+        services.push(<ClusterServer<ClusterService> as NamedService>::NAME);
+    }
+    loop {
+        let status = if health.borrow_and_update().is_serving() {
+            tonic_health::ServingStatus::Serving
+        } else {
+            tonic_health::ServingStatus::NotServing
+        };
+        for service in &services {
+            reporter.set_service_status(service, status).await;
+        }
+        let ended = tokio::select! {
+            changed = health.changed() => changed.is_err(),
+            _ = stop.wait_for(|s| *s) => true,
+        };
+        if ended {
+            for service in &services {
+                reporter
+                    .set_service_status(service, tonic_health::ServingStatus::NotServing)
+                    .await;
+            }
+            return;
+        }
+    }
+}
+
 /// Aborts reserved transfers whose expiration has passed, also those left
-/// by a previous run. The sweep is a command in the log like any other.
+/// by a previous run, and releases expired quotes from memory. Each sweep
+/// is a record in the log like any other.
 async fn expiry_sweep(ctx: Ctx, mut stop: watch::Receiver<bool>) {
     let interval = Duration::from_millis(ctx.config.expiry_sweep_interval_ms);
     loop {
@@ -276,25 +364,54 @@ async fn expiry_sweep(ctx: Ctx, mut stop: watch::Receiver<bool>) {
             _ = stop.wait_for(|s| *s) => return,
         }
         // The writer sweeps; followers would only hand it the same work.
-        if !ctx.engine.is_writer() || ctx.engine.read().ledger.in_flight_count() == 0 {
+        if !ctx.engine.is_writer() {
             continue;
         }
-        let command = Command::ExpireDue {
-            now_ms: now_ms(),
-            max: SWEEP_BATCH_MAX,
+        let now = now_ms();
+        let expired_before_ms = now.saturating_sub(ctx.config.quote_grace_ms as i64);
+        let recorded_before_ms = now.saturating_sub(ctx.config.quote_held_max_ms as i64);
+        let (transfers_due, quotes_due) = match ctx.engine.read() {
+            Ok(st) => (
+                st.ledger.in_flight_count() > 0,
+                st.directory.quotes_due(expired_before_ms, recorded_before_ms),
+            ),
+            Err(_) => return,
         };
-        match ctx.engine.submit(LogRecord::Ledger(command)).await {
-            Ok(crate::state::Applied::Ledger { outcome, .. }) => {
-                if let Ok(harambee_ledger::Reply::Expired { count }) = outcome.result
-                    && count > 0
-                {
-                    tracing::info!(count, "expired reserved transfers");
-                    metrics::counter!("harambee_transfers_expired_total")
-                        .increment(u64::from(count));
+        if transfers_due {
+            let command = Command::ExpireDue {
+                now_ms: now,
+                max: SWEEP_BATCH_MAX,
+            };
+            match ctx.engine.submit(LogRecord::Ledger(command)).await {
+                Ok(crate::state::Applied::Ledger { outcome }) => {
+                    if let Ok(harambee_ledger::Reply::Expired { count }) = outcome.result
+                        && count > 0
+                    {
+                        tracing::info!(count, "expired reserved transfers");
+                        metrics::counter!("harambee_transfers_expired_total")
+                            .increment(u64::from(count));
+                    }
                 }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "expiry sweep could not reach the log"),
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "expiry sweep could not reach the log"),
+        }
+        if quotes_due {
+            let record = LogRecord::Directory(DirectoryCommand::ExpireQuotes {
+                expired_before_ms,
+                recorded_before_ms,
+                max: QUOTE_SWEEP_BATCH_MAX,
+                now_ms: now,
+            });
+            match ctx.engine.submit(record).await {
+                Ok(crate::state::Applied::Directory(Ok(DirectoryReply::QuotesExpired(count)))) => {
+                    metrics::counter!("harambee_quotes_released_total")
+                        .increment(u64::from(count));
+                    tracing::debug!(count, "released expired quotes from memory");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "quote sweep could not reach the log"),
+            }
         }
     }
 }

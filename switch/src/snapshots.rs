@@ -15,13 +15,18 @@ use sqlx::{Row, SqlitePool};
 
 use crate::state::StateSnapshot;
 
-/// Snapshots kept; older ones are deleted.
-pub const SNAPSHOTS_KEPT: i64 = 2;
+/// Snapshots kept; older ones are deleted. A reader of the feed that is
+/// further behind than the oldest replays the log from its start.
+pub const SNAPSHOTS_KEPT: i64 = 3;
 
 #[async_trait]
 pub trait SnapshotStore: Send + Sync + 'static {
     /// The newest snapshot, if any.
-    async fn latest(&self) -> anyhow::Result<Option<StateSnapshot>>;
+    async fn latest(&self) -> anyhow::Result<Option<StateSnapshot>> {
+        self.at_or_before(u64::MAX).await
+    }
+    /// The newest snapshot taken at or before log offset `offset`.
+    async fn at_or_before(&self, offset: u64) -> anyhow::Result<Option<StateSnapshot>>;
     /// Stores a snapshot durably.
     async fn save(&self, snapshot: &StateSnapshot) -> anyhow::Result<()>;
 }
@@ -55,10 +60,13 @@ impl SqliteSnapshots {
 
 #[async_trait]
 impl SnapshotStore for SqliteSnapshots {
-    async fn latest(&self) -> anyhow::Result<Option<StateSnapshot>> {
-        let row = sqlx::query("SELECT state FROM snapshots ORDER BY next_offset DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?;
+    async fn at_or_before(&self, offset: u64) -> anyhow::Result<Option<StateSnapshot>> {
+        let row = sqlx::query(
+            "SELECT state FROM snapshots WHERE next_offset <= ? ORDER BY next_offset DESC LIMIT 1",
+        )
+        .bind(offset.min(i64::MAX as u64) as i64)
+        .fetch_optional(&self.pool)
+        .await?;
         match row {
             None => Ok(None),
             Some(row) => {
@@ -70,23 +78,39 @@ impl SnapshotStore for SqliteSnapshots {
 
     async fn save(&self, snapshot: &StateSnapshot) -> anyhow::Result<()> {
         let text = serde_json::to_string(snapshot)?;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT OR REPLACE INTO snapshots (next_offset, state) VALUES (?, ?)")
-            .bind(snapshot.next_offset as i64)
-            .bind(text)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "DELETE FROM snapshots WHERE next_offset NOT IN
-                 (SELECT next_offset FROM snapshots ORDER BY next_offset DESC LIMIT ?)",
-        )
-        .bind(SNAPSHOTS_KEPT)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let mut conn = self.pool.acquire().await?;
+        let saved = save_sqlite(&mut conn, snapshot.next_offset, &text).await;
+        if saved.is_err() {
+            // A connection whose COMMIT failed may still be inside a
+            // transaction it no longer tracks: never reuse it.
+            conn.close_on_drop();
+        }
+        saved?;
         tracing::info!(next_offset = snapshot.next_offset, "snapshot saved");
         Ok(())
     }
+}
+
+async fn save_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    next_offset: u64,
+    text: &str,
+) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
+    sqlx::query("INSERT OR REPLACE INTO snapshots (next_offset, state) VALUES (?, ?)")
+        .bind(next_offset as i64)
+        .bind(text)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "DELETE FROM snapshots WHERE next_offset NOT IN
+             (SELECT next_offset FROM snapshots ORDER BY next_offset DESC LIMIT ?)",
+    )
+    .bind(SNAPSHOTS_KEPT)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
 }
 
 /// Snapshots in PostgreSQL, in the table of migration 0004, under the
@@ -109,11 +133,12 @@ impl PgSnapshots {
 
 #[async_trait]
 impl SnapshotStore for PgSnapshots {
-    async fn latest(&self) -> anyhow::Result<Option<StateSnapshot>> {
+    async fn at_or_before(&self, offset: u64) -> anyhow::Result<Option<StateSnapshot>> {
         let row = sqlx::query(
-            "SELECT state FROM snapshots WHERE log_name = $1 ORDER BY next_offset DESC LIMIT 1",
+            "SELECT state FROM snapshots WHERE log_name = $1 AND next_offset <= $2 ORDER BY next_offset DESC LIMIT 1",
         )
         .bind(&self.log_name)
+        .bind(offset.min(i64::MAX as u64) as i64)
         .fetch_optional(&self.pool)
         .await?;
         match row {

@@ -5,7 +5,7 @@
 //! clock and no randomness (times and credentials arrive inside the
 //! records), so replaying the log rebuilds the same state, digest included.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use harambee_ledger::{Event, Ledger, Outcome, Snapshot as LedgerSnapshot, SnapshotError};
 use harambee_proto::fspiop::FspiopError;
@@ -13,6 +13,7 @@ use harambee_settlement::Settlements;
 use serde::{Deserialize, Serialize};
 
 use crate::log::Offset;
+use crate::notices::{NoticeDraft, NoticeSequences};
 use crate::record::{DirectoryCommand, LogRecord, PartyKey, QuoteRecord};
 
 /// Most parties the built-in oracle holds.
@@ -43,6 +44,12 @@ pub struct Directory {
     /// log last announced it.
     #[serde(default)]
     writer: Option<(String, String)>,
+    /// The quotes by expiry and by recording time, for `ExpireQuotes`
+    /// (rebuilt from `quotes` on restore).
+    #[serde(skip)]
+    quotes_by_expiry: BTreeSet<(i64, String)>,
+    #[serde(skip)]
+    quotes_by_recording: BTreeSet<(i64, String)>,
 }
 
 /// The answer to a directory command.
@@ -53,6 +60,8 @@ pub enum DirectoryReply {
     Unchanged,
     /// The quote as recorded (the earlier one, for a repeat).
     Quote(Box<QuoteRecord>),
+    /// Quotes released from the state by `ExpireQuotes`.
+    QuotesExpired(u32),
 }
 
 /// What a settlement command did.
@@ -67,19 +76,28 @@ pub enum SettlementReply {
     SettlementChanged(harambee_settlement::SettlementId),
 }
 
-/// What applying one record did.
+/// What applying one record answers its submitter.
 #[derive(Clone, Debug)]
 pub enum Applied {
-    Ledger {
-        outcome: Outcome,
-        events: Vec<Event>,
-    },
+    Ledger { outcome: Outcome },
     Directory(Result<DirectoryReply, FspiopError>),
     Settlement {
         result: Result<SettlementReply, FspiopError>,
-        /// The ledger events of the settlement's postings.
-        events: Vec<Event>,
     },
+}
+
+/// What applying one record did, for the read side: its ledger events
+/// (those of a settlement step included), the directory change it made, and
+/// the notices it raised. An event's index is its position in `events`.
+#[derive(Clone, Debug, Default)]
+pub struct RecordEffects {
+    pub offset: Offset,
+    /// The time the record carries (0 if none).
+    pub time_ms: i64,
+    pub events: Vec<Event>,
+    /// The directory command, if it changed the directory.
+    pub directory: Option<DirectoryCommand>,
+    pub notices: Vec<NoticeDraft>,
 }
 
 /// Ledger and directory, and how far into the log they are.
@@ -90,6 +108,8 @@ pub struct State {
     /// Settlement windows and settlements: every committed transfer goes
     /// into the open window of its currency as it is applied.
     pub settlements: Settlements,
+    /// Each participant's last notice number.
+    pub notices: NoticeSequences,
     /// Offset of the next record to apply.
     pub next_offset: Offset,
 }
@@ -103,33 +123,69 @@ pub struct StateSnapshot {
     /// Absent in snapshots taken before settlement existed.
     #[serde(default)]
     pub settlements: Settlements,
+    /// Absent in snapshots taken before notices were numbered.
+    #[serde(default)]
+    pub notices: NoticeSequences,
 }
 
 impl State {
-    /// Applies the record at `offset` (which must be `next_offset`).
+    /// Applies the record at `offset` (which must be `next_offset`) and
+    /// returns only its answer. See [`State::apply_logged`].
     pub fn apply(&mut self, offset: Offset, record: &LogRecord) -> Applied {
+        self.apply_logged(offset, record).0
+    }
+
+    /// Applies the record at `offset` (which must be `next_offset`): the
+    /// one way a record changes the state, whoever applies it (the live
+    /// engine, recovery at start, a follower, a reader of the feed catching
+    /// up, `projections rebuild`). Returns the answer for its submitter and
+    /// what it did, so every path yields the same events and notices.
+    pub fn apply_logged(&mut self, offset: Offset, record: &LogRecord) -> (Applied, RecordEffects) {
         assert_eq!(offset, self.next_offset, "records are applied in log order");
         self.next_offset += 1;
-        match record {
+        let time_ms = record.time_ms();
+        let mut effects = RecordEffects {
+            offset,
+            time_ms,
+            ..RecordEffects::default()
+        };
+        let mut settled = None;
+        let applied = match record {
             LogRecord::Ledger(command) => {
-                let mut events = Vec::new();
-                let outcome = self.ledger.apply(command, &mut events);
-                self.record_commits(command, &events);
-                Applied::Ledger { outcome, events }
+                let outcome = self.ledger.apply(command, &mut effects.events);
+                self.record_commits(command, &effects.events);
+                Applied::Ledger { outcome }
             }
-            LogRecord::Directory(command) => Applied::Directory(self.apply_directory(command)),
+            LogRecord::Directory(command) => {
+                let result = self.apply_directory(command);
+                if let Ok(DirectoryReply::Done | DirectoryReply::Quote(_)) = &result {
+                    effects.directory = Some(command.clone());
+                }
+                Applied::Directory(result)
+            }
             LogRecord::Settlement(command) => {
-                let mut events = Vec::new();
-                let result = self.apply_settlement(command, &mut events);
-                Applied::Settlement { result, events }
+                let result = self.apply_settlement(command, &mut effects.events);
+                // Whatever the answer, the events are what the ledger did.
+                if result.is_ok() {
+                    settled = Some(command);
+                }
+                Applied::Settlement { result }
             }
-        }
+        };
+        crate::notices::derive(
+            self,
+            settled,
+            time_ms,
+            &effects.events,
+            &mut effects.notices,
+        );
+        (applied, effects)
     }
 
     /// Puts the transfers a command committed into their settlement
     /// windows, at the time the command carries.
     fn record_commits(&mut self, command: &harambee_ledger::Command, events: &[Event]) {
-        let now_ms = crate::engine::command_time_ms(command);
+        let now_ms = crate::record::ledger_time_ms(command);
         for e in events {
             if let Event::TransferCommitted {
                 transfer_id,
@@ -424,11 +480,25 @@ impl State {
                     };
                 }
                 if d.quotes.len() >= QUOTES_MAX {
-                    return Err(FspiopError::new(2001, "the quote store is full"));
+                    return Err(FspiopError::new(
+                        2001,
+                        "too many quotes are held (the quote store is full until some expire)",
+                    ));
                 }
+                d.index_quote(quote);
                 d.quotes.insert(quote.quote_id.clone(), quote.clone());
                 Ok(DirectoryReply::Quote(Box::new(quote.clone())))
             }
+            DirectoryCommand::ExpireQuotes {
+                expired_before_ms,
+                recorded_before_ms,
+                max,
+                ..
+            } => Ok(DirectoryReply::QuotesExpired(d.expire_quotes(
+                *expired_before_ms,
+                *recorded_before_ms,
+                *max,
+            ))),
         }
     }
 
@@ -439,21 +509,91 @@ impl State {
             ledger: self.ledger.snapshot(),
             directory: self.directory.clone(),
             settlements: self.settlements.clone(),
+            notices: self.notices.clone(),
         }
     }
 
     /// Rebuilds a state from a snapshot.
     pub fn restore(snapshot: StateSnapshot) -> Result<State, SnapshotError> {
+        let mut directory = snapshot.directory;
+        directory.rebuild_indexes();
         Ok(State {
             ledger: Ledger::restore(snapshot.ledger)?,
-            directory: snapshot.directory,
+            directory,
             settlements: snapshot.settlements,
+            notices: snapshot.notices,
             next_offset: snapshot.next_offset,
         })
     }
 }
 
 impl Directory {
+    fn index_quote(&mut self, q: &QuoteRecord) {
+        self.quotes_by_expiry
+            .insert((q.expires_at_ms, q.quote_id.clone()));
+        self.quotes_by_recording
+            .insert((q.recorded_at_ms, q.quote_id.clone()));
+    }
+
+    fn rebuild_indexes(&mut self) {
+        let quotes: Vec<QuoteRecord> = self.quotes.values().cloned().collect();
+        self.quotes_by_expiry.clear();
+        self.quotes_by_recording.clear();
+        for q in &quotes {
+            self.index_quote(q);
+        }
+    }
+
+    /// Removes up to `max` quotes that expired before `expired_before_ms`
+    /// or were recorded before `recorded_before_ms`, earliest first.
+    fn expire_quotes(&mut self, expired_before_ms: i64, recorded_before_ms: i64, max: u32) -> u32 {
+        let mut removed = 0u32;
+        while removed < max {
+            let by_expiry = self
+                .quotes_by_expiry
+                .first()
+                .filter(|(at, _)| *at < expired_before_ms)
+                .map(|(_, id)| id.clone());
+            let id = match by_expiry {
+                Some(id) => id,
+                None => match self
+                    .quotes_by_recording
+                    .first()
+                    .filter(|(at, _)| *at < recorded_before_ms)
+                {
+                    Some((_, id)) => id.clone(),
+                    None => break,
+                },
+            };
+            let Some(q) = self.quotes.remove(&id) else {
+                // The indexes name only held quotes; repair rather than spin.
+                self.rebuild_indexes();
+                continue;
+            };
+            self.quotes_by_expiry.remove(&(q.expires_at_ms, id.clone()));
+            self.quotes_by_recording.remove(&(q.recorded_at_ms, id));
+            removed += 1;
+        }
+        removed
+    }
+
+    /// Whether some quote expired before `expired_before_ms` or was
+    /// recorded before `recorded_before_ms`.
+    pub fn quotes_due(&self, expired_before_ms: i64, recorded_before_ms: i64) -> bool {
+        self.quotes_by_expiry
+            .first()
+            .is_some_and(|(at, _)| *at < expired_before_ms)
+            || self
+                .quotes_by_recording
+                .first()
+                .is_some_and(|(at, _)| *at < recorded_before_ms)
+    }
+
+    /// How many quotes the state holds.
+    pub fn quote_count(&self) -> usize {
+        self.quotes.len()
+    }
+
     /// The participant a credential belongs to.
     pub fn participant_for_credential(&self, credential_sha256: &[u8; 32]) -> Option<&str> {
         self.credentials

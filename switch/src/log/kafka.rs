@@ -708,6 +708,27 @@ impl EventLog for KafkaLog {
         Ok(out)
     }
 
+    async fn recover(&self) -> Result<Offset, LogError> {
+        // The head is read back from the broker if an append failed, and
+        // never moved below what was acknowledged.
+        self.end().await
+    }
+
+    async fn probe(&self) -> Result<(), LogError> {
+        self.end().await?;
+        let consumer: BaseConsumer = self.consumer_config.create().map_err(unavailable)?;
+        let topic = self.target.topic.clone();
+        let partition = self.target.partition;
+        tokio::task::spawn_blocking(move || {
+            consumer
+                .fetch_watermarks(&topic, partition, timeout())
+                .map(|_| ())
+                .map_err(unavailable)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
     async fn resync(&self) -> Result<Offset, LogError> {
         *self.follower.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let mut head = self.head.lock().await;

@@ -40,6 +40,18 @@ pub enum LogError {
     /// this append that did not get their position are void.
     #[error("event log contended: {0}")]
     Contended(String),
+    /// The storage failed in a way that leaves what is durable unknown (a
+    /// failed fsync: the kernel may have dropped the pages it could not
+    /// write). The writer must stop; a new process recovers from the disk.
+    #[error("event log failed: {0}")]
+    Fatal(String),
+}
+
+impl LogError {
+    /// Whether the writer must stop rather than try again.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, LogError::Fatal(_) | LogError::Corrupt { .. })
+    }
 }
 
 /// A durable, totally ordered log of records.
@@ -74,5 +86,18 @@ pub trait EventLog: Send + Sync + 'static {
     /// process starts to append after another one did. Returns the end.
     async fn resync(&self) -> Result<Offset, LogError> {
         self.end().await
+    }
+
+    /// After a failed append: reopens what must be reopened (the SQLite
+    /// connection) and returns the end of the log as the storage has it,
+    /// not as this process last knew it.
+    async fn recover(&self) -> Result<Offset, LogError> {
+        self.resync().await
+    }
+
+    /// Whether an append could succeed now, without appending: a write to
+    /// the same storage (SQLite), or a round trip to the broker (Kafka).
+    async fn probe(&self) -> Result<(), LogError> {
+        self.end().await.map(|_| ())
     }
 }
