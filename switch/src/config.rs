@@ -272,10 +272,7 @@ impl Config {
             self.transfer_lifetime_max_ms > 0,
             "transfer_lifetime_max_ms must be > 0"
         );
-        anyhow::ensure!(
-            self.quote_held_max_ms > 0,
-            "quote_held_max_ms must be > 0"
-        );
+        anyhow::ensure!(self.quote_held_max_ms > 0, "quote_held_max_ms must be > 0");
         anyhow::ensure!(
             self.expiry_sweep_interval_ms > 0,
             "expiry_sweep_interval_ms must be > 0"

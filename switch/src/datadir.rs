@@ -138,7 +138,10 @@ fn drop_cached_pages(file: &File) {
     // open for the duration of the call; the advice has no memory effects.
     let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
     if rc != 0 {
-        tracing::warn!(rc, "posix_fadvise(DONTNEED) failed; reads may come from the page cache");
+        tracing::warn!(
+            rc,
+            "posix_fadvise(DONTNEED) failed; reads may come from the page cache"
+        );
     }
 }
 

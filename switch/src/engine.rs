@@ -176,7 +176,8 @@ impl Engine {
         );
         // The one replay path: the feed holds what the last records did, for
         // the readers that had not caught up when the last process stopped.
-        let replayed = feed::replay_log(log.as_ref(), &mut state, |_, batch| feed.push(batch)).await?;
+        let replayed =
+            feed::replay_log(log.as_ref(), &mut state, |_, batch| feed.push(batch)).await?;
         tracing::info!(
             replayed,
             next_offset = state.next_offset,
@@ -388,7 +389,10 @@ impl Core {
                 // Half of the batch applied, then a panic with the lock held.
                 let half = records.len() / 2;
                 let _ = feed::apply_records(&mut st, first, &records[..half]);
-                panic!("failpoint {}: a panic while applying", failpoints::APPLY_PANIC);
+                panic!(
+                    "failpoint {}: a panic while applying",
+                    failpoints::APPLY_PANIC
+                );
             }
             feed::apply_records(&mut st, first, records)
         };
@@ -541,7 +545,10 @@ impl Core {
                 match self.recover_log().await {
                     Ok(()) => suspect = false,
                     Err(e) => {
-                        refuse(&mut batch, &FspiopError::new(2003, format!("event log: {e}")));
+                        refuse(
+                            &mut batch,
+                            &FspiopError::new(2003, format!("event log: {e}")),
+                        );
                         if e.is_fatal() {
                             return Exit::Failed(e.to_string());
                         }
@@ -561,7 +568,10 @@ impl Core {
                 Err(e) => {
                     tracing::error!(error = %e, records = records.len(), "event log append failed");
                     metrics::counter!("harambee_log_append_failures_total").increment(1);
-                    refuse(&mut batch, &FspiopError::new(2003, format!("event log: {e}")));
+                    refuse(
+                        &mut batch,
+                        &FspiopError::new(2003, format!("event log: {e}")),
+                    );
                     if e.is_fatal() {
                         return Exit::Failed(e.to_string());
                     }
@@ -590,7 +600,10 @@ impl Core {
                     "event log offset mismatch: the state is at {}, the log appended at {first_offset}",
                     self.next_offset()
                 );
-                refuse(&mut batch, &FspiopError::new(2003, "event log has another writer"));
+                refuse(
+                    &mut batch,
+                    &FspiopError::new(2003, "event log has another writer"),
+                );
                 let _ = self.writer.send(false);
                 return Exit::Failed(reason);
             }

@@ -390,7 +390,10 @@ pub async fn run(ctx: Ctx, publisher: Publisher, mut stop: tokio::sync::watch::R
                 continue 'term;
             }
         };
-        let mut reader = ctx.engine.feed().reader(last.map_or(0, |(offset, _)| offset));
+        let mut reader = ctx
+            .engine
+            .feed()
+            .reader(last.map_or(0, |(offset, _)| offset));
         loop {
             let next = tokio::select! {
                 next = reader.next(PUBLISH_RECORDS_MAX) => next,
@@ -416,7 +419,9 @@ pub async fn run(ctx: Ctx, publisher: Publisher, mut stop: tokio::sync::watch::R
                     .iter()
                     .flat_map(|b| b.events())
                     .filter(|(offset, index, _, _)| last.is_none_or(|l| (*offset, *index) > l))
-                    .map(|(offset, index, time_ms, event)| encode(&st, offset, index, time_ms, event))
+                    .map(|(offset, index, time_ms, event)| {
+                        encode(&st, offset, index, time_ms, event)
+                    })
                     .collect()
             };
             if wire.is_empty() {

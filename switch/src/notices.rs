@@ -123,9 +123,7 @@ pub(crate) fn derive(
                 kinds.push((*payer, NoticeKind::TransferAborted(*transfer_id)));
                 kinds.push((*payee, NoticeKind::TransferAborted(*transfer_id)));
             }
-            Event::TransferReserved {
-                payer, posting, ..
-            } => {
+            Event::TransferReserved { payer, posting, .. } => {
                 if let Some(alert) = position_alert(state, *payer, posting.currency, posting.amount)
                 {
                     kinds.push((*payer, alert));

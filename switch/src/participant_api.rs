@@ -30,6 +30,10 @@ pub const EXPIRY_GRACE_MS: i64 = 5_000;
 /// unavailable.
 pub const ANSWER_RETRY_MS: u64 = 200;
 
+/// Longest wait for the quotes projection when a quote is not in memory
+/// (a repeat of a quote released after its expiry is found there).
+pub const QUOTE_LOOKUP_TIMEOUT_MS: u64 = 250;
+
 /// Stored notifications a stream reads at a time.
 pub const NOTICES_PAGE_MAX: u32 = 256;
 
@@ -242,7 +246,12 @@ impl ParticipantService {
             .read()?
             .directory
             .quote(&quote_key)
-            .map(|q| (q.request_sha256 == request_sha256 && q.payer == payer, q.response.clone()));
+            .map(|q| {
+                (
+                    q.request_sha256 == request_sha256 && q.payer == payer,
+                    q.response.clone(),
+                )
+            });
         // A quote the state has released (expired) is still in the quotes
         // projection: the same id is still the same quote.
         let known = match held {
@@ -345,12 +354,22 @@ impl ParticipantService {
         }
     }
 
-    /// A quote from the quotes projection, if it is there with its answer.
+    /// A quote from the quotes projection, if it is there with its answer
+    /// (looked for at most `QUOTE_LOOKUP_TIMEOUT_MS`: a projection store
+    /// that is down must not hold up payments).
     async fn stored_quote(&self, quote_key: &str) -> Option<crate::projection::QuoteRow> {
-        match self.ctx.projections.quote(quote_key).await {
-            Ok(row) => row.filter(|q| !q.response.is_empty()),
-            Err(e) => {
+        let lookup = tokio::time::timeout(
+            Duration::from_millis(QUOTE_LOOKUP_TIMEOUT_MS),
+            self.ctx.projections.quote(quote_key),
+        );
+        match lookup.await {
+            Ok(Ok(row)) => row.filter(|q| !q.response.is_empty()),
+            Ok(Err(e)) => {
                 tracing::debug!(error = %e, "quotes projection unavailable");
+                None
+            }
+            Err(_) => {
+                metrics::counter!("harambee_quote_lookup_timeouts_total").increment(1);
                 None
             }
         }
@@ -421,7 +440,8 @@ impl ParticipantService {
         validate::ilp_packet("ilp_packet", &r.ilp_packet)?;
         let condition = validate::b64url32("condition", &r.condition)?;
         let expires_at_ms = validate::timestamp_ms("expiration", r.expiration.as_ref())?;
-        let lifetime_max_ms = i64::try_from(self.ctx.config.transfer_lifetime_max_ms).unwrap_or(i64::MAX);
+        let lifetime_max_ms =
+            i64::try_from(self.ctx.config.transfer_lifetime_max_ms).unwrap_or(i64::MAX);
         if expires_at_ms.saturating_sub(now_ms()) > lifetime_max_ms {
             return Err(FspiopError::new(
                 3100,
@@ -637,7 +657,8 @@ impl ParticipantService {
             if left <= 0 {
                 return Ok(current);
             }
-            match tokio::time::timeout(Duration::from_millis(left as u64), applied.changed()).await {
+            match tokio::time::timeout(Duration::from_millis(left as u64), applied.changed()).await
+            {
                 Err(_) => return self.read_transfer(caller, id),
                 Ok(Err(_)) => return Err(FspiopError::new(2003, "the engine stopped")),
                 Ok(Ok(())) => {}
@@ -742,7 +763,10 @@ impl ParticipantApi for ParticipantService {
         request: Request<GetQuoteRequest>,
     ) -> std::result::Result<Response<QuoteResponse>, Status> {
         let result = match self.ctx.authenticate(request.metadata()) {
-            Ok(caller) => self.get_quote_for(&caller, &request.get_ref().quote_id).await,
+            Ok(caller) => {
+                self.get_quote_for(&caller, &request.get_ref().quote_id)
+                    .await
+            }
             Err(e) => Err(e),
         };
         count("GetQuote", &result);
@@ -812,9 +836,8 @@ impl ParticipantApi for ParticipantService {
         let from = request.get_ref().from_sequence;
         let next = if from == 0 { last + 1 } else { from };
         let ctx = self.ctx.clone();
-        let stream = async_stream(move |tx| {
-            notification_stream(ctx, caller, participant, next, bus, tx)
-        });
+        let stream =
+            async_stream(move |tx| notification_stream(ctx, caller, participant, next, bus, tx));
         metrics::counter!("harambee_requests_total", "api" => "participant", "call" => "Notifications", "code" => "ok").increment(1);
         Ok(Response::new(stream))
     }
@@ -843,7 +866,11 @@ async fn notification_stream(
             }
         };
         if next <= known {
-            match ctx.projections.notices(&caller, next, NOTICES_PAGE_MAX).await {
+            match ctx
+                .projections
+                .notices(&caller, next, NOTICES_PAGE_MAX)
+                .await
+            {
                 Ok(rows) if !rows.is_empty() => {
                     for row in rows {
                         let sequence = row.sequence.max(0) as u64;

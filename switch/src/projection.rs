@@ -157,7 +157,6 @@ pub struct StateRows {
     pub quotes: Vec<QuoteRow>,
 }
 
-
 /// Filters of a transfer query.
 #[derive(Clone, Debug, Default)]
 pub struct TransferQuery {
@@ -1003,7 +1002,10 @@ pub fn projection_write(st: &State, batches: &[Arc<EventBatch>], reader: &str) -
 /// database that went away can leave a connection hanging).
 pub const WRITE_TIMEOUT_MS: u64 = 30_000;
 
-async fn write_with_timeout(store: &dyn ProjectionStore, write: &ProjectionWrite) -> anyhow::Result<()> {
+async fn write_with_timeout(
+    store: &dyn ProjectionStore,
+    write: &ProjectionWrite,
+) -> anyhow::Result<()> {
     tokio::time::timeout(
         std::time::Duration::from_millis(WRITE_TIMEOUT_MS),
         store.write(write),
@@ -1072,7 +1074,11 @@ pub async fn run(
                         .record(started.elapsed().as_secs_f64());
                     metrics::counter!("harambee_projection_rows_total")
                         .increment(write.rows() as u64);
-                    let behind = ctx.engine.feed().applied().saturating_sub(reader.position());
+                    let behind = ctx
+                        .engine
+                        .feed()
+                        .applied()
+                        .saturating_sub(reader.position());
                     metrics::gauge!("harambee_projection_lag_records").set(behind as f64);
                 }
                 Err(e) => {
@@ -1084,7 +1090,10 @@ pub async fn run(
             }
             if pruned_at.elapsed() >= std::time::Duration::from_millis(NOTICE_PRUNE_INTERVAL_MS) {
                 pruned_at = std::time::Instant::now();
-                match store.prune_notices(crate::edge::now_ms() - NOTICE_RETENTION_MS).await {
+                match store
+                    .prune_notices(crate::edge::now_ms() - NOTICE_RETENTION_MS)
+                    .await
+                {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(deleted = n, "old notices deleted"),
                     Err(e) => tracing::warn!(error = %e, "could not delete old notices"),
@@ -1143,7 +1152,13 @@ pub async fn rebuild_from_log(
         .ledger
         .participants()
         .iter()
-        .flat_map(|p| state.ledger.currencies().into_iter().map(move |c| (p.id, c)))
+        .flat_map(|p| {
+            state
+                .ledger
+                .currencies()
+                .into_iter()
+                .map(move |c| (p.id, c))
+        })
         .collect();
     let positions = position_rows(&state, pairs.into_iter(), state.next_offset as i64);
     done.positions = positions.len();

@@ -26,9 +26,9 @@ use crate::log::sqlite::SqliteLog;
 use crate::operator_api::OperatorService;
 use crate::participant_api::ParticipantService;
 use crate::projection::{PgProjections, ProjectionStore, SqliteProjections};
-use crate::state::DirectoryReply;
 use crate::record::{DirectoryCommand, LogRecord};
 use crate::snapshots::{PgSnapshots, SnapshotStore, SqliteSnapshots};
+use crate::state::DirectoryReply;
 
 /// Most transfers one expiry sweep aborts.
 pub const SWEEP_BATCH_MAX: u32 = 10_000;
@@ -117,7 +117,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // One process per data directory, and it starts from what the disk
     // holds (a predecessor may have seen writes fail).
     let lock = DataDirLock::acquire(&config.data_dir)?;
-    let files: Vec<_> = EMBEDDED_FILES.iter().map(|f| config.data_dir.join(f)).collect();
+    let files: Vec<_> = EMBEDDED_FILES
+        .iter()
+        .map(|f| config.data_dir.join(f))
+        .collect();
     crate::datadir::read_from_disk(&files)?;
     let log = open_log(&config).await?;
     let (projections, snapshots) = open_stores(&config).await?;
@@ -373,7 +376,8 @@ async fn expiry_sweep(ctx: Ctx, mut stop: watch::Receiver<bool>) {
         let (transfers_due, quotes_due) = match ctx.engine.read() {
             Ok(st) => (
                 st.ledger.in_flight_count() > 0,
-                st.directory.quotes_due(expired_before_ms, recorded_before_ms),
+                st.directory
+                    .quotes_due(expired_before_ms, recorded_before_ms),
             ),
             Err(_) => return,
         };
@@ -405,8 +409,7 @@ async fn expiry_sweep(ctx: Ctx, mut stop: watch::Receiver<bool>) {
             });
             match ctx.engine.submit(record).await {
                 Ok(crate::state::Applied::Directory(Ok(DirectoryReply::QuotesExpired(count)))) => {
-                    metrics::counter!("harambee_quotes_released_total")
-                        .increment(u64::from(count));
+                    metrics::counter!("harambee_quotes_released_total").increment(u64::from(count));
                     tracing::debug!(count, "released expired quotes from memory");
                 }
                 Ok(_) => {}

@@ -79,7 +79,9 @@ pub enum SettlementReply {
 /// What applying one record answers its submitter.
 #[derive(Clone, Debug)]
 pub enum Applied {
-    Ledger { outcome: Outcome },
+    Ledger {
+        outcome: Outcome,
+    },
     Directory(Result<DirectoryReply, FspiopError>),
     Settlement {
         result: Result<SettlementReply, FspiopError>,

@@ -19,55 +19,6 @@ use common::*;
 use harambee_proto::v1::*;
 use harambee_sim::client::{self, Outcome};
 
-/// What one traffic worker saw: acknowledged outcomes and failure codes,
-/// each with when.
-#[derive(Default)]
-struct Seen {
-    acks: Vec<(String, Outcome, Instant)>,
-    failures: Vec<(u16, Instant)>,
-}
-
-/// Four workers paying both ways through `url` until `stop`.
-fn traffic(
-    url: &str,
-    members: &[Member],
-    stop: tokio::sync::watch::Receiver<bool>,
-) -> Vec<tokio::task::JoinHandle<Seen>> {
-    (0..4)
-        .map(|w| {
-            let (payer, credential, _) = members[w % 2].clone();
-            let payee = msisdn((w + 1) % 2);
-            let url = url.to_string();
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                let mut api = client::connect(&url, &credential).expect("client");
-                let mut seen = Seen::default();
-                while !*stop.borrow() {
-                    let amount = format!("{}.{:02}", 1 + seen.acks.len() % 50, w);
-                    match pay_or_code(&mut api, &payer, payee.clone(), &amount).await {
-                        Ok((id, outcome)) => seen.acks.push((id, outcome, Instant::now())),
-                        Err(code) => {
-                            seen.failures.push((code, Instant::now()));
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                    }
-                }
-                seen
-            })
-        })
-        .collect()
-}
-
-async fn collect(workers: Vec<tokio::task::JoinHandle<Seen>>) -> Seen {
-    let mut all = Seen::default();
-    for w in workers {
-        let seen = w.await.expect("worker");
-        all.acks.extend(seen.acks);
-        all.failures.extend(seen.failures);
-    }
-    all
-}
-
 /// Waits until the log has grown by some records (traffic resumed), at
 /// most `timeout`.
 async fn wait_progress(switch: &mut Switch, timeout: Duration) {

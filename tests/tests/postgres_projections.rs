@@ -83,11 +83,14 @@ async fn transfers_are_projected_into_postgres_and_rebuilt_after_a_restart() {
         .expect("sum");
     assert_eq!(total, "60.75");
 
-    // Wipe the projection; a restart rebuilds it from the log.
-    sqlx::query("DELETE FROM transfers")
-        .execute(&mut conn)
-        .await
-        .expect("wipe");
+    // Wipe the projection (its rows and its checkpoint); a restart
+    // projects the log again from its start.
+    for table in ["transfers", "checkpoints"] {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(&mut conn)
+            .await
+            .expect("wipe");
+    }
     s.restart().await;
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while listed(&mut s).await.len() < 3 {

@@ -24,8 +24,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Connection, Row, SqlitePool};
 
@@ -235,10 +234,11 @@ impl SqliteLog {
 
 /// Offset and hash after the last stored record.
 async fn read_head(conn: &mut SqliteConnection) -> Result<(Offset, [u8; 32]), LogError> {
-    let last = sqlx::query("SELECT log_offset, hash FROM event_log ORDER BY log_offset DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(classify)?;
+    let last =
+        sqlx::query("SELECT log_offset, hash FROM event_log ORDER BY log_offset DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(classify)?;
     match last {
         None => Ok((0, chain::GENESIS)),
         Some(row) => {

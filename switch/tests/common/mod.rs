@@ -5,8 +5,8 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 use std::process::Stdio;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use harambee_proto::v1::operator_api_client::OperatorApiClient;
 use harambee_proto::v1::*;
@@ -25,6 +25,80 @@ pub struct Switch {
     pub participant_url: String,
     pub operator_url: String,
     pub op: OperatorApiClient<Channel>,
+    /// What it wrote on standard error (also echoed to the test's).
+    pub stderr: Arc<Mutex<String>>,
+}
+
+/// The binary under test: `HARAMBEE_TEST_BIN` if set (to run a test
+/// against another build, say the one before a fix), else this build's.
+pub fn binary() -> String {
+    std::env::var("HARAMBEE_TEST_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_harambee").to_string())
+}
+
+/// Most of a process's standard error the harness keeps.
+const STDERR_KEPT_MAX_BYTES: usize = 4 << 20;
+
+/// Echoes a child's standard error and keeps it.
+fn keep_stderr(stderr: tokio::process::ChildStderr) -> Arc<Mutex<String>> {
+    let kept = Arc::new(Mutex::new(String::new()));
+    let sink = kept.clone();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("{line}");
+            let mut text = sink.lock().unwrap_or_else(|p| p.into_inner());
+            if text.len() < STDERR_KEPT_MAX_BYTES {
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+    });
+    kept
+}
+
+/// A `harambee serve` command on `data_dir` with `env`, on free ports.
+fn serve_command(data_dir: &std::path::Path, env: &[(String, String)]) -> Command {
+    let mut command = Command::new(binary());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command
+        .arg("serve")
+        .env("HARAMBEE_DATA_DIR", data_dir)
+        .env("HARAMBEE_PARTICIPANT_LISTEN", "127.0.0.1:0")
+        .env("HARAMBEE_OPERATOR_LISTEN", "127.0.0.1:0")
+        .env("HARAMBEE_METRICS_LISTEN", "127.0.0.1:0")
+        .env("HARAMBEE_CLUSTER_LISTEN", "127.0.0.1:0")
+        .env("HARAMBEE_OPERATOR_TOKEN", TOKEN)
+        .env("HARAMBEE_EXPIRY_SWEEP_INTERVAL_MS", "100")
+        .env_remove("RUST_LOG")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Runs `harambee serve` on `data_dir` until it exits by itself (within
+/// `timeout`); returns its exit status and standard error.
+pub async fn serve_until_exit(
+    data_dir: &std::path::Path,
+    env: &[(String, String)],
+    timeout: Duration,
+) -> (std::process::ExitStatus, String) {
+    let mut child = serve_command(data_dir, env)
+        .spawn()
+        .expect("harambee starts");
+    let stderr = keep_stderr(child.stderr.take().expect("stderr"));
+    let status = tokio::time::timeout(timeout, child.wait())
+        .await
+        .expect("exits by itself")
+        .expect("exit status");
+    // Let the echo task take the last lines.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let text = stderr.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    (status, text)
 }
 
 pub fn now_ms() -> i64 {
@@ -56,25 +130,10 @@ pub fn kafka_env(brokers: &str, topic: &str) -> Vec<(String, String)> {
 /// Starts `harambee serve` on `data_dir` with `env`, on free ports, and
 /// waits for its ready line.
 pub async fn start(data_dir: &std::path::Path, env: &[(String, String)]) -> Switch {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_harambee"));
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let mut child = command
-        .arg("serve")
-        .env("HARAMBEE_DATA_DIR", data_dir)
-        .env("HARAMBEE_PARTICIPANT_LISTEN", "127.0.0.1:0")
-        .env("HARAMBEE_OPERATOR_LISTEN", "127.0.0.1:0")
-        .env("HARAMBEE_METRICS_LISTEN", "127.0.0.1:0")
-        .env("HARAMBEE_CLUSTER_LISTEN", "127.0.0.1:0")
-        .env("HARAMBEE_OPERATOR_TOKEN", TOKEN)
-        .env("HARAMBEE_EXPIRY_SWEEP_INTERVAL_MS", "100")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
+    let mut child = serve_command(data_dir, env)
         .spawn()
         .expect("harambee starts");
+    let stderr = keep_stderr(child.stderr.take().expect("stderr"));
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let ready = tokio::time::timeout(Duration::from_secs(60), async {
@@ -108,7 +167,106 @@ pub async fn start(data_dir: &std::path::Path, env: &[(String, String)]) -> Swit
         participant_url: format!("http://{}", field("participant")),
         operator_url: format!("http://{}", field("operator")),
         op,
+        stderr,
     }
+}
+
+/// The gRPC health of `service` ("" for the whole server) at `url`, or
+/// `None` if the server does not answer.
+pub async fn health(url: &str, service: &str) -> Option<i32> {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let channel = Channel::from_shared(url.to_string())
+        .ok()?
+        .connect_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .ok()?;
+    let mut client = HealthClient::new(channel);
+    let mut request = tonic::Request::new(HealthCheckRequest {
+        service: service.to_string(),
+    });
+    request.set_timeout(Duration::from_secs(2));
+    client
+        .check(request)
+        .await
+        .ok()
+        .map(|r| r.into_inner().status)
+}
+
+/// SERVING in gRPC health.
+pub const SERVING: i32 = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+/// NOT_SERVING in gRPC health.
+pub const NOT_SERVING: i32 =
+    tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
+
+/// Waits until every one of `urls` reports `status` for the whole server,
+/// at most `timeout`; `false` if they did not.
+pub async fn wait_health(urls: &[&str], status: i32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut all = true;
+        for url in urls {
+            all &= health(url, "").await == Some(status);
+        }
+        if all {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What the traffic workers saw: acknowledged outcomes and failure codes,
+/// each with when.
+#[derive(Default)]
+pub struct Seen {
+    pub acks: Vec<(String, Outcome, Instant)>,
+    pub failures: Vec<(u16, Instant)>,
+}
+
+/// Four workers paying both ways through `url` until `stop`.
+pub fn traffic(
+    url: &str,
+    members: &[Member],
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<Seen>> {
+    (0..4)
+        .map(|w| {
+            let (payer, credential, _) = members[w % 2].clone();
+            let payee = msisdn((w + 1) % 2);
+            let url = url.to_string();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut api = client::connect(&url, &credential).expect("client");
+                let mut seen = Seen::default();
+                while !*stop.borrow() {
+                    let amount = format!("{}.{:02}", 1 + seen.acks.len() % 50, w);
+                    match pay_or_code(&mut api, &payer, payee.clone(), &amount).await {
+                        Ok((id, outcome)) => seen.acks.push((id, outcome, Instant::now())),
+                        Err(code) => {
+                            seen.failures.push((code, Instant::now()));
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+                seen
+            })
+        })
+        .collect()
+}
+
+/// What all the workers saw.
+pub async fn collect(workers: Vec<tokio::task::JoinHandle<Seen>>) -> Seen {
+    let mut all = Seen::default();
+    for w in workers {
+        let seen = w.await.expect("worker");
+        all.acks.extend(seen.acks);
+        all.failures.extend(seen.failures);
+    }
+    all
 }
 
 impl Switch {
