@@ -315,6 +315,17 @@ pub async fn onboard_two_banks(
     switch: &mut Switch,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Vec<Member> {
+    onboard_banks(switch, stop, &["bank-a", "bank-b"]).await
+}
+
+/// Onboards the banks `names` as `onboard_two_banks` does: the second
+/// rejects every fifth transfer, the others are honest; bank `i`'s
+/// customer is `msisdn(i)`.
+pub async fn onboard_banks(
+    switch: &mut Switch,
+    stop: tokio::sync::watch::Receiver<bool>,
+    names: &[&str],
+) -> Vec<Member> {
     switch
         .op
         .add_currency(req(AddCurrencyRequest {
@@ -323,7 +334,7 @@ pub async fn onboard_two_banks(
         .await
         .expect("currency");
     let mut members = Vec::new();
-    for (i, name) in ["bank-a", "bank-b"].iter().enumerate() {
+    for (i, name) in names.iter().enumerate() {
         let party = msisdn(i);
         let customer = Customer {
             party_type: PartyIdType::Msisdn,
