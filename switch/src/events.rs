@@ -390,6 +390,7 @@ pub async fn run(ctx: Ctx, publisher: Publisher, mut stop: tokio::sync::watch::R
                 continue 'term;
             }
         };
+        tracing::info!(?last, "publishing the events after the topic's last one");
         let mut reader = ctx
             .engine
             .feed()
@@ -429,6 +430,11 @@ pub async fn run(ctx: Ctx, publisher: Publisher, mut stop: tokio::sync::watch::R
             }
             match publisher.publish(&wire).await {
                 Ok(()) => {
+                    tracing::debug!(
+                        events = wire.len(),
+                        position = reader.position(),
+                        "events published"
+                    );
                     metrics::counter!("harambee_events_published_total")
                         .increment(wire.len() as u64);
                 }

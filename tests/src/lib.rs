@@ -599,3 +599,75 @@ fn is_root() -> bool {
         .map(|o| o.stdout.starts_with(b"0\n"))
         .unwrap_or(false)
 }
+
+/// Reads the events topic from the start until `done` holds on what was
+/// read (deduplicated by position), at most `timeout`. Also returns how many
+/// messages were read in all (duplicates included).
+pub fn read_events(
+    brokers: &str,
+    topic: &str,
+    timeout: Duration,
+    done: impl Fn(&std::collections::BTreeMap<(u64, u32), harambee_proto::v1::LedgerEvent>) -> bool,
+) -> (
+    std::collections::BTreeMap<(u64, u32), harambee_proto::v1::LedgerEvent>,
+    usize,
+) {
+    use prost::Message as _;
+    use rdkafka::Message as _;
+    use rdkafka::consumer::Consumer as _;
+    let consumer: rdkafka::consumer::BaseConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set(
+            "group.id",
+            format!("reader-{}", uuid::Uuid::new_v4().simple()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "5")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .expect("consumer");
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, rdkafka::Offset::Beginning)
+        .expect("partition");
+    consumer.assign(&assignment).expect("assign");
+    let mut events = std::collections::BTreeMap::new();
+    let mut messages = 0;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut last_position = -1i64;
+    let mut checked_at = std::time::Instant::now();
+    loop {
+        // `done` may be costly: asked when the topic is quiet, or every
+        // quarter of a second.
+        let message = consumer.poll(Duration::from_millis(100));
+        if message.is_none() || checked_at.elapsed() > Duration::from_millis(250) {
+            checked_at = std::time::Instant::now();
+            if done(&events) {
+                break;
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            let watermarks = consumer.fetch_watermarks(topic, 0, Duration::from_secs(5));
+            panic!(
+                "events not on the topic; have {} events, read up to partition offset {last_position} (watermarks {watermarks:?}); the last: {:?}",
+                events.len(),
+                events.values().last()
+            );
+        }
+        if let Some(message) = message {
+            let message = message.expect("message");
+            last_position = last_position.max(message.offset());
+            let event =
+                harambee_proto::v1::LedgerEvent::decode(message.payload().expect("payload"))
+                    .expect("a harambee_proto::v1::LedgerEvent");
+            messages += 1;
+            let at = (event.log_offset, event.index);
+            if let Some(before) = events.get(&at) {
+                assert_eq!(before, &event, "a republished event is the same event");
+            }
+            events.insert(at, event);
+        }
+    }
+    (events, messages)
+}

@@ -5,67 +5,12 @@
 //! postings as the switch's own postings projection, also across a
 //! restart of the switch. NEEDS the `tansu` broker (see `Tansu::start`).
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harambee_proto::v1::ledger_event::Kind;
 use harambee_proto::v1::*;
 use harambee_switch::config::LogKind;
 use harambee_tests::*;
-use prost::Message as _;
-use rdkafka::Message as _;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-
-/// Reads the events topic from the start until `done` holds on what was
-/// read (deduplicated by position), at most 60 s. Also returns how many
-/// messages were read in all (duplicates included).
-fn read_events(
-    brokers: &str,
-    topic: &str,
-    done: impl Fn(&BTreeMap<(u64, u32), LedgerEvent>) -> bool,
-) -> (BTreeMap<(u64, u32), LedgerEvent>, usize) {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set(
-            "group.id",
-            format!("reader-{}", uuid::Uuid::new_v4().simple()),
-        )
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "5")
-        .set("session.timeout.ms", "6000")
-        .create()
-        .expect("consumer");
-    let mut assignment = rdkafka::TopicPartitionList::new();
-    assignment
-        .add_partition_offset(topic, 0, rdkafka::Offset::Beginning)
-        .expect("partition");
-    consumer.assign(&assignment).expect("assign");
-    let mut events = BTreeMap::new();
-    let mut messages = 0;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done(&events) {
-        assert!(
-            Instant::now() < deadline,
-            "events not on the topic; have {} events: {:?}",
-            events.len(),
-            events.values().last()
-        );
-        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            let message = message.expect("message");
-            let event =
-                LedgerEvent::decode(message.payload().expect("payload")).expect("a LedgerEvent");
-            messages += 1;
-            let at = (event.log_offset, event.index);
-            if let Some(before) = events.get(&at) {
-                assert_eq!(before, &event, "a republished event is the same event");
-            }
-            events.insert(at, event);
-        }
-    }
-    (events, messages)
-}
 
 /// The transfer id and posting of a transfer event.
 fn transfer_posting(event: &LedgerEvent) -> Option<(&str, &str, &Posting)> {
@@ -124,12 +69,17 @@ async fn ledger_events_are_published_on_the_events_topic_and_survive_a_restart()
     let rejected = pay(&mut a, &b, "4").await;
     assert_eq!(rejected.state, TransferState::Aborted as i32);
 
-    let (events, _) = read_events(&broker.brokers, &events_topic, |e| {
-        e.values().any(|e| {
-            transfer_posting(e)
-                .is_some_and(|(kind, id, _)| kind == "aborted" && id == rejected.transfer_id)
-        })
-    });
+    let (events, _) = read_events(
+        &broker.brokers,
+        &events_topic,
+        Duration::from_secs(60),
+        |e| {
+            e.values().any(|e| {
+                transfer_posting(e)
+                    .is_some_and(|(kind, id, _)| kind == "aborted" && id == rejected.transfer_id)
+            })
+        },
+    );
     // The onboarding: a currency, three participants with accounts and
     // funds in.
     let count = |pred: fn(&Kind) -> bool| {
@@ -228,12 +178,17 @@ async fn ledger_events_are_published_on_the_events_topic_and_survive_a_restart()
     s.reconnect(&mut a);
     let after = pay(&mut a, &c, "3.25").await;
     assert_eq!(after.state, TransferState::Committed as i32);
-    let (again, messages) = read_events(&broker.brokers, &events_topic, |e| {
-        e.values().any(|e| {
-            transfer_posting(e)
-                .is_some_and(|(kind, id, _)| kind == "committed" && id == after.transfer_id)
-        })
-    });
+    let (again, messages) = read_events(
+        &broker.brokers,
+        &events_topic,
+        Duration::from_secs(60),
+        |e| {
+            e.values().any(|e| {
+                transfer_posting(e)
+                    .is_some_and(|(kind, id, _)| kind == "committed" && id == after.transfer_id)
+            })
+        },
+    );
     assert!(messages >= again.len());
     for (at, e) in &events {
         assert_eq!(again.get(at), Some(e), "event at {at:?} kept");

@@ -72,8 +72,10 @@ fn serve_command(data_dir: &std::path::Path, env: &[(String, String)]) -> Comman
         .env("HARAMBEE_CLUSTER_LISTEN", "127.0.0.1:0")
         .env("HARAMBEE_OPERATOR_TOKEN", TOKEN)
         .env("HARAMBEE_EXPIRY_SWEEP_INTERVAL_MS", "100")
-        .env_remove("RUST_LOG")
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("HARAMBEE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
