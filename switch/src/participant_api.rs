@@ -232,12 +232,11 @@ impl ParticipantService {
             fee("fees", Some(fees), currency)?;
         }
         validate::note("note", &r.note)?;
-        let now = now_ms();
-        if r.expiration.is_some()
-            && validate::timestamp_ms("expiration", r.expiration.as_ref())? <= now
-        {
-            return Err(FspiopError::new(3100, "expiration: is in the past"));
-        }
+        let expiration_ms = r
+            .expiration
+            .is_some()
+            .then(|| validate::timestamp_ms("expiration", r.expiration.as_ref()))
+            .transpose()?;
         let request_sha256: [u8; 32] = Sha256::digest(r.encode_to_vec()).into();
         let quote_key = validate::uuid_string(quote_id);
         let held = self
@@ -272,6 +271,11 @@ impl ParticipantService {
             }
             return QuoteResponse::decode(response.as_slice())
                 .map_err(|e| FspiopError::new(2001, format!("stored quote: {e}")));
+        }
+        // A repeat is answered whenever it comes; a new request must still
+        // be valid.
+        if expiration_ms.is_some_and(|ms| ms <= now_ms()) {
+            return Err(FspiopError::new(3100, "expiration: is in the past"));
         }
         let url = self.active_endpoint(&payee, 3201)?;
         let mut client = self.ctx.channels.payee(&url)?;

@@ -374,11 +374,16 @@ async fn expiry_sweep(ctx: Ctx, mut stop: watch::Receiver<bool>) {
         let expired_before_ms = now.saturating_sub(ctx.config.quote_grace_ms as i64);
         let recorded_before_ms = now.saturating_sub(ctx.config.quote_held_max_ms as i64);
         let (transfers_due, quotes_due) = match ctx.engine.read() {
-            Ok(st) => (
-                st.ledger.in_flight_count() > 0,
-                st.directory
-                    .quotes_due(expired_before_ms, recorded_before_ms),
-            ),
+            Ok(st) => {
+                metrics::gauge!("harambee_quotes_held").set(st.directory.quote_count() as f64);
+                metrics::gauge!("harambee_transfers_in_flight")
+                    .set(st.ledger.in_flight_count() as f64);
+                (
+                    st.ledger.in_flight_count() > 0,
+                    st.directory
+                        .quotes_due(expired_before_ms, recorded_before_ms),
+                )
+            }
             Err(_) => return,
         };
         if transfers_due {

@@ -671,3 +671,24 @@ pub fn read_events(
     }
     (events, messages)
 }
+
+/// The Prometheus text of a metrics endpoint.
+pub async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("metrics endpoint");
+    socket
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut body = String::new();
+    socket.read_to_string(&mut body).await.expect("read");
+    body
+}
+
+/// The value of an unlabelled gauge or counter in Prometheus text.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}

@@ -1,20 +1,6 @@
 //! Metrics and health, as an operator's monitoring sees them.
 
 use harambee_tests::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn scrape(addr: std::net::SocketAddr) -> String {
-    let mut socket = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("metrics endpoint");
-    socket
-        .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
-        .await
-        .expect("write");
-    let mut body = String::new();
-    socket.read_to_string(&mut body).await.expect("read");
-    body
-}
 
 #[tokio::test]
 async fn prometheus_metrics_count_requests_outcomes_and_latencies() {
