@@ -239,22 +239,22 @@ impl ParticipantService {
             .transpose()?;
         let request_sha256: [u8; 32] = Sha256::digest(r.encode_to_vec()).into();
         let quote_key = validate::uuid_string(quote_id);
-        let held = self
-            .ctx
-            .engine
-            .read()?
-            .directory
-            .quote(&quote_key)
-            .map(|q| {
+        let (held, maybe_released) = {
+            let st = self.ctx.engine.read()?;
+            let held = st.directory.quote(&quote_key).map(|q| {
                 (
                     q.request_sha256 == request_sha256 && q.payer == payer,
                     q.response.clone(),
                 )
             });
+            (held, st.directory.quote_may_be_released(&quote_key))
+        };
         // A quote the state has released (expired) is still in the quotes
-        // projection: the same id is still the same quote.
+        // projection: the same id is still the same quote. Only an id the
+        // filter of released ids names is looked up there.
         let known = match held {
             Some(known) => Some(known),
+            None if !maybe_released => None,
             None => self.stored_quote(&quote_key).await.map(|q| {
                 (
                     q.request_sha256 == crate::state::hex(&request_sha256) && q.payer == payer,

@@ -50,6 +50,103 @@ pub struct Directory {
     quotes_by_expiry: BTreeSet<(i64, String)>,
     #[serde(skip)]
     quotes_by_recording: BTreeSet<(i64, String)>,
+    /// The ids of quotes released from memory (a filter: a repeated
+    /// request is looked up in the quotes projection only if its id may be
+    /// among them).
+    #[serde(default)]
+    released_quotes: ReleasedQuotes,
+}
+
+/// Bits of each generation of the released-quotes filter (2 MiB).
+pub const RELEASED_QUOTES_FILTER_BITS: usize = 1 << 24;
+/// Ids per generation: with 7 bits each, one lookup in about two thousand
+/// names a quote that was never released (and costs a projection lookup).
+pub const RELEASED_QUOTES_PER_GENERATION: u32 = 1_000_000;
+/// Bits set per id.
+const RELEASED_QUOTES_HASHES: usize = 7;
+
+/// A Bloom filter of released quote ids, in two generations: when the
+/// current one holds `RELEASED_QUOTES_PER_GENERATION` ids it becomes the
+/// previous one, and the oldest ids are forgotten. It never misses an id
+/// of the two generations it holds; it may name one it never saw. Its
+/// hashes are SHA-256, so a replay builds the same filter.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleasedQuotes {
+    #[serde(with = "filter_bits")]
+    current: Vec<u64>,
+    #[serde(with = "filter_bits")]
+    previous: Vec<u64>,
+    current_ids: u32,
+}
+
+impl ReleasedQuotes {
+    fn positions(id: &str) -> [usize; RELEASED_QUOTES_HASHES] {
+        use sha2::{Digest, Sha256};
+        let hash = Sha256::digest(id.as_bytes());
+        let mut out = [0usize; RELEASED_QUOTES_HASHES];
+        for (i, p) in out.iter_mut().enumerate() {
+            let word = u32::from_le_bytes([
+                hash[4 * i],
+                hash[4 * i + 1],
+                hash[4 * i + 2],
+                hash[4 * i + 3],
+            ]);
+            *p = word as usize % RELEASED_QUOTES_FILTER_BITS;
+        }
+        out
+    }
+
+    fn insert(&mut self, id: &str) {
+        if self.current_ids >= RELEASED_QUOTES_PER_GENERATION {
+            self.previous = std::mem::take(&mut self.current);
+            self.current_ids = 0;
+        }
+        if self.current.is_empty() {
+            self.current = vec![0; RELEASED_QUOTES_FILTER_BITS / 64];
+        }
+        for p in Self::positions(id) {
+            self.current[p / 64] |= 1 << (p % 64);
+        }
+        self.current_ids += 1;
+    }
+
+    /// Whether `id` may have been released (never `false` for one that was,
+    /// within the two generations).
+    pub fn may_contain(&self, id: &str) -> bool {
+        let positions = Self::positions(id);
+        [&self.current, &self.previous].iter().any(|bits| {
+            !bits.is_empty()
+                && positions
+                    .iter()
+                    .all(|p| bits.get(p / 64).is_some_and(|w| w & (1 << (p % 64)) != 0))
+        })
+    }
+}
+
+/// Filter bits as base64 of their little-endian bytes (empty: absent).
+mod filter_bits {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bits: &[u64], s: S) -> Result<S::Ok, S::Error> {
+        let bytes: Vec<u8> = bits.iter().flat_map(|w| w.to_le_bytes()).collect();
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = STANDARD.decode(text).map_err(serde::de::Error::custom)?;
+        if bytes.len() % 8 != 0 {
+            return Err(serde::de::Error::custom(
+                "filter bits are whole 64-bit words",
+            ));
+        }
+        Ok(bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect())
+    }
 }
 
 /// The answer to a directory command.
@@ -573,7 +670,9 @@ impl Directory {
                 continue;
             };
             self.quotes_by_expiry.remove(&(q.expires_at_ms, id.clone()));
-            self.quotes_by_recording.remove(&(q.recorded_at_ms, id));
+            self.quotes_by_recording
+                .remove(&(q.recorded_at_ms, id.clone()));
+            self.released_quotes.insert(&id);
             removed += 1;
         }
         removed
@@ -589,6 +688,12 @@ impl Directory {
                 .quotes_by_recording
                 .first()
                 .is_some_and(|(at, _)| *at < recorded_before_ms)
+    }
+
+    /// Whether the quote `quote_id` may have been released from memory
+    /// (then the quotes projection has it).
+    pub fn quote_may_be_released(&self, quote_id: &str) -> bool {
+        self.released_quotes.may_contain(quote_id)
     }
 
     /// How many quotes the state holds.
@@ -731,6 +836,45 @@ mod tests {
             serde_json::to_string(&restored.snapshot()).expect("json"),
             json,
             "equal states, equal snapshots"
+        );
+    }
+
+    #[test]
+    fn released_quotes_are_never_missed_and_rarely_imagined() {
+        let mut filter = ReleasedQuotes::default();
+        assert!(
+            !filter.may_contain("never"),
+            "an empty filter names nothing"
+        );
+        let ids: Vec<String> = (0..10_000).map(|i| format!("released-{i}")).collect();
+        for id in &ids {
+            filter.insert(id);
+        }
+        assert!(
+            ids.iter().all(|id| filter.may_contain(id)),
+            "no released id is missed"
+        );
+        let imagined = (0..10_000)
+            .filter(|i| filter.may_contain(&format!("fresh-{i}")))
+            .count();
+        assert!(imagined < 10, "{imagined} fresh ids named");
+        let json = serde_json::to_string(&filter).expect("serializes");
+        let back: ReleasedQuotes = serde_json::from_str(&json).expect("deserializes");
+        assert_eq!(back, filter);
+        // A full generation moves back; the one before it is forgotten.
+        let mut rotating = ReleasedQuotes {
+            current_ids: RELEASED_QUOTES_PER_GENERATION,
+            ..filter.clone()
+        };
+        rotating.insert("next");
+        assert!(rotating.may_contain("next") && rotating.may_contain("released-0"));
+        rotating.current_ids = RELEASED_QUOTES_PER_GENERATION;
+        rotating.insert("after");
+        assert!(rotating.may_contain("next") && rotating.may_contain("after"));
+        assert_eq!(
+            ids.iter().filter(|id| rotating.may_contain(id)).count(),
+            0,
+            "two generations later the oldest ids are forgotten"
         );
     }
 
