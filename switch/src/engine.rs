@@ -385,7 +385,8 @@ impl Core {
     fn apply(&mut self, first: Offset, records: &[LogRecord]) -> Vec<Applied> {
         let (results, batch) = {
             let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
-            if failpoints::hit(failpoints::APPLY_PANIC, first + records.len() as Offset - 1) {
+            let last = (first + records.len() as Offset).saturating_sub(1);
+            if failpoints::hit(failpoints::APPLY_PANIC, last) {
                 // Half of the batch applied, then a panic with the lock held.
                 let half = records.len() / 2;
                 let _ = feed::apply_records(&mut st, first, &records[..half]);

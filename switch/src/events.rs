@@ -414,17 +414,19 @@ pub async fn run(ctx: Ctx, publisher: Publisher, mut stop: tokio::sync::watch::R
                     continue 'term;
                 }
             };
-            let wire: Vec<v1::LedgerEvent> = {
+            // Batch by batch: the engine never waits long for the lock.
+            let mut wire: Vec<v1::LedgerEvent> = Vec::new();
+            for batch in &batches {
                 let Ok(st) = ctx.engine.read() else { return };
-                batches
-                    .iter()
-                    .flat_map(|b| b.events())
-                    .filter(|(offset, index, _, _)| last.is_none_or(|l| (*offset, *index) > l))
-                    .map(|(offset, index, time_ms, event)| {
-                        encode(&st, offset, index, time_ms, event)
-                    })
-                    .collect()
-            };
+                wire.extend(
+                    batch
+                        .events()
+                        .filter(|(offset, index, _, _)| last.is_none_or(|l| (*offset, *index) > l))
+                        .map(|(offset, index, time_ms, event)| {
+                            encode(&st, offset, index, time_ms, event)
+                        }),
+                );
+            }
             if wire.is_empty() {
                 continue;
             }

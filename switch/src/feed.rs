@@ -245,10 +245,9 @@ impl Feed {
         }
         let mut out = Vec::new();
         let mut records = 0usize;
-        for b in &ring.batches {
-            if b.next_offset() <= from {
-                continue;
-            }
+        // Batches are in offset order: find the first one past `from`.
+        let first = ring.batches.partition_point(|b| b.next_offset() <= from);
+        for b in ring.batches.range(first..) {
             if b.first_offset < from {
                 let skip = (from - b.first_offset) as usize;
                 let cut = EventBatch {

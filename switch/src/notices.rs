@@ -389,6 +389,73 @@ pub fn materialize(state: &State, draft: &NoticeDraft) -> Option<(String, Notifi
     ))
 }
 
+/// How a notice is stored for the Notifications stream: a transfer's by
+/// its kind and id (the final transfer is read when the notice is sent),
+/// any other whole, as an encoded `Notification`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StoredNotice {
+    Transfer {
+        kind: &'static str,
+        transfer_id: TransferId,
+    },
+    Whole(Notification),
+}
+
+/// Stored kinds of transfer notices.
+pub const STORED_TRANSFER_COMMITTED: &str = "TRANSFER_COMMITTED";
+pub const STORED_TRANSFER_ABORTED: &str = "TRANSFER_ABORTED";
+/// The stored kind of every other notice.
+pub const STORED_WHOLE: &str = "WHOLE";
+
+/// The stored form of a draft, from a state at or after its record.
+pub fn to_stored(state: &State, draft: &NoticeDraft) -> Option<(String, StoredNotice)> {
+    match &draft.kind {
+        NoticeKind::TransferCommitted(id) => Some((
+            state.ledger.participant(draft.participant)?.name.clone(),
+            StoredNotice::Transfer {
+                kind: STORED_TRANSFER_COMMITTED,
+                transfer_id: *id,
+            },
+        )),
+        NoticeKind::TransferAborted(id) => Some((
+            state.ledger.participant(draft.participant)?.name.clone(),
+            StoredNotice::Transfer {
+                kind: STORED_TRANSFER_ABORTED,
+                transfer_id: *id,
+            },
+        )),
+        _ => materialize(state, draft).map(|(name, n)| (name, StoredNotice::Whole(n))),
+    }
+}
+
+/// The notification a stored notice stands for: a transfer's read from
+/// `state`, which holds every transfer.
+pub fn from_stored(
+    state: &State,
+    participant: ParticipantId,
+    sequence: u64,
+    time_ms: i64,
+    stored: StoredNotice,
+) -> Option<Notification> {
+    match stored {
+        StoredNotice::Whole(n) => Some(n),
+        StoredNotice::Transfer { kind, transfer_id } => {
+            let kind = if kind == STORED_TRANSFER_COMMITTED {
+                NoticeKind::TransferCommitted(transfer_id)
+            } else {
+                NoticeKind::TransferAborted(transfer_id)
+            };
+            let draft = NoticeDraft {
+                participant,
+                sequence,
+                time_ms,
+                kind,
+            };
+            materialize(state, &draft).map(|(_, n)| n)
+        }
+    }
+}
+
 /// A map keyed by participant as a list of pairs (JSON keys are strings).
 mod participant_map {
     use std::collections::BTreeMap;

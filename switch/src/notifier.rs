@@ -46,15 +46,18 @@ pub async fn run(ctx: Ctx, mut stop: tokio::sync::watch::Receiver<bool>) {
                 continue;
             }
         };
-        let notices: Vec<(String, Notification)> = {
+        // Batch by batch: the engine never waits long for the lock.
+        let mut notices: Vec<(String, Notification)> = Vec::new();
+        for batch in &batches {
             let Ok(st) = ctx.engine.read() else { return };
-            batches
-                .iter()
-                .flat_map(|b| &b.records)
-                .flat_map(|r| &r.notices)
-                .filter_map(|draft| crate::notices::materialize(&st, draft))
-                .collect()
-        };
+            notices.extend(
+                batch
+                    .records
+                    .iter()
+                    .flat_map(|r| &r.notices)
+                    .filter_map(|draft| crate::notices::materialize(&st, draft)),
+            );
+        }
         // Callbacks are the writer's job: in a cluster every node applies
         // the same records, and each feeds its own streams.
         let push_callbacks = ctx.engine.is_writer();

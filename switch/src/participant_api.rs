@@ -881,9 +881,18 @@ async fn notification_stream(
                         if sequence < next {
                             continue;
                         }
-                        let Ok(notification) = Notification::decode(row.notification.as_slice())
-                        else {
-                            tracing::warn!(%caller, sequence, "a stored notification does not decode");
+                        let notification = row.stored().and_then(|stored| {
+                            let st = ctx.engine.read().ok()?;
+                            crate::notices::from_stored(
+                                &st,
+                                participant,
+                                sequence,
+                                row.time_ms,
+                                stored,
+                            )
+                        });
+                        let Some(notification) = notification else {
+                            tracing::warn!(%caller, sequence, "a stored notification cannot be read");
                             next = sequence + 1;
                             continue;
                         };

@@ -115,15 +115,41 @@ pub struct QuoteRow {
     pub response: Vec<u8>,
 }
 
-/// A notification of one participant, as the stream resumes from it.
+/// A notification of one participant, as the stream resumes from it (see
+/// `notices::StoredNotice`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NoticeRow {
     pub participant: String,
     pub sequence: i64,
     pub log_offset: i64,
     pub time_ms: i64,
-    /// The encoded `harambee.v1.Notification`.
+    /// `TRANSFER_COMMITTED`, `TRANSFER_ABORTED` or `WHOLE`.
+    pub kind: String,
+    /// The transfer of a transfer notice; empty otherwise.
+    pub transfer_id: String,
+    /// The encoded `harambee.v1.Notification` of any other notice.
     pub notification: Vec<u8>,
+}
+
+impl NoticeRow {
+    /// What the row stores; `None` if it is malformed.
+    pub fn stored(&self) -> Option<crate::notices::StoredNotice> {
+        use crate::notices::{STORED_TRANSFER_ABORTED, STORED_TRANSFER_COMMITTED, StoredNotice};
+        let transfer = |kind| {
+            let id = validate::uuid("transfer_id", &self.transfer_id).ok()?;
+            Some(StoredNotice::Transfer {
+                kind,
+                transfer_id: TransferId(id),
+            })
+        };
+        match self.kind.as_str() {
+            STORED_TRANSFER_COMMITTED => transfer(STORED_TRANSFER_COMMITTED),
+            STORED_TRANSFER_ABORTED => transfer(STORED_TRANSFER_ABORTED),
+            _ => harambee_proto::v1::Notification::decode(self.notification.as_slice())
+                .ok()
+                .map(StoredNotice::Whole),
+        }
+    }
 }
 
 /// What one projection write changes, in one transaction.
@@ -139,6 +165,40 @@ pub struct ProjectionWrite {
 }
 
 impl ProjectionWrite {
+    /// Adds the rows of a later write (of the records after this one's),
+    /// keeping one row per key of the tables whose rows are replaced (a
+    /// statement may not change a row twice): the later.
+    pub fn extend(&mut self, later: ProjectionWrite) {
+        fn keep_last<T, K: Eq + std::hash::Hash>(rows: &mut Vec<T>, key: impl Fn(&T) -> K) {
+            let mut seen = std::collections::HashSet::new();
+            let mut kept: Vec<T> = Vec::with_capacity(rows.len());
+            for row in rows.drain(..).rev() {
+                if seen.insert(key(&row)) {
+                    kept.push(row);
+                }
+            }
+            kept.reverse();
+            *rows = kept;
+        }
+        self.transfers.extend(later.transfers);
+        keep_last(&mut self.transfers, |r| r.transfer_id.clone());
+        self.state.positions.extend(later.state.positions);
+        keep_last(&mut self.state.positions, |r| {
+            (r.fsp_id.clone(), r.currency.clone())
+        });
+        self.state.parties.extend(later.state.parties);
+        keep_last(&mut self.state.parties, |r| {
+            (r.party_type.clone(), r.party_id.clone(), r.sub_id.clone())
+        });
+        self.state.quotes.extend(later.state.quotes);
+        keep_last(&mut self.state.quotes, |r| r.quote_id.clone());
+        self.postings.extend(later.postings);
+        self.notices.extend(later.notices);
+        if later.checkpoint.is_some() {
+            self.checkpoint = later.checkpoint;
+        }
+    }
+
     fn rows(&self) -> usize {
         self.transfers.len()
             + self.state.positions.len()
@@ -230,8 +290,9 @@ pub trait ProjectionStore: Send + Sync + 'static {
         from_sequence: u64,
         limit: u32,
     ) -> anyhow::Result<Vec<NoticeRow>>;
-    /// Deletes notices older than `before_ms`; returns how many.
-    async fn prune_notices(&self, before_ms: i64) -> anyhow::Result<u64>;
+    /// Deletes the notices of `participant` older than `before_ms`; returns
+    /// how many.
+    async fn prune_notices(&self, participant: &str, before_ms: i64) -> anyhow::Result<u64>;
 }
 
 /// Page cache of each embedded projection connection, in KiB.
@@ -423,13 +484,15 @@ macro_rules! projection_store {
                 }
                 for chunk in w.notices.chunks(ROWS_PER_STATEMENT) {
                     let mut q: QueryBuilder<$db> = QueryBuilder::new(
-                        "INSERT INTO notices (participant, sequence, log_offset, time_ms, notification) ",
+                        "INSERT INTO notices (participant, sequence, log_offset, time_ms, kind, transfer_id, notification) ",
                     );
                     q.push_values(chunk, |mut b, r| {
                         b.push_bind(r.participant.clone())
                             .push_bind(r.sequence)
                             .push_bind(r.log_offset)
                             .push_bind(r.time_ms)
+                            .push_bind(r.kind.clone())
+                            .push_bind(r.transfer_id.clone())
                             .push_bind(r.notification.clone());
                     });
                     q.push(" ON CONFLICT (participant, sequence) DO NOTHING");
@@ -527,7 +590,7 @@ macro_rules! projection_store {
 
             async fn notices(&self, participant: &str, from_sequence: u64, limit: u32) -> anyhow::Result<Vec<NoticeRow>> {
                 let rows = sqlx::query(
-                    "SELECT participant, sequence, log_offset, time_ms, notification FROM notices
+                    "SELECT participant, sequence, log_offset, time_ms, kind, transfer_id, notification FROM notices
                      WHERE participant = $1 AND sequence >= $2 ORDER BY sequence LIMIT $3",
                 )
                 .bind(participant)
@@ -542,16 +605,25 @@ macro_rules! projection_store {
                         sequence: r.get(1),
                         log_offset: r.get(2),
                         time_ms: r.get(3),
-                        notification: r.get(4),
+                        kind: r.get(4),
+                        transfer_id: r.get(5),
+                        notification: r.get(6),
                     })
                     .collect())
             }
 
-            async fn prune_notices(&self, before_ms: i64) -> anyhow::Result<u64> {
-                let done = sqlx::query("DELETE FROM notices WHERE time_ms < $1")
-                    .bind(before_ms)
-                    .execute(&self.pool)
-                    .await?;
+            async fn prune_notices(&self, participant: &str, before_ms: i64) -> anyhow::Result<u64> {
+                // Times grow with the sequence: the old ones are the lowest
+                // numbers, found from the key without another index.
+                let done = sqlx::query(
+                    "DELETE FROM notices WHERE participant = $1 AND sequence < COALESCE(
+                         (SELECT sequence FROM notices WHERE participant = $1 AND time_ms >= $2 ORDER BY sequence LIMIT 1),
+                         (SELECT MAX(sequence) + 1 FROM notices WHERE participant = $1))",
+                )
+                .bind(participant)
+                .bind(before_ms)
+                .execute(&self.pool)
+                .await?;
                 Ok(done.rows_affected())
             }
 
@@ -948,13 +1020,22 @@ pub fn notice_rows(st: &State, batches: &[Arc<EventBatch>]) -> Vec<NoticeRow> {
         .flat_map(|b| &b.records)
         .flat_map(|r| r.notices.iter().map(move |n| (r.offset, n)))
         .filter_map(|(offset, draft)| {
-            let (participant, notification) = crate::notices::materialize(st, draft)?;
+            use crate::notices::{STORED_WHOLE, StoredNotice};
+            let (participant, stored) = crate::notices::to_stored(st, draft)?;
+            let (kind, transfer_id, notification) = match stored {
+                StoredNotice::Transfer { kind, transfer_id } => {
+                    (kind, validate::uuid_string(transfer_id.0), Vec::new())
+                }
+                StoredNotice::Whole(n) => (STORED_WHOLE, String::new(), n.encode_to_vec()),
+            };
             Some(NoticeRow {
                 participant,
                 sequence: draft.sequence.min(i64::MAX as u64) as i64,
                 log_offset: offset as i64,
                 time_ms: draft.time_ms,
-                notification: notification.encode_to_vec(),
+                kind: kind.to_string(),
+                transfer_id,
+                notification,
             })
         })
         .collect()
@@ -987,7 +1068,7 @@ fn transfer_rows(st: &State, batches: &[Arc<EventBatch>]) -> Vec<TransferRow> {
 /// checkpoint after them. The live projector and `rebuild_from_log` both
 /// write through this.
 pub fn projection_write(st: &State, batches: &[Arc<EventBatch>], reader: &str) -> ProjectionWrite {
-    ProjectionWrite {
+    let mut write = ProjectionWrite {
         transfers: transfer_rows(st, batches),
         state: batch_state_rows(st, batches),
         postings: posting_rows(st, batches),
@@ -995,7 +1076,10 @@ pub fn projection_write(st: &State, batches: &[Arc<EventBatch>], reader: &str) -
         checkpoint: batches
             .last()
             .map(|b| (reader.to_string(), b.next_offset())),
-    }
+    };
+    // A party registered and deregistered in the same write: one row.
+    write.extend(ProjectionWrite::default());
+    write
 }
 
 /// How long one projection write may take before it counts as failed (a
@@ -1063,10 +1147,17 @@ pub async fn run(
                     continue 'term;
                 }
             };
-            let write = match ctx.engine.read() {
-                Ok(st) => projection_write(&st, &batches, PROJECTOR),
-                Err(_) => return,
-            };
+            // Batch by batch, so that the engine never waits long for the
+            // state's lock.
+            let mut write = ProjectionWrite::default();
+            for batch in &batches {
+                let Ok(st) = ctx.engine.read() else { return };
+                write.extend(projection_write(
+                    &st,
+                    std::slice::from_ref(batch),
+                    PROJECTOR,
+                ));
+            }
             let started = std::time::Instant::now();
             match write_with_timeout(store.as_ref(), &write).await {
                 Ok(()) => {
@@ -1090,13 +1181,24 @@ pub async fn run(
             }
             if pruned_at.elapsed() >= std::time::Duration::from_millis(NOTICE_PRUNE_INTERVAL_MS) {
                 pruned_at = std::time::Instant::now();
-                match store
-                    .prune_notices(crate::edge::now_ms() - NOTICE_RETENTION_MS)
-                    .await
-                {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(deleted = n, "old notices deleted"),
-                    Err(e) => tracing::warn!(error = %e, "could not delete old notices"),
+                let names: Vec<String> = match ctx.engine.read() {
+                    Ok(st) => st
+                        .ledger
+                        .participants()
+                        .iter()
+                        .map(|p| p.name.clone())
+                        .collect(),
+                    Err(_) => return,
+                };
+                let before_ms = crate::edge::now_ms() - NOTICE_RETENTION_MS;
+                for name in names {
+                    match store.prune_notices(&name, before_ms).await {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            tracing::info!(deleted = n, participant = %name, "old notices deleted")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "could not delete old notices"),
+                    }
                 }
             }
         }

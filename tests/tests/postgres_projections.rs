@@ -605,3 +605,84 @@ async fn a_switch_on_postgres_saves_snapshots_there_and_restarts_from_them() {
     }
     db.drop_database().await;
 }
+
+/// Notices as a store keeps them for resuming streams: written once,
+/// read from a sequence on, and the old ones deleted by time, per
+/// participant.
+async fn notices_are_stored_and_pruned(store: &dyn harambee_switch::projection::ProjectionStore) {
+    use harambee_switch::projection::{NoticeRow, ProjectionWrite};
+    let row = |participant: &str, sequence: i64, time_ms: i64| NoticeRow {
+        participant: participant.into(),
+        sequence,
+        log_offset: sequence * 10,
+        time_ms,
+        kind: "WHOLE".into(),
+        transfer_id: String::new(),
+        notification: vec![sequence as u8],
+    };
+    let write = ProjectionWrite {
+        notices: (1..=5)
+            .map(|n| row("bank-a", n, n * 1_000))
+            .chain((1..=3).map(|n| row("bank-b", n, n * 1_000)))
+            .collect(),
+        ..ProjectionWrite::default()
+    };
+    store.write(&write).await.expect("write");
+    // Written again: nothing changes.
+    store.write(&write).await.expect("write again");
+    let from_3: Vec<i64> = store
+        .notices("bank-a", 3, 100)
+        .await
+        .expect("read")
+        .iter()
+        .map(|r| r.sequence)
+        .collect();
+    assert_eq!(from_3, [3, 4, 5]);
+    assert_eq!(
+        store.prune_notices("bank-a", 3_500).await.expect("prune"),
+        3
+    );
+    let kept: Vec<i64> = store
+        .notices("bank-a", 1, 100)
+        .await
+        .expect("read")
+        .iter()
+        .map(|r| r.sequence)
+        .collect();
+    assert_eq!(kept, [4, 5], "the oldest are gone");
+    assert_eq!(
+        store.prune_notices("bank-b", 10_000).await.expect("prune"),
+        3
+    );
+    assert!(
+        store
+            .notices("bank-b", 1, 100)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert_eq!(
+        store.notices("bank-a", 1, 100).await.expect("read").len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn notices_are_stored_and_pruned_in_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = harambee_switch::projection::SqliteProjections::open(&dir.path().join("p.db"))
+        .await
+        .expect("store");
+    notices_are_stored_and_pruned(&store).await;
+}
+
+#[tokio::test]
+async fn notices_are_stored_and_pruned_in_postgres() {
+    let db = TestDatabase::create().await;
+    let store = harambee_switch::projection::PgProjections::connect(&db.url)
+        .await
+        .expect("store");
+    notices_are_stored_and_pruned(&store).await;
+    drop(store);
+    db.drop_database().await;
+}

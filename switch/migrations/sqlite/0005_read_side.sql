@@ -9,17 +9,22 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     event_index    INTEGER NOT NULL
 );
 -- Notifications of each participant, numbered from 1 in log order: what
--- the Notifications stream resumes from. `notification` is the encoded
--- harambee.v1.Notification.
+-- the Notifications stream resumes from. A transfer's notification names
+-- the transfer (`kind` TRANSFER_COMMITTED or TRANSFER_ABORTED and
+-- `transfer_id`; the stream reads the final transfer when it sends it);
+-- any other is stored whole in `notification` (an encoded
+-- harambee.v1.Notification). Times grow with the sequence, so old ones are
+-- deleted by a range of the key, with no other index.
 CREATE TABLE IF NOT EXISTS notices (
     participant    TEXT NOT NULL,
     sequence       INTEGER NOT NULL,
     log_offset     INTEGER NOT NULL,
     time_ms        INTEGER NOT NULL,
+    kind           TEXT NOT NULL,
+    transfer_id    TEXT NOT NULL,
     notification   BLOB NOT NULL,
     PRIMARY KEY (participant, sequence)
-);
-CREATE INDEX IF NOT EXISTS notices_time ON notices (time_ms);
+) WITHOUT ROWID;
 -- Quotes stay answerable (GetQuote, a repeated request) after they leave
 -- the switch's memory.
 ALTER TABLE quotes ADD COLUMN request_sha256 TEXT NOT NULL DEFAULT '';
