@@ -165,12 +165,25 @@ pub struct ProjectionWrite {
 }
 
 impl ProjectionWrite {
-    /// Adds the rows of a later write (of the records after this one's),
-    /// keeping one row per key of the tables whose rows are replaced (a
-    /// statement may not change a row twice): the later.
+    /// Adds the rows of a later write (of the records after this one's).
+    /// Call `dedupe` before writing.
     pub fn extend(&mut self, later: ProjectionWrite) {
+        self.transfers.extend(later.transfers);
+        self.state.positions.extend(later.state.positions);
+        self.state.parties.extend(later.state.parties);
+        self.state.quotes.extend(later.state.quotes);
+        self.postings.extend(later.postings);
+        self.notices.extend(later.notices);
+        if later.checkpoint.is_some() {
+            self.checkpoint = later.checkpoint;
+        }
+    }
+
+    /// Keeps one row per key of the tables whose rows are replaced (a
+    /// statement may not change a row twice): the latest.
+    pub fn dedupe(&mut self) {
         fn keep_last<T, K: Eq + std::hash::Hash>(rows: &mut Vec<T>, key: impl Fn(&T) -> K) {
-            let mut seen = std::collections::HashSet::new();
+            let mut seen = std::collections::HashSet::with_capacity(rows.len());
             let mut kept: Vec<T> = Vec::with_capacity(rows.len());
             for row in rows.drain(..).rev() {
                 if seen.insert(key(&row)) {
@@ -180,23 +193,14 @@ impl ProjectionWrite {
             kept.reverse();
             *rows = kept;
         }
-        self.transfers.extend(later.transfers);
         keep_last(&mut self.transfers, |r| r.transfer_id.clone());
-        self.state.positions.extend(later.state.positions);
         keep_last(&mut self.state.positions, |r| {
             (r.fsp_id.clone(), r.currency.clone())
         });
-        self.state.parties.extend(later.state.parties);
         keep_last(&mut self.state.parties, |r| {
             (r.party_type.clone(), r.party_id.clone(), r.sub_id.clone())
         });
-        self.state.quotes.extend(later.state.quotes);
         keep_last(&mut self.state.quotes, |r| r.quote_id.clone());
-        self.postings.extend(later.postings);
-        self.notices.extend(later.notices);
-        if later.checkpoint.is_some() {
-            self.checkpoint = later.checkpoint;
-        }
     }
 
     fn rows(&self) -> usize {
@@ -1078,7 +1082,7 @@ pub fn projection_write(st: &State, batches: &[Arc<EventBatch>], reader: &str) -
             .map(|b| (reader.to_string(), b.next_offset())),
     };
     // A party registered and deregistered in the same write: one row.
-    write.extend(ProjectionWrite::default());
+    write.dedupe();
     write
 }
 
