@@ -398,7 +398,7 @@ pub enum StoredNotice {
         kind: &'static str,
         transfer_id: TransferId,
     },
-    Whole(Notification),
+    Whole(Box<Notification>),
 }
 
 /// Stored kinds of transfer notices.
@@ -424,7 +424,7 @@ pub fn to_stored(state: &State, draft: &NoticeDraft) -> Option<(String, StoredNo
                 transfer_id: *id,
             },
         )),
-        _ => materialize(state, draft).map(|(name, n)| (name, StoredNotice::Whole(n))),
+        _ => materialize(state, draft).map(|(name, n)| (name, StoredNotice::Whole(Box::new(n)))),
     }
 }
 
@@ -438,7 +438,7 @@ pub fn from_stored(
     stored: StoredNotice,
 ) -> Option<Notification> {
     match stored {
-        StoredNotice::Whole(n) => Some(n),
+        StoredNotice::Whole(n) => Some(*n),
         StoredNotice::Transfer { kind, transfer_id } => {
             let kind = if kind == STORED_TRANSFER_COMMITTED {
                 NoticeKind::TransferCommitted(transfer_id)

@@ -147,7 +147,7 @@ impl NoticeRow {
             STORED_TRANSFER_ABORTED => transfer(STORED_TRANSFER_ABORTED),
             _ => harambee_proto::v1::Notification::decode(self.notification.as_slice())
                 .ok()
-                .map(StoredNotice::Whole),
+                .map(|n| StoredNotice::Whole(Box::new(n))),
         }
     }
 }
