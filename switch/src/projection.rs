@@ -162,16 +162,40 @@ pub struct ProjectionWrite {
     /// The reader and the log offset every record below which is written
     /// (the stored checkpoint only ever moves forward).
     pub checkpoint: Option<(String, Offset)>,
+    keys: WriteKeys,
 }
 
 impl ProjectionWrite {
-    /// Adds the rows of a later write (of the records after this one's).
-    /// Call `dedupe` before writing.
+    /// Adds the rows of a later write (of the records after this one's):
+    /// a row of a replaced table takes the place of this write's row with
+    /// the same key (a statement may not change a row twice), so a write
+    /// built from deduplicated writes stays deduplicated.
     pub fn extend(&mut self, later: ProjectionWrite) {
-        self.transfers.extend(later.transfers);
-        self.state.positions.extend(later.state.positions);
-        self.state.parties.extend(later.state.parties);
-        self.state.quotes.extend(later.state.quotes);
+        let keys = &mut self.keys;
+        merge_keyed(
+            &mut self.transfers,
+            &mut keys.transfers,
+            later.transfers,
+            |r| r.transfer_id.clone(),
+        );
+        merge_keyed(
+            &mut self.state.positions,
+            &mut keys.positions,
+            later.state.positions,
+            |r| (r.fsp_id.clone(), r.currency.clone()),
+        );
+        merge_keyed(
+            &mut self.state.parties,
+            &mut keys.parties,
+            later.state.parties,
+            |r| (r.party_type.clone(), r.party_id.clone(), r.sub_id.clone()),
+        );
+        merge_keyed(
+            &mut self.state.quotes,
+            &mut keys.quotes,
+            later.state.quotes,
+            |r| r.quote_id.clone(),
+        );
         self.postings.extend(later.postings);
         self.notices.extend(later.notices);
         if later.checkpoint.is_some() {
@@ -201,6 +225,7 @@ impl ProjectionWrite {
             (r.party_type.clone(), r.party_id.clone(), r.sub_id.clone())
         });
         keep_last(&mut self.state.quotes, |r| r.quote_id.clone());
+        self.keys = WriteKeys::default();
     }
 
     fn rows(&self) -> usize {
@@ -263,6 +288,38 @@ pub struct PostingQuery {
     /// Postings after this (log offset, event index).
     pub after: Option<(i64, i64)>,
     pub limit: u32,
+}
+
+/// Appends `later` to `rows`, a later row replacing an earlier one with the
+/// same key in its place; `index` maps the keys of `rows` to their places
+/// (rebuilt if it does not cover them), so adding is linear in `later`.
+fn merge_keyed<T, K: Eq + std::hash::Hash>(
+    rows: &mut Vec<T>,
+    index: &mut std::collections::HashMap<K, usize>,
+    later: Vec<T>,
+    key: impl Fn(&T) -> K,
+) {
+    if index.len() != rows.len() {
+        *index = rows.iter().enumerate().map(|(i, r)| (key(r), i)).collect();
+    }
+    for row in later {
+        match index.get(&key(&row)) {
+            Some(&i) => rows[i] = row,
+            None => {
+                index.insert(key(&row), rows.len());
+                rows.push(row);
+            }
+        }
+    }
+}
+
+/// Where each key of a write's replaced tables sits in it.
+#[derive(Clone, Debug, Default)]
+struct WriteKeys {
+    transfers: std::collections::HashMap<String, usize>,
+    positions: std::collections::HashMap<(String, String), usize>,
+    parties: std::collections::HashMap<(String, String, String), usize>,
+    quotes: std::collections::HashMap<String, usize>,
 }
 
 /// Where projections are stored: SQLite (embedded) or PostgreSQL.
@@ -1080,6 +1137,7 @@ pub fn projection_write(st: &State, batches: &[Arc<EventBatch>], reader: &str) -
         checkpoint: batches
             .last()
             .map(|b| (reader.to_string(), b.next_offset())),
+        keys: WriteKeys::default(),
     };
     // A party registered and deregistered in the same write: one row.
     write.dedupe();
@@ -1279,4 +1337,77 @@ pub async fn rebuild_from_log(
         })
         .await?;
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transfer(id: &str, state: &str, log_offset: i64) -> TransferRow {
+        TransferRow {
+            transfer_id: id.into(),
+            payer: "a".into(),
+            payee: "b".into(),
+            currency: "USD".into(),
+            amount: "1.00".into(),
+            state: state.into(),
+            reason: 0,
+            condition: String::new(),
+            fulfilment: String::new(),
+            expires_at_ms: 0,
+            prepared_at_ms: 0,
+            resolved_at_ms: 0,
+            log_offset,
+        }
+    }
+
+    fn party(owner: &str, log_offset: i64) -> PartyRow {
+        PartyRow {
+            party_type: "MSISDN".into(),
+            party_id: "1".into(),
+            sub_id: String::new(),
+            owner: owner.into(),
+            log_offset,
+        }
+    }
+
+    #[test]
+    fn an_extended_write_holds_one_row_per_key_the_latest_in_its_place() {
+        let mut write = ProjectionWrite::default();
+        for (offset, (id, state)) in [("t1", "RESERVED"), ("t2", "RESERVED"), ("t1", "COMMITTED")]
+            .into_iter()
+            .enumerate()
+        {
+            let mut later = ProjectionWrite::default();
+            later.transfers.push(transfer(id, state, offset as i64));
+            later
+                .state
+                .parties
+                .push(party(if offset == 2 { "" } else { "b" }, offset as i64));
+            later.checkpoint = Some((PROJECTOR.into(), offset as u64 + 1));
+            write.extend(later);
+        }
+        let states: Vec<(&str, &str)> = write
+            .transfers
+            .iter()
+            .map(|t| (t.transfer_id.as_str(), t.state.as_str()))
+            .collect();
+        assert_eq!(states, [("t1", "COMMITTED"), ("t2", "RESERVED")]);
+        assert_eq!(write.state.parties.len(), 1);
+        assert_eq!(write.state.parties[0].owner, "", "the latest row wins");
+        assert_eq!(write.checkpoint, Some((PROJECTOR.to_string(), 3)));
+    }
+
+    #[test]
+    fn dedupe_keeps_the_latest_row_of_each_key() {
+        let mut write = ProjectionWrite::default();
+        write.state.parties = vec![party("b", 1), party("", 2)];
+        write.dedupe();
+        assert_eq!(write.state.parties, vec![party("", 2)]);
+        // And extending after it still finds the keys.
+        let mut later = ProjectionWrite::default();
+        later.state.parties.push(party("c", 3));
+        write.extend(later);
+        assert_eq!(write.state.parties, vec![party("c", 3)]);
+    }
 }

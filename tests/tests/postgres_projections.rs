@@ -620,13 +620,11 @@ async fn notices_are_stored_and_pruned(store: &dyn harambee_switch::projection::
         transfer_id: String::new(),
         notification: vec![sequence as u8],
     };
-    let write = ProjectionWrite {
-        notices: (1..=5)
-            .map(|n| row("bank-a", n, n * 1_000))
-            .chain((1..=3).map(|n| row("bank-b", n, n * 1_000)))
-            .collect(),
-        ..ProjectionWrite::default()
-    };
+    let mut write = ProjectionWrite::default();
+    write.notices = (1..=5)
+        .map(|n| row("bank-a", n, n * 1_000))
+        .chain((1..=3).map(|n| row("bank-b", n, n * 1_000)))
+        .collect();
     store.write(&write).await.expect("write");
     // Written again: nothing changes.
     store.write(&write).await.expect("write again");
