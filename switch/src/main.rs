@@ -339,24 +339,33 @@ fn init_tracing() {
         .try_init();
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when the future is first polled: a signal that comes right
+/// after the switch says it is ready is not lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 #[tokio::main]
@@ -372,6 +381,7 @@ async fn main() -> anyhow::Result<()> {
             if let Some(d) = data_dir {
                 config.data_dir = d;
             }
+            let signal = shutdown_signal();
             let running = server::start(config).await?;
             // One line for scripts and tests that start the switch on port 0.
             println!(
@@ -388,7 +398,7 @@ async fn main() -> anyhow::Result<()> {
                     .unwrap_or_default()
             );
             tokio::select! {
-                _ = shutdown_signal() => {}
+                _ = signal => {}
                 reason = running.failed() => {
                     // Health says NOT_SERVING on every port already; give
                     // load balancers a moment to see it, then exit for the
