@@ -11,8 +11,9 @@
 //!   they are the writer (a zombie and its successor) can never fork the
 //!   log: the first record at each position wins it. Log offsets count valid
 //!   records only; a record's partition offset is at or after its log offset.
-//! - Topics are never auto-created: `create_topic` (the switch at start, or
-//!   `harambee kafka create-topics`) does it with the partitions asked for.
+//! - Topics are never auto-created: `create_topic` (called by the switch at
+//!   start for the log, events and cluster topics, and by tests that start
+//!   their own broker) does it with the partitions asked for.
 //! - Consumers set `fetch.wait.max.ms` low, so a read returns as soon as data
 //!   is there on brokers that wait for the whole interval (Tansu).
 //!
