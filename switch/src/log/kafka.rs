@@ -227,6 +227,96 @@ impl KafkaLog {
         Ok(())
     }
 
+    /// What the blocking reads need, to run off the async workers.
+    fn reader(&self) -> FollowTarget {
+        FollowTarget {
+            consumer_config: self.consumer_config.clone(),
+            target: self.target.clone(),
+        }
+    }
+
+    /// The head as the broker shows it (`FollowTarget::find_head`). The
+    /// consumer polls synchronously, for up to the broker timeout while the
+    /// broker is down: that runs on a blocking thread, never on an async
+    /// worker, so that the switch goes on answering (2003) meanwhile.
+    async fn find_head(&self) -> Result<Head, LogError> {
+        let reader = self.reader();
+        tokio::task::spawn_blocking(move || reader.find_head())
+            .await
+            .map_err(unavailable)?
+    }
+
+    /// Valid stored records with their chain fields, from log offset `from`
+    /// up to the head.
+    pub async fn chained(&self, from: Offset, max: usize) -> Result<Vec<ChainedRecord>, LogError> {
+        let head = *self.head.lock().await;
+        if from >= head.next || max == 0 {
+            return Ok(Vec::new());
+        }
+        let want = ((head.next - from) as usize)
+            .min(max)
+            .min(LOG_BATCH_RECORDS_MAX);
+        let reader = self.reader();
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::with_capacity(want.min(1024));
+            // A record's partition offset is at or after its log offset.
+            reader.scan(from, head.position, &mut |row| {
+                let expected = from + out.len() as Offset;
+                if row.is_void() || row.offset < expected {
+                    return Ok(true);
+                }
+                if row.offset > expected {
+                    return Err(LogError::Corrupt {
+                        offset: expected,
+                        reason: format!(
+                            "missing; the next valid record in the partition is {}",
+                            row.offset
+                        ),
+                    });
+                }
+                out.push(row);
+                Ok(out.len() < want)
+            })?;
+            Ok(out)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    /// Every stored message from partition offset `start` on, void ones
+    /// included, with where each is (`at`): what an audit reads.
+    pub async fn messages(
+        &self,
+        start: Offset,
+        max: usize,
+    ) -> Result<Vec<ChainedRecord>, LogError> {
+        let max = max.min(LOG_BATCH_RECORDS_MAX);
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let reader = self.reader();
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            let known = reader.high_watermark_hint()?;
+            reader.scan(start, known, &mut |row| {
+                out.push(row);
+                Ok(out.len() < max)
+            })?;
+            Ok(out)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
+
+/// What a follower needs to (re)create its consumer.
+#[derive(Clone)]
+struct FollowTarget {
+    consumer_config: ClientConfig,
+    target: KafkaTarget,
+}
+
+impl FollowTarget {
     /// The high watermark the broker reports. Only a hint: some
     /// Kafka-compatible brokers report the start of the last batch plus one.
     fn high_watermark_hint(&self) -> Result<Offset, LogError> {
@@ -240,7 +330,7 @@ impl KafkaLog {
     /// Finds the end of the partition and its last valid record by reading
     /// forward from just before the hint to the end; further back while the
     /// messages read are all void.
-    async fn find_head(&self) -> Result<Head, LogError> {
+    fn find_head(&self) -> Result<Head, LogError> {
         let hint = self.high_watermark_hint()?;
         // Start two messages before the hint: the record before the end must
         // be read so that its hash becomes the head.
@@ -281,58 +371,6 @@ impl KafkaLog {
                 None => window = window.saturating_mul(2),
             }
         }
-    }
-
-    /// Valid stored records with their chain fields, from log offset `from`
-    /// up to the head.
-    pub async fn chained(&self, from: Offset, max: usize) -> Result<Vec<ChainedRecord>, LogError> {
-        let head = *self.head.lock().await;
-        if from >= head.next || max == 0 {
-            return Ok(Vec::new());
-        }
-        let want = ((head.next - from) as usize)
-            .min(max)
-            .min(LOG_BATCH_RECORDS_MAX);
-        let mut out = Vec::with_capacity(want.min(1024));
-        // A record's partition offset is at or after its log offset.
-        self.scan(from, head.position, &mut |row| {
-            let expected = from + out.len() as Offset;
-            if row.is_void() || row.offset < expected {
-                return Ok(true);
-            }
-            if row.offset > expected {
-                return Err(LogError::Corrupt {
-                    offset: expected,
-                    reason: format!(
-                        "missing; the next valid record in the partition is {}",
-                        row.offset
-                    ),
-                });
-            }
-            out.push(row);
-            Ok(out.len() < want)
-        })?;
-        Ok(out)
-    }
-
-    /// Every stored message from partition offset `start` on, void ones
-    /// included, with where each is (`at`): what an audit reads.
-    pub async fn messages(
-        &self,
-        start: Offset,
-        max: usize,
-    ) -> Result<Vec<ChainedRecord>, LogError> {
-        let max = max.min(LOG_BATCH_RECORDS_MAX);
-        let mut out = Vec::new();
-        if max == 0 {
-            return Ok(out);
-        }
-        let known = self.high_watermark_hint()?;
-        self.scan(start, known, &mut |row| {
-            out.push(row);
-            Ok(out.len() < max)
-        })?;
-        Ok(out)
     }
 
     /// Hands the stored messages from partition offset `start` on to
@@ -424,16 +462,7 @@ impl KafkaLog {
             }
         }
     }
-}
 
-/// What a follower needs to (re)create its consumer.
-#[derive(Clone)]
-struct FollowTarget {
-    consumer_config: ClientConfig,
-    target: KafkaTarget,
-}
-
-impl FollowTarget {
     /// A follower handing out records from log offset `from`, reading from
     /// partition offset `start - back` (`start` at or before `from`'s).
     fn new_follower(
