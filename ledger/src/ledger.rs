@@ -1265,6 +1265,14 @@ impl Ledger {
         self.in_flight.len()
     }
 
+    /// Whether a RESERVED transfer has expired by `now_ms` (an `ExpireDue`
+    /// at that time would abort it).
+    pub fn any_due(&self, now_ms: i64) -> bool {
+        self.in_flight
+            .values()
+            .any(|expires_at_ms| *expires_at_ms <= now_ms)
+    }
+
     /// Number of transfers known, refused prepares included.
     pub fn transfer_count(&self) -> usize {
         self.transfers.len()

@@ -379,7 +379,9 @@ async fn expiry_sweep(ctx: Ctx, mut stop: watch::Receiver<bool>) {
                 metrics::gauge!("harambee_transfers_in_flight")
                     .set(st.ledger.in_flight_count() as f64);
                 (
-                    st.ledger.in_flight_count() > 0,
+                    // Only when one is due: a sweep record that expires
+                    // nothing would still be a record in the log.
+                    st.ledger.any_due(now),
                     st.directory
                         .quotes_due(expired_before_ms, recorded_before_ms),
                 )
