@@ -227,6 +227,37 @@ impl Config {
         if let Some(v) = get("HARAMBEE_SNAPSHOT_INTERVAL_RECORDS") {
             self.snapshot_interval_records = num("HARAMBEE_SNAPSHOT_INTERVAL_RECORDS", v)?;
         }
+        if let Some(v) = get("HARAMBEE_QUOTE_TIMEOUT_MS") {
+            self.quote_timeout_ms = num("HARAMBEE_QUOTE_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = get("HARAMBEE_LOOKUP_TIMEOUT_MS") {
+            self.lookup_timeout_ms = num("HARAMBEE_LOOKUP_TIMEOUT_MS", v)?;
+        }
+        if let Some(v) = get("HARAMBEE_BUILTIN_ORACLE_PARTY_TYPES") {
+            // A comma-separated list; empty: the built-in oracle serves none.
+            self.builtin_oracle_party_types = v
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        let size = |name: &str, value: String| -> anyhow::Result<usize> {
+            value
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{name}={value:?} is not a number"))
+        };
+        if let Some(v) = get("HARAMBEE_MESSAGE_SIZE_MAX_BYTES") {
+            self.message_size_max_bytes = size("HARAMBEE_MESSAGE_SIZE_MAX_BYTES", v)?;
+        }
+        if let Some(v) = get("HARAMBEE_LEDGER_CAPACITY_TRANSFERS") {
+            self.ledger_capacity_transfers = size("HARAMBEE_LEDGER_CAPACITY_TRANSFERS", v)?;
+        }
+        if let Some(v) = get("HARAMBEE_KAFKA_REPLICATION") {
+            self.kafka_replication = v
+                .parse()
+                .map_err(|_| anyhow::anyhow!("HARAMBEE_KAFKA_REPLICATION={v:?} is not a number"))?;
+        }
         let flag = |name: &str, value: String| -> anyhow::Result<bool> {
             match value.as_str() {
                 "true" | "1" | "yes" => Ok(true),
@@ -313,6 +344,41 @@ mod tests {
         .expect("env");
         assert_eq!(c.operator_token, "from-env-0123456789");
         assert!(c.check().is_ok());
+    }
+
+    /// Every setting has its `HARAMBEE_<FIELD>` variable: for each field
+    /// of the config, a value in that variable changes that field.
+    #[test]
+    fn every_setting_has_an_environment_variable() {
+        let base = Config::default();
+        let toml::Value::Table(fields) = toml::Value::try_from(&base).expect("config as toml")
+        else {
+            panic!("the config is not a table");
+        };
+        assert!(fields.len() >= 29, "only {} fields", fields.len());
+        let mut missing = Vec::new();
+        for (field, default) in &fields {
+            let name = format!("HARAMBEE_{}", field.to_uppercase());
+            let value = match (field.as_str(), default) {
+                ("log", _) => "kafka".to_string(),
+                ("store", _) => "postgres".to_string(),
+                (_, toml::Value::Boolean(b)) => (!b).to_string(),
+                (_, toml::Value::Integer(n)) => (n + 7).to_string(),
+                (_, toml::Value::Array(_)) => "MSISDN,IBAN".to_string(),
+                _ => "changed-by-the-environment".to_string(),
+            };
+            let mut c = base.clone();
+            c.apply_env(|k| (k == name).then(|| value.clone()))
+                .unwrap_or_else(|e| panic!("{name}={value}: {e}"));
+            let after = toml::Value::try_from(&c).expect("config as toml");
+            if after.get(field) == Some(default) {
+                missing.push(name);
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "settings without a variable: {missing:?}"
+        );
     }
 
     #[test]
