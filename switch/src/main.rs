@@ -226,9 +226,8 @@ enum SettlementAction {
         /// The windows to settle.
         #[arg(required = true)]
         window_ids: Vec<u64>,
-        /// multilateral or bilateral.
-        #[arg(long, default_value = "multilateral")]
-        model: String,
+        #[arg(long, value_enum, default_value_t = ModelArg::Multilateral)]
+        model: ModelArg,
         #[arg(long, default_value = "")]
         reason: String,
     },
@@ -241,7 +240,8 @@ enum SettlementAction {
     Advance {
         settlement_id: u64,
         fsp_id: String,
-        target: String,
+        #[arg(value_enum)]
+        target: TargetArg,
         #[arg(long, default_value = "")]
         external_reference: String,
     },
@@ -254,12 +254,53 @@ enum SettlementAction {
     /// CSV, to a file (standard output without --out).
     Report {
         settlement_id: u64,
-        kind: String,
-        #[arg(long, default_value = "csv")]
-        format: String,
+        #[arg(value_enum)]
+        kind: ReportArg,
+        #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
+        format: FormatArg,
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// A participant's kind.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KindArg {
+    Bank,
+    Wallet,
+}
+
+/// How a settlement nets.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModelArg {
+    /// Deferred multilateral net.
+    Multilateral,
+    /// Deferred bilateral net.
+    Bilateral,
+}
+
+/// The state a settlement account is moved to.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TargetArg {
+    Recorded,
+    Reserved,
+    Committed,
+    Settled,
+}
+
+/// A settlement report.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReportArg {
+    NetPositions,
+    Bilateral,
+    Transfers,
+}
+
+/// A report's format.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Csv,
+    Json,
 }
 
 #[derive(clap::Args)]
@@ -286,8 +327,8 @@ struct OperatorArgs {
 enum ParticipantAction {
     Create {
         fsp_id: String,
-        #[arg(long, default_value = "bank")]
-        kind: String,
+        #[arg(long, value_enum, default_value_t = KindArg::Bank)]
+        kind: KindArg,
     },
     List,
     Show {
@@ -559,10 +600,9 @@ async fn operator(cmd: OperatorCmd) -> anyhow::Result<()> {
     let result: Result<String, tonic::Status> = match cmd {
         OperatorCmd::Participant { action, .. } => match action {
             ParticipantAction::Create { fsp_id, kind } => {
-                let kind = if kind == "wallet" {
-                    ParticipantKind::Wallet
-                } else {
-                    ParticipantKind::Bank
+                let kind = match kind {
+                    KindArg::Bank => ParticipantKind::Bank,
+                    KindArg::Wallet => ParticipantKind::Wallet,
                 };
                 c.create_participant(req(
                     t,
@@ -757,10 +797,9 @@ async fn operator(cmd: OperatorCmd) -> anyhow::Result<()> {
                 model,
                 reason,
             } => {
-                let model = match model.as_str() {
-                    "multilateral" => SettlementModel::DeferredMultilateralNet,
-                    "bilateral" => SettlementModel::DeferredBilateralNet,
-                    other => anyhow::bail!("model {other}: multilateral or bilateral"),
+                let model = match model {
+                    ModelArg::Multilateral => SettlementModel::DeferredMultilateralNet,
+                    ModelArg::Bilateral => SettlementModel::DeferredBilateralNet,
                 };
                 c.create_settlement(req(
                     t,
@@ -788,14 +827,11 @@ async fn operator(cmd: OperatorCmd) -> anyhow::Result<()> {
                 target,
                 external_reference,
             } => {
-                let target = match target.as_str() {
-                    "recorded" => SettlementState::PsTransfersRecorded,
-                    "reserved" => SettlementState::PsTransfersReserved,
-                    "committed" => SettlementState::PsTransfersCommitted,
-                    "settled" => SettlementState::Settled,
-                    other => {
-                        anyhow::bail!("target {other}: recorded, reserved, committed or settled")
-                    }
+                let target = match target {
+                    TargetArg::Recorded => SettlementState::PsTransfersRecorded,
+                    TargetArg::Reserved => SettlementState::PsTransfersReserved,
+                    TargetArg::Committed => SettlementState::PsTransfersCommitted,
+                    TargetArg::Settled => SettlementState::Settled,
                 };
                 c.advance_settlement_participant(req(
                     t,
@@ -829,16 +865,14 @@ async fn operator(cmd: OperatorCmd) -> anyhow::Result<()> {
                 format,
                 out,
             } => {
-                let kind = match kind.as_str() {
-                    "net-positions" => ReportKind::NetPositions,
-                    "bilateral" => ReportKind::BilateralMatrix,
-                    "transfers" => ReportKind::Transfers,
-                    other => anyhow::bail!("kind {other}: net-positions, bilateral or transfers"),
+                let kind = match kind {
+                    ReportArg::NetPositions => ReportKind::NetPositions,
+                    ReportArg::Bilateral => ReportKind::BilateralMatrix,
+                    ReportArg::Transfers => ReportKind::Transfers,
                 };
-                let format = match format.as_str() {
-                    "csv" => ReportFormat::Csv,
-                    "json" => ReportFormat::Json,
-                    other => anyhow::bail!("format {other}: csv or json"),
+                let format = match format {
+                    FormatArg::Csv => ReportFormat::Csv,
+                    FormatArg::Json => ReportFormat::Json,
                 };
                 match c
                     .get_settlement_report(req(

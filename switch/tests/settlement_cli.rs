@@ -105,3 +105,72 @@ async fn the_operator_settles_a_window_with_the_cli() {
     let _ = stop_tx.send(true);
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+/// Runs `harambee <args>` against `switch`; returns its exit code, stdout and stderr.
+fn cli_status(switch: &Switch, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_harambee"))
+        .args(args)
+        .env("HARAMBEE_OPERATOR_URL", &switch.operator_url)
+        .env("HARAMBEE_OPERATOR_TOKEN", TOKEN)
+        .output()
+        .expect("harambee runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A misspelt choice on the command line is refused before anything is
+/// sent: a participant kind "walet" must not create a bank.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misspelt_choice_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let switch = start(&dir.path().join("data"), &[]).await;
+    let refused = [
+        &["participant", "create", "bank-z", "--kind", "walet"][..],
+        &[
+            "settlement",
+            "create",
+            "KES",
+            "1",
+            "--model",
+            "multilateralnet",
+        ],
+        &["settlement", "advance", "1", "bank-z", "setled"],
+        &["settlement", "report", "1", "net-position"],
+        &[
+            "settlement",
+            "report",
+            "1",
+            "net-positions",
+            "--format",
+            "xml",
+        ],
+    ];
+    for args in refused {
+        let (code, _, stderr) = cli_status(&switch, args);
+        assert_eq!(code, Some(2), "harambee {args:?}: {stderr}");
+        assert!(
+            stderr.contains("invalid value"),
+            "harambee {args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("possible values"),
+            "harambee {args:?}: {stderr}"
+        );
+    }
+    let listed = cli(&switch, &["participant", "list"]);
+    assert!(!listed.contains("bank-z"), "nothing was created: {listed}");
+
+    cli(
+        &switch,
+        &["participant", "create", "wallet-z", "--kind", "wallet"],
+    );
+    let shown = cli(&switch, &["participant", "show", "wallet-z"]);
+    assert!(
+        shown.contains("Wallet") || shown.contains("kind: 2"),
+        "{shown}"
+    );
+    switch.stop_gracefully().await;
+}
