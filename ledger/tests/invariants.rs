@@ -388,7 +388,20 @@ proptest! {
             let mut stepper = ledger.clone();
             let mut step_outcomes = Vec::new();
             for cmd in batch {
+                // `any_due` says whether an ExpireDue at that time expires
+                // something (the switch's sweep writes one only then).
+                let due = match cmd {
+                    Command::ExpireDue { now_ms, .. } => Some(stepper.any_due(*now_ms)),
+                    _ => None,
+                };
                 let o = stepper.apply(cmd, &mut Vec::new());
+                if let (Some(due), Command::ExpireDue { max, .. }, Ok(Reply::Expired { count })) =
+                    (due, cmd, &o.result)
+                {
+                    if *max > 0 {
+                        prop_assert_eq!(due, *count > 0, "any_due against ExpireDue");
+                    }
+                }
                 if let (Command::Prepare { payer, currency, .. }, Ok(Reply::Transfer { state: TransferState::Reserved, .. }), false) =
                     (cmd, &o.result, o.duplicate)
                 {
