@@ -204,28 +204,10 @@ impl ProjectionWrite {
     }
 
     /// Keeps one row per key of the tables whose rows are replaced (a
-    /// statement may not change a row twice): the latest.
+    /// statement may not change a row twice): the latest, through `extend`.
     pub fn dedupe(&mut self) {
-        fn keep_last<T, K: Eq + std::hash::Hash>(rows: &mut Vec<T>, key: impl Fn(&T) -> K) {
-            let mut seen = std::collections::HashSet::with_capacity(rows.len());
-            let mut kept: Vec<T> = Vec::with_capacity(rows.len());
-            for row in rows.drain(..).rev() {
-                if seen.insert(key(&row)) {
-                    kept.push(row);
-                }
-            }
-            kept.reverse();
-            *rows = kept;
-        }
-        keep_last(&mut self.transfers, |r| r.transfer_id.clone());
-        keep_last(&mut self.state.positions, |r| {
-            (r.fsp_id.clone(), r.currency.clone())
-        });
-        keep_last(&mut self.state.parties, |r| {
-            (r.party_type.clone(), r.party_id.clone(), r.sub_id.clone())
-        });
-        keep_last(&mut self.state.quotes, |r| r.quote_id.clone());
-        self.keys = WriteKeys::default();
+        let rows = std::mem::take(self);
+        self.extend(rows);
     }
 
     fn rows(&self) -> usize {
