@@ -166,11 +166,11 @@ impl Config {
 
     /// Applies `HARAMBEE_<FIELD>` overrides from `get`.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
-        let num = |name: &str, value: String| -> anyhow::Result<u64> {
+        fn num<T: std::str::FromStr>(name: &str, value: String) -> anyhow::Result<T> {
             value
                 .parse()
                 .map_err(|_| anyhow::anyhow!("{name}={value:?} is not a number"))
-        };
+        }
         if let Some(v) = get("HARAMBEE_DATA_DIR") {
             self.data_dir = v.into();
         }
@@ -242,21 +242,14 @@ impl Config {
                 .map(String::from)
                 .collect();
         }
-        let size = |name: &str, value: String| -> anyhow::Result<usize> {
-            value
-                .parse()
-                .map_err(|_| anyhow::anyhow!("{name}={value:?} is not a number"))
-        };
         if let Some(v) = get("HARAMBEE_MESSAGE_SIZE_MAX_BYTES") {
-            self.message_size_max_bytes = size("HARAMBEE_MESSAGE_SIZE_MAX_BYTES", v)?;
+            self.message_size_max_bytes = num("HARAMBEE_MESSAGE_SIZE_MAX_BYTES", v)?;
         }
         if let Some(v) = get("HARAMBEE_LEDGER_CAPACITY_TRANSFERS") {
-            self.ledger_capacity_transfers = size("HARAMBEE_LEDGER_CAPACITY_TRANSFERS", v)?;
+            self.ledger_capacity_transfers = num("HARAMBEE_LEDGER_CAPACITY_TRANSFERS", v)?;
         }
         if let Some(v) = get("HARAMBEE_KAFKA_REPLICATION") {
-            self.kafka_replication = v
-                .parse()
-                .map_err(|_| anyhow::anyhow!("HARAMBEE_KAFKA_REPLICATION={v:?} is not a number"))?;
+            self.kafka_replication = num("HARAMBEE_KAFKA_REPLICATION", v)?;
         }
         let flag = |name: &str, value: String| -> anyhow::Result<bool> {
             match value.as_str() {
