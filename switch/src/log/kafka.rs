@@ -710,18 +710,11 @@ impl EventLog for KafkaLog {
         let follower = match kept {
             Some(f) if f.next == from => f,
             // A record's partition offset is at or after its log offset.
-            _ => FollowTarget {
-                consumer_config: self.consumer_config.clone(),
-                target: self.target.clone(),
-            }
-            .new_follower(from, from, 0)?,
+            _ => self.reader().new_follower(from, from, 0)?,
         };
         let max = max.clamp(1, LOG_BATCH_RECORDS_MAX);
         // The consumer polls synchronously: keep it off the async workers.
-        let target = FollowTarget {
-            consumer_config: self.consumer_config.clone(),
-            target: self.target.clone(),
-        };
+        let target = self.reader();
         let (follower, rows) =
             tokio::task::spawn_blocking(move || target.follow_step(follower, max, wait_ms))
                 .await
