@@ -13,18 +13,9 @@ use harambee_sim::client;
 
 /// Runs `harambee <args>` against `switch`; returns stdout, panics on failure.
 fn cli(switch: &Switch, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_harambee"))
-        .args(args)
-        .env("HARAMBEE_OPERATOR_URL", &switch.operator_url)
-        .env("HARAMBEE_OPERATOR_TOKEN", TOKEN)
-        .output()
-        .expect("harambee runs");
-    assert!(
-        out.status.success(),
-        "harambee {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let (code, stdout, stderr) = cli_status(switch, args);
+    assert_eq!(code, Some(0), "harambee {args:?}: {stderr}");
+    stdout
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
