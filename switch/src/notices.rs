@@ -409,23 +409,16 @@ pub const STORED_WHOLE: &str = "WHOLE";
 
 /// The stored form of a draft, from a state at or after its record.
 pub fn to_stored(state: &State, draft: &NoticeDraft) -> Option<(String, StoredNotice)> {
-    match &draft.kind {
-        NoticeKind::TransferCommitted(id) => Some((
-            state.ledger.participant(draft.participant)?.name.clone(),
-            StoredNotice::Transfer {
-                kind: STORED_TRANSFER_COMMITTED,
-                transfer_id: *id,
-            },
-        )),
-        NoticeKind::TransferAborted(id) => Some((
-            state.ledger.participant(draft.participant)?.name.clone(),
-            StoredNotice::Transfer {
-                kind: STORED_TRANSFER_ABORTED,
-                transfer_id: *id,
-            },
-        )),
-        _ => materialize(state, draft).map(|(name, n)| (name, StoredNotice::Whole(Box::new(n)))),
-    }
+    let (kind, transfer_id) = match &draft.kind {
+        NoticeKind::TransferCommitted(id) => (STORED_TRANSFER_COMMITTED, *id),
+        NoticeKind::TransferAborted(id) => (STORED_TRANSFER_ABORTED, *id),
+        _ => {
+            return materialize(state, draft)
+                .map(|(name, n)| (name, StoredNotice::Whole(Box::new(n))));
+        }
+    };
+    let name = state.ledger.participant(draft.participant)?.name.clone();
+    Some((name, StoredNotice::Transfer { kind, transfer_id }))
 }
 
 /// The notification a stored notice stands for: a transfer's read from
