@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use harambee_benches::{funded_ledger, transfer_batch, usd};
-use harambee_switch::record::{LogRecord, SettlementCommand};
-use harambee_switch::state::{Applied, SettlementReply, State};
+use harambee_core::record::{LogRecord, SettlementCommand};
+use harambee_core::state::{Applied, SettlementReply, State};
 
 const PARTICIPANTS: u32 = 100;
 const TRANSFERS: u32 = 1_000_000;

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use harambee_proto::fspiop::FspiopError;
+use harambee_proto::fspiop::{ErrorCode, FspiopError};
 use harambee_proto::v1::payee_callback_server::{PayeeCallback, PayeeCallbackServer};
 use harambee_proto::v1::*;
 use rust_decimal::Decimal;
@@ -122,7 +122,7 @@ fn timestamp(ms: i64) -> prost_types::Timestamp {
     }
 }
 
-fn error(code: u16, detail: &str) -> ErrorInformation {
+fn error(code: ErrorCode, detail: &str) -> ErrorInformation {
     FspiopError::new(code, detail).to_error_information()
 }
 
@@ -179,18 +179,28 @@ impl Dfsp {
     fn quote_terms(&self, r: &QuoteRequest) -> Result<QuoteTerms, ErrorInformation> {
         let payee = r.payee.as_ref().and_then(|p| p.identifier.as_ref());
         let Some(customer) = self.customer(payee) else {
-            return Err(error(3204, "no such customer"));
+            return Err(error(ErrorCode::PartyNotFound, "no such customer"));
         };
-        let amount = r.amount.as_ref().ok_or_else(|| error(3102, "amount"))?;
+        let amount = r
+            .amount
+            .as_ref()
+            .ok_or_else(|| error(ErrorCode::MissingElement, "amount"))?;
         if !self.currencies.contains(&amount.currency) {
-            return Err(error(5106, &format!("{} not supported", amount.currency)));
+            return Err(error(
+                ErrorCode::PayeeUnsupportedCurrency,
+                &format!("{} not supported", amount.currency),
+            ));
         }
-        let value = Decimal::from_str(&amount.amount).map_err(|_| error(3100, "amount"))?;
+        let value = Decimal::from_str(&amount.amount)
+            .map_err(|_| error(ErrorCode::ValidationError, "amount"))?;
         let (transfer, receive) = if r.amount_type == AmountType::Receive as i32 {
             (value + self.fee, value)
         } else {
             if value <= self.fee {
-                return Err(error(5101, "amount does not cover the fee"));
+                return Err(error(
+                    ErrorCode::PayeeRejectedQuote,
+                    "amount does not cover the fee",
+                ));
             }
             (value, value - self.fee)
         };
@@ -217,7 +227,8 @@ impl Dfsp {
             expires_at_ms,
         };
         let fulfilment = ilp::fulfilment(&self.secret, &packet.terms());
-        let packet_json = serde_json::to_vec(&packet).map_err(|_| error(2001, "packet"))?;
+        let packet_json = serde_json::to_vec(&packet)
+            .map_err(|_| error(ErrorCode::InternalServerError, "packet"))?;
         let money = |d: Decimal| Money {
             amount: d.normalize().to_string(),
             currency: amount.currency.clone(),
@@ -238,18 +249,35 @@ impl Dfsp {
     }
 
     fn fulfil(&self, r: &CallbackTransferRequest) -> Result<String, ErrorInformation> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(&r.ilp_packet)
-            .map_err(|_| error(5105, "ILP packet is not base64url"))?;
-        let packet: Packet =
-            serde_json::from_slice(&bytes).map_err(|_| error(5105, "ILP packet is not ours"))?;
-        let amount = r.amount.as_ref().ok_or_else(|| error(3102, "amount"))?;
-        let sent = Decimal::from_str(&amount.amount).map_err(|_| error(3100, "amount"))?;
+        let bytes = URL_SAFE_NO_PAD.decode(&r.ilp_packet).map_err(|_| {
+            error(
+                ErrorCode::PayeeFspRejectedTransaction,
+                "ILP packet is not base64url",
+            )
+        })?;
+        let packet: Packet = serde_json::from_slice(&bytes).map_err(|_| {
+            error(
+                ErrorCode::PayeeFspRejectedTransaction,
+                "ILP packet is not ours",
+            )
+        })?;
+        let amount = r
+            .amount
+            .as_ref()
+            .ok_or_else(|| error(ErrorCode::MissingElement, "amount"))?;
+        let sent = Decimal::from_str(&amount.amount)
+            .map_err(|_| error(ErrorCode::ValidationError, "amount"))?;
         if sent.normalize().to_string() != packet.amount || amount.currency != packet.currency {
-            return Err(error(5105, "the amount is not the quoted amount"));
+            return Err(error(
+                ErrorCode::PayeeFspRejectedTransaction,
+                "the amount is not the quoted amount",
+            ));
         }
         if packet.payee_fsp != self.name {
-            return Err(error(5105, "the packet is for another payee"));
+            return Err(error(
+                ErrorCode::PayeeFspRejectedTransaction,
+                "the packet is for another payee",
+            ));
         }
         Ok(ilp::encode(&ilp::fulfilment(&self.secret, &packet.terms())))
     }
@@ -298,7 +326,10 @@ impl PayeeCallback for Service {
                     ..Default::default()
                 })
             }
-            None => get_party_response::Result::Error(error(3204, "no such customer")),
+            None => get_party_response::Result::Error(error(
+                ErrorCode::PartyNotFound,
+                "no such customer",
+            )),
         };
         Ok(Response::new(GetPartyResponse {
             result: Some(result),
@@ -331,15 +362,17 @@ impl PayeeCallback for Service {
         let reject = |code: u16| {
             d.stats.transfers_rejected.fetch_add(1, Ordering::Relaxed);
             Ok(Response::new(CallbackTransferResponse {
-                result: Some(callback_transfer_response::Result::Error(error(
-                    code,
-                    "rejected by the simulated payee",
-                ))),
+                result: Some(callback_transfer_response::Result::Error(
+                    FspiopError::from_number(code, "rejected by the simulated payee")
+                        .to_error_information(),
+                )),
             }))
         };
         let fulfilment = match d.behaviour() {
             Behaviour::Reject(code) => return reject(code),
-            Behaviour::RejectEvery(k) if k > 0 && n.is_multiple_of(k) => return reject(5104),
+            Behaviour::RejectEvery(k) if k > 0 && n.is_multiple_of(k) => {
+                return reject(ErrorCode::PayeeRejectedTransaction.number());
+            }
             Behaviour::WrongFulfilment => ilp::encode(&[7u8; 32]),
             Behaviour::Silent => {
                 let expiry = r.expiration.as_ref().map(|t| t.seconds * 1000).unwrap_or(0);

@@ -8,6 +8,8 @@
 //! `google.protobuf.Any`. Clients that know FSPIOP read the code from there;
 //! plain gRPC clients still get a meaningful status code and message.
 
+use harambee_core::error::describe;
+pub use harambee_core::error::{DESCRIPTION_LENGTH_MAX, ErrorCode, SwitchError};
 use prost::Message;
 
 use crate::v1::ErrorInformation;
@@ -15,9 +17,6 @@ use tonic::{Code, Status};
 
 /// Type URL of `ErrorInformation` inside `google.protobuf.Any`.
 pub const ERROR_INFORMATION_TYPE_URL: &str = "type.googleapis.com/harambee.v1.ErrorInformation";
-
-/// Longest error description sent on the wire, in bytes.
-pub const DESCRIPTION_LENGTH_MAX: usize = 1024;
 
 /// An FSPIOP error: a four-digit code and a description for people.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,16 +29,27 @@ pub struct FspiopError {
 impl FspiopError {
     /// An error with `code`; the description starts with the code's standard
     /// message and adds `detail` when there is one.
-    pub fn new(code: u16, detail: impl AsRef<str>) -> FspiopError {
+    pub fn new(code: ErrorCode, detail: impl AsRef<str>) -> FspiopError {
+        FspiopError {
+            code: code.number(),
+            description: describe(code.message(), detail.as_ref()),
+        }
+    }
+
+    /// An error with a code number from elsewhere (a lower crate's refusal,
+    /// a stored reason); the standard message of an unpublished number is
+    /// "Error".
+    pub fn from_number(code: u16, detail: impl AsRef<str>) -> FspiopError {
         let standard = standard_message(code).unwrap_or("Error");
-        let detail = detail.as_ref();
-        let mut description = if detail.is_empty() {
-            standard.to_string()
-        } else {
-            format!("{standard} - {detail}")
-        };
-        truncate_utf8(&mut description, DESCRIPTION_LENGTH_MAX);
-        FspiopError { code, description }
+        FspiopError {
+            code,
+            description: describe(standard, detail.as_ref()),
+        }
+    }
+
+    /// The named code, if the number is a published one.
+    pub fn named(&self) -> Option<ErrorCode> {
+        ErrorCode::from_number(self.code)
     }
 
     /// The gRPC status code for this FSPIOP code.
@@ -84,9 +94,11 @@ impl FspiopError {
             return e;
         }
         let code = match status.code() {
-            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => 1001,
-            Code::OutOfRange => 3104,
-            _ => 2001,
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
+                ErrorCode::DestinationCommunicationError
+            }
+            Code::OutOfRange => ErrorCode::PayloadTooLarge,
+            _ => ErrorCode::InternalServerError,
         };
         FspiopError::new(code, format!("{:?}: {}", status.code(), status.message()))
     }
@@ -103,6 +115,15 @@ impl FspiopError {
             code,
             description: info.error_description,
         })
+    }
+}
+
+impl From<SwitchError> for FspiopError {
+    fn from(e: SwitchError) -> FspiopError {
+        FspiopError {
+            code: e.code.number(),
+            description: e.description,
+        }
     }
 }
 
@@ -142,73 +163,8 @@ pub fn grpc_code(code: u16) -> Code {
 
 /// The standard message of a published FSPIOP code.
 pub fn standard_message(code: u16) -> Option<&'static str> {
-    CODES.iter().find(|(c, _)| *c == code).map(|(_, m)| *m)
+    ErrorCode::from_number(code).map(ErrorCode::message)
 }
-
-/// Published FSPIOP error codes and their standard messages (the API
-/// definition's error table). A test checks it against
-/// `shared/reference/fspiop/error-codes.json`.
-pub const CODES: &[(u16, &str)] = &[
-    (1000, "Communication error"),
-    (1001, "Destination communication error"),
-    (2000, "Generic server error"),
-    (2001, "Internal server error"),
-    (2002, "Not implemented"),
-    (2003, "Service currently unavailable"),
-    (2004, "Server timed out"),
-    (2005, "Server busy"),
-    (2006, "Temporary party resolution failed, try again"),
-    (3000, "Generic client error"),
-    (3001, "Unacceptable version requested"),
-    (3002, "Unknown URI"),
-    (3003, "Add Party information error"),
-    (3040, "Delete Party information error"),
-    (3100, "Generic validation error"),
-    (3101, "Malformed syntax"),
-    (3102, "Missing mandatory element"),
-    (3103, "Too many elements"),
-    (3104, "Too large payload"),
-    (3105, "Invalid signature"),
-    (3106, "Modified request"),
-    (3107, "Missing mandatory extension parameter"),
-    (3200, "Generic ID not found"),
-    (3201, "Destination FSP Error"),
-    (3202, "Payer FSP ID not found"),
-    (3203, "Payee FSP ID not found"),
-    (3204, "Party not found"),
-    (3205, "Quote ID not found"),
-    (3206, "Transaction request ID not found"),
-    (3207, "Transaction ID not found"),
-    (3208, "Transfer ID not found"),
-    (3209, "Bulk quote ID not found"),
-    (3210, "Bulk transfer ID not found"),
-    (3300, "Generic expired error"),
-    (3301, "Transaction request expired"),
-    (3302, "Quote expired"),
-    (3303, "Transfer expired"),
-    (4000, "Generic Payer error"),
-    (4001, "Payer FSP insufficient liquidity"),
-    (4100, "Generic Payer rejection"),
-    (4101, "Payer rejected transaction request"),
-    (4102, "Payer FSP unsupported transaction type"),
-    (4103, "Payer unsupported currency"),
-    (4200, "Payer limit error"),
-    (4300, "Payer permission error"),
-    (4400, "Generic Payer blocked error"),
-    (5000, "Generic Payee error"),
-    (5001, "Payee FSP insufficient liquidity"),
-    (5100, "Generic Payee rejection"),
-    (5101, "Payee rejected quote"),
-    (5102, "Payee FSP unsupported transaction type"),
-    (5103, "Payee FSP rejected quote"),
-    (5104, "Payee rejected transaction"),
-    (5105, "Payee FSP rejected transaction"),
-    (5106, "Payee unsupported currency"),
-    (5107, "Payee identifier no-longer valid"),
-    (5200, "Payee limit error"),
-    (5300, "Payee permission error"),
-    (5400, "Generic Payee blocked error"),
-];
 
 /// `google.rpc.Status`, the payload of the `grpc-status-details-bin` trailer.
 #[derive(Clone, PartialEq, Message)]
@@ -221,23 +177,13 @@ struct RpcStatus {
     details: Vec<prost_types::Any>,
 }
 
-fn truncate_utf8(s: &mut String, max: usize) {
-    if s.len() > max {
-        let mut end = max;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn round_trips_through_a_status() {
-        let e = FspiopError::new(4001, "needs 10.00 USD");
+        let e = FspiopError::new(ErrorCode::PayerInsufficientLiquidity, "needs 10.00 USD");
         let status = e.to_status();
         assert_eq!(status.code(), Code::FailedPrecondition);
         assert_eq!(FspiopError::from_status(&status), e);
@@ -249,10 +195,13 @@ mod tests {
 
     #[test]
     fn descriptions_start_with_the_standard_message() {
-        let e = FspiopError::new(3106, "x");
+        let e = FspiopError::new(ErrorCode::ModifiedRequest, "x");
         assert_eq!(e.grpc_code(), Code::AlreadyExists);
         assert_eq!(e.description, "Modified request - x");
-        assert_eq!(FspiopError::new(3106, "").description, "Modified request");
+        assert_eq!(
+            FspiopError::new(ErrorCode::ModifiedRequest, "").description,
+            "Modified request"
+        );
     }
 
     #[test]
@@ -302,7 +251,7 @@ mod tests {
 
     #[test]
     fn long_descriptions_are_cut_at_a_char_boundary() {
-        let e = FspiopError::new(3100, "é".repeat(2000));
+        let e = FspiopError::new(ErrorCode::ValidationError, "é".repeat(2000));
         assert!(e.description.len() <= DESCRIPTION_LENGTH_MAX);
         assert!(e.description.is_char_boundary(e.description.len()));
     }

@@ -26,7 +26,7 @@ impl Verified {
         Verified {
             records: verifier.count(),
             void: verifier.void(),
-            head: chain::hex(&verifier.head()),
+            head: harambee_core::text::hex(&verifier.head()),
         }
     }
 }
@@ -79,7 +79,7 @@ pub async fn verify_data_dir(data_dir: &Path) -> Result<Verified, AuditError> {
     Ok(Verified {
         records,
         void: 0,
-        head: chain::hex(&head),
+        head: harambee_core::text::hex(&head),
     })
 }
 

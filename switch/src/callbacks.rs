@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use harambee_proto::fspiop::FspiopError;
+use harambee_proto::fspiop::{ErrorCode, FspiopError};
 use harambee_proto::v1::oracle_client::OracleClient;
 use harambee_proto::v1::payee_callback_client::PayeeCallbackClient;
 use tonic::transport::{Channel, Endpoint};
@@ -29,7 +29,12 @@ impl Channels {
             return Ok(c.clone());
         }
         let endpoint = Endpoint::from_shared(url.to_string())
-            .map_err(|e| FspiopError::new(1001, format!("bad endpoint URL {url:?}: {e}")))?
+            .map_err(|e| {
+                FspiopError::new(
+                    ErrorCode::DestinationCommunicationError,
+                    format!("bad endpoint URL {url:?}: {e}"),
+                )
+            })?
             .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
             .tcp_nodelay(true);
         let channel = endpoint.connect_lazy();

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::future::join_all;
-use harambee_proto::fspiop::FspiopError;
+use harambee_proto::fspiop::{ErrorCode, FspiopError};
 use harambee_proto::v1::cluster_client::ClusterClient;
 use harambee_proto::v1::cluster_server::Cluster;
 use harambee_proto::v1::{SubmitRequest, SubmitResponse, SubmitResult, submit_result};
@@ -40,7 +40,7 @@ use crate::edge::{Ctx, credential_hash};
 use crate::engine::Forwarder;
 use crate::log::kafka;
 use crate::log::{LOG_BATCH_RECORDS_MAX, LogError, Offset};
-use crate::record::LogRecord;
+use harambee_core::record::LogRecord;
 
 /// Deadline of one `Submit` to the writer.
 pub const SUBMIT_TIMEOUT_MS: u64 = 10_000;
@@ -304,10 +304,12 @@ impl GrpcForwarder {
         ),
         FspiopError,
     > {
-        let channel = self
-            .channels
-            .channel(url)
-            .map_err(|e| FspiopError::new(2003, format!("ledger writer: {}", e.description)))?;
+        let channel = self.channels.channel(url).map_err(|e| {
+            FspiopError::new(
+                ErrorCode::ServiceUnavailable,
+                format!("ledger writer: {}", e.description),
+            )
+        })?;
         let client = ClusterClient::new(channel)
             .max_decoding_message_size(CLUSTER_MESSAGE_MAX_BYTES)
             .max_encoding_message_size(CLUSTER_MESSAGE_MAX_BYTES);
@@ -315,7 +317,12 @@ impl GrpcForwarder {
         request.set_timeout(Duration::from_millis(timeout_ms));
         let bearer = format!("Bearer {}", self.operator_token)
             .parse()
-            .map_err(|_| FspiopError::new(2001, "the operator token is not ASCII"))?;
+            .map_err(|_| {
+                FspiopError::new(
+                    ErrorCode::InternalServerError,
+                    "the operator token is not ASCII",
+                )
+            })?;
         request.metadata_mut().insert("authorization", bearer);
         Ok((client, request))
     }
@@ -343,10 +350,10 @@ impl Forwarder for GrpcForwarder {
     ) -> Result<Vec<Result<Offset, FspiopError>>, FspiopError> {
         let mut encoded = Vec::with_capacity(records.len());
         for r in records {
-            encoded.push(
-                r.encode()
-                    .map_err(|e| FspiopError::new(2001, e.to_string()))?,
-            );
+            encoded
+                .push(r.encode().map_err(|e| {
+                    FspiopError::new(ErrorCode::InternalServerError, e.to_string())
+                })?);
         }
         // Several calls if the records are too large for one message.
         let mut results = Vec::with_capacity(encoded.len());
@@ -384,7 +391,7 @@ impl GrpcForwarder {
                 e
             } else {
                 FspiopError::new(
-                    2003,
+                    ErrorCode::ServiceUnavailable,
                     format!("ledger writer unreachable: {}", status.message()),
                 )
             }
@@ -395,11 +402,16 @@ impl GrpcForwarder {
             .into_iter()
             .map(|r| match r.result {
                 Some(submit_result::Result::Offset(o)) => Ok(o),
-                Some(submit_result::Result::Error(e)) => Err(FspiopError::new(
-                    harambee_proto::fspiop::parse_code(&e.error_code).unwrap_or(2003),
-                    e.error_description,
+                // The writer's refusal, passed on as it gave it.
+                Some(submit_result::Result::Error(e)) => Err(FspiopError {
+                    code: harambee_proto::fspiop::parse_code(&e.error_code)
+                        .unwrap_or(ErrorCode::ServiceUnavailable.number()),
+                    description: e.error_description,
+                }),
+                None => Err(FspiopError::new(
+                    ErrorCode::ServiceUnavailable,
+                    "the ledger writer gave no result",
                 )),
-                None => Err(FspiopError::new(2003, "the ledger writer gave no result")),
             })
             .collect())
     }
@@ -418,25 +430,32 @@ impl Cluster for ClusterService {
     ) -> Result<Response<SubmitResponse>, Status> {
         let presented = crate::edge::bearer(request.metadata()).map_err(|e| e.to_status())?;
         if credential_hash(presented) != credential_hash(&self.ctx.config.operator_token) {
-            return Err(FspiopError::new(3105, "not the cluster credential").to_status());
+            return Err(FspiopError::new(
+                ErrorCode::InvalidSignature,
+                "not the cluster credential",
+            )
+            .to_status());
         }
         if !self.ctx.engine.is_writer() {
-            return Err(FspiopError::new(2003, "this node is not the ledger writer").to_status());
+            return Err(FspiopError::new(
+                ErrorCode::ServiceUnavailable,
+                "this node is not the ledger writer",
+            )
+            .to_status());
         }
         let records = request.into_inner().records;
         if records.len() > LOG_BATCH_RECORDS_MAX {
             return Err(FspiopError::new(
-                3100,
+                ErrorCode::ValidationError,
                 format!("at most {LOG_BATCH_RECORDS_MAX} records per call"),
             )
             .to_status());
         }
         let mut decoded = Vec::with_capacity(records.len());
         for (i, text) in records.iter().enumerate() {
-            decoded.push(
-                LogRecord::decode(text)
-                    .map_err(|e| FspiopError::new(3100, format!("record {i}: {e}")).to_status())?,
-            );
+            decoded.push(LogRecord::decode(text).map_err(|e| {
+                FspiopError::new(ErrorCode::ValidationError, format!("record {i}: {e}")).to_status()
+            })?);
         }
         // Submitted together, they join the writer's group commit.
         let engine = &self.ctx.engine;

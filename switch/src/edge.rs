@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use harambee_ledger::{Resolution, TransferRecord, TransferState};
-use harambee_proto::fspiop::FspiopError;
+use harambee_proto::fspiop::{ErrorCode, FspiopError};
 use harambee_proto::v1::{self, Money, TransferResult};
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
@@ -55,14 +55,22 @@ pub fn credential_hash(credential: &str) -> [u8; 32] {
 /// The bearer credential in `authorization` metadata.
 pub fn bearer(metadata: &MetadataMap) -> Result<&str, FspiopError> {
     let value = metadata.get("authorization").ok_or_else(|| {
-        FspiopError::new(3105, "missing authorization metadata (Bearer credential)")
+        FspiopError::new(
+            ErrorCode::InvalidSignature,
+            "missing authorization metadata (Bearer credential)",
+        )
     })?;
     let text = value
         .to_str()
-        .map_err(|_| FspiopError::new(3105, "authorization is not ASCII"))?;
+        .map_err(|_| FspiopError::new(ErrorCode::InvalidSignature, "authorization is not ASCII"))?;
     text.strip_prefix("Bearer ")
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| FspiopError::new(3105, "authorization must be \"Bearer <credential>\""))
+        .ok_or_else(|| {
+            FspiopError::new(
+                ErrorCode::InvalidSignature,
+                "authorization must be \"Bearer <credential>\"",
+            )
+        })
 }
 
 impl Ctx {
@@ -75,7 +83,7 @@ impl Ctx {
             .directory
             .participant_for_credential(&hash)
             .map(str::to_string)
-            .ok_or_else(|| FspiopError::new(3105, "unknown credential"))
+            .ok_or_else(|| FspiopError::new(ErrorCode::InvalidSignature, "unknown credential"))
     }
 
     /// The name of a participant id.
@@ -106,17 +114,17 @@ pub fn wire_state(state: TransferState) -> v1::TransferState {
 /// A ledger transfer as the participant API shows it.
 pub fn transfer_result(t: &TransferRecord, payer: String, payee: String) -> TransferResult {
     let fulfilment = match (t.state, t.resolution) {
-        (TransferState::Committed, Some(Resolution::Fulfil(f))) => validate::b64url(&f),
+        (TransferState::Committed, Some(Resolution::Fulfil(f))) => harambee_core::text::b64url(&f),
         _ => String::new(),
     };
     let error = match t.state {
         TransferState::Aborted | TransferState::Refused => {
-            Some(FspiopError::new(t.reason, "").to_error_information())
+            Some(FspiopError::from_number(t.reason, "").to_error_information())
         }
         _ => None,
     };
     TransferResult {
-        transfer_id: validate::uuid_string(t.id.0),
+        transfer_id: harambee_core::text::uuid_string(t.id.0),
         state: wire_state(t.state) as i32,
         payer_fsp: payer,
         payee_fsp: payee,
@@ -124,7 +132,7 @@ pub fn transfer_result(t: &TransferRecord, payer: String, payee: String) -> Tran
             amount: t.currency.to_decimal(t.amount).to_string(),
             currency: t.currency.to_string(),
         }),
-        condition: validate::b64url(&t.condition),
+        condition: harambee_core::text::b64url(&t.condition),
         expiration: Some(validate::timestamp(t.expires_at_ms)),
         fulfilment,
         completed: t

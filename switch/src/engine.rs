@@ -30,15 +30,15 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::FutureExt as _;
-use harambee_proto::fspiop::FspiopError;
+use harambee_proto::fspiop::{ErrorCode, FspiopError};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::failpoints;
 use crate::feed::{self, Feed, dense_from};
 use crate::log::{EventLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
-use crate::record::{DirectoryCommand, LogRecord};
 use crate::snapshots::SnapshotStore;
-use crate::state::{Applied, State};
+use harambee_core::record::{DirectoryCommand, LogRecord};
+use harambee_core::state::{Applied, State};
 
 /// Submissions waiting for the engine; beyond this, submitters wait.
 pub const QUEUE_DEPTH_MAX: usize = 65_536;
@@ -139,7 +139,10 @@ pub struct Engine {
 
 /// The answer of every call once the engine has failed.
 fn stopped() -> FspiopError {
-    FspiopError::new(2003, "the ledger engine stopped; the switch is restarting")
+    FspiopError::new(
+        ErrorCode::ServiceUnavailable,
+        "the ledger engine stopped; the switch is restarting",
+    )
 }
 
 impl Engine {
@@ -311,7 +314,7 @@ impl Waiters {
         let _ = reply.send(match found {
             Some((_, applied)) => Ok((offset, applied.clone())),
             None => Err(FspiopError::new(
-                2003,
+                ErrorCode::ServiceUnavailable,
                 "the request was recorded but its outcome is no longer held here; repeat it (requests are idempotent)",
             )),
         });
@@ -548,7 +551,10 @@ impl Core {
                     Err(e) => {
                         refuse(
                             &mut batch,
-                            &FspiopError::new(2003, format!("event log: {e}")),
+                            &FspiopError::new(
+                                ErrorCode::ServiceUnavailable,
+                                format!("event log: {e}"),
+                            ),
                         );
                         if e.is_fatal() {
                             return Exit::Failed(e.to_string());
@@ -571,7 +577,7 @@ impl Core {
                     metrics::counter!("harambee_log_append_failures_total").increment(1);
                     refuse(
                         &mut batch,
-                        &FspiopError::new(2003, format!("event log: {e}")),
+                        &FspiopError::new(ErrorCode::ServiceUnavailable, format!("event log: {e}")),
                     );
                     if e.is_fatal() {
                         return Exit::Failed(e.to_string());
@@ -603,7 +609,10 @@ impl Core {
                 );
                 refuse(
                     &mut batch,
-                    &FspiopError::new(2003, "event log has another writer"),
+                    &FspiopError::new(
+                        ErrorCode::ServiceUnavailable,
+                        "event log has another writer",
+                    ),
                 );
                 let _ = self.writer.send(false);
                 return Exit::Failed(reason);
@@ -698,7 +707,7 @@ impl Core {
         let (subs, refused): (Vec<_>, Vec<_>) = batch.into_iter().partition(|s| s.forward);
         for s in refused {
             let _ = s.reply.send(Err(FspiopError::new(
-                2003,
+                ErrorCode::ServiceUnavailable,
                 "this node is not the ledger writer",
             )));
         }
@@ -708,7 +717,7 @@ impl Core {
         let Some(url) = writer else {
             for s in subs {
                 let _ = s.reply.send(Err(FspiopError::new(
-                    2003,
+                    ErrorCode::ServiceUnavailable,
                     "no ledger writer is elected yet",
                 )));
             }
@@ -739,7 +748,7 @@ impl Core {
                 Ok(_) => {
                     for s in subs {
                         let _ = s.reply.send(Err(FspiopError::new(
-                            2003,
+                            ErrorCode::ServiceUnavailable,
                             "the ledger writer answered a different number of records",
                         )));
                     }

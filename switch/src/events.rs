@@ -25,8 +25,8 @@ use rdkafka::{Offset as KafkaOffset, TopicPartitionList};
 use crate::edge::Ctx;
 use crate::log::kafka::{self, timeout_ms};
 use crate::log::{LogError, Offset};
-use crate::state::State;
-use crate::validate;
+
+use harambee_core::state::State;
 
 /// Records whose events are published in one go, at most.
 pub const PUBLISH_RECORDS_MAX: usize = 4_096;
@@ -220,7 +220,7 @@ pub fn encode(
     let funds = |funds_id: &harambee_ledger::FundsId,
                  participant: &ParticipantId,
                  p: &harambee_ledger::Posting| v1::FundsMoved {
-        funds_id: validate::uuid_string(funds_id.0),
+        funds_id: harambee_core::text::uuid_string(funds_id.0),
         fsp_id: name(*participant),
         posting: posting(p),
     };
@@ -302,7 +302,7 @@ pub fn encode(
             expires_at_ms,
             posting: p,
         } => Kind::TransferReserved(v1::TransferReserved {
-            transfer_id: validate::uuid_string(transfer_id.0),
+            transfer_id: harambee_core::text::uuid_string(transfer_id.0),
             payer_fsp: name(*payer),
             payee_fsp: name(*payee),
             expires_at_ms: *expires_at_ms,
@@ -314,7 +314,7 @@ pub fn encode(
             payee,
             reason,
         } => Kind::TransferRefused(v1::TransferRefused {
-            transfer_id: validate::uuid_string(transfer_id.0),
+            transfer_id: harambee_core::text::uuid_string(transfer_id.0),
             payer_fsp: name(*payer),
             payee_fsp: name(*payee),
             reason: u32::from(*reason),
@@ -325,7 +325,7 @@ pub fn encode(
             payee,
             posting: p,
         } => Kind::TransferCommitted(v1::TransferCommitted {
-            transfer_id: validate::uuid_string(transfer_id.0),
+            transfer_id: harambee_core::text::uuid_string(transfer_id.0),
             payer_fsp: name(*payer),
             payee_fsp: name(*payee),
             posting: posting(p),
@@ -338,7 +338,7 @@ pub fn encode(
             posting: p,
             ..
         } => Kind::TransferAborted(v1::TransferAborted {
-            transfer_id: validate::uuid_string(transfer_id.0),
+            transfer_id: harambee_core::text::uuid_string(transfer_id.0),
             payer_fsp: name(*payer),
             payee_fsp: name(*payee),
             reason: u32::from(*reason),

@@ -31,9 +31,9 @@ use harambee_ledger::Event;
 use tokio::sync::watch;
 
 use crate::log::{EventLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
-use crate::record::{DirectoryCommand, LogRecord};
 use crate::snapshots::SnapshotStore;
-use crate::state::{Applied, RecordEffects, State};
+use harambee_core::record::{DirectoryCommand, LogRecord};
+use harambee_core::state::{Applied, RecordEffects, State};
 
 /// Estimated bytes of recent batches the feed keeps in memory.
 pub const FEED_BYTES_MAX: usize = 256 << 20;

@@ -7,7 +7,7 @@ use harambee_ledger::{
     FundsKind, FundsState as LedgerFundsState, Owner, ParticipantKind as LedgerKind, PositionView,
     Reply, TransferId,
 };
-use harambee_proto::fspiop::FspiopError;
+use harambee_proto::fspiop::{ErrorCode, FspiopError};
 use harambee_proto::v1::operator_api_server::OperatorApi;
 use harambee_proto::v1::*;
 use rand::RngCore;
@@ -15,9 +15,9 @@ use tonic::{Request, Response, Status};
 
 use crate::edge::{Ctx, credential_hash, transfer_result};
 use crate::projection::{PostingQuery, PostingRow, TransferQuery, TransferRow};
-use crate::record::{DirectoryCommand, LogRecord, SettlementCommand};
-use crate::state::{Applied, SettlementReply};
 use crate::validate;
+use harambee_core::record::{DirectoryCommand, LogRecord, SettlementCommand};
+use harambee_core::state::{Applied, SettlementReply};
 
 /// Largest page of a list call.
 pub const PAGE_SIZE_MAX: usize = 1000;
@@ -38,7 +38,7 @@ fn id_page_token(page: &PageRequest) -> std::result::Result<u64, FspiopError> {
     }
     page.page_token
         .parse()
-        .map_err(|_| FspiopError::new(3100, "page_token: malformed"))
+        .map_err(|_| FspiopError::new(ErrorCode::ValidationError, "page_token: malformed"))
 }
 
 pub struct OperatorService {
@@ -54,7 +54,10 @@ impl OperatorService {
         if credential_hash(presented) == credential_hash(&self.ctx.config.operator_token) {
             Ok(())
         } else {
-            Err(FspiopError::new(3105, "not the operator credential"))
+            Err(FspiopError::new(
+                ErrorCode::InvalidSignature,
+                "not the operator credential",
+            ))
         }
     }
 
@@ -62,11 +65,12 @@ impl OperatorService {
         match self.ctx.engine.submit(LogRecord::Ledger(command)).await? {
             Applied::Ledger { outcome, .. } => match outcome.result {
                 Ok(reply) => Ok((reply, outcome.duplicate)),
-                Err(e) => Err(FspiopError::new(e.code(), e.to_string())),
+                Err(e) => Err(FspiopError::from_number(e.code(), e.to_string())),
             },
-            Applied::Directory(_) | Applied::Settlement { .. } => {
-                Err(FspiopError::new(2001, "unexpected reply"))
-            }
+            Applied::Directory(_) | Applied::Settlement { .. } => Err(FspiopError::new(
+                ErrorCode::InternalServerError,
+                "unexpected reply",
+            )),
         }
     }
 
@@ -77,10 +81,11 @@ impl OperatorService {
             .submit(LogRecord::Directory(command))
             .await?
         {
-            Applied::Directory(r) => r.map(|_| ()),
-            Applied::Ledger { .. } | Applied::Settlement { .. } => {
-                Err(FspiopError::new(2001, "unexpected reply"))
-            }
+            Applied::Directory(r) => r.map(|_| ()).map_err(FspiopError::from),
+            Applied::Ledger { .. } | Applied::Settlement { .. } => Err(FspiopError::new(
+                ErrorCode::InternalServerError,
+                "unexpected reply",
+            )),
         }
     }
 
@@ -92,15 +97,22 @@ impl OperatorService {
             .ledger
             .participant_by_name(fsp_id)
             .map(|p| p.id)
-            .ok_or_else(|| FspiopError::new(3200, format!("participant {fsp_id} not found")))
+            .ok_or_else(|| {
+                FspiopError::new(
+                    ErrorCode::IdNotFound,
+                    format!("participant {fsp_id} not found"),
+                )
+            })
     }
 
     fn info(&self, fsp_id: &str) -> Result<ParticipantInfo> {
         let st = self.ctx.engine.read()?;
-        let p = st
-            .ledger
-            .participant_by_name(fsp_id)
-            .ok_or_else(|| FspiopError::new(3200, format!("participant {fsp_id} not found")))?;
+        let p = st.ledger.participant_by_name(fsp_id).ok_or_else(|| {
+            FspiopError::new(
+                ErrorCode::IdNotFound,
+                format!("participant {fsp_id} not found"),
+            )
+        })?;
         let currencies = st
             .ledger
             .currencies()
@@ -129,7 +141,7 @@ impl OperatorService {
     async fn issue_credential(&self, fsp_id: &str) -> Result<String> {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
-        let credential = validate::b64url(&bytes);
+        let credential = harambee_core::text::b64url(&bytes);
         self.directory(DirectoryCommand::SetCredential {
             participant: fsp_id.to_string(),
             credential_sha256: credential_hash(&credential),
@@ -146,7 +158,12 @@ impl OperatorService {
         let kind = match ParticipantKind::try_from(r.kind) {
             Ok(ParticipantKind::Bank) => LedgerKind::Bank,
             Ok(ParticipantKind::Wallet) => LedgerKind::Wallet,
-            _ => return Err(FspiopError::new(3100, "kind: must be BANK or WALLET")),
+            _ => {
+                return Err(FspiopError::new(
+                    ErrorCode::ValidationError,
+                    "kind: must be BANK or WALLET",
+                ));
+            }
         };
         let (_, duplicate) = self
             .ledger(Command::CreateParticipant {
@@ -188,25 +205,28 @@ impl OperatorService {
             .ledger
             .position(id, currency)
             .ok_or_else(|| {
-                FspiopError::new(3200, format!("{fsp_id} has no {currency} accounts"))
+                FspiopError::new(
+                    ErrorCode::IdNotFound,
+                    format!("{fsp_id} has no {currency} accounts"),
+                )
             })?;
         self.position_info(&view)
     }
 
     fn cap(text: &str, c: Currency) -> Result<rust_decimal::Decimal> {
         validate::non_negative_amount("net_debit_cap", text, c)?;
-        text.parse()
-            .map_err(|_| FspiopError::new(3100, "net_debit_cap: not a decimal"))
+        text.parse().map_err(|_| {
+            FspiopError::new(ErrorCode::ValidationError, "net_debit_cap: not a decimal")
+        })
     }
 
     fn funds_result(&self, id: FundsId) -> Result<FundsResult> {
         let st = self.ctx.engine.read()?;
-        let r = st
-            .ledger
-            .funds(id)
-            .ok_or_else(|| FspiopError::new(3200, format!("funds {id} not found")))?;
+        let r = st.ledger.funds(id).ok_or_else(|| {
+            FspiopError::new(ErrorCode::IdNotFound, format!("funds {id} not found"))
+        })?;
         Ok(FundsResult {
-            funds_id: validate::uuid_string(id.0),
+            funds_id: harambee_core::text::uuid_string(id.0),
             fsp_id: st
                 .ledger
                 .participant(r.participant)
@@ -296,7 +316,7 @@ impl OperatorService {
         }
         if r.window_id != 0 {
             return Err(FspiopError::new(
-                2002,
+                ErrorCode::NotImplemented,
                 "window_id: settlement windows arrive with the settlement engine",
             ));
         }
@@ -313,12 +333,17 @@ impl OperatorService {
                     page: Some(PageResponse::default()),
                 });
             }
-            Err(_) => return Err(FspiopError::new(3100, "state: unknown")),
+            Err(_) => {
+                return Err(FspiopError::new(
+                    ErrorCode::ValidationError,
+                    "state: unknown",
+                ));
+            }
         };
         let after = if page.page_token.is_empty() {
             None
         } else {
-            Some(validate::uuid_string(validate::uuid(
+            Some(harambee_core::text::uuid_string(validate::uuid(
                 "page_token",
                 &page.page_token,
             )?))
@@ -339,12 +364,12 @@ impl OperatorService {
             after,
             limit: size as u32 + 1,
         };
-        let mut rows = self
-            .ctx
-            .projections
-            .transfers(&query)
-            .await
-            .map_err(|e| FspiopError::new(2003, format!("projection store: {e}")))?;
+        let mut rows = self.ctx.projections.transfers(&query).await.map_err(|e| {
+            FspiopError::new(
+                ErrorCode::ServiceUnavailable,
+                format!("projection store: {e}"),
+            )
+        })?;
         let more = rows.len() > size;
         rows.truncate(size);
         let next = if more {
@@ -374,18 +399,23 @@ impl OperatorService {
                 result: Ok(SettlementReply::SettlementChanged(id)),
                 ..
             } => self.settlement_info(id),
-            Applied::Settlement { result: Err(e), .. } => Err(e),
-            _ => Err(FspiopError::new(2001, "unexpected reply")),
+            Applied::Settlement { result: Err(e), .. } => Err(e.into()),
+            _ => Err(FspiopError::new(
+                ErrorCode::InternalServerError,
+                "unexpected reply",
+            )),
         }
     }
 
     /// A settlement as the Operator API shows it.
     fn settlement_info(&self, id: harambee_settlement::SettlementId) -> Result<Settlement> {
         let st = self.ctx.engine.read()?;
-        let x = st
-            .settlements
-            .settlement(id)
-            .ok_or_else(|| FspiopError::new(3100, format!("settlement {id} does not exist")))?;
+        let x = st.settlements.settlement(id).ok_or_else(|| {
+            FspiopError::new(
+                ErrorCode::ValidationError,
+                format!("settlement {id} does not exist"),
+            )
+        })?;
         let c = x.currency;
         Ok(Settlement {
             settlement_id: x.id.0,
@@ -432,11 +462,12 @@ impl OperatorService {
             None
         } else if let Some(n) = r.reference.strip_prefix("settlement-") {
             // The postings of a settlement: "settlement-<id>".
-            n.parse::<u64>()
-                .map_err(|_| FspiopError::new(3100, "reference: settlement-<id>"))?;
+            n.parse::<u64>().map_err(|_| {
+                FspiopError::new(ErrorCode::ValidationError, "reference: settlement-<id>")
+            })?;
             Some(r.reference.clone())
         } else {
-            Some(validate::uuid_string(validate::uuid(
+            Some(harambee_core::text::uuid_string(validate::uuid(
                 "reference",
                 &r.reference,
             )?))
@@ -451,7 +482,9 @@ impl OperatorService {
                 .page_token
                 .split_once('.')
                 .and_then(|(o, i)| Some((o.parse::<i64>().ok()?, i.parse::<i64>().ok()?)));
-            Some(parsed.ok_or_else(|| FspiopError::new(3100, "page_token: malformed"))?)
+            Some(parsed.ok_or_else(|| {
+                FspiopError::new(ErrorCode::ValidationError, "page_token: malformed")
+            })?)
         };
         let query = PostingQuery {
             owner: (!r.fsp_id.is_empty()).then(|| r.fsp_id.clone()),
@@ -459,12 +492,12 @@ impl OperatorService {
             after,
             limit: size as u32 + 1,
         };
-        let mut rows = self
-            .ctx
-            .projections
-            .postings(&query)
-            .await
-            .map_err(|e| FspiopError::new(2003, format!("projection store: {e}")))?;
+        let mut rows = self.ctx.projections.postings(&query).await.map_err(|e| {
+            FspiopError::new(
+                ErrorCode::ServiceUnavailable,
+                format!("projection store: {e}"),
+            )
+        })?;
         let more = rows.len() > size;
         rows.truncate(size);
         let next = match rows.last() {
@@ -490,7 +523,7 @@ pub const SETTLEMENT_WINDOWS_MAX: usize = 1_000;
 fn reason(field: &str, text: &str) -> Result<()> {
     if text.chars().count() > REASON_MAX_CHARS {
         return Err(FspiopError::new(
-            3100,
+            ErrorCode::ValidationError,
             format!("{field}: at most {REASON_MAX_CHARS} characters"),
         ));
     }
@@ -576,7 +609,7 @@ fn row_result(r: &TransferRow) -> TransferResult {
         completed: (state != TransferState::Reserved)
             .then(|| validate::timestamp(r.resolved_at_ms)),
         error: (state == TransferState::Aborted)
-            .then(|| FspiopError::new(r.reason, "").to_error_information()),
+            .then(|| FspiopError::from_number(r.reason, "").to_error_information()),
         prepared: Some(validate::timestamp(r.prepared_at_ms)),
         quote_id: String::new(),
         transaction_id: String::new(),
@@ -682,7 +715,7 @@ impl OperatorApi for OperatorService {
                 && tonic::transport::Endpoint::from_shared(r.url.clone()).is_ok();
             if !ok {
                 return Err(FspiopError::new(
-                    3100,
+                    ErrorCode::ValidationError,
                     "url: must be an http:// or https:// URL of at most 256 characters",
                 ));
             }
@@ -736,7 +769,7 @@ impl OperatorApi for OperatorService {
                 Ok(SettlementModel::Unspecified | SettlementModel::DeferredMultilateralNet) => {}
                 _ => {
                     return Err(FspiopError::new(
-                        2002,
+                        ErrorCode::NotImplemented,
                         "only deferred multilateral net settlement is available yet",
                     ));
                 }
@@ -834,7 +867,12 @@ impl OperatorApi for OperatorService {
                     SettlementModel::DeferredMultilateralNet
                     | SettlementModel::DeferredBilateralNet,
                 ) => false,
-                _ => return Err(FspiopError::new(3100, "model: required")),
+                _ => {
+                    return Err(FspiopError::new(
+                        ErrorCode::ValidationError,
+                        "model: required",
+                    ));
+                }
             };
             self.ledger(Command::SetSettlementModel {
                 participant,
@@ -873,7 +911,9 @@ impl OperatorApi for OperatorService {
             let party_type = PartyIdType::try_from(r.party_type)
                 .ok()
                 .filter(|t| *t != PartyIdType::Unspecified)
-                .ok_or_else(|| FspiopError::new(3100, "party_type: unknown"))?;
+                .ok_or_else(|| {
+                    FspiopError::new(ErrorCode::ValidationError, "party_type: unknown")
+                })?;
             let name = party_type
                 .as_str_name()
                 .trim_start_matches("PARTY_ID_TYPE_")
@@ -885,7 +925,10 @@ impl OperatorApi for OperatorService {
             {
                 Some(r.url.clone())
             } else {
-                return Err(FspiopError::new(3100, "url: not a valid URL"));
+                return Err(FspiopError::new(
+                    ErrorCode::ValidationError,
+                    "url: not a valid URL",
+                ));
             };
             self.directory(DirectoryCommand::SetOracle {
                 party_type: name,
@@ -922,10 +965,12 @@ impl OperatorApi for OperatorService {
         call!(self, request, "GetTransfer", |r| {
             let id = TransferId(validate::uuid("transfer_id", &r.transfer_id)?);
             let st = self.ctx.engine.read()?;
-            let t = st
-                .ledger
-                .transfer(id)
-                .ok_or_else(|| FspiopError::new(3208, format!("transfer {id} not found")))?;
+            let t = st.ledger.transfer(id).ok_or_else(|| {
+                FspiopError::new(
+                    ErrorCode::TransferNotFound,
+                    format!("transfer {id} not found"),
+                )
+            })?;
             let name = |p| {
                 st.ledger
                     .participant(p)
@@ -967,7 +1012,12 @@ impl OperatorApi for OperatorService {
             let state = match SettlementWindowState::try_from(r.state) {
                 Ok(SettlementWindowState::Unspecified) => None,
                 Ok(s) => Some(s),
-                Err(_) => return Err(FspiopError::new(3100, "state: unknown")),
+                Err(_) => {
+                    return Err(FspiopError::new(
+                        ErrorCode::ValidationError,
+                        "state: unknown",
+                    ));
+                }
             };
             let page = r.page.clone().unwrap_or_default();
             let size = page_size(&page);
@@ -1009,7 +1059,10 @@ impl OperatorApi for OperatorService {
                 .window(harambee_settlement::WindowId(r.window_id))
                 .map(window_info)
                 .ok_or_else(|| {
-                    FspiopError::new(3100, format!("window {} does not exist", r.window_id))
+                    FspiopError::new(
+                        ErrorCode::ValidationError,
+                        format!("window {} does not exist", r.window_id),
+                    )
                 })
         })
     }
@@ -1040,10 +1093,18 @@ impl OperatorApi for OperatorService {
                     st.settlements
                         .window(closed)
                         .map(window_info)
-                        .ok_or_else(|| FspiopError::new(2001, "closed window not found"))
+                        .ok_or_else(|| {
+                            FspiopError::new(
+                                ErrorCode::InternalServerError,
+                                "closed window not found",
+                            )
+                        })
                 }
-                Applied::Settlement { result: Err(e), .. } => Err(e),
-                _ => Err(FspiopError::new(2001, "unexpected reply")),
+                Applied::Settlement { result: Err(e), .. } => Err(e.into()),
+                _ => Err(FspiopError::new(
+                    ErrorCode::InternalServerError,
+                    "unexpected reply",
+                )),
             }
         })
     }
@@ -1063,11 +1124,16 @@ impl OperatorApi for OperatorService {
                 Ok(SettlementModel::ImmediateGross) => {
                     harambee_settlement::SettlementModel::ImmediateGross
                 }
-                _ => return Err(FspiopError::new(3100, "model: required")),
+                _ => {
+                    return Err(FspiopError::new(
+                        ErrorCode::ValidationError,
+                        "model: required",
+                    ));
+                }
             };
             if r.window_ids.is_empty() || r.window_ids.len() > SETTLEMENT_WINDOWS_MAX {
                 return Err(FspiopError::new(
-                    3100,
+                    ErrorCode::ValidationError,
                     format!("window_ids: 1 to {SETTLEMENT_WINDOWS_MAX} windows"),
                 ));
             }
@@ -1089,8 +1155,11 @@ impl OperatorApi for OperatorService {
                     result: Ok(SettlementReply::SettlementCreated(id)),
                     ..
                 } => self.settlement_info(id),
-                Applied::Settlement { result: Err(e), .. } => Err(e),
-                _ => Err(FspiopError::new(2001, "unexpected reply")),
+                Applied::Settlement { result: Err(e), .. } => Err(e.into()),
+                _ => Err(FspiopError::new(
+                    ErrorCode::InternalServerError,
+                    "unexpected reply",
+                )),
             }
         })
     }
@@ -1114,7 +1183,12 @@ impl OperatorApi for OperatorService {
             let state = match SettlementState::try_from(r.state) {
                 Ok(SettlementState::Unspecified) => None,
                 Ok(s) => Some(s as i32),
-                Err(_) => return Err(FspiopError::new(3100, "state: unknown")),
+                Err(_) => {
+                    return Err(FspiopError::new(
+                        ErrorCode::ValidationError,
+                        "state: unknown",
+                    ));
+                }
             };
             let page = r.page.clone().unwrap_or_default();
             let size = page_size(&page);
@@ -1168,7 +1242,7 @@ impl OperatorApi for OperatorService {
                 Ok(SettlementState::Settled) => S::Settled,
                 _ => {
                     return Err(FspiopError::new(
-                        3100,
+                        ErrorCode::ValidationError,
                         "target: PS_TRANSFERS_RECORDED, PS_TRANSFERS_RESERVED, PS_TRANSFERS_COMMITTED or SETTLED",
                     ));
                 }
@@ -1208,11 +1282,16 @@ impl OperatorApi for OperatorService {
             let kind = ReportKind::try_from(r.kind)
                 .ok()
                 .filter(|k| *k != ReportKind::Unspecified)
-                .ok_or_else(|| FspiopError::new(3100, "kind: required"))?;
+                .ok_or_else(|| FspiopError::new(ErrorCode::ValidationError, "kind: required"))?;
             let csv = match ReportFormat::try_from(r.format) {
                 Ok(ReportFormat::Csv) => true,
                 Ok(ReportFormat::Json | ReportFormat::Unspecified) => false,
-                Err(_) => return Err(FspiopError::new(3100, "format: unknown")),
+                Err(_) => {
+                    return Err(FspiopError::new(
+                        ErrorCode::ValidationError,
+                        "format: unknown",
+                    ));
+                }
             };
             let st = self.ctx.engine.read()?;
             crate::reports::settlement_report(

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::Stream;
 use harambee_ledger::{Command, Reply, TransferId, TransferState};
-use harambee_proto::fspiop::{self, FspiopError};
+use harambee_proto::fspiop::{self, ErrorCode, FspiopError};
 use harambee_proto::v1::callback_quote_response;
 use harambee_proto::v1::callback_transfer_response;
 use harambee_proto::v1::get_party_response;
@@ -18,9 +18,9 @@ use tonic::{Request, Response, Status};
 
 use crate::callbacks::{call_error, with_deadline};
 use crate::edge::{Ctx, Notice, now_ms, transfer_result};
-use crate::record::{DirectoryCommand, LogRecord, PartyKey, QuoteRecord};
-use crate::state::{Applied, DirectoryReply};
 use crate::validate;
+use harambee_core::record::{DirectoryCommand, LogRecord, PartyKey, QuoteRecord};
+use harambee_core::state::{Applied, DirectoryReply};
 
 /// Extra time, past a transfer's expiration, that a duplicate prepare waits
 /// for the expiry sweep to finish the transfer.
@@ -53,18 +53,20 @@ type Result<T> = std::result::Result<T, FspiopError>;
 fn ledger_outcome(applied: Applied) -> Result<harambee_ledger::Outcome> {
     match applied {
         Applied::Ledger { outcome, .. } => Ok(outcome),
-        Applied::Directory(_) | Applied::Settlement { .. } => {
-            Err(FspiopError::new(2001, "unexpected reply"))
-        }
+        Applied::Directory(_) | Applied::Settlement { .. } => Err(FspiopError::new(
+            ErrorCode::InternalServerError,
+            "unexpected reply",
+        )),
     }
 }
 
 fn directory_reply(applied: Applied) -> Result<DirectoryReply> {
     match applied {
-        Applied::Directory(r) => r,
-        Applied::Ledger { .. } | Applied::Settlement { .. } => {
-            Err(FspiopError::new(2001, "unexpected reply"))
-        }
+        Applied::Directory(r) => r.map_err(FspiopError::from),
+        Applied::Ledger { .. } | Applied::Settlement { .. } => Err(FspiopError::new(
+            ErrorCode::InternalServerError,
+            "unexpected reply",
+        )),
     }
 }
 
@@ -89,7 +91,7 @@ impl ParticipantService {
             .contains(&party.party_type)
         {
             return Err(FspiopError::new(
-                3003,
+                ErrorCode::AddPartyInformationError,
                 format!("no oracle serves party type {}", party.party_type),
             ));
         }
@@ -104,7 +106,7 @@ impl ParticipantService {
     ) -> Result<String> {
         match self.fsp_of_party(party)? {
             None => Err(FspiopError::new(
-                3204,
+                ErrorCode::PartyNotFound,
                 format!("no participant owns {} {}", party.party_type, party.id),
             )),
             Some(owner) => match owner.strip_prefix("oracle:") {
@@ -129,7 +131,7 @@ impl ParticipantService {
     }
 
     /// A participant's callback URL, if it exists, is active and has one.
-    fn active_endpoint(&self, name: &str, code: u16) -> Result<String> {
+    fn active_endpoint(&self, name: &str, code: ErrorCode) -> Result<String> {
         let st = self.ctx.engine.read()?;
         let active = st
             .ledger
@@ -160,7 +162,7 @@ impl ParticipantService {
         }
         let identifier = r.party.clone().unwrap_or_default();
         let owner = self.owner_of(&identifier, &party, &r.currency).await?;
-        let url = self.active_endpoint(&owner, 3201)?;
+        let url = self.active_endpoint(&owner, ErrorCode::DestinationFspError)?;
         let mut client = self.ctx.channels.payee(&url)?;
         let request = GetPartyRequest {
             party: Some(identifier),
@@ -180,7 +182,10 @@ impl ParticipantService {
                 Ok(LookupPartyResponse { party: Some(p) })
             }
             Some(get_party_response::Result::Error(e)) => Err(remote_error(&e, 3204)),
-            None => Err(FspiopError::new(3204, "the owner returned no party")),
+            None => Err(FspiopError::new(
+                ErrorCode::PartyNotFound,
+                "the owner returned no party",
+            )),
         }
     }
 
@@ -205,7 +210,7 @@ impl ParticipantService {
         let payee_party = r
             .payee
             .as_ref()
-            .ok_or_else(|| FspiopError::new(3102, "payee is required"))?;
+            .ok_or_else(|| FspiopError::new(ErrorCode::MissingElement, "payee is required"))?;
         validate::party("payee.identifier", payee_party.identifier.as_ref())?;
         let payee = validate::fsp_id("payee.fsp_id", &payee_party.fsp_id)?.to_string();
         let payer_party = r.payer.get_or_insert_with(Party::default);
@@ -213,7 +218,7 @@ impl ParticipantService {
             payer_party.fsp_id = payer.clone();
         } else if payer_party.fsp_id != payer {
             return Err(FspiopError::new(
-                3000,
+                ErrorCode::GenericClientError,
                 "payer.fsp_id must be the calling participant",
             ));
         }
@@ -223,7 +228,7 @@ impl ParticipantService {
             .is_none()
         {
             return Err(FspiopError::new(
-                3100,
+                ErrorCode::ValidationError,
                 "amount_type: must be SEND or RECEIVE",
             ));
         }
@@ -238,7 +243,7 @@ impl ParticipantService {
             .then(|| validate::timestamp_ms("expiration", r.expiration.as_ref()))
             .transpose()?;
         let request_sha256: [u8; 32] = Sha256::digest(r.encode_to_vec()).into();
-        let quote_key = validate::uuid_string(quote_id);
+        let quote_key = harambee_core::text::uuid_string(quote_id);
         let (held, maybe_released) = {
             let st = self.ctx.engine.read()?;
             let held = st.directory.quote(&quote_key).map(|q| {
@@ -257,7 +262,8 @@ impl ParticipantService {
             None if !maybe_released => None,
             None => self.stored_quote(&quote_key).await.map(|q| {
                 (
-                    q.request_sha256 == crate::state::hex(&request_sha256) && q.payer == payer,
+                    q.request_sha256 == harambee_core::text::hex(&request_sha256)
+                        && q.payer == payer,
                     q.response,
                 )
             }),
@@ -265,19 +271,23 @@ impl ParticipantService {
         if let Some((same, response)) = known {
             if !same {
                 return Err(FspiopError::new(
-                    3106,
+                    ErrorCode::ModifiedRequest,
                     format!("quote {quote_key} was requested with other content"),
                 ));
             }
-            return QuoteResponse::decode(response.as_slice())
-                .map_err(|e| FspiopError::new(2001, format!("stored quote: {e}")));
+            return QuoteResponse::decode(response.as_slice()).map_err(|e| {
+                FspiopError::new(ErrorCode::InternalServerError, format!("stored quote: {e}"))
+            });
         }
         // A repeat is answered whenever it comes; a new request must still
         // be valid.
         if expiration_ms.is_some_and(|ms| ms <= now_ms()) {
-            return Err(FspiopError::new(3100, "expiration: is in the past"));
+            return Err(FspiopError::new(
+                ErrorCode::ValidationError,
+                "expiration: is in the past",
+            ));
         }
-        let url = self.active_endpoint(&payee, 3201)?;
+        let url = self.active_endpoint(&payee, ErrorCode::DestinationFspError)?;
         let mut client = self.ctx.channels.payee(&url)?;
         let response = client
             .quote(with_deadline(
@@ -292,17 +302,25 @@ impl ParticipantService {
         let terms = match response.result {
             Some(callback_quote_response::Result::Terms(t)) => t,
             Some(callback_quote_response::Result::Error(e)) => return Err(remote_error(&e, 5101)),
-            None => return Err(FspiopError::new(5101, "the payee returned no terms")),
+            None => {
+                return Err(FspiopError::new(
+                    ErrorCode::PayeeRejectedQuote,
+                    "the payee returned no terms",
+                ));
+            }
         };
         let bad = |field: &str, e: FspiopError| {
-            FspiopError::new(5101, format!("payee's quote {field}: {}", e.description))
+            FspiopError::new(
+                ErrorCode::PayeeRejectedQuote,
+                format!("payee's quote {field}: {}", e.description),
+            )
         };
         let (_, transfer_currency) =
             validate::money("transfer_amount", terms.transfer_amount.as_ref())
                 .map_err(|e| bad("transfer_amount", e))?;
         if transfer_currency != currency {
             return Err(FspiopError::new(
-                5101,
+                ErrorCode::PayeeRejectedQuote,
                 "payee's quote is in another currency",
             ));
         }
@@ -319,7 +337,10 @@ impl ParticipantService {
         let expires_at_ms = validate::timestamp_ms("expiration", terms.expiration.as_ref())
             .map_err(|e| bad("expiration", e))?;
         if expires_at_ms <= now_ms() {
-            return Err(FspiopError::new(5101, "payee's quote has already expired"));
+            return Err(FspiopError::new(
+                ErrorCode::PayeeRejectedQuote,
+                "payee's quote has already expired",
+            ));
         }
         validate::b64url32("condition", &terms.condition).map_err(|e| bad("condition", e))?;
         validate::ilp_packet("ilp_packet", &terms.ilp_packet).map_err(|e| bad("ilp_packet", e))?;
@@ -353,7 +374,9 @@ impl ParticipantService {
                 .await?,
         )? {
             DirectoryReply::Quote(recorded) => QuoteResponse::decode(recorded.response.as_slice())
-                .map_err(|e| FspiopError::new(2001, format!("stored quote: {e}"))),
+                .map_err(|e| {
+                    FspiopError::new(ErrorCode::InternalServerError, format!("stored quote: {e}"))
+                }),
             _ => Ok(quote),
         }
     }
@@ -381,7 +404,7 @@ impl ParticipantService {
 
     async fn get_quote_for(&self, caller: &str, quote_id: &str) -> Result<QuoteResponse> {
         let id = validate::uuid("quote_id", quote_id)?;
-        let key = validate::uuid_string(id);
+        let key = harambee_core::text::uuid_string(id);
         let held = self
             .ctx
             .engine
@@ -395,25 +418,33 @@ impl ParticipantService {
                 .stored_quote(&key)
                 .await
                 .map(|q| (q.payer, q.payee, q.response))
-                .ok_or_else(|| FspiopError::new(3205, format!("quote {quote_id} not found")))?,
+                .ok_or_else(|| {
+                    FspiopError::new(
+                        ErrorCode::QuoteNotFound,
+                        format!("quote {quote_id} not found"),
+                    )
+                })?,
         };
         if payer != caller && payee != caller {
             return Err(FspiopError::new(
-                3000,
+                ErrorCode::GenericClientError,
                 "only the payer or payee may read a quote",
             ));
         }
-        QuoteResponse::decode(response.as_slice())
-            .map_err(|e| FspiopError::new(2001, format!("stored quote: {e}")))
+        QuoteResponse::decode(response.as_slice()).map_err(|e| {
+            FspiopError::new(ErrorCode::InternalServerError, format!("stored quote: {e}"))
+        })
     }
 
     /// The transfer as the caller may see it.
     fn read_transfer(&self, caller: &str, id: TransferId) -> Result<TransferResult> {
         let st = self.ctx.engine.read()?;
-        let t = st
-            .ledger
-            .transfer(id)
-            .ok_or_else(|| FspiopError::new(3208, format!("transfer {id} not found")))?;
+        let t = st.ledger.transfer(id).ok_or_else(|| {
+            FspiopError::new(
+                ErrorCode::TransferNotFound,
+                format!("transfer {id} not found"),
+            )
+        })?;
         let payer = st
             .ledger
             .participant(t.payer)
@@ -426,7 +457,7 @@ impl ParticipantService {
             .unwrap_or_default();
         if caller != payer && caller != payee {
             return Err(FspiopError::new(
-                3000,
+                ErrorCode::GenericClientError,
                 "only the payer or payee may read a transfer",
             ));
         }
@@ -448,7 +479,7 @@ impl ParticipantService {
             i64::try_from(self.ctx.config.transfer_lifetime_max_ms).unwrap_or(i64::MAX);
         if expires_at_ms.saturating_sub(now_ms()) > lifetime_max_ms {
             return Err(FspiopError::new(
-                3100,
+                ErrorCode::ValidationError,
                 format!(
                     "expiration: more than {lifetime_max_ms} ms ahead; the scheme holds funds for a transfer at most that long"
                 ),
@@ -465,9 +496,14 @@ impl ParticipantService {
             let payer = st.ledger.participant_by_name(&payer_name).map(|p| p.id);
             let payee = st.ledger.participant_by_name(&payee_name).map(|p| p.id);
             (
-                payer.ok_or_else(|| FspiopError::new(3202, "payer is not a participant"))?,
+                payer.ok_or_else(|| {
+                    FspiopError::new(ErrorCode::PayerFspNotFound, "payer is not a participant")
+                })?,
                 payee.ok_or_else(|| {
-                    FspiopError::new(3201, format!("payee {payee_name} is not a participant"))
+                    FspiopError::new(
+                        ErrorCode::DestinationFspError,
+                        format!("payee {payee_name} is not a participant"),
+                    )
                 })?,
             )
         };
@@ -497,7 +533,7 @@ impl ParticipantService {
                 if refused {
                     return self.read_transfer(&payer_name, id);
                 }
-                Err(FspiopError::new(e.code(), e.to_string()))
+                Err(FspiopError::from_number(e.code(), e.to_string()))
             }
             Ok(Reply::Transfer { state, .. }) if state.is_final() => {
                 self.read_transfer(&payer_name, id)
@@ -531,7 +567,7 @@ impl ParticipantService {
         expires_at_ms: i64,
     ) {
         let started = std::time::Instant::now();
-        let command = match self.active_endpoint(payee, 3201) {
+        let command = match self.active_endpoint(payee, ErrorCode::DestinationFspError) {
             Err(e) => Command::Abort {
                 transfer_id: id,
                 reason: e.code,
@@ -664,7 +700,12 @@ impl ParticipantService {
             match tokio::time::timeout(Duration::from_millis(left as u64), applied.changed()).await
             {
                 Err(_) => return self.read_transfer(caller, id),
-                Ok(Err(_)) => return Err(FspiopError::new(2003, "the engine stopped")),
+                Ok(Err(_)) => {
+                    return Err(FspiopError::new(
+                        ErrorCode::ServiceUnavailable,
+                        "the engine stopped",
+                    ));
+                }
                 Ok(Ok(())) => {}
             }
         }
@@ -677,7 +718,7 @@ fn fee(field: &str, m: Option<&Money>, currency: harambee_ledger::Currency) -> R
     let c = validate::currency(&format!("{field}.currency"), &m.currency)?;
     if c != currency {
         return Err(FspiopError::new(
-            3100,
+            ErrorCode::ValidationError,
             format!("{field}: not in the quote's currency"),
         ));
     }
@@ -831,10 +872,12 @@ impl ParticipantApi for ParticipantService {
         let bus = self.ctx.notices.subscribe();
         let (participant, last) = {
             let st = self.ctx.engine.read().map_err(Status::from)?;
-            let p = st
-                .ledger
-                .participant_by_name(&caller)
-                .ok_or_else(|| Status::from(FspiopError::new(3202, "not a participant")))?;
+            let p = st.ledger.participant_by_name(&caller).ok_or_else(|| {
+                Status::from(FspiopError::new(
+                    ErrorCode::PayerFspNotFound,
+                    "not a participant",
+                ))
+            })?;
             (p.id, st.notices.last(p.id))
         };
         let from = request.get_ref().from_sequence;

@@ -31,9 +31,9 @@ use sqlx::{Connection as _, Postgres, QueryBuilder, Row, Sqlite, SqlitePool};
 use crate::edge::Ctx;
 use crate::feed::EventBatch;
 use crate::log::Offset;
-use crate::record::{DirectoryCommand, PartyKey, QuoteRecord};
-use crate::state::State;
 use crate::validate;
+use harambee_core::record::{DirectoryCommand, PartyKey, QuoteRecord};
+use harambee_core::state::State;
 
 /// The projector's name in the checkpoints table.
 pub const PROJECTOR: &str = "projections";
@@ -788,7 +788,11 @@ pub fn state_name(state: TransferState) -> &'static str {
     }
 }
 
-fn row(ctx_state: &crate::state::State, t: &TransferRecord, log_offset: i64) -> TransferRow {
+fn row(
+    ctx_state: &harambee_core::state::State,
+    t: &TransferRecord,
+    log_offset: i64,
+) -> TransferRow {
     let name = |p| {
         ctx_state
             .ledger
@@ -797,16 +801,18 @@ fn row(ctx_state: &crate::state::State, t: &TransferRecord, log_offset: i64) -> 
             .unwrap_or_default()
     };
     TransferRow {
-        transfer_id: validate::uuid_string(t.id.0),
+        transfer_id: harambee_core::text::uuid_string(t.id.0),
         payer: name(t.payer),
         payee: name(t.payee),
         currency: t.currency.to_string(),
         amount: t.currency.to_decimal(t.amount).to_string(),
         state: state_name(t.state).to_string(),
         reason: t.reason,
-        condition: validate::b64url(&t.condition),
+        condition: harambee_core::text::b64url(&t.condition),
         fulfilment: match (t.state, t.resolution) {
-            (TransferState::Committed, Some(Resolution::Fulfil(f))) => validate::b64url(&f),
+            (TransferState::Committed, Some(Resolution::Fulfil(f))) => {
+                harambee_core::text::b64url(&f)
+            }
             _ => String::new(),
         },
         expires_at_ms: t.expires_at_ms,
@@ -817,7 +823,7 @@ fn row(ctx_state: &crate::state::State, t: &TransferRecord, log_offset: i64) -> 
 }
 
 fn position_rows<'a>(
-    st: &crate::state::State,
+    st: &harambee_core::state::State,
     pairs: impl Iterator<Item = (harambee_ledger::ParticipantId, harambee_ledger::Currency)> + 'a,
     log_offset: i64,
 ) -> Vec<PositionRow> {
@@ -856,7 +862,7 @@ fn quote_row(q: &QuoteRecord, log_offset: i64) -> QuoteRow {
         expires_at_ms: q.expires_at_ms,
         recorded_at_ms: q.recorded_at_ms,
         log_offset,
-        request_sha256: crate::state::hex(&q.request_sha256),
+        request_sha256: harambee_core::text::hex(&q.request_sha256),
         response: q.response.clone(),
     }
 }
@@ -1046,11 +1052,13 @@ fn event_reference(event: &Event) -> String {
         Event::FundsIn { funds_id, .. }
         | Event::FundsOutReserved { funds_id, .. }
         | Event::FundsOutCommitted { funds_id, .. }
-        | Event::FundsOutAborted { funds_id, .. } => validate::uuid_string(funds_id.0),
+        | Event::FundsOutAborted { funds_id, .. } => harambee_core::text::uuid_string(funds_id.0),
         Event::TransferReserved { transfer_id, .. }
         | Event::TransferRefused { transfer_id, .. }
         | Event::TransferCommitted { transfer_id, .. }
-        | Event::TransferAborted { transfer_id, .. } => validate::uuid_string(transfer_id.0),
+        | Event::TransferAborted { transfer_id, .. } => {
+            harambee_core::text::uuid_string(transfer_id.0)
+        }
         Event::SettlementPosted { settlement_id, .. } => format!("settlement-{settlement_id}"),
         _ => String::new(),
     }
@@ -1066,9 +1074,11 @@ pub fn notice_rows(st: &State, batches: &[Arc<EventBatch>]) -> Vec<NoticeRow> {
             use crate::notices::{STORED_WHOLE, StoredNotice};
             let (participant, stored) = crate::notices::to_stored(st, draft)?;
             let (kind, transfer_id, notification) = match stored {
-                StoredNotice::Transfer { kind, transfer_id } => {
-                    (kind, validate::uuid_string(transfer_id.0), Vec::new())
-                }
+                StoredNotice::Transfer { kind, transfer_id } => (
+                    kind,
+                    harambee_core::text::uuid_string(transfer_id.0),
+                    Vec::new(),
+                ),
                 StoredNotice::Whole(n) => (STORED_WHOLE, String::new(), n.encode_to_vec()),
             };
             Some(NoticeRow {

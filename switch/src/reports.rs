@@ -1,14 +1,14 @@
 //! Settlement reports, as JSON or CSV files: per-participant nets, the
 //! bilateral matrix, and the transfers of the settlement's windows.
 
-use harambee_proto::fspiop::FspiopError;
+use harambee_proto::fspiop::{ErrorCode, FspiopError};
 use harambee_proto::v1::{Report, ReportKind};
 use harambee_settlement::SettlementId;
 use serde_json::json;
 
 use crate::operator_api::settlement_state;
-use crate::state::State;
-use crate::validate;
+
+use harambee_core::state::State;
 
 /// One report of a settlement.
 pub fn settlement_report(
@@ -17,10 +17,12 @@ pub fn settlement_report(
     kind: ReportKind,
     csv: bool,
 ) -> Result<Report, FspiopError> {
-    let s = st
-        .settlements
-        .settlement(id)
-        .ok_or_else(|| FspiopError::new(3100, format!("settlement {id} does not exist")))?;
+    let s = st.settlements.settlement(id).ok_or_else(|| {
+        FspiopError::new(
+            ErrorCode::ValidationError,
+            format!("settlement {id} does not exist"),
+        )
+    })?;
     let c = s.currency;
     let name = |p: harambee_ledger::ParticipantId| {
         st.ledger
@@ -81,7 +83,7 @@ pub fn settlement_report(
                     let t = st.ledger.transfer(t)?;
                     Some(vec![
                         w.to_string(),
-                        validate::uuid_string(t.id.0),
+                        harambee_core::text::uuid_string(t.id.0),
                         name(t.payer),
                         name(t.payee),
                         c.to_string(),
@@ -91,7 +93,12 @@ pub fn settlement_report(
                 })
                 .collect(),
         ),
-        ReportKind::Unspecified => return Err(FspiopError::new(3100, "kind: required")),
+        ReportKind::Unspecified => {
+            return Err(FspiopError::new(
+                ErrorCode::ValidationError,
+                "kind: required",
+            ));
+        }
     };
     let file = format!("settlement-{id}-{slug}");
     if csv {
@@ -126,8 +133,9 @@ pub fn settlement_report(
             "report": slug,
             "rows": records,
         });
-        let content = serde_json::to_vec_pretty(&body)
-            .map_err(|e| FspiopError::new(2001, format!("report: {e}")))?;
+        let content = serde_json::to_vec_pretty(&body).map_err(|e| {
+            FspiopError::new(ErrorCode::InternalServerError, format!("report: {e}"))
+        })?;
         Ok(Report {
             content_type: "application/json".into(),
             file_name: format!("{file}.json"),

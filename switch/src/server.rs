@@ -26,9 +26,9 @@ use crate::log::sqlite::SqliteLog;
 use crate::operator_api::OperatorService;
 use crate::participant_api::ParticipantService;
 use crate::projection::{PgProjections, ProjectionStore, SqliteProjections};
-use crate::record::{DirectoryCommand, LogRecord};
 use crate::snapshots::{PgSnapshots, SnapshotStore, SqliteSnapshots};
-use crate::state::DirectoryReply;
+use harambee_core::record::{DirectoryCommand, LogRecord};
+use harambee_core::state::DirectoryReply;
 
 /// Most transfers one expiry sweep aborts.
 pub const SWEEP_BATCH_MAX: u32 = 10_000;
@@ -394,7 +394,7 @@ async fn expiry_sweep(ctx: Ctx, mut stop: watch::Receiver<bool>) {
                 max: SWEEP_BATCH_MAX,
             };
             match ctx.engine.submit(LogRecord::Ledger(command)).await {
-                Ok(crate::state::Applied::Ledger { outcome }) => {
+                Ok(harambee_core::state::Applied::Ledger { outcome }) => {
                     if let Ok(harambee_ledger::Reply::Expired { count }) = outcome.result
                         && count > 0
                     {
@@ -415,7 +415,9 @@ async fn expiry_sweep(ctx: Ctx, mut stop: watch::Receiver<bool>) {
                 now_ms: now,
             });
             match ctx.engine.submit(record).await {
-                Ok(crate::state::Applied::Directory(Ok(DirectoryReply::QuotesExpired(count)))) => {
+                Ok(harambee_core::state::Applied::Directory(Ok(
+                    DirectoryReply::QuotesExpired(count),
+                ))) => {
                     metrics::counter!("harambee_quotes_released_total").increment(u64::from(count));
                     tracing::debug!(count, "released expired quotes from memory");
                 }
@@ -481,7 +483,7 @@ pub async fn open_log(config: &Config) -> anyhow::Result<Arc<dyn EventLog>> {
             let sqlite_log = SqliteLog::open(&config.data_dir.join("log.db")).await?;
             // Refuse to start on a log that was tampered with.
             let (records, head) = sqlite_log.verify_chain().await?;
-            tracing::info!(records, head = %crate::log::chain::hex(&head), "event log hash chain verified");
+            tracing::info!(records, head = %harambee_core::text::hex(&head), "event log hash chain verified");
             Arc::new(sqlite_log)
         }
         LogKind::Kafka => {

@@ -13,7 +13,7 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use crate::state::StateSnapshot;
+use harambee_core::state::StateSnapshot;
 
 /// Snapshots kept; older ones are deleted. A reader of the feed that is
 /// further behind than the oldest replays the log from its start.

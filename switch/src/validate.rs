@@ -7,12 +7,12 @@ use std::str::FromStr;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use harambee_ledger::Currency;
-use harambee_proto::fspiop::FspiopError;
+use harambee_proto::fspiop::{ErrorCode, FspiopError};
 use harambee_proto::v1::{Money, PartyIdType, PartyIdentifier};
 use prost_types::Timestamp;
 use rust_decimal::Decimal;
 
-use crate::record::PartyKey;
+use harambee_core::record::PartyKey;
 
 /// Longest ILP packet accepted, in base64url characters.
 pub const ILP_PACKET_LENGTH_MAX: usize = 32_768;
@@ -22,11 +22,11 @@ pub const PARTY_ID_LENGTH_MAX: usize = 128;
 pub const NOTE_LENGTH_MAX: usize = 256;
 
 fn invalid(field: &str, reason: impl std::fmt::Display) -> FspiopError {
-    FspiopError::new(3100, format!("{field}: {reason}"))
+    FspiopError::new(ErrorCode::ValidationError, format!("{field}: {reason}"))
 }
 
 fn missing(field: &str) -> FspiopError {
-    FspiopError::new(3102, format!("{field} is required"))
+    FspiopError::new(ErrorCode::MissingElement, format!("{field} is required"))
 }
 
 /// A canonical lower-case UUID string, parsed to 128 bits.
@@ -43,11 +43,6 @@ pub fn uuid(field: &str, text: &str) -> Result<u128, FspiopError> {
         ));
     }
     Ok(parsed.as_u128())
-}
-
-/// Formats 128 bits as a canonical UUID string.
-pub fn uuid_string(value: u128) -> String {
-    uuid::Uuid::from_u128(value).hyphenated().to_string()
 }
 
 /// A participant id: 1-32 characters of a-z, 0-9, '-'.
@@ -144,11 +139,6 @@ pub fn b64url32(field: &str, text: &str) -> Result<[u8; 32], FspiopError> {
         .map_err(|_| invalid(field, format!("decodes to {n} bytes, expected 32")))
 }
 
-/// base64url of 32 bytes.
-pub fn b64url(value: &[u8; 32]) -> String {
-    URL_SAFE_NO_PAD.encode(value)
-}
-
 /// An ILP packet: base64url, 1 to ILP_PACKET_LENGTH_MAX characters.
 pub fn ilp_packet(field: &str, text: &str) -> Result<(), FspiopError> {
     if text.is_empty() {
@@ -156,7 +146,7 @@ pub fn ilp_packet(field: &str, text: &str) -> Result<(), FspiopError> {
     }
     if text.len() > ILP_PACKET_LENGTH_MAX {
         return Err(FspiopError::new(
-            3104,
+            ErrorCode::PayloadTooLarge,
             format!("{field} is longer than {ILP_PACKET_LENGTH_MAX} characters"),
         ));
     }

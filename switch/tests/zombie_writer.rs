@@ -10,10 +10,10 @@
 
 use std::process::Command;
 
+use harambee_core::record::{DirectoryCommand, LogRecord};
 use harambee_ledger::{Command as LedgerCommand, Currency};
 use harambee_switch::log::kafka::{self, KafkaLog, KafkaTarget};
 use harambee_switch::log::{EventLog, LogError, Offset};
-use harambee_switch::record::{DirectoryCommand, LogRecord};
 use harambee_tests::Tansu;
 
 fn records(n: usize, tag: &str) -> Vec<LogRecord> {

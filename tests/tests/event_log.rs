@@ -2,13 +2,13 @@
 //! Kafka (a Tansu broker; these tests NEED `tansu`, see `Tansu::start`).
 //! And a whole switch on Kafka.
 
+use harambee_core::record::{DirectoryCommand, LogRecord};
 use harambee_ledger::{Command, Currency};
 use harambee_switch::config::LogKind;
 use harambee_switch::log::chain::Verifier;
 use harambee_switch::log::kafka::{self, KafkaLog, KafkaTarget};
 use harambee_switch::log::sqlite::SqliteLog;
 use harambee_switch::log::{EventLog, LOG_BATCH_RECORDS_MAX, LogError};
-use harambee_switch::record::{DirectoryCommand, LogRecord};
 use harambee_tests::*;
 
 fn records(n: usize, tag: &str) -> Vec<LogRecord> {

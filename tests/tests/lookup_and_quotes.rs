@@ -1,5 +1,6 @@
 //! Party lookup through the built-in and external oracles, and quotes.
 
+use harambee_proto::fspiop::ErrorCode;
 use harambee_proto::v1::oracle_server::{Oracle, OracleServer};
 use harambee_proto::v1::*;
 use harambee_tests::*;
@@ -148,7 +149,11 @@ impl Oracle for FixedOracle {
                 fsp_id: self.owner.clone(),
             }))
         } else {
-            Err(harambee_proto::fspiop::FspiopError::new(3204, "unknown account").to_status())
+            Err(harambee_proto::fspiop::FspiopError::new(
+                ErrorCode::PartyNotFound,
+                "unknown account",
+            )
+            .to_status())
         }
     }
     async fn create_participant_mapping(

@@ -35,6 +35,7 @@
 //! record sits where it says, removing or moving one is still a break, and a
 //! void record cannot be turned valid without changing its hash.
 
+use harambee_core::text::hex32;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -103,8 +104,8 @@ impl ChainedRecord {
     /// Whether the record's content hashes to its stored hash (it was not
     /// changed), whatever the record before it.
     pub fn hash_matches(&self) -> bool {
-        parse_hex32(&self.prev_hash)
-            .zip(parse_hex32(&self.hash))
+        hex32(&self.prev_hash)
+            .zip(hex32(&self.hash))
             .is_some_and(|(prev, hash)| {
                 link_at(self.offset, self.position, &prev, &self.record) == hash
             })
@@ -178,8 +179,8 @@ impl Verifier {
             self.next_at = at + 1;
         }
         if r.is_void() {
-            parse_hex32(&r.prev_hash)
-                .zip(parse_hex32(&r.hash))
+            hex32(&r.prev_hash)
+                .zip(hex32(&r.hash))
                 .ok_or(ChainBreak::Malformed { offset: r.offset })?;
             if !r.hash_matches() {
                 return Err(ChainBreak::HashMismatch { offset: r.offset });
@@ -193,8 +194,8 @@ impl Verifier {
                 found: r.offset,
             });
         }
-        let prev = parse_hex32(&r.prev_hash).ok_or(ChainBreak::Malformed { offset: r.offset })?;
-        let hash = parse_hex32(&r.hash).ok_or(ChainBreak::Malformed { offset: r.offset })?;
+        let prev = hex32(&r.prev_hash).ok_or(ChainBreak::Malformed { offset: r.offset })?;
+        let hash = hex32(&r.hash).ok_or(ChainBreak::Malformed { offset: r.offset })?;
         if prev != self.head {
             return Err(ChainBreak::PrevMismatch { offset: r.offset });
         }
@@ -222,26 +223,10 @@ impl Verifier {
     }
 }
 
-/// Lower-case hex.
-pub fn hex(bytes: &[u8; 32]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Parses 64 hex digits.
-pub fn parse_hex32(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use harambee_core::text::hex;
 
     fn chain(records: &[&str]) -> Vec<ChainedRecord> {
         let mut prev = GENESIS;
@@ -290,7 +275,7 @@ mod tests {
 
         // Rehashing the changed record does not help: the next one breaks.
         let mut rehashed = changed.clone();
-        let prev = parse_hex32(&rehashed[2].prev_hash).expect("hex");
+        let prev = hex32(&rehashed[2].prev_hash).expect("hex");
         rehashed[2].hash = hex(&link(2, &prev, "C"));
         assert_eq!(
             verify(&rehashed),
@@ -336,7 +321,7 @@ mod tests {
     }
 
     fn hash_of(r: &ChainedRecord) -> [u8; 32] {
-        parse_hex32(&r.hash).expect("hex")
+        hex32(&r.hash).expect("hex")
     }
 
     /// Two writers race on a partition: the first record at each position
@@ -406,7 +391,7 @@ mod tests {
         // A void record rewritten with a new hash for the position it sits
         // at is still a stale claim: its offset is taken.
         let mut rewritten = good;
-        let prev = parse_hex32(&rewritten[3].prev_hash).expect("hex");
+        let prev = hex32(&rewritten[3].prev_hash).expect("hex");
         rewritten[3].position = Some(3);
         rewritten[3].hash = hex(&link_at(2, Some(3), &prev, "c-zombie"));
         assert_eq!(

@@ -36,7 +36,7 @@ use rdkafka::{Offset as KafkaOffset, TopicPartitionList};
 
 use super::chain::{self, ChainedRecord};
 use super::{EventLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
-use crate::record::LogRecord;
+use harambee_core::record::LogRecord;
 
 /// How long one broker round trip may take before the log reports itself
 /// unavailable, unless configured (`kafka_timeout_ms`).
@@ -350,7 +350,7 @@ impl FollowTarget {
             })?;
             match last_valid {
                 Some(row) => {
-                    let hash = chain::parse_hex32(&row.hash)
+                    let hash = harambee_core::text::hex32(&row.hash)
                         .filter(|_| row.hash_matches())
                         .ok_or(LogError::Corrupt {
                             offset: row.offset,
@@ -536,14 +536,14 @@ impl FollowTarget {
             // `hash_matches` also checks that prev_hash parses.
             let linked = row.hash_matches()
                 && f.prev
-                    .is_none_or(|p| chain::parse_hex32(&row.prev_hash) == Some(p));
+                    .is_none_or(|p| harambee_core::text::hex32(&row.prev_hash) == Some(p));
             if !linked {
                 return Err(LogError::Corrupt {
                     offset: row.offset,
                     reason: "record does not continue the hash chain".into(),
                 });
             }
-            f.prev = chain::parse_hex32(&row.hash);
+            f.prev = harambee_core::text::hex32(&row.hash);
             f.next = row.offset + 1;
             f.started = true;
             out.push(row);
@@ -594,8 +594,8 @@ impl EventLog for KafkaLog {
                 offset,
                 position: Some(position),
                 at: None,
-                prev_hash: chain::hex(&prev),
-                hash: chain::hex(&hash),
+                prev_hash: harambee_core::text::hex(&prev),
+                hash: harambee_core::text::hex(&hash),
                 record: text,
             };
             payloads.push(serde_json::to_vec(&row).map_err(unavailable)?);

@@ -16,10 +16,9 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 
-use crate::record::LogRecord;
+use harambee_core::record::LogRecord;
 
-/// Position of a record in the log.
-pub type Offset = u64;
+pub use harambee_core::Offset;
 
 /// Most records one `append` or `read` handles.
 pub const LOG_BATCH_RECORDS_MAX: usize = 16_384;

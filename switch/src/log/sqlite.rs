@@ -31,7 +31,7 @@ use sqlx::{Connection, Row, SqlitePool};
 use super::chain::{self, ChainedRecord};
 use super::{EventLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
 use crate::failpoints;
-use crate::record::LogRecord;
+use harambee_core::record::LogRecord;
 
 /// Connections that read the log (the engine's read-back, readers of the
 /// feed catching up, audits).
@@ -244,7 +244,7 @@ async fn read_head(conn: &mut SqliteConnection) -> Result<(Offset, [u8; 32]), Lo
         Some(row) => {
             let offset = row.get::<i64, _>(0) as Offset;
             let hash: String = row.get(1);
-            let hash = chain::parse_hex32(&hash).ok_or(LogError::Corrupt {
+            let hash = harambee_core::text::hex32(&hash).ok_or(LogError::Corrupt {
                 offset,
                 reason: "malformed hash".into(),
             })?;
@@ -306,7 +306,12 @@ impl EventLog for SqliteLog {
         for (i, text) in encoded.iter().enumerate() {
             let offset = first + i as Offset;
             let hash = chain::link(offset, &prev, text);
-            rows.push((offset as i64, chain::hex(&prev), chain::hex(&hash), text));
+            rows.push((
+                offset as i64,
+                harambee_core::text::hex(&prev),
+                harambee_core::text::hex(&hash),
+                text,
+            ));
             prev = hash;
         }
         let Some(conn) = w.conn.as_mut() else {

@@ -8,13 +8,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use harambee_ledger::{Event, Ledger, Outcome, Snapshot as LedgerSnapshot, SnapshotError};
-use harambee_proto::fspiop::FspiopError;
 use harambee_settlement::Settlements;
 use serde::{Deserialize, Serialize};
 
-use crate::log::Offset;
+use crate::Offset;
+use crate::error::{ErrorCode, SwitchError};
 use crate::notices::{NoticeDraft, NoticeSequences};
 use crate::record::{DirectoryCommand, LogRecord, PartyKey, QuoteRecord};
+use crate::text::hex;
 
 /// Most parties the built-in oracle holds.
 pub const PARTIES_MAX: usize = 10_000_000;
@@ -179,9 +180,9 @@ pub enum Applied {
     Ledger {
         outcome: Outcome,
     },
-    Directory(Result<DirectoryReply, FspiopError>),
+    Directory(Result<DirectoryReply, SwitchError>),
     Settlement {
-        result: Result<SettlementReply, FspiopError>,
+        result: Result<SettlementReply, SwitchError>,
     },
 }
 
@@ -316,10 +317,11 @@ impl State {
         &mut self,
         command: &crate::record::SettlementCommand,
         events: &mut Vec<Event>,
-    ) -> Result<SettlementReply, FspiopError> {
+    ) -> Result<SettlementReply, SwitchError> {
         use crate::record::SettlementCommand;
-        let refused =
-            |e: harambee_settlement::SettlementError| FspiopError::new(e.code(), e.to_string());
+        let refused = |e: harambee_settlement::SettlementError| {
+            SwitchError::from_number(e.code(), e.to_string())
+        };
         match command {
             SettlementCommand::CloseWindow {
                 currency,
@@ -329,8 +331,8 @@ impl State {
                 // No open window yet: nothing was ever committed in the
                 // currency, so the window to close is empty.
                 let Some(open) = self.settlements.open_window(*currency).map(|w| w.id) else {
-                    return Err(FspiopError::new(
-                        3100,
+                    return Err(SwitchError::new(
+                        ErrorCode::ValidationError,
                         format!("window is empty: nothing committed in {currency} yet"),
                     ));
                 };
@@ -356,8 +358,8 @@ impl State {
                     if let Some(w) = self.settlements.window(*id)
                         && w.currency != *currency
                     {
-                        return Err(FspiopError::new(
-                            3100,
+                        return Err(SwitchError::new(
+                            ErrorCode::ValidationError,
                             format!("window {id} is in {}, not {currency}", w.currency),
                         ));
                     }
@@ -383,7 +385,9 @@ impl State {
                     .settlements
                     .settlement(id)
                     .map(|s| s.currency)
-                    .ok_or_else(|| FspiopError::new(3100, "settlement not found"))?;
+                    .ok_or_else(|| {
+                        SwitchError::new(ErrorCode::ValidationError, "settlement not found")
+                    })?;
                 // The ledger first: if it refuses, nothing changed.
                 self.post_settlement(id, *participant, currency, &postings, events)?;
                 self.settlements
@@ -405,7 +409,9 @@ impl State {
                     .settlements
                     .settlement(id)
                     .map(|s| s.currency)
-                    .ok_or_else(|| FspiopError::new(3100, "settlement not found"))?;
+                    .ok_or_else(|| {
+                        SwitchError::new(ErrorCode::ValidationError, "settlement not found")
+                    })?;
                 // One ledger command per participant: its voids name its
                 // own SETTLEMENT account.
                 let mut by_participant: BTreeMap<
@@ -438,21 +444,21 @@ impl State {
         currency: harambee_ledger::Currency,
         postings: &[harambee_settlement::SettlementPosting],
         events: &mut Vec<Event>,
-    ) -> Result<(), FspiopError> {
+    ) -> Result<(), SwitchError> {
         use harambee_ledger::{SettlementAccount, SettlementLeg};
         use harambee_settlement::AccountRef;
         if postings.is_empty() {
             return Ok(());
         }
-        let role = |a: AccountRef| -> Result<SettlementAccount, FspiopError> {
+        let role = |a: AccountRef| -> Result<SettlementAccount, SwitchError> {
             match a {
                 AccountRef::Position(p) if p == participant => Ok(SettlementAccount::Position),
                 AccountRef::Settlement(p) if p == participant => Ok(SettlementAccount::Settlement),
                 AccountRef::HubMultilateralSettlement => {
                     Ok(SettlementAccount::HubMultilateralSettlement)
                 }
-                _ => Err(FspiopError::new(
-                    2001,
+                _ => Err(SwitchError::new(
+                    ErrorCode::InternalServerError,
                     "a settlement posting names another participant",
                 )),
             }
@@ -476,13 +482,13 @@ impl State {
         outcome
             .result
             .map(|_| ())
-            .map_err(|e| FspiopError::new(e.code(), e.to_string()))
+            .map_err(|e| SwitchError::from_number(e.code(), e.to_string()))
     }
 
     fn apply_directory(
         &mut self,
         command: &DirectoryCommand,
-    ) -> Result<DirectoryReply, FspiopError> {
+    ) -> Result<DirectoryReply, SwitchError> {
         let d = &mut self.directory;
         let known = |name: &str| self.ledger.participant_by_name(name).is_some();
         match command {
@@ -491,8 +497,8 @@ impl State {
                 credential_sha256,
             } => {
                 if !known(participant) {
-                    return Err(FspiopError::new(
-                        3200,
+                    return Err(SwitchError::new(
+                        ErrorCode::IdNotFound,
                         format!("participant {participant} not found"),
                     ));
                 }
@@ -505,8 +511,8 @@ impl State {
             }
             DirectoryCommand::SetEndpoint { participant, url } => {
                 if !known(participant) {
-                    return Err(FspiopError::new(
-                        3200,
+                    return Err(SwitchError::new(
+                        ErrorCode::IdNotFound,
                         format!("participant {participant} not found"),
                     ));
                 }
@@ -518,23 +524,24 @@ impl State {
             }
             DirectoryCommand::RegisterParty { owner, party } => {
                 if !known(owner) {
-                    return Err(FspiopError::new(
-                        3200,
+                    return Err(SwitchError::new(
+                        ErrorCode::IdNotFound,
                         format!("participant {owner} not found"),
                     ));
                 }
                 match d.parties.get(party) {
                     Some(existing) if existing == owner => Ok(DirectoryReply::Unchanged),
-                    Some(_) => Err(FspiopError::new(
-                        3003,
+                    Some(_) => Err(SwitchError::new(
+                        ErrorCode::AddPartyInformationError,
                         format!(
                             "party {} {} is registered by another participant",
                             party.party_type, party.id
                         ),
                     )),
-                    None if d.parties.len() >= PARTIES_MAX => {
-                        Err(FspiopError::new(2001, "the built-in oracle is full"))
-                    }
+                    None if d.parties.len() >= PARTIES_MAX => Err(SwitchError::new(
+                        ErrorCode::InternalServerError,
+                        "the built-in oracle is full",
+                    )),
                     None => {
                         d.parties.insert(party.clone(), owner.clone());
                         Ok(DirectoryReply::Done)
@@ -546,8 +553,8 @@ impl State {
                     d.parties.remove(party);
                     Ok(DirectoryReply::Done)
                 }
-                _ => Err(FspiopError::new(
-                    3040,
+                _ => Err(SwitchError::new(
+                    ErrorCode::DeletePartyInformationError,
                     format!(
                         "party {} {} is not registered by {owner}",
                         party.party_type, party.id
@@ -572,15 +579,15 @@ impl State {
                     {
                         Ok(DirectoryReply::Quote(Box::new(existing.clone())))
                     } else {
-                        Err(FspiopError::new(
-                            3106,
+                        Err(SwitchError::new(
+                            ErrorCode::ModifiedRequest,
                             format!("quote {} was requested with other content", quote.quote_id),
                         ))
                     };
                 }
                 if d.quotes.len() >= QUOTES_MAX {
-                    return Err(FspiopError::new(
-                        2001,
+                    return Err(SwitchError::new(
+                        ErrorCode::InternalServerError,
                         "too many quotes are held (the quote store is full until some expire)",
                     ));
                 }
@@ -775,11 +782,6 @@ mod pairs {
         let pairs: Vec<(K, V)> = Vec::deserialize(d)?;
         Ok(pairs.into_iter().collect())
     }
-}
-
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,82 @@
+//! The text forms of binary values, written once: hex for hashes, the
+//! canonical UUID string for 128-bit ids, base64url for conditions and
+//! fulfilments.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 0xf) as usize] as char);
+    }
+    out
+}
+
+/// 32 bytes from 64 hex digits (either case); `None` for anything else.
+pub fn hex32(text: &str) -> Option<[u8; 32]> {
+    let digits = text.as_bytes();
+    if digits.len() != 64 {
+        return None;
+    }
+    let value = |d: u8| -> Option<u8> {
+        match d {
+            b'0'..=b'9' => Some(d - b'0'),
+            b'a'..=b'f' => Some(d - b'a' + 10),
+            b'A'..=b'F' => Some(d - b'A' + 10),
+            _ => None,
+        }
+    };
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = (value(digits[2 * i])? << 4) | value(digits[2 * i + 1])?;
+    }
+    Some(out)
+}
+
+/// 128 bits as a canonical lower-case 8-4-4-4-12 UUID string.
+pub fn uuid_string(value: u128) -> String {
+    uuid::Uuid::from_u128(value).hyphenated().to_string()
+}
+
+/// A canonical lower-case UUID string as 128 bits; `None` for any other
+/// text (upper case, braces, no hyphens included).
+pub fn parse_uuid(text: &str) -> Option<u128> {
+    let parsed = uuid::Uuid::try_parse(text).ok()?;
+    (parsed.hyphenated().to_string() == text).then(|| parsed.as_u128())
+}
+
+/// 32 bytes as unpadded base64url (ILP conditions and fulfilments).
+pub fn b64url(value: &[u8; 32]) -> String {
+    URL_SAFE_NO_PAD.encode(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips() {
+        let bytes: [u8; 32] = std::array::from_fn(|i| (i * 37) as u8);
+        let text = hex(&bytes);
+        assert_eq!(text.len(), 64);
+        assert_eq!(hex32(&text), Some(bytes));
+        assert_eq!(hex32(&text.to_uppercase()), Some(bytes));
+        assert_eq!(hex32(&text[1..]), None);
+        assert_eq!(hex32(&format!("{}g", &text[1..])), None);
+        assert_eq!(hex(&[0x0f, 0xa0]), "0fa0");
+    }
+
+    #[test]
+    fn uuids_are_canonical() {
+        let id = 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef_u128;
+        let text = uuid_string(id);
+        assert_eq!(text, "01234567-89ab-cdef-0123-456789abcdef");
+        assert_eq!(parse_uuid(&text), Some(id));
+        assert_eq!(parse_uuid(&text.to_uppercase()), None);
+        assert_eq!(parse_uuid("0123456789abcdef0123456789abcdef"), None);
+    }
+}
