@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use harambee_benches::{funded_ledger, transfer_batch, usd};
-use harambee_core::record::{LogRecord, SettlementCommand};
+use harambee_core::record::{LedgerCommand, LogRecord, SettlementCommand};
 use harambee_core::state::{Applied, SettlementReply, State};
 
 const PARTICIPANTS: u32 = 100;
@@ -29,6 +29,7 @@ fn filled() -> State {
     while first <= u128::from(TRANSFERS) {
         for command in transfer_batch(first, PER_BATCH, PARTICIPANTS) {
             let offset = state.next_offset;
+            let command = LedgerCommand::from_ledger(&command).expect("a log command");
             state.apply(offset, &LogRecord::Ledger(command));
         }
         first += u128::from(PER_BATCH);

@@ -780,6 +780,7 @@ impl Core {
         let record = LogRecord::Directory(DirectoryCommand::SetWriter {
             node: node.to_string(),
             url: url.to_string(),
+            now_ms: crate::edge::now_ms(),
         });
         let offset = self.log.append(std::slice::from_ref(&record)).await?;
         if offset != end {

@@ -3,9 +3,9 @@
 //! their reports, and the ledger digest.
 
 use harambee_ledger::{
-    Account as LedgerAccount, AccountType as LedgerAccountType, Command, Currency, FundsId,
-    FundsKind, FundsState as LedgerFundsState, Owner, ParticipantKind as LedgerKind, PositionView,
-    Reply, TransferId,
+    Account as LedgerAccount, AccountType as LedgerAccountType, Currency, FundsId, FundsKind,
+    FundsState as LedgerFundsState, Owner, ParticipantKind as LedgerKind, PositionView, Reply,
+    TransferId,
 };
 use harambee_proto::fspiop::{ErrorCode, FspiopError};
 use harambee_proto::v1::operator_api_server::OperatorApi;
@@ -16,7 +16,9 @@ use tonic::{Request, Response, Status};
 use crate::edge::{Ctx, credential_hash, transfer_result};
 use crate::projection::{PostingQuery, PostingRow, TransferQuery, TransferRow};
 use crate::validate;
-use harambee_core::record::{DirectoryCommand, LogRecord, SettlementCommand};
+use harambee_core::record::{
+    DirectoryCommand, LedgerCommand, LogRecord, ParticipantRef, SettlementCommand,
+};
 use harambee_core::state::{Applied, SettlementReply};
 
 /// Largest page of a list call.
@@ -61,7 +63,7 @@ impl OperatorService {
         }
     }
 
-    async fn ledger(&self, command: Command) -> Result<(Reply, bool)> {
+    async fn ledger(&self, command: LedgerCommand) -> Result<(Reply, bool)> {
         match self.ctx.engine.submit(LogRecord::Ledger(command)).await? {
             Applied::Ledger { outcome, .. } => match outcome.result {
                 Ok(reply) => Ok((reply, outcome.duplicate)),
@@ -87,6 +89,12 @@ impl OperatorService {
                 "unexpected reply",
             )),
         }
+    }
+
+    /// A participant as a log record names it, once it is known to exist.
+    fn participant_ref(&self, fsp_id: &str) -> Result<ParticipantRef> {
+        self.participant_id(fsp_id)?;
+        Ok(ParticipantRef::name(fsp_id))
     }
 
     fn participant_id(&self, fsp_id: &str) -> Result<harambee_ledger::ParticipantId> {
@@ -145,6 +153,7 @@ impl OperatorService {
         self.directory(DirectoryCommand::SetCredential {
             participant: fsp_id.to_string(),
             credential_sha256: credential_hash(&credential),
+            now_ms: crate::edge::now_ms(),
         })
         .await?;
         Ok(credential)
@@ -166,9 +175,10 @@ impl OperatorService {
             }
         };
         let (_, duplicate) = self
-            .ledger(Command::CreateParticipant {
+            .ledger(LedgerCommand::CreateParticipant {
                 name: r.fsp_id.clone(),
                 kind,
+                now_ms: crate::edge::now_ms(),
             })
             .await?;
         let credential = if duplicate {
@@ -251,22 +261,24 @@ impl OperatorService {
 
     async fn funds(&self, r: FundsRequest, out: bool) -> Result<FundsResult> {
         let id = FundsId(validate::uuid("funds_id", &r.funds_id)?);
-        let participant = self.participant_id(&r.fsp_id)?;
+        let participant = self.participant_ref(&r.fsp_id)?;
         let (amount, currency) = validate::money("amount", r.amount.as_ref())?;
         validate::note("reason", &r.reason)?;
         let command = if out {
-            Command::FundsOutReserve {
+            LedgerCommand::FundsOutReserve {
                 funds_id: id,
                 participant,
                 currency,
                 amount,
+                now_ms: crate::edge::now_ms(),
             }
         } else {
-            Command::FundsIn {
+            LedgerCommand::FundsIn {
                 funds_id: id,
                 participant,
                 currency,
                 amount,
+                now_ms: crate::edge::now_ms(),
             }
         };
         self.ledger(command).await?;
@@ -277,9 +289,15 @@ impl OperatorService {
         let id = FundsId(validate::uuid("funds_id", &r.funds_id)?);
         validate::note("reason", &r.reason)?;
         let command = if commit {
-            Command::FundsOutCommit { funds_id: id }
+            LedgerCommand::FundsOutCommit {
+                funds_id: id,
+                now_ms: crate::edge::now_ms(),
+            }
         } else {
-            Command::FundsOutAbort { funds_id: id }
+            LedgerCommand::FundsOutAbort {
+                funds_id: id,
+                now_ms: crate::edge::now_ms(),
+            }
         };
         self.ledger(command).await?;
         self.funds_result(id)
@@ -697,10 +715,11 @@ impl OperatorApi for OperatorService {
         request: Request<SetParticipantActiveRequest>,
     ) -> Reply_<ParticipantInfo> {
         call!(self, request, "SetParticipantActive", |r| {
-            let participant = self.participant_id(&r.fsp_id)?;
-            self.ledger(Command::SetParticipantActive {
+            let participant = self.participant_ref(&r.fsp_id)?;
+            self.ledger(LedgerCommand::SetParticipantActive {
                 participant,
                 active: r.active,
+                now_ms: crate::edge::now_ms(),
             })
             .await?;
             self.info(&r.fsp_id)
@@ -722,6 +741,7 @@ impl OperatorApi for OperatorService {
             self.directory(DirectoryCommand::SetEndpoint {
                 participant: r.fsp_id.clone(),
                 url: r.url.clone(),
+                now_ms: crate::edge::now_ms(),
             })
             .await?;
             self.info(&r.fsp_id)
@@ -731,7 +751,11 @@ impl OperatorApi for OperatorService {
     async fn add_currency(&self, request: Request<AddCurrencyRequest>) -> Reply_<CurrencyInfo> {
         call!(self, request, "AddCurrency", |r| {
             let currency = validate::currency("currency", &r.currency)?;
-            self.ledger(Command::EnableCurrency { currency }).await?;
+            self.ledger(LedgerCommand::EnableCurrency {
+                currency,
+                now_ms: crate::edge::now_ms(),
+            })
+            .await?;
             Ok(CurrencyInfo {
                 currency: currency.to_string(),
                 scale: currency.scale(),
@@ -762,7 +786,7 @@ impl OperatorApi for OperatorService {
         request: Request<AddParticipantCurrencyRequest>,
     ) -> Reply_<PositionInfo> {
         call!(self, request, "AddParticipantCurrency", |r| {
-            let participant = self.participant_id(&r.fsp_id)?;
+            let participant = self.participant_ref(&r.fsp_id)?;
             let currency = validate::currency("currency", &r.currency)?;
             let net_debit_cap = Self::cap(&r.net_debit_cap, currency)?;
             match SettlementModel::try_from(r.settlement_model) {
@@ -774,10 +798,11 @@ impl OperatorApi for OperatorService {
                     ));
                 }
             }
-            self.ledger(Command::OpenAccounts {
+            self.ledger(LedgerCommand::OpenAccounts {
                 participant,
                 currency,
                 net_debit_cap,
+                now_ms: crate::edge::now_ms(),
             })
             .await?;
             self.position(&r.fsp_id, currency)
@@ -841,13 +866,14 @@ impl OperatorApi for OperatorService {
         request: Request<SetNetDebitCapRequest>,
     ) -> Reply_<PositionInfo> {
         call!(self, request, "SetNetDebitCap", |r| {
-            let participant = self.participant_id(&r.fsp_id)?;
+            let participant = self.participant_ref(&r.fsp_id)?;
             let currency = validate::currency("currency", &r.currency)?;
             let net_debit_cap = Self::cap(&r.net_debit_cap, currency)?;
-            self.ledger(Command::SetNetDebitCap {
+            self.ledger(LedgerCommand::SetNetDebitCap {
                 participant,
                 currency,
                 net_debit_cap,
+                now_ms: crate::edge::now_ms(),
             })
             .await?;
             self.position(&r.fsp_id, currency)
@@ -859,7 +885,7 @@ impl OperatorApi for OperatorService {
         request: Request<SetSettlementModelRequest>,
     ) -> Reply_<PositionInfo> {
         call!(self, request, "SetSettlementModel", |r| {
-            let participant = self.participant_id(&r.fsp_id)?;
+            let participant = self.participant_ref(&r.fsp_id)?;
             let currency = validate::currency("currency", &r.currency)?;
             let gross = match SettlementModel::try_from(r.model) {
                 Ok(SettlementModel::ImmediateGross) => true,
@@ -874,10 +900,11 @@ impl OperatorApi for OperatorService {
                     ));
                 }
             };
-            self.ledger(Command::SetSettlementModel {
+            self.ledger(LedgerCommand::SetSettlementModel {
                 participant,
                 currency,
                 gross,
+                now_ms: crate::edge::now_ms(),
             })
             .await?;
             self.position(&r.fsp_id, currency)
@@ -933,6 +960,7 @@ impl OperatorApi for OperatorService {
             self.directory(DirectoryCommand::SetOracle {
                 party_type: name,
                 url,
+                now_ms: crate::edge::now_ms(),
             })
             .await?;
             Ok(OracleInfo {
@@ -1234,7 +1262,7 @@ impl OperatorApi for OperatorService {
     ) -> Reply_<Settlement> {
         call!(self, request, "AdvanceSettlementParticipant", |r| {
             use harambee_settlement::SettlementState as S;
-            let participant = self.participant_id(&r.fsp_id)?;
+            let participant = self.participant_ref(&r.fsp_id)?;
             let to = match SettlementState::try_from(r.target) {
                 Ok(SettlementState::PsTransfersRecorded) => S::PsTransfersRecorded,
                 Ok(SettlementState::PsTransfersReserved) => S::PsTransfersReserved,

@@ -4,7 +4,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures::Stream;
-use harambee_ledger::{Command, Reply, TransferId, TransferState};
+use harambee_ledger::{Reply, TransferId, TransferState};
 use harambee_proto::fspiop::{self, ErrorCode, FspiopError};
 use harambee_proto::v1::callback_quote_response;
 use harambee_proto::v1::callback_transfer_response;
@@ -19,7 +19,9 @@ use tonic::{Request, Response, Status};
 use crate::callbacks::{call_error, with_deadline};
 use crate::edge::{Ctx, Notice, now_ms, transfer_result};
 use crate::validate;
-use harambee_core::record::{DirectoryCommand, LogRecord, PartyKey, QuoteRecord};
+use harambee_core::record::{
+    DirectoryCommand, LedgerCommand, LogRecord, ParticipantRef, PartyKey, QuoteRecord,
+};
 use harambee_core::state::{Applied, DirectoryReply};
 
 /// Extra time, past a transfer's expiration, that a duplicate prepare waits
@@ -191,9 +193,17 @@ impl ParticipantService {
 
     async fn register(&self, owner: String, party: PartyKey, add: bool) -> Result<()> {
         let command = if add {
-            DirectoryCommand::RegisterParty { owner, party }
+            DirectoryCommand::RegisterParty {
+                owner,
+                party,
+                now_ms: now_ms(),
+            }
         } else {
-            DirectoryCommand::DeregisterParty { owner, party }
+            DirectoryCommand::DeregisterParty {
+                owner,
+                party,
+                now_ms: now_ms(),
+            }
         };
         directory_reply(
             self.ctx
@@ -491,27 +501,26 @@ impl ParticipantService {
         if !r.transaction_id.is_empty() {
             validate::uuid("transaction_id", &r.transaction_id)?;
         }
-        let (payer, payee) = {
+        {
             let st = self.ctx.engine.read()?;
-            let payer = st.ledger.participant_by_name(&payer_name).map(|p| p.id);
-            let payee = st.ledger.participant_by_name(&payee_name).map(|p| p.id);
-            (
-                payer.ok_or_else(|| {
-                    FspiopError::new(ErrorCode::PayerFspNotFound, "payer is not a participant")
-                })?,
-                payee.ok_or_else(|| {
-                    FspiopError::new(
-                        ErrorCode::DestinationFspError,
-                        format!("payee {payee_name} is not a participant"),
-                    )
-                })?,
-            )
-        };
+            if st.ledger.participant_by_name(&payer_name).is_none() {
+                return Err(FspiopError::new(
+                    ErrorCode::PayerFspNotFound,
+                    "payer is not a participant",
+                ));
+            }
+            if st.ledger.participant_by_name(&payee_name).is_none() {
+                return Err(FspiopError::new(
+                    ErrorCode::DestinationFspError,
+                    format!("payee {payee_name} is not a participant"),
+                ));
+            }
+        }
         let now = now_ms();
-        let command = Command::Prepare {
+        let command = LedgerCommand::Prepare {
             transfer_id: id,
-            payer,
-            payee,
+            payer: ParticipantRef::name(payer_name.as_str()),
+            payee: ParticipantRef::name(payee_name.as_str()),
             currency,
             amount,
             condition,
@@ -568,7 +577,7 @@ impl ParticipantService {
     ) {
         let started = std::time::Instant::now();
         let command = match self.active_endpoint(payee, ErrorCode::DestinationFspError) {
-            Err(e) => Command::Abort {
+            Err(e) => LedgerCommand::Abort {
                 transfer_id: id,
                 reason: e.code,
                 now_ms: now_ms(),
@@ -602,12 +611,12 @@ impl ParticipantService {
                     Ok(CallbackTransferResponse {
                         result: Some(callback_transfer_response::Result::Fulfilment(f)),
                     }) => match validate::b64url32("fulfilment", &f.fulfilment) {
-                        Ok(fulfilment) => Command::Commit {
+                        Ok(fulfilment) => LedgerCommand::Commit {
                             transfer_id: id,
                             fulfilment,
                             now_ms: now_ms(),
                         },
-                        Err(_) => Command::Abort {
+                        Err(_) => LedgerCommand::Abort {
                             transfer_id: id,
                             reason: 3100,
                             now_ms: now_ms(),
@@ -615,12 +624,12 @@ impl ParticipantService {
                     },
                     Ok(CallbackTransferResponse {
                         result: Some(callback_transfer_response::Result::Error(e)),
-                    }) => Command::Abort {
+                    }) => LedgerCommand::Abort {
                         transfer_id: id,
                         reason: remote_error(&e, 5104).code,
                         now_ms: now_ms(),
                     },
-                    Ok(CallbackTransferResponse { result: None }) => Command::Abort {
+                    Ok(CallbackTransferResponse { result: None }) => LedgerCommand::Abort {
                         transfer_id: id,
                         reason: 5104,
                         now_ms: now_ms(),
@@ -641,12 +650,12 @@ impl ParticipantService {
                             metrics::counter!("harambee_payee_timeouts_total").increment(1);
                             let wait = (expires_at_ms - now).max(0) as u64;
                             tokio::time::sleep(Duration::from_millis(wait)).await;
-                            Command::Expire {
+                            LedgerCommand::Expire {
                                 transfer_id: id,
                                 now_ms: now_ms().max(expires_at_ms),
                             }
                         } else {
-                            Command::Abort {
+                            LedgerCommand::Abort {
                                 transfer_id: id,
                                 reason: call_error(&status).code,
                                 now_ms: now,

@@ -946,7 +946,7 @@ fn batch_state_rows(st: &State, batches: &[Arc<EventBatch>]) -> StateRows {
     for (at, command) in directory {
         let at = at as i64;
         match command {
-            DirectoryCommand::RegisterParty { owner, party } => {
+            DirectoryCommand::RegisterParty { owner, party, .. } => {
                 rows.parties.push(party_row(party, owner, at))
             }
             DirectoryCommand::DeregisterParty { party, .. } => {

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use harambee_ledger::Command;
 use harambee_proto::v1::cluster_server::ClusterServer;
 use harambee_proto::v1::operator_api_server::OperatorApiServer;
 use harambee_proto::v1::participant_api_server::ParticipantApiServer;
@@ -27,7 +26,7 @@ use crate::operator_api::OperatorService;
 use crate::participant_api::ParticipantService;
 use crate::projection::{PgProjections, ProjectionStore, SqliteProjections};
 use crate::snapshots::{PgSnapshots, SnapshotStore, SqliteSnapshots};
-use harambee_core::record::{DirectoryCommand, LogRecord};
+use harambee_core::record::{DirectoryCommand, LedgerCommand, LogRecord};
 use harambee_core::state::DirectoryReply;
 
 /// Most transfers one expiry sweep aborts.
@@ -389,7 +388,7 @@ async fn expiry_sweep(ctx: Ctx, mut stop: watch::Receiver<bool>) {
             Err(_) => return,
         };
         if transfers_due {
-            let command = Command::ExpireDue {
+            let command = LedgerCommand::ExpireDue {
                 now_ms: now,
                 max: SWEEP_BATCH_MAX,
             };

@@ -10,8 +10,8 @@
 
 use std::process::Command;
 
-use harambee_core::record::{DirectoryCommand, LogRecord};
-use harambee_ledger::{Command as LedgerCommand, Currency};
+use harambee_core::record::{DirectoryCommand, LedgerCommand, LogRecord};
+use harambee_ledger::Currency;
 use harambee_switch::log::kafka::{self, KafkaLog, KafkaTarget};
 use harambee_switch::log::{EventLog, LogError, Offset};
 use harambee_tests::Tansu;
@@ -23,10 +23,12 @@ fn records(n: usize, tag: &str) -> Vec<LogRecord> {
                 LogRecord::Directory(DirectoryCommand::SetOracle {
                     party_type: format!("{tag}-{i}"),
                     url: None,
+                    now_ms: 1,
                 })
             } else {
                 LogRecord::Ledger(LedgerCommand::EnableCurrency {
                     currency: Currency::parse("KES").expect("KES"),
+                    now_ms: 1,
                 })
             }
         })

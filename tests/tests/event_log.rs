@@ -2,8 +2,8 @@
 //! Kafka (a Tansu broker; these tests NEED `tansu`, see `Tansu::start`).
 //! And a whole switch on Kafka.
 
-use harambee_core::record::{DirectoryCommand, LogRecord};
-use harambee_ledger::{Command, Currency};
+use harambee_core::record::{DirectoryCommand, LedgerCommand, LogRecord};
+use harambee_ledger::Currency;
 use harambee_switch::config::LogKind;
 use harambee_switch::log::chain::Verifier;
 use harambee_switch::log::kafka::{self, KafkaLog, KafkaTarget};
@@ -18,10 +18,12 @@ fn records(n: usize, tag: &str) -> Vec<LogRecord> {
                 LogRecord::Directory(DirectoryCommand::SetOracle {
                     party_type: format!("T{tag}{i}"),
                     url: None,
+                    now_ms: 1,
                 })
             } else {
-                LogRecord::Ledger(Command::EnableCurrency {
+                LogRecord::Ledger(LedgerCommand::EnableCurrency {
                     currency: Currency::parse("KES").expect("KES"),
+                    now_ms: 1,
                 })
             }
         })

@@ -289,7 +289,11 @@ fn settlement_notices(
             settlement_id,
             participant,
             ..
-        } => changed(*settlement_id, Some(*participant), kinds),
+        } => changed(
+            *settlement_id,
+            Some(participant.resolve(&state.ledger)),
+            kinds,
+        ),
         SettlementCommand::Abort { settlement_id, .. } => changed(*settlement_id, None, kinds),
     }
 }

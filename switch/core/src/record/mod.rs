@@ -1,0 +1,780 @@
+//! What the log holds: every command that changes the switch's state.
+//!
+//! Three kinds: commands for the ledger (money), for the directory (who the
+//! participants are, where to reach them, who owns which party, which quotes
+//! were agreed) and for settlement (windows and settlements). All are
+//! applied deterministically by [`crate::state::State`], so replaying the
+//! log rebuilds the same state.
+//!
+//! ## The stored form
+//!
+//! The hash chain freezes the text of every record for ever, so every build
+//! must read every record any earlier build wrote. The types here are the
+//! switch's own and may change; the stored form is a separate, versioned
+//! set of wire types:
+//!
+//! - [`v1`]: the first format (the serde JSON of the internal enums of its
+//!   time: ids as 128-bit numbers, hashes as arrays of numbers,
+//!   participants by ledger id). Decoded only, from frozen copies of those
+//!   types.
+//! - [`v2`]: the current format, written by [`LogRecord::encode`]: UUIDs as
+//!   strings, hashes as hex, participants by name, amounts as decimal
+//!   strings, and the time on every record.
+//!
+//! Architecture invariant: [`LogRecord::decode`] reads every version ever
+//! written; `encode` writes only the latest. A new version adds a module
+//! and a golden fixture (`switch/tests/fixtures/log/`); no fixture is ever
+//! edited. A change to these types never changes what an old record means.
+
+pub mod v1;
+pub mod v2;
+
+use harambee_ledger::{
+    Command, Currency, FundsId, Ledger, ParticipantId, ParticipantKind, TransferId,
+};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// The version [`LogRecord::encode`] writes.
+pub const RECORD_FORMAT_VERSION: u32 = 2;
+
+/// Every version [`LogRecord::decode`] reads.
+pub const RECORD_FORMAT_VERSIONS: &[u32] = &[1, 2];
+
+/// One entry of the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogRecord {
+    /// A ledger command.
+    Ledger(LedgerCommand),
+    /// A directory command.
+    Directory(DirectoryCommand),
+    /// A settlement command: windows and settlements.
+    Settlement(SettlementCommand),
+}
+
+/// A participant as a record names it: by name (every record written
+/// since format 2), or by the ledger id a format-1 record carried.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ParticipantRef {
+    Name(String),
+    Id(ParticipantId),
+}
+
+impl ParticipantRef {
+    pub fn name(name: impl Into<String>) -> ParticipantRef {
+        ParticipantRef::Name(name.into())
+    }
+
+    /// The ledger id, at the point of the log where the record is applied.
+    /// A name the ledger does not know resolves to [`UNKNOWN_PARTICIPANT`],
+    /// which every command refuses as it refuses any unknown id.
+    pub fn resolve(&self, ledger: &Ledger) -> ParticipantId {
+        match self {
+            ParticipantRef::Id(id) => *id,
+            ParticipantRef::Name(name) => ledger
+                .participant_by_name(name)
+                .map_or(UNKNOWN_PARTICIPANT, |p| p.id),
+        }
+    }
+}
+
+/// The id no participant has: above the ledger's participant limit.
+pub const UNKNOWN_PARTICIPANT: ParticipantId = ParticipantId(u32::MAX);
+
+const _: () = assert!(harambee_ledger::PARTICIPANTS_MAX < u32::MAX as usize);
+
+/// A ledger command as the log holds it: the ledger's [`Command`] with its
+/// participants by name and a time on every variant. The state turns it
+/// into the ledger's command when it applies it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LedgerCommand {
+    EnableCurrency {
+        currency: Currency,
+        now_ms: i64,
+    },
+    CreateParticipant {
+        name: String,
+        kind: ParticipantKind,
+        now_ms: i64,
+    },
+    OpenAccounts {
+        participant: ParticipantRef,
+        currency: Currency,
+        net_debit_cap: Decimal,
+        now_ms: i64,
+    },
+    SetParticipantActive {
+        participant: ParticipantRef,
+        active: bool,
+        now_ms: i64,
+    },
+    SetNetDebitCap {
+        participant: ParticipantRef,
+        currency: Currency,
+        net_debit_cap: Decimal,
+        now_ms: i64,
+    },
+    FundsIn {
+        funds_id: FundsId,
+        participant: ParticipantRef,
+        currency: Currency,
+        amount: Decimal,
+        now_ms: i64,
+    },
+    FundsOutReserve {
+        funds_id: FundsId,
+        participant: ParticipantRef,
+        currency: Currency,
+        amount: Decimal,
+        now_ms: i64,
+    },
+    FundsOutCommit {
+        funds_id: FundsId,
+        now_ms: i64,
+    },
+    FundsOutAbort {
+        funds_id: FundsId,
+        now_ms: i64,
+    },
+    Prepare {
+        transfer_id: TransferId,
+        payer: ParticipantRef,
+        payee: ParticipantRef,
+        currency: Currency,
+        amount: Decimal,
+        condition: [u8; 32],
+        expires_at_ms: i64,
+        now_ms: i64,
+    },
+    Commit {
+        transfer_id: TransferId,
+        fulfilment: [u8; 32],
+        now_ms: i64,
+    },
+    Abort {
+        transfer_id: TransferId,
+        reason: u16,
+        now_ms: i64,
+    },
+    Expire {
+        transfer_id: TransferId,
+        now_ms: i64,
+    },
+    ExpireDue {
+        now_ms: i64,
+        max: u32,
+    },
+    SetSettlementModel {
+        participant: ParticipantRef,
+        currency: Currency,
+        gross: bool,
+        now_ms: i64,
+    },
+}
+
+impl LedgerCommand {
+    /// The time the command carries.
+    pub fn time_ms(&self) -> i64 {
+        use LedgerCommand::*;
+        match self {
+            EnableCurrency { now_ms, .. }
+            | CreateParticipant { now_ms, .. }
+            | OpenAccounts { now_ms, .. }
+            | SetParticipantActive { now_ms, .. }
+            | SetNetDebitCap { now_ms, .. }
+            | FundsIn { now_ms, .. }
+            | FundsOutReserve { now_ms, .. }
+            | FundsOutCommit { now_ms, .. }
+            | FundsOutAbort { now_ms, .. }
+            | Prepare { now_ms, .. }
+            | Commit { now_ms, .. }
+            | Abort { now_ms, .. }
+            | Expire { now_ms, .. }
+            | ExpireDue { now_ms, .. }
+            | SetSettlementModel { now_ms, .. } => *now_ms,
+        }
+    }
+
+    /// The ledger's command, with every participant resolved against
+    /// `ledger` (the state the command is applied to).
+    pub fn to_ledger(&self, ledger: &Ledger) -> Command {
+        use LedgerCommand as L;
+        let id = |p: &ParticipantRef| p.resolve(ledger);
+        match self {
+            L::EnableCurrency { currency, .. } => Command::EnableCurrency {
+                currency: *currency,
+            },
+            L::CreateParticipant { name, kind, .. } => Command::CreateParticipant {
+                name: name.clone(),
+                kind: *kind,
+            },
+            L::OpenAccounts {
+                participant,
+                currency,
+                net_debit_cap,
+                ..
+            } => Command::OpenAccounts {
+                participant: id(participant),
+                currency: *currency,
+                net_debit_cap: *net_debit_cap,
+            },
+            L::SetParticipantActive {
+                participant,
+                active,
+                ..
+            } => Command::SetParticipantActive {
+                participant: id(participant),
+                active: *active,
+            },
+            L::SetNetDebitCap {
+                participant,
+                currency,
+                net_debit_cap,
+                ..
+            } => Command::SetNetDebitCap {
+                participant: id(participant),
+                currency: *currency,
+                net_debit_cap: *net_debit_cap,
+            },
+            L::FundsIn {
+                funds_id,
+                participant,
+                currency,
+                amount,
+                ..
+            } => Command::FundsIn {
+                funds_id: *funds_id,
+                participant: id(participant),
+                currency: *currency,
+                amount: *amount,
+            },
+            L::FundsOutReserve {
+                funds_id,
+                participant,
+                currency,
+                amount,
+                ..
+            } => Command::FundsOutReserve {
+                funds_id: *funds_id,
+                participant: id(participant),
+                currency: *currency,
+                amount: *amount,
+            },
+            L::FundsOutCommit { funds_id, .. } => Command::FundsOutCommit {
+                funds_id: *funds_id,
+            },
+            L::FundsOutAbort { funds_id, .. } => Command::FundsOutAbort {
+                funds_id: *funds_id,
+            },
+            L::Prepare {
+                transfer_id,
+                payer,
+                payee,
+                currency,
+                amount,
+                condition,
+                expires_at_ms,
+                now_ms,
+            } => Command::Prepare {
+                transfer_id: *transfer_id,
+                payer: id(payer),
+                payee: id(payee),
+                currency: *currency,
+                amount: *amount,
+                condition: *condition,
+                expires_at_ms: *expires_at_ms,
+                now_ms: *now_ms,
+            },
+            L::Commit {
+                transfer_id,
+                fulfilment,
+                now_ms,
+            } => Command::Commit {
+                transfer_id: *transfer_id,
+                fulfilment: *fulfilment,
+                now_ms: *now_ms,
+            },
+            L::Abort {
+                transfer_id,
+                reason,
+                now_ms,
+            } => Command::Abort {
+                transfer_id: *transfer_id,
+                reason: *reason,
+                now_ms: *now_ms,
+            },
+            L::Expire {
+                transfer_id,
+                now_ms,
+            } => Command::Expire {
+                transfer_id: *transfer_id,
+                now_ms: *now_ms,
+            },
+            L::ExpireDue { now_ms, max } => Command::ExpireDue {
+                now_ms: *now_ms,
+                max: *max,
+            },
+            L::SetSettlementModel {
+                participant,
+                currency,
+                gross,
+                ..
+            } => Command::SetSettlementModel {
+                participant: id(participant),
+                currency: *currency,
+                gross: *gross,
+            },
+        }
+    }
+
+    /// The ledger's command as a record holds it, participants by id (as
+    /// format 1 held them) and the time the command carries (0 if none).
+    /// `None` for `Settle`, which the state makes and no record holds.
+    pub fn from_ledger(command: &Command) -> Option<LedgerCommand> {
+        use LedgerCommand as L;
+        let id = |p: &ParticipantId| ParticipantRef::Id(*p);
+        Some(match command {
+            Command::EnableCurrency { currency } => L::EnableCurrency {
+                currency: *currency,
+                now_ms: 0,
+            },
+            Command::CreateParticipant { name, kind } => L::CreateParticipant {
+                name: name.clone(),
+                kind: *kind,
+                now_ms: 0,
+            },
+            Command::OpenAccounts {
+                participant,
+                currency,
+                net_debit_cap,
+            } => L::OpenAccounts {
+                participant: id(participant),
+                currency: *currency,
+                net_debit_cap: *net_debit_cap,
+                now_ms: 0,
+            },
+            Command::SetParticipantActive {
+                participant,
+                active,
+            } => L::SetParticipantActive {
+                participant: id(participant),
+                active: *active,
+                now_ms: 0,
+            },
+            Command::SetNetDebitCap {
+                participant,
+                currency,
+                net_debit_cap,
+            } => L::SetNetDebitCap {
+                participant: id(participant),
+                currency: *currency,
+                net_debit_cap: *net_debit_cap,
+                now_ms: 0,
+            },
+            Command::FundsIn {
+                funds_id,
+                participant,
+                currency,
+                amount,
+            } => L::FundsIn {
+                funds_id: *funds_id,
+                participant: id(participant),
+                currency: *currency,
+                amount: *amount,
+                now_ms: 0,
+            },
+            Command::FundsOutReserve {
+                funds_id,
+                participant,
+                currency,
+                amount,
+            } => L::FundsOutReserve {
+                funds_id: *funds_id,
+                participant: id(participant),
+                currency: *currency,
+                amount: *amount,
+                now_ms: 0,
+            },
+            Command::FundsOutCommit { funds_id } => L::FundsOutCommit {
+                funds_id: *funds_id,
+                now_ms: 0,
+            },
+            Command::FundsOutAbort { funds_id } => L::FundsOutAbort {
+                funds_id: *funds_id,
+                now_ms: 0,
+            },
+            Command::Prepare {
+                transfer_id,
+                payer,
+                payee,
+                currency,
+                amount,
+                condition,
+                expires_at_ms,
+                now_ms,
+            } => L::Prepare {
+                transfer_id: *transfer_id,
+                payer: id(payer),
+                payee: id(payee),
+                currency: *currency,
+                amount: *amount,
+                condition: *condition,
+                expires_at_ms: *expires_at_ms,
+                now_ms: *now_ms,
+            },
+            Command::Commit {
+                transfer_id,
+                fulfilment,
+                now_ms,
+            } => L::Commit {
+                transfer_id: *transfer_id,
+                fulfilment: *fulfilment,
+                now_ms: *now_ms,
+            },
+            Command::Abort {
+                transfer_id,
+                reason,
+                now_ms,
+            } => L::Abort {
+                transfer_id: *transfer_id,
+                reason: *reason,
+                now_ms: *now_ms,
+            },
+            Command::Expire {
+                transfer_id,
+                now_ms,
+            } => L::Expire {
+                transfer_id: *transfer_id,
+                now_ms: *now_ms,
+            },
+            Command::ExpireDue { now_ms, max } => L::ExpireDue {
+                now_ms: *now_ms,
+                max: *max,
+            },
+            Command::SetSettlementModel {
+                participant,
+                currency,
+                gross,
+            } => L::SetSettlementModel {
+                participant: id(participant),
+                currency: *currency,
+                gross: *gross,
+                now_ms: 0,
+            },
+            Command::Settle { .. } => return None,
+        })
+    }
+
+    /// The same command with participants by name, read off `ledger` (a
+    /// state at the record's place in the log). Used to re-encode format-1
+    /// records; an id the ledger does not know stays an id.
+    pub fn with_names(&self, ledger: &Ledger) -> LedgerCommand {
+        let mut command = self.clone();
+        for p in command.participants_mut() {
+            *p = p.clone().with_name(ledger);
+        }
+        command
+    }
+
+    fn participants_mut(&mut self) -> Vec<&mut ParticipantRef> {
+        use LedgerCommand::*;
+        match self {
+            OpenAccounts { participant, .. }
+            | SetParticipantActive { participant, .. }
+            | SetNetDebitCap { participant, .. }
+            | FundsIn { participant, .. }
+            | FundsOutReserve { participant, .. }
+            | SetSettlementModel { participant, .. } => vec![participant],
+            Prepare { payer, payee, .. } => vec![payer, payee],
+            EnableCurrency { .. }
+            | CreateParticipant { .. }
+            | FundsOutCommit { .. }
+            | FundsOutAbort { .. }
+            | Commit { .. }
+            | Abort { .. }
+            | Expire { .. }
+            | ExpireDue { .. } => vec![],
+        }
+    }
+}
+
+/// Changes to settlement windows and settlements, applied by the
+/// `harambee-settlement` state machine inside the switch's state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SettlementCommand {
+    /// Closes the open window of `currency` and opens the next. Transfers
+    /// committed after this record go to the next window.
+    CloseWindow {
+        currency: Currency,
+        reason: String,
+        now_ms: i64,
+    },
+    /// Creates a settlement of closed windows of `currency` on a deferred
+    /// net model.
+    CreateSettlement {
+        currency: Currency,
+        model: harambee_settlement::SettlementModel,
+        window_ids: Vec<u64>,
+        reason: String,
+        now_ms: i64,
+    },
+    /// Moves one participant's account of a settlement one state on, and
+    /// applies the postings of that step to the ledger.
+    Advance {
+        settlement_id: u64,
+        participant: ParticipantRef,
+        to: harambee_settlement::SettlementState,
+        /// The operator's reference (e.g. the settlement bank's payment id).
+        external_reference: String,
+        now_ms: i64,
+    },
+    /// Aborts a settlement (voiding its reservations).
+    Abort { settlement_id: u64, now_ms: i64 },
+}
+
+/// Changes to the switch's directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DirectoryCommand {
+    /// Sets the SHA-256 of a participant's API credential (the credential
+    /// itself is shown once to the operator and never stored).
+    SetCredential {
+        participant: String,
+        credential_sha256: [u8; 32],
+        now_ms: i64,
+    },
+    /// Sets the URL of a participant's payee callback service.
+    SetEndpoint {
+        participant: String,
+        url: String,
+        now_ms: i64,
+    },
+    /// The built-in oracle: `owner` owns the party.
+    RegisterParty {
+        owner: String,
+        party: PartyKey,
+        now_ms: i64,
+    },
+    /// The built-in oracle: `owner` no longer owns the party.
+    DeregisterParty {
+        owner: String,
+        party: PartyKey,
+        now_ms: i64,
+    },
+    /// Routes a party type to an external oracle (`Some(url)`) or back to the
+    /// built-in one (`None`).
+    SetOracle {
+        party_type: String,
+        url: Option<String>,
+        now_ms: i64,
+    },
+    /// A quote the payee agreed to.
+    RecordQuote(QuoteRecord),
+    /// The node that appends to the log from this record on (written by a
+    /// node when it becomes the ledger writer of a cluster): its name and
+    /// the URL of its Cluster service, where the other nodes submit.
+    SetWriter {
+        node: String,
+        url: String,
+        now_ms: i64,
+    },
+    /// Releases agreed quotes from the state (they stay in the quotes
+    /// projection): at most `max` of those that expired before
+    /// `expired_before_ms` or were recorded before `recorded_before_ms`,
+    /// oldest first. Written by the expiry sweep; the cut-offs are in the
+    /// record, so a replay releases exactly the same quotes.
+    ExpireQuotes {
+        expired_before_ms: i64,
+        recorded_before_ms: i64,
+        max: u32,
+        now_ms: i64,
+    },
+}
+
+impl DirectoryCommand {
+    /// The time the command carries.
+    pub fn time_ms(&self) -> i64 {
+        use DirectoryCommand::*;
+        match self {
+            SetCredential { now_ms, .. }
+            | SetEndpoint { now_ms, .. }
+            | RegisterParty { now_ms, .. }
+            | DeregisterParty { now_ms, .. }
+            | SetOracle { now_ms, .. }
+            | SetWriter { now_ms, .. }
+            | ExpireQuotes { now_ms, .. } => *now_ms,
+            RecordQuote(q) => q.recorded_at_ms,
+        }
+    }
+}
+
+impl SettlementCommand {
+    /// The time the command carries.
+    pub fn time_ms(&self) -> i64 {
+        match self {
+            SettlementCommand::CloseWindow { now_ms, .. }
+            | SettlementCommand::CreateSettlement { now_ms, .. }
+            | SettlementCommand::Advance { now_ms, .. }
+            | SettlementCommand::Abort { now_ms, .. } => *now_ms,
+        }
+    }
+}
+
+impl LogRecord {
+    /// The time the record carries (0 only for format-1 records of kinds
+    /// that carried none).
+    pub fn time_ms(&self) -> i64 {
+        match self {
+            LogRecord::Ledger(command) => command.time_ms(),
+            LogRecord::Settlement(command) => command.time_ms(),
+            LogRecord::Directory(command) => command.time_ms(),
+        }
+    }
+
+    /// The time the record carries, to set (a format-1 record of a kind
+    /// that carried none holds 0).
+    pub fn time_ms_mut(&mut self) -> &mut i64 {
+        use DirectoryCommand as D;
+        use LedgerCommand as L;
+        match self {
+            LogRecord::Ledger(
+                L::EnableCurrency { now_ms, .. }
+                | L::CreateParticipant { now_ms, .. }
+                | L::OpenAccounts { now_ms, .. }
+                | L::SetParticipantActive { now_ms, .. }
+                | L::SetNetDebitCap { now_ms, .. }
+                | L::FundsIn { now_ms, .. }
+                | L::FundsOutReserve { now_ms, .. }
+                | L::FundsOutCommit { now_ms, .. }
+                | L::FundsOutAbort { now_ms, .. }
+                | L::Prepare { now_ms, .. }
+                | L::Commit { now_ms, .. }
+                | L::Abort { now_ms, .. }
+                | L::Expire { now_ms, .. }
+                | L::ExpireDue { now_ms, .. }
+                | L::SetSettlementModel { now_ms, .. },
+            ) => now_ms,
+            LogRecord::Directory(
+                D::SetCredential { now_ms, .. }
+                | D::SetEndpoint { now_ms, .. }
+                | D::RegisterParty { now_ms, .. }
+                | D::DeregisterParty { now_ms, .. }
+                | D::SetOracle { now_ms, .. }
+                | D::SetWriter { now_ms, .. }
+                | D::ExpireQuotes { now_ms, .. },
+            ) => now_ms,
+            LogRecord::Directory(D::RecordQuote(q)) => &mut q.recorded_at_ms,
+            LogRecord::Settlement(
+                SettlementCommand::CloseWindow { now_ms, .. }
+                | SettlementCommand::CreateSettlement { now_ms, .. }
+                | SettlementCommand::Advance { now_ms, .. }
+                | SettlementCommand::Abort { now_ms, .. },
+            ) => now_ms,
+        }
+    }
+
+    /// The same record with participants by name, read off `ledger` (a
+    /// state at the record's place in the log).
+    pub fn with_names(&self, ledger: &Ledger) -> LogRecord {
+        match self {
+            LogRecord::Ledger(command) => LogRecord::Ledger(command.with_names(ledger)),
+            LogRecord::Settlement(command) => {
+                let mut command = command.clone();
+                if let SettlementCommand::Advance { participant, .. } = &mut command {
+                    *participant = participant.clone().with_name(ledger);
+                }
+                LogRecord::Settlement(command)
+            }
+            LogRecord::Directory(command) => LogRecord::Directory(command.clone()),
+        }
+    }
+}
+
+impl ParticipantRef {
+    fn with_name(self, ledger: &Ledger) -> ParticipantRef {
+        match &self {
+            ParticipantRef::Id(id) => ledger
+                .participant(*id)
+                .map_or(self.clone(), |p| ParticipantRef::Name(p.name.clone())),
+            ParticipantRef::Name(_) => self,
+        }
+    }
+}
+
+/// A party identifier: type, id and optional sub-id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PartyKey {
+    pub party_type: String,
+    pub id: String,
+    pub sub_id: String,
+}
+
+/// A recorded quote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuoteRecord {
+    pub quote_id: String,
+    pub payer: String,
+    pub payee: String,
+    /// SHA-256 of the canonical quote request: a retry with the same id must
+    /// match it, else 3106.
+    pub request_sha256: [u8; 32],
+    /// The payee's answer, as the encoded protobuf `QuoteResponse` (base64
+    /// in the stored form).
+    #[serde(with = "base64_bytes")]
+    pub response: Vec<u8>,
+    pub expires_at_ms: i64,
+    pub recorded_at_ms: i64,
+}
+
+/// Bytes as a standard base64 string in the stored form.
+pub(crate) mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why a record could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(
+        "record format version {0} is not supported (this build reads {RECORD_FORMAT_VERSIONS:?})"
+    )]
+    Version(u32),
+    #[error("malformed record: {0}")]
+    Malformed(String),
+    /// Records are written with participants by name; one that holds a
+    /// bare ledger id (read from a format-1 record) is not written again
+    /// until [`LogRecord::with_names`] has named it.
+    #[error("record names participant {0} by id only; name it before encoding")]
+    Unnamed(u32),
+}
+
+impl LogRecord {
+    /// The stored form: the latest format ([`v2`]).
+    pub fn encode(&self) -> Result<String, RecordError> {
+        v2::encode(self)
+    }
+
+    /// Reads the stored form of any version.
+    pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
+        #[derive(Deserialize)]
+        struct Version {
+            v: u32,
+        }
+        let version: Version =
+            serde_json::from_str(text).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        match version.v {
+            1 => v1::decode(text),
+            2 => v2::decode(text),
+            other => Err(RecordError::Version(other)),
+        }
+    }
+}

@@ -1,0 +1,724 @@
+//! Format 2, the current one: records an auditor reads with a text editor.
+//!
+//! ```text
+//! {"v":2,"time_ms":1764547200002,"record":{"type":"transfer_prepare",
+//!  "transfer_id":"22220000-0000-4000-8000-000000000001","payer":"bank-a",
+//!  "payee":"wallet-b","currency":"USD","amount":"10.50",
+//!  "condition":"72cd6e84...","expires_at_ms":1764547230000}}
+//! ```
+//!
+//! - every record carries its time, `time_ms` (milliseconds since the Unix
+//!   epoch, chosen by whoever appended it; the state reads no clock);
+//! - `type` names the command in snake case;
+//! - transfer and funds ids are canonical lower-case UUID strings;
+//! - hashes (conditions, fulfilments, credential and request digests) are
+//!   64 lower-case hex digits;
+//! - participants are named, as in the API; amounts are decimal strings in
+//!   major units; currencies ISO 4217 codes; enumerations upper snake case
+//!   as in the API (`BANK`, `MULTILATERAL_NET`, `PS_TRANSFERS_RECORDED`);
+//! - a quote's payee answer is the base64 of the encoded protobuf.
+//!
+//! The wire types here are this module's own; they change only by adding
+//! format 3 beside them.
+
+use std::str::FromStr;
+
+use harambee_ledger::{Currency, FundsId, ParticipantKind, TransferId};
+use harambee_settlement::{SettlementModel, SettlementState};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    DirectoryCommand, LedgerCommand, LogRecord, ParticipantRef, PartyKey, QuoteRecord, RecordError,
+    SettlementCommand,
+};
+use crate::text::{hex, hex32, parse_uuid, uuid_string};
+
+const VERSION: u32 = 2;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope {
+    v: u32,
+    time_ms: i64,
+    record: Record,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Party {
+    #[serde(rename = "type")]
+    party_type: String,
+    id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    sub_id: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum Record {
+    EnableCurrency {
+        currency: String,
+    },
+    CreateParticipant {
+        name: String,
+        kind: String,
+    },
+    OpenAccounts {
+        participant: String,
+        currency: String,
+        net_debit_cap: String,
+    },
+    SetParticipantActive {
+        participant: String,
+        active: bool,
+    },
+    SetNetDebitCap {
+        participant: String,
+        currency: String,
+        net_debit_cap: String,
+    },
+    FundsIn {
+        funds_id: String,
+        participant: String,
+        currency: String,
+        amount: String,
+    },
+    FundsOutReserve {
+        funds_id: String,
+        participant: String,
+        currency: String,
+        amount: String,
+    },
+    FundsOutCommit {
+        funds_id: String,
+    },
+    FundsOutAbort {
+        funds_id: String,
+    },
+    TransferPrepare {
+        transfer_id: String,
+        payer: String,
+        payee: String,
+        currency: String,
+        amount: String,
+        condition: String,
+        expires_at_ms: i64,
+    },
+    TransferCommit {
+        transfer_id: String,
+        fulfilment: String,
+    },
+    TransferAbort {
+        transfer_id: String,
+        reason: u16,
+    },
+    TransferExpire {
+        transfer_id: String,
+    },
+    ExpireDueTransfers {
+        max: u32,
+    },
+    SetSettlementModel {
+        participant: String,
+        currency: String,
+        gross: bool,
+    },
+    SetCredential {
+        participant: String,
+        credential_sha256: String,
+    },
+    SetEndpoint {
+        participant: String,
+        url: String,
+    },
+    RegisterParty {
+        owner: String,
+        party: Party,
+    },
+    DeregisterParty {
+        owner: String,
+        party: Party,
+    },
+    SetOracle {
+        party_type: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+    },
+    RecordQuote {
+        quote_id: String,
+        payer: String,
+        payee: String,
+        request_sha256: String,
+        #[serde(with = "super::base64_bytes")]
+        response: Vec<u8>,
+        expires_at_ms: i64,
+    },
+    SetWriter {
+        node: String,
+        url: String,
+    },
+    ExpireQuotes {
+        expired_before_ms: i64,
+        recorded_before_ms: i64,
+        max: u32,
+    },
+    CloseWindow {
+        currency: String,
+        reason: String,
+    },
+    CreateSettlement {
+        currency: String,
+        model: String,
+        window_ids: Vec<u64>,
+        reason: String,
+    },
+    AdvanceSettlement {
+        settlement_id: u64,
+        participant: String,
+        to: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        external_reference: String,
+    },
+    AbortSettlement {
+        settlement_id: u64,
+    },
+}
+
+fn name(p: &ParticipantRef) -> Result<String, RecordError> {
+    match p {
+        ParticipantRef::Name(name) => Ok(name.clone()),
+        ParticipantRef::Id(id) => Err(RecordError::Unnamed(id.0)),
+    }
+}
+
+fn kind_name(kind: ParticipantKind) -> &'static str {
+    match kind {
+        ParticipantKind::Bank => "BANK",
+        ParticipantKind::Wallet => "WALLET",
+    }
+}
+
+fn model_name(model: SettlementModel) -> &'static str {
+    match model {
+        SettlementModel::MultilateralNet => "MULTILATERAL_NET",
+        SettlementModel::BilateralNet => "BILATERAL_NET",
+        SettlementModel::ImmediateGross => "IMMEDIATE_GROSS",
+    }
+}
+
+const STATES: [SettlementState; 6] = [
+    SettlementState::PendingSettlement,
+    SettlementState::PsTransfersRecorded,
+    SettlementState::PsTransfersReserved,
+    SettlementState::PsTransfersCommitted,
+    SettlementState::Settled,
+    SettlementState::Aborted,
+];
+
+/// Writes a record in format 2.
+pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
+    use LedgerCommand as L;
+    let wire = match record {
+        LogRecord::Ledger(command) => match command {
+            L::EnableCurrency { currency, .. } => Record::EnableCurrency {
+                currency: currency.to_string(),
+            },
+            L::CreateParticipant { name, kind, .. } => Record::CreateParticipant {
+                name: name.clone(),
+                kind: kind_name(*kind).into(),
+            },
+            L::OpenAccounts {
+                participant,
+                currency,
+                net_debit_cap,
+                ..
+            } => Record::OpenAccounts {
+                participant: name(participant)?,
+                currency: currency.to_string(),
+                net_debit_cap: net_debit_cap.to_string(),
+            },
+            L::SetParticipantActive {
+                participant,
+                active,
+                ..
+            } => Record::SetParticipantActive {
+                participant: name(participant)?,
+                active: *active,
+            },
+            L::SetNetDebitCap {
+                participant,
+                currency,
+                net_debit_cap,
+                ..
+            } => Record::SetNetDebitCap {
+                participant: name(participant)?,
+                currency: currency.to_string(),
+                net_debit_cap: net_debit_cap.to_string(),
+            },
+            L::FundsIn {
+                funds_id,
+                participant,
+                currency,
+                amount,
+                ..
+            } => Record::FundsIn {
+                funds_id: uuid_string(funds_id.0),
+                participant: name(participant)?,
+                currency: currency.to_string(),
+                amount: amount.to_string(),
+            },
+            L::FundsOutReserve {
+                funds_id,
+                participant,
+                currency,
+                amount,
+                ..
+            } => Record::FundsOutReserve {
+                funds_id: uuid_string(funds_id.0),
+                participant: name(participant)?,
+                currency: currency.to_string(),
+                amount: amount.to_string(),
+            },
+            L::FundsOutCommit { funds_id, .. } => Record::FundsOutCommit {
+                funds_id: uuid_string(funds_id.0),
+            },
+            L::FundsOutAbort { funds_id, .. } => Record::FundsOutAbort {
+                funds_id: uuid_string(funds_id.0),
+            },
+            L::Prepare {
+                transfer_id,
+                payer,
+                payee,
+                currency,
+                amount,
+                condition,
+                expires_at_ms,
+                ..
+            } => Record::TransferPrepare {
+                transfer_id: uuid_string(transfer_id.0),
+                payer: name(payer)?,
+                payee: name(payee)?,
+                currency: currency.to_string(),
+                amount: amount.to_string(),
+                condition: hex(condition),
+                expires_at_ms: *expires_at_ms,
+            },
+            L::Commit {
+                transfer_id,
+                fulfilment,
+                ..
+            } => Record::TransferCommit {
+                transfer_id: uuid_string(transfer_id.0),
+                fulfilment: hex(fulfilment),
+            },
+            L::Abort {
+                transfer_id,
+                reason,
+                ..
+            } => Record::TransferAbort {
+                transfer_id: uuid_string(transfer_id.0),
+                reason: *reason,
+            },
+            L::Expire { transfer_id, .. } => Record::TransferExpire {
+                transfer_id: uuid_string(transfer_id.0),
+            },
+            L::ExpireDue { max, .. } => Record::ExpireDueTransfers { max: *max },
+            L::SetSettlementModel {
+                participant,
+                currency,
+                gross,
+                ..
+            } => Record::SetSettlementModel {
+                participant: name(participant)?,
+                currency: currency.to_string(),
+                gross: *gross,
+            },
+        },
+        LogRecord::Directory(command) => match command {
+            DirectoryCommand::SetCredential {
+                participant,
+                credential_sha256,
+                ..
+            } => Record::SetCredential {
+                participant: participant.clone(),
+                credential_sha256: hex(credential_sha256),
+            },
+            DirectoryCommand::SetEndpoint {
+                participant, url, ..
+            } => Record::SetEndpoint {
+                participant: participant.clone(),
+                url: url.clone(),
+            },
+            DirectoryCommand::RegisterParty { owner, party, .. } => Record::RegisterParty {
+                owner: owner.clone(),
+                party: wire_party(party),
+            },
+            DirectoryCommand::DeregisterParty { owner, party, .. } => Record::DeregisterParty {
+                owner: owner.clone(),
+                party: wire_party(party),
+            },
+            DirectoryCommand::SetOracle {
+                party_type, url, ..
+            } => Record::SetOracle {
+                party_type: party_type.clone(),
+                url: url.clone(),
+            },
+            DirectoryCommand::RecordQuote(q) => Record::RecordQuote {
+                quote_id: q.quote_id.clone(),
+                payer: q.payer.clone(),
+                payee: q.payee.clone(),
+                request_sha256: hex(&q.request_sha256),
+                response: q.response.clone(),
+                expires_at_ms: q.expires_at_ms,
+            },
+            DirectoryCommand::SetWriter { node, url, .. } => Record::SetWriter {
+                node: node.clone(),
+                url: url.clone(),
+            },
+            DirectoryCommand::ExpireQuotes {
+                expired_before_ms,
+                recorded_before_ms,
+                max,
+                ..
+            } => Record::ExpireQuotes {
+                expired_before_ms: *expired_before_ms,
+                recorded_before_ms: *recorded_before_ms,
+                max: *max,
+            },
+        },
+        LogRecord::Settlement(command) => match command {
+            SettlementCommand::CloseWindow {
+                currency, reason, ..
+            } => Record::CloseWindow {
+                currency: currency.to_string(),
+                reason: reason.clone(),
+            },
+            SettlementCommand::CreateSettlement {
+                currency,
+                model,
+                window_ids,
+                reason,
+                ..
+            } => Record::CreateSettlement {
+                currency: currency.to_string(),
+                model: model_name(*model).into(),
+                window_ids: window_ids.clone(),
+                reason: reason.clone(),
+            },
+            SettlementCommand::Advance {
+                settlement_id,
+                participant,
+                to,
+                external_reference,
+                ..
+            } => Record::AdvanceSettlement {
+                settlement_id: *settlement_id,
+                participant: name(participant)?,
+                to: crate::notices::settlement_state_name(*to).into(),
+                external_reference: external_reference.clone(),
+            },
+            SettlementCommand::Abort { settlement_id, .. } => Record::AbortSettlement {
+                settlement_id: *settlement_id,
+            },
+        },
+    };
+    serde_json::to_string(&Envelope {
+        v: VERSION,
+        time_ms: record.time_ms(),
+        record: wire,
+    })
+    .map_err(|e| RecordError::Malformed(e.to_string()))
+}
+
+fn wire_party(p: &PartyKey) -> Party {
+    Party {
+        party_type: p.party_type.clone(),
+        id: p.id.clone(),
+        sub_id: p.sub_id.clone(),
+    }
+}
+
+fn malformed(field: &str, text: &str) -> RecordError {
+    RecordError::Malformed(format!("{field}: {text:?}"))
+}
+
+fn currency(text: &str) -> Result<Currency, RecordError> {
+    Currency::parse(text).map_err(|_| malformed("currency", text))
+}
+
+fn decimal(field: &str, text: &str) -> Result<Decimal, RecordError> {
+    Decimal::from_str(text).map_err(|_| malformed(field, text))
+}
+
+fn uuid(field: &str, text: &str) -> Result<u128, RecordError> {
+    parse_uuid(text).ok_or_else(|| malformed(field, text))
+}
+
+fn hash(field: &str, text: &str) -> Result<[u8; 32], RecordError> {
+    // Written in lower case; an upper-case digit is not a format-2 record.
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(malformed(field, text));
+    }
+    hex32(text).ok_or_else(|| malformed(field, text))
+}
+
+fn named(text: String) -> ParticipantRef {
+    ParticipantRef::Name(text)
+}
+
+/// Reads a format-2 record.
+pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
+    use LedgerCommand as L;
+    let envelope: Envelope =
+        serde_json::from_str(text).map_err(|e| RecordError::Malformed(e.to_string()))?;
+    if envelope.v != VERSION {
+        return Err(RecordError::Version(envelope.v));
+    }
+    let now_ms = envelope.time_ms;
+    Ok(match envelope.record {
+        Record::EnableCurrency { currency: c } => LogRecord::Ledger(L::EnableCurrency {
+            currency: currency(&c)?,
+            now_ms,
+        }),
+        Record::CreateParticipant { name, kind } => LogRecord::Ledger(L::CreateParticipant {
+            name,
+            kind: match kind.as_str() {
+                "BANK" => ParticipantKind::Bank,
+                "WALLET" => ParticipantKind::Wallet,
+                _ => return Err(malformed("kind", &kind)),
+            },
+            now_ms,
+        }),
+        Record::OpenAccounts {
+            participant,
+            currency: c,
+            net_debit_cap,
+        } => LogRecord::Ledger(L::OpenAccounts {
+            participant: named(participant),
+            currency: currency(&c)?,
+            net_debit_cap: decimal("net_debit_cap", &net_debit_cap)?,
+            now_ms,
+        }),
+        Record::SetParticipantActive {
+            participant,
+            active,
+        } => LogRecord::Ledger(L::SetParticipantActive {
+            participant: named(participant),
+            active,
+            now_ms,
+        }),
+        Record::SetNetDebitCap {
+            participant,
+            currency: c,
+            net_debit_cap,
+        } => LogRecord::Ledger(L::SetNetDebitCap {
+            participant: named(participant),
+            currency: currency(&c)?,
+            net_debit_cap: decimal("net_debit_cap", &net_debit_cap)?,
+            now_ms,
+        }),
+        Record::FundsIn {
+            funds_id,
+            participant,
+            currency: c,
+            amount,
+        } => LogRecord::Ledger(L::FundsIn {
+            funds_id: FundsId(uuid("funds_id", &funds_id)?),
+            participant: named(participant),
+            currency: currency(&c)?,
+            amount: decimal("amount", &amount)?,
+            now_ms,
+        }),
+        Record::FundsOutReserve {
+            funds_id,
+            participant,
+            currency: c,
+            amount,
+        } => LogRecord::Ledger(L::FundsOutReserve {
+            funds_id: FundsId(uuid("funds_id", &funds_id)?),
+            participant: named(participant),
+            currency: currency(&c)?,
+            amount: decimal("amount", &amount)?,
+            now_ms,
+        }),
+        Record::FundsOutCommit { funds_id } => LogRecord::Ledger(L::FundsOutCommit {
+            funds_id: FundsId(uuid("funds_id", &funds_id)?),
+            now_ms,
+        }),
+        Record::FundsOutAbort { funds_id } => LogRecord::Ledger(L::FundsOutAbort {
+            funds_id: FundsId(uuid("funds_id", &funds_id)?),
+            now_ms,
+        }),
+        Record::TransferPrepare {
+            transfer_id,
+            payer,
+            payee,
+            currency: c,
+            amount,
+            condition,
+            expires_at_ms,
+        } => LogRecord::Ledger(L::Prepare {
+            transfer_id: TransferId(uuid("transfer_id", &transfer_id)?),
+            payer: named(payer),
+            payee: named(payee),
+            currency: currency(&c)?,
+            amount: decimal("amount", &amount)?,
+            condition: hash("condition", &condition)?,
+            expires_at_ms,
+            now_ms,
+        }),
+        Record::TransferCommit {
+            transfer_id,
+            fulfilment,
+        } => LogRecord::Ledger(L::Commit {
+            transfer_id: TransferId(uuid("transfer_id", &transfer_id)?),
+            fulfilment: hash("fulfilment", &fulfilment)?,
+            now_ms,
+        }),
+        Record::TransferAbort {
+            transfer_id,
+            reason,
+        } => LogRecord::Ledger(L::Abort {
+            transfer_id: TransferId(uuid("transfer_id", &transfer_id)?),
+            reason,
+            now_ms,
+        }),
+        Record::TransferExpire { transfer_id } => LogRecord::Ledger(L::Expire {
+            transfer_id: TransferId(uuid("transfer_id", &transfer_id)?),
+            now_ms,
+        }),
+        Record::ExpireDueTransfers { max } => LogRecord::Ledger(L::ExpireDue { now_ms, max }),
+        Record::SetSettlementModel {
+            participant,
+            currency: c,
+            gross,
+        } => LogRecord::Ledger(L::SetSettlementModel {
+            participant: named(participant),
+            currency: currency(&c)?,
+            gross,
+            now_ms,
+        }),
+        Record::SetCredential {
+            participant,
+            credential_sha256,
+        } => LogRecord::Directory(DirectoryCommand::SetCredential {
+            participant,
+            credential_sha256: hash("credential_sha256", &credential_sha256)?,
+            now_ms,
+        }),
+        Record::SetEndpoint { participant, url } => {
+            LogRecord::Directory(DirectoryCommand::SetEndpoint {
+                participant,
+                url,
+                now_ms,
+            })
+        }
+        Record::RegisterParty { owner, party } => {
+            LogRecord::Directory(DirectoryCommand::RegisterParty {
+                owner,
+                party: party_key(party),
+                now_ms,
+            })
+        }
+        Record::DeregisterParty { owner, party } => {
+            LogRecord::Directory(DirectoryCommand::DeregisterParty {
+                owner,
+                party: party_key(party),
+                now_ms,
+            })
+        }
+        Record::SetOracle { party_type, url } => {
+            LogRecord::Directory(DirectoryCommand::SetOracle {
+                party_type,
+                url,
+                now_ms,
+            })
+        }
+        Record::RecordQuote {
+            quote_id,
+            payer,
+            payee,
+            request_sha256,
+            response,
+            expires_at_ms,
+        } => LogRecord::Directory(DirectoryCommand::RecordQuote(QuoteRecord {
+            quote_id,
+            payer,
+            payee,
+            request_sha256: hash("request_sha256", &request_sha256)?,
+            response,
+            expires_at_ms,
+            recorded_at_ms: now_ms,
+        })),
+        Record::SetWriter { node, url } => {
+            LogRecord::Directory(DirectoryCommand::SetWriter { node, url, now_ms })
+        }
+        Record::ExpireQuotes {
+            expired_before_ms,
+            recorded_before_ms,
+            max,
+        } => LogRecord::Directory(DirectoryCommand::ExpireQuotes {
+            expired_before_ms,
+            recorded_before_ms,
+            max,
+            now_ms,
+        }),
+        Record::CloseWindow {
+            currency: c,
+            reason,
+        } => LogRecord::Settlement(SettlementCommand::CloseWindow {
+            currency: currency(&c)?,
+            reason,
+            now_ms,
+        }),
+        Record::CreateSettlement {
+            currency: c,
+            model,
+            window_ids,
+            reason,
+        } => LogRecord::Settlement(SettlementCommand::CreateSettlement {
+            currency: currency(&c)?,
+            model: [
+                SettlementModel::MultilateralNet,
+                SettlementModel::BilateralNet,
+                SettlementModel::ImmediateGross,
+            ]
+            .into_iter()
+            .find(|m| model_name(*m) == model)
+            .ok_or_else(|| malformed("model", &model))?,
+            window_ids,
+            reason,
+            now_ms,
+        }),
+        Record::AdvanceSettlement {
+            settlement_id,
+            participant,
+            to,
+            external_reference,
+        } => LogRecord::Settlement(SettlementCommand::Advance {
+            settlement_id,
+            participant: named(participant),
+            to: STATES
+                .into_iter()
+                .find(|s| crate::notices::settlement_state_name(*s) == to)
+                .ok_or_else(|| malformed("to", &to))?,
+            external_reference,
+            now_ms,
+        }),
+        Record::AbortSettlement { settlement_id } => {
+            LogRecord::Settlement(SettlementCommand::Abort {
+                settlement_id,
+                now_ms,
+            })
+        }
+    })
+}
+
+fn party_key(p: Party) -> PartyKey {
+    PartyKey {
+        party_type: p.party_type,
+        id: p.id,
+        sub_id: p.sub_id,
+    }
+}
