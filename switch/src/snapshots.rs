@@ -71,7 +71,11 @@ impl SnapshotStore for SqliteSnapshots {
             None => Ok(None),
             Some(row) => {
                 let text: String = row.get(0);
-                Ok(Some(serde_json::from_str(&text)?))
+                let snapshot = StateSnapshot::from_json(&text)?;
+                if snapshot.is_none() {
+                    tracing::info!("a snapshot of another version is ignored: the log is replayed");
+                }
+                Ok(snapshot)
             }
         }
     }
@@ -145,7 +149,11 @@ impl SnapshotStore for PgSnapshots {
             None => Ok(None),
             Some(row) => {
                 let text: String = row.get(0);
-                Ok(Some(serde_json::from_str(&text)?))
+                let snapshot = StateSnapshot::from_json(&text)?;
+                if snapshot.is_none() {
+                    tracing::info!("a snapshot of another version is ignored: the log is replayed");
+                }
+                Ok(snapshot)
             }
         }
     }

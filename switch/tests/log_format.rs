@@ -242,3 +242,52 @@ fn a_record_naming_a_participant_by_id_only_is_not_written() {
         .expect("an OpenAccounts");
     assert!(matches!(open.encode(), Err(RecordError::Unnamed(_))));
 }
+
+/// The snapshot of a state pins the snapshot's shape: a change to it fails
+/// here until `STATE_SNAPSHOT_VERSION` is bumped and a fixture for the new
+/// version is added beside this one.
+#[test]
+fn the_snapshot_shape_is_pinned_by_its_version() {
+    use harambee_core::state::{STATE_SNAPSHOT_VERSION, StateSnapshot};
+    let rows = load("every-kind-v2.jsonl");
+    // Up to the quote release: a released quote's filter is 2 MiB of bits.
+    let end = rows
+        .iter()
+        .position(|r| r.record.contains("\"expire_quotes\""))
+        .expect("an expire_quotes record");
+    let state = replay(&rows[..end]);
+    let snapshot = serde_json::to_string_pretty(&state.snapshot()).expect("json") + "\n";
+    let name = format!("every-kind-state-v{STATE_SNAPSHOT_VERSION}.json");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/snapshot")
+        .join(&name);
+    if !path.exists() && std::env::var_os("HARAMBEE_WRITE_FIXTURES").is_some() {
+        std::fs::write(&path, &snapshot).expect("write the fixture");
+    }
+    let pinned = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!("no {name}: a new snapshot version needs its fixture (HARAMBEE_WRITE_FIXTURES=1)")
+    });
+    assert_eq!(
+        pinned, snapshot,
+        "the snapshot's shape changed: bump STATE_SNAPSHOT_VERSION and add its fixture"
+    );
+    let restored = State::restore(
+        StateSnapshot::from_json(&pinned)
+            .expect("json")
+            .expect("this version"),
+    )
+    .expect("restores");
+    assert_eq!(restored.ledger.digest(), state.ledger.digest());
+    // A snapshot of another version is not read: the log is replayed.
+    let mut value: serde_json::Value = serde_json::from_str(&pinned).expect("json");
+    value.as_object_mut().expect("an object").remove("version");
+    let unversioned = serde_json::to_string(&value).expect("json");
+    assert!(
+        StateSnapshot::from_json(&unversioned)
+            .expect("json")
+            .is_none()
+    );
+    value["version"] = (STATE_SNAPSHOT_VERSION + 1).into();
+    let newer = serde_json::to_string(&value).expect("json");
+    assert!(StateSnapshot::from_json(&newer).expect("json").is_none());
+}

@@ -214,9 +214,20 @@ pub struct State {
     pub next_offset: Offset,
 }
 
+/// The shape of [`StateSnapshot`]. Bumped on every change to it (a field
+/// added, removed or changed anywhere inside); the golden snapshot in
+/// `switch/tests/fixtures/snapshot/` fails until it is.
+///
+/// - 1: snapshots without a `version` field (up to log format 1);
+/// - 2: the version field; records of log format 2.
+pub const STATE_SNAPSHOT_VERSION: u32 = 2;
+
 /// A snapshot of the whole state, for restart.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StateSnapshot {
+    /// [`STATE_SNAPSHOT_VERSION`] when it was taken (1 if absent).
+    #[serde(default = "snapshot_version_1")]
+    pub version: u32,
     pub next_offset: Offset,
     pub ledger: LedgerSnapshot,
     pub directory: Directory,
@@ -226,6 +237,28 @@ pub struct StateSnapshot {
     /// Absent in snapshots taken before notices were numbered.
     #[serde(default)]
     pub notices: NoticeSequences,
+}
+
+fn snapshot_version_1() -> u32 {
+    1
+}
+
+impl StateSnapshot {
+    /// Reads a stored snapshot. A snapshot of another version is `None`:
+    /// snapshots only shorten a replay, so a build that cannot read one
+    /// replays the log instead (the log is the truth).
+    pub fn from_json(text: &str) -> Result<Option<StateSnapshot>, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Version {
+            #[serde(default = "snapshot_version_1")]
+            version: u32,
+        }
+        let version: Version = serde_json::from_str(text)?;
+        if version.version != STATE_SNAPSHOT_VERSION {
+            return Ok(None);
+        }
+        serde_json::from_str(text).map(Some)
+    }
 }
 
 impl State {
@@ -617,6 +650,7 @@ impl State {
     /// The snapshot of this state.
     pub fn snapshot(&self) -> StateSnapshot {
         StateSnapshot {
+            version: STATE_SNAPSHOT_VERSION,
             next_offset: self.next_offset,
             ledger: self.ledger.snapshot(),
             directory: self.directory.clone(),
@@ -627,6 +661,12 @@ impl State {
 
     /// Rebuilds a state from a snapshot.
     pub fn restore(snapshot: StateSnapshot) -> Result<State, SnapshotError> {
+        if snapshot.version != STATE_SNAPSHOT_VERSION {
+            return Err(SnapshotError::Inconsistent(format!(
+                "state snapshot version {} (this build reads {STATE_SNAPSHOT_VERSION})",
+                snapshot.version
+            )));
+        }
         let mut directory = snapshot.directory;
         directory.rebuild_indexes();
         Ok(State {
