@@ -58,7 +58,7 @@ async fn an_edited_record_is_found_where_it_was_edited() {
     // had been 9000.
     let url = format!("sqlite://{}", data.join("log.db").display());
     let pool = sqlx::SqlitePool::connect(&url).await.expect("open log");
-    let row: (i64, String) = sqlx::query_as("SELECT log_offset, record FROM event_log WHERE record LIKE '%FundsIn%' ORDER BY log_offset LIMIT 1")
+    let row: (i64, String) = sqlx::query_as("SELECT log_offset, record FROM event_log WHERE record LIKE '%funds_in%' ORDER BY log_offset LIMIT 1")
         .fetch_one(&pool)
         .await
         .expect("a funds-in record");
