@@ -18,15 +18,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/harambee/v1/callback.proto",
         "proto/harambee/v1/oracle.proto",
         "proto/harambee/v1/operator.proto",
-        "proto/harambee/v1/cluster.proto",
         "proto/harambee/v1/events.proto",
     ]
     .iter()
     .map(PathBuf::from)
     .collect();
+    let includes = [PathBuf::from("proto"), well_known];
+    // The public API: its descriptor set is what server reflection offers.
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("harambee_descriptor.bin"))
-        .compile_protos(&files, &[PathBuf::from("proto"), well_known])?;
+        .compile_protos(&files, &includes)?;
+    // The internal cluster API, in a package of its own: referring to the
+    // public types, not generating them again, and out of reflection.
+    tonic_prost_build::configure()
+        .extern_path(".harambee.v1", "crate::v1")
+        .file_descriptor_set_path(out_dir.join("harambee_cluster_descriptor.bin"))
+        .compile_protos(
+            &[PathBuf::from("proto/harambee/cluster/v1/cluster.proto")],
+            &includes,
+        )?;
     println!("cargo:rerun-if-changed=proto");
     Ok(())
 }

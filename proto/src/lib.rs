@@ -23,8 +23,22 @@ pub mod v1 {
     tonic::include_proto!("harambee.v1");
 }
 
-/// The encoded `FileDescriptorSet` of every Harambee `.proto`, for gRPC
-/// server reflection.
+/// The internal API between the nodes of a cluster (package
+/// `harambee.cluster.v1`): not for participants or operators, and not in
+/// [`FILE_DESCRIPTOR_SET`].
+pub mod cluster {
+    #[allow(clippy::all, clippy::pedantic, missing_docs)]
+    pub mod v1 {
+        tonic::include_proto!("harambee.cluster.v1");
+    }
+
+    /// The encoded `FileDescriptorSet` of the cluster API.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("harambee_cluster_descriptor");
+}
+
+/// The encoded `FileDescriptorSet` of the public Harambee API
+/// (`harambee.v1`), for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("harambee_descriptor");
 
 #[cfg(test)]
@@ -59,7 +73,6 @@ mod tests {
                 "PayeeCallback",
                 &["GetParty", "Quote", "Transfer", "Notify"],
             ),
-            ("Cluster", &["Submit"]),
             (
                 "Oracle",
                 &[
@@ -112,6 +125,35 @@ mod tests {
             .find(|m| m.name() == "Notifications")
             .expect("Notifications");
         assert!(feed.server_streaming(), "Notifications is a server stream");
+    }
+
+    #[test]
+    fn the_cluster_api_is_internal_and_out_of_reflection() {
+        let public = descriptors();
+        assert!(
+            public
+                .file
+                .iter()
+                .all(|f| matches!(f.package(), "harambee.v1" | "google.protobuf")),
+            "reflection offers the public package only"
+        );
+        assert!(
+            public
+                .file
+                .iter()
+                .flat_map(|f| f.service.iter())
+                .all(|s| s.name() != "Cluster")
+        );
+        let cluster = FileDescriptorSet::decode(super::cluster::FILE_DESCRIPTOR_SET)
+            .expect("descriptor set decodes");
+        let file = cluster
+            .file
+            .iter()
+            .find(|f| f.package() == "harambee.cluster.v1")
+            .expect("the cluster package");
+        let service = file.service.first().expect("the Cluster service");
+        assert_eq!(service.name(), "Cluster");
+        assert!(service.method.iter().any(|m| m.name() == "Submit"));
     }
 
     #[test]

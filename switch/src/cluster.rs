@@ -25,10 +25,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::future::join_all;
+use harambee_proto::cluster::v1::cluster_client::ClusterClient;
+use harambee_proto::cluster::v1::cluster_server::Cluster;
+use harambee_proto::cluster::v1::{SubmitRequest, SubmitResponse, SubmitResult, submit_result};
 use harambee_proto::fspiop::{ErrorCode, FspiopError};
-use harambee_proto::v1::cluster_client::ClusterClient;
-use harambee_proto::v1::cluster_server::Cluster;
-use harambee_proto::v1::{SubmitRequest, SubmitResponse, SubmitResult, submit_result};
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};

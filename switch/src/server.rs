@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use harambee_proto::v1::cluster_server::ClusterServer;
+use harambee_proto::cluster::v1::cluster_server::ClusterServer;
 use harambee_proto::v1::operator_api_server::OperatorApiServer;
 use harambee_proto::v1::participant_api_server::ParticipantApiServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
