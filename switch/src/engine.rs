@@ -5,7 +5,7 @@
 //! order, and answers each submitter:
 //!
 //! ```text
-//! submit(record) --mpsc--> [ batch ] --append--> EventLog --apply--> State
+//! submit(record) --mpsc--> [ batch ] --append--> CommandLog --apply--> State
 //!        ^                                                            |
 //!        '-------------------- oneshot reply (Applied) ---------------'
 //! ```
@@ -35,7 +35,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::failpoints;
 use crate::feed::{self, Feed, dense_from};
-use crate::log::{EventLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
+use crate::log::{CommandLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
 use crate::snapshots::SnapshotStore;
 use harambee_core::record::{DirectoryCommand, LogRecord};
 use harambee_core::state::{Applied, State};
@@ -150,7 +150,7 @@ impl Engine {
     /// engine task. Returns once the state is current. The task ends when
     /// every handle is gone (or the engine fails: see `health`).
     pub async fn start(
-        log: Arc<dyn EventLog>,
+        log: Arc<dyn CommandLog>,
         snapshots: Option<Arc<dyn SnapshotStore>>,
         options: EngineOptions,
         leadership: Leadership,
@@ -332,7 +332,7 @@ enum Exit {
 }
 
 struct Core {
-    log: Arc<dyn EventLog>,
+    log: Arc<dyn CommandLog>,
     state: Arc<RwLock<State>>,
     feed: Feed,
     waiters: Arc<Mutex<Waiters>>,
@@ -816,7 +816,7 @@ async fn demoted(elected: &mut Option<&mut watch::Receiver<bool>>) {
 
 /// Reads the log from `from` on and hands the records to the follower loop.
 async fn tail(
-    log: Arc<dyn EventLog>,
+    log: Arc<dyn CommandLog>,
     mut from: Offset,
     tx: mpsc::Sender<Vec<(Offset, LogRecord)>>,
     stop: Arc<AtomicBool>,

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use harambee_ledger::Event;
 use tokio::sync::watch;
 
-use crate::log::{EventLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
+use crate::log::{CommandLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
 use crate::snapshots::SnapshotStore;
 use harambee_core::record::{DirectoryCommand, LogRecord};
 use harambee_core::state::{Applied, RecordEffects, State};
@@ -104,7 +104,7 @@ pub fn apply_records(
 /// Replays the log into `state` from its next offset to the end, through
 /// [`apply_records`]; `each` sees every batch. Returns the records applied.
 pub async fn replay_log(
-    log: &dyn EventLog,
+    log: &dyn CommandLog,
     state: &mut State,
     mut each: impl FnMut(&State, EventBatch),
 ) -> Result<u64, LogError> {
@@ -158,7 +158,7 @@ pub struct Feed {
     ring: Arc<Mutex<Ring>>,
     /// The offset after the last batch pushed.
     applied: watch::Sender<Offset>,
-    log: Arc<dyn EventLog>,
+    log: Arc<dyn CommandLog>,
     snapshots: Option<Arc<dyn SnapshotStore>>,
     bytes_max: usize,
 }
@@ -167,7 +167,7 @@ impl Feed {
     /// A feed whose next batch starts at `next_offset`.
     pub fn new(
         next_offset: Offset,
-        log: Arc<dyn EventLog>,
+        log: Arc<dyn CommandLog>,
         snapshots: Option<Arc<dyn SnapshotStore>>,
         bytes_max: usize,
     ) -> Feed {

@@ -1280,7 +1280,7 @@ pub const REBUILD_RECORDS_PER_WRITE: usize = 16_384;
 /// by the same or later ones, so the switch may keep running. `progress` is
 /// told the offset reached.
 pub async fn rebuild_from_log(
-    log: &dyn crate::log::EventLog,
+    log: &dyn crate::log::CommandLog,
     store: &dyn ProjectionStore,
     mut progress: impl FnMut(Offset),
 ) -> anyhow::Result<Rebuilt> {

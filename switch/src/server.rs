@@ -19,7 +19,7 @@ use crate::config::{LogKind, StoreKind};
 use crate::datadir::DataDirLock;
 use crate::edge::{Ctx, NOTICE_BUS_DEPTH, now_ms};
 use crate::engine::{Engine, EngineHealth, EngineOptions, Forwarder, Leadership};
-use crate::log::EventLog;
+use crate::log::CommandLog;
 use crate::log::kafka;
 use crate::log::sqlite::SqliteLog;
 use crate::operator_api::OperatorService;
@@ -475,7 +475,7 @@ async fn serve_metrics(listener: TcpListener, mut stop: watch::Receiver<bool>) {
 
 /// Opens the event log the configuration names (creating the Kafka topic
 /// if needed; refusing an embedded log whose hash chain is broken).
-pub async fn open_log(config: &Config) -> anyhow::Result<Arc<dyn EventLog>> {
+pub async fn open_log(config: &Config) -> anyhow::Result<Arc<dyn CommandLog>> {
     crate::log::kafka::set_timeout_ms(config.kafka_timeout_ms);
     Ok(match config.log {
         LogKind::Sqlite => {

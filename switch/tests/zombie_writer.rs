@@ -13,7 +13,7 @@ use std::process::Command;
 use harambee_core::record::{DirectoryCommand, LedgerCommand, LogRecord};
 use harambee_ledger::Currency;
 use harambee_switch::log::kafka::{self, KafkaLog, KafkaTarget};
-use harambee_switch::log::{EventLog, LogError, Offset};
+use harambee_switch::log::{CommandLog, LogError, Offset};
 use harambee_tests::Tansu;
 
 fn records(n: usize, tag: &str) -> Vec<LogRecord> {

@@ -35,7 +35,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset as KafkaOffset, TopicPartitionList};
 
 use super::chain::{self, ChainedRecord};
-use super::{EventLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
+use super::{CommandLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
 use harambee_core::record::LogRecord;
 
 /// How long one broker round trip may take before the log reports itself
@@ -80,7 +80,7 @@ pub struct KafkaLog {
     /// Set by a failed append: records of it may have landed after all, so
     /// the next append first reads the head back from the broker.
     unsure: std::sync::atomic::AtomicBool,
-    /// The long-lived reader of a follower (see [`EventLog::follow`]).
+    /// The long-lived reader of a follower (see [`CommandLog::follow`]).
     follower: std::sync::Mutex<Option<Follower>>,
 }
 
@@ -572,7 +572,7 @@ fn decode_row(at: Offset, payload: Option<&[u8]>) -> Result<ChainedRecord, LogEr
 pub const READ_IDLE_MS: u64 = 300;
 
 #[async_trait]
-impl EventLog for KafkaLog {
+impl CommandLog for KafkaLog {
     async fn append(&self, records: &[LogRecord]) -> Result<Offset, LogError> {
         if records.len() > LOG_BATCH_RECORDS_MAX {
             return Err(LogError::BatchTooLarge(records.len()));

@@ -1,8 +1,10 @@
-//! The event log: the durable, ordered source of truth.
+//! The command log: the durable, ordered source of truth.
 //!
-//! Every state change of the switch is first appended here as a
-//! [`LogRecord`]; only then is it applied and answered. Recovery replays the
-//! log from the last snapshot. Two backends implement [`EventLog`]: the
+//! It holds commands, not events: every state change of the switch is
+//! first appended here as a [`LogRecord`] (a command); only then is it
+//! applied and answered, and the events are what applying it yields.
+//! Recovery replays the log from the last snapshot. Two backends implement
+//! [`CommandLog`]: the
 //! embedded SQLite log ([`sqlite::SqliteLog`], the zero-setup default) and
 //! Kafka (production, scale-out).
 //!
@@ -55,7 +57,7 @@ impl LogError {
 
 /// A durable, totally ordered log of records.
 #[async_trait]
-pub trait EventLog: Send + Sync + 'static {
+pub trait CommandLog: Send + Sync + 'static {
     /// Appends `records` in order and returns the offset of the first.
     /// Returns only once all of them are durable. On error none of them is
     /// acknowledged; see [`LogError`] for what may still have landed.

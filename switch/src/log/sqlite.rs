@@ -29,7 +29,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Row, SqlitePool};
 
 use super::chain::{self, ChainedRecord};
-use super::{EventLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
+use super::{CommandLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
 use crate::failpoints;
 use harambee_core::record::LogRecord;
 
@@ -288,7 +288,7 @@ async fn insert_rows(
 }
 
 #[async_trait]
-impl EventLog for SqliteLog {
+impl CommandLog for SqliteLog {
     async fn append(&self, records: &[LogRecord]) -> Result<Offset, LogError> {
         if records.len() > LOG_BATCH_RECORDS_MAX {
             return Err(LogError::BatchTooLarge(records.len()));

@@ -1,4 +1,4 @@
-//! The EventLog contract, checked on both backends: SQLite (embedded) and
+//! The CommandLog contract, checked on both backends: SQLite (embedded) and
 //! Kafka (a Tansu broker; these tests NEED `tansu`, see `Tansu::start`).
 //! And a whole switch on Kafka.
 
@@ -8,7 +8,7 @@ use harambee_switch::config::LogKind;
 use harambee_switch::log::chain::Verifier;
 use harambee_switch::log::kafka::{self, KafkaLog, KafkaTarget};
 use harambee_switch::log::sqlite::SqliteLog;
-use harambee_switch::log::{EventLog, LOG_BATCH_RECORDS_MAX, LogError};
+use harambee_switch::log::{CommandLog, LOG_BATCH_RECORDS_MAX, LogError};
 use harambee_tests::*;
 
 fn records(n: usize, tag: &str) -> Vec<LogRecord> {
@@ -30,7 +30,7 @@ fn records(n: usize, tag: &str) -> Vec<LogRecord> {
         .collect()
 }
 
-async fn contract(log: &dyn EventLog) {
+async fn contract(log: &dyn CommandLog) {
     assert_eq!(log.end().await.expect("end"), 0);
     assert!(log.read(0, 10).await.expect("read empty").is_empty());
     let first = records(3, "a");
