@@ -38,9 +38,9 @@ use tonic::{Request, Response, Status};
 use crate::callbacks::Channels;
 use crate::edge::{Ctx, credential_hash};
 use crate::engine::Forwarder;
-use crate::log::kafka;
-use crate::log::{LOG_BATCH_RECORDS_MAX, LogError, Offset};
 use harambee_core::record::LogRecord;
+use harambee_log::kafka;
+use harambee_log::{LOG_BATCH_RECORDS_MAX, LogError, Offset};
 
 /// Deadline of one `Submit` to the writer.
 pub const SUBMIT_TIMEOUT_MS: u64 = 10_000;

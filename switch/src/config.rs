@@ -142,7 +142,7 @@ impl Default for Config {
             cluster_advertise_url: String::new(),
             node_name: String::new(),
             kafka_session_timeout_ms: 10_000,
-            kafka_timeout_ms: crate::log::kafka::KAFKA_TIMEOUT_MS,
+            kafka_timeout_ms: harambee_log::kafka::KAFKA_TIMEOUT_MS,
             kafka_publish_events: true,
         }
     }

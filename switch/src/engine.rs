@@ -33,12 +33,12 @@ use futures::FutureExt as _;
 use harambee_proto::fspiop::{ErrorCode, FspiopError};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::failpoints;
 use crate::feed::{self, Feed, dense_from};
-use crate::log::{CommandLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
 use crate::snapshots::SnapshotStore;
 use harambee_core::record::{DirectoryCommand, LogRecord};
 use harambee_core::state::{Applied, State};
+use harambee_log::failpoints;
+use harambee_log::{CommandLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
 
 /// Submissions waiting for the engine; beyond this, submitters wait.
 pub const QUEUE_DEPTH_MAX: usize = 65_536;

@@ -23,8 +23,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset as KafkaOffset, TopicPartitionList};
 
 use crate::edge::Ctx;
-use crate::log::kafka::{self, timeout_ms};
-use crate::log::{LogError, Offset};
+use harambee_log::kafka::{self, timeout_ms};
+use harambee_log::{LogError, Offset};
 
 use harambee_core::state::State;
 

@@ -30,10 +30,10 @@ use std::sync::{Arc, Mutex};
 use harambee_ledger::Event;
 use tokio::sync::watch;
 
-use crate::log::{CommandLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
 use crate::snapshots::SnapshotStore;
 use harambee_core::record::{DirectoryCommand, LogRecord};
 use harambee_core::state::{Applied, RecordEffects, State};
+use harambee_log::{CommandLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
 
 /// Estimated bytes of recent batches the feed keeps in memory.
 pub const FEED_BYTES_MAX: usize = 256 << 20;

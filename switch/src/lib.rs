@@ -11,7 +11,6 @@
 //! `callbacks`; the `notifier` tells participants what happened; `server`
 //! wires it all together. See `docs/ARCHITECTURE.md`.
 
-pub mod audit;
 pub mod callbacks;
 pub mod cluster;
 pub mod config;
@@ -20,9 +19,7 @@ pub mod demo;
 pub mod edge;
 pub mod engine;
 pub mod events;
-pub mod failpoints;
 pub mod feed;
-pub mod log;
 pub mod notices;
 pub mod notifier;
 pub mod operator_api;

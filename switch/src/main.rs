@@ -117,8 +117,8 @@ struct KafkaLogArgs {
 }
 
 impl KafkaLogArgs {
-    fn target(&self) -> Option<harambee_switch::log::kafka::KafkaTarget> {
-        Some(harambee_switch::log::kafka::KafkaTarget {
+    fn target(&self) -> Option<harambee_log::kafka::KafkaTarget> {
+        Some(harambee_log::kafka::KafkaTarget {
             brokers: self.kafka_brokers.clone()?,
             topic: self.kafka_topic.clone(),
             partition: 0,
@@ -504,14 +504,14 @@ async fn rebuild_projections(config: Config) -> anyhow::Result<()> {
 }
 
 async fn audit(action: AuditAction) -> anyhow::Result<()> {
-    use harambee_switch::audit;
+    use harambee_log::audit;
     match action {
         AuditAction::Verify {
             data_dir,
             file,
             kafka,
         } => {
-            use harambee_switch::log::sqlite::AuditError;
+            use harambee_log::sqlite::AuditError;
             let checked = match (data_dir, file, kafka.target()) {
                 (Some(dir), None, None) => audit::verify_data_dir(&dir).await,
                 (None, None, Some(target)) => audit::verify_kafka(target).await,

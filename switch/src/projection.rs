@@ -30,10 +30,10 @@ use sqlx::{Connection as _, Postgres, QueryBuilder, Row, Sqlite, SqlitePool};
 
 use crate::edge::Ctx;
 use crate::feed::EventBatch;
-use crate::log::Offset;
 use crate::validate;
 use harambee_core::record::{DirectoryCommand, PartyKey, QuoteRecord};
 use harambee_core::state::State;
+use harambee_log::Offset;
 
 /// The projector's name in the checkpoints table.
 pub const PROJECTOR: &str = "projections";
@@ -1280,7 +1280,7 @@ pub const REBUILD_RECORDS_PER_WRITE: usize = 16_384;
 /// by the same or later ones, so the switch may keep running. `progress` is
 /// told the offset reached.
 pub async fn rebuild_from_log(
-    log: &dyn crate::log::CommandLog,
+    log: &dyn harambee_log::CommandLog,
     store: &dyn ProjectionStore,
     mut progress: impl FnMut(Offset),
 ) -> anyhow::Result<Rebuilt> {

@@ -19,15 +19,15 @@ use crate::config::{LogKind, StoreKind};
 use crate::datadir::DataDirLock;
 use crate::edge::{Ctx, NOTICE_BUS_DEPTH, now_ms};
 use crate::engine::{Engine, EngineHealth, EngineOptions, Forwarder, Leadership};
-use crate::log::CommandLog;
-use crate::log::kafka;
-use crate::log::sqlite::SqliteLog;
 use crate::operator_api::OperatorService;
 use crate::participant_api::ParticipantService;
 use crate::projection::{PgProjections, ProjectionStore, SqliteProjections};
 use crate::snapshots::{PgSnapshots, SnapshotStore, SqliteSnapshots};
 use harambee_core::record::{DirectoryCommand, LedgerCommand, LogRecord};
 use harambee_core::state::DirectoryReply;
+use harambee_log::CommandLog;
+use harambee_log::kafka;
+use harambee_log::sqlite::SqliteLog;
 
 /// Most transfers one expiry sweep aborts.
 pub const SWEEP_BATCH_MAX: u32 = 10_000;
@@ -476,7 +476,7 @@ async fn serve_metrics(listener: TcpListener, mut stop: watch::Receiver<bool>) {
 /// Opens the event log the configuration names (creating the Kafka topic
 /// if needed; refusing an embedded log whose hash chain is broken).
 pub async fn open_log(config: &Config) -> anyhow::Result<Arc<dyn CommandLog>> {
-    crate::log::kafka::set_timeout_ms(config.kafka_timeout_ms);
+    harambee_log::kafka::set_timeout_ms(config.kafka_timeout_ms);
     Ok(match config.log {
         LogKind::Sqlite => {
             let sqlite_log = SqliteLog::open(&config.data_dir.join("log.db")).await?;

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use harambee_core::record::{LogRecord, RECORD_FORMAT_VERSION, RecordError};
 use harambee_core::state::State;
 use harambee_core::text::hex;
-use harambee_switch::log::chain::{self, ChainedRecord, Verifier};
+use harambee_log::chain::{self, ChainedRecord, Verifier};
 
 /// The ledger digest of `every-kind-*` replayed, as its writer had it.
 const EVERY_KIND_DIGEST: &str = "2175797b8c9d0acaab80d36700354d7bf6e03bbda84d35d7a60bc3ba08e30b25";

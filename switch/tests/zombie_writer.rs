@@ -12,8 +12,8 @@ use std::process::Command;
 
 use harambee_core::record::{DirectoryCommand, LedgerCommand, LogRecord};
 use harambee_ledger::Currency;
-use harambee_switch::log::kafka::{self, KafkaLog, KafkaTarget};
-use harambee_switch::log::{CommandLog, LogError, Offset};
+use harambee_log::kafka::{self, KafkaLog, KafkaTarget};
+use harambee_log::{CommandLog, LogError, Offset};
 use harambee_tests::Tansu;
 
 fn records(n: usize, tag: &str) -> Vec<LogRecord> {

@@ -4,8 +4,8 @@
 
 use std::io::BufReader;
 
-use harambee_switch::audit;
-use harambee_switch::log::sqlite::AuditError;
+use harambee_log::audit;
+use harambee_log::sqlite::AuditError;
 use harambee_tests::*;
 
 async fn switch_with_traffic() -> TestSwitch {
@@ -47,7 +47,7 @@ async fn an_edited_record_is_found_where_it_was_edited() {
     let text = String::from_utf8(export).expect("utf-8");
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let victim = lines.len() / 2;
-    let mut record: harambee_switch::log::chain::ChainedRecord =
+    let mut record: harambee_log::chain::ChainedRecord =
         serde_json::from_str(&lines[victim]).expect("json line");
     record.record.push(' ');
     lines[victim] = serde_json::to_string(&record).expect("json");

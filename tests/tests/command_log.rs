@@ -4,11 +4,11 @@
 
 use harambee_core::record::{DirectoryCommand, LedgerCommand, LogRecord};
 use harambee_ledger::Currency;
+use harambee_log::chain::Verifier;
+use harambee_log::kafka::{self, KafkaLog, KafkaTarget};
+use harambee_log::sqlite::SqliteLog;
+use harambee_log::{CommandLog, LOG_BATCH_RECORDS_MAX, LogError};
 use harambee_switch::config::LogKind;
-use harambee_switch::log::chain::Verifier;
-use harambee_switch::log::kafka::{self, KafkaLog, KafkaTarget};
-use harambee_switch::log::sqlite::SqliteLog;
-use harambee_switch::log::{CommandLog, LOG_BATCH_RECORDS_MAX, LogError};
 use harambee_tests::*;
 
 fn records(n: usize, tag: &str) -> Vec<LogRecord> {

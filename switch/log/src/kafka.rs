@@ -3,7 +3,7 @@
 //!
 //! - The producer is idempotent with `acks=all`: a record acknowledged here
 //!   is on every in-sync replica, once.
-//! - Records carry the hash chain of [`super::chain`] and the partition
+//! - Records carry the hash chain of [`crate::chain`] and the partition
 //!   offset (`position`) the writer meant each to get. A record the broker
 //!   puts anywhere else is void: another writer got there first. The append
 //!   then fails (`LogError::Contended`), the writer reads back the real end,
@@ -34,8 +34,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset as KafkaOffset, TopicPartitionList};
 
-use super::chain::{self, ChainedRecord};
-use super::{CommandLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
+use crate::chain::{self, ChainedRecord};
+use crate::{CommandLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
 use harambee_core::record::LogRecord;
 
 /// How long one broker round trip may take before the log reports itself

@@ -39,7 +39,7 @@ use harambee_core::text::hex32;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::Offset;
+use crate::Offset;
 
 /// The hash before the first record.
 pub const GENESIS: [u8; 32] = [0; 32];

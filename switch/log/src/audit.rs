@@ -5,10 +5,10 @@
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-use crate::log::chain::{self, ChainedRecord, Verifier};
-use crate::log::kafka::{KafkaLog, KafkaTarget};
-use crate::log::sqlite::{AuditError, SqliteLog};
-use crate::log::{LOG_BATCH_RECORDS_MAX, Offset};
+use crate::chain::{self, ChainedRecord, Verifier};
+use crate::kafka::{KafkaLog, KafkaTarget};
+use crate::sqlite::{AuditError, SqliteLog};
+use crate::{LOG_BATCH_RECORDS_MAX, Offset};
 
 /// What a successful verification found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +16,7 @@ pub struct Verified {
     /// Valid records: the log.
     pub records: Offset,
     /// Void records (Kafka): appended by a writer whose view was stale,
-    /// skipped by every reader. Not a break; see [`crate::log::chain`].
+    /// skipped by every reader. Not a break; see [`crate::chain`].
     pub void: u64,
     pub head: String,
 }
@@ -33,7 +33,7 @@ impl Verified {
 
 /// Hands every message of a Kafka log partition, void ones included, to
 /// `each`, in partition order.
-async fn for_each_message<E: From<crate::log::LogError>>(
+async fn for_each_message<E: From<crate::LogError>>(
     target: KafkaTarget,
     mut each: impl FnMut(&ChainedRecord) -> Result<(), E>,
 ) -> Result<Offset, E> {
@@ -120,7 +120,7 @@ pub async fn export(data_dir: &Path, out: &mut impl Write) -> anyhow::Result<Off
 async fn open(data_dir: &Path) -> Result<SqliteLog, AuditError> {
     let path = data_dir.join("log.db");
     if !path.exists() {
-        return Err(AuditError::Log(crate::log::LogError::Unavailable(format!(
+        return Err(AuditError::Log(crate::LogError::Unavailable(format!(
             "{} does not exist",
             path.display()
         ))));

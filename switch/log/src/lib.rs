@@ -12,7 +12,9 @@
 //! is durable (SQLite: committed with `synchronous = FULL`; Kafka: acked by
 //! all in-sync replicas). Offsets are dense, start at 0, and never change.
 
+pub mod audit;
 pub mod chain;
+pub mod failpoints;
 pub mod kafka;
 pub mod sqlite;
 

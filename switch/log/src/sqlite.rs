@@ -28,9 +28,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, Row, SqlitePool};
 
-use super::chain::{self, ChainedRecord};
-use super::{CommandLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
+use crate::chain::{self, ChainedRecord};
 use crate::failpoints;
+use crate::{CommandLog, LOG_BATCH_RECORDS_MAX, LogError, Offset};
 use harambee_core::record::LogRecord;
 
 /// Connections that read the log (the engine's read-back, readers of the
@@ -40,7 +40,7 @@ pub const READER_CONNECTIONS_MAX: u32 = 4;
 /// How long a statement waits for a lock held by another connection.
 pub const BUSY_TIMEOUT_MS: u64 = 5_000;
 
-/// The embedded log in a SQLite file, hash-chained (see [`super::chain`]).
+/// The embedded log in a SQLite file, hash-chained (see [`crate::chain`]).
 pub struct SqliteLog {
     path: PathBuf,
     options: SqliteConnectOptions,
@@ -383,7 +383,7 @@ impl CommandLog for SqliteLog {
         let written = sqlx::query(
             "INSERT INTO log_probe (id, at_ms) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at_ms = excluded.at_ms",
         )
-        .bind(crate::edge::now_ms())
+        .bind(probe_time_ms())
         .execute(conn)
         .await;
         match written {
@@ -394,4 +394,12 @@ impl CommandLog for SqliteLog {
             }
         }
     }
+}
+
+/// The wall-clock time a probe writes (what it writes does not matter; that
+/// the write is durable does).
+fn probe_time_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
