@@ -60,10 +60,13 @@ pub async fn verify_kafka(target: KafkaTarget) -> Result<Verified, AuditError> {
 
 /// Writes every message of a Kafka log partition, void ones included, with
 /// its partition offset, as JSON lines. Returns how many.
-pub async fn export_kafka(target: KafkaTarget, out: &mut impl Write) -> anyhow::Result<Offset> {
+pub async fn export_kafka(
+    target: KafkaTarget,
+    out: &mut impl Write,
+) -> Result<Offset, AuditError> {
     let mut written = 0;
-    for_each_message(target, |row| -> anyhow::Result<()> {
-        serde_json::to_writer(&mut *out, row)?;
+    for_each_message(target, |row| -> Result<(), AuditError> {
+        serde_json::to_writer(&mut *out, row).map_err(std::io::Error::from)?;
         out.write_all(b"\n")?;
         written += 1;
         Ok(())
@@ -84,7 +87,9 @@ pub async fn verify_data_dir(data_dir: &Path) -> Result<Verified, AuditError> {
 }
 
 /// Verifies an export (JSON lines of [`ChainedRecord`]).
-pub fn verify_export(reader: impl BufRead) -> anyhow::Result<Result<Verified, chain::ChainBreak>> {
+pub fn verify_export(
+    reader: impl BufRead,
+) -> Result<Result<Verified, chain::ChainBreak>, AuditError> {
     let mut verifier = Verifier::default();
     for (n, line) in reader.lines().enumerate() {
         let line = line?;
@@ -92,7 +97,10 @@ pub fn verify_export(reader: impl BufRead) -> anyhow::Result<Result<Verified, ch
             continue;
         }
         let record: ChainedRecord =
-            serde_json::from_str(&line).map_err(|e| anyhow::anyhow!("line {}: {e}", n + 1))?;
+            serde_json::from_str(&line).map_err(|e| AuditError::Export {
+                line: n + 1,
+                reason: e.to_string(),
+            })?;
         if let Err(b) = verifier.check(&record) {
             return Ok(Err(b));
         }
@@ -101,7 +109,7 @@ pub fn verify_export(reader: impl BufRead) -> anyhow::Result<Result<Verified, ch
 }
 
 /// Writes the log of a data directory as JSON lines.
-pub async fn export(data_dir: &Path, out: &mut impl Write) -> anyhow::Result<Offset> {
+pub async fn export(data_dir: &Path, out: &mut impl Write) -> Result<Offset, AuditError> {
     let log = open(data_dir).await?;
     let mut next = 0;
     loop {
@@ -110,7 +118,7 @@ pub async fn export(data_dir: &Path, out: &mut impl Write) -> anyhow::Result<Off
             return Ok(next);
         }
         for row in &rows {
-            serde_json::to_writer(&mut *out, row)?;
+            serde_json::to_writer(&mut *out, row).map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
         }
         next += rows.len() as Offset;

@@ -260,6 +260,10 @@ pub enum AuditError {
     Log(#[from] LogError),
     #[error("hash chain broken: {0}")]
     Break(#[from] chain::ChainBreak),
+    #[error("export: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("export line {line}: {reason}")]
+    Export { line: usize, reason: String },
 }
 
 /// Records per INSERT statement (4 bound values each; SQLite allows 32,766).
