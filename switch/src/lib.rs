@@ -15,6 +15,7 @@ pub mod callbacks;
 pub mod cluster;
 pub mod config;
 pub mod datadir;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod edge;
 pub mod engine;

@@ -60,10 +60,7 @@ pub async fn verify_kafka(target: KafkaTarget) -> Result<Verified, AuditError> {
 
 /// Writes every message of a Kafka log partition, void ones included, with
 /// its partition offset, as JSON lines. Returns how many.
-pub async fn export_kafka(
-    target: KafkaTarget,
-    out: &mut impl Write,
-) -> Result<Offset, AuditError> {
+pub async fn export_kafka(target: KafkaTarget, out: &mut impl Write) -> Result<Offset, AuditError> {
     let mut written = 0;
     for_each_message(target, |row| -> Result<(), AuditError> {
         serde_json::to_writer(&mut *out, row).map_err(std::io::Error::from)?;

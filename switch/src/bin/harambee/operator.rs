@@ -1,0 +1,635 @@
+//! The operator commands: a CLI over the Operator API of a running switch.
+
+use clap::Subcommand;
+use std::path::PathBuf;
+
+use harambee_proto::v1::operator_api_client::OperatorApiClient;
+use harambee_proto::v1::*;
+use tonic::transport::Channel;
+
+#[derive(Subcommand)]
+pub(crate) enum OperatorCmd {
+    /// Participants: create, list, show, activate, deactivate, set endpoint.
+    Participant {
+        #[command(subcommand)]
+        action: ParticipantAction,
+        #[command(flatten)]
+        op: OperatorArgs,
+    },
+    /// Enables a currency on the hub.
+    Currency {
+        currency: String,
+        #[command(flatten)]
+        op: OperatorArgs,
+    },
+    /// Opens a participant's accounts in a currency with a net debit cap.
+    Accounts {
+        fsp_id: String,
+        currency: String,
+        net_debit_cap: String,
+        #[command(flatten)]
+        op: OperatorArgs,
+    },
+    /// Sets a net debit cap.
+    Limit {
+        fsp_id: String,
+        currency: String,
+        net_debit_cap: String,
+        #[command(flatten)]
+        op: OperatorArgs,
+    },
+    /// Funds in and out.
+    Funds {
+        #[command(subcommand)]
+        action: FundsAction,
+        #[command(flatten)]
+        op: OperatorArgs,
+    },
+    /// A participant's positions.
+    Positions {
+        fsp_id: String,
+        #[command(flatten)]
+        op: OperatorArgs,
+    },
+    /// One transfer, or the transfers of a participant.
+    Transfers {
+        /// A transfer id; without it, lists.
+        transfer_id: Option<String>,
+        #[arg(long, default_value = "")]
+        fsp_id: String,
+        #[command(flatten)]
+        op: OperatorArgs,
+    },
+    /// The ledger digest and whether it balances.
+    Digest {
+        #[command(flatten)]
+        op: OperatorArgs,
+    },
+    /// Settlement windows: list, show, close.
+    Window {
+        #[command(subcommand)]
+        action: WindowAction,
+        #[command(flatten)]
+        op: OperatorArgs,
+    },
+    /// Settlements: create, list, show, advance, abort, report.
+    Settlement {
+        #[command(subcommand)]
+        action: SettlementAction,
+        #[command(flatten)]
+        op: OperatorArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum WindowAction {
+    /// Windows of a currency (all currencies without one).
+    List {
+        #[arg(long, default_value = "")]
+        currency: String,
+    },
+    Show {
+        window_id: u64,
+    },
+    /// Closes the open window of a currency; the next opens at once.
+    Close {
+        currency: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SettlementAction {
+    /// Creates a settlement over closed windows.
+    Create {
+        currency: String,
+        /// The windows to settle.
+        #[arg(required = true)]
+        window_ids: Vec<u64>,
+        #[arg(long, value_enum, default_value_t = ModelArg::Multilateral)]
+        model: ModelArg,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    List,
+    Show {
+        settlement_id: u64,
+    },
+    /// Moves one participant's account to the next state: recorded,
+    /// reserved, committed or settled.
+    Advance {
+        settlement_id: u64,
+        fsp_id: String,
+        #[arg(value_enum)]
+        target: TargetArg,
+        #[arg(long, default_value = "")]
+        external_reference: String,
+    },
+    Abort {
+        settlement_id: u64,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Writes a report: net-positions, bilateral or transfers, as JSON or
+    /// CSV, to a file (standard output without --out).
+    Report {
+        settlement_id: u64,
+        #[arg(value_enum)]
+        kind: ReportArg,
+        #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
+        format: FormatArg,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// A participant's kind.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum KindArg {
+    Bank,
+    Wallet,
+}
+
+/// How a settlement nets.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum ModelArg {
+    /// Deferred multilateral net.
+    Multilateral,
+    /// Deferred bilateral net.
+    Bilateral,
+}
+
+/// The state a settlement account is moved to.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum TargetArg {
+    Recorded,
+    Reserved,
+    Committed,
+    Settled,
+}
+
+/// A settlement report.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum ReportArg {
+    NetPositions,
+    Bilateral,
+    Transfers,
+}
+
+/// A report's format.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum FormatArg {
+    Csv,
+    Json,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct OperatorArgs {
+    /// Operator API URL.
+    #[arg(
+        long,
+        env = "HARAMBEE_OPERATOR_URL",
+        default_value = "http://127.0.0.1:7401",
+        global = true
+    )]
+    url: String,
+    /// Operator credential.
+    #[arg(
+        long,
+        env = "HARAMBEE_OPERATOR_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    token: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ParticipantAction {
+    Create {
+        fsp_id: String,
+        #[arg(long, value_enum, default_value_t = KindArg::Bank)]
+        kind: KindArg,
+    },
+    List,
+    Show {
+        fsp_id: String,
+    },
+    Activate {
+        fsp_id: String,
+    },
+    Deactivate {
+        fsp_id: String,
+    },
+    Endpoint {
+        fsp_id: String,
+        url: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum FundsAction {
+    In {
+        fsp_id: String,
+        amount: String,
+        currency: String,
+        #[arg(long)]
+        id: Option<String>,
+    },
+    OutReserve {
+        fsp_id: String,
+        amount: String,
+        currency: String,
+        #[arg(long)]
+        id: Option<String>,
+    },
+    OutCommit {
+        id: String,
+    },
+    OutAbort {
+        id: String,
+    },
+}
+
+/// A response as the CLI prints it.
+fn show<T: std::fmt::Debug>(response: tonic::Response<T>) -> String {
+    format!("{:#?}", response.into_inner())
+}
+
+fn req<T>(token: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
+    let mut r = tonic::Request::new(message);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(r)
+}
+
+/// Money as the API takes it.
+fn money(amount: String, currency: String) -> Option<Money> {
+    Some(Money { amount, currency })
+}
+
+/// The id given, or a fresh UUID.
+fn fresh(id: Option<String>) -> String {
+    id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+pub(crate) async fn operator(cmd: OperatorCmd) -> anyhow::Result<()> {
+    let args = match &cmd {
+        OperatorCmd::Participant { op, .. }
+        | OperatorCmd::Currency { op, .. }
+        | OperatorCmd::Accounts { op, .. }
+        | OperatorCmd::Limit { op, .. }
+        | OperatorCmd::Funds { op, .. }
+        | OperatorCmd::Positions { op, .. }
+        | OperatorCmd::Transfers { op, .. }
+        | OperatorCmd::Window { op, .. }
+        | OperatorCmd::Settlement { op, .. }
+        | OperatorCmd::Digest { op } => op,
+    };
+    let token = args
+        .token
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("set --token or HARAMBEE_OPERATOR_TOKEN"))?;
+    let mut c = OperatorApiClient::new(Channel::from_shared(args.url.clone())?.connect().await?);
+    let t = token.as_str();
+    let result: Result<String, tonic::Status> = match cmd {
+        OperatorCmd::Participant { action, .. } => participant(&mut c, t, action).await?,
+        OperatorCmd::Currency { currency, .. } => c
+            .add_currency(req(t, AddCurrencyRequest { currency })?)
+            .await
+            .map(show),
+        OperatorCmd::Accounts {
+            fsp_id,
+            currency,
+            net_debit_cap,
+            ..
+        } => c
+            .add_participant_currency(req(
+                t,
+                AddParticipantCurrencyRequest {
+                    fsp_id,
+                    currency,
+                    net_debit_cap,
+                    settlement_model: 0,
+                },
+            )?)
+            .await
+            .map(show),
+        OperatorCmd::Limit {
+            fsp_id,
+            currency,
+            net_debit_cap,
+            ..
+        } => c
+            .set_net_debit_cap(req(
+                t,
+                SetNetDebitCapRequest {
+                    fsp_id,
+                    currency,
+                    net_debit_cap,
+                },
+            )?)
+            .await
+            .map(show),
+        OperatorCmd::Funds { action, .. } => funds(&mut c, t, action).await?,
+        OperatorCmd::Positions { fsp_id, .. } => c
+            .get_positions(req(t, GetPositionsRequest { fsp_id })?)
+            .await
+            .map(show),
+        OperatorCmd::Transfers {
+            transfer_id: Some(transfer_id),
+            ..
+        } => c
+            .get_transfer(req(t, GetTransferRequest { transfer_id })?)
+            .await
+            .map(show),
+        OperatorCmd::Transfers {
+            transfer_id: None,
+            fsp_id,
+            ..
+        } => c
+            .list_transfers(req(
+                t,
+                ListTransfersRequest {
+                    fsp_id,
+                    ..Default::default()
+                },
+            )?)
+            .await
+            .map(show),
+        OperatorCmd::Digest { .. } => c
+            .get_ledger_digest(req(t, GetLedgerDigestRequest {})?)
+            .await
+            .map(show),
+        OperatorCmd::Window { action, .. } => match action {
+            WindowAction::List { currency } => c
+                .list_settlement_windows(req(
+                    t,
+                    ListSettlementWindowsRequest {
+                        currency,
+                        ..Default::default()
+                    },
+                )?)
+                .await
+                .map(show),
+            WindowAction::Show { window_id } => c
+                .get_settlement_window(req(t, GetSettlementWindowRequest { window_id })?)
+                .await
+                .map(show),
+            WindowAction::Close { currency, reason } => c
+                .close_settlement_window(req(t, CloseSettlementWindowRequest { currency, reason })?)
+                .await
+                .map(show),
+        },
+        OperatorCmd::Settlement { action, .. } => settlement(&mut c, t, action).await?,
+    };
+    match result {
+        Ok(text) => {
+            println!("{text}");
+            Ok(())
+        }
+        Err(status) => {
+            let e = harambee_proto::fspiop::FspiopError::from_status(&status);
+            anyhow::bail!("error {}: {}", e.code, e.description)
+        }
+    }
+}
+
+/// `participant` subcommands.
+async fn participant(
+    c: &mut OperatorApiClient<Channel>,
+    t: &str,
+    action: ParticipantAction,
+) -> anyhow::Result<Result<String, tonic::Status>> {
+    Ok(match action {
+        ParticipantAction::Create { fsp_id, kind } => {
+            let kind = match kind {
+                KindArg::Bank => ParticipantKind::Bank,
+                KindArg::Wallet => ParticipantKind::Wallet,
+            };
+            c.create_participant(req(
+                t,
+                CreateParticipantRequest {
+                    fsp_id: fsp_id.clone(),
+                    kind: kind as i32,
+                    name: fsp_id,
+                },
+            )?)
+            .await
+            .map(show)
+        }
+        ParticipantAction::List => c
+            .list_participants(req(t, ListParticipantsRequest::default())?)
+            .await
+            .map(show),
+        ParticipantAction::Show { fsp_id } => c
+            .get_participant(req(t, GetParticipantRequest { fsp_id })?)
+            .await
+            .map(show),
+        ParticipantAction::Activate { fsp_id } => c
+            .set_participant_active(req(
+                t,
+                SetParticipantActiveRequest {
+                    fsp_id,
+                    active: true,
+                },
+            )?)
+            .await
+            .map(show),
+        ParticipantAction::Deactivate { fsp_id } => c
+            .set_participant_active(req(
+                t,
+                SetParticipantActiveRequest {
+                    fsp_id,
+                    active: false,
+                },
+            )?)
+            .await
+            .map(show),
+        ParticipantAction::Endpoint { fsp_id, url } => c
+            .set_endpoint(req(t, SetEndpointRequest { fsp_id, url })?)
+            .await
+            .map(show),
+    })
+}
+
+/// `funds` subcommands.
+async fn funds(
+    c: &mut OperatorApiClient<Channel>,
+    t: &str,
+    action: FundsAction,
+) -> anyhow::Result<Result<String, tonic::Status>> {
+    Ok(match action {
+        FundsAction::In {
+            fsp_id,
+            amount,
+            currency,
+            id,
+        } => c
+            .funds_in(req(
+                t,
+                FundsRequest {
+                    funds_id: fresh(id),
+                    fsp_id,
+                    amount: money(amount, currency),
+                    reason: String::new(),
+                },
+            )?)
+            .await
+            .map(show),
+        FundsAction::OutReserve {
+            fsp_id,
+            amount,
+            currency,
+            id,
+        } => c
+            .funds_out_reserve(req(
+                t,
+                FundsRequest {
+                    funds_id: fresh(id),
+                    fsp_id,
+                    amount: money(amount, currency),
+                    reason: String::new(),
+                },
+            )?)
+            .await
+            .map(show),
+        FundsAction::OutCommit { id } => c
+            .funds_out_commit(req(
+                t,
+                FundsActionRequest {
+                    funds_id: id,
+                    reason: String::new(),
+                },
+            )?)
+            .await
+            .map(show),
+        FundsAction::OutAbort { id } => c
+            .funds_out_abort(req(
+                t,
+                FundsActionRequest {
+                    funds_id: id,
+                    reason: String::new(),
+                },
+            )?)
+            .await
+            .map(show),
+    })
+}
+
+/// `settlement` subcommands.
+async fn settlement(
+    c: &mut OperatorApiClient<Channel>,
+    t: &str,
+    action: SettlementAction,
+) -> anyhow::Result<Result<String, tonic::Status>> {
+    Ok(match action {
+        SettlementAction::Create {
+            currency,
+            window_ids,
+            model,
+            reason,
+        } => {
+            let model = match model {
+                ModelArg::Multilateral => SettlementModel::DeferredMultilateralNet,
+                ModelArg::Bilateral => SettlementModel::DeferredBilateralNet,
+            };
+            c.create_settlement(req(
+                t,
+                CreateSettlementRequest {
+                    currency,
+                    model: model as i32,
+                    window_ids,
+                    reason,
+                },
+            )?)
+            .await
+            .map(show)
+        }
+        SettlementAction::List => c
+            .list_settlements(req(t, ListSettlementsRequest::default())?)
+            .await
+            .map(show),
+        SettlementAction::Show { settlement_id } => c
+            .get_settlement(req(t, GetSettlementRequest { settlement_id })?)
+            .await
+            .map(show),
+        SettlementAction::Advance {
+            settlement_id,
+            fsp_id,
+            target,
+            external_reference,
+        } => {
+            let target = match target {
+                TargetArg::Recorded => SettlementState::PsTransfersRecorded,
+                TargetArg::Reserved => SettlementState::PsTransfersReserved,
+                TargetArg::Committed => SettlementState::PsTransfersCommitted,
+                TargetArg::Settled => SettlementState::Settled,
+            };
+            c.advance_settlement_participant(req(
+                t,
+                AdvanceSettlementParticipantRequest {
+                    settlement_id,
+                    fsp_id,
+                    target: target as i32,
+                    reason: String::new(),
+                    external_reference,
+                },
+            )?)
+            .await
+            .map(show)
+        }
+        SettlementAction::Abort {
+            settlement_id,
+            reason,
+        } => c
+            .abort_settlement(req(
+                t,
+                AbortSettlementRequest {
+                    settlement_id,
+                    reason,
+                },
+            )?)
+            .await
+            .map(show),
+        SettlementAction::Report {
+            settlement_id,
+            kind,
+            format,
+            out,
+        } => {
+            let kind = match kind {
+                ReportArg::NetPositions => ReportKind::NetPositions,
+                ReportArg::Bilateral => ReportKind::BilateralMatrix,
+                ReportArg::Transfers => ReportKind::Transfers,
+            };
+            let format = match format {
+                FormatArg::Csv => ReportFormat::Csv,
+                FormatArg::Json => ReportFormat::Json,
+            };
+            match c
+                .get_settlement_report(req(
+                    t,
+                    GetSettlementReportRequest {
+                        settlement_id,
+                        kind: kind as i32,
+                        format: format as i32,
+                    },
+                )?)
+                .await
+            {
+                Ok(r) => {
+                    let r = r.into_inner();
+                    match out {
+                        Some(path) => {
+                            std::fs::write(&path, &r.content)?;
+                            Ok(format!("{} written to {}", r.file_name, path.display()))
+                        }
+                        None => Ok(String::from_utf8_lossy(&r.content).into_owned()),
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        }
+    })
+}
