@@ -5,8 +5,9 @@
 //! participant's name, a final transfer), so any state at or after the
 //! record gives the same notification.
 
-use harambee_core::notices::{NoticeDraft, NoticeKind, settlement_state_name};
+use harambee_core::notices::{NoticeDraft, NoticeKind};
 use harambee_core::state::State;
+use harambee_core::text::settlement_state_name;
 use harambee_ledger::{Currency, ParticipantId, TransferId};
 use harambee_proto::v1::{self, Money, Notification, notification};
 

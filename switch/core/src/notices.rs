@@ -15,11 +15,10 @@
 
 use std::collections::BTreeMap;
 
+use harambee_ledger::Ledger;
 use harambee_ledger::{Currency, Event, FundsId, ParticipantId, TransferId};
-use harambee_settlement::SettlementState;
+use harambee_settlement::{SettlementState, Settlements};
 use serde::{Deserialize, Serialize};
-
-use crate::state::State;
 
 /// A prepare that takes the payer's exposure (position + reserved) from
 /// below to at least this share of its limit (the lower of liquidity and
@@ -93,18 +92,21 @@ pub struct NoticeDraft {
 }
 
 /// The notices of one applied record. `time_ms` is the record's time (0 if
-/// it carries none); `events` what it did; `state` the state right after.
+/// it carries none); `events` what it did; `ledger` and `settlements` as
+/// they are right after it; `sequences` numbers the notices.
 pub(crate) fn derive(
-    state: &mut State,
+    ledger: &Ledger,
+    settlements: &Settlements,
+    sequences: &mut NoticeSequences,
     settlement: Option<&crate::record::SettlementCommand>,
     time_ms: i64,
     events: &[Event],
     out: &mut Vec<NoticeDraft>,
 ) {
-    if time_ms > state.notices.last_time_ms {
-        state.notices.last_time_ms = time_ms;
+    if time_ms > sequences.last_time_ms {
+        sequences.last_time_ms = time_ms;
     }
-    let time_ms = state.notices.last_time_ms;
+    let time_ms = sequences.last_time_ms;
     let mut kinds: Vec<(ParticipantId, NoticeKind)> = Vec::new();
     for event in events {
         match event {
@@ -121,7 +123,8 @@ pub(crate) fn derive(
                 kinds.push((*payee, NoticeKind::TransferAborted(*transfer_id)));
             }
             Event::TransferReserved { payer, posting, .. } => {
-                if let Some(alert) = position_alert(state, *payer, posting.currency, posting.amount)
+                if let Some(alert) =
+                    position_alert(ledger, *payer, posting.currency, posting.amount)
                 {
                     kinds.push((*payer, alert));
                 }
@@ -159,8 +162,7 @@ pub(crate) fn derive(
                 currency,
                 net_debit_cap,
             } => {
-                let exposure = state
-                    .ledger
+                let exposure = ledger
                     .position(*participant, *currency)
                     .map_or(0, |v| v.position + v.reserved);
                 kinds.push((
@@ -176,10 +178,10 @@ pub(crate) fn derive(
         }
     }
     if let Some(command) = settlement {
-        settlement_notices(state, command, &mut kinds);
+        settlement_notices(ledger, settlements, command, &mut kinds);
     }
     for (participant, kind) in kinds {
-        let sequence = state.notices.next(participant);
+        let sequence = sequences.next(participant);
         out.push(NoticeDraft {
             participant,
             sequence,
@@ -201,12 +203,12 @@ fn funds_action(event: &Event) -> &'static str {
 /// An alert if reserving `amount` took the payer's exposure across
 /// `POSITION_ALERT_PERCENT` of its limit.
 fn position_alert(
-    state: &State,
+    ledger: &Ledger,
     payer: ParticipantId,
     currency: Currency,
     amount: i128,
 ) -> Option<NoticeKind> {
-    let view = state.ledger.position(payer, currency)?;
+    let view = ledger.position(payer, currency)?;
     let limit = view.liquidity.min(view.net_debit_cap);
     if limit <= 0 {
         return None;
@@ -224,12 +226,12 @@ fn position_alert(
 
 /// The participants a settlement command changed, with what they see.
 fn settlement_notices(
-    state: &State,
+    ledger: &Ledger,
+    settlements: &Settlements,
     command: &crate::record::SettlementCommand,
     kinds: &mut Vec<(ParticipantId, NoticeKind)>,
 ) {
     use crate::record::SettlementCommand;
-    let settlements = &state.settlements;
     let changed = |id: u64, only: Option<ParticipantId>, kinds: &mut Vec<_>| {
         let Some(s) = settlements.settlement(harambee_settlement::SettlementId(id)) else {
             return;
@@ -289,24 +291,8 @@ fn settlement_notices(
             settlement_id,
             participant,
             ..
-        } => changed(
-            *settlement_id,
-            Some(participant.resolve(&state.ledger)),
-            kinds,
-        ),
+        } => changed(*settlement_id, Some(participant.resolve(ledger)), kinds),
         SettlementCommand::Abort { settlement_id, .. } => changed(*settlement_id, None, kinds),
-    }
-}
-
-/// The wire form of a settlement state.
-pub fn settlement_state_name(state: SettlementState) -> &'static str {
-    match state {
-        SettlementState::PendingSettlement => "PENDING_SETTLEMENT",
-        SettlementState::PsTransfersRecorded => "PS_TRANSFERS_RECORDED",
-        SettlementState::PsTransfersReserved => "PS_TRANSFERS_RESERVED",
-        SettlementState::PsTransfersCommitted => "PS_TRANSFERS_COMMITTED",
-        SettlementState::Settled => "SETTLED",
-        SettlementState::Aborted => "ABORTED",
     }
 }
 

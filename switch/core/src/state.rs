@@ -307,7 +307,9 @@ impl State {
             }
         };
         crate::notices::derive(
-            self,
+            &self.ledger,
+            &self.settlements,
+            &mut self.notices,
             settled,
             time_ms,
             &effects.events,

@@ -4,6 +4,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use harambee_settlement::SettlementState;
 
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
@@ -52,6 +53,18 @@ pub fn parse_uuid(text: &str) -> Option<u128> {
 /// 32 bytes as unpadded base64url (ILP conditions and fulfilments).
 pub fn b64url(value: &[u8; 32]) -> String {
     URL_SAFE_NO_PAD.encode(value)
+}
+
+/// The wire form of a settlement state (as the API and the log write it).
+pub fn settlement_state_name(state: SettlementState) -> &'static str {
+    match state {
+        SettlementState::PendingSettlement => "PENDING_SETTLEMENT",
+        SettlementState::PsTransfersRecorded => "PS_TRANSFERS_RECORDED",
+        SettlementState::PsTransfersReserved => "PS_TRANSFERS_RESERVED",
+        SettlementState::PsTransfersCommitted => "PS_TRANSFERS_COMMITTED",
+        SettlementState::Settled => "SETTLED",
+        SettlementState::Aborted => "ABORTED",
+    }
 }
 
 #[cfg(test)]

@@ -415,7 +415,7 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
             } => Record::AdvanceSettlement {
                 settlement_id: *settlement_id,
                 participant: name(participant)?,
-                to: crate::notices::settlement_state_name(*to).into(),
+                to: crate::text::settlement_state_name(*to).into(),
                 external_reference: external_reference.clone(),
             },
             SettlementCommand::Abort { settlement_id, .. } => Record::AbortSettlement {
@@ -701,7 +701,7 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             participant: named(participant),
             to: STATES
                 .into_iter()
-                .find(|s| crate::notices::settlement_state_name(*s) == to)
+                .find(|s| crate::text::settlement_state_name(*s) == to)
                 .ok_or_else(|| malformed("to", &to))?,
             external_reference,
             now_ms,
