@@ -36,6 +36,9 @@ pub enum Behaviour {
     Slow(Duration),
     /// Never answers before the transfer's expiration.
     Silent,
+    /// Answers `accepted`: it keeps the transfer (see [`Dfsp::deferred`])
+    /// and answers later with a `FulfilTransfer` of its own.
+    Deferred,
 }
 
 /// A customer of the DFSP.
@@ -101,6 +104,9 @@ pub struct Dfsp {
     pub stats: Stats,
     /// Notifications received, most recent last (at most NOTIFICATIONS_KEPT).
     notifications: Mutex<Vec<Notification>>,
+    /// Transfers answered `accepted`, oldest first (at most
+    /// NOTIFICATIONS_KEPT).
+    deferred: Mutex<Vec<CallbackTransferRequest>>,
 }
 
 /// Notifications a simulated DFSP keeps.
@@ -147,7 +153,19 @@ impl Dfsp {
             transfers_seen: AtomicU64::new(0),
             stats: Stats::default(),
             notifications: Mutex::new(Vec::new()),
+            deferred: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The transfers this DFSP answered `accepted` and not yet took.
+    pub fn take_deferred(&self) -> Vec<CallbackTransferRequest> {
+        std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The fulfilment this DFSP gives a transfer it was asked for
+    /// (base64url), or its refusal.
+    pub fn fulfilment_for(&self, r: &CallbackTransferRequest) -> Result<String, ErrorInformation> {
+        self.fulfil(r)
     }
 
     pub fn set_behaviour(&self, b: Behaviour) {
@@ -369,6 +387,15 @@ impl PayeeCallback for Service {
             }))
         };
         let fulfilment = match d.behaviour() {
+            Behaviour::Deferred => {
+                let mut deferred = d.deferred.lock().unwrap_or_else(|p| p.into_inner());
+                if deferred.len() < NOTIFICATIONS_KEPT {
+                    deferred.push(r);
+                }
+                return Ok(Response::new(CallbackTransferResponse {
+                    result: Some(callback_transfer_response::Result::Accepted(Accepted {})),
+                }));
+            }
             Behaviour::Reject(code) => return reject(code),
             Behaviour::RejectEvery(k) if k > 0 && n.is_multiple_of(k) => {
                 return reject(ErrorCode::PayeeRejectedTransaction.number());

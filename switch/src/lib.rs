@@ -28,5 +28,6 @@ pub mod participant_api;
 pub mod projection;
 pub mod reports;
 pub mod server;
+pub mod service;
 pub mod snapshots;
 pub mod validate;

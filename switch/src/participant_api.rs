@@ -1,13 +1,13 @@
 //! The Participant API server: lookup, quotes, transfers, notifications.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::Stream;
 use harambee_ledger::{Reply, TransferId, TransferState};
-use harambee_proto::fspiop::{self, ErrorCode, FspiopError};
+use harambee_proto::fspiop::{ErrorCode, FspiopError};
 use harambee_proto::v1::callback_quote_response;
-use harambee_proto::v1::callback_transfer_response;
 use harambee_proto::v1::get_party_response;
 use harambee_proto::v1::participant_api_server::ParticipantApi;
 use harambee_proto::v1::*;
@@ -16,21 +16,15 @@ use sha2::{Digest, Sha256};
 use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
 
-use crate::callbacks::{call_error, with_deadline};
+use crate::callbacks::{call_error, remote_error, with_deadline};
 use crate::edge::{Ctx, Notice, now_ms, transfer_result};
+use crate::service::ports::TransferAsk;
+use crate::service::transfers::{Answer, Transfers};
 use crate::validate;
 use harambee_core::record::{
     DirectoryCommand, LedgerCommand, LogRecord, ParticipantRef, PartyKey, QuoteRecord,
 };
 use harambee_core::state::{Applied, DirectoryReply};
-
-/// Extra time, past a transfer's expiration, that a duplicate prepare waits
-/// for the expiry sweep to finish the transfer.
-pub const EXPIRY_GRACE_MS: i64 = 5_000;
-
-/// Pause between two attempts to record a payee's answer while the log is
-/// unavailable.
-pub const ANSWER_RETRY_MS: u64 = 200;
 
 /// Longest wait for the quotes projection when a quote is not in memory
 /// (a repeat of a quote released after its expiry is found there).
@@ -48,6 +42,8 @@ pub const STREAM_BUFFER_MAX: usize = 256;
 
 pub struct ParticipantService {
     pub ctx: Ctx,
+    /// The transfer saga of the service layer.
+    pub transfers: Arc<Transfers>,
 }
 
 type Result<T> = std::result::Result<T, FspiopError>;
@@ -183,7 +179,9 @@ impl ParticipantService {
                 p.fsp_id = owner;
                 Ok(LookupPartyResponse { party: Some(p) })
             }
-            Some(get_party_response::Result::Error(e)) => Err(remote_error(&e, 3204)),
+            Some(get_party_response::Result::Error(e)) => {
+                Err(remote_error(&e, ErrorCode::PartyNotFound.number()))
+            }
             None => Err(FspiopError::new(
                 ErrorCode::PartyNotFound,
                 "the owner returned no party",
@@ -311,7 +309,9 @@ impl ParticipantService {
             .into_inner();
         let terms = match response.result {
             Some(callback_quote_response::Result::Terms(t)) => t,
-            Some(callback_quote_response::Result::Error(e)) => return Err(remote_error(&e, 5101)),
+            Some(callback_quote_response::Result::Error(e)) => {
+                return Err(remote_error(&e, ErrorCode::PayeeRejectedQuote.number()));
+            }
             None => {
                 return Err(FspiopError::new(
                     ErrorCode::PayeeRejectedQuote,
@@ -547,181 +547,65 @@ impl ParticipantService {
             Ok(Reply::Transfer { state, .. }) if state.is_final() => {
                 self.read_transfer(&payer_name, id)
             }
-            Ok(_) if outcome.duplicate => self.wait_final(&payer_name, id, expires_at_ms).await,
+            Ok(_) if outcome.duplicate => {
+                self.transfers
+                    .wait_final(id, expires_at_ms)
+                    .await
+                    .map_err(FspiopError::from)?;
+                self.read_transfer(&payer_name, id)
+            }
             Ok(_) => {
                 // The payee's part runs on its own: a payer that gives up
                 // (or whose call is cancelled) does not cut it short.
-                let service = ParticipantService {
-                    ctx: self.ctx.clone(),
+                let ask = TransferAsk {
+                    transfer_id: id,
+                    payer: payer_name.clone(),
+                    payee: payee_name,
+                    amount,
+                    currency,
+                    condition,
+                    expires_at_ms,
+                    ilp_packet: r.ilp_packet,
+                    quote_id: r.quote_id,
+                    transaction_id: r.transaction_id,
+                    extensions: r.extensions.into_iter().map(|e| (e.key, e.value)).collect(),
                 };
-                let payer = payer_name.clone();
-                let forward = tokio::spawn(async move {
-                    service
-                        .forward_to_payee(id, &payer, &payee_name, &r, expires_at_ms)
-                        .await
-                });
-                let _ = forward.await;
+                let transfers = self.transfers.clone();
+                tokio::spawn(async move { transfers.ask_payee(&ask).await });
+                self.transfers
+                    .wait_final(id, expires_at_ms)
+                    .await
+                    .map_err(FspiopError::from)?;
                 self.read_transfer(&payer_name, id)
             }
         }
     }
 
-    /// Asks the payee to fulfil a reserved transfer and records the answer.
-    async fn forward_to_payee(
-        &self,
-        id: TransferId,
-        payer: &str,
-        payee: &str,
-        r: &PrepareTransferRequest,
-        expires_at_ms: i64,
-    ) {
-        let started = std::time::Instant::now();
-        let command = match self.active_endpoint(payee, ErrorCode::DestinationFspError) {
-            Err(e) => LedgerCommand::Abort {
-                transfer_id: id,
-                reason: e.code,
-                now_ms: now_ms(),
-            },
-            Ok(url) => {
-                // Bounded by the callback timeout, and by the expiry.
-                let until_expiry_ms = (expires_at_ms - now_ms()).max(1) as u64;
-                let timeout = Duration::from_millis(
-                    until_expiry_ms.min(self.ctx.config.transfer_callback_timeout_ms),
-                );
-                let request = CallbackTransferRequest {
-                    transfer_id: r.transfer_id.clone(),
-                    payer_fsp: payer.to_string(),
-                    payee_fsp: payee.to_string(),
-                    amount: r.amount.clone(),
-                    ilp_packet: r.ilp_packet.clone(),
-                    condition: r.condition.clone(),
-                    expiration: r.expiration,
-                    quote_id: r.quote_id.clone(),
-                    transaction_id: r.transaction_id.clone(),
-                    extensions: r.extensions.clone(),
-                };
-                let answer = match self.ctx.channels.payee(&url) {
-                    Ok(mut client) => client
-                        .transfer(with_deadline(request, timeout))
-                        .await
-                        .map(|r| r.into_inner()),
-                    Err(e) => Err(e.to_status()),
-                };
-                match answer {
-                    Ok(CallbackTransferResponse {
-                        result: Some(callback_transfer_response::Result::Fulfilment(f)),
-                    }) => match validate::b64url32("fulfilment", &f.fulfilment) {
-                        Ok(fulfilment) => LedgerCommand::Commit {
-                            transfer_id: id,
-                            fulfilment,
-                            now_ms: now_ms(),
-                        },
-                        Err(_) => LedgerCommand::Abort {
-                            transfer_id: id,
-                            reason: 3100,
-                            now_ms: now_ms(),
-                        },
-                    },
-                    Ok(CallbackTransferResponse {
-                        result: Some(callback_transfer_response::Result::Error(e)),
-                    }) => LedgerCommand::Abort {
-                        transfer_id: id,
-                        reason: remote_error(&e, 5104).code,
-                        now_ms: now_ms(),
-                    },
-                    Ok(CallbackTransferResponse { result: None }) => LedgerCommand::Abort {
-                        transfer_id: id,
-                        reason: 5104,
-                        now_ms: now_ms(),
-                    },
-                    Err(status) => {
-                        let now = now_ms();
-                        if now >= expires_at_ms
-                            || matches!(
-                                status.code(),
-                                tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
-                            )
-                        {
-                            // No answer within the callback timeout: the
-                            // switch gives up on the payee. The transfer
-                            // stays reserved until its expiry, when it is
-                            // aborted (3303) and both sides are told.
-                            tracing::info!(transfer = %id, %payee, "the payee did not answer within the callback timeout");
-                            metrics::counter!("harambee_payee_timeouts_total").increment(1);
-                            let wait = (expires_at_ms - now).max(0) as u64;
-                            tokio::time::sleep(Duration::from_millis(wait)).await;
-                            LedgerCommand::Expire {
-                                transfer_id: id,
-                                now_ms: now_ms().max(expires_at_ms),
-                            }
-                        } else {
-                            LedgerCommand::Abort {
-                                transfer_id: id,
-                                reason: call_error(&status).code,
-                                now_ms: now,
-                            }
-                        }
-                    }
-                }
+    /// The payee's own answer to a transfer (`FulfilTransfer`).
+    async fn fulfil(&self, caller: String, r: FulfilTransferRequest) -> Result<TransferResult> {
+        let id = TransferId(validate::uuid("transfer_id", &r.transfer_id)?);
+        let answer = match r.result {
+            Some(fulfil_transfer_request::Result::Fulfilment(f)) => {
+                Answer::Fulfil(validate::b64url32("fulfilment", &f.fulfilment)?)
+            }
+            Some(fulfil_transfer_request::Result::Error(e)) => {
+                Answer::Reject(remote_error(&e, ErrorCode::PayeeRejectedTransaction.number()).code)
+            }
+            None => {
+                return Err(FspiopError::new(
+                    ErrorCode::MissingElement,
+                    "result: a fulfilment or an error is required",
+                ));
             }
         };
-        metrics::histogram!("harambee_payee_callback_seconds")
-            .record(started.elapsed().as_secs_f64());
-        // The payee answered: try to record it until the transfer expires
-        // (the log or the cluster's writer may be briefly unavailable, as
-        // during a takeover). If it cannot be, the transfer stays reserved
-        // and the expiry sweep aborts it once the log is back.
-        let record = LogRecord::Ledger(command);
-        loop {
-            match self.ctx.engine.submit(record.clone()).await {
-                Ok(_) => break,
-                Err(e) if e.code == 2003 && now_ms() < expires_at_ms => {
-                    metrics::counter!("harambee_answer_retries_total").increment(1);
-                    tokio::time::sleep(Duration::from_millis(ANSWER_RETRY_MS)).await;
-                }
-                Err(e) => {
-                    tracing::warn!(transfer = %id, error = %e, "could not record the payee's answer");
-                    break;
-                }
-            }
-        }
-    }
-
-    /// Waits until a transfer prepared by an earlier request is final.
-    async fn wait_final(
-        &self,
-        caller: &str,
-        id: TransferId,
-        expires_at_ms: i64,
-    ) -> Result<TransferResult> {
-        let mut applied = self.ctx.engine.feed().watch_applied();
-        let deadline =
-            expires_at_ms + EXPIRY_GRACE_MS + self.ctx.config.expiry_sweep_interval_ms as i64 * 2;
-        loop {
-            let current = self.read_transfer(caller, id)?;
-            if current.state != harambee_proto::v1::TransferState::Reserved as i32 {
-                return Ok(current);
-            }
-            let left = deadline - now_ms();
-            if left <= 0 {
-                return Ok(current);
-            }
-            match tokio::time::timeout(Duration::from_millis(left as u64), applied.changed()).await
-            {
-                Err(_) => return self.read_transfer(caller, id),
-                Ok(Err(_)) => {
-                    return Err(FspiopError::new(
-                        ErrorCode::ServiceUnavailable,
-                        "the engine stopped",
-                    ));
-                }
-                Ok(Ok(())) => {}
-            }
-        }
+        self.transfers
+            .answer(&caller, id, answer)
+            .await
+            .map_err(FspiopError::from)?;
+        self.read_transfer(&caller, id)
     }
 }
 
-/// A fee: a decimal >= 0 in the quote's currency.
 fn fee(field: &str, m: Option<&Money>, currency: harambee_ledger::Currency) -> Result<()> {
     let Some(m) = m else { return Ok(()) };
     let c = validate::currency(&format!("{field}.currency"), &m.currency)?;
@@ -736,17 +620,6 @@ fn fee(field: &str, m: Option<&Money>, currency: harambee_ledger::Currency) -> R
 
 /// An error a participant sent back, checked: a valid FSPIOP code or
 /// `fallback`.
-fn remote_error(e: &ErrorInformation, fallback: u16) -> FspiopError {
-    let code = fspiop::parse_code(&e.error_code).unwrap_or(fallback);
-    FspiopError {
-        code,
-        description: e
-            .error_description
-            .chars()
-            .take(fspiop::DESCRIPTION_LENGTH_MAX)
-            .collect(),
-    }
-}
 
 type NotificationStream =
     Pin<Box<dyn Stream<Item = std::result::Result<Notification, Status>> + Send>>;
@@ -846,6 +719,18 @@ impl ParticipantApi for ParticipantService {
             metrics::counter!("harambee_transfers_total", "outcome" => outcome).increment(1);
         }
         count("PrepareTransfer", &result);
+        result.map(Response::new).map_err(Into::into)
+    }
+
+    async fn fulfil_transfer(
+        &self,
+        request: Request<FulfilTransferRequest>,
+    ) -> std::result::Result<Response<TransferResult>, Status> {
+        let result = match self.ctx.authenticate(request.metadata()) {
+            Ok(caller) => self.fulfil(caller, request.into_inner()).await,
+            Err(e) => Err(e),
+        };
+        count("FulfilTransfer", &result);
         result.map(Response::new).map_err(Into::into)
     }
 

@@ -24,6 +24,10 @@ use crate::participant_api::ParticipantService;
 use crate::projection::{PgProjections, ProjectionStore, SqliteProjections};
 use crate::snapshots::{PgSnapshots, SnapshotStore, SqliteSnapshots};
 use harambee_core::record::{DirectoryCommand, LedgerCommand, LogRecord};
+
+use crate::callbacks::GrpcPayees;
+use crate::service::ports::SystemClock;
+use crate::service::transfers::Transfers;
 use harambee_core::state::DirectoryReply;
 use harambee_log::CommandLog;
 use harambee_log::kafka;
@@ -199,9 +203,21 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let limit = config.message_size_max_bytes;
     let participant_listener = TcpListener::bind(&config.participant_listen).await?;
     let participant_addr = participant_listener.local_addr()?;
-    let participant = ParticipantApiServer::new(ParticipantService { ctx: ctx.clone() })
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
+    let transfers = Arc::new(Transfers::new(
+        ctx.engine.clone(),
+        Arc::new(GrpcPayees {
+            channels: ctx.channels.clone(),
+        }),
+        Arc::new(SystemClock),
+        ctx.config.transfer_callback_timeout_ms,
+        ctx.config.expiry_sweep_interval_ms,
+    ));
+    let participant = ParticipantApiServer::new(ParticipantService {
+        ctx: ctx.clone(),
+        transfers,
+    })
+    .max_decoding_message_size(limit)
+    .max_encoding_message_size(limit);
     let mut stop_p = stop.clone();
     let server = tonic::transport::Server::builder()
         .add_service(health_service.clone())

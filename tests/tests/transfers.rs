@@ -457,3 +457,149 @@ async fn inactive_participants_can_neither_send_nor_receive() {
         3201
     );
 }
+
+/// Waits until the payee holds a transfer it answered `accepted`.
+async fn deferred(payee: &harambee_sim::network::Member) -> CallbackTransferRequest {
+    for _ in 0..500 {
+        if let Some(r) = payee.dfsp.take_deferred().pop() {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the payee was never asked");
+}
+
+fn fulfil_request(r: &CallbackTransferRequest, fulfilment: String) -> FulfilTransferRequest {
+    FulfilTransferRequest {
+        transfer_id: r.transfer_id.clone(),
+        result: Some(fulfil_transfer_request::Result::Fulfilment(Fulfilment {
+            fulfilment,
+            completed: Some(timestamp(now_ms())),
+            extensions: vec![],
+        })),
+    }
+}
+
+#[tokio::test]
+async fn a_payee_that_answers_later_commits_with_its_own_fulfil_transfer() {
+    let mut s = TestSwitch::start().await;
+    let mut a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let mut b = s
+        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Deferred)
+        .await;
+    let q = quote(&mut a, &b, "100").await;
+    let mut payer = a.api.clone();
+    let request = prepare_request(&q, 30_000);
+    let prepared = tokio::spawn(async move { payer.prepare_transfer(request).await });
+    let asked = deferred(&b).await;
+    // Reserved, and waiting for the payee's own answer.
+    let t = a
+        .api
+        .get_transfer(GetTransferRequest {
+            transfer_id: asked.transfer_id.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(state(&t), TransferState::Reserved);
+    assert_eq!(s.position("bank-a").await.reserved, "100.00");
+    let fulfilment = b.dfsp.fulfilment_for(&asked).expect("the payee fulfils");
+    // Only the payee may answer: the payer's try is refused and changes
+    // nothing.
+    let refused = a
+        .api
+        .fulfil_transfer(fulfil_request(&asked, fulfilment.clone()))
+        .await
+        .expect_err("the payer may not fulfil");
+    assert_eq!(code(&refused), 3000);
+    // A malformed fulfilment is refused and changes nothing.
+    let malformed = b
+        .api
+        .fulfil_transfer(fulfil_request(&asked, "not base64url!".into()))
+        .await
+        .expect_err("malformed");
+    assert_eq!(code(&malformed), 3100);
+    assert_eq!(s.position("bank-a").await.reserved, "100.00");
+    let done = b
+        .api
+        .fulfil_transfer(fulfil_request(&asked, fulfilment.clone()))
+        .await
+        .expect("the payee fulfils")
+        .into_inner();
+    assert_eq!(state(&done), TransferState::Committed);
+    assert_eq!(done.fulfilment, fulfilment);
+    // The payer, who waited for the final state, gets it.
+    let t = prepared
+        .await
+        .expect("the payer's call")
+        .expect("prepare")
+        .into_inner();
+    assert_eq!(state(&t), TransferState::Committed);
+    assert_eq!(s.position("bank-a").await.position, "100.00");
+    assert_eq!(s.position("bank-b").await.position, "-100.00");
+    // The same answer again is answered with the outcome.
+    let again = b
+        .api
+        .fulfil_transfer(fulfil_request(&asked, fulfilment.clone()))
+        .await
+        .expect("idempotent")
+        .into_inner();
+    assert_eq!(state(&again), TransferState::Committed);
+    s.reconnect(&mut b);
+    let unknown = b
+        .api
+        .fulfil_transfer(FulfilTransferRequest {
+            transfer_id: uuid::Uuid::new_v4().to_string(),
+            ..fulfil_request(&asked, fulfilment)
+        })
+        .await
+        .expect_err("unknown");
+    assert_eq!(code(&unknown), 3208);
+    assert!(s.digest().await.balanced);
+}
+
+#[tokio::test]
+async fn a_payee_that_answers_later_can_reject_and_the_payer_hears_its_code() {
+    let mut s = TestSwitch::start().await;
+    let mut a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let mut b = s
+        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Deferred)
+        .await;
+    let q = quote(&mut a, &b, "100").await;
+    let mut payer = a.api.clone();
+    let request = prepare_request(&q, 30_000);
+    let prepared = tokio::spawn(async move { payer.prepare_transfer(request).await });
+    let asked = deferred(&b).await;
+    let rejected = b
+        .api
+        .fulfil_transfer(FulfilTransferRequest {
+            transfer_id: asked.transfer_id.clone(),
+            result: Some(fulfil_transfer_request::Result::Error(ErrorInformation {
+                error_code: "5105".into(),
+                error_description: "the payee's account is closed".into(),
+                ..Default::default()
+            })),
+        })
+        .await
+        .expect("the payee rejects")
+        .into_inner();
+    assert_eq!(
+        (state(&rejected), error_code(&rejected)),
+        (TransferState::Aborted, Some(5105))
+    );
+    let t = prepared
+        .await
+        .expect("the payer's call")
+        .expect("prepare")
+        .into_inner();
+    assert_eq!(
+        (state(&t), error_code(&t)),
+        (TransferState::Aborted, Some(5105))
+    );
+    assert_eq!(s.position("bank-a").await.reserved, "0.00");
+    assert_eq!(s.position("bank-a").await.position, "0.00");
+}

@@ -1,0 +1,69 @@
+//! The ports of the service layer: what its flows need from outside, as
+//! traits, so that a flow does not know which transport reaches a
+//! participant or where the time comes from.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use harambee_ledger::{Currency, TransferId};
+use rust_decimal::Decimal;
+
+/// The clock: milliseconds since the Unix epoch. Times enter the log inside
+/// commands; applying never reads a clock.
+pub trait Clock: Send + Sync + 'static {
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        crate::edge::now_ms()
+    }
+}
+
+/// What the payee is asked to fulfil: a reserved transfer, as the payer
+/// prepared it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferAsk {
+    pub transfer_id: TransferId,
+    pub payer: String,
+    pub payee: String,
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub condition: [u8; 32],
+    pub expires_at_ms: i64,
+    /// The ILP packet from the quote, as the payer sent it (base64url).
+    pub ilp_packet: String,
+    /// Optional, as the payer sent them (empty: none).
+    pub quote_id: String,
+    pub transaction_id: String,
+    pub extensions: Vec<(String, String)>,
+}
+
+/// What the payee answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PayeeAnswer {
+    /// The fulfilment (not yet checked against the condition).
+    Fulfilled([u8; 32]),
+    /// A fulfilment that is not 32 bytes of base64url.
+    Malformed,
+    /// Refused with this FSPIOP code.
+    Rejected(u16),
+    /// The payee has the transfer and answers later with a fulfil request
+    /// of its own.
+    Later,
+    /// No answer within the time given.
+    NoAnswer,
+    /// The payee could not be reached or failed (this FSPIOP code).
+    Unreachable(u16),
+}
+
+/// Reaches a participant as payee.
+#[async_trait]
+pub trait PayeeConnector: Send + Sync + 'static {
+    /// Asks the payee at `endpoint` to fulfil `ask`, waiting at most
+    /// `timeout`.
+    async fn transfer(&self, endpoint: &str, ask: &TransferAsk, timeout: Duration) -> PayeeAnswer;
+}

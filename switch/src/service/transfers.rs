@@ -1,0 +1,285 @@
+//! The transfer saga, driven by the log.
+//!
+//! ```text
+//! prepare ──log──> RESERVED ──ask the payee──> fulfilment ──log──> COMMITTED
+//!                     │                 │      rejection  ──log──> ABORTED
+//!                     │                 └───── "later": the payee's own
+//!                     │                        FulfilTransfer ──log──> …
+//!                     └── its expiry passes: the sweep's ExpireDue ──log──> ABORTED (3303)
+//! ```
+//!
+//! Each step is a record; nothing but a record moves a transfer on. So a
+//! transfer never depends on the task that asked the payee: if that task is
+//! gone (a restart, a payer that hung up), the payee's later answer or the
+//! expiry still resolves it, and every node of a cluster sees the same.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use harambee_core::error::{ErrorCode, SwitchError};
+use harambee_core::record::{LedgerCommand, LogRecord};
+use harambee_core::state::Applied;
+use harambee_ledger::{TransferId, TransferState};
+
+use super::ports::{Clock, PayeeAnswer, PayeeConnector, TransferAsk};
+use crate::engine::Engine;
+
+/// How long a waiting caller waits past the expiry for the sweep to expire
+/// an unanswered transfer (plus two sweep intervals).
+pub const EXPIRY_GRACE_MS: i64 = 5_000;
+
+/// How often an answer is tried again while the log (or a cluster's
+/// writer) is briefly unavailable.
+pub const ANSWER_RETRY_MS: u64 = 200;
+
+/// The payee's answer to a transfer, given in a request of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// The fulfilment: commits if it matches the condition, else aborts
+    /// with 3100.
+    Fulfil([u8; 32]),
+    /// A rejection with this FSPIOP code: aborts.
+    Reject(u16),
+}
+
+/// The transfer flow of the service layer.
+pub struct Transfers {
+    engine: Engine,
+    payee: Arc<dyn PayeeConnector>,
+    clock: Arc<dyn Clock>,
+    callback_timeout_ms: u64,
+    sweep_interval_ms: u64,
+}
+
+fn from_engine(e: harambee_proto::fspiop::FspiopError) -> SwitchError {
+    SwitchError {
+        code: e.named().unwrap_or(ErrorCode::InternalServerError),
+        description: e.description,
+    }
+}
+
+impl Transfers {
+    pub fn new(
+        engine: Engine,
+        payee: Arc<dyn PayeeConnector>,
+        clock: Arc<dyn Clock>,
+        callback_timeout_ms: u64,
+        sweep_interval_ms: u64,
+    ) -> Transfers {
+        Transfers {
+            engine,
+            payee,
+            clock,
+            callback_timeout_ms,
+            sweep_interval_ms,
+        }
+    }
+
+    /// The payee's callback endpoint, if it is an active participant with
+    /// one.
+    pub fn endpoint(&self, name: &str) -> Result<String, SwitchError> {
+        let st = self.engine.read().map_err(from_engine)?;
+        let active = st
+            .ledger
+            .participant_by_name(name)
+            .is_some_and(|p| p.active);
+        if !active {
+            return Err(SwitchError::new(
+                ErrorCode::DestinationFspError,
+                format!("participant {name} is unknown or inactive"),
+            ));
+        }
+        st.directory
+            .endpoint(name)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                SwitchError::new(
+                    ErrorCode::DestinationFspError,
+                    format!("participant {name} has no callback endpoint"),
+                )
+            })
+    }
+
+    /// The saga's step after a reserve: asks the payee, and logs its answer
+    /// if it gave one. An answer left for later, or none, leaves the
+    /// transfer reserved, for the payee's own answer or the expiry.
+    pub async fn ask_payee(&self, ask: &TransferAsk) {
+        let started = std::time::Instant::now();
+        let id = ask.transfer_id;
+        let now = self.clock.now_ms();
+        let reason = |code: u16| LedgerCommand::Abort {
+            transfer_id: id,
+            reason: code,
+            now_ms: self.clock.now_ms(),
+        };
+        let command = match self.endpoint(&ask.payee) {
+            Err(e) => Some(reason(e.code.number())),
+            Ok(url) => {
+                // Bounded by the callback timeout, and by the expiry.
+                let until_expiry_ms = (ask.expires_at_ms - now).max(1) as u64;
+                let timeout = Duration::from_millis(until_expiry_ms.min(self.callback_timeout_ms));
+                match self.payee.transfer(&url, ask, timeout).await {
+                    PayeeAnswer::Fulfilled(fulfilment) => Some(LedgerCommand::Commit {
+                        transfer_id: id,
+                        fulfilment,
+                        now_ms: self.clock.now_ms(),
+                    }),
+                    PayeeAnswer::Malformed => Some(reason(ErrorCode::ValidationError.number())),
+                    PayeeAnswer::Rejected(code) => Some(reason(code)),
+                    PayeeAnswer::Later => {
+                        tracing::debug!(transfer = %id, payee = %ask.payee, "the payee answers later");
+                        metrics::counter!("harambee_payee_deferred_total").increment(1);
+                        None
+                    }
+                    PayeeAnswer::Unreachable(code) if self.clock.now_ms() < ask.expires_at_ms => {
+                        Some(reason(code))
+                    }
+                    PayeeAnswer::NoAnswer | PayeeAnswer::Unreachable(_) => {
+                        // The switch gives up on the payee. The transfer
+                        // stays reserved until its expiry, when the sweep
+                        // aborts it (3303) and both sides are told; an
+                        // answer of the payee's own before then still counts.
+                        tracing::info!(transfer = %id, payee = %ask.payee, "the payee did not answer within the callback timeout");
+                        metrics::counter!("harambee_payee_timeouts_total").increment(1);
+                        None
+                    }
+                }
+            }
+        };
+        metrics::histogram!("harambee_payee_callback_seconds")
+            .record(started.elapsed().as_secs_f64());
+        if let Some(command) = command {
+            self.record(id, command, ask.expires_at_ms).await;
+        }
+    }
+
+    /// The payee's answer given in a request of its own (`caller` is the
+    /// authenticated participant). Only the transfer's payee may answer. A
+    /// transfer already final keeps its outcome: the same answer again is
+    /// answered with it, a different one is refused (3106) and changes
+    /// nothing.
+    pub async fn answer(
+        &self,
+        caller: &str,
+        id: TransferId,
+        answer: Answer,
+    ) -> Result<(), SwitchError> {
+        {
+            let st = self.engine.read().map_err(from_engine)?;
+            let t = st.ledger.transfer(id).ok_or_else(|| {
+                SwitchError::new(
+                    ErrorCode::TransferNotFound,
+                    format!("transfer {id} not found"),
+                )
+            })?;
+            let payee = st
+                .ledger
+                .participant(t.payee)
+                .map(|p| p.name.as_str())
+                .unwrap_or_default();
+            if payee != caller {
+                return Err(SwitchError::new(
+                    ErrorCode::GenericClientError,
+                    "only the transfer's payee may answer it",
+                ));
+            }
+        }
+        let now = self.clock.now_ms();
+        let command = match answer {
+            Answer::Fulfil(fulfilment) => LedgerCommand::Commit {
+                transfer_id: id,
+                fulfilment,
+                now_ms: now,
+            },
+            Answer::Reject(reason) => LedgerCommand::Abort {
+                transfer_id: id,
+                reason,
+                now_ms: now,
+            },
+        };
+        let applied = self
+            .engine
+            .submit(LogRecord::Ledger(command))
+            .await
+            .map_err(from_engine)?;
+        let Applied::Ledger { outcome } = applied else {
+            return Err(SwitchError::new(
+                ErrorCode::InternalServerError,
+                "unexpected reply",
+            ));
+        };
+        match outcome.result {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == ErrorCode::ModifiedRequest.number() => {
+                Err(SwitchError::from_number(e.code(), e.to_string()))
+            }
+            Err(e) => {
+                // A late answer to a final transfer learns its outcome.
+                let st = self.engine.read().map_err(from_engine)?;
+                if st.ledger.transfer(id).is_some_and(|t| t.state.is_final()) {
+                    Ok(())
+                } else {
+                    Err(SwitchError::from_number(e.code(), e.to_string()))
+                }
+            }
+        }
+    }
+
+    /// Waits until the transfer is final, or past the time its expiry is
+    /// sure to have been applied.
+    pub async fn wait_final(&self, id: TransferId, expires_at_ms: i64) -> Result<(), SwitchError> {
+        let mut applied = self.engine.feed().watch_applied();
+        let deadline = expires_at_ms + EXPIRY_GRACE_MS + self.sweep_interval_ms as i64 * 2;
+        loop {
+            let reserved = self
+                .engine
+                .read()
+                .map_err(from_engine)?
+                .ledger
+                .transfer(id)
+                .is_some_and(|t| t.state == TransferState::Reserved);
+            if !reserved {
+                return Ok(());
+            }
+            let left = deadline - self.clock.now_ms();
+            if left <= 0 {
+                return Ok(());
+            }
+            match tokio::time::timeout(Duration::from_millis(left as u64), applied.changed()).await
+            {
+                Err(_) => return Ok(()),
+                Ok(Err(_)) => {
+                    return Err(SwitchError::new(
+                        ErrorCode::ServiceUnavailable,
+                        "the engine stopped",
+                    ));
+                }
+                Ok(Ok(())) => {}
+            }
+        }
+    }
+
+    /// Logs an answer, trying again while the log is briefly unavailable
+    /// (as during a cluster's takeover) until the transfer expires. If it
+    /// cannot be logged, the transfer stays reserved and the expiry sweep
+    /// aborts it once the log is back.
+    async fn record(&self, id: TransferId, command: LedgerCommand, expires_at_ms: i64) {
+        let record = LogRecord::Ledger(command);
+        loop {
+            match self.engine.submit(record.clone()).await {
+                Ok(_) => break,
+                Err(e)
+                    if e.code == ErrorCode::ServiceUnavailable.number()
+                        && self.clock.now_ms() < expires_at_ms =>
+                {
+                    metrics::counter!("harambee_answer_retries_total").increment(1);
+                    tokio::time::sleep(Duration::from_millis(ANSWER_RETRY_MS)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(transfer = %id, error = %e, "could not record the payee's answer");
+                    break;
+                }
+            }
+        }
+    }
+}
