@@ -14,7 +14,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use harambee_benches::usd;
 use harambee_core::record::{
-    DirectoryCommand, LedgerCommand, LogRecord, ParticipantRef, QuoteRecord,
+    DirectoryCommand, LedgerCommand, LogRecord, ParticipantRef, PrepareTerms, QuoteRecord,
 };
 use harambee_ledger::TransferId;
 use rust_decimal::Decimal;
@@ -32,6 +32,12 @@ fn records() -> [(&'static str, LogRecord); 3] {
         condition: [0x72; 32],
         expires_at_ms: 1_764_547_230_000,
         now_ms: 1_764_547_200_002,
+        terms: PrepareTerms {
+            ilp_packet: "A".repeat(600),
+            quote_id: "7c23e80c-d078-4077-8263-2c047876fcf6".into(),
+            transaction_id: "4b2a4a27-7f5e-4b5c-9d9e-1c7f2f6e2a10".into(),
+            extensions: vec![],
+        },
     });
     let commit = LogRecord::Ledger(LedgerCommand::Commit {
         transfer_id: TransferId(0x2222_0000_0000_4000_8000_0000_0000_0001),

@@ -1260,6 +1260,13 @@ impl Ledger {
         self.transfers.get(&id)
     }
 
+    /// The RESERVED transfers, with their expiry, in no particular order.
+    pub fn in_flight(&self) -> impl Iterator<Item = (TransferId, i64)> + '_ {
+        self.in_flight
+            .iter()
+            .map(|(id, expires_at_ms)| (*id, *expires_at_ms))
+    }
+
     /// Number of RESERVED transfers.
     pub fn in_flight_count(&self) -> usize {
         self.in_flight.len()

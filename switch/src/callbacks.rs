@@ -105,12 +105,13 @@ impl PayeeConnector for GrpcPayees {
                 amount: ask.amount.to_string(),
                 currency: ask.currency.to_string(),
             }),
-            ilp_packet: ask.ilp_packet.clone(),
+            ilp_packet: ask.terms.ilp_packet.clone(),
             condition: harambee_core::text::b64url(&ask.condition),
             expiration: Some(crate::validate::timestamp(ask.expires_at_ms)),
-            quote_id: ask.quote_id.clone(),
-            transaction_id: ask.transaction_id.clone(),
+            quote_id: ask.terms.quote_id.clone(),
+            transaction_id: ask.terms.transaction_id.clone(),
             extensions: ask
+                .terms
                 .extensions
                 .iter()
                 .map(|(key, value)| ExtensionItem {

@@ -22,7 +22,7 @@ use crate::service::ports::TransferAsk;
 use crate::service::transfers::{Answer, Transfers};
 use crate::validate;
 use harambee_core::record::{
-    DirectoryCommand, LedgerCommand, LogRecord, ParticipantRef, PartyKey, QuoteRecord,
+    DirectoryCommand, LedgerCommand, LogRecord, ParticipantRef, PartyKey, PrepareTerms, QuoteRecord,
 };
 use harambee_core::state::{Applied, DirectoryReply};
 
@@ -517,6 +517,12 @@ impl ParticipantService {
             }
         }
         let now = now_ms();
+        let terms = PrepareTerms {
+            ilp_packet: r.ilp_packet,
+            quote_id: r.quote_id,
+            transaction_id: r.transaction_id,
+            extensions: r.extensions.into_iter().map(|e| (e.key, e.value)).collect(),
+        };
         let command = LedgerCommand::Prepare {
             transfer_id: id,
             payer: ParticipantRef::name(payer_name.as_str()),
@@ -526,6 +532,7 @@ impl ParticipantService {
             condition,
             expires_at_ms,
             now_ms: now,
+            terms: terms.clone(),
         };
         let outcome = ledger_outcome(self.ctx.engine.submit(LogRecord::Ledger(command)).await?)?;
         match outcome.result {
@@ -565,10 +572,7 @@ impl ParticipantService {
                     currency,
                     condition,
                     expires_at_ms,
-                    ilp_packet: r.ilp_packet,
-                    quote_id: r.quote_id,
-                    transaction_id: r.transaction_id,
-                    extensions: r.extensions.into_iter().map(|e| (e.key, e.value)).collect(),
+                    terms,
                 };
                 let transfers = self.transfers.clone();
                 tokio::spawn(async move { transfers.ask_payee(&ask).await });

@@ -212,6 +212,24 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ctx.config.transfer_callback_timeout_ms,
         ctx.config.expiry_sweep_interval_ms,
     ));
+    // The writer picks up the transfers left reserved before it became
+    // the writer: by a previous process, or by the writer it took over from.
+    {
+        let mut writer = ctx.engine.writer_changes();
+        let transfers = transfers.clone();
+        let mut stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                if *writer.borrow_and_update() {
+                    transfers.resume();
+                }
+                tokio::select! {
+                    changed = writer.changed() => if changed.is_err() { break },
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            }
+        }));
+    }
     let participant = ParticipantApiServer::new(ParticipantService {
         ctx: ctx.clone(),
         transfers,

@@ -291,3 +291,23 @@ fn the_snapshot_shape_is_pinned_by_its_version() {
     let newer = serde_json::to_string(&value).expect("json");
     assert!(StateSnapshot::from_json(&newer).expect("json").is_none());
 }
+
+/// What a prepare carried for the payee is kept while its transfer is
+/// reserved, and only then.
+#[test]
+fn pending_terms_follow_the_reserved_transfers() {
+    let rows = load("every-kind-v2.jsonl");
+    let mut state = State::default();
+    let mut reserved_seen = 0;
+    for row in &rows {
+        let record = LogRecord::decode(&row.record).expect("decodes");
+        state.apply(row.offset, &record);
+        let in_flight: std::collections::BTreeSet<_> =
+            state.ledger.in_flight().map(|(id, _)| id).collect();
+        let kept: std::collections::BTreeSet<_> = state.pending_terms.keys().copied().collect();
+        assert_eq!(kept, in_flight, "after record {}", row.offset);
+        reserved_seen = reserved_seen.max(in_flight.len());
+    }
+    assert!(reserved_seen > 0, "the log reserves transfers");
+    assert!(state.pending_terms.is_empty());
+}

@@ -603,3 +603,62 @@ async fn a_payee_that_answers_later_can_reject_and_the_payer_hears_its_code() {
     assert_eq!(s.position("bank-a").await.reserved, "0.00");
     assert_eq!(s.position("bank-a").await.position, "0.00");
 }
+
+#[tokio::test]
+async fn after_a_restart_the_payee_of_a_reserved_unanswered_transfer_is_asked_again() {
+    let mut s = TestSwitch::start().await;
+    let mut a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let b = s
+        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Deferred)
+        .await;
+    let q = quote(&mut a, &b, "100").await;
+    let mut payer = a.api.clone();
+    let request = prepare_request(&q, 60_000);
+    let transfer_id = request.transfer_id.clone();
+    // The payer's call ends with the switch; the transfer stays reserved.
+    let prepared = tokio::spawn(async move { payer.prepare_transfer(request).await });
+    let asked = deferred(&b).await;
+    assert_eq!(asked.transfer_id, transfer_id);
+    assert_eq!(s.position("bank-a").await.reserved, "100.00");
+    // The switch stops before the payee answers; the payee now answers at
+    // once, as it would to a callback it gets again.
+    b.dfsp.set_behaviour(PayeeBehaviour::Honest);
+    // The payer hangs up first (a graceful stop waits for calls in flight).
+    prepared.abort();
+    let _ = prepared.await;
+    s.restart().await;
+    s.reconnect(&mut a);
+    let mut committed = None;
+    for _ in 0..500 {
+        let t = a
+            .api
+            .get_transfer(GetTransferRequest {
+                transfer_id: transfer_id.clone(),
+            })
+            .await
+            .expect("get")
+            .into_inner();
+        if state(&t) != TransferState::Reserved {
+            committed = Some(t);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let t = committed.expect("the transfer is resolved after the restart");
+    assert_eq!(state(&t), TransferState::Committed, "{t:?}");
+    assert_eq!(s.position("bank-a").await.position, "100.00");
+    assert_eq!(s.position("bank-a").await.reserved, "0.00");
+    assert_eq!(s.position("bank-b").await.position, "-100.00");
+    // The payee was asked again with the packet the payer sent: it could
+    // fulfil from it.
+    assert_eq!(
+        b.dfsp
+            .stats
+            .transfers_fulfilled
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    assert!(s.digest().await.balanced);
+}

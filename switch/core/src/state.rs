@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::Offset;
 use crate::error::{ErrorCode, SwitchError};
 use crate::notices::{NoticeDraft, NoticeSequences};
-use crate::record::{DirectoryCommand, LogRecord, PartyKey, QuoteRecord};
+use crate::record::{DirectoryCommand, LogRecord, PartyKey, PrepareTerms, QuoteRecord};
 use crate::text::hex;
 
 /// Most parties the built-in oracle holds.
@@ -210,6 +210,10 @@ pub struct State {
     pub settlements: Settlements,
     /// Each participant's last notice number.
     pub notices: NoticeSequences,
+    /// What each reserved transfer's prepare carried for the payee, so that
+    /// the payee can be asked again after a restart. Kept while the
+    /// transfer is reserved (bounded by the transfers in flight).
+    pub pending_terms: HashMap<harambee_ledger::TransferId, PrepareTerms>,
     /// Offset of the next record to apply.
     pub next_offset: Offset,
 }
@@ -219,8 +223,9 @@ pub struct State {
 /// `switch/tests/fixtures/snapshot/` fails until it is.
 ///
 /// - 1: snapshots without a `version` field (up to log format 1);
-/// - 2: the version field; records of log format 2.
-pub const STATE_SNAPSHOT_VERSION: u32 = 2;
+/// - 2: the version field; records of log format 2;
+/// - 3: `pending_terms`, what reserved transfers' prepares carried.
+pub const STATE_SNAPSHOT_VERSION: u32 = 3;
 
 /// A snapshot of the whole state, for restart.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -237,6 +242,8 @@ pub struct StateSnapshot {
     /// Absent in snapshots taken before notices were numbered.
     #[serde(default)]
     pub notices: NoticeSequences,
+    #[serde(with = "pairs")]
+    pub pending_terms: HashMap<harambee_ledger::TransferId, PrepareTerms>,
 }
 
 fn snapshot_version_1() -> u32 {
@@ -288,6 +295,7 @@ impl State {
                 let resolved = command.to_ledger(&self.ledger);
                 let outcome = self.ledger.apply(&resolved, &mut effects.events);
                 self.record_commits(command.time_ms(), &effects.events);
+                self.keep_pending_terms(command, &effects.events);
                 Applied::Ledger { outcome }
             }
             LogRecord::Directory(command) => {
@@ -316,6 +324,25 @@ impl State {
             &mut effects.notices,
         );
         (applied, effects)
+    }
+
+    /// Keeps what a reserved transfer's prepare carried for the payee, and
+    /// forgets it when the transfer is final.
+    fn keep_pending_terms(&mut self, command: &crate::record::LedgerCommand, events: &[Event]) {
+        for e in events {
+            match e {
+                Event::TransferReserved { transfer_id, .. } => {
+                    if let crate::record::LedgerCommand::Prepare { terms, .. } = command {
+                        self.pending_terms.insert(*transfer_id, terms.clone());
+                    }
+                }
+                Event::TransferCommitted { transfer_id, .. }
+                | Event::TransferAborted { transfer_id, .. } => {
+                    self.pending_terms.remove(transfer_id);
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Puts the transfers a command committed into their settlement
@@ -658,6 +685,7 @@ impl State {
             directory: self.directory.clone(),
             settlements: self.settlements.clone(),
             notices: self.notices.clone(),
+            pending_terms: self.pending_terms.clone(),
         }
     }
 
@@ -676,6 +704,7 @@ impl State {
             directory,
             settlements: snapshot.settlements,
             notices: snapshot.notices,
+            pending_terms: snapshot.pending_terms,
             next_offset: snapshot.next_offset,
         })
     }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use harambee_core::record::PrepareTerms;
 use harambee_ledger::{Currency, TransferId};
 use rust_decimal::Decimal;
 
@@ -34,12 +35,9 @@ pub struct TransferAsk {
     pub currency: Currency,
     pub condition: [u8; 32],
     pub expires_at_ms: i64,
-    /// The ILP packet from the quote, as the payer sent it (base64url).
-    pub ilp_packet: String,
-    /// Optional, as the payer sent them (empty: none).
-    pub quote_id: String,
-    pub transaction_id: String,
-    pub extensions: Vec<(String, String)>,
+    /// The ILP packet, quote and transaction ids and extensions, as the
+    /// payer sent them (and as the prepare record keeps them).
+    pub terms: PrepareTerms,
 }
 
 /// What the payee answered.

@@ -32,6 +32,9 @@ pub const EXPIRY_GRACE_MS: i64 = 5_000;
 /// writer) is briefly unavailable.
 pub const ANSWER_RETRY_MS: u64 = 200;
 
+/// Most payees asked at once when a restart resumes reserved transfers.
+pub const RESUME_CONCURRENCY_MAX: usize = 64;
+
 /// The payee's answer to a transfer, given in a request of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answer {
@@ -151,6 +154,57 @@ impl Transfers {
         if let Some(command) = command {
             self.record(id, command, ask.expires_at_ms).await;
         }
+    }
+
+    /// After a start: asks the payee again for every transfer still
+    /// reserved and not yet expired, since whatever asked it before the
+    /// restart is gone; a payee that answers the same transfer twice gives
+    /// the same answer, and the log keeps the first. An expired one is left
+    /// to the expiry sweep, which aborts it (3303). Returns how many
+    /// payees are asked; they are asked in the background.
+    pub fn resume(self: &Arc<Self>) -> usize {
+        let now = self.clock.now_ms();
+        let asks: Vec<TransferAsk> = match self.engine.read() {
+            Err(_) => return 0,
+            Ok(st) => st
+                .ledger
+                .in_flight()
+                .filter(|(_, expires_at_ms)| *expires_at_ms > now)
+                .filter_map(|(id, _)| {
+                    let t = st.ledger.transfer(id)?;
+                    let name = |p| st.ledger.participant(p).map(|p| p.name.clone());
+                    Some(TransferAsk {
+                        transfer_id: id,
+                        payer: name(t.payer)?,
+                        payee: name(t.payee)?,
+                        amount: t.currency.to_decimal(t.amount),
+                        currency: t.currency,
+                        condition: t.condition,
+                        expires_at_ms: t.expires_at_ms,
+                        terms: st.pending_terms.get(&id).cloned().unwrap_or_default(),
+                    })
+                })
+                .collect(),
+        };
+        let count = asks.len();
+        if count > 0 {
+            tracing::info!(
+                transfers = count,
+                "asking payees again for the transfers reserved before the start"
+            );
+            metrics::counter!("harambee_transfers_resumed_total").increment(count as u64);
+            let transfers = self.clone();
+            tokio::spawn(async move {
+                use futures::StreamExt;
+                futures::stream::iter(asks)
+                    .for_each_concurrent(RESUME_CONCURRENCY_MAX, |ask| {
+                        let transfers = transfers.clone();
+                        async move { transfers.ask_payee(&ask).await }
+                    })
+                    .await;
+            });
+        }
+        count
     }
 
     /// The payee's answer given in a request of its own (`caller` is the

@@ -145,6 +145,9 @@ pub enum LedgerCommand {
         condition: [u8; 32],
         expires_at_ms: i64,
         now_ms: i64,
+        /// What else the payer sent, for the payee: with it the switch can
+        /// ask the payee again after a restart.
+        terms: PrepareTerms,
     },
     Commit {
         transfer_id: TransferId,
@@ -275,6 +278,7 @@ impl LedgerCommand {
                 condition,
                 expires_at_ms,
                 now_ms,
+                ..
             } => Command::Prepare {
                 transfer_id: *transfer_id,
                 payer: id(payer),
@@ -421,6 +425,7 @@ impl LedgerCommand {
                 condition: *condition,
                 expires_at_ms: *expires_at_ms,
                 now_ms: *now_ms,
+                terms: PrepareTerms::default(),
             },
             Command::Commit {
                 transfer_id,
@@ -496,6 +501,22 @@ impl LedgerCommand {
             | ExpireDue { .. } => vec![],
         }
     }
+}
+
+/// What a prepare carries for the payee beyond what the ledger keeps: the
+/// ILP packet from the quote, the quote and transaction ids and the
+/// extensions, as the payer sent them (empty: none; format-1 records held
+/// none).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrepareTerms {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ilp_packet: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub quote_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub transaction_id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<(String, String)>,
 }
 
 /// Changes to settlement windows and settlements, applied by the
@@ -776,5 +797,42 @@ impl LogRecord {
             2 => v2::decode(text),
             other => Err(RecordError::Version(other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prepare(terms: PrepareTerms) -> LogRecord {
+        LogRecord::Ledger(LedgerCommand::Prepare {
+            transfer_id: TransferId(0x2222_0000_0000_4000_8000_0000_0000_0001),
+            payer: ParticipantRef::name("bank-a"),
+            payee: ParticipantRef::name("wallet-b"),
+            currency: Currency::parse("USD").expect("USD"),
+            amount: Decimal::new(1050, 2),
+            condition: [7; 32],
+            expires_at_ms: 1_764_547_230_000,
+            now_ms: 1_764_547_200_002,
+            terms,
+        })
+    }
+
+    #[test]
+    fn a_prepare_keeps_what_it_carries_for_the_payee() {
+        let full = prepare(PrepareTerms {
+            ilp_packet: "AYIBgQAAAAAAAASwNGxldmVsb25lLmRmc3AxLm1lci45T2RTOF81MDdqUUZERmZlakgyOVc4bXFmNEpLMHlGTFGCAUBQU0svMS4wCk5vbmNlOiB1SXlweUYzY3pYSXBFdzVVc05TYWh3CkVuY3J5cHRpb246IG5vbmUKUGF5bWVudC1JZDogMTMyMzZhM2ItOGZhOC00MTYzLTg0NDctNGMzZWQzZGE5OGE3CgpDb250ZW50LUxlbmd0aDogMTM1CkNvbnRlbnQtVHlwZTogYXBwbGljYXRpb24vanNvbgpTZW5kZXItSWRlbnRpZmllcjogOTI4MDYzOTEKCiJ7XCJmZWVcIjowLFwidHJhbnNmZXJDb2RlXCI6XCJpbnZvaWNlXCIsXCJkZWJpdE5hbWVcIjpcImFsaWNlIGNvb3BlclwiLFwiY3JlZGl0TmFtZVwiOlwibWVyIGNoYW50XCIsXCJkZWJpdElkZW50aWZpZXJcIjpcIjkyODA2MzkxXCJ9IgA".into(),
+            quote_id: "7c23e80c-d078-4077-8263-2c047876fcf6".into(),
+            transaction_id: "4b2a4a27-7f5e-4b5c-9d9e-1c7f2f6e2a10".into(),
+            extensions: vec![("channel".into(), "USSD".into())],
+        });
+        let text = full.encode().expect("encodes");
+        assert!(text.contains("\"quote_id\":\"7c23e80c-d078-4077-8263-2c047876fcf6\""));
+        assert_eq!(LogRecord::decode(&text).expect("decodes"), full);
+        // Without terms the record says nothing of them.
+        let bare = prepare(PrepareTerms::default());
+        let text = bare.encode().expect("encodes");
+        assert!(!text.contains("ilp_packet") && !text.contains("extensions"));
+        assert_eq!(LogRecord::decode(&text).expect("decodes"), bare);
     }
 }

@@ -17,6 +17,7 @@ use harambee_settlement::{SettlementModel, SettlementState};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use super::PrepareTerms;
 use super::{
     DirectoryCommand, LedgerCommand, LogRecord, ParticipantRef, PartyKey, QuoteRecord, RecordError,
     SettlementCommand,
@@ -337,6 +338,7 @@ fn ledger(l: Ledger) -> Result<LedgerCommand, RecordError> {
             condition,
             expires_at_ms,
             now_ms,
+            terms: PrepareTerms::default(),
         },
         Ledger::Commit {
             transfer_id,

@@ -28,6 +28,7 @@ use harambee_settlement::{SettlementModel, SettlementState};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::PrepareTerms;
 use super::{
     DirectoryCommand, LedgerCommand, LogRecord, ParticipantRef, PartyKey, QuoteRecord, RecordError,
     SettlementCommand,
@@ -52,6 +53,13 @@ struct Party {
     id: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     sub_id: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Extension {
+    key: String,
+    value: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -104,6 +112,16 @@ enum Record {
         amount: String,
         condition: String,
         expires_at_ms: i64,
+        /// For the payee: the ILP packet, quote and transaction ids and
+        /// extensions the payer sent (absent when empty).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        ilp_packet: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        quote_id: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        transaction_id: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        extensions: Vec<Extension>,
     },
     TransferCommit {
         transfer_id: String,
@@ -294,6 +312,7 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
                 amount,
                 condition,
                 expires_at_ms,
+                terms,
                 ..
             } => Record::TransferPrepare {
                 transfer_id: uuid_string(transfer_id.0),
@@ -303,6 +322,17 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
                 amount: amount.to_string(),
                 condition: hex(condition),
                 expires_at_ms: *expires_at_ms,
+                ilp_packet: terms.ilp_packet.clone(),
+                quote_id: terms.quote_id.clone(),
+                transaction_id: terms.transaction_id.clone(),
+                extensions: terms
+                    .extensions
+                    .iter()
+                    .map(|(key, value)| Extension {
+                        key: key.clone(),
+                        value: value.clone(),
+                    })
+                    .collect(),
             },
             L::Commit {
                 transfer_id,
@@ -558,6 +588,10 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             amount,
             condition,
             expires_at_ms,
+            ilp_packet,
+            quote_id,
+            transaction_id,
+            extensions,
         } => LogRecord::Ledger(L::Prepare {
             transfer_id: TransferId(uuid("transfer_id", &transfer_id)?),
             payer: named(payer),
@@ -567,6 +601,12 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             condition: hash("condition", &condition)?,
             expires_at_ms,
             now_ms,
+            terms: PrepareTerms {
+                ilp_packet,
+                quote_id,
+                transaction_id,
+                extensions: extensions.into_iter().map(|e| (e.key, e.value)).collect(),
+            },
         }),
         Record::TransferCommit {
             transfer_id,
