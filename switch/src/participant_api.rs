@@ -622,9 +622,6 @@ fn fee(field: &str, m: Option<&Money>, currency: harambee_ledger::Currency) -> R
     validate::non_negative_amount(&format!("{field}.amount"), &m.amount, c)
 }
 
-/// An error a participant sent back, checked: a valid FSPIOP code or
-/// `fallback`.
-
 type NotificationStream =
     Pin<Box<dyn Stream<Item = std::result::Result<Notification, Status>> + Send>>;
 

@@ -35,7 +35,7 @@ struct Envelope {
 enum Record {
     Ledger(Ledger),
     Directory(Directory),
-    Settlement(Settlement),
+    Settlement(SettlementRecord),
 }
 
 #[derive(Deserialize)]
@@ -192,7 +192,7 @@ enum State {
 }
 
 #[derive(Deserialize)]
-enum Settlement {
+enum SettlementRecord {
     CloseWindow {
         currency: String,
         reason: String,
@@ -446,10 +446,10 @@ fn directory(d: Directory) -> DirectoryCommand {
     }
 }
 
-fn settlement(s: Settlement) -> Result<SettlementCommand, RecordError> {
+fn settlement(s: SettlementRecord) -> Result<SettlementCommand, RecordError> {
     use SettlementCommand as S;
     Ok(match s {
-        Settlement::CloseWindow {
+        SettlementRecord::CloseWindow {
             currency: c,
             reason,
             now_ms,
@@ -458,7 +458,7 @@ fn settlement(s: Settlement) -> Result<SettlementCommand, RecordError> {
             reason,
             now_ms,
         },
-        Settlement::CreateSettlement {
+        SettlementRecord::CreateSettlement {
             currency: c,
             model,
             window_ids,
@@ -475,7 +475,7 @@ fn settlement(s: Settlement) -> Result<SettlementCommand, RecordError> {
             reason,
             now_ms,
         },
-        Settlement::Advance {
+        SettlementRecord::Advance {
             settlement_id,
             participant,
             to,
@@ -495,7 +495,7 @@ fn settlement(s: Settlement) -> Result<SettlementCommand, RecordError> {
             external_reference,
             now_ms,
         },
-        Settlement::Abort {
+        SettlementRecord::Abort {
             settlement_id,
             now_ms,
         } => S::Abort {

@@ -42,7 +42,7 @@ const VERSION: u32 = 2;
 struct Envelope {
     v: u32,
     time_ms: i64,
-    record: Record,
+    record: WireRecord,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -64,7 +64,7 @@ struct Extension {
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum Record {
+enum WireRecord {
     EnableCurrency {
         currency: String,
     },
@@ -239,10 +239,10 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
     use LedgerCommand as L;
     let wire = match record {
         LogRecord::Ledger(command) => match command {
-            L::EnableCurrency { currency, .. } => Record::EnableCurrency {
+            L::EnableCurrency { currency, .. } => WireRecord::EnableCurrency {
                 currency: currency.to_string(),
             },
-            L::CreateParticipant { name, kind, .. } => Record::CreateParticipant {
+            L::CreateParticipant { name, kind, .. } => WireRecord::CreateParticipant {
                 name: name.clone(),
                 kind: kind_name(*kind).into(),
             },
@@ -251,7 +251,7 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
                 currency,
                 net_debit_cap,
                 ..
-            } => Record::OpenAccounts {
+            } => WireRecord::OpenAccounts {
                 participant: name(participant)?,
                 currency: currency.to_string(),
                 net_debit_cap: net_debit_cap.to_string(),
@@ -260,7 +260,7 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
                 participant,
                 active,
                 ..
-            } => Record::SetParticipantActive {
+            } => WireRecord::SetParticipantActive {
                 participant: name(participant)?,
                 active: *active,
             },
@@ -269,7 +269,7 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
                 currency,
                 net_debit_cap,
                 ..
-            } => Record::SetNetDebitCap {
+            } => WireRecord::SetNetDebitCap {
                 participant: name(participant)?,
                 currency: currency.to_string(),
                 net_debit_cap: net_debit_cap.to_string(),
@@ -280,7 +280,7 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
                 currency,
                 amount,
                 ..
-            } => Record::FundsIn {
+            } => WireRecord::FundsIn {
                 funds_id: uuid_string(funds_id.0),
                 participant: name(participant)?,
                 currency: currency.to_string(),
@@ -292,16 +292,16 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
                 currency,
                 amount,
                 ..
-            } => Record::FundsOutReserve {
+            } => WireRecord::FundsOutReserve {
                 funds_id: uuid_string(funds_id.0),
                 participant: name(participant)?,
                 currency: currency.to_string(),
                 amount: amount.to_string(),
             },
-            L::FundsOutCommit { funds_id, .. } => Record::FundsOutCommit {
+            L::FundsOutCommit { funds_id, .. } => WireRecord::FundsOutCommit {
                 funds_id: uuid_string(funds_id.0),
             },
-            L::FundsOutAbort { funds_id, .. } => Record::FundsOutAbort {
+            L::FundsOutAbort { funds_id, .. } => WireRecord::FundsOutAbort {
                 funds_id: uuid_string(funds_id.0),
             },
             L::Prepare {
@@ -314,7 +314,7 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
                 expires_at_ms,
                 terms,
                 ..
-            } => Record::TransferPrepare {
+            } => WireRecord::TransferPrepare {
                 transfer_id: uuid_string(transfer_id.0),
                 payer: name(payer)?,
                 payee: name(payee)?,
@@ -338,7 +338,7 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
                 transfer_id,
                 fulfilment,
                 ..
-            } => Record::TransferCommit {
+            } => WireRecord::TransferCommit {
                 transfer_id: uuid_string(transfer_id.0),
                 fulfilment: hex(fulfilment),
             },
@@ -346,20 +346,20 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
                 transfer_id,
                 reason,
                 ..
-            } => Record::TransferAbort {
+            } => WireRecord::TransferAbort {
                 transfer_id: uuid_string(transfer_id.0),
                 reason: *reason,
             },
-            L::Expire { transfer_id, .. } => Record::TransferExpire {
+            L::Expire { transfer_id, .. } => WireRecord::TransferExpire {
                 transfer_id: uuid_string(transfer_id.0),
             },
-            L::ExpireDue { max, .. } => Record::ExpireDueTransfers { max: *max },
+            L::ExpireDue { max, .. } => WireRecord::ExpireDueTransfers { max: *max },
             L::SetSettlementModel {
                 participant,
                 currency,
                 gross,
                 ..
-            } => Record::SetSettlementModel {
+            } => WireRecord::SetSettlementModel {
                 participant: name(participant)?,
                 currency: currency.to_string(),
                 gross: *gross,
@@ -370,31 +370,31 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
                 participant,
                 credential_sha256,
                 ..
-            } => Record::SetCredential {
+            } => WireRecord::SetCredential {
                 participant: participant.clone(),
                 credential_sha256: hex(credential_sha256),
             },
             DirectoryCommand::SetEndpoint {
                 participant, url, ..
-            } => Record::SetEndpoint {
+            } => WireRecord::SetEndpoint {
                 participant: participant.clone(),
                 url: url.clone(),
             },
-            DirectoryCommand::RegisterParty { owner, party, .. } => Record::RegisterParty {
+            DirectoryCommand::RegisterParty { owner, party, .. } => WireRecord::RegisterParty {
                 owner: owner.clone(),
                 party: wire_party(party),
             },
-            DirectoryCommand::DeregisterParty { owner, party, .. } => Record::DeregisterParty {
+            DirectoryCommand::DeregisterParty { owner, party, .. } => WireRecord::DeregisterParty {
                 owner: owner.clone(),
                 party: wire_party(party),
             },
             DirectoryCommand::SetOracle {
                 party_type, url, ..
-            } => Record::SetOracle {
+            } => WireRecord::SetOracle {
                 party_type: party_type.clone(),
                 url: url.clone(),
             },
-            DirectoryCommand::RecordQuote(q) => Record::RecordQuote {
+            DirectoryCommand::RecordQuote(q) => WireRecord::RecordQuote {
                 quote_id: q.quote_id.clone(),
                 payer: q.payer.clone(),
                 payee: q.payee.clone(),
@@ -402,7 +402,7 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
                 response: q.response.clone(),
                 expires_at_ms: q.expires_at_ms,
             },
-            DirectoryCommand::SetWriter { node, url, .. } => Record::SetWriter {
+            DirectoryCommand::SetWriter { node, url, .. } => WireRecord::SetWriter {
                 node: node.clone(),
                 url: url.clone(),
             },
@@ -411,7 +411,7 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
                 recorded_before_ms,
                 max,
                 ..
-            } => Record::ExpireQuotes {
+            } => WireRecord::ExpireQuotes {
                 expired_before_ms: *expired_before_ms,
                 recorded_before_ms: *recorded_before_ms,
                 max: *max,
@@ -420,7 +420,7 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
         LogRecord::Settlement(command) => match command {
             SettlementCommand::CloseWindow {
                 currency, reason, ..
-            } => Record::CloseWindow {
+            } => WireRecord::CloseWindow {
                 currency: currency.to_string(),
                 reason: reason.clone(),
             },
@@ -430,7 +430,7 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
                 window_ids,
                 reason,
                 ..
-            } => Record::CreateSettlement {
+            } => WireRecord::CreateSettlement {
                 currency: currency.to_string(),
                 model: model_name(*model).into(),
                 window_ids: window_ids.clone(),
@@ -442,13 +442,13 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
                 to,
                 external_reference,
                 ..
-            } => Record::AdvanceSettlement {
+            } => WireRecord::AdvanceSettlement {
                 settlement_id: *settlement_id,
                 participant: name(participant)?,
                 to: crate::text::settlement_state_name(*to).into(),
                 external_reference: external_reference.clone(),
             },
-            SettlementCommand::Abort { settlement_id, .. } => Record::AbortSettlement {
+            SettlementCommand::Abort { settlement_id, .. } => WireRecord::AbortSettlement {
                 settlement_id: *settlement_id,
             },
         },
@@ -507,11 +507,11 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
     }
     let now_ms = envelope.time_ms;
     Ok(match envelope.record {
-        Record::EnableCurrency { currency: c } => LogRecord::Ledger(L::EnableCurrency {
+        WireRecord::EnableCurrency { currency: c } => LogRecord::Ledger(L::EnableCurrency {
             currency: currency(&c)?,
             now_ms,
         }),
-        Record::CreateParticipant { name, kind } => LogRecord::Ledger(L::CreateParticipant {
+        WireRecord::CreateParticipant { name, kind } => LogRecord::Ledger(L::CreateParticipant {
             name,
             kind: match kind.as_str() {
                 "BANK" => ParticipantKind::Bank,
@@ -520,7 +520,7 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             },
             now_ms,
         }),
-        Record::OpenAccounts {
+        WireRecord::OpenAccounts {
             participant,
             currency: c,
             net_debit_cap,
@@ -530,7 +530,7 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             net_debit_cap: decimal("net_debit_cap", &net_debit_cap)?,
             now_ms,
         }),
-        Record::SetParticipantActive {
+        WireRecord::SetParticipantActive {
             participant,
             active,
         } => LogRecord::Ledger(L::SetParticipantActive {
@@ -538,7 +538,7 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             active,
             now_ms,
         }),
-        Record::SetNetDebitCap {
+        WireRecord::SetNetDebitCap {
             participant,
             currency: c,
             net_debit_cap,
@@ -548,7 +548,7 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             net_debit_cap: decimal("net_debit_cap", &net_debit_cap)?,
             now_ms,
         }),
-        Record::FundsIn {
+        WireRecord::FundsIn {
             funds_id,
             participant,
             currency: c,
@@ -560,7 +560,7 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             amount: decimal("amount", &amount)?,
             now_ms,
         }),
-        Record::FundsOutReserve {
+        WireRecord::FundsOutReserve {
             funds_id,
             participant,
             currency: c,
@@ -572,15 +572,15 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             amount: decimal("amount", &amount)?,
             now_ms,
         }),
-        Record::FundsOutCommit { funds_id } => LogRecord::Ledger(L::FundsOutCommit {
+        WireRecord::FundsOutCommit { funds_id } => LogRecord::Ledger(L::FundsOutCommit {
             funds_id: FundsId(uuid("funds_id", &funds_id)?),
             now_ms,
         }),
-        Record::FundsOutAbort { funds_id } => LogRecord::Ledger(L::FundsOutAbort {
+        WireRecord::FundsOutAbort { funds_id } => LogRecord::Ledger(L::FundsOutAbort {
             funds_id: FundsId(uuid("funds_id", &funds_id)?),
             now_ms,
         }),
-        Record::TransferPrepare {
+        WireRecord::TransferPrepare {
             transfer_id,
             payer,
             payee,
@@ -608,7 +608,7 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
                 extensions: extensions.into_iter().map(|e| (e.key, e.value)).collect(),
             },
         }),
-        Record::TransferCommit {
+        WireRecord::TransferCommit {
             transfer_id,
             fulfilment,
         } => LogRecord::Ledger(L::Commit {
@@ -616,7 +616,7 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             fulfilment: hash("fulfilment", &fulfilment)?,
             now_ms,
         }),
-        Record::TransferAbort {
+        WireRecord::TransferAbort {
             transfer_id,
             reason,
         } => LogRecord::Ledger(L::Abort {
@@ -624,12 +624,12 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             reason,
             now_ms,
         }),
-        Record::TransferExpire { transfer_id } => LogRecord::Ledger(L::Expire {
+        WireRecord::TransferExpire { transfer_id } => LogRecord::Ledger(L::Expire {
             transfer_id: TransferId(uuid("transfer_id", &transfer_id)?),
             now_ms,
         }),
-        Record::ExpireDueTransfers { max } => LogRecord::Ledger(L::ExpireDue { now_ms, max }),
-        Record::SetSettlementModel {
+        WireRecord::ExpireDueTransfers { max } => LogRecord::Ledger(L::ExpireDue { now_ms, max }),
+        WireRecord::SetSettlementModel {
             participant,
             currency: c,
             gross,
@@ -639,7 +639,7 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             gross,
             now_ms,
         }),
-        Record::SetCredential {
+        WireRecord::SetCredential {
             participant,
             credential_sha256,
         } => LogRecord::Directory(DirectoryCommand::SetCredential {
@@ -647,35 +647,35 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             credential_sha256: hash("credential_sha256", &credential_sha256)?,
             now_ms,
         }),
-        Record::SetEndpoint { participant, url } => {
+        WireRecord::SetEndpoint { participant, url } => {
             LogRecord::Directory(DirectoryCommand::SetEndpoint {
                 participant,
                 url,
                 now_ms,
             })
         }
-        Record::RegisterParty { owner, party } => {
+        WireRecord::RegisterParty { owner, party } => {
             LogRecord::Directory(DirectoryCommand::RegisterParty {
                 owner,
                 party: party_key(party),
                 now_ms,
             })
         }
-        Record::DeregisterParty { owner, party } => {
+        WireRecord::DeregisterParty { owner, party } => {
             LogRecord::Directory(DirectoryCommand::DeregisterParty {
                 owner,
                 party: party_key(party),
                 now_ms,
             })
         }
-        Record::SetOracle { party_type, url } => {
+        WireRecord::SetOracle { party_type, url } => {
             LogRecord::Directory(DirectoryCommand::SetOracle {
                 party_type,
                 url,
                 now_ms,
             })
         }
-        Record::RecordQuote {
+        WireRecord::RecordQuote {
             quote_id,
             payer,
             payee,
@@ -691,10 +691,10 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             expires_at_ms,
             recorded_at_ms: now_ms,
         })),
-        Record::SetWriter { node, url } => {
+        WireRecord::SetWriter { node, url } => {
             LogRecord::Directory(DirectoryCommand::SetWriter { node, url, now_ms })
         }
-        Record::ExpireQuotes {
+        WireRecord::ExpireQuotes {
             expired_before_ms,
             recorded_before_ms,
             max,
@@ -704,7 +704,7 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             max,
             now_ms,
         }),
-        Record::CloseWindow {
+        WireRecord::CloseWindow {
             currency: c,
             reason,
         } => LogRecord::Settlement(SettlementCommand::CloseWindow {
@@ -712,7 +712,7 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             reason,
             now_ms,
         }),
-        Record::CreateSettlement {
+        WireRecord::CreateSettlement {
             currency: c,
             model,
             window_ids,
@@ -731,7 +731,7 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             reason,
             now_ms,
         }),
-        Record::AdvanceSettlement {
+        WireRecord::AdvanceSettlement {
             settlement_id,
             participant,
             to,
@@ -746,7 +746,7 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             external_reference,
             now_ms,
         }),
-        Record::AbortSettlement { settlement_id } => {
+        WireRecord::AbortSettlement { settlement_id } => {
             LogRecord::Settlement(SettlementCommand::Abort {
                 settlement_id,
                 now_ms,
