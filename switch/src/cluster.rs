@@ -36,7 +36,7 @@ use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use crate::callbacks::Channels;
-use crate::edge::{Ctx, credential_hash};
+use crate::edge::Ctx;
 use crate::engine::Forwarder;
 use harambee_core::record::LogRecord;
 use harambee_log::kafka;
@@ -428,14 +428,9 @@ impl Cluster for ClusterService {
         &self,
         request: Request<SubmitRequest>,
     ) -> Result<Response<SubmitResponse>, Status> {
-        let presented = crate::edge::bearer(request.metadata()).map_err(|e| e.to_status())?;
-        if credential_hash(presented) != credential_hash(&self.ctx.config.operator_token) {
-            return Err(FspiopError::new(
-                ErrorCode::InvalidSignature,
-                "not the cluster credential",
-            )
-            .to_status());
-        }
+        self.ctx
+            .check(request.metadata(), crate::service::ports::Role::ClusterNode)
+            .map_err(|e| e.to_status())?;
         if !self.ctx.engine.is_writer() {
             return Err(FspiopError::new(
                 ErrorCode::ServiceUnavailable,

@@ -14,6 +14,7 @@ use tonic::metadata::MetadataMap;
 use crate::callbacks::Channels;
 use crate::config::Config;
 use crate::engine::Engine;
+use crate::service::ports::{Authenticator, Credential, Principal, Role};
 use crate::validate;
 
 /// A notification for one participant.
@@ -36,6 +37,8 @@ pub struct Ctx {
     pub notices: broadcast::Sender<Notice>,
     /// The SQL projections the operator's queries read.
     pub projections: Arc<dyn crate::projection::ProjectionStore>,
+    /// Every credential check.
+    pub authenticator: Arc<dyn Authenticator>,
 }
 
 /// Milliseconds since the Unix epoch: the only clock of the switch. Times
@@ -76,14 +79,20 @@ pub fn bearer(metadata: &MetadataMap) -> Result<&str, FspiopError> {
 impl Ctx {
     /// The participant a request's credential belongs to.
     pub fn authenticate(&self, metadata: &MetadataMap) -> Result<String, FspiopError> {
-        let credential = bearer(metadata)?;
-        let hash = credential_hash(credential);
-        self.engine
-            .read()?
-            .directory
-            .participant_for_credential(&hash)
-            .map(str::to_string)
-            .ok_or_else(|| FspiopError::new(ErrorCode::InvalidSignature, "unknown credential"))
+        match self.check(metadata, Role::Participant)? {
+            Principal::Participant(name) => Ok(name),
+            _ => Err(FspiopError::new(
+                ErrorCode::InvalidSignature,
+                "not a participant credential",
+            )),
+        }
+    }
+
+    /// The one credential check of every gRPC API: the metadata's bearer
+    /// credential, through the [`Authenticator`].
+    pub fn check(&self, metadata: &MetadataMap, role: Role) -> Result<Principal, FspiopError> {
+        let credential = Credential::Bearer(bearer(metadata)?);
+        Ok(self.authenticator.authenticate(credential, role)?)
     }
 
     /// The name of a participant id.

@@ -51,16 +51,9 @@ type Result<T> = std::result::Result<T, FspiopError>;
 
 impl OperatorService {
     fn authorize(&self, metadata: &tonic::metadata::MetadataMap) -> Result<()> {
-        let presented = crate::edge::bearer(metadata)?;
-        // Compare digests so the time taken says nothing about the token.
-        if credential_hash(presented) == credential_hash(&self.ctx.config.operator_token) {
-            Ok(())
-        } else {
-            Err(FspiopError::new(
-                ErrorCode::InvalidSignature,
-                "not the operator credential",
-            ))
-        }
+        self.ctx
+            .check(metadata, crate::service::ports::Role::Operator)
+            .map(|_| ())
     }
 
     async fn ledger(&self, command: LedgerCommand) -> Result<(Reply, bool)> {

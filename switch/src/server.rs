@@ -26,6 +26,7 @@ use crate::snapshots::{PgSnapshots, SnapshotStore, SqliteSnapshots};
 use harambee_core::record::{DirectoryCommand, LedgerCommand, LogRecord};
 
 use crate::callbacks::GrpcPayees;
+use crate::service::auth::CredentialAuthenticator;
 use crate::service::ports::SystemClock;
 use crate::service::transfers::Transfers;
 use harambee_core::state::DirectoryReply;
@@ -178,7 +179,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     .await?;
     let health = engine.health();
     let (notices, _) = broadcast::channel(NOTICE_BUS_DEPTH);
+    let authenticator = Arc::new(CredentialAuthenticator::new(
+        engine.clone(),
+        &config.operator_token,
+    ));
     let ctx = Ctx {
+        authenticator,
         engine,
         channels: Arc::new(Channels::default()),
         config: Arc::new(config.clone()),

@@ -662,3 +662,40 @@ async fn after_a_restart_the_payee_of_a_reserved_unanswered_transfer_is_asked_ag
     );
     assert!(s.digest().await.balanced);
 }
+
+/// One credential check serves every API, and a credential is good only
+/// for its own: a participant's is refused by the Operator API, the
+/// operator's by the participant API.
+#[tokio::test]
+async fn a_credential_is_good_only_for_its_own_api() {
+    let mut s = TestSwitch::start().await;
+    let a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let mut op = harambee_proto::v1::operator_api_client::OperatorApiClient::connect(format!(
+        "http://{}",
+        s.running().operator_addr
+    ))
+    .await
+    .expect("connect");
+    let mut r = tonic::Request::new(GetLedgerDigestRequest {});
+    r.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", a.credential).parse().expect("ascii"),
+    );
+    let err = op
+        .get_ledger_digest(r)
+        .await
+        .expect_err("a participant is not the operator");
+    assert_eq!(code(&err), 3105);
+    let mut as_operator =
+        harambee_sim::client::connect(&s.participant_url, OPERATOR_TOKEN).expect("client");
+    let err = as_operator
+        .get_transfer(GetTransferRequest {
+            transfer_id: uuid::Uuid::new_v4().to_string(),
+        })
+        .await
+        .expect_err("the operator is not a participant");
+    assert_eq!(code(&err), 3105);
+    assert!(s.digest().await.balanced, "the operator's own call works");
+}

@@ -4,8 +4,9 @@
 //! it never drives the engine itself.
 //!
 //! What the flows need from outside comes through ports ([`ports`]): the
-//! payee's side of a transfer ([`ports::PayeeConnector`]) and the clock
-//! ([`ports::Clock`]).
+//! payee's side of a transfer ([`ports::PayeeConnector`]), the clock
+//! ([`ports::Clock`]) and every credential check
+//! ([`ports::Authenticator`], implemented by [`auth`]).
 //!
 //! - [`transfers`]: the transfer saga. It is driven by the log: a
 //!   reserved transfer is resolved only by a record (the payee's
@@ -19,5 +20,6 @@
 //!
 //! [`SwitchError`]: harambee_core::error::SwitchError
 
+pub mod auth;
 pub mod ports;
 pub mod transfers;

@@ -65,3 +65,41 @@ pub trait PayeeConnector: Send + Sync + 'static {
     /// `timeout`.
     async fn transfer(&self, endpoint: &str, ask: &TransferAsk, timeout: Duration) -> PayeeAnswer;
 }
+
+/// A credential as a transport presents it. (Client certificates, for
+/// mTLS, come as a second kind.)
+#[derive(Clone, Copy, Debug)]
+pub enum Credential<'a> {
+    /// A bearer credential (`authorization: Bearer <credential>`).
+    Bearer(&'a str),
+}
+
+/// What a caller asks to act as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A bank or wallet on the participant API.
+    Participant,
+    /// The hub operator on the Operator API.
+    Operator,
+    /// Another node of the cluster, handing records to the writer.
+    ClusterNode,
+}
+
+/// Who a credential belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    Participant(String),
+    Operator,
+    ClusterNode,
+}
+
+/// Every credential check of the switch: one path, whatever the API.
+pub trait Authenticator: Send + Sync + 'static {
+    /// The principal `credential` proves, acting as `role`; 3105 if it
+    /// proves none.
+    fn authenticate(
+        &self,
+        credential: Credential<'_>,
+        role: Role,
+    ) -> Result<Principal, harambee_core::error::SwitchError>;
+}
