@@ -1205,6 +1205,11 @@ impl Ledger {
         self.participants.get(index_of(id))
     }
 
+    /// The name of a participant (the one way to turn an id into a name).
+    pub fn participant_name(&self, id: ParticipantId) -> Option<&str> {
+        self.participant(id).map(|p| p.name.as_str())
+    }
+
     /// A participant by name.
     pub fn participant_by_name(&self, name: &str) -> Option<&Participant> {
         self.participant_names

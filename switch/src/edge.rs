@@ -101,8 +101,8 @@ impl Ctx {
             .engine
             .read()?
             .ledger
-            .participant(id)
-            .map(|p| p.name.clone())
+            .participant_name(id)
+            .map(str::to_string)
             .unwrap_or_default())
     }
 

@@ -213,8 +213,8 @@ pub fn encode(
     let name = |id: ParticipantId| {
         state
             .ledger
-            .participant(id)
-            .map(|p| p.name.clone())
+            .participant_name(id)
+            .map(str::to_string)
             .unwrap_or_default()
     };
     let funds = |funds_id: &harambee_ledger::FundsId,

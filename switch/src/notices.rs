@@ -17,7 +17,7 @@ use crate::validate;
 /// state at or after the record that made it.
 pub fn materialize(state: &State, draft: &NoticeDraft) -> Option<(String, Notification)> {
     use notification::Kind;
-    let name = |id: ParticipantId| state.ledger.participant(id).map(|p| p.name.clone());
+    let name = |id: ParticipantId| state.ledger.participant_name(id).map(str::to_string);
     let recipient = name(draft.participant)?;
     let money = |currency: Currency, amount: i128| Money {
         amount: currency.to_decimal(amount).to_string(),

@@ -32,15 +32,42 @@ fn page_size(page: &PageRequest) -> usize {
     }
 }
 
+/// Where a page starts: `None` for the first page, else what `parse`
+/// reads from the page token (the last item of the page before); a token
+/// it cannot read is 3100.
+fn page_after<T>(
+    page: &PageRequest,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> std::result::Result<Option<T>, FspiopError> {
+    if page.page_token.is_empty() {
+        return Ok(None);
+    }
+    parse(&page.page_token)
+        .map(Some)
+        .ok_or_else(|| FspiopError::new(ErrorCode::ValidationError, "page_token: malformed"))
+}
+
 /// A page token that is the numeric id of the last item of the page
 /// before; 0 (before every id) for the first page.
 fn id_page_token(page: &PageRequest) -> std::result::Result<u64, FspiopError> {
-    if page.page_token.is_empty() {
-        return Ok(0);
-    }
-    page.page_token
-        .parse()
-        .map_err(|_| FspiopError::new(ErrorCode::ValidationError, "page_token: malformed"))
+    Ok(page_after(page, |t| t.parse().ok())?.unwrap_or(0))
+}
+
+/// One page of a list: `rows` fetched as one more than `size`, cut to
+/// `size`, and the token of the next page (empty on the last), made by
+/// `token` from the page's last row.
+fn page_of<T>(
+    mut rows: Vec<T>,
+    size: usize,
+    token: impl Fn(&T) -> String,
+) -> (Vec<T>, PageResponse) {
+    let more = rows.len() > size;
+    rows.truncate(size);
+    let next_page_token = match rows.last() {
+        Some(last) if more => token(last),
+        _ => String::new(),
+    };
+    (rows, PageResponse { next_page_token })
 }
 
 pub struct OperatorService {
@@ -232,8 +259,8 @@ impl OperatorService {
             funds_id: harambee_core::text::uuid_string(id.0),
             fsp_id: st
                 .ledger
-                .participant(r.participant)
-                .map(|p| p.name.clone())
+                .participant_name(r.participant)
+                .map(str::to_string)
                 .unwrap_or_default(),
             direction: match r.kind {
                 FundsKind::In => "IN",
@@ -351,14 +378,9 @@ impl OperatorService {
                 ));
             }
         };
-        let after = if page.page_token.is_empty() {
-            None
-        } else {
-            Some(harambee_core::text::uuid_string(validate::uuid(
-                "page_token",
-                &page.page_token,
-            )?))
-        };
+        let after = page_after(&page, |t| {
+            harambee_core::text::parse_uuid(t).map(harambee_core::text::uuid_string)
+        })?;
         let query = TransferQuery {
             participant: (!r.fsp_id.is_empty()).then(|| r.fsp_id.clone()),
             state,
@@ -375,26 +397,16 @@ impl OperatorService {
             after,
             limit: size as u32 + 1,
         };
-        let mut rows = self.ctx.projections.transfers(&query).await.map_err(|e| {
+        let rows = self.ctx.projections.transfers(&query).await.map_err(|e| {
             FspiopError::new(
                 ErrorCode::ServiceUnavailable,
                 format!("projection store: {e}"),
             )
         })?;
-        let more = rows.len() > size;
-        rows.truncate(size);
-        let next = if more {
-            rows.last()
-                .map(|t| t.transfer_id.clone())
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let (rows, page) = page_of(rows, size, |t| t.transfer_id.clone());
         Ok(ListTransfersResponse {
             transfers: rows.iter().map(row_result).collect(),
-            page: Some(PageResponse {
-                next_page_token: next,
-            }),
+            page: Some(page),
         })
     }
     /// Submits a settlement command that changes a settlement and returns
@@ -486,40 +498,28 @@ impl OperatorService {
         let page = r.page.clone().unwrap_or_default();
         let size = page_size(&page);
         // The page token is "<log offset>.<event index>" of the last posting.
-        let after = if page.page_token.is_empty() {
-            None
-        } else {
-            let parsed = page
-                .page_token
-                .split_once('.')
-                .and_then(|(o, i)| Some((o.parse::<i64>().ok()?, i.parse::<i64>().ok()?)));
-            Some(parsed.ok_or_else(|| {
-                FspiopError::new(ErrorCode::ValidationError, "page_token: malformed")
-            })?)
-        };
+        let after = page_after(&page, |t| {
+            let (o, i) = t.split_once('.')?;
+            Some((o.parse::<i64>().ok()?, i.parse::<i64>().ok()?))
+        })?;
         let query = PostingQuery {
             owner: (!r.fsp_id.is_empty()).then(|| r.fsp_id.clone()),
             reference,
             after,
             limit: size as u32 + 1,
         };
-        let mut rows = self.ctx.projections.postings(&query).await.map_err(|e| {
+        let rows = self.ctx.projections.postings(&query).await.map_err(|e| {
             FspiopError::new(
                 ErrorCode::ServiceUnavailable,
                 format!("projection store: {e}"),
             )
         })?;
-        let more = rows.len() > size;
-        rows.truncate(size);
-        let next = match rows.last() {
-            Some(p) if more => format!("{}.{}", p.log_offset, p.event_index),
-            _ => String::new(),
-        };
+        let (rows, page) = page_of(rows, size, |p| {
+            format!("{}.{}", p.log_offset, p.event_index)
+        });
         Ok(ListPostingsResponse {
             postings: rows.iter().map(posting_entry).collect(),
-            page: Some(PageResponse {
-                next_page_token: next,
-            }),
+            page: Some(page),
         })
     }
 }
@@ -1045,7 +1045,7 @@ impl OperatorApi for OperatorService {
             // The page token is the id of the last window of the page before.
             let after = id_page_token(&page)?;
             let st = self.ctx.engine.read()?;
-            let mut windows: Vec<SettlementWindow> = st
+            let windows: Vec<SettlementWindow> = st
                 .settlements
                 .windows()
                 .iter()
@@ -1055,17 +1055,10 @@ impl OperatorApi for OperatorService {
                 .filter(|w| state.is_none_or(|s| w.state == s as i32))
                 .take(size + 1)
                 .collect();
-            let more = windows.len() > size;
-            windows.truncate(size);
-            let next = match windows.last() {
-                Some(w) if more => w.window_id.to_string(),
-                _ => String::new(),
-            };
+            let (windows, page) = page_of(windows, size, |w| w.window_id.to_string());
             Ok(ListSettlementWindowsResponse {
                 windows,
-                page: Some(PageResponse {
-                    next_page_token: next,
-                }),
+                page: Some(page),
             })
         })
     }
@@ -1234,17 +1227,10 @@ impl OperatorApi for OperatorService {
                     break;
                 }
             }
-            let more = settlements.len() > size;
-            settlements.truncate(size);
-            let next = match settlements.last() {
-                Some(x) if more => x.settlement_id.to_string(),
-                _ => String::new(),
-            };
+            let (settlements, page) = page_of(settlements, size, |x| x.settlement_id.to_string());
             Ok(ListSettlementsResponse {
                 settlements,
-                page: Some(PageResponse {
-                    next_page_token: next,
-                }),
+                page: Some(page),
             })
         })
     }

@@ -457,13 +457,13 @@ impl ParticipantService {
         })?;
         let payer = st
             .ledger
-            .participant(t.payer)
-            .map(|p| p.name.clone())
+            .participant_name(t.payer)
+            .map(str::to_string)
             .unwrap_or_default();
         let payee = st
             .ledger
-            .participant(t.payee)
-            .map(|p| p.name.clone())
+            .participant_name(t.payee)
+            .map(str::to_string)
             .unwrap_or_default();
         if caller != payer && caller != payee {
             return Err(FspiopError::new(

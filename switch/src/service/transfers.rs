@@ -172,7 +172,7 @@ impl Transfers {
                 .filter(|(_, expires_at_ms)| *expires_at_ms > now)
                 .filter_map(|(id, _)| {
                     let t = st.ledger.transfer(id)?;
-                    let name = |p| st.ledger.participant(p).map(|p| p.name.clone());
+                    let name = |p| st.ledger.participant_name(p).map(str::to_string);
                     Some(TransferAsk {
                         transfer_id: id,
                         payer: name(t.payer)?,
@@ -226,11 +226,7 @@ impl Transfers {
                     format!("transfer {id} not found"),
                 )
             })?;
-            let payee = st
-                .ledger
-                .participant(t.payee)
-                .map(|p| p.name.as_str())
-                .unwrap_or_default();
+            let payee = st.ledger.participant_name(t.payee).unwrap_or_default();
             if payee != caller {
                 return Err(SwitchError::new(
                     ErrorCode::GenericClientError,

@@ -714,8 +714,8 @@ impl ParticipantRef {
     fn with_name(self, ledger: &Ledger) -> ParticipantRef {
         match &self {
             ParticipantRef::Id(id) => ledger
-                .participant(*id)
-                .map_or(self.clone(), |p| ParticipantRef::Name(p.name.clone())),
+                .participant_name(*id)
+                .map_or(self.clone(), ParticipantRef::name),
             ParticipantRef::Name(_) => self,
         }
     }
