@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 
-use crate::config::Config;
+use crate::config::{ApiConfig, Config};
 use crate::server;
 
 /// Payments the demo makes.
@@ -75,10 +75,13 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
     let token = uuid::Uuid::new_v4().to_string();
     let config = Config {
         data_dir: dir.path().join("data"),
-        participant_listen: "127.0.0.1:0".into(),
-        operator_listen: "127.0.0.1:0".into(),
-        metrics_listen: "127.0.0.1:0".into(),
-        operator_token: token.clone(),
+        api: ApiConfig {
+            participant_listen: "127.0.0.1:0".into(),
+            operator_listen: "127.0.0.1:0".into(),
+            metrics_listen: "127.0.0.1:0".into(),
+            operator_token: token.clone(),
+            ..ApiConfig::default()
+        },
         ..Config::default()
     };
     println!(

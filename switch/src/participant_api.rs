@@ -85,6 +85,7 @@ impl ParticipantService {
         if !self
             .ctx
             .config
+            .lookup
             .builtin_oracle_party_types
             .contains(&party.party_type)
         {
@@ -115,7 +116,7 @@ impl ParticipantService {
                         party: Some(identifier.clone()),
                         currency: currency.to_string(),
                     };
-                    let timeout = Ctx::timeout(self.ctx.config.lookup_timeout_ms);
+                    let timeout = Ctx::timeout(self.ctx.config.lookup.timeout_ms);
                     let response = client
                         .lookup_participant(with_deadline(request, timeout))
                         .await
@@ -169,7 +170,7 @@ impl ParticipantService {
         let response = client
             .get_party(with_deadline(
                 request,
-                Ctx::timeout(self.ctx.config.lookup_timeout_ms),
+                Ctx::timeout(self.ctx.config.lookup.timeout_ms),
             ))
             .await
             .map_err(|s| call_error(&s))?
@@ -302,7 +303,7 @@ impl ParticipantService {
                 CallbackQuoteRequest {
                     request: Some(r.clone()),
                 },
-                Ctx::timeout(self.ctx.config.quote_timeout_ms),
+                Ctx::timeout(self.ctx.config.quote.timeout_ms),
             ))
             .await
             .map_err(|s| call_error(&s))?
@@ -486,7 +487,7 @@ impl ParticipantService {
         let condition = validate::b64url32("condition", &r.condition)?;
         let expires_at_ms = validate::timestamp_ms("expiration", r.expiration.as_ref())?;
         let lifetime_max_ms =
-            i64::try_from(self.ctx.config.transfer_lifetime_max_ms).unwrap_or(i64::MAX);
+            i64::try_from(self.ctx.config.transfer.lifetime_max_ms).unwrap_or(i64::MAX);
         if expires_at_ms.saturating_sub(now_ms()) > lifetime_max_ms {
             return Err(FspiopError::new(
                 ErrorCode::ValidationError,

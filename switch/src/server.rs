@@ -132,28 +132,29 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // this node becomes the writer) and the writer election.
     let mut cluster_listener = None;
     let mut election = None;
-    let leadership = if config.cluster {
-        let listener = TcpListener::bind(&config.cluster_listen).await?;
-        let url = if config.cluster_advertise_url.is_empty() {
+    let leadership = if config.cluster.enabled {
+        let listener = TcpListener::bind(&config.cluster.listen).await?;
+        let url = if config.cluster.advertise_url.is_empty() {
             format!("http://{}", listener.local_addr()?)
         } else {
-            config.cluster_advertise_url.clone()
+            config.cluster.advertise_url.clone()
         };
-        let node = if config.node_name.is_empty() {
+        let node = if config.cluster.node_name.is_empty() {
             format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
         } else {
-            config.node_name.clone()
+            config.cluster.node_name.clone()
         };
         let joined = Election::join(
-            &config.kafka_brokers,
-            &config.kafka_topic,
-            config.kafka_replication,
-            config.kafka_session_timeout_ms,
+            &config.kafka.brokers,
+            &config.kafka.topic,
+            config.kafka.replication,
+            config.kafka.session_timeout_ms,
             &node,
         )
         .await?;
         let elected = joined.elected();
-        let forwarder: Arc<dyn Forwarder> = Arc::new(GrpcForwarder::new(&config.operator_token));
+        let forwarder: Arc<dyn Forwarder> =
+            Arc::new(GrpcForwarder::new(&config.api.operator_token));
         election = Some((Arc::new(joined), forwarder.clone()));
         cluster_listener = Some(listener);
         tracing::info!(%node, %url, "cluster node");
@@ -170,8 +171,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         log,
         Some(snapshots),
         EngineOptions {
-            snapshot_interval_records: config.snapshot_interval_records,
-            ledger_capacity_transfers: config.ledger_capacity_transfers,
+            snapshot_interval_records: config.ledger.snapshot_interval_records,
+            ledger_capacity_transfers: config.ledger.capacity_transfers,
             feed_bytes_max: crate::feed::FEED_BYTES_MAX,
         },
         leadership,
@@ -181,7 +182,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let (notices, _) = broadcast::channel(NOTICE_BUS_DEPTH);
     let authenticator = Arc::new(CredentialAuthenticator::new(
         engine.clone(),
-        &config.operator_token,
+        &config.api.operator_token,
     ));
     let ctx = Ctx {
         authenticator,
@@ -199,15 +200,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     tasks.push(tokio::spawn(report_health(
         health_reporter,
         health.clone(),
-        config.cluster,
+        config.cluster.enabled,
         stop.clone(),
     )));
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(harambee_proto::FILE_DESCRIPTOR_SET)
         .build_v1()?;
 
-    let limit = config.message_size_max_bytes;
-    let participant_listener = TcpListener::bind(&config.participant_listen).await?;
+    let limit = config.api.message_size_max_bytes;
+    let participant_listener = TcpListener::bind(&config.api.participant_listen).await?;
     let participant_addr = participant_listener.local_addr()?;
     let transfers = Arc::new(Transfers::new(
         ctx.engine.clone(),
@@ -215,8 +216,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             channels: ctx.channels.clone(),
         }),
         Arc::new(SystemClock),
-        ctx.config.transfer_callback_timeout_ms,
-        ctx.config.expiry_sweep_interval_ms,
+        ctx.config.transfer.callback_timeout_ms,
+        ctx.config.transfer.expiry_sweep_interval_ms,
     ));
     // The writer picks up the transfers left reserved before it became
     // the writer: by a previous process, or by the writer it took over from.
@@ -256,7 +257,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
     }));
 
-    let operator_listener = TcpListener::bind(&config.operator_listen).await?;
+    let operator_listener = TcpListener::bind(&config.api.operator_listen).await?;
     let operator_addr = operator_listener.local_addr()?;
     let operator = OperatorApiServer::new(OperatorService { ctx: ctx.clone() })
         .max_decoding_message_size(limit)
@@ -307,10 +308,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         None => None,
     };
 
-    let metrics_addr = if config.metrics_listen.is_empty() {
+    let metrics_addr = if config.api.metrics_listen.is_empty() {
         None
     } else {
-        let listener = TcpListener::bind(&config.metrics_listen).await?;
+        let listener = TcpListener::bind(&config.api.metrics_listen).await?;
         let addr = listener.local_addr()?;
         tasks.push(tokio::spawn(serve_metrics(listener, stop.clone())));
         Some(addr)
@@ -326,11 +327,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ctx.clone(),
         stop.clone(),
     )));
-    if config.log == LogKind::Kafka && config.kafka_publish_events {
+    if config.log.kind == LogKind::Kafka && config.kafka.publish_events {
         let publisher = crate::events::Publisher::connect(
-            &config.kafka_brokers,
-            &crate::events::events_topic(&config.kafka_topic),
-            config.kafka_replication,
+            &config.kafka.brokers,
+            &crate::events::events_topic(&config.kafka.topic),
+            config.kafka.replication,
         )
         .await?;
         tasks.push(tokio::spawn(crate::events::run(
@@ -399,7 +400,7 @@ async fn report_health(
 /// by a previous run, and releases expired quotes from memory. Each sweep
 /// is a record in the log like any other.
 async fn expiry_sweep(ctx: Ctx, mut stop: watch::Receiver<bool>) {
-    let interval = Duration::from_millis(ctx.config.expiry_sweep_interval_ms);
+    let interval = Duration::from_millis(ctx.config.transfer.expiry_sweep_interval_ms);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
@@ -410,8 +411,8 @@ async fn expiry_sweep(ctx: Ctx, mut stop: watch::Receiver<bool>) {
             continue;
         }
         let now = now_ms();
-        let expired_before_ms = now.saturating_sub(ctx.config.quote_grace_ms as i64);
-        let recorded_before_ms = now.saturating_sub(ctx.config.quote_held_max_ms as i64);
+        let expired_before_ms = now.saturating_sub(ctx.config.quote.grace_ms as i64);
+        let recorded_before_ms = now.saturating_sub(ctx.config.quote.held_max_ms as i64);
         let (transfers_due, quotes_due) = match ctx.engine.read() {
             Ok(st) => {
                 metrics::gauge!("harambee_quotes_held").set(st.directory.quote_count() as f64);
@@ -516,8 +517,8 @@ async fn serve_metrics(listener: TcpListener, mut stop: watch::Receiver<bool>) {
 /// Opens the event log the configuration names (creating the Kafka topic
 /// if needed; refusing an embedded log whose hash chain is broken).
 pub async fn open_log(config: &Config) -> anyhow::Result<Arc<dyn CommandLog>> {
-    harambee_log::kafka::set_timeout_ms(config.kafka_timeout_ms);
-    Ok(match config.log {
+    harambee_log::kafka::set_timeout_ms(config.kafka.timeout_ms);
+    Ok(match config.log.kind {
         LogKind::Sqlite => {
             let sqlite_log = SqliteLog::open(&config.data_dir.join("log.db")).await?;
             // Refuse to start on a log that was tampered with.
@@ -527,15 +528,15 @@ pub async fn open_log(config: &Config) -> anyhow::Result<Arc<dyn CommandLog>> {
         }
         LogKind::Kafka => {
             kafka::create_topic(
-                &config.kafka_brokers,
-                &config.kafka_topic,
+                &config.kafka.brokers,
+                &config.kafka.topic,
                 1,
-                config.kafka_replication,
+                config.kafka.replication,
             )
             .await?;
             let target = kafka::KafkaTarget {
-                brokers: config.kafka_brokers.clone(),
-                topic: config.kafka_topic.clone(),
+                brokers: config.kafka.brokers.clone(),
+                topic: config.kafka.topic.clone(),
                 partition: 0,
             };
             Arc::new(kafka::KafkaLog::open(target).await?)
@@ -550,15 +551,15 @@ pub async fn open_stores(
 ) -> anyhow::Result<(Arc<dyn ProjectionStore>, Arc<dyn SnapshotStore>)> {
     // Projections, and where snapshots go: next to the log (embedded) or in
     // PostgreSQL, shared by the nodes of a deployment.
-    Ok(match config.store {
+    Ok(match config.store.kind {
         StoreKind::Sqlite => (
             Arc::new(SqliteProjections::open(&config.data_dir.join("projections.db")).await?),
             Arc::new(SqliteSnapshots::open(&config.data_dir.join("snapshots.db")).await?),
         ),
         StoreKind::Postgres => {
-            let pg = PgProjections::connect(&config.postgres_url).await?;
-            let log_name = match config.log {
-                LogKind::Kafka => format!("kafka:{}", config.kafka_topic),
+            let pg = PgProjections::connect(&config.store.postgres_url).await?;
+            let log_name = match config.log.kind {
+                LogKind::Kafka => format!("kafka:{}", config.kafka.topic),
                 LogKind::Sqlite => format!(
                     "sqlite:{}",
                     std::fs::canonicalize(&config.data_dir)?

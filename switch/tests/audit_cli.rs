@@ -32,14 +32,14 @@ fn harambee(args: &[&str]) -> (i32, String) {
 #[tokio::test]
 async fn verify_reports_the_first_break_and_fails() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = Config {
+    let mut config = Config {
         data_dir: dir.path().join("data"),
-        participant_listen: "127.0.0.1:0".into(),
-        operator_listen: "127.0.0.1:0".into(),
-        metrics_listen: String::new(),
-        operator_token: TOKEN.into(),
         ..Config::default()
     };
+    config.api.participant_listen = "127.0.0.1:0".into();
+    config.api.operator_listen = "127.0.0.1:0".into();
+    config.api.metrics_listen = String::new();
+    config.api.operator_token = TOKEN.into();
     let running = harambee_switch::server::start(config.clone())
         .await
         .expect("start");

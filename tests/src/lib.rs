@@ -81,15 +81,16 @@ pub struct TestSwitch {
 
 impl TestSwitch {
     pub fn config(dir: &std::path::Path) -> Config {
-        Config {
+        let mut config = Config {
             data_dir: dir.join("data"),
-            participant_listen: "127.0.0.1:0".into(),
-            operator_listen: "127.0.0.1:0".into(),
-            metrics_listen: "127.0.0.1:0".into(),
-            operator_token: OPERATOR_TOKEN.into(),
-            expiry_sweep_interval_ms: 100,
             ..Config::default()
-        }
+        };
+        config.api.participant_listen = "127.0.0.1:0".into();
+        config.api.operator_listen = "127.0.0.1:0".into();
+        config.api.metrics_listen = "127.0.0.1:0".into();
+        config.api.operator_token = OPERATOR_TOKEN.into();
+        config.transfer.expiry_sweep_interval_ms = 100;
+        config
     }
 
     pub async fn start() -> TestSwitch {

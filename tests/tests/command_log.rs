@@ -101,9 +101,9 @@ async fn a_switch_on_kafka_pays_and_restarts_to_the_same_state() {
     let broker = Tansu::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = TestSwitch::config(dir.path());
-    config.log = LogKind::Kafka;
-    config.kafka_brokers = broker.brokers.clone();
-    config.kafka_topic = format!("harambee.switch.{}", uuid::Uuid::new_v4().simple());
+    config.log.kind = LogKind::Kafka;
+    config.kafka.brokers = broker.brokers.clone();
+    config.kafka.topic = format!("harambee.switch.{}", uuid::Uuid::new_v4().simple());
     let mut s = TestSwitch::start_with(dir, config).await;
     let mut a = s
         .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)

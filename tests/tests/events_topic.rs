@@ -50,10 +50,10 @@ async fn ledger_events_are_published_on_the_events_topic_and_survive_a_restart()
     let broker = Tansu::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = TestSwitch::config(dir.path());
-    config.log = LogKind::Kafka;
-    config.kafka_brokers = broker.brokers.clone();
-    config.kafka_topic = format!("harambee.events.{}", uuid::Uuid::new_v4().simple());
-    let events_topic = format!("{}.events", config.kafka_topic);
+    config.log.kind = LogKind::Kafka;
+    config.kafka.brokers = broker.brokers.clone();
+    config.kafka.topic = format!("harambee.events.{}", uuid::Uuid::new_v4().simple());
+    let events_topic = format!("{}.events", config.kafka.topic);
     let mut s = TestSwitch::start_with(dir, config).await;
     let mut a = s
         .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)

@@ -52,7 +52,7 @@ async fn an_expiry_beyond_the_transfer_lifetime_is_refused_before_anything_is_re
 async fn a_payee_slower_than_the_callback_timeout_is_given_up_on_and_the_transfer_expires() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = TestSwitch::config(dir.path());
-    config.transfer_callback_timeout_ms = 300;
+    config.transfer.callback_timeout_ms = 300;
     let mut s = TestSwitch::start_with(dir, config).await;
     let mut a = s
         .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
@@ -123,7 +123,7 @@ const QUOTES: usize = 1_500;
 async fn quote_memory_stays_flat_over_a_long_run_of_expiring_quotes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = TestSwitch::config(dir.path());
-    config.quote_grace_ms = 200;
+    config.quote.grace_ms = 200;
     let mut s = TestSwitch::start_with(dir, config).await;
     let mut a = s
         .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)

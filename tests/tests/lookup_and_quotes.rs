@@ -33,7 +33,7 @@ async fn lookup_finds_the_owner_and_relays_the_party() {
 async fn lookup_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = TestSwitch::config(dir.path());
-    config.builtin_oracle_party_types = vec!["MSISDN".into()];
+    config.lookup.builtin_oracle_party_types = vec!["MSISDN".into()];
     let mut s = TestSwitch::start_with(dir, config).await;
     let mut a = s
         .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)

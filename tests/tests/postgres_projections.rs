@@ -14,8 +14,8 @@ async fn transfers_are_projected_into_postgres_and_rebuilt_after_a_restart() {
     let db = TestDatabase::create().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = TestSwitch::config(dir.path());
-    config.store = StoreKind::Postgres;
-    config.postgres_url = db.url.clone();
+    config.store.kind = StoreKind::Postgres;
+    config.store.postgres_url = db.url.clone();
     let mut s = TestSwitch::start_with(dir, config).await;
     let mut a = s
         .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
@@ -120,8 +120,8 @@ async fn transfers_are_projected_into_postgres_and_rebuilt_after_a_restart() {
 async fn state_tables_follow_the_switch(config_store: StoreKind, postgres_url: String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = TestSwitch::config(dir.path());
-    config.store = config_store;
-    config.postgres_url = postgres_url;
+    config.store.kind = config_store;
+    config.store.postgres_url = postgres_url;
     let mut s = TestSwitch::start_with(dir, config).await;
     let mut a = s
         .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
@@ -293,8 +293,8 @@ fn balances_from_postings(
 async fn postings_follow_the_switch(config_store: StoreKind, postgres_url: String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = TestSwitch::config(dir.path());
-    config.store = config_store;
-    config.postgres_url = postgres_url;
+    config.store.kind = config_store;
+    config.store.postgres_url = postgres_url;
     let mut s = TestSwitch::start_with(dir, config).await;
     let mut a = s
         .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
@@ -460,9 +460,9 @@ async fn postings_follow_the_switch(config_store: StoreKind, postgres_url: Strin
 
 /// Deletes every posting from the configured store.
 async fn wipe_postings(config: &harambee_switch::config::Config) {
-    match config.store {
+    match config.store.kind {
         StoreKind::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&config.postgres_url)
+            let mut conn = sqlx::PgConnection::connect(&config.store.postgres_url)
                 .await
                 .expect("connect");
             sqlx::query("DELETE FROM postings")
@@ -547,9 +547,9 @@ async fn a_switch_on_postgres_saves_snapshots_there_and_restarts_from_them() {
     let db = TestDatabase::create().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = TestSwitch::config(dir.path());
-    config.store = StoreKind::Postgres;
-    config.postgres_url = db.url.clone();
-    config.snapshot_interval_records = 5;
+    config.store.kind = StoreKind::Postgres;
+    config.store.postgres_url = db.url.clone();
+    config.ledger.snapshot_interval_records = 5;
     let mut s = TestSwitch::start_with(dir, config).await;
     let mut a = s
         .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)

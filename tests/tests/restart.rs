@@ -19,7 +19,7 @@ async fn pay(a: &mut Member, b: &Member, amount: &str) -> TransferResult {
 async fn restart_keeps_the_state(snapshot_interval_records: u64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = TestSwitch::config(dir.path());
-    config.snapshot_interval_records = snapshot_interval_records;
+    config.ledger.snapshot_interval_records = snapshot_interval_records;
     let mut s = TestSwitch::start_with(dir, config).await;
     let mut a = s
         .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)

@@ -136,7 +136,7 @@ async fn committed_transfers_fill_the_open_window_and_closing_opens_the_next() {
 async fn windows_are_restored_from_a_snapshot() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = TestSwitch::config(dir.path());
-    config.snapshot_interval_records = 3;
+    config.ledger.snapshot_interval_records = 3;
     let mut s = TestSwitch::start_with(dir, config).await;
     let mut a = s
         .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
