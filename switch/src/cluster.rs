@@ -37,8 +37,8 @@ use tonic::{Request, Response, Status};
 
 use crate::callbacks::Channels;
 use crate::edge::Ctx;
-use crate::engine::Forwarder;
 use harambee_core::record::LogRecord;
+use harambee_engine::engine::Forwarder;
 use harambee_log::kafka;
 use harambee_log::{LOG_BATCH_RECORDS_MAX, LogError, Offset};
 
@@ -226,7 +226,7 @@ pub const WRITER_PROBE_INTERVAL_MS: u64 = 500;
 /// anew among the live members. At most once per that period.
 pub async fn supervise(
     election: Arc<Election>,
-    engine: crate::engine::Engine,
+    engine: harambee_engine::engine::Engine,
     forwarder: Arc<dyn Forwarder>,
     mut stop: watch::Receiver<bool>,
 ) {

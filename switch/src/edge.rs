@@ -13,9 +13,9 @@ use tonic::metadata::MetadataMap;
 
 use crate::callbacks::Channels;
 use crate::config::Config;
-use crate::engine::Engine;
 use crate::service::ports::{Authenticator, Credential, Principal, Role};
 use crate::validate;
+use harambee_engine::engine::Engine;
 
 /// A notification for one participant.
 #[derive(Clone, Debug)]

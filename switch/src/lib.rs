@@ -18,9 +18,7 @@ pub mod datadir;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod edge;
-pub mod engine;
 pub mod events;
-pub mod feed;
 pub mod notices;
 pub mod notifier;
 pub mod operator_api;
@@ -29,5 +27,4 @@ pub mod projection;
 pub mod reports;
 pub mod server;
 pub mod service;
-pub mod snapshots;
 pub mod validate;

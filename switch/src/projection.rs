@@ -29,10 +29,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection as _, Postgres, QueryBuilder, Row, Sqlite, SqlitePool};
 
 use crate::edge::Ctx;
-use crate::feed::EventBatch;
 use crate::validate;
 use harambee_core::record::{DirectoryCommand, PartyKey, QuoteRecord};
 use harambee_core::state::State;
+use harambee_engine::feed::EventBatch;
 use harambee_log::Offset;
 
 /// The projector's name in the checkpoints table.
@@ -1294,9 +1294,9 @@ pub async fn rebuild_from_log(
             break;
         }
         let first = state.next_offset;
-        let records = crate::feed::dense_from(first, rows)?;
+        let records = harambee_engine::feed::dense_from(first, rows)?;
         done.records += records.len() as u64;
-        let (_, batch) = crate::feed::apply_records(&mut state, first, &records);
+        let (_, batch) = harambee_engine::feed::apply_records(&mut state, first, &records);
         let write = projection_write(&state, &[Arc::new(batch)], PROJECTOR);
         done.postings += write.postings.len();
         done.notices += write.notices.len();

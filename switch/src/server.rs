@@ -18,12 +18,12 @@ use crate::config::Config;
 use crate::config::{LogKind, StoreKind};
 use crate::datadir::DataDirLock;
 use crate::edge::{Ctx, NOTICE_BUS_DEPTH, now_ms};
-use crate::engine::{Engine, EngineHealth, EngineOptions, Forwarder, Leadership};
 use crate::operator_api::OperatorService;
 use crate::participant_api::ParticipantService;
 use crate::projection::{PgProjections, ProjectionStore, SqliteProjections};
-use crate::snapshots::{PgSnapshots, SnapshotStore, SqliteSnapshots};
 use harambee_core::record::{DirectoryCommand, LedgerCommand, LogRecord};
+use harambee_engine::engine::{Engine, EngineHealth, EngineOptions, Forwarder, Leadership};
+use harambee_engine::snapshots::{PgSnapshots, SnapshotStore, SqliteSnapshots};
 
 use crate::callbacks::GrpcPayees;
 use crate::service::auth::CredentialAuthenticator;
@@ -173,7 +173,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         EngineOptions {
             snapshot_interval_records: config.ledger.snapshot_interval_records,
             ledger_capacity_transfers: config.ledger.capacity_transfers,
-            feed_bytes_max: crate::feed::FEED_BYTES_MAX,
+            feed_bytes_max: harambee_engine::feed::FEED_BYTES_MAX,
         },
         leadership,
     )

@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("harambee-core", 2),
     ("harambee-log", 3),
     ("harambee-proto", 3),
+    ("harambee-engine", 4),
     ("harambee-switch", 5),
     ("harambee-sim", 6),
     ("harambee-benches", 7),
@@ -266,10 +267,10 @@ fn circle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
 #[test]
 fn the_split_crates_have_no_module_circles() {
     let packages = workspace();
-    for name in ["harambee-core", "harambee-log"] {
+    for name in ["harambee-core", "harambee-log", "harambee-engine"] {
         let p = packages.iter().find(|p| p.name == name).expect("the crate");
         let graph = module_graph(&p.manifest_dir.join("src"));
-        assert!(graph.len() >= 4, "{name}: its modules are read ({graph:?})");
+        assert!(graph.len() >= 3, "{name}: its modules are read ({graph:?})");
         assert_eq!(circle(&graph), None, "{name} has a module circle");
     }
 }

@@ -503,7 +503,7 @@ async fn postings_are_projected_into_sqlite_and_rebuilt_from_the_log() {
 #[tokio::test]
 async fn snapshots_are_kept_in_postgres_per_log() {
     use harambee_core::state::State;
-    use harambee_switch::snapshots::{PgSnapshots, SNAPSHOTS_KEPT, SnapshotStore};
+    use harambee_engine::snapshots::{PgSnapshots, SNAPSHOTS_KEPT, SnapshotStore};
     let db = TestDatabase::create().await;
     // Connecting migrates the database.
     let pg = harambee_switch::projection::PgProjections::connect(&db.url)

@@ -34,10 +34,10 @@ async fn restart_keeps_the_state(snapshot_interval_records: u64) {
     let before = s.digest().await;
     let position = s.position("bank-a").await;
     let snapshots =
-        harambee_switch::snapshots::SqliteSnapshots::open(&s.config.data_dir.join("snapshots.db"))
+        harambee_engine::snapshots::SqliteSnapshots::open(&s.config.data_dir.join("snapshots.db"))
             .await
             .expect("snapshots");
-    use harambee_switch::snapshots::SnapshotStore;
+    use harambee_engine::snapshots::SnapshotStore;
     let latest = snapshots
         .latest()
         .await

@@ -7,7 +7,7 @@ use harambee_core::error::{ErrorCode, SwitchError};
 
 use super::ports::{Authenticator, Credential, Principal, Role};
 use crate::edge::credential_hash;
-use crate::engine::Engine;
+use harambee_engine::engine::Engine;
 
 /// Checks bearer credentials against the directory and the operator token.
 pub struct CredentialAuthenticator {

@@ -22,7 +22,7 @@ use harambee_core::state::Applied;
 use harambee_ledger::{TransferId, TransferState};
 
 use super::ports::{Clock, PayeeAnswer, PayeeConnector, TransferAsk};
-use crate::engine::Engine;
+use harambee_engine::engine::Engine;
 
 /// How long a waiting caller waits past the expiry for the sweep to expire
 /// an unanswered transfer (plus two sweep intervals).
