@@ -127,6 +127,18 @@ impl From<SwitchError> for FspiopError {
     }
 }
 
+/// An error read off the wire, as the layers above take it: a published
+/// code keeps its name, any other number is an internal error; the
+/// description is kept as it came.
+impl From<FspiopError> for SwitchError {
+    fn from(e: FspiopError) -> SwitchError {
+        SwitchError {
+            code: e.named().unwrap_or(ErrorCode::InternalServerError),
+            description: e.description,
+        }
+    }
+}
+
 impl From<FspiopError> for Status {
     fn from(e: FspiopError) -> Status {
         e.to_status()

@@ -28,7 +28,7 @@ use futures::future::join_all;
 use harambee_proto::cluster::v1::cluster_client::ClusterClient;
 use harambee_proto::cluster::v1::cluster_server::Cluster;
 use harambee_proto::cluster::v1::{SubmitRequest, SubmitResponse, SubmitResult, submit_result};
-use harambee_proto::fspiop::{ErrorCode, FspiopError};
+use harambee_proto::fspiop::{ErrorCode, FspiopError, SwitchError};
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
@@ -333,26 +333,26 @@ pub const PROBE_TIMEOUT_MS: u64 = 1_000;
 
 #[async_trait]
 impl Forwarder for GrpcForwarder {
-    async fn probe(&self, url: &str) -> Result<(), FspiopError> {
+    async fn probe(&self, url: &str) -> Result<(), SwitchError> {
         let (mut client, request) =
             self.request(url, SubmitRequest { records: vec![] }, PROBE_TIMEOUT_MS)?;
         client
             .submit(request)
             .await
             .map(|_| ())
-            .map_err(|status| FspiopError::from_status(&status))
+            .map_err(|status| FspiopError::from_status(&status).into())
     }
 
     async fn submit(
         &self,
         url: &str,
         records: &[LogRecord],
-    ) -> Result<Vec<Result<Offset, FspiopError>>, FspiopError> {
+    ) -> Result<Vec<Result<Offset, SwitchError>>, SwitchError> {
         let mut encoded = Vec::with_capacity(records.len());
         for r in records {
             encoded
                 .push(r.encode().map_err(|e| {
-                    FspiopError::new(ErrorCode::InternalServerError, e.to_string())
+                    SwitchError::new(ErrorCode::InternalServerError, e.to_string())
                 })?);
         }
         // Several calls if the records are too large for one message.
@@ -380,7 +380,7 @@ impl GrpcForwarder {
         &self,
         url: &str,
         encoded: Vec<String>,
-    ) -> Result<Vec<Result<Offset, FspiopError>>, FspiopError> {
+    ) -> Result<Vec<Result<Offset, SwitchError>>, SwitchError> {
         let (mut client, request) =
             self.request(url, SubmitRequest { records: encoded }, SUBMIT_TIMEOUT_MS)?;
         let response = client.submit(request).await.map_err(|status| {
@@ -407,8 +407,9 @@ impl GrpcForwarder {
                     code: harambee_proto::fspiop::parse_code(&e.error_code)
                         .unwrap_or(ErrorCode::ServiceUnavailable.number()),
                     description: e.error_description,
-                }),
-                None => Err(FspiopError::new(
+                }
+                .into()),
+                None => Err(SwitchError::new(
                     ErrorCode::ServiceUnavailable,
                     "the ledger writer gave no result",
                 )),
@@ -461,7 +462,9 @@ impl Cluster for ClusterService {
                 .map(|r| SubmitResult {
                     result: Some(match r {
                         Ok((offset, _)) => submit_result::Result::Offset(offset),
-                        Err(e) => submit_result::Result::Error(e.to_error_information()),
+                        Err(e) => submit_result::Result::Error(
+                            FspiopError::from(e).to_error_information(),
+                        ),
                     }),
                 })
                 .collect(),

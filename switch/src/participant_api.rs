@@ -767,7 +767,11 @@ impl ParticipantApi for ParticipantService {
         // Subscribed before the numbers are read: nothing falls between.
         let bus = self.ctx.notices.subscribe();
         let (participant, last) = {
-            let st = self.ctx.engine.read().map_err(Status::from)?;
+            let st = self
+                .ctx
+                .engine
+                .read()
+                .map_err(|e| FspiopError::from(e).to_status())?;
             let p = st.ledger.participant_by_name(&caller).ok_or_else(|| {
                 Status::from(FspiopError::new(
                     ErrorCode::PayerFspNotFound,
@@ -804,7 +808,7 @@ async fn notification_stream(
         let known = match known {
             Ok(known) => known,
             Err(e) => {
-                let _ = tx.send(Err(e.to_status())).await;
+                let _ = tx.send(Err(FspiopError::from(e).to_status())).await;
                 return;
             }
         };

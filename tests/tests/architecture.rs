@@ -23,6 +23,10 @@ const LAYERS: &[(&str, u32)] = &[
     ("harambee-tests", 8),
 ];
 
+/// Crates that know no wire format: the engine appends and applies
+/// commands whatever protocol brought them.
+const WIRE_FREE: &[&str] = &["harambee-core", "harambee-log", "harambee-engine"];
+
 /// The pure crates: no I/O, no clock, no async runtime, no wire format.
 const PURE: &[&str] = &["harambee-ledger", "harambee-settlement", "harambee-core"];
 
@@ -154,6 +158,20 @@ fn pure_crates_depend_on_no_runtime_database_network_or_wire_format() {
             assert!(
                 !IMPURE.contains(&d.name.as_str()),
                 "{} is pure but depends on {}",
+                p.name,
+                d.name
+            );
+        }
+    }
+}
+
+#[test]
+fn the_engine_and_the_log_know_no_wire_format() {
+    for p in workspace().iter().filter(|p| WIRE_FREE.contains(&p.name.as_str())) {
+        for d in p.dependencies.iter().filter(|d| d.kind.as_deref() != Some("dev")) {
+            assert!(
+                !["harambee-proto", "tonic", "prost"].contains(&d.name.as_str()),
+                "{} depends on {}: errors and records cross it as domain types",
                 p.name,
                 d.name
             );

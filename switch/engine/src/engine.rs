@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::FutureExt as _;
-use harambee_proto::fspiop::{ErrorCode, FspiopError};
+use harambee_core::error::{ErrorCode, SwitchError};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::feed::{self, Feed, dense_from};
@@ -53,7 +53,7 @@ pub const RETRY_PAUSE_MS: u64 = 500;
 /// request comes (so that health turns back to SERVING by itself).
 pub const LOG_PROBE_INTERVAL_MS: u64 = 1_000;
 
-type Reply = oneshot::Sender<Result<(Offset, Applied), FspiopError>>;
+type Reply = oneshot::Sender<Result<(Offset, Applied), SwitchError>>;
 
 struct Submission {
     record: LogRecord,
@@ -97,9 +97,9 @@ pub trait Forwarder: Send + Sync + 'static {
         &self,
         url: &str,
         records: &[LogRecord],
-    ) -> Result<Vec<Result<Offset, FspiopError>>, FspiopError>;
+    ) -> Result<Vec<Result<Offset, SwitchError>>, SwitchError>;
     /// Whether the node at `url` answers as the writer (an empty submit).
-    async fn probe(&self, url: &str) -> Result<(), FspiopError>;
+    async fn probe(&self, url: &str) -> Result<(), SwitchError>;
 }
 
 /// How the engine knows whether it writes the log.
@@ -138,8 +138,8 @@ pub struct Engine {
 }
 
 /// The answer of every call once the engine has failed.
-fn stopped() -> FspiopError {
-    FspiopError::new(
+fn stopped() -> SwitchError {
+    SwitchError::new(
         ErrorCode::ServiceUnavailable,
         "the ledger engine stopped; the switch is restarting",
     )
@@ -221,7 +221,7 @@ impl Engine {
     /// Appends a record, applies it, and returns what it did. Fails with
     /// 2003 when the log cannot make it durable (nothing was applied). On a
     /// follower the record goes to the cluster's writer.
-    pub async fn submit(&self, record: LogRecord) -> Result<Applied, FspiopError> {
+    pub async fn submit(&self, record: LogRecord) -> Result<Applied, SwitchError> {
         self.send(record, true).await.map(|(_, applied)| applied)
     }
 
@@ -231,7 +231,7 @@ impl Engine {
     pub async fn submit_as_writer(
         &self,
         record: LogRecord,
-    ) -> Result<(Offset, Applied), FspiopError> {
+    ) -> Result<(Offset, Applied), SwitchError> {
         self.send(record, false).await
     }
 
@@ -239,7 +239,7 @@ impl Engine {
         &self,
         record: LogRecord,
         forward: bool,
-    ) -> Result<(Offset, Applied), FspiopError> {
+    ) -> Result<(Offset, Applied), SwitchError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Submission {
@@ -256,7 +256,7 @@ impl Engine {
     /// for readers before applying the next batch. Refused (2003) once the
     /// engine has failed: a state that a panic may have left half-applied
     /// is never read.
-    pub fn read(&self) -> Result<RwLockReadGuard<'_, State>, FspiopError> {
+    pub fn read(&self) -> Result<RwLockReadGuard<'_, State>, SwitchError> {
         if matches!(*self.health.borrow(), EngineHealth::Failed(_)) {
             return Err(stopped());
         }
@@ -313,7 +313,7 @@ impl Waiters {
             .and_then(|i| self.recent.get(i));
         let _ = reply.send(match found {
             Some((_, applied)) => Ok((offset, applied.clone())),
-            None => Err(FspiopError::new(
+            None => Err(SwitchError::new(
                 ErrorCode::ServiceUnavailable,
                 "the request was recorded but its outcome is no longer held here; repeat it (requests are idempotent)",
             )),
@@ -344,7 +344,7 @@ struct Core {
 }
 
 /// Answers every submission of `batch` with `error`.
-fn refuse(batch: &mut Vec<Submission>, error: &FspiopError) {
+fn refuse(batch: &mut Vec<Submission>, error: &SwitchError) {
     for s in batch.drain(..) {
         let _ = s.reply.send(Err(error.clone()));
     }
@@ -551,7 +551,7 @@ impl Core {
                     Err(e) => {
                         refuse(
                             &mut batch,
-                            &FspiopError::new(
+                            &SwitchError::new(
                                 ErrorCode::ServiceUnavailable,
                                 format!("event log: {e}"),
                             ),
@@ -577,7 +577,7 @@ impl Core {
                     metrics::counter!("harambee_log_append_failures_total").increment(1);
                     refuse(
                         &mut batch,
-                        &FspiopError::new(ErrorCode::ServiceUnavailable, format!("event log: {e}")),
+                        &SwitchError::new(ErrorCode::ServiceUnavailable, format!("event log: {e}")),
                     );
                     if e.is_fatal() {
                         return Exit::Failed(e.to_string());
@@ -609,7 +609,7 @@ impl Core {
                 );
                 refuse(
                     &mut batch,
-                    &FspiopError::new(
+                    &SwitchError::new(
                         ErrorCode::ServiceUnavailable,
                         "event log has another writer",
                     ),
@@ -706,7 +706,7 @@ impl Core {
             .map(|(_, url)| url.to_string());
         let (subs, refused): (Vec<_>, Vec<_>) = batch.into_iter().partition(|s| s.forward);
         for s in refused {
-            let _ = s.reply.send(Err(FspiopError::new(
+            let _ = s.reply.send(Err(SwitchError::new(
                 ErrorCode::ServiceUnavailable,
                 "this node is not the ledger writer",
             )));
@@ -716,7 +716,7 @@ impl Core {
         }
         let Some(url) = writer else {
             for s in subs {
-                let _ = s.reply.send(Err(FspiopError::new(
+                let _ = s.reply.send(Err(SwitchError::new(
                     ErrorCode::ServiceUnavailable,
                     "no ledger writer is elected yet",
                 )));
@@ -747,7 +747,7 @@ impl Core {
                 }
                 Ok(_) => {
                     for s in subs {
-                        let _ = s.reply.send(Err(FspiopError::new(
+                        let _ = s.reply.send(Err(SwitchError::new(
                             ErrorCode::ServiceUnavailable,
                             "the ledger writer answered a different number of records",
                         )));

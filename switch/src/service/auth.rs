@@ -34,10 +34,7 @@ impl Authenticator for CredentialAuthenticator {
         let hash = credential_hash(bearer);
         match role {
             Role::Participant => {
-                let st = self.engine.read().map_err(|e| SwitchError {
-                    code: e.named().unwrap_or(ErrorCode::ServiceUnavailable),
-                    description: e.description,
-                })?;
+                let st = self.engine.read()?;
                 st.directory
                     .participant_for_credential(&hash)
                     .map(|name| Principal::Participant(name.to_string()))

@@ -54,13 +54,6 @@ pub struct Transfers {
     sweep_interval_ms: u64,
 }
 
-fn from_engine(e: harambee_proto::fspiop::FspiopError) -> SwitchError {
-    SwitchError {
-        code: e.named().unwrap_or(ErrorCode::InternalServerError),
-        description: e.description,
-    }
-}
-
 impl Transfers {
     pub fn new(
         engine: Engine,
@@ -81,7 +74,7 @@ impl Transfers {
     /// The payee's callback endpoint, if it is an active participant with
     /// one.
     pub fn endpoint(&self, name: &str) -> Result<String, SwitchError> {
-        let st = self.engine.read().map_err(from_engine)?;
+        let st = self.engine.read()?;
         let active = st
             .ledger
             .participant_by_name(name)
@@ -219,7 +212,7 @@ impl Transfers {
         answer: Answer,
     ) -> Result<(), SwitchError> {
         {
-            let st = self.engine.read().map_err(from_engine)?;
+            let st = self.engine.read()?;
             let t = st.ledger.transfer(id).ok_or_else(|| {
                 SwitchError::new(
                     ErrorCode::TransferNotFound,
@@ -247,11 +240,7 @@ impl Transfers {
                 now_ms: now,
             },
         };
-        let applied = self
-            .engine
-            .submit(LogRecord::Ledger(command))
-            .await
-            .map_err(from_engine)?;
+        let applied = self.engine.submit(LogRecord::Ledger(command)).await?;
         let Applied::Ledger { outcome } = applied else {
             return Err(SwitchError::new(
                 ErrorCode::InternalServerError,
@@ -265,7 +254,7 @@ impl Transfers {
             }
             Err(e) => {
                 // A late answer to a final transfer learns its outcome.
-                let st = self.engine.read().map_err(from_engine)?;
+                let st = self.engine.read()?;
                 if st.ledger.transfer(id).is_some_and(|t| t.state.is_final()) {
                     Ok(())
                 } else {
@@ -283,8 +272,7 @@ impl Transfers {
         loop {
             let reserved = self
                 .engine
-                .read()
-                .map_err(from_engine)?
+                .read()?
                 .ledger
                 .transfer(id)
                 .is_some_and(|t| t.state == TransferState::Reserved);
@@ -319,7 +307,7 @@ impl Transfers {
             match self.engine.submit(record.clone()).await {
                 Ok(_) => break,
                 Err(e)
-                    if e.code == ErrorCode::ServiceUnavailable.number()
+                    if e.code == ErrorCode::ServiceUnavailable
                         && self.clock.now_ms() < expires_at_ms =>
                 {
                     metrics::counter!("harambee_answer_retries_total").increment(1);
