@@ -2,7 +2,7 @@
 //! the conversions between ledger records and wire messages.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use harambee_ledger::{Resolution, TransferRecord, TransferState};
 use harambee_proto::fspiop::{ErrorCode, FspiopError};
@@ -41,14 +41,7 @@ pub struct Ctx {
     pub authenticator: Arc<dyn Authenticator>,
 }
 
-/// Milliseconds since the Unix epoch: the only clock of the switch. Times
-/// enter the log inside commands, never at apply time.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ms;
 
 /// SHA-256 of a credential.
 pub fn credential_hash(credential: &str) -> [u8; 32] {

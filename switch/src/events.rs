@@ -22,7 +22,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset as KafkaOffset, TopicPartitionList};
 
-use crate::edge::Ctx;
+use harambee_engine::Engine;
 use harambee_log::kafka::{self, timeout_ms};
 use harambee_log::{LogError, Offset};
 
@@ -373,8 +373,12 @@ pub fn encode(
 
 /// Publishes the events of every record, in log order, while this node is
 /// the writer, until the switch stops.
-pub async fn run(ctx: Ctx, publisher: Publisher, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut writer = ctx.engine.writer_changes();
+pub async fn run(
+    engine: Engine,
+    publisher: Publisher,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut writer = engine.writer_changes();
     let pause = || tokio::time::sleep(Duration::from_millis(RETRY_PAUSE_MS));
     'term: loop {
         tokio::select! {
@@ -391,10 +395,7 @@ pub async fn run(ctx: Ctx, publisher: Publisher, mut stop: tokio::sync::watch::R
             }
         };
         tracing::info!(?last, "publishing the events after the topic's last one");
-        let mut reader = ctx
-            .engine
-            .feed()
-            .reader(last.map_or(0, |(offset, _)| offset));
+        let mut reader = engine.feed().reader(last.map_or(0, |(offset, _)| offset));
         loop {
             let next = tokio::select! {
                 next = reader.next(PUBLISH_RECORDS_MAX) => next,
@@ -417,7 +418,7 @@ pub async fn run(ctx: Ctx, publisher: Publisher, mut stop: tokio::sync::watch::R
             // Batch by batch: the engine never waits long for the lock.
             let mut wire: Vec<v1::LedgerEvent> = Vec::new();
             for batch in &batches {
-                let Ok(st) = ctx.engine.read() else { return };
+                let Ok(st) = engine.read() else { return };
                 wire.extend(
                     batch
                         .events()

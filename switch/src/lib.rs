@@ -12,6 +12,7 @@
 //! wires it all together. See `docs/ARCHITECTURE.md`.
 
 pub mod callbacks;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod datadir;

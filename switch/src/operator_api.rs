@@ -173,7 +173,7 @@ impl OperatorService {
         self.directory(DirectoryCommand::SetCredential {
             participant: fsp_id.to_string(),
             credential_sha256: credential_hash(&credential),
-            now_ms: crate::edge::now_ms(),
+            now_ms: crate::clock::now_ms(),
         })
         .await?;
         Ok(credential)
@@ -198,7 +198,7 @@ impl OperatorService {
             .ledger(LedgerCommand::CreateParticipant {
                 name: r.fsp_id.clone(),
                 kind,
-                now_ms: crate::edge::now_ms(),
+                now_ms: crate::clock::now_ms(),
             })
             .await?;
         let credential = if duplicate {
@@ -290,7 +290,7 @@ impl OperatorService {
                 participant,
                 currency,
                 amount,
-                now_ms: crate::edge::now_ms(),
+                now_ms: crate::clock::now_ms(),
             }
         } else {
             LedgerCommand::FundsIn {
@@ -298,7 +298,7 @@ impl OperatorService {
                 participant,
                 currency,
                 amount,
-                now_ms: crate::edge::now_ms(),
+                now_ms: crate::clock::now_ms(),
             }
         };
         self.ledger(command).await?;
@@ -311,12 +311,12 @@ impl OperatorService {
         let command = if commit {
             LedgerCommand::FundsOutCommit {
                 funds_id: id,
-                now_ms: crate::edge::now_ms(),
+                now_ms: crate::clock::now_ms(),
             }
         } else {
             LedgerCommand::FundsOutAbort {
                 funds_id: id,
-                now_ms: crate::edge::now_ms(),
+                now_ms: crate::clock::now_ms(),
             }
         };
         self.ledger(command).await?;
@@ -712,7 +712,7 @@ impl OperatorApi for OperatorService {
             self.ledger(LedgerCommand::SetParticipantActive {
                 participant,
                 active: r.active,
-                now_ms: crate::edge::now_ms(),
+                now_ms: crate::clock::now_ms(),
             })
             .await?;
             self.info(&r.fsp_id)
@@ -734,7 +734,7 @@ impl OperatorApi for OperatorService {
             self.directory(DirectoryCommand::SetEndpoint {
                 participant: r.fsp_id.clone(),
                 url: r.url.clone(),
-                now_ms: crate::edge::now_ms(),
+                now_ms: crate::clock::now_ms(),
             })
             .await?;
             self.info(&r.fsp_id)
@@ -746,7 +746,7 @@ impl OperatorApi for OperatorService {
             let currency = validate::currency("currency", &r.currency)?;
             self.ledger(LedgerCommand::EnableCurrency {
                 currency,
-                now_ms: crate::edge::now_ms(),
+                now_ms: crate::clock::now_ms(),
             })
             .await?;
             Ok(CurrencyInfo {
@@ -795,7 +795,7 @@ impl OperatorApi for OperatorService {
                 participant,
                 currency,
                 net_debit_cap,
-                now_ms: crate::edge::now_ms(),
+                now_ms: crate::clock::now_ms(),
             })
             .await?;
             self.position(&r.fsp_id, currency)
@@ -866,7 +866,7 @@ impl OperatorApi for OperatorService {
                 participant,
                 currency,
                 net_debit_cap,
-                now_ms: crate::edge::now_ms(),
+                now_ms: crate::clock::now_ms(),
             })
             .await?;
             self.position(&r.fsp_id, currency)
@@ -897,7 +897,7 @@ impl OperatorApi for OperatorService {
                 participant,
                 currency,
                 gross,
-                now_ms: crate::edge::now_ms(),
+                now_ms: crate::clock::now_ms(),
             })
             .await?;
             self.position(&r.fsp_id, currency)
@@ -953,7 +953,7 @@ impl OperatorApi for OperatorService {
             self.directory(DirectoryCommand::SetOracle {
                 party_type: name,
                 url,
-                now_ms: crate::edge::now_ms(),
+                now_ms: crate::clock::now_ms(),
             })
             .await?;
             Ok(OracleInfo {
@@ -1091,7 +1091,7 @@ impl OperatorApi for OperatorService {
             let command = SettlementCommand::CloseWindow {
                 currency,
                 reason: r.reason.clone(),
-                now_ms: crate::edge::now_ms(),
+                now_ms: crate::clock::now_ms(),
             };
             match self
                 .ctx
@@ -1157,7 +1157,7 @@ impl OperatorApi for OperatorService {
                 model,
                 window_ids: r.window_ids.clone(),
                 reason: r.reason.clone(),
-                now_ms: crate::edge::now_ms(),
+                now_ms: crate::clock::now_ms(),
             };
             match self
                 .ctx
@@ -1261,7 +1261,7 @@ impl OperatorApi for OperatorService {
                 participant,
                 to,
                 external_reference: r.external_reference.clone(),
-                now_ms: crate::edge::now_ms(),
+                now_ms: crate::clock::now_ms(),
             };
             self.settlement_command(command).await
         })
@@ -1275,7 +1275,7 @@ impl OperatorApi for OperatorService {
             reason("reason", &r.reason)?;
             let command = SettlementCommand::Abort {
                 settlement_id: r.settlement_id,
-                now_ms: crate::edge::now_ms(),
+                now_ms: crate::clock::now_ms(),
             };
             self.settlement_command(command).await
         })

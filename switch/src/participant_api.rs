@@ -576,7 +576,12 @@ impl ParticipantService {
                     terms,
                 };
                 let transfers = self.transfers.clone();
-                tokio::spawn(async move { transfers.ask_payee(&ask).await });
+                let asked = tokio::spawn(async move { transfers.ask_payee(&ask).await });
+                // Most payees answer in the callback: once that answer is
+                // logged the transfer is final. Only one that answers later
+                // (or not at all) leaves the payer waiting for the record
+                // that resolves it.
+                let _ = asked.await;
                 self.transfers
                     .wait_final(id, expires_at_ms)
                     .await

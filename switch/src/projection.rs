@@ -28,10 +28,10 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection as _, Postgres, QueryBuilder, Row, Sqlite, SqlitePool};
 
-use crate::edge::Ctx;
 use crate::validate;
 use harambee_core::record::{DirectoryCommand, PartyKey, QuoteRecord};
 use harambee_core::state::State;
+use harambee_engine::Engine;
 use harambee_engine::feed::EventBatch;
 use harambee_log::Offset;
 
@@ -1158,11 +1158,11 @@ async fn write_with_timeout(
 /// checkpoint after it, and after any failure reads the checkpoint back
 /// from the store and goes on from there.
 pub async fn run(
-    ctx: Ctx,
+    engine: Engine,
     store: Arc<dyn ProjectionStore>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut writer = ctx.engine.writer_changes();
+    let mut writer = engine.writer_changes();
     let mut pruned_at = std::time::Instant::now();
     let pause = || tokio::time::sleep(std::time::Duration::from_millis(RETRY_PAUSE_MS));
     'term: loop {
@@ -1180,7 +1180,7 @@ pub async fn run(
                 continue 'term;
             }
         };
-        let mut reader = ctx.engine.feed().reader(from);
+        let mut reader = engine.feed().reader(from);
         loop {
             let next = tokio::select! {
                 next = reader.next(RECORDS_PER_WRITE_MAX) => next,
@@ -1205,7 +1205,7 @@ pub async fn run(
             // state's lock.
             let mut write = ProjectionWrite::default();
             for batch in &batches {
-                let Ok(st) = ctx.engine.read() else { return };
+                let Ok(st) = engine.read() else { return };
                 write.extend(projection_write(
                     &st,
                     std::slice::from_ref(batch),
@@ -1219,11 +1219,7 @@ pub async fn run(
                         .record(started.elapsed().as_secs_f64());
                     metrics::counter!("harambee_projection_rows_total")
                         .increment(write.rows() as u64);
-                    let behind = ctx
-                        .engine
-                        .feed()
-                        .applied()
-                        .saturating_sub(reader.position());
+                    let behind = engine.feed().applied().saturating_sub(reader.position());
                     metrics::gauge!("harambee_projection_lag_records").set(behind as f64);
                 }
                 Err(e) => {
@@ -1235,7 +1231,7 @@ pub async fn run(
             }
             if pruned_at.elapsed() >= std::time::Duration::from_millis(NOTICE_PRUNE_INTERVAL_MS) {
                 pruned_at = std::time::Instant::now();
-                let names: Vec<String> = match ctx.engine.read() {
+                let names: Vec<String> = match engine.read() {
                     Ok(st) => st
                         .ledger
                         .participants()
@@ -1244,7 +1240,7 @@ pub async fn run(
                         .collect(),
                     Err(_) => return,
                 };
-                let before_ms = crate::edge::now_ms() - NOTICE_RETENTION_MS;
+                let before_ms = crate::clock::now_ms() - NOTICE_RETENTION_MS;
                 for name in names {
                     match store.prune_notices(&name, before_ms).await {
                         Ok(0) => {}

@@ -319,7 +319,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
     tasks.push(tokio::spawn(expiry_sweep(ctx.clone(), stop.clone())));
     tasks.push(tokio::spawn(crate::projection::run(
-        ctx.clone(),
+        ctx.engine.clone(),
         projections,
         stop.clone(),
     )));
@@ -335,7 +335,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         )
         .await?;
         tasks.push(tokio::spawn(crate::events::run(
-            ctx.clone(),
+            ctx.engine.clone(),
             publisher,
             stop.clone(),
         )));

@@ -167,8 +167,15 @@ fn pure_crates_depend_on_no_runtime_database_network_or_wire_format() {
 
 #[test]
 fn the_engine_and_the_log_know_no_wire_format() {
-    for p in workspace().iter().filter(|p| WIRE_FREE.contains(&p.name.as_str())) {
-        for d in p.dependencies.iter().filter(|d| d.kind.as_deref() != Some("dev")) {
+    for p in workspace()
+        .iter()
+        .filter(|p| WIRE_FREE.contains(&p.name.as_str()))
+    {
+        for d in p
+            .dependencies
+            .iter()
+            .filter(|d| d.kind.as_deref() != Some("dev"))
+        {
             assert!(
                 !["harambee-proto", "tonic", "prost"].contains(&d.name.as_str()),
                 "{} depends on {}: errors and records cross it as domain types",

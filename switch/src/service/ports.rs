@@ -20,7 +20,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        crate::edge::now_ms()
+        crate::clock::now_ms()
     }
 }
 
