@@ -218,6 +218,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         Arc::new(SystemClock),
         ctx.config.transfer.callback_timeout_ms,
         ctx.config.transfer.expiry_sweep_interval_ms,
+        stop.clone(),
     ));
     // The writer picks up the transfers left reserved before it became
     // the writer: by a previous process, or by the writer it took over from.

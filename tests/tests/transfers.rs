@@ -625,10 +625,14 @@ async fn after_a_restart_the_payee_of_a_reserved_unanswered_transfer_is_asked_ag
     // The switch stops before the payee answers; the payee now answers at
     // once, as it would to a callback it gets again.
     b.dfsp.set_behaviour(PayeeBehaviour::Honest);
-    // The payer hangs up first (a graceful stop waits for calls in flight).
-    prepared.abort();
-    let _ = prepared.await;
+    // A graceful stop does not wait for the transfer: the waiting payer is
+    // answered 2003 (repeat the request) at once.
     s.restart().await;
+    let answered = tokio::time::timeout(Duration::from_secs(10), prepared)
+        .await
+        .expect("the payer is answered when the switch stops")
+        .expect("the payer's call");
+    assert_eq!(code(&answered.expect_err("2003, not a final state")), 2003);
     s.reconnect(&mut a);
     let mut committed = None;
     for _ in 0..500 {

@@ -52,6 +52,8 @@ pub struct Transfers {
     clock: Arc<dyn Clock>,
     callback_timeout_ms: u64,
     sweep_interval_ms: u64,
+    /// Turns true when the switch stops: waiting callers are answered then.
+    stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Transfers {
@@ -61,6 +63,7 @@ impl Transfers {
         clock: Arc<dyn Clock>,
         callback_timeout_ms: u64,
         sweep_interval_ms: u64,
+        stop: tokio::sync::watch::Receiver<bool>,
     ) -> Transfers {
         Transfers {
             engine,
@@ -68,6 +71,7 @@ impl Transfers {
             clock,
             callback_timeout_ms,
             sweep_interval_ms,
+            stop,
         }
     }
 
@@ -265,9 +269,12 @@ impl Transfers {
     }
 
     /// Waits until the transfer is final, or past the time its expiry is
-    /// sure to have been applied.
+    /// sure to have been applied. If the switch stops meanwhile, answers
+    /// 2003 at once (a graceful stop does not wait for transfers): the
+    /// caller repeats the request and learns the outcome.
     pub async fn wait_final(&self, id: TransferId, expires_at_ms: i64) -> Result<(), SwitchError> {
         let mut applied = self.engine.feed().watch_applied();
+        let mut stop = self.stop.clone();
         let deadline = expires_at_ms + EXPIRY_GRACE_MS + self.sweep_interval_ms as i64 * 2;
         loop {
             let reserved = self
@@ -283,8 +290,16 @@ impl Transfers {
             if left <= 0 {
                 return Ok(());
             }
-            match tokio::time::timeout(Duration::from_millis(left as u64), applied.changed()).await
-            {
+            let changed = tokio::select! {
+                changed = tokio::time::timeout(Duration::from_millis(left as u64), applied.changed()) => changed,
+                _ = stop.wait_for(|s| *s) => {
+                    return Err(SwitchError::new(
+                        ErrorCode::ServiceUnavailable,
+                        "the switch is stopping: repeat the request to learn the outcome",
+                    ));
+                }
+            };
+            match changed {
                 Err(_) => return Ok(()),
                 Ok(Err(_)) => {
                     return Err(SwitchError::new(
