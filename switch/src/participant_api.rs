@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status};
 use crate::callbacks::{call_error, remote_error, with_deadline};
 use crate::edge::{Ctx, Notice, now_ms, transfer_result};
 use crate::service::ports::TransferAsk;
-use crate::service::transfers::{Answer, Transfers};
+use crate::service::transfers::{Answer, Asked, Transfers};
 use crate::validate;
 use harambee_core::record::{
     DirectoryCommand, LedgerCommand, LogRecord, ParticipantRef, PartyKey, PrepareTerms, QuoteRecord,
@@ -578,14 +578,16 @@ impl ParticipantService {
                 let transfers = self.transfers.clone();
                 let asked = tokio::spawn(async move { transfers.ask_payee(&ask).await });
                 // Most payees answer in the callback: once that answer is
-                // logged the transfer is final. Only one that answers later
-                // (or not at all) leaves the payer waiting for the record
-                // that resolves it.
-                let _ = asked.await;
-                self.transfers
-                    .wait_final(id, expires_at_ms)
-                    .await
-                    .map_err(FspiopError::from)?;
+                // logged the transfer is final (and if the log could not
+                // take it, the payer hears the state as it is). Only a
+                // payee that answers later, or not at all, leaves the payer
+                // waiting for the record that resolves the transfer.
+                if let Ok(Asked::Pending) = asked.await {
+                    self.transfers
+                        .wait_final(id, expires_at_ms)
+                        .await
+                        .map_err(FspiopError::from)?;
+                }
                 self.read_transfer(&payer_name, id)
             }
         }

@@ -35,6 +35,18 @@ pub const ANSWER_RETRY_MS: u64 = 200;
 /// Most payees asked at once when a restart resumes reserved transfers.
 pub const RESUME_CONCURRENCY_MAX: usize = 64;
 
+/// What asking the payee came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Asked {
+    /// The payee answered and the answer was logged, or could not be
+    /// before the transfer's expiry (the log was down): waiting longer
+    /// brings nothing the log does not have.
+    Answered,
+    /// Nothing was logged: the payee answers later, or did not answer in
+    /// time. The transfer is resolved by a later record.
+    Pending,
+}
+
 /// The payee's answer to a transfer, given in a request of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answer {
@@ -103,7 +115,7 @@ impl Transfers {
     /// The saga's step after a reserve: asks the payee, and logs its answer
     /// if it gave one. An answer left for later, or none, leaves the
     /// transfer reserved, for the payee's own answer or the expiry.
-    pub async fn ask_payee(&self, ask: &TransferAsk) {
+    pub async fn ask_payee(&self, ask: &TransferAsk) -> Asked {
         let started = std::time::Instant::now();
         let id = ask.transfer_id;
         let now = self.clock.now_ms();
@@ -148,8 +160,12 @@ impl Transfers {
         };
         metrics::histogram!("harambee_payee_callback_seconds")
             .record(started.elapsed().as_secs_f64());
-        if let Some(command) = command {
-            self.record(id, command, ask.expires_at_ms).await;
+        match command {
+            Some(command) => {
+                self.record(id, command, ask.expires_at_ms).await;
+                Asked::Answered
+            }
+            None => Asked::Pending,
         }
     }
 
@@ -196,7 +212,9 @@ impl Transfers {
                 futures::stream::iter(asks)
                     .for_each_concurrent(RESUME_CONCURRENCY_MAX, |ask| {
                         let transfers = transfers.clone();
-                        async move { transfers.ask_payee(&ask).await }
+                        async move {
+                            transfers.ask_payee(&ask).await;
+                        }
                     })
                     .await;
             });
