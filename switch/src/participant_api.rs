@@ -129,27 +129,6 @@ impl ParticipantService {
         }
     }
 
-    /// A participant's callback URL, if it exists, is active and has one.
-    fn active_endpoint(&self, name: &str, code: ErrorCode) -> Result<String> {
-        let st = self.ctx.engine.read()?;
-        let active = st
-            .ledger
-            .participant_by_name(name)
-            .is_some_and(|p| p.active);
-        if !active {
-            return Err(FspiopError::new(
-                code,
-                format!("participant {name} is unknown or inactive"),
-            ));
-        }
-        st.directory
-            .endpoint(name)
-            .map(str::to_string)
-            .ok_or_else(|| {
-                FspiopError::new(code, format!("participant {name} has no callback endpoint"))
-            })
-    }
-
     async fn lookup(
         &self,
         requester: String,
@@ -161,7 +140,7 @@ impl ParticipantService {
         }
         let identifier = r.party.clone().unwrap_or_default();
         let owner = self.owner_of(&identifier, &party, &r.currency).await?;
-        let url = self.active_endpoint(&owner, ErrorCode::DestinationFspError)?;
+        let url = self.transfers.endpoint(&owner)?;
         let mut client = self.ctx.channels.payee(&url)?;
         let request = GetPartyRequest {
             party: Some(identifier),
@@ -296,7 +275,7 @@ impl ParticipantService {
                 "expiration: is in the past",
             ));
         }
-        let url = self.active_endpoint(&payee, ErrorCode::DestinationFspError)?;
+        let url = self.transfers.endpoint(&payee)?;
         let mut client = self.ctx.channels.payee(&url)?;
         let response = client
             .quote(with_deadline(

@@ -58,6 +58,19 @@ impl SqliteSnapshots {
     }
 }
 
+/// A stored snapshot, if there is one of this build's version (another
+/// version is ignored: the log is replayed instead).
+fn stored(text: Option<String>) -> anyhow::Result<Option<StateSnapshot>> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let snapshot = StateSnapshot::from_json(&text)?;
+    if snapshot.is_none() {
+        tracing::info!("a snapshot of another version is ignored: the log is replayed");
+    }
+    Ok(snapshot)
+}
+
 #[async_trait]
 impl SnapshotStore for SqliteSnapshots {
     async fn at_or_before(&self, offset: u64) -> anyhow::Result<Option<StateSnapshot>> {
@@ -67,17 +80,7 @@ impl SnapshotStore for SqliteSnapshots {
         .bind(offset.min(i64::MAX as u64) as i64)
         .fetch_optional(&self.pool)
         .await?;
-        match row {
-            None => Ok(None),
-            Some(row) => {
-                let text: String = row.get(0);
-                let snapshot = StateSnapshot::from_json(&text)?;
-                if snapshot.is_none() {
-                    tracing::info!("a snapshot of another version is ignored: the log is replayed");
-                }
-                Ok(snapshot)
-            }
-        }
+        stored(row.map(|row| row.get(0)))
     }
 
     async fn save(&self, snapshot: &StateSnapshot) -> anyhow::Result<()> {
@@ -145,17 +148,7 @@ impl SnapshotStore for PgSnapshots {
         .bind(offset.min(i64::MAX as u64) as i64)
         .fetch_optional(&self.pool)
         .await?;
-        match row {
-            None => Ok(None),
-            Some(row) => {
-                let text: String = row.get(0);
-                let snapshot = StateSnapshot::from_json(&text)?;
-                if snapshot.is_none() {
-                    tracing::info!("a snapshot of another version is ignored: the log is replayed");
-                }
-                Ok(snapshot)
-            }
-        }
+        stored(row.map(|row| row.get(0)))
     }
 
     async fn save(&self, snapshot: &StateSnapshot) -> anyhow::Result<()> {
