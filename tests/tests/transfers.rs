@@ -469,6 +469,46 @@ async fn deferred(payee: &harambee_sim::network::Member) -> CallbackTransferRequ
     panic!("the payee was never asked");
 }
 
+type Prepared = tokio::task::JoinHandle<Result<tonic::Response<TransferResult>, tonic::Status>>;
+
+/// A switch, a payer, and a payee that answers later: the payer's prepare
+/// of 100 (expiring in `expires_in_ms`) waits in the background, and the
+/// payee holds the request it answered `accepted`.
+async fn deferred_payment(
+    expires_in_ms: i64,
+) -> (
+    TestSwitch,
+    Member,
+    Member,
+    Prepared,
+    CallbackTransferRequest,
+) {
+    let mut s = TestSwitch::start().await;
+    let mut a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let b = s
+        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Deferred)
+        .await;
+    let q = quote(&mut a, &b, "100").await;
+    let mut payer = a.api.clone();
+    let request = prepare_request(&q, expires_in_ms);
+    let prepared = tokio::spawn(async move { payer.prepare_transfer(request).await });
+    let asked = deferred(&b).await;
+    (s, a, b, prepared, asked)
+}
+
+fn reject_request(r: &CallbackTransferRequest, code: &str) -> FulfilTransferRequest {
+    FulfilTransferRequest {
+        transfer_id: r.transfer_id.clone(),
+        result: Some(fulfil_transfer_request::Result::Error(ErrorInformation {
+            error_code: code.into(),
+            error_description: "the payee's account is closed".into(),
+            ..Default::default()
+        })),
+    }
+}
+
 fn fulfil_request(r: &CallbackTransferRequest, fulfilment: String) -> FulfilTransferRequest {
     FulfilTransferRequest {
         transfer_id: r.transfer_id.clone(),
@@ -482,18 +522,7 @@ fn fulfil_request(r: &CallbackTransferRequest, fulfilment: String) -> FulfilTran
 
 #[tokio::test]
 async fn a_payee_that_answers_later_commits_with_its_own_fulfil_transfer() {
-    let mut s = TestSwitch::start().await;
-    let mut a = s
-        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
-        .await;
-    let mut b = s
-        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Deferred)
-        .await;
-    let q = quote(&mut a, &b, "100").await;
-    let mut payer = a.api.clone();
-    let request = prepare_request(&q, 30_000);
-    let prepared = tokio::spawn(async move { payer.prepare_transfer(request).await });
-    let asked = deferred(&b).await;
+    let (mut s, mut a, mut b, prepared, asked) = deferred_payment(30_000).await;
     // Reserved, and waiting for the payee's own answer.
     let t = a
         .api
@@ -547,6 +576,14 @@ async fn a_payee_that_answers_later_commits_with_its_own_fulfil_transfer() {
         .expect("idempotent")
         .into_inner();
     assert_eq!(state(&again), TransferState::Committed);
+    // A different answer to a final transfer is refused and changes nothing.
+    let changed = b
+        .api
+        .fulfil_transfer(reject_request(&asked, "5105"))
+        .await
+        .expect_err("a commit stands");
+    assert_eq!(code(&changed), 3106);
+    assert_eq!(s.position("bank-a").await.position, "100.00");
     s.reconnect(&mut b);
     let unknown = b
         .api
@@ -562,28 +599,10 @@ async fn a_payee_that_answers_later_commits_with_its_own_fulfil_transfer() {
 
 #[tokio::test]
 async fn a_payee_that_answers_later_can_reject_and_the_payer_hears_its_code() {
-    let mut s = TestSwitch::start().await;
-    let mut a = s
-        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
-        .await;
-    let mut b = s
-        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Deferred)
-        .await;
-    let q = quote(&mut a, &b, "100").await;
-    let mut payer = a.api.clone();
-    let request = prepare_request(&q, 30_000);
-    let prepared = tokio::spawn(async move { payer.prepare_transfer(request).await });
-    let asked = deferred(&b).await;
+    let (mut s, _, mut b, prepared, asked) = deferred_payment(30_000).await;
     let rejected = b
         .api
-        .fulfil_transfer(FulfilTransferRequest {
-            transfer_id: asked.transfer_id.clone(),
-            result: Some(fulfil_transfer_request::Result::Error(ErrorInformation {
-                error_code: "5105".into(),
-                error_description: "the payee's account is closed".into(),
-                ..Default::default()
-            })),
-        })
+        .fulfil_transfer(reject_request(&asked, "5105"))
         .await
         .expect("the payee rejects")
         .into_inner();
@@ -606,21 +625,8 @@ async fn a_payee_that_answers_later_can_reject_and_the_payer_hears_its_code() {
 
 #[tokio::test]
 async fn after_a_restart_the_payee_of_a_reserved_unanswered_transfer_is_asked_again() {
-    let mut s = TestSwitch::start().await;
-    let mut a = s
-        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
-        .await;
-    let b = s
-        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Deferred)
-        .await;
-    let q = quote(&mut a, &b, "100").await;
-    let mut payer = a.api.clone();
-    let request = prepare_request(&q, 60_000);
-    let transfer_id = request.transfer_id.clone();
-    // The payer's call ends with the switch; the transfer stays reserved.
-    let prepared = tokio::spawn(async move { payer.prepare_transfer(request).await });
-    let asked = deferred(&b).await;
-    assert_eq!(asked.transfer_id, transfer_id);
+    let (mut s, mut a, b, prepared, asked) = deferred_payment(60_000).await;
+    let transfer_id = asked.transfer_id.clone();
     assert_eq!(s.position("bank-a").await.reserved, "100.00");
     // The switch stops before the payee answers; the payee now answers at
     // once, as it would to a callback it gets again.
