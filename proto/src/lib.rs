@@ -15,7 +15,10 @@
 //! UUID strings, times `google.protobuf.Timestamp`; errors carry an
 //! `ErrorInformation` with the FSPIOP code (see `common.proto`).
 
+pub mod client;
+pub mod convert;
 pub mod fspiop;
+pub mod validate;
 
 /// Generated messages, clients (`*_client`) and servers (`*_server`).
 #[allow(clippy::all, clippy::pedantic, missing_docs)]

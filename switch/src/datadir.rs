@@ -72,7 +72,7 @@ impl DataDirLock {
             "pid {} on {}, since {} ms after the epoch",
             std::process::id(),
             hostname(),
-            crate::clock::now_ms()
+            harambee_engine::clock::now_ms()
         );
         file.set_len(0).map_err(io)?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;

@@ -4,18 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use harambee_ledger::{Resolution, TransferRecord, TransferState};
 use harambee_proto::fspiop::{ErrorCode, FspiopError};
-use harambee_proto::v1::{self, Money, TransferResult};
+use harambee_proto::v1::{self};
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 use tonic::metadata::MetadataMap;
 
-use crate::callbacks::Channels;
 use crate::config::Config;
 use crate::service::ports::{Authenticator, Credential, Principal, Role};
-use crate::validate;
 use harambee_engine::engine::Engine;
+use harambee_proto::client::Channels;
 
 /// A notification for one participant.
 #[derive(Clone, Debug)]
@@ -36,12 +34,12 @@ pub struct Ctx {
     pub config: Arc<Config>,
     pub notices: broadcast::Sender<Notice>,
     /// The SQL projections the operator's queries read.
-    pub projections: Arc<dyn crate::projection::ProjectionStore>,
+    pub projections: Arc<dyn harambee_read::projection::ProjectionStore>,
     /// Every credential check.
     pub authenticator: Arc<dyn Authenticator>,
 }
 
-pub use crate::clock::now_ms;
+pub use harambee_engine::clock::now_ms;
 
 /// SHA-256 of a credential.
 pub fn credential_hash(credential: &str) -> [u8; 32] {
@@ -101,49 +99,5 @@ impl Ctx {
 
     pub fn timeout(ms: u64) -> Duration {
         Duration::from_millis(ms.max(1))
-    }
-}
-
-/// The wire state of a transfer.
-pub fn wire_state(state: TransferState) -> v1::TransferState {
-    match state {
-        TransferState::Reserved => v1::TransferState::Reserved,
-        TransferState::Committed => v1::TransferState::Committed,
-        TransferState::Aborted | TransferState::Refused => v1::TransferState::Aborted,
-    }
-}
-
-/// A ledger transfer as the participant API shows it.
-pub fn transfer_result(t: &TransferRecord, payer: String, payee: String) -> TransferResult {
-    let fulfilment = match (t.state, t.resolution) {
-        (TransferState::Committed, Some(Resolution::Fulfil(f))) => harambee_core::text::b64url(&f),
-        _ => String::new(),
-    };
-    let error = match t.state {
-        TransferState::Aborted | TransferState::Refused => {
-            Some(FspiopError::from_number(t.reason, "").to_error_information())
-        }
-        _ => None,
-    };
-    TransferResult {
-        transfer_id: harambee_core::text::uuid_string(t.id.0),
-        state: wire_state(t.state) as i32,
-        payer_fsp: payer,
-        payee_fsp: payee,
-        amount: Some(Money {
-            amount: t.currency.to_decimal(t.amount).to_string(),
-            currency: t.currency.to_string(),
-        }),
-        condition: harambee_core::text::b64url(&t.condition),
-        expiration: Some(validate::timestamp(t.expires_at_ms)),
-        fulfilment,
-        completed: t
-            .state
-            .is_final()
-            .then(|| validate::timestamp(t.resolved_at_ms)),
-        error,
-        prepared: Some(validate::timestamp(t.prepared_at_ms)),
-        quote_id: String::new(),
-        transaction_id: String::new(),
     }
 }

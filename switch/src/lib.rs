@@ -12,20 +12,14 @@
 //! wires it all together. See `docs/ARCHITECTURE.md`.
 
 pub mod callbacks;
-pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod datadir;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod edge;
-pub mod events;
-pub mod notices;
 pub mod notifier;
 pub mod operator_api;
 pub mod participant_api;
-pub mod projection;
-pub mod reports;
 pub mod server;
 pub mod service;
-pub mod validate;

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use harambee_proto::v1::Notification;
 use tokio::sync::Semaphore;
 
-use crate::callbacks::with_deadline;
 use crate::edge::{Ctx, Notice};
+use harambee_proto::client::with_deadline;
 
 /// Deadline of one Notify call.
 pub const NOTIFY_TIMEOUT_MS: u64 = 5_000;
@@ -55,7 +55,7 @@ pub async fn run(ctx: Ctx, mut stop: tokio::sync::watch::Receiver<bool>) {
                     .records
                     .iter()
                     .flat_map(|r| &r.notices)
-                    .filter_map(|draft| crate::notices::materialize(&st, draft)),
+                    .filter_map(|draft| harambee_read::notices::materialize(&st, draft)),
             );
         }
         // Callbacks are the writer's job: in a cluster every node applies

@@ -13,13 +13,14 @@ use harambee_proto::v1::*;
 use rand::RngCore;
 use tonic::{Request, Response, Status};
 
-use crate::edge::{Ctx, credential_hash, transfer_result};
-use crate::projection::{PostingQuery, PostingRow, TransferQuery, TransferRow};
-use crate::validate;
+use crate::edge::{Ctx, credential_hash};
 use harambee_core::record::{
     DirectoryCommand, LedgerCommand, LogRecord, ParticipantRef, SettlementCommand,
 };
 use harambee_core::state::{Applied, SettlementReply};
+use harambee_proto::convert::{settlement_state, transfer_result};
+use harambee_proto::validate;
+use harambee_read::projection::{PostingQuery, PostingRow, TransferQuery, TransferRow};
 
 /// Largest page of a list call.
 pub const PAGE_SIZE_MAX: usize = 1000;
@@ -173,7 +174,7 @@ impl OperatorService {
         self.directory(DirectoryCommand::SetCredential {
             participant: fsp_id.to_string(),
             credential_sha256: credential_hash(&credential),
-            now_ms: crate::clock::now_ms(),
+            now_ms: harambee_engine::clock::now_ms(),
         })
         .await?;
         Ok(credential)
@@ -198,7 +199,7 @@ impl OperatorService {
             .ledger(LedgerCommand::CreateParticipant {
                 name: r.fsp_id.clone(),
                 kind,
-                now_ms: crate::clock::now_ms(),
+                now_ms: harambee_engine::clock::now_ms(),
             })
             .await?;
         let credential = if duplicate {
@@ -290,7 +291,7 @@ impl OperatorService {
                 participant,
                 currency,
                 amount,
-                now_ms: crate::clock::now_ms(),
+                now_ms: harambee_engine::clock::now_ms(),
             }
         } else {
             LedgerCommand::FundsIn {
@@ -298,7 +299,7 @@ impl OperatorService {
                 participant,
                 currency,
                 amount,
-                now_ms: crate::clock::now_ms(),
+                now_ms: harambee_engine::clock::now_ms(),
             }
         };
         self.ledger(command).await?;
@@ -311,12 +312,12 @@ impl OperatorService {
         let command = if commit {
             LedgerCommand::FundsOutCommit {
                 funds_id: id,
-                now_ms: crate::clock::now_ms(),
+                now_ms: harambee_engine::clock::now_ms(),
             }
         } else {
             LedgerCommand::FundsOutAbort {
                 funds_id: id,
-                now_ms: crate::clock::now_ms(),
+                now_ms: harambee_engine::clock::now_ms(),
             }
         };
         self.ledger(command).await?;
@@ -541,19 +542,6 @@ fn reason(field: &str, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// A settlement state on the wire.
-pub fn settlement_state(s: harambee_settlement::SettlementState) -> SettlementState {
-    use harambee_settlement::SettlementState as S;
-    match s {
-        S::PendingSettlement => SettlementState::PendingSettlement,
-        S::PsTransfersRecorded => SettlementState::PsTransfersRecorded,
-        S::PsTransfersReserved => SettlementState::PsTransfersReserved,
-        S::PsTransfersCommitted => SettlementState::PsTransfersCommitted,
-        S::Settled => SettlementState::Settled,
-        S::Aborted => SettlementState::Aborted,
-    }
-}
-
 /// A settlement window as the Operator API shows it.
 fn window_info(w: &harambee_settlement::Window) -> SettlementWindow {
     use harambee_settlement::WindowState as S;
@@ -712,7 +700,7 @@ impl OperatorApi for OperatorService {
             self.ledger(LedgerCommand::SetParticipantActive {
                 participant,
                 active: r.active,
-                now_ms: crate::clock::now_ms(),
+                now_ms: harambee_engine::clock::now_ms(),
             })
             .await?;
             self.info(&r.fsp_id)
@@ -734,7 +722,7 @@ impl OperatorApi for OperatorService {
             self.directory(DirectoryCommand::SetEndpoint {
                 participant: r.fsp_id.clone(),
                 url: r.url.clone(),
-                now_ms: crate::clock::now_ms(),
+                now_ms: harambee_engine::clock::now_ms(),
             })
             .await?;
             self.info(&r.fsp_id)
@@ -746,7 +734,7 @@ impl OperatorApi for OperatorService {
             let currency = validate::currency("currency", &r.currency)?;
             self.ledger(LedgerCommand::EnableCurrency {
                 currency,
-                now_ms: crate::clock::now_ms(),
+                now_ms: harambee_engine::clock::now_ms(),
             })
             .await?;
             Ok(CurrencyInfo {
@@ -795,7 +783,7 @@ impl OperatorApi for OperatorService {
                 participant,
                 currency,
                 net_debit_cap,
-                now_ms: crate::clock::now_ms(),
+                now_ms: harambee_engine::clock::now_ms(),
             })
             .await?;
             self.position(&r.fsp_id, currency)
@@ -866,7 +854,7 @@ impl OperatorApi for OperatorService {
                 participant,
                 currency,
                 net_debit_cap,
-                now_ms: crate::clock::now_ms(),
+                now_ms: harambee_engine::clock::now_ms(),
             })
             .await?;
             self.position(&r.fsp_id, currency)
@@ -897,7 +885,7 @@ impl OperatorApi for OperatorService {
                 participant,
                 currency,
                 gross,
-                now_ms: crate::clock::now_ms(),
+                now_ms: harambee_engine::clock::now_ms(),
             })
             .await?;
             self.position(&r.fsp_id, currency)
@@ -953,7 +941,7 @@ impl OperatorApi for OperatorService {
             self.directory(DirectoryCommand::SetOracle {
                 party_type: name,
                 url,
-                now_ms: crate::clock::now_ms(),
+                now_ms: harambee_engine::clock::now_ms(),
             })
             .await?;
             Ok(OracleInfo {
@@ -1091,7 +1079,7 @@ impl OperatorApi for OperatorService {
             let command = SettlementCommand::CloseWindow {
                 currency,
                 reason: r.reason.clone(),
-                now_ms: crate::clock::now_ms(),
+                now_ms: harambee_engine::clock::now_ms(),
             };
             match self
                 .ctx
@@ -1157,7 +1145,7 @@ impl OperatorApi for OperatorService {
                 model,
                 window_ids: r.window_ids.clone(),
                 reason: r.reason.clone(),
-                now_ms: crate::clock::now_ms(),
+                now_ms: harambee_engine::clock::now_ms(),
             };
             match self
                 .ctx
@@ -1261,7 +1249,7 @@ impl OperatorApi for OperatorService {
                 participant,
                 to,
                 external_reference: r.external_reference.clone(),
-                now_ms: crate::clock::now_ms(),
+                now_ms: harambee_engine::clock::now_ms(),
             };
             self.settlement_command(command).await
         })
@@ -1275,7 +1263,7 @@ impl OperatorApi for OperatorService {
             reason("reason", &r.reason)?;
             let command = SettlementCommand::Abort {
                 settlement_id: r.settlement_id,
-                now_ms: crate::clock::now_ms(),
+                now_ms: harambee_engine::clock::now_ms(),
             };
             self.settlement_command(command).await
         })
@@ -1301,7 +1289,7 @@ impl OperatorApi for OperatorService {
                 }
             };
             let st = self.ctx.engine.read()?;
-            crate::reports::settlement_report(
+            harambee_read::reports::settlement_report(
                 &st,
                 harambee_settlement::SettlementId(r.settlement_id),
                 kind,

@@ -16,15 +16,17 @@ use sha2::{Digest, Sha256};
 use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
 
-use crate::callbacks::{call_error, remote_error, with_deadline};
-use crate::edge::{Ctx, Notice, now_ms, transfer_result};
+use crate::edge::{Ctx, Notice, now_ms};
 use crate::service::ports::TransferAsk;
 use crate::service::transfers::{Answer, Asked, Transfers};
-use crate::validate;
 use harambee_core::record::{
     DirectoryCommand, LedgerCommand, LogRecord, ParticipantRef, PartyKey, PrepareTerms, QuoteRecord,
 };
 use harambee_core::state::{Applied, DirectoryReply};
+use harambee_proto::client::{call_error, with_deadline};
+use harambee_proto::convert::remote_error;
+use harambee_proto::convert::transfer_result;
+use harambee_proto::validate;
 
 /// Longest wait for the quotes projection when a quote is not in memory
 /// (a repeat of a quote released after its expiry is found there).
@@ -374,7 +376,7 @@ impl ParticipantService {
     /// A quote from the quotes projection, if it is there with its answer
     /// (looked for at most `QUOTE_LOOKUP_TIMEOUT_MS`: a projection store
     /// that is down must not hold up payments).
-    async fn stored_quote(&self, quote_key: &str) -> Option<crate::projection::QuoteRow> {
+    async fn stored_quote(&self, quote_key: &str) -> Option<harambee_read::projection::QuoteRow> {
         let lookup = tokio::time::timeout(
             Duration::from_millis(QUOTE_LOOKUP_TIMEOUT_MS),
             self.ctx.projections.quote(quote_key),
@@ -812,7 +814,7 @@ async fn notification_stream(
                         }
                         let notification = row.stored().and_then(|stored| {
                             let st = ctx.engine.read().ok()?;
-                            crate::notices::from_stored(
+                            harambee_read::notices::from_stored(
                                 &st,
                                 participant,
                                 sequence,

@@ -12,18 +12,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 
-use crate::callbacks::Channels;
-use crate::cluster::{CLUSTER_MESSAGE_MAX_BYTES, ClusterService, Election, GrpcForwarder};
+use crate::cluster::{CLUSTER_MESSAGE_MAX_BYTES, ClusterService, GrpcForwarder};
 use crate::config::Config;
 use crate::config::{LogKind, StoreKind};
 use crate::datadir::DataDirLock;
 use crate::edge::{Ctx, NOTICE_BUS_DEPTH, now_ms};
 use crate::operator_api::OperatorService;
 use crate::participant_api::ParticipantService;
-use crate::projection::{PgProjections, ProjectionStore, SqliteProjections};
 use harambee_core::record::{DirectoryCommand, LedgerCommand, LogRecord};
+use harambee_engine::election::Election;
 use harambee_engine::engine::{Engine, EngineHealth, EngineOptions, Forwarder, Leadership};
 use harambee_engine::snapshots::{PgSnapshots, SnapshotStore, SqliteSnapshots};
+use harambee_proto::client::Channels;
+use harambee_read::projection::{PgProjections, ProjectionStore, SqliteProjections};
 
 use crate::callbacks::GrpcPayees;
 use crate::service::auth::CredentialAuthenticator;
@@ -297,7 +298,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 }
             }));
             if let Some((election, forwarder)) = &election {
-                tasks.push(tokio::spawn(crate::cluster::supervise(
+                tasks.push(tokio::spawn(harambee_engine::election::supervise(
                     election.clone(),
                     ctx.engine.clone(),
                     forwarder.clone(),
@@ -319,7 +320,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
 
     tasks.push(tokio::spawn(expiry_sweep(ctx.clone(), stop.clone())));
-    tasks.push(tokio::spawn(crate::projection::run(
+    tasks.push(tokio::spawn(harambee_read::projection::run(
         ctx.engine.clone(),
         projections,
         stop.clone(),
@@ -329,13 +330,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         stop.clone(),
     )));
     if config.log.kind == LogKind::Kafka && config.kafka.publish_events {
-        let publisher = crate::events::Publisher::connect(
+        let publisher = harambee_read::events::Publisher::connect(
             &config.kafka.brokers,
-            &crate::events::events_topic(&config.kafka.topic),
+            &harambee_read::events::events_topic(&config.kafka.topic),
             config.kafka.replication,
         )
         .await?;
-        tasks.push(tokio::spawn(crate::events::run(
+        tasks.push(tokio::spawn(harambee_read::events::run(
             ctx.engine.clone(),
             publisher,
             stop.clone(),

@@ -17,10 +17,11 @@ const LAYERS: &[(&str, u32)] = &[
     ("harambee-log", 3),
     ("harambee-proto", 3),
     ("harambee-engine", 4),
-    ("harambee-switch", 5),
-    ("harambee-sim", 6),
-    ("harambee-benches", 7),
-    ("harambee-tests", 8),
+    ("harambee-read", 5),
+    ("harambee-switch", 6),
+    ("harambee-sim", 7),
+    ("harambee-benches", 8),
+    ("harambee-tests", 9),
 ];
 
 /// Crates that know no wire format: the engine appends and applies

@@ -421,7 +421,7 @@ async fn postings_follow_the_switch(config_store: StoreKind, postgres_url: Strin
         .await
         .expect("stores");
     let before = store
-        .postings(&harambee_switch::projection::PostingQuery {
+        .postings(&harambee_read::projection::PostingQuery {
             limit: 1000,
             ..Default::default()
         })
@@ -431,7 +431,7 @@ async fn postings_follow_the_switch(config_store: StoreKind, postgres_url: Strin
     wipe_postings(&config).await;
     assert!(
         store
-            .postings(&harambee_switch::projection::PostingQuery {
+            .postings(&harambee_read::projection::PostingQuery {
                 limit: 1000,
                 ..Default::default()
             })
@@ -442,14 +442,13 @@ async fn postings_follow_the_switch(config_store: StoreKind, postgres_url: Strin
     let log = harambee_switch::server::open_log(&config)
         .await
         .expect("log");
-    let rebuilt =
-        harambee_switch::projection::rebuild_from_log(log.as_ref(), store.as_ref(), |_| {})
-            .await
-            .expect("rebuild");
+    let rebuilt = harambee_read::projection::rebuild_from_log(log.as_ref(), store.as_ref(), |_| {})
+        .await
+        .expect("rebuild");
     assert_eq!(rebuilt.postings, before.len());
     assert_eq!(rebuilt.transfers, 4);
     let after = store
-        .postings(&harambee_switch::projection::PostingQuery {
+        .postings(&harambee_read::projection::PostingQuery {
             limit: 1000,
             ..Default::default()
         })
@@ -506,7 +505,7 @@ async fn snapshots_are_kept_in_postgres_per_log() {
     use harambee_engine::snapshots::{PgSnapshots, SNAPSHOTS_KEPT, SnapshotStore};
     let db = TestDatabase::create().await;
     // Connecting migrates the database.
-    let pg = harambee_switch::projection::PgProjections::connect(&db.url)
+    let pg = harambee_read::projection::PgProjections::connect(&db.url)
         .await
         .expect("connect");
     let one = PgSnapshots::new(pg.pool(), "kafka:one");
@@ -609,8 +608,8 @@ async fn a_switch_on_postgres_saves_snapshots_there_and_restarts_from_them() {
 /// Notices as a store keeps them for resuming streams: written once,
 /// read from a sequence on, and the old ones deleted by time, per
 /// participant.
-async fn notices_are_stored_and_pruned(store: &dyn harambee_switch::projection::ProjectionStore) {
-    use harambee_switch::projection::{NoticeRow, ProjectionWrite};
+async fn notices_are_stored_and_pruned(store: &dyn harambee_read::projection::ProjectionStore) {
+    use harambee_read::projection::{NoticeRow, ProjectionWrite};
     let row = |participant: &str, sequence: i64, time_ms: i64| NoticeRow {
         participant: participant.into(),
         sequence,
@@ -668,7 +667,7 @@ async fn notices_are_stored_and_pruned(store: &dyn harambee_switch::projection::
 #[tokio::test]
 async fn notices_are_stored_and_pruned_in_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = harambee_switch::projection::SqliteProjections::open(&dir.path().join("p.db"))
+    let store = harambee_read::projection::SqliteProjections::open(&dir.path().join("p.db"))
         .await
         .expect("store");
     notices_are_stored_and_pruned(&store).await;
@@ -677,7 +676,7 @@ async fn notices_are_stored_and_pruned_in_sqlite() {
 #[tokio::test]
 async fn notices_are_stored_and_pruned_in_postgres() {
     let db = TestDatabase::create().await;
-    let store = harambee_switch::projection::PgProjections::connect(&db.url)
+    let store = harambee_read::projection::PgProjections::connect(&db.url)
         .await
         .expect("store");
     notices_are_stored_and_pruned(&store).await;

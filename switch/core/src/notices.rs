@@ -10,7 +10,7 @@
 //! across restarts and the same on every node of a cluster.
 //!
 //! A draft names ids only; the read side turns it into what it sends
-//! (`harambee_switch::notices::materialize`), reading names and transfers
+//! (`harambee_read::notices::materialize`), reading names and transfers
 //! from a state.
 
 use std::collections::BTreeMap;

@@ -780,7 +780,7 @@ impl Core {
         let record = LogRecord::Directory(DirectoryCommand::SetWriter {
             node: node.to_string(),
             url: url.to_string(),
-            now_ms: wall_clock_ms(),
+            now_ms: crate::clock::now_ms(),
         });
         let offset = self.log.append(std::slice::from_ref(&record)).await?;
         if offset != end {
@@ -910,12 +910,4 @@ async fn run(mut core: Core, mut rx: mpsc::Receiver<Submission>, leadership: Lea
     };
     let _ = core.writer.send(false);
     exit
-}
-
-/// The wall clock, for the time of the records the engine writes itself
-/// (a new writer's `SetWriter`). Applying never reads it.
-fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -20,7 +20,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        crate::clock::now_ms()
+        harambee_engine::clock::now_ms()
     }
 }
 

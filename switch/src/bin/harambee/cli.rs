@@ -240,7 +240,7 @@ async fn rebuild_projections(config: Config) -> anyhow::Result<()> {
     );
     let started = std::time::Instant::now();
     let rebuilt =
-        harambee_switch::projection::rebuild_from_log(log.as_ref(), store.as_ref(), |offset| {
+        harambee_read::projection::rebuild_from_log(log.as_ref(), store.as_ref(), |offset| {
             bar.set_position(offset)
         })
         .await?;

@@ -28,12 +28,30 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection as _, Postgres, QueryBuilder, Row, Sqlite, SqlitePool};
 
-use crate::validate;
 use harambee_core::record::{DirectoryCommand, PartyKey, QuoteRecord};
 use harambee_core::state::State;
 use harambee_engine::Engine;
 use harambee_engine::feed::EventBatch;
 use harambee_log::Offset;
+use harambee_proto::validate;
+
+/// What a projection store or a rebuild can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("projection store: {0}")]
+    Store(#[from] sqlx::Error),
+    #[error("projection store migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("projection write timed out after {0} ms")]
+    Timeout(u64),
+    #[error("reading the log: {0}")]
+    Log(#[from] harambee_log::LogError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The result of a projection store call.
+pub type Result<T, E = ProjectionError> = std::result::Result<T, E>;
 
 /// The projector's name in the checkpoints table.
 pub const PROJECTOR: &str = "projections";
@@ -310,32 +328,32 @@ pub trait ProjectionStore: Send + Sync + 'static {
     /// Writes rows and the checkpoint in one transaction. A row replaces a
     /// stored one only if it is from the same or a later log position; a
     /// posting, notice or quote already stored is left as it is.
-    async fn write(&self, write: &ProjectionWrite) -> anyhow::Result<()>;
+    async fn write(&self, write: &ProjectionWrite) -> Result<()>;
     /// The stored checkpoint of `reader`: the log offset to go on from.
-    async fn checkpoint(&self, reader: &str) -> anyhow::Result<Option<Offset>>;
+    async fn checkpoint(&self, reader: &str) -> Result<Option<Offset>>;
     /// Transfers matching a query, by id.
-    async fn transfers(&self, query: &TransferQuery) -> anyhow::Result<Vec<TransferRow>>;
+    async fn transfers(&self, query: &TransferQuery) -> Result<Vec<TransferRow>>;
     /// Every projected position, by participant and currency.
-    async fn positions(&self) -> anyhow::Result<Vec<PositionRow>>;
+    async fn positions(&self) -> Result<Vec<PositionRow>>;
     async fn party_owner(
         &self,
         party_type: &str,
         party_id: &str,
         sub_id: &str,
-    ) -> anyhow::Result<Option<String>>;
-    async fn quote(&self, quote_id: &str) -> anyhow::Result<Option<QuoteRow>>;
+    ) -> Result<Option<String>>;
+    async fn quote(&self, quote_id: &str) -> Result<Option<QuoteRow>>;
     /// Postings matching a query, in log order.
-    async fn postings(&self, query: &PostingQuery) -> anyhow::Result<Vec<PostingRow>>;
+    async fn postings(&self, query: &PostingQuery) -> Result<Vec<PostingRow>>;
     /// A participant's notices from `from_sequence` on, in order.
     async fn notices(
         &self,
         participant: &str,
         from_sequence: u64,
         limit: u32,
-    ) -> anyhow::Result<Vec<NoticeRow>>;
+    ) -> Result<Vec<NoticeRow>>;
     /// Deletes the notices of `participant` older than `before_ms`; returns
     /// how many.
-    async fn prune_notices(&self, participant: &str, before_ms: i64) -> anyhow::Result<u64>;
+    async fn prune_notices(&self, participant: &str, before_ms: i64) -> Result<u64>;
 }
 
 /// Page cache of each embedded projection connection, in KiB.
@@ -352,7 +370,7 @@ pub struct SqliteProjections {
 }
 
 impl SqliteProjections {
-    pub async fn open(path: &Path) -> anyhow::Result<SqliteProjections> {
+    pub async fn open(path: &Path) -> Result<SqliteProjections> {
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -384,7 +402,7 @@ pub struct PgProjections {
 
 impl PgProjections {
     /// Connects and applies the embedded migrations.
-    pub async fn connect(url: &str) -> anyhow::Result<PgProjections> {
+    pub async fn connect(url: &str) -> Result<PgProjections> {
         let pool = PgPoolOptions::new()
             .max_connections(8)
             // A database that is down answers queries with 2003 quickly
@@ -559,7 +577,7 @@ macro_rules! projection_store {
 
         #[async_trait::async_trait]
         impl ProjectionStore for $store {
-            async fn write(&self, w: &ProjectionWrite) -> anyhow::Result<()> {
+            async fn write(&self, w: &ProjectionWrite) -> Result<()> {
                 let mut conn = self.pool.acquire().await?;
                 let written = Self::write_on(&mut conn, w).await;
                 if written.is_err() {
@@ -570,7 +588,7 @@ macro_rules! projection_store {
                 Ok(written?)
             }
 
-            async fn checkpoint(&self, reader: &str) -> anyhow::Result<Option<Offset>> {
+            async fn checkpoint(&self, reader: &str) -> Result<Option<Offset>> {
                 let row = sqlx::query("SELECT log_offset FROM checkpoints WHERE reader = $1")
                     .bind(reader)
                     .fetch_optional(&self.pool)
@@ -578,7 +596,7 @@ macro_rules! projection_store {
                 Ok(row.map(|r| r.get::<i64, _>(0).max(0) as Offset))
             }
 
-            async fn positions(&self) -> anyhow::Result<Vec<PositionRow>> {
+            async fn positions(&self) -> Result<Vec<PositionRow>> {
                 let rows = sqlx::query(concat!(
                     "SELECT fsp_id, currency, ",
                     $text!("position"), ", ", $text!("reserved"), ", ", $text!("liquidity"), ", ", $text!("net_debit_cap"),
@@ -600,7 +618,7 @@ macro_rules! projection_store {
                     .collect())
             }
 
-            async fn party_owner(&self, party_type: &str, party_id: &str, sub_id: &str) -> anyhow::Result<Option<String>> {
+            async fn party_owner(&self, party_type: &str, party_id: &str, sub_id: &str) -> Result<Option<String>> {
                 let row = sqlx::query(
                     "SELECT owner FROM parties WHERE party_type = $1 AND party_id = $2 AND sub_id = $3",
                 )
@@ -612,7 +630,7 @@ macro_rules! projection_store {
                 Ok(row.map(|r| r.get::<String, _>(0)).filter(|o| !o.is_empty()))
             }
 
-            async fn quote(&self, quote_id: &str) -> anyhow::Result<Option<QuoteRow>> {
+            async fn quote(&self, quote_id: &str) -> Result<Option<QuoteRow>> {
                 let row = sqlx::query(
                     "SELECT quote_id, payer, payee, expires_at_ms, recorded_at_ms, log_offset, request_sha256, response FROM quotes WHERE quote_id = $1",
                 )
@@ -631,7 +649,7 @@ macro_rules! projection_store {
                 }))
             }
 
-            async fn notices(&self, participant: &str, from_sequence: u64, limit: u32) -> anyhow::Result<Vec<NoticeRow>> {
+            async fn notices(&self, participant: &str, from_sequence: u64, limit: u32) -> Result<Vec<NoticeRow>> {
                 let rows = sqlx::query(
                     "SELECT participant, sequence, log_offset, time_ms, kind, transfer_id, notification FROM notices
                      WHERE participant = $1 AND sequence >= $2 ORDER BY sequence LIMIT $3",
@@ -655,7 +673,7 @@ macro_rules! projection_store {
                     .collect())
             }
 
-            async fn prune_notices(&self, participant: &str, before_ms: i64) -> anyhow::Result<u64> {
+            async fn prune_notices(&self, participant: &str, before_ms: i64) -> Result<u64> {
                 // Times grow with the sequence: the old ones are the lowest
                 // numbers, found from the key without another index.
                 let done = sqlx::query(
@@ -670,7 +688,7 @@ macro_rules! projection_store {
                 Ok(done.rows_affected())
             }
 
-            async fn postings(&self, query: &PostingQuery) -> anyhow::Result<Vec<PostingRow>> {
+            async fn postings(&self, query: &PostingQuery) -> Result<Vec<PostingRow>> {
                 let mut q: QueryBuilder<$db> = QueryBuilder::new(concat!(
                     "SELECT log_offset, event_index, time_ms, event, reference, debit_account, debit_owner, debit_type, credit_account, credit_owner, credit_type, currency, ",
                     $amount,
@@ -710,7 +728,7 @@ macro_rules! projection_store {
                     .collect())
             }
 
-            async fn transfers(&self, query: &TransferQuery) -> anyhow::Result<Vec<TransferRow>> {
+            async fn transfers(&self, query: &TransferQuery) -> Result<Vec<TransferRow>> {
                 let mut q: QueryBuilder<$db> = QueryBuilder::new(concat!(
                     "SELECT transfer_id, payer, payee, currency, ",
                     $amount,
@@ -1140,16 +1158,13 @@ pub fn projection_write(st: &State, batches: &[Arc<EventBatch>], reader: &str) -
 /// database that went away can leave a connection hanging).
 pub const WRITE_TIMEOUT_MS: u64 = 30_000;
 
-async fn write_with_timeout(
-    store: &dyn ProjectionStore,
-    write: &ProjectionWrite,
-) -> anyhow::Result<()> {
+async fn write_with_timeout(store: &dyn ProjectionStore, write: &ProjectionWrite) -> Result<()> {
     tokio::time::timeout(
         std::time::Duration::from_millis(WRITE_TIMEOUT_MS),
         store.write(write),
     )
     .await
-    .map_err(|_| anyhow::anyhow!("projection write timed out after {WRITE_TIMEOUT_MS} ms"))?
+    .map_err(|_| ProjectionError::Timeout(WRITE_TIMEOUT_MS))?
 }
 
 /// Keeps the projections current while this node is the ledger writer (in
@@ -1240,7 +1255,7 @@ pub async fn run(
                         .collect(),
                     Err(_) => return,
                 };
-                let before_ms = crate::clock::now_ms() - NOTICE_RETENTION_MS;
+                let before_ms = harambee_engine::clock::now_ms() - NOTICE_RETENTION_MS;
                 for name in names {
                     match store.prune_notices(&name, before_ms).await {
                         Ok(0) => {}
@@ -1279,7 +1294,7 @@ pub async fn rebuild_from_log(
     log: &dyn harambee_log::CommandLog,
     store: &dyn ProjectionStore,
     mut progress: impl FnMut(Offset),
-) -> anyhow::Result<Rebuilt> {
+) -> Result<Rebuilt> {
     let mut state = State::default();
     let mut done = Rebuilt::default();
     loop {

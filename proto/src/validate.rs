@@ -4,11 +4,11 @@
 
 use std::str::FromStr;
 
+use crate::fspiop::{ErrorCode, FspiopError};
+use crate::v1::{Money, PartyIdType, PartyIdentifier};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use harambee_ledger::Currency;
-use harambee_proto::fspiop::{ErrorCode, FspiopError};
-use harambee_proto::v1::{Money, PartyIdType, PartyIdentifier};
 use prost_types::Timestamp;
 use rust_decimal::Decimal;
 

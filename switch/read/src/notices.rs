@@ -11,7 +11,7 @@ use harambee_core::text::settlement_state_name;
 use harambee_ledger::{Currency, ParticipantId, TransferId};
 use harambee_proto::v1::{self, Money, Notification, notification};
 
-use crate::validate;
+use harambee_proto::validate;
 
 /// The recipient's name and the wire notification of a draft, from any
 /// state at or after the record that made it.
@@ -27,7 +27,8 @@ pub fn materialize(state: &State, draft: &NoticeDraft) -> Option<(String, Notifi
     let kind = match &draft.kind {
         NoticeKind::TransferCommitted(id) | NoticeKind::TransferAborted(id) => {
             let t = state.ledger.transfer(*id)?;
-            let result = crate::edge::transfer_result(t, name(t.payer)?, name(t.payee)?);
+            let result =
+                harambee_proto::convert::transfer_result(t, name(t.payer)?, name(t.payee)?);
             if matches!(draft.kind, NoticeKind::TransferCommitted(_)) {
                 Kind::TransferCommitted(result)
             } else {

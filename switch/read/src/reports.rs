@@ -6,7 +6,7 @@ use harambee_proto::v1::{Report, ReportKind};
 use harambee_settlement::SettlementId;
 use serde_json::json;
 
-use crate::operator_api::settlement_state;
+use harambee_proto::convert::settlement_state;
 
 use harambee_core::state::State;
 

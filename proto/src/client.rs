@@ -1,0 +1,71 @@
+//! Clients of the services the switch calls over gRPC (each participant's
+//! PayeeCallback, the external oracles, the other nodes of a cluster):
+//! channels opened lazily and kept per URL, and a deadline on every call.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tonic::transport::{Channel, Endpoint};
+
+use crate::fspiop::{ErrorCode, FspiopError};
+use crate::v1::oracle_client::OracleClient;
+use crate::v1::payee_callback_client::PayeeCallbackClient;
+
+/// Most distinct callback URLs kept open.
+pub const CHANNELS_MAX: usize = 10_000;
+
+/// How long to wait for a TCP connection to a participant.
+pub const CONNECT_TIMEOUT_MS: u64 = 2_000;
+
+#[derive(Default)]
+pub struct Channels {
+    open: Mutex<HashMap<String, Channel>>,
+}
+
+impl Channels {
+    pub fn channel(&self, url: &str) -> Result<Channel, FspiopError> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = open.get(url) {
+            return Ok(c.clone());
+        }
+        let endpoint = Endpoint::from_shared(url.to_string())
+            .map_err(|e| {
+                FspiopError::new(
+                    ErrorCode::DestinationCommunicationError,
+                    format!("bad endpoint URL {url:?}: {e}"),
+                )
+            })?
+            .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
+            .tcp_nodelay(true);
+        let channel = endpoint.connect_lazy();
+        if open.len() >= CHANNELS_MAX {
+            open.clear();
+        }
+        open.insert(url.to_string(), channel.clone());
+        Ok(channel)
+    }
+
+    /// A PayeeCallback client for `url`.
+    pub fn payee(&self, url: &str) -> Result<PayeeCallbackClient<Channel>, FspiopError> {
+        Ok(PayeeCallbackClient::new(self.channel(url)?))
+    }
+
+    /// An Oracle client for `url`.
+    pub fn oracle(&self, url: &str) -> Result<OracleClient<Channel>, FspiopError> {
+        Ok(OracleClient::new(self.channel(url)?))
+    }
+}
+
+/// A request with a deadline.
+pub fn with_deadline<T>(message: T, timeout: Duration) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(timeout);
+    request
+}
+
+/// The FSPIOP error for a failed call to a participant: its own error if it
+/// sent one, else 1001 (destination communication error).
+pub fn call_error(status: &tonic::Status) -> FspiopError {
+    FspiopError::from_status(status)
+}
