@@ -121,20 +121,22 @@ impl FspiopError {
 impl From<SwitchError> for FspiopError {
     fn from(e: SwitchError) -> FspiopError {
         FspiopError {
-            code: e.code.number(),
+            code: e.number(),
             description: e.description,
         }
     }
 }
 
 /// An error read off the wire, as the layers above take it: a published
-/// code keeps its name, any other number is an internal error; the
-/// description is kept as it came.
+/// code keeps its name; any other number is an internal error that passes
+/// the number on; the description is kept as it came.
 impl From<FspiopError> for SwitchError {
     fn from(e: FspiopError) -> SwitchError {
+        let named = e.named();
         SwitchError {
-            code: e.named().unwrap_or(ErrorCode::InternalServerError),
+            code: named.unwrap_or(ErrorCode::InternalServerError),
             description: e.description,
+            passed_on: named.is_none().then_some(e.code),
         }
     }
 }

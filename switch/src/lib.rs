@@ -1,25 +1,16 @@
 //! # harambee-switch
 //!
-//! The Harambee service: the gRPC participant and operator APIs, account
-//! lookup and oracles, quoting, transfer orchestration over the event log
-//! and the ledger, metrics, and the `harambee` binary.
-//!
-//! Request path: `participant_api` / `operator_api` validate and
-//! authenticate (`validate`, `edge`), turn the request into a `record`,
-//! and submit it to the `engine`, which appends it to the `log` and applies
-//! it to the `state` (ledger + directory). The payee is called through
-//! `callbacks`; the `notifier` tells participants what happened; `server`
-//! wires it all together. See `docs/ARCHITECTURE.md`.
+//! The `harambee` binary and what it wires: the typed configuration
+//! (`config`), the data directory's lock (`datadir`), and `server`, which
+//! opens the command log and the stores, starts the engine, builds the
+//! service layer with its gRPC ports, and serves the gRPC adapter, the
+//! cluster transport, the read side's tasks and the metrics endpoint. The
+//! `demo` (simulated banks and wallets, behind the `demo` feature) runs
+//! a switch and pays through it. The flows themselves live in
+//! `harambee-service`; see `docs/ARCHITECTURE.md` for the map.
 
-pub mod callbacks;
-pub mod cluster;
 pub mod config;
 pub mod datadir;
 #[cfg(feature = "demo")]
 pub mod demo;
-pub mod edge;
-pub mod notifier;
-pub mod operator_api;
-pub mod participant_api;
 pub mod server;
-pub mod service;

@@ -10,36 +10,29 @@ use harambee_proto::v1::operator_api_server::OperatorApiServer;
 use harambee_proto::v1::participant_api_server::ParticipantApiServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
-use crate::cluster::{CLUSTER_MESSAGE_MAX_BYTES, ClusterService, GrpcForwarder};
 use crate::config::Config;
 use crate::config::{LogKind, StoreKind};
 use crate::datadir::DataDirLock;
-use crate::edge::{Ctx, NOTICE_BUS_DEPTH, now_ms};
-use crate::operator_api::OperatorService;
-use crate::participant_api::ParticipantService;
-use harambee_core::record::{DirectoryCommand, LedgerCommand, LogRecord};
+use harambee_cluster::{CLUSTER_MESSAGE_MAX_BYTES, ClusterService, GrpcForwarder};
+use harambee_grpc::edge::Ctx;
+use harambee_grpc::operator_api::OperatorService;
+use harambee_grpc::participant_api::ParticipantService;
+
 use harambee_engine::election::Election;
 use harambee_engine::engine::{Engine, EngineHealth, EngineOptions, Forwarder, Leadership};
 use harambee_engine::snapshots::{PgSnapshots, SnapshotStore, SqliteSnapshots};
 use harambee_proto::client::Channels;
 use harambee_read::projection::{PgProjections, ProjectionStore, SqliteProjections};
 
-use crate::callbacks::GrpcPayees;
-use crate::service::auth::CredentialAuthenticator;
-use crate::service::ports::SystemClock;
-use crate::service::transfers::Transfers;
-use harambee_core::state::DirectoryReply;
+use harambee_grpc::callbacks::{GrpcNotices, GrpcOracle, GrpcPayees};
 use harambee_log::CommandLog;
 use harambee_log::kafka;
 use harambee_log::sqlite::SqliteLog;
-
-/// Most transfers one expiry sweep aborts.
-pub const SWEEP_BATCH_MAX: u32 = 10_000;
-
-/// Most quotes one sweep releases from memory.
-pub const QUOTE_SWEEP_BATCH_MAX: u32 = 10_000;
+use harambee_service::auth::CredentialAuthenticator;
+use harambee_service::ports::SystemClock;
+use harambee_service::{Ports, Service, Settings};
 
 /// The embedded stores in a data directory, with their WAL files: what a
 /// starting process reads from the disk, not from the page cache.
@@ -60,6 +53,8 @@ pub struct Running {
     /// The Cluster API, when `cluster = true`.
     pub cluster_addr: Option<SocketAddr>,
     pub ctx: Ctx,
+    /// The read side's store (for tools and tests that read it).
+    pub projections: Arc<dyn ProjectionStore>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     election: Option<(Arc<Election>, Arc<dyn Forwarder>)>,
@@ -168,6 +163,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     } else {
         Leadership::Sole
     };
+    let projections_handle = projections.clone();
     let (engine, engine_task) = Engine::start(
         log,
         Some(snapshots),
@@ -180,21 +176,31 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     )
     .await?;
     let health = engine.health();
-    let (notices, _) = broadcast::channel(NOTICE_BUS_DEPTH);
-    let authenticator = Arc::new(CredentialAuthenticator::new(
-        engine.clone(),
-        &config.api.operator_token,
-    ));
-    let ctx = Ctx {
-        authenticator,
-        engine,
-        channels: Arc::new(Channels::default()),
-        config: Arc::new(config.clone()),
-        notices,
-        projections: projections.clone(),
-    };
     let (shutdown, stop) = watch::channel(false);
     let mut tasks = vec![engine_task];
+    let channels = Arc::new(Channels::default());
+    let service = Service::new(
+        engine.clone(),
+        projections.clone(),
+        Ports {
+            payees: Arc::new(GrpcPayees {
+                channels: channels.clone(),
+            }),
+            oracle: Arc::new(GrpcOracle {
+                channels: channels.clone(),
+            }),
+            authenticator: Arc::new(CredentialAuthenticator::new(
+                engine.clone(),
+                &config.api.operator_token,
+            )),
+            clock: Arc::new(SystemClock),
+        },
+        settings(&config),
+        stop.clone(),
+    );
+    let ctx = Ctx {
+        service: service.clone(),
+    };
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     // gRPC health on every port tells what the engine can do, at once.
@@ -211,21 +217,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let limit = config.api.message_size_max_bytes;
     let participant_listener = TcpListener::bind(&config.api.participant_listen).await?;
     let participant_addr = participant_listener.local_addr()?;
-    let transfers = Arc::new(Transfers::new(
-        ctx.engine.clone(),
-        Arc::new(GrpcPayees {
-            channels: ctx.channels.clone(),
-        }),
-        Arc::new(SystemClock),
-        ctx.config.transfer.callback_timeout_ms,
-        ctx.config.transfer.expiry_sweep_interval_ms,
-        stop.clone(),
-    ));
     // The writer picks up the transfers left reserved before it became
     // the writer: by a previous process, or by the writer it took over from.
     {
-        let mut writer = ctx.engine.writer_changes();
-        let transfers = transfers.clone();
+        let mut writer = engine.writer_changes();
+        let transfers = service.transfers.clone();
         let mut stop = stop.clone();
         tasks.push(tokio::spawn(async move {
             loop {
@@ -239,12 +235,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             }
         }));
     }
-    let participant = ParticipantApiServer::new(ParticipantService {
-        ctx: ctx.clone(),
-        transfers,
-    })
-    .max_decoding_message_size(limit)
-    .max_encoding_message_size(limit);
+    let participant = ParticipantApiServer::new(ParticipantService { ctx: ctx.clone() })
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
     let mut stop_p = stop.clone();
     let server = tonic::transport::Server::builder()
         .add_service(health_service.clone())
@@ -282,13 +275,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let cluster_addr = match cluster_listener {
         Some(listener) => {
             let addr = listener.local_addr()?;
-            let service = ClusterServer::new(ClusterService { ctx: ctx.clone() })
-                .max_decoding_message_size(CLUSTER_MESSAGE_MAX_BYTES)
-                .max_encoding_message_size(CLUSTER_MESSAGE_MAX_BYTES);
+            let cluster = ClusterServer::new(ClusterService {
+                engine: engine.clone(),
+                service: service.clone(),
+            })
+            .max_decoding_message_size(CLUSTER_MESSAGE_MAX_BYTES)
+            .max_encoding_message_size(CLUSTER_MESSAGE_MAX_BYTES);
             let mut stop_c = stop.clone();
             let server = tonic::transport::Server::builder()
                 .add_service(health_service.clone())
-                .add_service(service)
+                .add_service(cluster)
                 .serve_with_incoming_shutdown(incoming(listener), async move {
                     let _ = stop_c.wait_for(|s| *s).await;
                 });
@@ -300,7 +296,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             if let Some((election, forwarder)) = &election {
                 tasks.push(tokio::spawn(harambee_engine::election::supervise(
                     election.clone(),
-                    ctx.engine.clone(),
+                    engine.clone(),
                     forwarder.clone(),
                     stop.clone(),
                 )));
@@ -319,14 +315,18 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         Some(addr)
     };
 
-    tasks.push(tokio::spawn(expiry_sweep(ctx.clone(), stop.clone())));
+    tasks.push(tokio::spawn(harambee_service::sweep::run(
+        service.clone(),
+        stop.clone(),
+    )));
     tasks.push(tokio::spawn(harambee_read::projection::run(
-        ctx.engine.clone(),
+        engine.clone(),
         projections,
         stop.clone(),
     )));
-    tasks.push(tokio::spawn(crate::notifier::run(
-        ctx.clone(),
+    tasks.push(tokio::spawn(harambee_service::notices::run(
+        service.clone(),
+        Arc::new(GrpcNotices::new(channels.clone())),
         stop.clone(),
     )));
     if config.log.kind == LogKind::Kafka && config.kafka.publish_events {
@@ -337,7 +337,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         )
         .await?;
         tasks.push(tokio::spawn(harambee_read::events::run(
-            ctx.engine.clone(),
+            engine.clone(),
             publisher,
             stop.clone(),
         )));
@@ -349,6 +349,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         metrics_addr,
         cluster_addr,
         ctx,
+        projections: projections_handle,
         shutdown,
         tasks,
         election,
@@ -398,75 +399,17 @@ async fn report_health(
     }
 }
 
-/// Aborts reserved transfers whose expiration has passed, also those left
-/// by a previous run, and releases expired quotes from memory. Each sweep
-/// is a record in the log like any other.
-async fn expiry_sweep(ctx: Ctx, mut stop: watch::Receiver<bool>) {
-    let interval = Duration::from_millis(ctx.config.transfer.expiry_sweep_interval_ms);
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-        // The writer sweeps; followers would only hand it the same work.
-        if !ctx.engine.is_writer() {
-            continue;
-        }
-        let now = now_ms();
-        let expired_before_ms = now.saturating_sub(ctx.config.quote.grace_ms as i64);
-        let recorded_before_ms = now.saturating_sub(ctx.config.quote.held_max_ms as i64);
-        let (transfers_due, quotes_due) = match ctx.engine.read() {
-            Ok(st) => {
-                metrics::gauge!("harambee_quotes_held").set(st.directory.quote_count() as f64);
-                metrics::gauge!("harambee_transfers_in_flight")
-                    .set(st.ledger.in_flight_count() as f64);
-                (
-                    // Only when one is due: a sweep record that expires
-                    // nothing would still be a record in the log.
-                    st.ledger.any_due(now),
-                    st.directory
-                        .quotes_due(expired_before_ms, recorded_before_ms),
-                )
-            }
-            Err(_) => return,
-        };
-        if transfers_due {
-            let command = LedgerCommand::ExpireDue {
-                now_ms: now,
-                max: SWEEP_BATCH_MAX,
-            };
-            match ctx.engine.submit(LogRecord::Ledger(command)).await {
-                Ok(harambee_core::state::Applied::Ledger { outcome }) => {
-                    if let Ok(harambee_ledger::Reply::Expired { count }) = outcome.result
-                        && count > 0
-                    {
-                        tracing::info!(count, "expired reserved transfers");
-                        metrics::counter!("harambee_transfers_expired_total")
-                            .increment(u64::from(count));
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "expiry sweep could not reach the log"),
-            }
-        }
-        if quotes_due {
-            let record = LogRecord::Directory(DirectoryCommand::ExpireQuotes {
-                expired_before_ms,
-                recorded_before_ms,
-                max: QUOTE_SWEEP_BATCH_MAX,
-                now_ms: now,
-            });
-            match ctx.engine.submit(record).await {
-                Ok(harambee_core::state::Applied::Directory(Ok(
-                    DirectoryReply::QuotesExpired(count),
-                ))) => {
-                    metrics::counter!("harambee_quotes_released_total").increment(u64::from(count));
-                    tracing::debug!(count, "released expired quotes from memory");
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "quote sweep could not reach the log"),
-            }
-        }
+/// The service layer's settings, from the configuration.
+fn settings(config: &Config) -> Settings {
+    Settings {
+        lookup_timeout_ms: config.lookup.timeout_ms,
+        builtin_oracle_party_types: config.lookup.builtin_oracle_party_types.clone(),
+        quote_timeout_ms: config.quote.timeout_ms,
+        quote_grace_ms: config.quote.grace_ms,
+        quote_held_max_ms: config.quote.held_max_ms,
+        callback_timeout_ms: config.transfer.callback_timeout_ms,
+        expiry_sweep_interval_ms: config.transfer.expiry_sweep_interval_ms,
+        transfer_lifetime_max_ms: config.transfer.lifetime_max_ms,
     }
 }
 

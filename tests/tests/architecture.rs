@@ -18,10 +18,32 @@ const LAYERS: &[(&str, u32)] = &[
     ("harambee-proto", 3),
     ("harambee-engine", 4),
     ("harambee-read", 5),
-    ("harambee-switch", 6),
-    ("harambee-sim", 7),
-    ("harambee-benches", 8),
-    ("harambee-tests", 9),
+    ("harambee-service", 6),
+    ("harambee-grpc", 7),
+    ("harambee-cluster", 8),
+    ("harambee-switch", 9),
+    ("harambee-sim", 10),
+    ("harambee-benches", 11),
+    ("harambee-tests", 12),
+];
+
+/// The adapters: each translates one protocol onto the service layer and
+/// reaches nothing below it.
+const ADAPTERS: &[&str] = &["harambee-grpc"];
+
+/// What an adapter may not depend on: the crates below the service layer
+/// that hold or move the switch's state.
+const BELOW_THE_SERVICE: &[&str] = &["harambee-engine", "harambee-log", "harambee-read"];
+
+/// The crates of the switch, each checked for module circles.
+const SWITCH_CRATES: &[&str] = &[
+    "harambee-core",
+    "harambee-log",
+    "harambee-engine",
+    "harambee-read",
+    "harambee-service",
+    "harambee-grpc",
+    "harambee-switch",
 ];
 
 /// Crates that know no wire format: the engine appends and applies
@@ -188,6 +210,52 @@ fn the_engine_and_the_log_know_no_wire_format() {
 }
 
 #[test]
+fn adapters_reach_only_the_service_layer() {
+    let packages = workspace();
+    for name in ADAPTERS {
+        let p = packages
+            .iter()
+            .find(|p| p.name == *name)
+            .unwrap_or_else(|| panic!("the adapter {name}"));
+        assert!(
+            p.dependencies.iter().any(|d| d.name == "harambee-service"),
+            "{name} is built on the service layer"
+        );
+        for d in p.dependencies.iter().filter(|d| d.kind.is_none()) {
+            assert!(
+                !BELOW_THE_SERVICE.contains(&d.name.as_str()),
+                "{name} depends on {}: an adapter reaches the switch through the service layer only",
+                d.name
+            );
+        }
+    }
+}
+
+#[test]
+fn the_service_layer_links_no_transport() {
+    let packages = workspace();
+    let service = packages
+        .iter()
+        .find(|p| p.name == "harambee-service")
+        .expect("the service layer");
+    for d in service.dependencies.iter().filter(|d| d.kind.is_none()) {
+        assert!(
+            ![
+                "tonic",
+                "tonic-health",
+                "tonic-reflection",
+                "hyper",
+                "axum",
+                "reqwest"
+            ]
+            .contains(&d.name.as_str()),
+            "the service layer depends on {}: transports belong to the adapters",
+            d.name
+        );
+    }
+}
+
+#[test]
 fn a_production_build_of_harambee_leaves_the_simulator_out() {
     let packages = workspace();
     let switch = packages
@@ -293,8 +361,11 @@ fn circle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
 #[test]
 fn the_split_crates_have_no_module_circles() {
     let packages = workspace();
-    for name in ["harambee-core", "harambee-log", "harambee-engine"] {
-        let p = packages.iter().find(|p| p.name == name).expect("the crate");
+    for name in SWITCH_CRATES {
+        let p = packages
+            .iter()
+            .find(|p| p.name == *name)
+            .expect("the crate");
         let graph = module_graph(&p.manifest_dir.join("src"));
         assert!(graph.len() >= 3, "{name}: its modules are read ({graph:?})");
         assert_eq!(circle(&graph), None, "{name} has a module circle");

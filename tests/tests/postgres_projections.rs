@@ -137,7 +137,7 @@ async fn state_tables_follow_the_switch(config_store: StoreKind, postgres_url: S
         .expect("prepare")
         .into_inner();
     assert_eq!(done.state, TransferState::Committed as i32);
-    let store = s.running().ctx.projections.clone();
+    let store = s.running().projections.clone();
 
     // Positions: what bank-a owes and bank-b is owed.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

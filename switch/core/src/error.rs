@@ -157,6 +157,10 @@ pub fn truncate_utf8(s: &mut String, max: usize) {
 pub struct SwitchError {
     pub code: ErrorCode,
     pub description: String,
+    /// A participant's own code outside the published table (a scheme's
+    /// sub-code, say), passed on as it came; `code` is then the internal
+    /// error. `None` for every error the switch makes itself.
+    pub passed_on: Option<u16>,
 }
 
 impl SwitchError {
@@ -166,6 +170,7 @@ impl SwitchError {
         SwitchError {
             code,
             description: describe(code.message(), detail.as_ref()),
+            passed_on: None,
         }
     }
 
@@ -175,6 +180,12 @@ impl SwitchError {
     pub fn from_number(number: u16, detail: impl AsRef<str>) -> SwitchError {
         let code = ErrorCode::from_number(number).unwrap_or(ErrorCode::InternalServerError);
         SwitchError::new(code, detail)
+    }
+
+    /// The code number on the wire: the participant's own, when it was
+    /// passed on, else the named code's.
+    pub fn number(&self) -> u16 {
+        self.passed_on.unwrap_or(self.code.number())
     }
 }
 

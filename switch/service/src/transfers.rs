@@ -17,12 +17,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use harambee_core::error::{ErrorCode, SwitchError};
-use harambee_core::record::{LedgerCommand, LogRecord};
+use harambee_core::record::{LedgerCommand, LogRecord, ParticipantRef, PrepareTerms};
 use harambee_core::state::Applied;
-use harambee_ledger::{TransferId, TransferState};
-
-use super::ports::{Clock, PayeeAnswer, PayeeConnector, TransferAsk};
 use harambee_engine::engine::Engine;
+use harambee_ledger::{Currency, Reply, TransferId, TransferRecord, TransferState};
+use rust_decimal::Decimal;
+
+use crate::Settings;
+use crate::ports::{Clock, PayeeAnswer, PayeeConnector, TransferAsk};
 
 /// How long a waiting caller waits past the expiry for the sweep to expire
 /// an unanswered transfer (plus two sweep intervals).
@@ -57,6 +59,29 @@ pub enum Answer {
     Reject(u16),
 }
 
+/// A payer's transfer, as an adapter has checked it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prepare {
+    pub transfer_id: TransferId,
+    /// The payee participant's name.
+    pub payee: String,
+    pub amount: Decimal,
+    pub currency: Currency,
+    pub condition: [u8; 32],
+    pub expires_at_ms: i64,
+    /// What the payer sent for the payee (ILP packet, quote and
+    /// transaction ids, extensions).
+    pub terms: PrepareTerms,
+}
+
+/// A transfer as its payer or payee sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferView {
+    pub record: TransferRecord,
+    pub payer: String,
+    pub payee: String,
+}
+
 /// The transfer flow of the service layer.
 pub struct Transfers {
     engine: Engine,
@@ -64,6 +89,7 @@ pub struct Transfers {
     clock: Arc<dyn Clock>,
     callback_timeout_ms: u64,
     sweep_interval_ms: u64,
+    lifetime_max_ms: i64,
     /// Turns true when the switch stops: waiting callers are answered then.
     stop: tokio::sync::watch::Receiver<bool>,
 }
@@ -73,18 +99,168 @@ impl Transfers {
         engine: Engine,
         payee: Arc<dyn PayeeConnector>,
         clock: Arc<dyn Clock>,
-        callback_timeout_ms: u64,
-        sweep_interval_ms: u64,
+        settings: &Settings,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Transfers {
         Transfers {
             engine,
             payee,
             clock,
-            callback_timeout_ms,
-            sweep_interval_ms,
+            callback_timeout_ms: settings.callback_timeout_ms,
+            sweep_interval_ms: settings.expiry_sweep_interval_ms,
+            lifetime_max_ms: i64::try_from(settings.transfer_lifetime_max_ms).unwrap_or(i64::MAX),
             stop,
         }
+    }
+
+    /// A payer's transfer, reserved and then put to the payee; answers
+    /// once it is final (or, if the payee answers later, once the record
+    /// that resolves it is logged). A repeat of the same transfer waits
+    /// for the same outcome. A business refusal (limits, an inactive
+    /// payee) is a final ABORTED transfer; a bad request changes nothing.
+    pub async fn prepare(
+        self: &Arc<Self>,
+        payer: &str,
+        prepare: Prepare,
+    ) -> Result<TransferView, SwitchError> {
+        let Prepare {
+            transfer_id: id,
+            payee,
+            amount,
+            currency,
+            condition,
+            expires_at_ms,
+            terms,
+        } = prepare;
+        let lifetime_max_ms = self.lifetime_max_ms;
+        if expires_at_ms.saturating_sub(self.clock.now_ms()) > lifetime_max_ms {
+            return Err(SwitchError::new(
+                ErrorCode::ValidationError,
+                format!(
+                    "expiration: more than {lifetime_max_ms} ms ahead; the scheme holds funds for a transfer at most that long"
+                ),
+            ));
+        }
+        {
+            let st = self.engine.read()?;
+            if st.ledger.participant_by_name(payer).is_none() {
+                return Err(SwitchError::new(
+                    ErrorCode::PayerFspNotFound,
+                    "payer is not a participant",
+                ));
+            }
+            if st.ledger.participant_by_name(&payee).is_none() {
+                return Err(SwitchError::new(
+                    ErrorCode::DestinationFspError,
+                    format!("payee {payee} is not a participant"),
+                ));
+            }
+        }
+        let command = LedgerCommand::Prepare {
+            transfer_id: id,
+            payer: ParticipantRef::name(payer),
+            payee: ParticipantRef::name(payee.as_str()),
+            currency,
+            amount,
+            condition,
+            expires_at_ms,
+            now_ms: self.clock.now_ms(),
+            terms: terms.clone(),
+        };
+        let outcome = match self.engine.submit(LogRecord::Ledger(command)).await? {
+            Applied::Ledger { outcome } => outcome,
+            Applied::Directory(_) | Applied::Settlement { .. } => {
+                return Err(crate::unexpected());
+            }
+        };
+        match outcome.result {
+            Err(e) => {
+                // A recorded business refusal is a final ABORTED transfer;
+                // anything else was a bad request and changed nothing.
+                let refused = self
+                    .engine
+                    .read()?
+                    .ledger
+                    .transfer(id)
+                    .is_some_and(|t| t.state == TransferState::Refused);
+                if refused {
+                    return self.view(payer, id);
+                }
+                Err(SwitchError::from_number(e.code(), e.to_string()))
+            }
+            Ok(Reply::Transfer { state, .. }) if state.is_final() => self.view(payer, id),
+            Ok(_) if outcome.duplicate => {
+                self.wait_final(id, expires_at_ms).await?;
+                self.view(payer, id)
+            }
+            Ok(_) => {
+                // The payee's part runs on its own: a payer that gives up
+                // (or whose call is cancelled) does not cut it short.
+                let ask = TransferAsk {
+                    transfer_id: id,
+                    payer: payer.to_string(),
+                    payee,
+                    amount,
+                    currency,
+                    condition,
+                    expires_at_ms,
+                    terms,
+                };
+                let transfers = self.clone();
+                let asked = tokio::spawn(async move { transfers.ask_payee(&ask).await });
+                // Most payees answer in the callback: once that answer is
+                // logged the transfer is final (and if the log could not
+                // take it, the payer hears the state as it is). Only a
+                // payee that answers later, or not at all, leaves the payer
+                // waiting for the record that resolves the transfer.
+                if let Ok(Asked::Pending) = asked.await {
+                    self.wait_final(id, expires_at_ms).await?;
+                }
+                self.view(payer, id)
+            }
+        }
+    }
+
+    /// The payee's own answer to a transfer (`FulfilTransfer`), and the
+    /// transfer after it.
+    pub async fn fulfil(
+        &self,
+        caller: &str,
+        id: TransferId,
+        answer: Answer,
+    ) -> Result<TransferView, SwitchError> {
+        self.answer(caller, id, answer).await?;
+        self.view(caller, id)
+    }
+
+    /// The transfer as `caller` may see it: only its payer and its payee
+    /// may.
+    pub fn view(&self, caller: &str, id: TransferId) -> Result<TransferView, SwitchError> {
+        let st = self.engine.read()?;
+        let t = st.ledger.transfer(id).ok_or_else(|| {
+            SwitchError::new(
+                ErrorCode::TransferNotFound,
+                format!("transfer {id} not found"),
+            )
+        })?;
+        let name = |id| {
+            st.ledger
+                .participant_name(id)
+                .map(str::to_string)
+                .unwrap_or_default()
+        };
+        let (payer, payee) = (name(t.payer), name(t.payee));
+        if caller != payer && caller != payee {
+            return Err(SwitchError::new(
+                ErrorCode::GenericClientError,
+                "only the payer or payee may read a transfer",
+            ));
+        }
+        Ok(TransferView {
+            record: t.clone(),
+            payer,
+            payee,
+        })
     }
 
     /// The payee's callback endpoint, if it is an active participant with
@@ -264,10 +440,7 @@ impl Transfers {
         };
         let applied = self.engine.submit(LogRecord::Ledger(command)).await?;
         let Applied::Ledger { outcome } = applied else {
-            return Err(SwitchError::new(
-                ErrorCode::InternalServerError,
-                "unexpected reply",
-            ));
+            return Err(crate::unexpected());
         };
         match outcome.result {
             Ok(_) => Ok(()),

@@ -5,8 +5,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use harambee_core::error::SwitchError;
 use harambee_core::record::PrepareTerms;
 use harambee_ledger::{Currency, TransferId};
+use harambee_proto::v1::{Notification, Party, PartyIdentifier, QuoteRequest, QuoteTerms};
 use rust_decimal::Decimal;
 
 /// The clock: milliseconds since the Unix epoch. Times enter the log inside
@@ -58,12 +60,57 @@ pub enum PayeeAnswer {
     Unreachable(u16),
 }
 
-/// Reaches a participant as payee.
+/// Reaches a participant: as the owner of a party, and as the payee of a
+/// quote and of a transfer. Every call waits at most `timeout`.
 #[async_trait]
 pub trait PayeeConnector: Send + Sync + 'static {
+    /// The owner's details of `party`, asked for `requester`. An error the
+    /// owner answers with is passed on (its code, or 3204 if it has none).
+    async fn party(
+        &self,
+        endpoint: &str,
+        party: &PartyIdentifier,
+        requester: &str,
+        timeout: Duration,
+    ) -> Result<Party, SwitchError>;
+
+    /// The payee's terms for `request` (with `payer.fsp_id` the
+    /// authenticated payer). An error the payee answers with is passed on
+    /// (its code, or 3205 if it has none); the terms are checked by the
+    /// caller.
+    async fn quote(
+        &self,
+        endpoint: &str,
+        request: &QuoteRequest,
+        timeout: Duration,
+    ) -> Result<QuoteTerms, SwitchError>;
+
     /// Asks the payee at `endpoint` to fulfil `ask`, waiting at most
     /// `timeout`.
     async fn transfer(&self, endpoint: &str, ask: &TransferAsk, timeout: Duration) -> PayeeAnswer;
+}
+
+/// An oracle: who owns parties of a type the switch's directory does not
+/// hold.
+#[async_trait]
+pub trait Oracle: Send + Sync + 'static {
+    /// The participant that owns `party`, according to the oracle at
+    /// `url` (the name is checked by the caller).
+    async fn owner(
+        &self,
+        url: &str,
+        party: &PartyIdentifier,
+        currency: &str,
+        timeout: Duration,
+    ) -> Result<String, SwitchError>;
+}
+
+/// Delivers notices to participants, best effort and without waiting: a
+/// notice not delivered stays readable on the participant's stream of
+/// notices (see `crate::notices`).
+pub trait Notices: Send + Sync + 'static {
+    /// Sends `notification` to `participant` at its callback `endpoint`.
+    fn deliver(&self, participant: &str, endpoint: &str, notification: Notification);
 }
 
 /// A credential as a transport presents it. (Client certificates, for
@@ -101,5 +148,5 @@ pub trait Authenticator: Send + Sync + 'static {
         &self,
         credential: Credential<'_>,
         role: Role,
-    ) -> Result<Principal, harambee_core::error::SwitchError>;
+    ) -> Result<Principal, SwitchError>;
 }

@@ -5,9 +5,15 @@
 
 use harambee_core::error::{ErrorCode, SwitchError};
 
-use super::ports::{Authenticator, Credential, Principal, Role};
-use crate::edge::credential_hash;
 use harambee_engine::engine::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::ports::{Authenticator, Credential, Principal, Role};
+
+/// SHA-256 of a credential: what the directory keeps of a participant's.
+pub fn credential_hash(credential: &str) -> [u8; 32] {
+    Sha256::digest(credential.as_bytes()).into()
+}
 
 /// Checks bearer credentials against the directory and the operator token.
 pub struct CredentialAuthenticator {

@@ -13,14 +13,13 @@ use harambee_proto::v1::*;
 use rand::RngCore;
 use tonic::{Request, Response, Status};
 
-use crate::edge::{Ctx, credential_hash};
-use harambee_core::record::{
-    DirectoryCommand, LedgerCommand, LogRecord, ParticipantRef, SettlementCommand,
-};
-use harambee_core::state::{Applied, SettlementReply};
+use crate::edge::Ctx;
+use harambee_core::record::{DirectoryCommand, LedgerCommand, ParticipantRef, SettlementCommand};
+use harambee_core::state::SettlementReply;
 use harambee_proto::convert::{settlement_state, transfer_result};
 use harambee_proto::validate;
-use harambee_read::projection::{PostingQuery, PostingRow, TransferQuery, TransferRow};
+use harambee_service::auth::credential_hash;
+use harambee_service::rows::{PostingQuery, PostingRow, TransferQuery, TransferRow};
 
 /// Largest page of a list call.
 pub const PAGE_SIZE_MAX: usize = 1000;
@@ -80,36 +79,17 @@ type Result<T> = std::result::Result<T, FspiopError>;
 impl OperatorService {
     fn authorize(&self, metadata: &tonic::metadata::MetadataMap) -> Result<()> {
         self.ctx
-            .check(metadata, crate::service::ports::Role::Operator)
+            .check(metadata, harambee_service::ports::Role::Operator)
             .map(|_| ())
     }
 
     async fn ledger(&self, command: LedgerCommand) -> Result<(Reply, bool)> {
-        match self.ctx.engine.submit(LogRecord::Ledger(command)).await? {
-            Applied::Ledger { outcome, .. } => match outcome.result {
-                Ok(reply) => Ok((reply, outcome.duplicate)),
-                Err(e) => Err(FspiopError::from_number(e.code(), e.to_string())),
-            },
-            Applied::Directory(_) | Applied::Settlement { .. } => Err(FspiopError::new(
-                ErrorCode::InternalServerError,
-                "unexpected reply",
-            )),
-        }
+        Ok(self.ctx.service.ledger(command).await?)
     }
 
     async fn directory(&self, command: DirectoryCommand) -> Result<()> {
-        match self
-            .ctx
-            .engine
-            .submit(LogRecord::Directory(command))
-            .await?
-        {
-            Applied::Directory(r) => r.map(|_| ()).map_err(FspiopError::from),
-            Applied::Ledger { .. } | Applied::Settlement { .. } => Err(FspiopError::new(
-                ErrorCode::InternalServerError,
-                "unexpected reply",
-            )),
-        }
+        self.ctx.service.directory(command).await?;
+        Ok(())
     }
 
     /// A participant as a log record names it, once it is known to exist.
@@ -121,7 +101,7 @@ impl OperatorService {
     fn participant_id(&self, fsp_id: &str) -> Result<harambee_ledger::ParticipantId> {
         validate::fsp_id("fsp_id", fsp_id)?;
         self.ctx
-            .engine
+            .service
             .read()?
             .ledger
             .participant_by_name(fsp_id)
@@ -135,7 +115,7 @@ impl OperatorService {
     }
 
     fn info(&self, fsp_id: &str) -> Result<ParticipantInfo> {
-        let st = self.ctx.engine.read()?;
+        let st = self.ctx.service.read()?;
         let p = st.ledger.participant_by_name(fsp_id).ok_or_else(|| {
             FspiopError::new(
                 ErrorCode::IdNotFound,
@@ -174,7 +154,7 @@ impl OperatorService {
         self.directory(DirectoryCommand::SetCredential {
             participant: fsp_id.to_string(),
             credential_sha256: credential_hash(&credential),
-            now_ms: harambee_engine::clock::now_ms(),
+            now_ms: self.ctx.service.now_ms(),
         })
         .await?;
         Ok(credential)
@@ -199,7 +179,7 @@ impl OperatorService {
             .ledger(LedgerCommand::CreateParticipant {
                 name: r.fsp_id.clone(),
                 kind,
-                now_ms: harambee_engine::clock::now_ms(),
+                now_ms: self.ctx.service.now_ms(),
             })
             .await?;
         let credential = if duplicate {
@@ -231,7 +211,7 @@ impl OperatorService {
         let id = self.participant_id(fsp_id)?;
         let view = self
             .ctx
-            .engine
+            .service
             .read()?
             .ledger
             .position(id, currency)
@@ -252,7 +232,7 @@ impl OperatorService {
     }
 
     fn funds_result(&self, id: FundsId) -> Result<FundsResult> {
-        let st = self.ctx.engine.read()?;
+        let st = self.ctx.service.read()?;
         let r = st.ledger.funds(id).ok_or_else(|| {
             FspiopError::new(ErrorCode::IdNotFound, format!("funds {id} not found"))
         })?;
@@ -291,7 +271,7 @@ impl OperatorService {
                 participant,
                 currency,
                 amount,
-                now_ms: harambee_engine::clock::now_ms(),
+                now_ms: self.ctx.service.now_ms(),
             }
         } else {
             LedgerCommand::FundsIn {
@@ -299,7 +279,7 @@ impl OperatorService {
                 participant,
                 currency,
                 amount,
-                now_ms: harambee_engine::clock::now_ms(),
+                now_ms: self.ctx.service.now_ms(),
             }
         };
         self.ledger(command).await?;
@@ -312,12 +292,12 @@ impl OperatorService {
         let command = if commit {
             LedgerCommand::FundsOutCommit {
                 funds_id: id,
-                now_ms: harambee_engine::clock::now_ms(),
+                now_ms: self.ctx.service.now_ms(),
             }
         } else {
             LedgerCommand::FundsOutAbort {
                 funds_id: id,
-                now_ms: harambee_engine::clock::now_ms(),
+                now_ms: self.ctx.service.now_ms(),
             }
         };
         self.ledger(command).await?;
@@ -398,12 +378,7 @@ impl OperatorService {
             after,
             limit: size as u32 + 1,
         };
-        let rows = self.ctx.projections.transfers(&query).await.map_err(|e| {
-            FspiopError::new(
-                ErrorCode::ServiceUnavailable,
-                format!("projection store: {e}"),
-            )
-        })?;
+        let rows = self.ctx.service.list_transfers(&query).await?;
         let (rows, page) = page_of(rows, size, |t| t.transfer_id.clone());
         Ok(ListTransfersResponse {
             transfers: rows.iter().map(row_result).collect(),
@@ -413,17 +388,8 @@ impl OperatorService {
     /// Submits a settlement command that changes a settlement and returns
     /// the settlement as it is after it.
     async fn settlement_command(&self, command: SettlementCommand) -> Result<Settlement> {
-        match self
-            .ctx
-            .engine
-            .submit(LogRecord::Settlement(command))
-            .await?
-        {
-            Applied::Settlement {
-                result: Ok(SettlementReply::SettlementChanged(id)),
-                ..
-            } => self.settlement_info(id),
-            Applied::Settlement { result: Err(e), .. } => Err(e.into()),
+        match self.ctx.service.settlement(command).await? {
+            SettlementReply::SettlementChanged(id) => self.settlement_info(id),
             _ => Err(FspiopError::new(
                 ErrorCode::InternalServerError,
                 "unexpected reply",
@@ -431,9 +397,8 @@ impl OperatorService {
         }
     }
 
-    /// A settlement as the Operator API shows it.
     fn settlement_info(&self, id: harambee_settlement::SettlementId) -> Result<Settlement> {
-        let st = self.ctx.engine.read()?;
+        let st = self.ctx.service.read()?;
         let x = st.settlements.settlement(id).ok_or_else(|| {
             FspiopError::new(
                 ErrorCode::ValidationError,
@@ -509,12 +474,7 @@ impl OperatorService {
             after,
             limit: size as u32 + 1,
         };
-        let rows = self.ctx.projections.postings(&query).await.map_err(|e| {
-            FspiopError::new(
-                ErrorCode::ServiceUnavailable,
-                format!("projection store: {e}"),
-            )
-        })?;
+        let rows = self.ctx.service.list_postings(&query).await?;
         let (rows, page) = page_of(rows, size, |p| {
             format!("{}.{}", p.log_offset, p.event_index)
         });
@@ -673,7 +633,7 @@ impl OperatorApi for OperatorService {
         call!(self, request, "ListParticipants", |_r| {
             let names: Vec<String> = self
                 .ctx
-                .engine
+                .service
                 .read()?
                 .ledger
                 .participants()
@@ -700,7 +660,7 @@ impl OperatorApi for OperatorService {
             self.ledger(LedgerCommand::SetParticipantActive {
                 participant,
                 active: r.active,
-                now_ms: harambee_engine::clock::now_ms(),
+                now_ms: self.ctx.service.now_ms(),
             })
             .await?;
             self.info(&r.fsp_id)
@@ -722,7 +682,7 @@ impl OperatorApi for OperatorService {
             self.directory(DirectoryCommand::SetEndpoint {
                 participant: r.fsp_id.clone(),
                 url: r.url.clone(),
-                now_ms: harambee_engine::clock::now_ms(),
+                now_ms: self.ctx.service.now_ms(),
             })
             .await?;
             self.info(&r.fsp_id)
@@ -734,7 +694,7 @@ impl OperatorApi for OperatorService {
             let currency = validate::currency("currency", &r.currency)?;
             self.ledger(LedgerCommand::EnableCurrency {
                 currency,
-                now_ms: harambee_engine::clock::now_ms(),
+                now_ms: self.ctx.service.now_ms(),
             })
             .await?;
             Ok(CurrencyInfo {
@@ -749,7 +709,7 @@ impl OperatorApi for OperatorService {
         request: Request<ListCurrenciesRequest>,
     ) -> Reply_<ListCurrenciesResponse> {
         call!(self, request, "ListCurrencies", |_r| {
-            let currencies = self.ctx.engine.read()?.ledger.currencies();
+            let currencies = self.ctx.service.read()?.ledger.currencies();
             Ok(ListCurrenciesResponse {
                 currencies: currencies
                     .into_iter()
@@ -783,7 +743,7 @@ impl OperatorApi for OperatorService {
                 participant,
                 currency,
                 net_debit_cap,
-                now_ms: harambee_engine::clock::now_ms(),
+                now_ms: self.ctx.service.now_ms(),
             })
             .await?;
             self.position(&r.fsp_id, currency)
@@ -802,7 +762,7 @@ impl OperatorApi for OperatorService {
             };
             let accounts: Vec<LedgerAccount> = self
                 .ctx
-                .engine
+                .service
                 .read()?
                 .ledger
                 .accounts()
@@ -826,7 +786,7 @@ impl OperatorApi for OperatorService {
         call!(self, request, "GetPositions", |r| {
             let id = self.participant_id(&r.fsp_id)?;
             let views: Vec<PositionView> = {
-                let st = self.ctx.engine.read()?;
+                let st = self.ctx.service.read()?;
                 st.ledger
                     .currencies()
                     .into_iter()
@@ -854,7 +814,7 @@ impl OperatorApi for OperatorService {
                 participant,
                 currency,
                 net_debit_cap,
-                now_ms: harambee_engine::clock::now_ms(),
+                now_ms: self.ctx.service.now_ms(),
             })
             .await?;
             self.position(&r.fsp_id, currency)
@@ -885,7 +845,7 @@ impl OperatorApi for OperatorService {
                 participant,
                 currency,
                 gross,
-                now_ms: harambee_engine::clock::now_ms(),
+                now_ms: self.ctx.service.now_ms(),
             })
             .await?;
             self.position(&r.fsp_id, currency)
@@ -941,7 +901,7 @@ impl OperatorApi for OperatorService {
             self.directory(DirectoryCommand::SetOracle {
                 party_type: name,
                 url,
-                now_ms: harambee_engine::clock::now_ms(),
+                now_ms: self.ctx.service.now_ms(),
             })
             .await?;
             Ok(OracleInfo {
@@ -956,7 +916,7 @@ impl OperatorApi for OperatorService {
         request: Request<ListOraclesRequest>,
     ) -> Reply_<ListOraclesResponse> {
         call!(self, request, "ListOracles", |_r| {
-            let st = self.ctx.engine.read()?;
+            let st = self.ctx.service.read()?;
             let oracles = st
                 .directory
                 .oracles()
@@ -973,7 +933,7 @@ impl OperatorApi for OperatorService {
     async fn get_transfer(&self, request: Request<GetTransferRequest>) -> Reply_<TransferResult> {
         call!(self, request, "GetTransfer", |r| {
             let id = TransferId(validate::uuid("transfer_id", &r.transfer_id)?);
-            let st = self.ctx.engine.read()?;
+            let st = self.ctx.service.read()?;
             let t = st.ledger.transfer(id).ok_or_else(|| {
                 FspiopError::new(
                     ErrorCode::TransferNotFound,
@@ -1032,7 +992,7 @@ impl OperatorApi for OperatorService {
             let size = page_size(&page);
             // The page token is the id of the last window of the page before.
             let after = id_page_token(&page)?;
-            let st = self.ctx.engine.read()?;
+            let st = self.ctx.service.read()?;
             let windows: Vec<SettlementWindow> = st
                 .settlements
                 .windows()
@@ -1056,7 +1016,7 @@ impl OperatorApi for OperatorService {
         request: Request<GetSettlementWindowRequest>,
     ) -> Reply_<SettlementWindow> {
         call!(self, request, "GetSettlementWindow", |r| {
-            let st = self.ctx.engine.read()?;
+            let st = self.ctx.service.read()?;
             st.settlements
                 .window(harambee_settlement::WindowId(r.window_id))
                 .map(window_info)
@@ -1079,19 +1039,11 @@ impl OperatorApi for OperatorService {
             let command = SettlementCommand::CloseWindow {
                 currency,
                 reason: r.reason.clone(),
-                now_ms: harambee_engine::clock::now_ms(),
+                now_ms: self.ctx.service.now_ms(),
             };
-            match self
-                .ctx
-                .engine
-                .submit(LogRecord::Settlement(command))
-                .await?
-            {
-                Applied::Settlement {
-                    result: Ok(SettlementReply::WindowClosed { closed, .. }),
-                    ..
-                } => {
-                    let st = self.ctx.engine.read()?;
+            match self.ctx.service.settlement(command).await? {
+                SettlementReply::WindowClosed { closed, .. } => {
+                    let st = self.ctx.service.read()?;
                     st.settlements
                         .window(closed)
                         .map(window_info)
@@ -1102,7 +1054,6 @@ impl OperatorApi for OperatorService {
                             )
                         })
                 }
-                Applied::Settlement { result: Err(e), .. } => Err(e.into()),
                 _ => Err(FspiopError::new(
                     ErrorCode::InternalServerError,
                     "unexpected reply",
@@ -1145,19 +1096,10 @@ impl OperatorApi for OperatorService {
                 model,
                 window_ids: r.window_ids.clone(),
                 reason: r.reason.clone(),
-                now_ms: harambee_engine::clock::now_ms(),
+                now_ms: self.ctx.service.now_ms(),
             };
-            match self
-                .ctx
-                .engine
-                .submit(LogRecord::Settlement(command))
-                .await?
-            {
-                Applied::Settlement {
-                    result: Ok(SettlementReply::SettlementCreated(id)),
-                    ..
-                } => self.settlement_info(id),
-                Applied::Settlement { result: Err(e), .. } => Err(e.into()),
+            match self.ctx.service.settlement(command).await? {
+                SettlementReply::SettlementCreated(id) => self.settlement_info(id),
                 _ => Err(FspiopError::new(
                     ErrorCode::InternalServerError,
                     "unexpected reply",
@@ -1196,7 +1138,7 @@ impl OperatorApi for OperatorService {
             let size = page_size(&page);
             let after = id_page_token(&page)?;
             let ids: Vec<harambee_settlement::SettlementId> = {
-                let st = self.ctx.engine.read()?;
+                let st = self.ctx.service.read()?;
                 st.settlements
                     .settlements()
                     .iter()
@@ -1249,7 +1191,7 @@ impl OperatorApi for OperatorService {
                 participant,
                 to,
                 external_reference: r.external_reference.clone(),
-                now_ms: harambee_engine::clock::now_ms(),
+                now_ms: self.ctx.service.now_ms(),
             };
             self.settlement_command(command).await
         })
@@ -1263,7 +1205,7 @@ impl OperatorApi for OperatorService {
             reason("reason", &r.reason)?;
             let command = SettlementCommand::Abort {
                 settlement_id: r.settlement_id,
-                now_ms: harambee_engine::clock::now_ms(),
+                now_ms: self.ctx.service.now_ms(),
             };
             self.settlement_command(command).await
         })
@@ -1288,8 +1230,8 @@ impl OperatorApi for OperatorService {
                     ));
                 }
             };
-            let st = self.ctx.engine.read()?;
-            harambee_read::reports::settlement_report(
+            let st = self.ctx.service.read()?;
+            harambee_service::rows::settlement_report(
                 &st,
                 harambee_settlement::SettlementId(r.settlement_id),
                 kind,
@@ -1303,13 +1245,13 @@ impl OperatorApi for OperatorService {
         request: Request<GetLedgerDigestRequest>,
     ) -> Reply_<LedgerDigest> {
         call!(self, request, "GetLedgerDigest", |_r| {
-            let st = self.ctx.engine.read()?;
+            let st = self.ctx.service.read()?;
             Ok(LedgerDigest {
                 digest: st.ledger.digest().to_hex(),
                 log_offset: st.next_offset,
                 balanced: st.ledger.check_invariants().is_ok(),
                 transfer_count: st.ledger.transfer_count() as u64,
-                writer: self.ctx.engine.is_writer(),
+                writer: self.ctx.service.is_writer(),
                 writer_node: st
                     .directory
                     .writer()

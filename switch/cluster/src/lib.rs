@@ -1,23 +1,16 @@
-//! Several `harambee serve` nodes on one Kafka event log: who writes, and
-//! how the others hand their records to the writer.
+//! # harambee-cluster
 //!
-//! - **Election**: every node joins the Kafka consumer group
-//!   `<log topic>.writer`, subscribed to the one-partition topic of the same
-//!   name (nothing is ever written to it). The member the group assigns
-//!   partition 0 is the ledger writer. When it dies, its session times out
-//!   (`kafka_session_timeout_ms`), the group rebalances, and another node is
-//!   assigned the partition. A node that stops gracefully leaves the group
-//!   at once.
-//! - **Hand-over**: the `Cluster` gRPC service (`cluster.proto`) that every
-//!   node serves on `cluster_listen`; only the writer accepts `Submit`.
-//!   Calls carry the operator credential, shared by the nodes.
+//! How the nodes of a cluster hand their records to the writer: the
+//! `Cluster` gRPC service (`harambee.cluster.v1`, `cluster.proto`) that
+//! every node serves on `cluster_listen` (only the writer accepts
+//! `Submit`), and [`GrpcForwarder`], the engine's `Forwarder` over it.
+//! Calls carry the operator credential, shared by the nodes, checked by
+//! the service layer's authenticator as `Role::ClusterNode`.
 //!
-//! A node that loses its assignment stops writing before the partition goes
-//! to another member (the revocation comes first in Kafka's eager
-//! rebalance protocol). A writer cut off from the group coordinator learns
-//! it only when it reaches it again; if it appended in between, the new
-//! writer's append lands at an offset it did not expect and one of the two
-//! stops (see the engine) rather than let the state diverge.
+//! Who writes is the engine's writer election
+//! (`harambee_engine::election`). This crate is the engine's transport
+//! between nodes, not an adapter for participants: it is the one crate
+//! above the service layer that hands records to the engine directly.
 
 use std::time::Duration;
 
@@ -29,11 +22,15 @@ use harambee_proto::cluster::v1::{SubmitRequest, SubmitResponse, SubmitResult, s
 use harambee_proto::fspiop::{ErrorCode, FspiopError, SwitchError};
 use tonic::{Request, Response, Status};
 
-use crate::edge::Ctx;
+use std::sync::Arc;
+
 use harambee_core::record::LogRecord;
+use harambee_engine::Engine;
 use harambee_engine::engine::Forwarder;
 use harambee_log::{LOG_BATCH_RECORDS_MAX, Offset};
 use harambee_proto::client::Channels;
+use harambee_service::Service;
+use harambee_service::ports::Role;
 
 /// Deadline of one `Submit` to the writer.
 pub const SUBMIT_TIMEOUT_MS: u64 = 10_000;
@@ -192,7 +189,9 @@ impl GrpcForwarder {
 
 /// The Cluster service: the writer's door for records of the other nodes.
 pub struct ClusterService {
-    pub ctx: Ctx,
+    pub engine: Engine,
+    /// For the credential check.
+    pub service: Arc<Service>,
 }
 
 #[tonic::async_trait]
@@ -201,10 +200,9 @@ impl Cluster for ClusterService {
         &self,
         request: Request<SubmitRequest>,
     ) -> Result<Response<SubmitResponse>, Status> {
-        self.ctx
-            .check(request.metadata(), crate::service::ports::Role::ClusterNode)
+        harambee_grpc::edge::check(&self.service, request.metadata(), Role::ClusterNode)
             .map_err(|e| e.to_status())?;
-        if !self.ctx.engine.is_writer() {
+        if !self.engine.is_writer() {
             return Err(FspiopError::new(
                 ErrorCode::ServiceUnavailable,
                 "this node is not the ledger writer",
@@ -226,7 +224,7 @@ impl Cluster for ClusterService {
             })?);
         }
         // Submitted together, they join the writer's group commit.
-        let engine = &self.ctx.engine;
+        let engine = &self.engine;
         let results = join_all(decoded.into_iter().map(|r| engine.submit_as_writer(r))).await;
         Ok(Response::new(SubmitResponse {
             results: results
