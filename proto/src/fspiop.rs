@@ -208,6 +208,22 @@ mod tests {
     }
 
     #[test]
+    fn an_unpublished_code_crosses_the_layers_as_it_came() {
+        let theirs = FspiopError::from_number(5181, "scheme rule 7");
+        assert_eq!(theirs.named(), None);
+        let inside = SwitchError::from(theirs.clone());
+        assert_eq!(inside.code, ErrorCode::InternalServerError);
+        assert_eq!(inside.number(), 5181);
+        assert_eq!(FspiopError::from(inside), theirs);
+        // A named code stays named, and nothing is passed on.
+        let named = SwitchError::from(FspiopError::new(ErrorCode::PartyNotFound, "x"));
+        assert_eq!(
+            (named.code, named.passed_on),
+            (ErrorCode::PartyNotFound, None)
+        );
+    }
+
+    #[test]
     fn descriptions_start_with_the_standard_message() {
         let e = FspiopError::new(ErrorCode::ModifiedRequest, "x");
         assert_eq!(e.grpc_code(), Code::AlreadyExists);

@@ -132,6 +132,10 @@ async fn lookup_errors() {
     assert_eq!(code(&err), 3204);
 }
 
+/// A scheme-specific error code: in the party-error class, but not one the
+/// FSPIOP specification publishes.
+const SCHEME_CODE: u16 = 3281;
+
 /// An external oracle that says every ACCOUNT_ID belongs to `owner`.
 struct FixedOracle {
     owner: String,
@@ -148,6 +152,13 @@ impl Oracle for FixedOracle {
             Ok(tonic::Response::new(LookupParticipantResponse {
                 fsp_id: self.owner.clone(),
             }))
+        } else if party.id.starts_with("SCHEME") {
+            // A scheme's own sub-code, outside the published table.
+            Err(harambee_proto::fspiop::FspiopError::from_number(
+                SCHEME_CODE,
+                "account frozen by the scheme",
+            )
+            .to_status())
         } else {
             Err(harambee_proto::fspiop::FspiopError::new(
                 ErrorCode::PartyNotFound,
@@ -241,6 +252,27 @@ async fn an_external_oracle_serves_its_party_type() {
     assert!(
         err.message().contains("unknown account"),
         "the oracle's answer: {}",
+        err.message()
+    );
+    // A code of the scheme's own is passed on as it came, not made 2001.
+    assert!(ErrorCode::from_number(SCHEME_CODE).is_none());
+    let frozen = PartyIdentifier {
+        r#type: PartyIdType::AccountId as i32,
+        id: "SCHEME-1".into(),
+        sub_id: String::new(),
+    };
+    let err = a
+        .api
+        .lookup_party(LookupPartyRequest {
+            party: Some(frozen),
+            currency: String::new(),
+        })
+        .await
+        .expect_err("oracle's own code");
+    assert_eq!(code(&err), SCHEME_CODE);
+    assert!(
+        err.message().contains("account frozen"),
+        "{}",
         err.message()
     );
 }
