@@ -137,6 +137,17 @@ pub struct Engine {
     health: watch::Receiver<EngineHealth>,
 }
 
+/// Why an engine could not start: the state could not be recovered.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("reading the latest snapshot: {0}")]
+    Snapshots(#[from] crate::snapshots::SnapshotStoreError),
+    #[error("restoring the snapshot: {0}")]
+    Snapshot(#[from] harambee_ledger::SnapshotError),
+    #[error("replaying the log: {0}")]
+    Log(#[from] LogError),
+}
+
 /// The answer of every call once the engine has failed.
 fn stopped() -> SwitchError {
     SwitchError::new(
@@ -154,7 +165,7 @@ impl Engine {
         snapshots: Option<Arc<dyn SnapshotStore>>,
         options: EngineOptions,
         leadership: Leadership,
-    ) -> anyhow::Result<(Engine, tokio::task::JoinHandle<()>)> {
+    ) -> Result<(Engine, tokio::task::JoinHandle<()>), StartError> {
         let mut state = match &snapshots {
             Some(store) => match store.latest().await? {
                 Some(snapshot) => {

@@ -15,6 +15,18 @@ use sqlx::{Row, SqlitePool};
 
 use harambee_core::state::StateSnapshot;
 
+/// What a snapshot store can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotStoreError {
+    #[error("snapshot store: {0}")]
+    Store(#[from] sqlx::Error),
+    #[error("snapshot encoding: {0}")]
+    Encoding(#[from] serde_json::Error),
+}
+
+/// The result of a snapshot store call.
+pub type Result<T, E = SnapshotStoreError> = std::result::Result<T, E>;
+
 /// Snapshots kept; older ones are deleted. A reader of the feed that is
 /// further behind than the oldest replays the log from its start.
 pub const SNAPSHOTS_KEPT: i64 = 3;
@@ -22,13 +34,13 @@ pub const SNAPSHOTS_KEPT: i64 = 3;
 #[async_trait]
 pub trait SnapshotStore: Send + Sync + 'static {
     /// The newest snapshot, if any.
-    async fn latest(&self) -> anyhow::Result<Option<StateSnapshot>> {
+    async fn latest(&self) -> Result<Option<StateSnapshot>> {
         self.at_or_before(u64::MAX).await
     }
     /// The newest snapshot taken at or before log offset `offset`.
-    async fn at_or_before(&self, offset: u64) -> anyhow::Result<Option<StateSnapshot>>;
+    async fn at_or_before(&self, offset: u64) -> Result<Option<StateSnapshot>>;
     /// Stores a snapshot durably.
-    async fn save(&self, snapshot: &StateSnapshot) -> anyhow::Result<()>;
+    async fn save(&self, snapshot: &StateSnapshot) -> Result<()>;
 }
 
 /// Snapshots in a SQLite file.
@@ -37,7 +49,7 @@ pub struct SqliteSnapshots {
 }
 
 impl SqliteSnapshots {
-    pub async fn open(path: &Path) -> anyhow::Result<SqliteSnapshots> {
+    pub async fn open(path: &Path) -> Result<SqliteSnapshots> {
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -60,7 +72,7 @@ impl SqliteSnapshots {
 
 /// A stored snapshot, if there is one of this build's version (another
 /// version is ignored: the log is replayed instead).
-fn stored(text: Option<String>) -> anyhow::Result<Option<StateSnapshot>> {
+fn stored(text: Option<String>) -> Result<Option<StateSnapshot>> {
     let Some(text) = text else {
         return Ok(None);
     };
@@ -73,7 +85,7 @@ fn stored(text: Option<String>) -> anyhow::Result<Option<StateSnapshot>> {
 
 #[async_trait]
 impl SnapshotStore for SqliteSnapshots {
-    async fn at_or_before(&self, offset: u64) -> anyhow::Result<Option<StateSnapshot>> {
+    async fn at_or_before(&self, offset: u64) -> Result<Option<StateSnapshot>> {
         let row = sqlx::query(
             "SELECT state FROM snapshots WHERE next_offset <= ? ORDER BY next_offset DESC LIMIT 1",
         )
@@ -83,7 +95,7 @@ impl SnapshotStore for SqliteSnapshots {
         stored(row.map(|row| row.get(0)))
     }
 
-    async fn save(&self, snapshot: &StateSnapshot) -> anyhow::Result<()> {
+    async fn save(&self, snapshot: &StateSnapshot) -> Result<()> {
         let text = serde_json::to_string(snapshot)?;
         let mut conn = self.pool.acquire().await?;
         let saved = save_sqlite(&mut conn, snapshot.next_offset, &text).await;
@@ -140,7 +152,7 @@ impl PgSnapshots {
 
 #[async_trait]
 impl SnapshotStore for PgSnapshots {
-    async fn at_or_before(&self, offset: u64) -> anyhow::Result<Option<StateSnapshot>> {
+    async fn at_or_before(&self, offset: u64) -> Result<Option<StateSnapshot>> {
         let row = sqlx::query(
             "SELECT state FROM snapshots WHERE log_name = $1 AND next_offset <= $2 ORDER BY next_offset DESC LIMIT 1",
         )
@@ -151,12 +163,9 @@ impl SnapshotStore for PgSnapshots {
         stored(row.map(|row| row.get(0)))
     }
 
-    async fn save(&self, snapshot: &StateSnapshot) -> anyhow::Result<()> {
+    async fn save(&self, snapshot: &StateSnapshot) -> Result<()> {
         let text = serde_json::to_string(snapshot)?;
-        let saved_at_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let saved_at_ms = crate::clock::now_ms();
         let mut tx = self.pool.begin().await?;
         // Nodes of a cluster take the same snapshot at the same offset: the
         // first one stored stays.
