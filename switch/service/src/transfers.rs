@@ -82,6 +82,14 @@ pub struct TransferView {
     pub payee: String,
 }
 
+/// 3208 for a transfer the ledger does not hold.
+fn not_found(id: TransferId) -> SwitchError {
+    SwitchError::new(
+        ErrorCode::TransferNotFound,
+        format!("transfer {id} not found"),
+    )
+}
+
 /// The transfer flow of the service layer.
 pub struct Transfers {
     engine: Engine,
@@ -237,12 +245,7 @@ impl Transfers {
     /// may.
     pub fn view(&self, caller: &str, id: TransferId) -> Result<TransferView, SwitchError> {
         let st = self.engine.read()?;
-        let t = st.ledger.transfer(id).ok_or_else(|| {
-            SwitchError::new(
-                ErrorCode::TransferNotFound,
-                format!("transfer {id} not found"),
-            )
-        })?;
+        let t = st.ledger.transfer(id).ok_or_else(|| not_found(id))?;
         let name = |id| {
             st.ledger
                 .participant_name(id)
@@ -411,12 +414,7 @@ impl Transfers {
     ) -> Result<(), SwitchError> {
         {
             let st = self.engine.read()?;
-            let t = st.ledger.transfer(id).ok_or_else(|| {
-                SwitchError::new(
-                    ErrorCode::TransferNotFound,
-                    format!("transfer {id} not found"),
-                )
-            })?;
+            let t = st.ledger.transfer(id).ok_or_else(|| not_found(id))?;
             let payee = st.ledger.participant_name(t.payee).unwrap_or_default();
             if payee != caller {
                 return Err(SwitchError::new(
