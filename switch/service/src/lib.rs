@@ -34,8 +34,9 @@
 //! (a party's details, a quote request's transaction type, the payee's
 //! terms), the flows carry them as the canonical messages of
 //! `harambee.v1` (`harambee_proto::v1`): data, not transport. The service
-//! layer links no transport (no tonic), which `tests/tests/architecture.rs`
-//! checks.
+//! layer depends on no transport crate (tonic, an HTTP server): it uses
+//! the messages of `harambee-proto`, never its clients or servers, which
+//! `tests/tests/architecture.rs` checks.
 //!
 //! Architecture invariant: the service layer returns [`SwitchError`]s with
 //! named codes; each adapter maps them once, at its edge.
