@@ -21,6 +21,12 @@ use crate::text::hex;
 pub const PARTIES_MAX: usize = 10_000_000;
 /// Most quotes kept.
 pub const QUOTES_MAX: usize = 10_000_000;
+/// Most typed callback URLs one participant holds.
+pub const CALLBACKS_PER_PARTICIPANT_MAX: usize = 64;
+/// Longest callback kind, in bytes.
+pub const CALLBACK_KIND_LENGTH_MAX: usize = 64;
+/// Longest callback URL, in bytes.
+pub const CALLBACK_URL_LENGTH_MAX: usize = 2_048;
 
 /// Who the participants are beyond the ledger: credentials, endpoints,
 /// parties of the built-in oracle, external oracles, agreed quotes.
@@ -33,6 +39,9 @@ pub struct Directory {
     credential_of: BTreeMap<String, String>,
     /// Participant name -> PayeeCallback URL.
     endpoints: BTreeMap<String, String>,
+    /// Participant name -> callback kind -> URL (the typed endpoints of
+    /// an FSPIOP participant).
+    callbacks: BTreeMap<String, BTreeMap<String, String>>,
     /// Built-in oracle: party -> owner.
     #[serde(with = "pairs")]
     parties: HashMap<PartyKey, String>,
@@ -224,8 +233,9 @@ pub struct State {
 ///
 /// - 1: snapshots without a `version` field (up to log format 1);
 /// - 2: the version field; records of log format 2;
-/// - 3: `pending_terms`, what reserved transfers' prepares carried.
-pub const STATE_SNAPSHOT_VERSION: u32 = 3;
+/// - 3: `pending_terms`, what reserved transfers' prepares carried;
+/// - 4: the directory's typed callback URLs (`callbacks`).
+pub const STATE_SNAPSHOT_VERSION: u32 = 4;
 
 /// A snapshot of the whole state, for restart.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -588,6 +598,56 @@ impl State {
                 d.endpoints.insert(participant.clone(), url.clone());
                 Ok(DirectoryReply::Done)
             }
+            DirectoryCommand::SetCallback {
+                participant,
+                kind,
+                url,
+                ..
+            } => {
+                if !known(participant) {
+                    return Err(SwitchError::new(
+                        ErrorCode::IdNotFound,
+                        format!("participant {participant} not found"),
+                    ));
+                }
+                if kind.is_empty() || kind.len() > CALLBACK_KIND_LENGTH_MAX {
+                    return Err(SwitchError::new(
+                        ErrorCode::ValidationError,
+                        format!("callback kind: 1 to {CALLBACK_KIND_LENGTH_MAX} bytes"),
+                    ));
+                }
+                if url.len() > CALLBACK_URL_LENGTH_MAX {
+                    return Err(SwitchError::new(
+                        ErrorCode::ValidationError,
+                        format!("callback URL: at most {CALLBACK_URL_LENGTH_MAX} bytes"),
+                    ));
+                }
+                let held = d.callbacks.entry(participant.clone()).or_default();
+                if url.is_empty() {
+                    let removed = held.remove(kind).is_some();
+                    if held.is_empty() {
+                        d.callbacks.remove(participant);
+                    }
+                    return Ok(if removed {
+                        DirectoryReply::Done
+                    } else {
+                        DirectoryReply::Unchanged
+                    });
+                }
+                if held.get(kind) == Some(url) {
+                    return Ok(DirectoryReply::Unchanged);
+                }
+                if !held.contains_key(kind) && held.len() >= CALLBACKS_PER_PARTICIPANT_MAX {
+                    return Err(SwitchError::new(
+                        ErrorCode::ValidationError,
+                        format!(
+                            "at most {CALLBACKS_PER_PARTICIPANT_MAX} callback URLs per participant"
+                        ),
+                    ));
+                }
+                held.insert(kind.clone(), url.clone());
+                Ok(DirectoryReply::Done)
+            }
             DirectoryCommand::RegisterParty { owner, party, .. } => {
                 if !known(owner) {
                     return Err(SwitchError::new(
@@ -797,6 +857,23 @@ impl Directory {
         self.endpoints.get(participant).map(String::as_str)
     }
 
+    /// One of a participant's typed callback URLs.
+    pub fn callback(&self, participant: &str, kind: &str) -> Option<&str> {
+        self.callbacks
+            .get(participant)
+            .and_then(|c| c.get(kind))
+            .map(String::as_str)
+    }
+
+    /// Every typed callback URL of a participant, by kind.
+    pub fn callbacks(&self, participant: &str) -> impl Iterator<Item = (&str, &str)> {
+        self.callbacks
+            .get(participant)
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The owner of a party in the built-in oracle.
     pub fn party_owner(&self, party: &PartyKey) -> Option<&str> {
         self.parties.get(party).map(String::as_str)
@@ -958,6 +1035,93 @@ mod tests {
             ids.iter().filter(|id| rotating.may_contain(id)).count(),
             0,
             "two generations later the oldest ids are forgotten"
+        );
+    }
+
+    #[test]
+    fn typed_callbacks_are_set_replaced_removed_and_bounded() {
+        let mut state = State::default();
+        let apply = |state: &mut State, command: DirectoryCommand| {
+            let offset = state.next_offset;
+            match state.apply(offset, &LogRecord::Directory(command)) {
+                Applied::Directory(result) => result,
+                other => panic!("a directory reply, not {other:?}"),
+            }
+        };
+        let set = |kind: &str, url: &str| DirectoryCommand::SetCallback {
+            participant: "bank-a".into(),
+            kind: kind.into(),
+            url: url.into(),
+            now_ms: 1,
+        };
+        let unknown = apply(&mut state, set("FSPIOP_CALLBACK_URL_QUOTES", "http://a"));
+        assert_eq!(
+            unknown.map(|_| ()).map_err(|e| e.code),
+            Err(ErrorCode::IdNotFound)
+        );
+        let offset = state.next_offset;
+        state.apply(
+            offset,
+            &LogRecord::Ledger(crate::record::LedgerCommand::CreateParticipant {
+                name: "bank-a".into(),
+                kind: harambee_ledger::ParticipantKind::Bank,
+                now_ms: 1,
+            }),
+        );
+        assert!(matches!(
+            apply(&mut state, set("FSPIOP_CALLBACK_URL_QUOTES", "http://a")),
+            Ok(DirectoryReply::Done)
+        ));
+        assert!(matches!(
+            apply(&mut state, set("FSPIOP_CALLBACK_URL_QUOTES", "http://a")),
+            Ok(DirectoryReply::Unchanged)
+        ));
+        assert!(matches!(
+            apply(&mut state, set("FSPIOP_CALLBACK_URL_QUOTES", "http://b")),
+            Ok(DirectoryReply::Done)
+        ));
+        assert_eq!(
+            state
+                .directory
+                .callback("bank-a", "FSPIOP_CALLBACK_URL_QUOTES"),
+            Some("http://b")
+        );
+        let long = "x".repeat(CALLBACK_URL_LENGTH_MAX + 1);
+        let refused = apply(&mut state, set("FSPIOP_CALLBACK_URL_QUOTES", &long));
+        assert_eq!(
+            refused.map(|_| ()).map_err(|e| e.code),
+            Err(ErrorCode::ValidationError)
+        );
+        assert_eq!(
+            state
+                .directory
+                .callback("bank-a", "FSPIOP_CALLBACK_URL_QUOTES"),
+            Some("http://b"),
+            "a refusal changes nothing"
+        );
+        for i in 1..CALLBACKS_PER_PARTICIPANT_MAX {
+            assert!(apply(&mut state, set(&format!("KIND_{i}"), "http://c")).is_ok());
+        }
+        let full = apply(&mut state, set("ONE_MORE", "http://c"));
+        assert_eq!(
+            full.map(|_| ()).map_err(|e| e.code),
+            Err(ErrorCode::ValidationError)
+        );
+        // Restored from a snapshot, the callbacks are there; removed, gone.
+        let restored = State::restore(state.snapshot()).expect("restores");
+        assert_eq!(
+            restored.directory.callbacks("bank-a").count(),
+            CALLBACKS_PER_PARTICIPANT_MAX
+        );
+        assert!(matches!(
+            apply(&mut state, set("FSPIOP_CALLBACK_URL_QUOTES", "")),
+            Ok(DirectoryReply::Done)
+        ));
+        assert_eq!(
+            state
+                .directory
+                .callback("bank-a", "FSPIOP_CALLBACK_URL_QUOTES"),
+            None
         );
     }
 }

@@ -569,6 +569,15 @@ pub enum DirectoryCommand {
         url: String,
         now_ms: i64,
     },
+    /// Sets one of a participant's typed callback URLs (the FSPIOP
+    /// endpoint types of a Mojaloop hub, such as
+    /// `FSPIOP_CALLBACK_URL_TRANSFER_POST`); an empty `url` removes it.
+    SetCallback {
+        participant: String,
+        kind: String,
+        url: String,
+        now_ms: i64,
+    },
     /// The built-in oracle: `owner` owns the party.
     RegisterParty {
         owner: String,
@@ -618,6 +627,7 @@ impl DirectoryCommand {
         match self {
             SetCredential { now_ms, .. }
             | SetEndpoint { now_ms, .. }
+            | SetCallback { now_ms, .. }
             | RegisterParty { now_ms, .. }
             | DeregisterParty { now_ms, .. }
             | SetOracle { now_ms, .. }
@@ -677,6 +687,7 @@ impl LogRecord {
             LogRecord::Directory(
                 D::SetCredential { now_ms, .. }
                 | D::SetEndpoint { now_ms, .. }
+                | D::SetCallback { now_ms, .. }
                 | D::RegisterParty { now_ms, .. }
                 | D::DeregisterParty { now_ms, .. }
                 | D::SetOracle { now_ms, .. }
@@ -816,6 +827,19 @@ mod tests {
             now_ms: 1_764_547_200_002,
             terms,
         })
+    }
+
+    #[test]
+    fn a_typed_callback_round_trips_through_format_2() {
+        let record = LogRecord::Directory(DirectoryCommand::SetCallback {
+            participant: "wallet-b".into(),
+            kind: "FSPIOP_CALLBACK_URL_TRANSFER_POST".into(),
+            url: "http://127.0.0.1:4040/transfers".into(),
+            now_ms: 1_764_547_200_003,
+        });
+        let text = record.encode().expect("encodes");
+        assert!(text.contains("\"type\":\"set_callback\""), "{text}");
+        assert_eq!(LogRecord::decode(&text).expect("decodes"), record);
     }
 
     #[test]

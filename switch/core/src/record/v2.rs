@@ -150,6 +150,11 @@ enum WireRecord {
         participant: String,
         url: String,
     },
+    SetCallback {
+        participant: String,
+        kind: String,
+        url: String,
+    },
     RegisterParty {
         owner: String,
         party: Party,
@@ -378,6 +383,16 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
                 participant, url, ..
             } => WireRecord::SetEndpoint {
                 participant: participant.clone(),
+                url: url.clone(),
+            },
+            DirectoryCommand::SetCallback {
+                participant,
+                kind,
+                url,
+                ..
+            } => WireRecord::SetCallback {
+                participant: participant.clone(),
+                kind: kind.clone(),
                 url: url.clone(),
             },
             DirectoryCommand::RegisterParty { owner, party, .. } => WireRecord::RegisterParty {
@@ -654,6 +669,16 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
                 now_ms,
             })
         }
+        WireRecord::SetCallback {
+            participant,
+            kind,
+            url,
+        } => LogRecord::Directory(DirectoryCommand::SetCallback {
+            participant,
+            kind,
+            url,
+            now_ms,
+        }),
         WireRecord::RegisterParty { owner, party } => {
             LogRecord::Directory(DirectoryCommand::RegisterParty {
                 owner,
