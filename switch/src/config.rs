@@ -23,6 +23,7 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub store: StoreConfig,
     pub cluster: ClusterConfig,
+    pub fspiop: FspiopConfig,
 }
 
 /// `[api]`: where the switch listens, and who may operate it.
@@ -127,6 +128,20 @@ pub struct StoreConfig {
     /// PostgreSQL URL when `kind = "postgres"`, e.g.
     /// `postgres://harambee@db.example:5432/harambee`.
     pub postgres_url: String,
+}
+
+/// `[fspiop]`: Mojaloop's HTTP APIs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FspiopConfig {
+    /// Where the hub admin API (central-ledger's, HTTP/JSON) listens;
+    /// empty to disable.
+    pub admin_listen: String,
+    /// Development mode, off by default: trust the caller as a Mojaloop
+    /// deployment behind its API gateway does (`FSPIOP-Source` names the
+    /// participant, and the admin API asks for no operator credential).
+    /// Never in production: anyone who reaches the port is trusted.
+    pub trust_source_header: bool,
 }
 
 /// `[cluster]`: several nodes on one Kafka log.
@@ -256,6 +271,15 @@ impl Default for StoreConfig {
         StoreConfig {
             kind: StoreKind::Sqlite,
             postgres_url: String::new(),
+        }
+    }
+}
+
+impl Default for FspiopConfig {
+    fn default() -> FspiopConfig {
+        FspiopConfig {
+            admin_listen: "127.0.0.1:7403".into(),
+            trust_source_header: false,
         }
     }
 }
@@ -477,6 +501,22 @@ pub const ENVIRONMENT: &[(&str, &str, Setter)] = &[
         c.store.postgres_url = v;
         Ok(())
     }),
+    (
+        "HARAMBEE_FSPIOP_ADMIN_LISTEN",
+        "fspiop.admin_listen",
+        |c, _, v| {
+            c.fspiop.admin_listen = v;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_FSPIOP_TRUST_SOURCE_HEADER",
+        "fspiop.trust_source_header",
+        |c, n, v| {
+            c.fspiop.trust_source_header = flag(n, v)?;
+            Ok(())
+        },
+    ),
     ("HARAMBEE_CLUSTER", "cluster.enabled", |c, n, v| {
         c.cluster.enabled = flag(n, v)?;
         Ok(())

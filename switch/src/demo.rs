@@ -82,6 +82,10 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
             operator_token: token.clone(),
             ..ApiConfig::default()
         },
+        fspiop: crate::config::FspiopConfig {
+            admin_listen: String::new(),
+            ..crate::config::FspiopConfig::default()
+        },
         ..Config::default()
     };
     println!(

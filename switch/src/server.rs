@@ -52,6 +52,8 @@ pub struct Running {
     pub metrics_addr: Option<SocketAddr>,
     /// The Cluster API, when `cluster = true`.
     pub cluster_addr: Option<SocketAddr>,
+    /// The hub admin API (HTTP/JSON), unless `fspiop.admin_listen` is empty.
+    pub admin_addr: Option<SocketAddr>,
     pub ctx: Ctx,
     /// The read side's store (for tools and tests that read it).
     pub projections: Arc<dyn ProjectionStore>,
@@ -306,6 +308,31 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         None => None,
     };
 
+    let admin_addr = if config.fspiop.admin_listen.is_empty() {
+        None
+    } else {
+        let listener = TcpListener::bind(&config.fspiop.admin_listen).await?;
+        let addr = listener.local_addr()?;
+        let router = harambee_fspiop::admin::router(
+            service.clone(),
+            harambee_fspiop::admin::AdminSettings {
+                trust_callers: config.fspiop.trust_source_header,
+            },
+        );
+        let mut stop_a = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop_a.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "admin API server failed");
+            }
+        }));
+        Some(addr)
+    };
+
     let metrics_addr = if config.api.metrics_listen.is_empty() {
         None
     } else {
@@ -342,12 +369,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             stop.clone(),
         )));
     }
-    tracing::info!(%participant_addr, %operator_addr, ?metrics_addr, ?cluster_addr, data_dir = %config.data_dir.display(), "switch started");
+    tracing::info!(%participant_addr, %operator_addr, ?metrics_addr, ?cluster_addr, ?admin_addr, data_dir = %config.data_dir.display(), "switch started");
     Ok(Running {
         participant_addr,
         operator_addr,
         metrics_addr,
         cluster_addr,
+        admin_addr,
         ctx,
         projections: projections_handle,
         shutdown,
