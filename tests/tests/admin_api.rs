@@ -302,3 +302,86 @@ async fn in_development_mode_the_admin_api_trusts_its_callers() {
         .await;
     assert_eq!(status, 201, "{body}");
 }
+
+#[tokio::test]
+async fn settlement_models_are_defined_once_and_a_gross_one_settles_its_currency_gross() {
+    let s = TestSwitch::start().await;
+    let admin = Admin::new(&s, Some(OPERATOR_TOKEN));
+    let net = json!({
+        "name": "DEFAULTDEFERREDNET",
+        "settlementGranularity": "NET",
+        "settlementInterchange": "MULTILATERAL",
+        "settlementDelay": "DEFERRED",
+        "requireLiquidityCheck": true,
+        "ledgerAccountType": "POSITION",
+        "autoPositionReset": true,
+        "settlementAccountType": "SETTLEMENT",
+    });
+    let (status, body) = admin.post("/settlementModels", net.clone()).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = admin.post("/settlementModels", net).await;
+    assert_eq!((status, error_code(&body)), (400, "3000"), "{body}");
+    assert!(
+        body["errorInformation"]["errorDescription"]
+            .as_str()
+            .is_some_and(|d| d.contains("Settlement Model already exists")),
+        "{body}"
+    );
+    let (status, body) = admin
+        .post(
+            "/participants",
+            json!({"name": "dfsp-net", "currency": CURRENCY}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let gross = json!({
+        "name": "CGS",
+        "settlementGranularity": "GROSS",
+        "settlementInterchange": "BILATERAL",
+        "settlementDelay": "IMMEDIATE",
+        "currency": CURRENCY,
+        "requireLiquidityCheck": true,
+        "ledgerAccountType": "POSITION",
+        "autoPositionReset": false,
+        "settlementAccountType": "SETTLEMENT",
+    });
+    let (status, body) = admin.post("/settlementModels", gross).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = admin
+        .post(
+            "/participants",
+            json!({"name": "dfsp-late", "currency": CURRENCY}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // Both the participant that held the currency and the one that came
+    // after settle it gross now.
+    {
+        let st = s.running().ctx.service.read().expect("the state");
+        let currency = harambee_ledger::Currency::parse(CURRENCY).expect("currency");
+        for name in ["dfsp-net", "dfsp-late"] {
+            let id = st.ledger.participant_by_name(name).expect("participant").id;
+            let held = st
+                .ledger
+                .participant_currency(id, currency)
+                .expect("currency");
+            assert!(held.gross, "{name} settles {CURRENCY} gross");
+        }
+    }
+    let (status, models) = admin.get("/settlementModels").await;
+    assert_eq!(status, 200);
+    assert_eq!(models.as_array().map(Vec::len), Some(2), "{models}");
+    let (status, cgs) = admin.get("/settlementModels/CGS").await;
+    assert_eq!(
+        (status, &cgs["settlementGranularity"]),
+        (200, &json!("GROSS"))
+    );
+    let (status, body) = admin
+        .post(
+            "/settlementModels",
+            json!({"name": "BAD", "settlementGranularity": "SOMETIMES", "settlementInterchange": "BILATERAL",
+                   "settlementDelay": "IMMEDIATE", "ledgerAccountType": "POSITION"}),
+        )
+        .await;
+    assert_eq!((status, error_code(&body)), (400, "3100"), "{body}");
+}

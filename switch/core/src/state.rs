@@ -7,20 +7,27 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use harambee_ledger::{Event, Ledger, Outcome, Snapshot as LedgerSnapshot, SnapshotError};
+use harambee_ledger::{
+    Currency, Event, Ledger, Outcome, Snapshot as LedgerSnapshot, SnapshotError,
+};
 use harambee_settlement::Settlements;
 use serde::{Deserialize, Serialize};
 
 use crate::Offset;
 use crate::error::{ErrorCode, SwitchError};
 use crate::notices::{NoticeDraft, NoticeSequences};
-use crate::record::{DirectoryCommand, LogRecord, PartyKey, PrepareTerms, QuoteRecord};
+use crate::record::{
+    DirectoryCommand, LogRecord, PartyKey, PrepareTerms, QuoteRecord,
+    SETTLEMENT_MODEL_NAME_LENGTH_MAX, SettlementModelDef,
+};
 use crate::text::hex;
 
 /// Most parties the built-in oracle holds.
 pub const PARTIES_MAX: usize = 10_000_000;
 /// Most quotes kept.
 pub const QUOTES_MAX: usize = 10_000_000;
+/// Most settlement models of a scheme.
+pub const SETTLEMENT_MODELS_MAX: usize = 256;
 /// Most typed callback URLs one participant holds.
 pub const CALLBACKS_PER_PARTICIPANT_MAX: usize = 64;
 /// Longest callback kind, in bytes.
@@ -42,6 +49,8 @@ pub struct Directory {
     /// Participant name -> callback kind -> URL (the typed endpoints of
     /// an FSPIOP participant).
     callbacks: BTreeMap<String, BTreeMap<String, String>>,
+    /// The scheme's settlement models, by name.
+    settlement_models: BTreeMap<String, SettlementModelDef>,
     /// Built-in oracle: party -> owner.
     #[serde(with = "pairs")]
     parties: HashMap<PartyKey, String>,
@@ -234,7 +243,8 @@ pub struct State {
 /// - 1: snapshots without a `version` field (up to log format 1);
 /// - 2: the version field; records of log format 2;
 /// - 3: `pending_terms`, what reserved transfers' prepares carried;
-/// - 4: the directory's typed callback URLs (`callbacks`).
+/// - 4: the directory's typed callback URLs (`callbacks`) and the
+///   scheme's settlement models (`settlement_models`).
 pub const STATE_SNAPSHOT_VERSION: u32 = 4;
 
 /// A snapshot of the whole state, for restart.
@@ -648,6 +658,39 @@ impl State {
                 held.insert(kind.clone(), url.clone());
                 Ok(DirectoryReply::Done)
             }
+            DirectoryCommand::DefineSettlementModel { model, .. } => {
+                let name_ok =
+                    |n: &str| !n.is_empty() && n.len() <= SETTLEMENT_MODEL_NAME_LENGTH_MAX;
+                if !name_ok(&model.name)
+                    || !name_ok(&model.ledger_account_type)
+                    || !name_ok(&model.settlement_account_type)
+                {
+                    return Err(SwitchError::new(
+                        ErrorCode::ValidationError,
+                        format!(
+                            "settlement model: name and account types of 1 to {SETTLEMENT_MODEL_NAME_LENGTH_MAX} bytes"
+                        ),
+                    ));
+                }
+                match d.settlement_models.get(&model.name) {
+                    Some(existing) if existing == model => Ok(DirectoryReply::Unchanged),
+                    Some(_) => Err(SwitchError::new(
+                        ErrorCode::GenericClientError,
+                        format!("Settlement Model already exists: {}", model.name),
+                    )),
+                    None if d.settlement_models.len() >= SETTLEMENT_MODELS_MAX => {
+                        Err(SwitchError::new(
+                            ErrorCode::ValidationError,
+                            format!("at most {SETTLEMENT_MODELS_MAX} settlement models"),
+                        ))
+                    }
+                    None => {
+                        d.settlement_models
+                            .insert(model.name.clone(), model.clone());
+                        Ok(DirectoryReply::Done)
+                    }
+                }
+            }
             DirectoryCommand::RegisterParty { owner, party, .. } => {
                 if !known(owner) {
                     return Err(SwitchError::new(
@@ -855,6 +898,32 @@ impl Directory {
     /// A participant's PayeeCallback URL.
     pub fn endpoint(&self, participant: &str) -> Option<&str> {
         self.endpoints.get(participant).map(String::as_str)
+    }
+
+    /// A settlement model by name.
+    pub fn settlement_model(&self, name: &str) -> Option<&SettlementModelDef> {
+        self.settlement_models.get(name)
+    }
+
+    /// Every settlement model, by name.
+    pub fn settlement_models(&self) -> impl Iterator<Item = &SettlementModelDef> {
+        self.settlement_models.values()
+    }
+
+    /// The model that settles `currency`'s positions: its own, else the
+    /// default (a model without a currency).
+    pub fn position_model(&self, currency: Currency) -> Option<&SettlementModelDef> {
+        let positions = |m: &&SettlementModelDef| m.ledger_account_type == "POSITION";
+        self.settlement_models
+            .values()
+            .filter(positions)
+            .find(|m| m.currency == Some(currency))
+            .or_else(|| {
+                self.settlement_models
+                    .values()
+                    .filter(positions)
+                    .find(|m| m.currency.is_none())
+            })
     }
 
     /// One of a participant's typed callback URLs.
@@ -1122,6 +1191,80 @@ mod tests {
                 .directory
                 .callback("bank-a", "FSPIOP_CALLBACK_URL_QUOTES"),
             None
+        );
+    }
+
+    #[test]
+    fn settlement_models_are_defined_once_and_found_by_currency() {
+        use crate::record::{Delay, Granularity, Interchange};
+        let usd = Currency::parse("USD").expect("USD");
+        let model = |name: &str, currency: Option<Currency>, gross: bool| SettlementModelDef {
+            name: name.into(),
+            currency,
+            granularity: if gross {
+                Granularity::Gross
+            } else {
+                Granularity::Net
+            },
+            interchange: Interchange::Multilateral,
+            delay: if gross {
+                Delay::Immediate
+            } else {
+                Delay::Deferred
+            },
+            ledger_account_type: "POSITION".into(),
+            settlement_account_type: "SETTLEMENT".into(),
+            require_liquidity_check: true,
+            auto_position_reset: true,
+        };
+        let mut state = State::default();
+        let define = |state: &mut State, m: SettlementModelDef| {
+            let offset = state.next_offset;
+            match state.apply(
+                offset,
+                &LogRecord::Directory(DirectoryCommand::DefineSettlementModel {
+                    model: m,
+                    now_ms: 1,
+                }),
+            ) {
+                Applied::Directory(result) => result,
+                other => panic!("a directory reply, not {other:?}"),
+            }
+        };
+        assert!(matches!(
+            define(&mut state, model("DEFAULTDEFERREDNET", None, false)),
+            Ok(DirectoryReply::Done)
+        ));
+        assert_eq!(
+            state.directory.position_model(usd).map(|m| m.name.as_str()),
+            Some("DEFAULTDEFERREDNET"),
+            "the default model serves a currency without its own"
+        );
+        assert!(matches!(
+            define(&mut state, model("CGS", Some(usd), true)),
+            Ok(DirectoryReply::Done)
+        ));
+        assert!(
+            state
+                .directory
+                .position_model(usd)
+                .is_some_and(|m| m.is_immediate_gross())
+        );
+        assert!(matches!(
+            define(&mut state, model("CGS", Some(usd), true)),
+            Ok(DirectoryReply::Unchanged)
+        ));
+        let other = define(&mut state, model("CGS", None, false)).expect_err("taken");
+        assert!(
+            other
+                .description
+                .contains("Settlement Model already exists")
+        );
+        assert_eq!(state.directory.settlement_models().count(), 2);
+        let restored = State::restore(state.snapshot()).expect("restores");
+        assert_eq!(
+            restored.directory.settlement_model("CGS"),
+            state.directory.settlement_model("CGS")
         );
     }
 }

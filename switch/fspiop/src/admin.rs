@@ -19,7 +19,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use harambee_core::error::ErrorCode;
-use harambee_core::record::{DirectoryCommand, LedgerCommand, ParticipantRef};
+use harambee_core::record::{
+    Delay, DirectoryCommand, Granularity, Interchange, LedgerCommand, ParticipantRef,
+    SettlementModelDef,
+};
 use harambee_core::state::State;
 use harambee_ledger::{
     Account, AccountType, Currency, FundsId, Owner, ParticipantId, ParticipantKind,
@@ -124,6 +127,11 @@ pub fn router(service: Arc<Service>, settings: AdminSettings) -> Router {
             post(initial_position_and_limits),
         )
         .route("/participants/{name}/accounts/{id}", post(record_funds))
+        .route(
+            "/settlementModels",
+            get(list_settlement_models).post(create_settlement_model),
+        )
+        .route("/settlementModels/{name}", get(get_settlement_model))
         .route(
             "/participants/{name}/accounts/{id}/transfers/{transfer_id}",
             put(record_funds_out_action),
@@ -383,12 +391,7 @@ async fn create_participant(
             }
         }
         service
-            .ledger(LedgerCommand::OpenAccounts {
-                participant: ParticipantRef::name(r.name.as_str()),
-                currency,
-                net_debit_cap: Decimal::ZERO,
-                now_ms: admin.now_ms(),
-            })
+            .open_accounts(&r.name, currency, Decimal::ZERO)
             .await?;
         let id = admin.participant_id(&r.name)?;
         let mut view = participant_view(&*admin.service.read()?, id).unwrap_or(Value::Null);
@@ -980,5 +983,176 @@ async fn record_funds_out_action(
     }
     .await;
     count("RecordFundsOutAction", &answer);
+    answer.into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewSettlementModel {
+    name: String,
+    settlement_granularity: String,
+    settlement_interchange: String,
+    settlement_delay: String,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    require_liquidity_check: bool,
+    ledger_account_type: String,
+    #[serde(default)]
+    settlement_account_type: Option<String>,
+    #[serde(default)]
+    auto_position_reset: bool,
+}
+
+fn settlement_model_view(m: &SettlementModelDef) -> Value {
+    json!({
+        "name": m.name,
+        "isActive": true,
+        "settlementGranularity": granularity_name(m.granularity),
+        "settlementInterchange": interchange_name(m.interchange),
+        "settlementDelay": delay_name(m.delay),
+        "currency": m.currency.map(|c| c.to_string()),
+        "requireLiquidityCheck": m.require_liquidity_check,
+        "ledgerAccountType": m.ledger_account_type,
+        "settlementAccountType": m.settlement_account_type,
+        "autoPositionReset": m.auto_position_reset,
+    })
+}
+
+/// The wire names of a model's choices.
+fn granularity_name(g: Granularity) -> &'static str {
+    match g {
+        Granularity::Gross => "GROSS",
+        Granularity::Net => "NET",
+    }
+}
+
+fn interchange_name(i: Interchange) -> &'static str {
+    match i {
+        Interchange::Bilateral => "BILATERAL",
+        Interchange::Multilateral => "MULTILATERAL",
+    }
+}
+
+fn delay_name(d: Delay) -> &'static str {
+    match d {
+        Delay::Immediate => "IMMEDIATE",
+        Delay::Deferred => "DEFERRED",
+    }
+}
+
+fn choice<T: Copy>(field: &str, text: &str, options: &[(&str, T)]) -> Result<T, HttpError> {
+    options
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(text))
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+            HttpError::new(
+                ErrorCode::ValidationError,
+                format!("{field}: {text} (one of {})", names.join(", ")),
+            )
+        })
+}
+
+/// `POST /settlementModels`: a settlement model of the scheme, once per
+/// name (400 "Settlement Model already exists" for another with the same
+/// name). An immediate gross model of a currency makes its participants
+/// settle each transfer at once.
+async fn create_settlement_model(
+    AxumState(admin): AxumState<Admin>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    let answer = async {
+        admin.authorize(&headers)?;
+        let r: NewSettlementModel = body(&bytes)?;
+        let model = SettlementModelDef {
+            name: r.name,
+            currency: r
+                .currency
+                .filter(|c| !c.is_empty())
+                .map(|c| validate::currency("currency", &c))
+                .transpose()?,
+            granularity: choice(
+                "settlementGranularity",
+                &r.settlement_granularity,
+                &[("GROSS", Granularity::Gross), ("NET", Granularity::Net)],
+            )?,
+            interchange: choice(
+                "settlementInterchange",
+                &r.settlement_interchange,
+                &[
+                    ("BILATERAL", Interchange::Bilateral),
+                    ("MULTILATERAL", Interchange::Multilateral),
+                ],
+            )?,
+            delay: choice(
+                "settlementDelay",
+                &r.settlement_delay,
+                &[
+                    ("IMMEDIATE", Delay::Immediate),
+                    ("DEFERRED", Delay::Deferred),
+                ],
+            )?,
+            ledger_account_type: r.ledger_account_type,
+            settlement_account_type: r
+                .settlement_account_type
+                .unwrap_or_else(|| "SETTLEMENT".into()),
+            require_liquidity_check: r.require_liquidity_check,
+            auto_position_reset: r.auto_position_reset,
+        };
+        let view = settlement_model_view(&model);
+        let name = model.name.clone();
+        match admin.service.define_settlement_model(model).await? {
+            harambee_core::state::DirectoryReply::Unchanged => Err(HttpError::new(
+                ErrorCode::GenericClientError,
+                format!("Settlement Model already exists: {name}"),
+            )),
+            _ => json_answer(StatusCode::CREATED, view),
+        }
+    }
+    .await;
+    count("CreateSettlementModel", &answer);
+    answer.into_response()
+}
+
+async fn list_settlement_models(
+    AxumState(admin): AxumState<Admin>,
+    headers: HeaderMap,
+) -> Response {
+    let answer = async {
+        admin.authorize(&headers)?;
+        let st = admin.service.read()?;
+        let all: Vec<Value> = st
+            .directory
+            .settlement_models()
+            .map(settlement_model_view)
+            .collect();
+        json_answer(StatusCode::OK, Value::Array(all))
+    }
+    .await;
+    count("GetSettlementModels", &answer);
+    answer.into_response()
+}
+
+async fn get_settlement_model(
+    AxumState(admin): AxumState<Admin>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let answer = async {
+        admin.authorize(&headers)?;
+        let st = admin.service.read()?;
+        let model = st.directory.settlement_model(&name).ok_or_else(|| {
+            HttpError::new(
+                ErrorCode::IdNotFound,
+                format!("settlement model {name} not found"),
+            )
+        })?;
+        json_answer(StatusCode::OK, settlement_model_view(model))
+    }
+    .await;
+    count("GetSettlementModel", &answer);
     answer.into_response()
 }

@@ -727,7 +727,7 @@ impl OperatorApi for OperatorService {
         request: Request<AddParticipantCurrencyRequest>,
     ) -> Reply_<PositionInfo> {
         call!(self, request, "AddParticipantCurrency", |r| {
-            let participant = self.participant_ref(&r.fsp_id)?;
+            self.participant_ref(&r.fsp_id)?;
             let currency = validate::currency("currency", &r.currency)?;
             let net_debit_cap = Self::cap(&r.net_debit_cap, currency)?;
             match SettlementModel::try_from(r.settlement_model) {
@@ -739,13 +739,10 @@ impl OperatorApi for OperatorService {
                     ));
                 }
             }
-            self.ledger(LedgerCommand::OpenAccounts {
-                participant,
-                currency,
-                net_debit_cap,
-                now_ms: self.ctx.service.now_ms(),
-            })
-            .await?;
+            self.ctx
+                .service
+                .open_accounts(&r.fsp_id, currency, net_debit_cap)
+                .await?;
             self.position(&r.fsp_id, currency)
         })
     }

@@ -5,10 +5,15 @@
 //! and logged here; the reply is the core's.
 
 use harambee_core::error::SwitchError;
-use harambee_core::record::{DirectoryCommand, LedgerCommand, LogRecord, SettlementCommand};
+use harambee_core::record::{
+    DirectoryCommand, LedgerCommand, LogRecord, ParticipantRef, SettlementCommand,
+    SettlementModelDef,
+};
 use harambee_core::state::{Applied, DirectoryReply};
+use harambee_ledger::Currency;
 use harambee_ledger::Reply;
 use harambee_read::projection::{PostingQuery, PostingRow, TransferQuery, TransferRow};
+use rust_decimal::Decimal;
 
 use crate::Service;
 
@@ -46,6 +51,78 @@ impl Service {
             Applied::Settlement { result } => result,
             Applied::Ledger { .. } | Applied::Directory(_) => Err(crate::unexpected()),
         }
+    }
+
+    /// Opens a participant's accounts in `currency` with a net debit cap,
+    /// settled as the currency's settlement model says (immediate gross,
+    /// or net in windows).
+    pub async fn open_accounts(
+        &self,
+        participant: &str,
+        currency: Currency,
+        net_debit_cap: Decimal,
+    ) -> Result<(Reply, bool), SwitchError> {
+        let opened = self
+            .ledger(LedgerCommand::OpenAccounts {
+                participant: ParticipantRef::name(participant),
+                currency,
+                net_debit_cap,
+                now_ms: self.now_ms(),
+            })
+            .await?;
+        let gross = self
+            .read()?
+            .directory
+            .position_model(currency)
+            .is_some_and(SettlementModelDef::is_immediate_gross);
+        if gross {
+            self.ledger(LedgerCommand::SetSettlementModel {
+                participant: ParticipantRef::name(participant),
+                currency,
+                gross,
+                now_ms: self.now_ms(),
+            })
+            .await?;
+        }
+        Ok(opened)
+    }
+
+    /// Defines a settlement model of the scheme. An immediate gross model
+    /// of a currency makes every participant holding it settle each
+    /// transfer at once, from now on (those who open the currency later
+    /// too, through [`Service::open_accounts`]).
+    pub async fn define_settlement_model(
+        &self,
+        model: SettlementModelDef,
+    ) -> Result<DirectoryReply, SwitchError> {
+        let gross_currency = model.currency.filter(|_| model.is_immediate_gross());
+        let reply = self
+            .directory(DirectoryCommand::DefineSettlementModel {
+                model,
+                now_ms: self.now_ms(),
+            })
+            .await?;
+        if let Some(currency) = gross_currency {
+            let holders: Vec<String> = {
+                let st = self.read()?;
+                st.ledger
+                    .participants()
+                    .iter()
+                    .filter(|p| st.ledger.participant_currency(p.id, currency).is_some())
+                    .map(|p| p.name.clone())
+                    .collect()
+            };
+            for name in holders {
+                self.ledger(LedgerCommand::SetSettlementModel {
+                    participant: ParticipantRef::name(name.as_str()),
+                    currency,
+                    gross: true,
+                    now_ms: self.now_ms(),
+                })
+                .await?;
+            }
+        }
+        Ok(reply)
     }
 
     /// A page of transfers from the transfers projection.

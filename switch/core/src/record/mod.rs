@@ -578,6 +578,12 @@ pub enum DirectoryCommand {
         url: String,
         now_ms: i64,
     },
+    /// Defines a settlement model of the scheme (Mojaloop's
+    /// `settlementModels`), once per name.
+    DefineSettlementModel {
+        model: SettlementModelDef,
+        now_ms: i64,
+    },
     /// The built-in oracle: `owner` owns the party.
     RegisterParty {
         owner: String,
@@ -628,6 +634,7 @@ impl DirectoryCommand {
             SetCredential { now_ms, .. }
             | SetEndpoint { now_ms, .. }
             | SetCallback { now_ms, .. }
+            | DefineSettlementModel { now_ms, .. }
             | RegisterParty { now_ms, .. }
             | DeregisterParty { now_ms, .. }
             | SetOracle { now_ms, .. }
@@ -688,6 +695,7 @@ impl LogRecord {
                 D::SetCredential { now_ms, .. }
                 | D::SetEndpoint { now_ms, .. }
                 | D::SetCallback { now_ms, .. }
+                | D::DefineSettlementModel { now_ms, .. }
                 | D::RegisterParty { now_ms, .. }
                 | D::DeregisterParty { now_ms, .. }
                 | D::SetOracle { now_ms, .. }
@@ -738,6 +746,63 @@ pub struct PartyKey {
     pub party_type: String,
     pub id: String,
     pub sub_id: String,
+}
+
+/// How a settlement model settles: each transfer alone, or the net of a
+/// window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Granularity {
+    Gross,
+    Net,
+}
+
+/// Between whom a settlement model nets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Interchange {
+    Bilateral,
+    Multilateral,
+}
+
+/// When a settlement model settles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Delay {
+    Immediate,
+    Deferred,
+}
+
+/// Longest settlement model name and account type name, in bytes.
+pub const SETTLEMENT_MODEL_NAME_LENGTH_MAX: usize = 64;
+
+/// A settlement model of the scheme, as Mojaloop's hub defines one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementModelDef {
+    pub name: String,
+    /// The currency it applies to; `None`: the default for every currency
+    /// without a model of its own.
+    pub currency: Option<Currency>,
+    pub granularity: Granularity,
+    pub interchange: Interchange,
+    pub delay: Delay,
+    /// The ledger account type whose movements it settles (`POSITION`,
+    /// or `INTERCHANGE_FEE`).
+    pub ledger_account_type: String,
+    /// The account type it settles into (`SETTLEMENT`, ...).
+    pub settlement_account_type: String,
+    pub require_liquidity_check: bool,
+    pub auto_position_reset: bool,
+}
+
+impl SettlementModelDef {
+    /// Whether it settles each transfer of its currency's positions at
+    /// once, as Harambee's gross participants do.
+    pub fn is_immediate_gross(&self) -> bool {
+        self.granularity == Granularity::Gross
+            && self.delay == Delay::Immediate
+            && self.ledger_account_type == "POSITION"
+    }
 }
 
 /// A recorded quote.
@@ -840,6 +905,32 @@ mod tests {
         let text = record.encode().expect("encodes");
         assert!(text.contains("\"type\":\"set_callback\""), "{text}");
         assert_eq!(LogRecord::decode(&text).expect("decodes"), record);
+    }
+
+    #[test]
+    fn a_settlement_model_round_trips_through_format_2() {
+        let mut model = SettlementModelDef {
+            name: "CGS".into(),
+            currency: Some(Currency::parse("USD").expect("USD")),
+            granularity: Granularity::Gross,
+            interchange: Interchange::Bilateral,
+            delay: Delay::Immediate,
+            ledger_account_type: "POSITION".into(),
+            settlement_account_type: "SETTLEMENT".into(),
+            require_liquidity_check: true,
+            auto_position_reset: false,
+        };
+        for _ in 0..2 {
+            let record = LogRecord::Directory(DirectoryCommand::DefineSettlementModel {
+                model: model.clone(),
+                now_ms: 1_764_547_200_004,
+            });
+            let text = record.encode().expect("encodes");
+            assert!(text.contains("\"granularity\":\"GROSS\""), "{text}");
+            assert_eq!(LogRecord::decode(&text).expect("decodes"), record);
+            // The default model of every currency has none.
+            model.currency = None;
+        }
     }
 
     #[test]

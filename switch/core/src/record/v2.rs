@@ -155,6 +155,18 @@ enum WireRecord {
         kind: String,
         url: String,
     },
+    DefineSettlementModel {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        currency: Option<String>,
+        granularity: super::Granularity,
+        interchange: super::Interchange,
+        delay: super::Delay,
+        ledger_account_type: String,
+        settlement_account_type: String,
+        require_liquidity_check: bool,
+        auto_position_reset: bool,
+    },
     RegisterParty {
         owner: String,
         party: Party,
@@ -395,6 +407,19 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
                 kind: kind.clone(),
                 url: url.clone(),
             },
+            DirectoryCommand::DefineSettlementModel { model, .. } => {
+                WireRecord::DefineSettlementModel {
+                    name: model.name.clone(),
+                    currency: model.currency.map(|c| c.to_string()),
+                    granularity: model.granularity,
+                    interchange: model.interchange,
+                    delay: model.delay,
+                    ledger_account_type: model.ledger_account_type.clone(),
+                    settlement_account_type: model.settlement_account_type.clone(),
+                    require_liquidity_check: model.require_liquidity_check,
+                    auto_position_reset: model.auto_position_reset,
+                }
+            }
             DirectoryCommand::RegisterParty { owner, party, .. } => WireRecord::RegisterParty {
                 owner: owner.clone(),
                 party: wire_party(party),
@@ -677,6 +702,30 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             participant,
             kind,
             url,
+            now_ms,
+        }),
+        WireRecord::DefineSettlementModel {
+            name,
+            currency: model_currency,
+            granularity,
+            interchange,
+            delay,
+            ledger_account_type,
+            settlement_account_type,
+            require_liquidity_check,
+            auto_position_reset,
+        } => LogRecord::Directory(DirectoryCommand::DefineSettlementModel {
+            model: super::SettlementModelDef {
+                name,
+                currency: model_currency.as_deref().map(currency).transpose()?,
+                granularity,
+                interchange,
+                delay,
+                ledger_account_type,
+                settlement_account_type,
+                require_liquidity_check,
+                auto_position_reset,
+            },
             now_ms,
         }),
         WireRecord::RegisterParty { owner, party } => {
