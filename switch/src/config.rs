@@ -134,6 +134,9 @@ pub struct StoreConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FspiopConfig {
+    /// Where the participant-facing FSPIOP v1.1 API listens; empty to
+    /// disable.
+    pub listen: String,
     /// Where the hub admin API (central-ledger's, HTTP/JSON) listens;
     /// empty to disable.
     pub admin_listen: String,
@@ -278,6 +281,7 @@ impl Default for StoreConfig {
 impl Default for FspiopConfig {
     fn default() -> FspiopConfig {
         FspiopConfig {
+            listen: "127.0.0.1:7404".into(),
             admin_listen: "127.0.0.1:7403".into(),
             trust_source_header: false,
         }
@@ -499,6 +503,10 @@ pub const ENVIRONMENT: &[(&str, &str, Setter)] = &[
     }),
     ("HARAMBEE_POSTGRES_URL", "store.postgres_url", |c, _, v| {
         c.store.postgres_url = v;
+        Ok(())
+    }),
+    ("HARAMBEE_FSPIOP_LISTEN", "fspiop.listen", |c, _, v| {
+        c.fspiop.listen = v;
         Ok(())
     }),
     (

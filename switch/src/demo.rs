@@ -84,6 +84,7 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
         },
         fspiop: crate::config::FspiopConfig {
             admin_listen: String::new(),
+            listen: String::new(),
             ..crate::config::FspiopConfig::default()
         },
         ..Config::default()

@@ -54,6 +54,8 @@ pub struct Running {
     pub cluster_addr: Option<SocketAddr>,
     /// The hub admin API (HTTP/JSON), unless `fspiop.admin_listen` is empty.
     pub admin_addr: Option<SocketAddr>,
+    /// The FSPIOP v1.1 API, unless `fspiop.listen` is empty.
+    pub fspiop_addr: Option<SocketAddr>,
     pub ctx: Ctx,
     /// The read side's store (for tools and tests that read it).
     pub projections: Arc<dyn ProjectionStore>,
@@ -333,6 +335,32 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         Some(addr)
     };
 
+    let fspiop_addr = if config.fspiop.listen.is_empty() {
+        None
+    } else {
+        let listener = TcpListener::bind(&config.fspiop.listen).await?;
+        let addr = listener.local_addr()?;
+        let router = harambee_fspiop::api::router(
+            service.clone(),
+            harambee_fspiop::api::ApiSettings {
+                trust_source_header: config.fspiop.trust_source_header,
+            },
+            harambee_fspiop::callbacks::Callbacks::default(),
+        );
+        let mut stop_f = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop_f.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "FSPIOP API server failed");
+            }
+        }));
+        Some(addr)
+    };
+
     let metrics_addr = if config.api.metrics_listen.is_empty() {
         None
     } else {
@@ -369,13 +397,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             stop.clone(),
         )));
     }
-    tracing::info!(%participant_addr, %operator_addr, ?metrics_addr, ?cluster_addr, ?admin_addr, data_dir = %config.data_dir.display(), "switch started");
+    tracing::info!(%participant_addr, %operator_addr, ?metrics_addr, ?cluster_addr, ?admin_addr, ?fspiop_addr, data_dir = %config.data_dir.display(), "switch started");
     Ok(Running {
         participant_addr,
         operator_addr,
         metrics_addr,
         cluster_addr,
         admin_addr,
+        fspiop_addr,
         ctx,
         projections: projections_handle,
         shutdown,

@@ -40,6 +40,7 @@ async fn verify_reports_the_first_break_and_fails() {
     config.api.operator_listen = "127.0.0.1:0".into();
     config.api.metrics_listen = String::new();
     config.fspiop.admin_listen = String::new();
+    config.fspiop.listen = String::new();
     config.api.operator_token = TOKEN.into();
     let running = harambee_switch::server::start(config.clone())
         .await

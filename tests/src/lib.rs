@@ -89,6 +89,7 @@ impl TestSwitch {
         config.api.operator_listen = "127.0.0.1:0".into();
         config.api.metrics_listen = "127.0.0.1:0".into();
         config.fspiop.admin_listen = "127.0.0.1:0".into();
+        config.fspiop.listen = "127.0.0.1:0".into();
         config.api.operator_token = OPERATOR_TOKEN.into();
         config.transfer.expiry_sweep_interval_ms = 100;
         config

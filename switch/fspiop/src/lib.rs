@@ -5,13 +5,19 @@
 //!
 //! - [`admin`]: the hub admin API of central-ledger (participants, limits,
 //!   endpoints, hub accounts, accounts, positions, funds in and out).
+//! - [`api`]: the participant-facing FSPIOP v1.1 API; so far the account
+//!   lookup service's participants resource and `GET /parties` (quotes and
+//!   transfers come next, on the same service layer: issue 13).
+//! - [`headers`]: the FSPIOP headers, version negotiation (1, 1.0, 1.1).
+//! - [`callbacks`]: the switch's callbacks to participants' registered
+//!   URLs, retried up to a bound.
 //! - [`error`]: FSPIOP `errorInformation` bodies and their HTTP statuses.
-//!
-//! The participant-facing FSPIOP v1.1 API (parties, quotes, transfers with
-//! their callbacks) comes next, on the same service layer (issue 13).
 //!
 //! Like every adapter it reaches nothing below the service layer
 //! (`tests/tests/architecture.rs` checks it).
 
 pub mod admin;
+pub mod api;
+pub mod callbacks;
 pub mod error;
+pub mod headers;

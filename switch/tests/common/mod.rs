@@ -71,6 +71,7 @@ fn serve_command(data_dir: &std::path::Path, env: &[(String, String)]) -> Comman
         .env("HARAMBEE_METRICS_LISTEN", "127.0.0.1:0")
         .env("HARAMBEE_CLUSTER_LISTEN", "127.0.0.1:0")
         .env("HARAMBEE_FSPIOP_ADMIN_LISTEN", "127.0.0.1:0")
+        .env("HARAMBEE_FSPIOP_LISTEN", "127.0.0.1:0")
         .env("HARAMBEE_OPERATOR_TOKEN", TOKEN)
         .env("HARAMBEE_EXPIRY_SWEEP_INTERVAL_MS", "100")
         .env(

@@ -1,0 +1,523 @@
+//! The participant-facing FSPIOP v1.1 API: every request is checked
+//! (headers, version, the caller), answered 202 at once, and answered for
+//! real by a callback to the URL the caller registered.
+//!
+//! Served so far:
+//! - the account lookup service's participants resource
+//!   (`POST|GET|DELETE /participants/{Type}/{ID}[/{SubId}]`), on the
+//!   switch's built-in oracle: callback `PUT /participants/{Type}/{ID}`
+//!   (or `.../error`);
+//! - `GET /parties/{Type}/{ID}[/{SubId}]`: the owner found by the oracle
+//!   and asked through the service layer; callback
+//!   `PUT /parties/{Type}/{ID}` (or `.../error`) to the requester.
+//!
+//! The caller is whoever its bearer credential says, and `FSPIOP-Source`
+//! must name it; in development mode (`trust_source_header`)
+//! `FSPIOP-Source` is trusted as Mojaloop's API gateway does.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State as AxumState};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use harambee_core::error::{ErrorCode, SwitchError};
+use harambee_core::record::PartyKey;
+use harambee_proto::v1::{Party, PartyIdType, PartyIdentifier};
+use harambee_proto::validate;
+use harambee_service::Service;
+use harambee_service::ports::{Credential, Principal, Role};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::callbacks::{Callback, Callbacks, Method, Placeholders, hub, url_for};
+use crate::error::HttpError;
+use crate::headers::{self, Fspiop};
+
+/// Largest FSPIOP request body.
+pub const BODY_MAX_BYTES: usize = 256 * 1024;
+
+/// How the FSPIOP API is served.
+#[derive(Clone, Debug, Default)]
+pub struct ApiSettings {
+    /// Development mode: `FSPIOP-Source` is trusted, no credential asked.
+    pub trust_source_header: bool,
+}
+
+#[derive(Clone)]
+struct Api {
+    service: Arc<Service>,
+    settings: ApiSettings,
+    callbacks: Callbacks,
+}
+
+/// The FSPIOP API's routes.
+pub fn router(service: Arc<Service>, settings: ApiSettings, callbacks: Callbacks) -> Router {
+    let api = Api {
+        service,
+        settings,
+        callbacks,
+    };
+    Router::new()
+        .route(
+            "/participants/{party_type}/{id}",
+            post(post_participant)
+                .get(get_participant)
+                .delete(delete_participant),
+        )
+        .route(
+            "/participants/{party_type}/{id}/{sub_id}",
+            post(post_participant_sub)
+                .get(get_participant_sub)
+                .delete(delete_participant_sub),
+        )
+        .route(
+            "/parties/{party_type}/{id}",
+            axum::routing::get(get_parties),
+        )
+        .route(
+            "/parties/{party_type}/{id}/{sub_id}",
+            axum::routing::get(get_parties_sub),
+        )
+        .fallback(unknown_uri)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_MAX_BYTES))
+        .with_state(api)
+}
+
+async fn unknown_uri() -> HttpError {
+    HttpError::new(ErrorCode::UnknownUri, "no such resource")
+}
+
+impl Api {
+    /// The checked headers of a request, with `FSPIOP-Source` proved to
+    /// be the caller.
+    fn caller(
+        &self,
+        headers: &HeaderMap,
+        resource: &str,
+        with_body: bool,
+    ) -> Result<Fspiop, HttpError> {
+        let fspiop = headers::check(headers, resource, with_body)?;
+        if self.settings.trust_source_header {
+            let known = self
+                .service
+                .read()?
+                .ledger
+                .participant_by_name(&fspiop.source)
+                .is_some();
+            if !known {
+                return Err(HttpError::new(
+                    ErrorCode::PayerFspNotFound,
+                    format!("FSPIOP-Source {} is not a participant", fspiop.source),
+                ));
+            }
+            return Ok(fspiop);
+        }
+        let bearer = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                HttpError::new(
+                    ErrorCode::InvalidSignature,
+                    "missing credential (Authorization: Bearer <credential>)",
+                )
+            })?;
+        match self
+            .service
+            .authenticate(Credential::Bearer(bearer), Role::Participant)?
+        {
+            Principal::Participant(name) if name == fspiop.source => Ok(fspiop),
+            _ => Err(HttpError::new(
+                ErrorCode::InvalidSignature,
+                "FSPIOP-Source is not the participant the credential belongs to",
+            )),
+        }
+    }
+
+    /// Sends `body` to the URL `to` registered for `kind`; an error
+    /// callback goes to `kind_error` instead when `body` is one.
+    fn reply(&self, to: &str, kind: &str, path: PartyPath, resource: &'static str, body: Value) {
+        let PartyPath(party_type, id, sub_id) = path;
+        let values = Placeholders {
+            party_id_type: &party_type,
+            party_identifier: &id,
+            party_sub_id: sub_id.as_deref().unwrap_or_default(),
+            id: "",
+        };
+        let mut uri = format!("/{resource}/{party_type}/{id}");
+        if let Some(sub) = &sub_id {
+            uri.push('/');
+            uri.push_str(sub);
+        }
+        let is_error = body.get("errorInformation").is_some();
+        if is_error {
+            uri.push_str("/error");
+        }
+        let url = match self.service.read() {
+            Ok(st) => url_for(&st, to, kind, &values),
+            Err(e) => Err(e),
+        };
+        match url {
+            Ok(url) => self.callbacks.send(Callback {
+                method: Method::Put,
+                url,
+                resource,
+                source: hub(),
+                destination: to.to_string(),
+                uri,
+                body,
+                relayed: Vec::new(),
+            }),
+            Err(e) => tracing::debug!(participant = %to, error = %e, "no callback URL"),
+        }
+    }
+}
+
+/// A party's path: type, id and sub-id.
+#[derive(Clone, Debug)]
+struct PartyPath(String, String, Option<String>);
+
+/// The party a path names, checked.
+fn party_of(path: &PartyPath) -> Result<(PartyIdentifier, PartyKey), HttpError> {
+    let PartyPath(party_type, id, sub_id) = path;
+    let kind = PartyIdType::from_str_name(&format!("PARTY_ID_TYPE_{party_type}"))
+        .filter(|t| *t != PartyIdType::Unspecified)
+        .ok_or_else(|| {
+            HttpError::new(
+                ErrorCode::ValidationError,
+                format!("Type: {party_type} is not a party id type"),
+            )
+        })?;
+    let identifier = PartyIdentifier {
+        r#type: kind as i32,
+        id: id.clone(),
+        sub_id: sub_id.clone().unwrap_or_default(),
+    };
+    let key = validate::party("party", Some(&identifier))?;
+    Ok((identifier, key))
+}
+
+fn accepted() -> Response {
+    StatusCode::ACCEPTED.into_response()
+}
+
+fn error_body(e: &HttpError) -> Value {
+    e.body()
+}
+
+/// The endpoint kinds of the participants resource's callbacks.
+fn participant_kinds(sub: bool) -> (&'static str, &'static str) {
+    if sub {
+        (
+            "FSPIOP_CALLBACK_URL_PARTICIPANT_SUB_ID_PUT",
+            "FSPIOP_CALLBACK_URL_PARTICIPANT_SUB_ID_PUT_ERROR",
+        )
+    } else {
+        (
+            "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT",
+            "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT_ERROR",
+        )
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ParticipantRegistration {
+    fsp_id: String,
+    #[serde(default)]
+    currency: Option<String>,
+}
+
+/// What to do to the built-in oracle.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Alias {
+    Register,
+    Find,
+    Remove,
+}
+
+async fn participants(
+    api: Api,
+    path: PartyPath,
+    headers: HeaderMap,
+    bytes: Bytes,
+    what: Alias,
+) -> Response {
+    let call = match what {
+        Alias::Register => "PostParticipant",
+        Alias::Find => "GetParticipant",
+        Alias::Remove => "DeleteParticipant",
+    };
+    let fspiop = match api.caller(&headers, "participants", what == Alias::Register) {
+        Ok(f) => f,
+        Err(e) => {
+            count(call, Some(&e));
+            return e.into_response();
+        }
+    };
+    // Checked before the 202: a bad request is refused synchronously.
+    let checked = party_of(&path).and_then(|(identifier, key)| {
+        if what == Alias::Register {
+            let r: ParticipantRegistration = serde_json::from_slice(&bytes)
+                .map_err(|e| HttpError::new(ErrorCode::MalformedSyntax, format!("body: {e}")))?;
+            validate::fsp_id("fspId", &r.fsp_id)?;
+            if let Some(c) = r.currency.as_deref().filter(|c| !c.is_empty()) {
+                validate::currency("currency", c)?;
+            }
+            if r.fsp_id != fspiop.source {
+                return Err(HttpError::new(
+                    ErrorCode::GenericClientError,
+                    "fspId must be the FSPIOP-Source: a participant registers its own parties",
+                ));
+            }
+        }
+        Ok((identifier, key))
+    });
+    let (identifier, key) = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            count(call, Some(&e));
+            return e.into_response();
+        }
+    };
+    let requester = fspiop.source.clone();
+    let sub = path.2.is_some();
+    tokio::spawn(async move {
+        let result: Result<String, SwitchError> = match what {
+            Alias::Register => api
+                .service
+                .register_party(&requester, key, true)
+                .await
+                .map(|()| requester.clone()),
+            Alias::Remove => api
+                .service
+                .register_party(&requester, key, false)
+                .await
+                .map(|()| requester.clone()),
+            Alias::Find => api.service.owner_of(&identifier, &key, "").await,
+        };
+        let (kind, kind_error) = participant_kinds(sub);
+        match result {
+            Ok(owner) => api.reply(
+                &requester,
+                kind,
+                path,
+                "participants",
+                json!({ "fspId": owner }),
+            ),
+            Err(e) => {
+                let e = HttpError::from(e);
+                api.reply(&requester, kind_error, path, "participants", error_body(&e));
+            }
+        }
+    });
+    count(call, None);
+    accepted()
+}
+
+async fn post_participant(
+    AxumState(api): AxumState<Api>,
+    Path((party_type, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    participants(
+        api,
+        PartyPath(party_type, id, None),
+        headers,
+        bytes,
+        Alias::Register,
+    )
+    .await
+}
+
+async fn post_participant_sub(
+    AxumState(api): AxumState<Api>,
+    Path((party_type, id, sub)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    participants(
+        api,
+        PartyPath(party_type, id, Some(sub)),
+        headers,
+        bytes,
+        Alias::Register,
+    )
+    .await
+}
+
+async fn get_participant(
+    AxumState(api): AxumState<Api>,
+    Path((party_type, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    participants(
+        api,
+        PartyPath(party_type, id, None),
+        headers,
+        Bytes::new(),
+        Alias::Find,
+    )
+    .await
+}
+
+async fn get_participant_sub(
+    AxumState(api): AxumState<Api>,
+    Path((party_type, id, sub)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    participants(
+        api,
+        PartyPath(party_type, id, Some(sub)),
+        headers,
+        Bytes::new(),
+        Alias::Find,
+    )
+    .await
+}
+
+async fn delete_participant(
+    AxumState(api): AxumState<Api>,
+    Path((party_type, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    participants(
+        api,
+        PartyPath(party_type, id, None),
+        headers,
+        Bytes::new(),
+        Alias::Remove,
+    )
+    .await
+}
+
+async fn delete_participant_sub(
+    AxumState(api): AxumState<Api>,
+    Path((party_type, id, sub)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    participants(
+        api,
+        PartyPath(party_type, id, Some(sub)),
+        headers,
+        Bytes::new(),
+        Alias::Remove,
+    )
+    .await
+}
+
+/// A party as FSPIOP's `PUT /parties` carries it.
+fn party_body(path: &PartyPath, p: &Party) -> Value {
+    let mut id_info = json!({
+        "partyIdType": path.0,
+        "partyIdentifier": path.1,
+        "fspId": p.fsp_id,
+    });
+    if let Some(sub) = &path.2 {
+        id_info["partySubIdOrType"] = Value::String(sub.clone());
+    }
+    let mut party = json!({ "partyIdInfo": id_info });
+    if !p.display_name.is_empty() {
+        party["name"] = Value::String(p.display_name.clone());
+    }
+    if !p.merchant_classification_code.is_empty() {
+        party["merchantClassificationCode"] = Value::String(p.merchant_classification_code.clone());
+    }
+    let mut personal = serde_json::Map::new();
+    if let Some(n) = &p.name {
+        let mut complex = serde_json::Map::new();
+        for (k, v) in [
+            ("firstName", &n.first_name),
+            ("middleName", &n.middle_name),
+            ("lastName", &n.last_name),
+        ] {
+            if !v.is_empty() {
+                complex.insert(k.into(), Value::String(v.clone()));
+            }
+        }
+        if !complex.is_empty() {
+            personal.insert("complexName".into(), Value::Object(complex));
+        }
+    }
+    if !p.date_of_birth.is_empty() {
+        personal.insert("dateOfBirth".into(), Value::String(p.date_of_birth.clone()));
+    }
+    if !personal.is_empty() {
+        party["personalInfo"] = Value::Object(personal);
+    }
+    json!({ "party": party })
+}
+
+async fn parties(api: Api, path: PartyPath, headers: HeaderMap) -> Response {
+    let fspiop = match api.caller(&headers, "parties", false) {
+        Ok(f) => f,
+        Err(e) => {
+            count("GetParties", Some(&e));
+            return e.into_response();
+        }
+    };
+    let identifier = match party_of(&path) {
+        Ok((identifier, _)) => identifier,
+        Err(e) => {
+            count("GetParties", Some(&e));
+            return e.into_response();
+        }
+    };
+    let requester = fspiop.source;
+    let sub = path.2.is_some();
+    tokio::spawn(async move {
+        let (kind, kind_error) = if sub {
+            (
+                "FSPIOP_CALLBACK_URL_PARTIES_SUB_ID_PUT",
+                "FSPIOP_CALLBACK_URL_PARTIES_SUB_ID_PUT_ERROR",
+            )
+        } else {
+            (
+                "FSPIOP_CALLBACK_URL_PARTIES_PUT",
+                "FSPIOP_CALLBACK_URL_PARTIES_PUT_ERROR",
+            )
+        };
+        match api.service.lookup(&requester, &identifier, "").await {
+            Ok(party) => {
+                let body = party_body(&path, &party);
+                api.reply(&requester, kind, path, "parties", body);
+            }
+            Err(e) => {
+                let e = HttpError::from(e);
+                api.reply(&requester, kind_error, path, "parties", error_body(&e));
+            }
+        }
+    });
+    count("GetParties", None);
+    accepted()
+}
+
+async fn get_parties(
+    AxumState(api): AxumState<Api>,
+    Path((party_type, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    parties(api, PartyPath(party_type, id, None), headers).await
+}
+
+async fn get_parties_sub(
+    AxumState(api): AxumState<Api>,
+    Path((party_type, id, sub)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    parties(api, PartyPath(party_type, id, Some(sub)), headers).await
+}
+
+fn count(call: &'static str, error: Option<&HttpError>) {
+    let code = match error {
+        None => "accepted".to_string(),
+        Some(e) => format!("{:04}", e.code),
+    };
+    metrics::counter!("harambee_requests_total", "api" => "fspiop", "call" => call, "code" => code)
+        .increment(1);
+}

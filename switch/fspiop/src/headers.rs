@@ -1,0 +1,296 @@
+//! The FSPIOP headers of a request (API definition v1.1, section 3.2):
+//! the versioned media types (`Accept`, `Content-Type`), `Date`,
+//! `FSPIOP-Source` and `FSPIOP-Destination`, checked before anything
+//! else, and the headers of the switch's own callbacks.
+
+use axum::http::HeaderMap;
+use harambee_core::error::ErrorCode;
+
+use crate::error::HttpError;
+
+/// The versions of the API served: major 1, minors 0 and 1.
+pub const MAJOR_VERSION: u32 = 1;
+pub const MINOR_VERSION_MAX: u32 = 1;
+
+/// The version the switch writes in its own messages.
+pub const VERSION: &str = "1.1";
+
+/// What the switch names itself in the messages it originates.
+pub const HUB_SOURCE: &str = "Hub";
+
+/// The FSPIOP headers of a checked request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fspiop {
+    pub source: String,
+    pub destination: Option<String>,
+    /// The version of the request's body (or, for a GET, of `Accept`).
+    pub version: (u32, u32),
+    /// The headers to relay as they came (signature and the like).
+    pub relayed: Vec<(String, String)>,
+}
+
+/// The `version` of `application/vnd.interoperability.{resource}+json;
+/// version=X[.Y]`; `None` if the media type is not the resource's.
+fn media_version(value: &str, resource: &str) -> Option<Option<(u32, u32)>> {
+    let mut parts = value.split(';').map(str::trim);
+    let media = parts.next()?;
+    let expected = format!("application/vnd.interoperability.{resource}+json");
+    if !media.eq_ignore_ascii_case(&expected) {
+        return None;
+    }
+    let version = parts
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("version"))
+        .map(|(_, v)| v.trim().trim_matches('"').to_string());
+    Some(version.and_then(|v| parse_version(&v)))
+}
+
+fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let (major, minor) = match text.split_once('.') {
+        Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
+        None => (text.parse().ok()?, 0),
+    };
+    Some((major, minor))
+}
+
+fn supported((major, minor): (u32, u32)) -> bool {
+    major == MAJOR_VERSION && minor <= MINOR_VERSION_MAX
+}
+
+fn unacceptable(what: &str) -> HttpError {
+    HttpError::new(
+        ErrorCode::UnacceptableVersion,
+        format!("{what}: the switch serves versions 1, 1.0 and 1.1"),
+    )
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Checks a request to `resource` (`parties`, `participants`, `quotes`,
+/// `transfers`). `with_body`: it carries a body (POST, PUT).
+pub fn check(headers: &HeaderMap, resource: &str, with_body: bool) -> Result<Fspiop, HttpError> {
+    let mut version = None;
+    if with_body {
+        let content_type = header(headers, "content-type").ok_or_else(|| {
+            HttpError::new(ErrorCode::MissingElement, "Content-Type header is required")
+        })?;
+        match media_version(content_type, resource) {
+            None => {
+                return Err(HttpError::new(
+                    ErrorCode::MalformedSyntax,
+                    format!(
+                        "Content-Type must be application/vnd.interoperability.{resource}+json;version=1.1"
+                    ),
+                ));
+            }
+            Some(None) => return Err(unacceptable("Content-Type has no valid version")),
+            Some(Some(v)) if !supported(v) => return Err(unacceptable("Content-Type")),
+            Some(Some(v)) => version = Some(v),
+        }
+    }
+    // Accept is required on requests and absent on callbacks (PUT): when
+    // present, one of its versions must be served.
+    if let Some(accept) = header(headers, "accept") {
+        let offered: Vec<Option<(u32, u32)>> = accept
+            .split(',')
+            .filter_map(|a| media_version(a, resource))
+            .collect();
+        if offered.is_empty() {
+            return Err(HttpError::new(
+                ErrorCode::MalformedSyntax,
+                format!(
+                    "Accept must be application/vnd.interoperability.{resource}+json;version=1"
+                ),
+            ));
+        }
+        // `version=1` reads as 1.0: every version of the list that the
+        // switch serves will do; the newest is answered.
+        let best = offered.iter().flatten().copied().filter(|v| supported(*v)).max();
+        match best {
+            Some(v) => {
+                version.get_or_insert(v);
+            }
+            None => return Err(unacceptable("Accept")),
+        }
+    } else if !with_body {
+        return Err(HttpError::new(
+            ErrorCode::MissingElement,
+            "Accept header is required",
+        ));
+    }
+    if header(headers, "date").is_none_or(str::is_empty) {
+        return Err(HttpError::new(
+            ErrorCode::MissingElement,
+            "Date header is required",
+        ));
+    }
+    let source = header(headers, "fspiop-source")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            HttpError::new(
+                ErrorCode::MissingElement,
+                "FSPIOP-Source header is required",
+            )
+        })?
+        .to_string();
+    let destination = header(headers, "fspiop-destination")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let relayed = [
+        "fspiop-signature",
+        "fspiop-encryption",
+        "traceparent",
+        "tracestate",
+    ]
+    .iter()
+    .filter_map(|name| header(headers, name).map(|v| (name.to_string(), v.to_string())))
+    .collect();
+    Ok(Fspiop {
+        source,
+        destination,
+        version: version.unwrap_or((MAJOR_VERSION, MINOR_VERSION_MAX)),
+        relayed,
+    })
+}
+
+/// The media type of the switch's messages about `resource`.
+pub fn content_type(resource: &str) -> String {
+    format!("application/vnd.interoperability.{resource}+json;version={VERSION}")
+}
+
+/// An HTTP date (RFC 7231, IMF-fixdate) for `ms` since the Unix epoch.
+pub fn http_date(ms: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        DAYS[days.rem_euclid(7) as usize],
+        d,
+        MONTHS[(m - 1) as usize],
+        y,
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's
+/// algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().expect("a header value"));
+        }
+        h
+    }
+
+    const DATE: &str = "Tue, 01 Dec 2026 19:00:00 GMT";
+
+    #[test]
+    fn versions_1_1_0_and_1_1_are_accepted_and_others_refused_with_3001() {
+        for v in ["1", "1.0", "1.1"] {
+            let h = headers(&[
+                (
+                    "accept",
+                    &format!("application/vnd.interoperability.parties+json;version={v}"),
+                ),
+                ("date", DATE),
+                ("fspiop-source", "dfsp-a"),
+            ]);
+            assert!(check(&h, "parties", false).is_ok(), "version {v}");
+        }
+        for v in ["2", "2.0", "1.2", "x"] {
+            let h = headers(&[
+                (
+                    "accept",
+                    &format!("application/vnd.interoperability.parties+json;version={v}"),
+                ),
+                ("date", DATE),
+                ("fspiop-source", "dfsp-a"),
+            ]);
+            let e = check(&h, "parties", false).expect_err("refused");
+            assert_eq!(e.code, 3001, "version {v}");
+            assert_eq!(e.status().as_u16(), 406);
+        }
+        let h = headers(&[
+            (
+                "content-type",
+                "application/vnd.interoperability.quotes+json;version=2.0",
+            ),
+            (
+                "accept",
+                "application/vnd.interoperability.quotes+json;version=1",
+            ),
+            ("date", DATE),
+            ("fspiop-source", "dfsp-a"),
+        ]);
+        assert_eq!(check(&h, "quotes", true).map_err(|e| e.code), Err(3001));
+    }
+
+    #[test]
+    fn required_headers_are_named_when_missing() {
+        let h = headers(&[
+            (
+                "accept",
+                "application/vnd.interoperability.parties+json;version=1",
+            ),
+            ("fspiop-source", "dfsp-a"),
+        ]);
+        let e = check(&h, "parties", false).expect_err("no date");
+        assert_eq!(e.code, 3102);
+        assert!(e.description.contains("Date"));
+        let h = headers(&[
+            (
+                "accept",
+                "application/vnd.interoperability.parties+json;version=1",
+            ),
+            ("date", DATE),
+        ]);
+        assert!(
+            check(&h, "parties", false)
+                .expect_err("no source")
+                .description
+                .contains("FSPIOP-Source")
+        );
+        let h = headers(&[
+            ("content-type", "application/json"),
+            ("date", DATE),
+            ("fspiop-source", "dfsp-a"),
+        ]);
+        assert_eq!(check(&h, "quotes", true).map_err(|e| e.code), Err(3101));
+    }
+
+    #[test]
+    fn http_dates_are_imf_fixdates() {
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            http_date(1_796_151_600_000),
+            "Tue, 01 Dec 2026 19:00:00 GMT"
+        );
+    }
+}

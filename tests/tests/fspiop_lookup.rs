@@ -1,0 +1,407 @@
+//! The FSPIOP v1.1 API's account lookup, as a Mojaloop DFSP uses it: a
+//! real HTTP client sends the requests, and a real HTTP server stands for
+//! the DFSP's callback endpoints. The owner of the party looked up is a
+//! gRPC participant: both protocols on one directory.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, Uri};
+use harambee_tests::*;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+/// One callback the DFSP received.
+#[derive(Debug)]
+struct Received {
+    method: Method,
+    path: String,
+    headers: HeaderMap,
+    body: Value,
+}
+
+/// A DFSP's callback server: records every request, answers 200.
+async fn callback_server() -> (String, mpsc::Receiver<Received>) {
+    let (tx, rx) = mpsc::channel(64);
+    let app = axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let tx = tx.clone();
+            async move {
+                let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let _ = tx
+                    .send(Received {
+                        method,
+                        path: uri.path().to_string(),
+                        headers,
+                        body,
+                    })
+                    .await;
+                axum::http::StatusCode::OK
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), rx)
+}
+
+async fn next(rx: &mut mpsc::Receiver<Received>) -> Received {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a callback within 10 s")
+        .expect("the callback server runs")
+}
+
+struct Dfsp {
+    http: reqwest::Client,
+    api: String,
+    name: String,
+    credential: String,
+}
+
+impl Dfsp {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        resource: &str,
+        version: &str,
+        body: Option<Value>,
+        credential: Option<&str>,
+    ) -> (u16, Value) {
+        let media = format!("application/vnd.interoperability.{resource}+json;version={version}");
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.api))
+            .header("accept", &media)
+            .header("date", "Tue, 01 Dec 2026 19:00:00 GMT")
+            .header("fspiop-source", &self.name)
+            .header("fspiop-signature", "{\"signature\":\"untouched\"}");
+        if let Some(c) = credential
+            .or(Some(self.credential.as_str()))
+            .filter(|c| !c.is_empty())
+        {
+            request = request.bearer_auth(c);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", &media)
+                .body(body.to_string());
+        }
+        let response = request.send().await.expect("the FSPIOP API answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+/// An FSPIOP participant onboarded through the admin API, its callbacks
+/// at `callbacks`.
+async fn fspiop_participant(s: &TestSwitch, name: &str, callbacks: &str) -> Dfsp {
+    let http = reqwest::Client::new();
+    let admin = format!("http://{}", s.running().admin_addr.expect("admin API"));
+    let created: Value = http
+        .post(format!("{admin}/participants"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&json!({"name": name, "currency": CURRENCY}))
+        .send()
+        .await
+        .expect("admin")
+        .json()
+        .await
+        .expect("json");
+    let credential = created["credential"]
+        .as_str()
+        .expect("a credential")
+        .to_string();
+    for (kind, path) in [
+        (
+            "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT",
+            "/participants/{{partyIdType}}/{{partyIdentifier}}",
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT_ERROR",
+            "/participants/{{partyIdType}}/{{partyIdentifier}}/error",
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_PARTIES_PUT",
+            "/parties/{{partyIdType}}/{{partyIdentifier}}",
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_PARTIES_PUT_ERROR",
+            "/parties/{{partyIdType}}/{{partyIdentifier}}/error",
+        ),
+    ] {
+        let status = http
+            .post(format!("{admin}/participants/{name}/endpoints"))
+            .bearer_auth(OPERATOR_TOKEN)
+            .json(&json!({"type": kind, "value": format!("{callbacks}{path}")}))
+            .send()
+            .await
+            .expect("admin")
+            .status();
+        assert_eq!(status.as_u16(), 201);
+    }
+    Dfsp {
+        http,
+        api: format!("http://{}", s.running().fspiop_addr.expect("FSPIOP API")),
+        name: name.to_string(),
+        credential,
+    }
+}
+
+#[tokio::test]
+async fn an_fspiop_dfsp_registers_a_party_and_finds_a_grpc_participants_party() {
+    let mut s = TestSwitch::start().await;
+    let wallet = s
+        .onboard("wallet-b", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let (callbacks, mut rx) = callback_server().await;
+    let dfsp = fspiop_participant(&s, "fsp-a", &callbacks).await;
+
+    // ALS: the DFSP registers its customer, and finds it again.
+    let (status, body) = dfsp
+        .send(
+            reqwest::Method::POST,
+            "/participants/MSISDN/254711000001",
+            "participants",
+            "1.1",
+            Some(json!({"fspId": "fsp-a", "currency": CURRENCY})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let put = next(&mut rx).await;
+    assert_eq!(
+        (put.method, put.path.as_str()),
+        (Method::PUT, "/participants/MSISDN/254711000001")
+    );
+    assert_eq!(put.body, json!({"fspId": "fsp-a"}));
+    assert_eq!(put.headers["fspiop-source"], "Hub");
+    assert_eq!(put.headers["fspiop-destination"], "fsp-a");
+    assert_eq!(
+        put.headers["content-type"],
+        "application/vnd.interoperability.participants+json;version=1.1"
+    );
+    assert!(put.headers.contains_key("date"));
+    let (status, _) = dfsp
+        .send(
+            reqwest::Method::GET,
+            "/participants/MSISDN/254711000001",
+            "participants",
+            "1",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let put = next(&mut rx).await;
+    assert_eq!(put.body, json!({"fspId": "fsp-a"}));
+
+    // A gRPC participant's customer, found through the same directory and
+    // described by its owner.
+    let customer = wallet.customer(1);
+    let (status, _) = dfsp
+        .send(
+            reqwest::Method::GET,
+            &format!("/parties/MSISDN/{}", customer.id),
+            "parties",
+            "1.0",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let put = next(&mut rx).await;
+    assert_eq!(put.path, format!("/parties/MSISDN/{}", customer.id));
+    let party = &put.body["party"];
+    assert_eq!(party["partyIdInfo"]["fspId"], "wallet-b", "{}", put.body);
+    assert_eq!(party["partyIdInfo"]["partyIdType"], "MSISDN");
+    assert_eq!(
+        party["partyIdInfo"]["partyIdentifier"],
+        customer.id.as_str()
+    );
+    assert_eq!(party["name"], "wallet-b customer 1");
+
+    // Nobody owns it: the error callback, 3204.
+    let (status, _) = dfsp
+        .send(
+            reqwest::Method::GET,
+            "/parties/MSISDN/254799999999",
+            "parties",
+            "1",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let error = next(&mut rx).await;
+    assert_eq!(error.path, "/parties/MSISDN/254799999999/error");
+    assert_eq!(
+        error.body["errorInformation"]["errorCode"], "3204",
+        "{}",
+        error.body
+    );
+
+    // Deregistered, it is gone.
+    let (status, _) = dfsp
+        .send(
+            reqwest::Method::DELETE,
+            "/participants/MSISDN/254711000001",
+            "participants",
+            "1.1",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(next(&mut rx).await.body, json!({"fspId": "fsp-a"}));
+    let (status, _) = dfsp
+        .send(
+            reqwest::Method::GET,
+            "/participants/MSISDN/254711000001",
+            "participants",
+            "1",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let error = next(&mut rx).await;
+    assert_eq!(error.path, "/participants/MSISDN/254711000001/error");
+    assert_eq!(error.body["errorInformation"]["errorCode"], "3204");
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_at_once_and_call_nothing_back() {
+    let s = TestSwitch::start().await;
+    let (callbacks, mut rx) = callback_server().await;
+    let dfsp = fspiop_participant(&s, "fsp-a", &callbacks).await;
+    let code = |body: &Value| {
+        body["errorInformation"]["errorCode"]
+            .as_str()
+            .map(str::to_string)
+    };
+
+    // An unsupported version: 406, 3001.
+    let (status, body) = dfsp
+        .send(
+            reqwest::Method::GET,
+            "/parties/MSISDN/254711000001",
+            "parties",
+            "2.0",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body).as_deref()),
+        (406, Some("3001")),
+        "{body}"
+    );
+    // No credential, or another participant's name in FSPIOP-Source: 3105.
+    let anonymous = Dfsp {
+        credential: String::new(),
+        ..dfsp_clone(&dfsp)
+    };
+    let (status, body) = anonymous
+        .send(
+            reqwest::Method::GET,
+            "/parties/MSISDN/254711000001",
+            "parties",
+            "1",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body).as_deref()),
+        (400, Some("3105")),
+        "{body}"
+    );
+    let impostor = Dfsp {
+        name: "fsp-z".into(),
+        ..dfsp_clone(&dfsp)
+    };
+    let (status, body) = impostor
+        .send(
+            reqwest::Method::GET,
+            "/parties/MSISDN/254711000001",
+            "parties",
+            "1",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body).as_deref()),
+        (400, Some("3105")),
+        "{body}"
+    );
+    // A party registered for someone else: 3000; a bad party type: 3100.
+    let (status, body) = dfsp
+        .send(
+            reqwest::Method::POST,
+            "/participants/MSISDN/254711000001",
+            "participants",
+            "1.1",
+            Some(json!({"fspId": "fsp-z"})),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body).as_deref()),
+        (400, Some("3000")),
+        "{body}"
+    );
+    let (status, body) = dfsp
+        .send(
+            reqwest::Method::GET,
+            "/parties/PHONE/1",
+            "parties",
+            "1",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body).as_deref()),
+        (400, Some("3100")),
+        "{body}"
+    );
+    // Not JSON: 3101.
+    let (status, body) = dfsp
+        .send(
+            reqwest::Method::POST,
+            "/participants/MSISDN/254711000001",
+            "participants",
+            "1.1",
+            Some(Value::String("{not json".into())),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body).as_deref()),
+        (400, Some("3101")),
+        "{body}"
+    );
+    // None of them made a callback.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), rx.recv())
+            .await
+            .is_err(),
+        "no callback for a refused request"
+    );
+}
+
+fn dfsp_clone(d: &Dfsp) -> Dfsp {
+    Dfsp {
+        http: d.http.clone(),
+        api: d.api.clone(),
+        name: d.name.clone(),
+        credential: d.credential.clone(),
+    }
+}
