@@ -26,12 +26,13 @@ use harambee_engine::snapshots::{PgSnapshots, SnapshotStore, SqliteSnapshots};
 use harambee_proto::client::Channels;
 use harambee_read::projection::{PgProjections, ProjectionStore, SqliteProjections};
 
+use harambee_fspiop::payees::{FspiopNotices, FspiopPayees, Pending};
 use harambee_grpc::callbacks::{GrpcNotices, GrpcOracle, GrpcPayees};
 use harambee_log::CommandLog;
 use harambee_log::kafka;
 use harambee_log::sqlite::SqliteLog;
 use harambee_service::auth::CredentialAuthenticator;
-use harambee_service::ports::SystemClock;
+use harambee_service::ports::{Routed, RoutedNotices, SystemClock};
 use harambee_service::{Ports, Service, Settings};
 
 /// The embedded stores in a data directory, with their WAL files: what a
@@ -183,12 +184,18 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let (shutdown, stop) = watch::channel(false);
     let mut tasks = vec![engine_task];
     let channels = Arc::new(Channels::default());
+    // What the switch asked of FSPIOP participants, answered by their
+    // callbacks to the FSPIOP API.
+    let pending = Arc::new(Pending::default());
     let service = Service::new(
         engine.clone(),
         projections.clone(),
         Ports {
-            payees: Arc::new(GrpcPayees {
-                channels: channels.clone(),
+            payees: Arc::new(Routed {
+                grpc: Arc::new(GrpcPayees {
+                    channels: channels.clone(),
+                }),
+                fspiop: Arc::new(FspiopPayees::new(pending.clone())),
             }),
             oracle: Arc::new(GrpcOracle {
                 channels: channels.clone(),
@@ -346,6 +353,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 trust_source_header: config.fspiop.trust_source_header,
             },
             harambee_fspiop::callbacks::Callbacks::default(),
+            pending.clone(),
         );
         let mut stop_f = stop.clone();
         tasks.push(tokio::spawn(async move {
@@ -381,7 +389,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     )));
     tasks.push(tokio::spawn(harambee_service::notices::run(
         service.clone(),
-        Arc::new(GrpcNotices::new(channels.clone())),
+        Arc::new(RoutedNotices {
+            grpc: Arc::new(GrpcNotices::new(channels.clone())),
+            fspiop: Arc::new(FspiopNotices),
+        }),
         stop.clone(),
     )));
     if config.log.kind == LogKind::Kafka && config.kafka.publish_events {

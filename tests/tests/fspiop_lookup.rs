@@ -98,6 +98,35 @@ impl Dfsp {
     }
 }
 
+impl Dfsp {
+    /// A callback of this DFSP to the switch, for `destination`.
+    async fn callback(&self, path: &str, resource: &str, destination: &str, body: Value) -> u16 {
+        let response = self
+            .http
+            .put(format!("{}{path}", self.api))
+            .bearer_auth(&self.credential)
+            .header(
+                "content-type",
+                format!("application/vnd.interoperability.{resource}+json;version=1.1"),
+            )
+            .header("date", "Tue, 01 Dec 2026 19:00:00 GMT")
+            .header("fspiop-source", &self.name)
+            .header("fspiop-destination", destination)
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("the FSPIOP API answers");
+        let status = response.status().as_u16();
+        if status >= 300 {
+            eprintln!(
+                "callback refused: {}",
+                response.text().await.unwrap_or_default()
+            );
+        }
+        status
+    }
+}
+
 /// An FSPIOP participant onboarded through the admin API, its callbacks
 /// at `callbacks`.
 async fn fspiop_participant(s: &TestSwitch, name: &str, callbacks: &str) -> Dfsp {
@@ -125,6 +154,10 @@ async fn fspiop_participant(s: &TestSwitch, name: &str, callbacks: &str) -> Dfsp
         (
             "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT_ERROR",
             "/participants/{{partyIdType}}/{{partyIdentifier}}/error",
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_PARTIES_GET",
+            "/parties/{{partyIdType}}/{{partyIdentifier}}",
         ),
         (
             "FSPIOP_CALLBACK_URL_PARTIES_PUT",
@@ -404,4 +437,107 @@ fn dfsp_clone(d: &Dfsp) -> Dfsp {
         name: d.name.clone(),
         credential: d.credential.clone(),
     }
+}
+
+#[tokio::test]
+async fn a_grpc_participant_finds_a_party_an_fspiop_dfsp_owns() {
+    let mut s = TestSwitch::start().await;
+    let bank = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let (callbacks, mut rx) = callback_server().await;
+    let owner = fspiop_participant(&s, "fsp-b", &callbacks).await;
+    let (status, _) = owner
+        .send(
+            reqwest::Method::POST,
+            "/participants/MSISDN/254722000002",
+            "participants",
+            "1.1",
+            Some(json!({"fspId": "fsp-b"})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(next(&mut rx).await.body, json!({"fspId": "fsp-b"}));
+
+    let customer = harambee_proto::v1::PartyIdentifier {
+        r#type: harambee_proto::v1::PartyIdType::Msisdn as i32,
+        id: "254722000002".into(),
+        sub_id: String::new(),
+    };
+    let mut api = bank.api.clone();
+    let asked = customer.clone();
+    let lookup = tokio::spawn(async move {
+        api.lookup_party(harambee_proto::v1::LookupPartyRequest {
+            party: Some(asked),
+            currency: String::new(),
+        })
+        .await
+    });
+    // The switch asks the owner, on its PARTIES_GET endpoint, for the
+    // requester.
+    let get = next(&mut rx).await;
+    assert_eq!(
+        (get.method, get.path.as_str()),
+        (Method::GET, "/parties/MSISDN/254722000002")
+    );
+    assert_eq!(get.headers["fspiop-source"], "bank-a");
+    assert_eq!(get.headers["fspiop-destination"], "fsp-b");
+    assert!(
+        get.headers["accept"]
+            .to_str()
+            .is_ok_and(|a| a.contains("parties+json"))
+    );
+    let status = owner
+        .callback(
+            "/parties/MSISDN/254722000002",
+            "parties",
+            "bank-a",
+            json!({"party": {
+                "partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "254722000002", "fspId": "fsp-b"},
+                "name": "Amani Otieno",
+                "personalInfo": {"complexName": {"firstName": "Amani", "lastName": "Otieno"}, "dateOfBirth": "1990-01-31"},
+            }}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let found = lookup
+        .await
+        .expect("the lookup task")
+        .expect("the lookup")
+        .into_inner()
+        .party
+        .expect("a party");
+    assert_eq!(found.fsp_id, "fsp-b");
+    assert_eq!(found.display_name, "Amani Otieno");
+    assert_eq!(found.name.map(|n| n.first_name), Some("Amani".into()));
+    assert_eq!(found.date_of_birth, "1990-01-31");
+
+    // The owner says it does not know the party: its error, passed on.
+    let mut api = bank.api.clone();
+    let lookup = tokio::spawn(async move {
+        api.lookup_party(harambee_proto::v1::LookupPartyRequest {
+            party: Some(customer),
+            currency: String::new(),
+        })
+        .await
+    });
+    let get = next(&mut rx).await;
+    assert_eq!(get.path, "/parties/MSISDN/254722000002");
+    let status = owner
+        .callback(
+            "/parties/MSISDN/254722000002/error",
+            "parties",
+            "bank-a",
+            json!({"errorInformation": {"errorCode": "3204", "errorDescription": "closed account"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let refused = lookup.await.expect("the lookup task").expect_err("refused");
+    assert_eq!(code(&refused), 3204);
+    assert!(
+        refused.message().contains("closed account"),
+        "{}",
+        refused.message()
+    );
 }

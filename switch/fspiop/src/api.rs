@@ -22,7 +22,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State as AxumState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{post, put};
 use harambee_core::error::{ErrorCode, SwitchError};
 use harambee_core::record::PartyKey;
 use harambee_proto::v1::{Party, PartyIdType, PartyIdentifier};
@@ -35,6 +35,7 @@ use serde_json::{Value, json};
 use crate::callbacks::{Callback, Callbacks, Method, Placeholders, hub, url_for};
 use crate::error::HttpError;
 use crate::headers::{self, Fspiop};
+use crate::payees::{Pending, party_key, remote_error};
 
 /// Largest FSPIOP request body.
 pub const BODY_MAX_BYTES: usize = 256 * 1024;
@@ -51,14 +52,23 @@ struct Api {
     service: Arc<Service>,
     settings: ApiSettings,
     callbacks: Callbacks,
+    pending: Arc<Pending>,
 }
 
-/// The FSPIOP API's routes.
-pub fn router(service: Arc<Service>, settings: ApiSettings, callbacks: Callbacks) -> Router {
+/// The FSPIOP API's routes. `pending`: the requests the switch made of
+/// FSPIOP participants (through [`crate::payees::FspiopPayees`]), which
+/// their callbacks to this API answer.
+pub fn router(
+    service: Arc<Service>,
+    settings: ApiSettings,
+    callbacks: Callbacks,
+    pending: Arc<Pending>,
+) -> Router {
     let api = Api {
         service,
         settings,
         callbacks,
+        pending,
     };
     Router::new()
         .route(
@@ -75,11 +85,16 @@ pub fn router(service: Arc<Service>, settings: ApiSettings, callbacks: Callbacks
         )
         .route(
             "/parties/{party_type}/{id}",
-            axum::routing::get(get_parties),
+            axum::routing::get(get_parties).put(put_parties),
         )
         .route(
             "/parties/{party_type}/{id}/{sub_id}",
-            axum::routing::get(get_parties_sub),
+            axum::routing::get(get_parties_sub).put(put_parties_sub),
+        )
+        .route("/parties/{party_type}/{id}/error", put(put_parties_error))
+        .route(
+            "/parties/{party_type}/{id}/{sub_id}/error",
+            put(put_parties_sub_error),
         )
         .fallback(unknown_uri)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_MAX_BYTES))
@@ -520,4 +535,106 @@ fn count(call: &'static str, error: Option<&HttpError>) {
     };
     metrics::counter!("harambee_requests_total", "api" => "fspiop", "call" => call, "code" => code)
         .increment(1);
+}
+
+/// An owner's answer to a lookup the switch forwarded to it: `PUT
+/// /parties/...` (`error`: `PUT /parties/.../error`), to the requester
+/// named in `FSPIOP-Destination`. Answered 200.
+async fn answer_parties(
+    api: Api,
+    path: PartyPath,
+    headers: HeaderMap,
+    bytes: Bytes,
+    error: bool,
+) -> Response {
+    let fspiop = match api.caller(&headers, "parties", true) {
+        Ok(f) => f,
+        Err(e) => {
+            count("PutParties", Some(&e));
+            return e.into_response();
+        }
+    };
+    let Some(requester) = fspiop.destination else {
+        let e = HttpError::new(
+            ErrorCode::MissingElement,
+            "FSPIOP-Destination header is required",
+        );
+        count("PutParties", Some(&e));
+        return e.into_response();
+    };
+    let body: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            let e = HttpError::new(ErrorCode::MalformedSyntax, format!("body: {e}"));
+            count("PutParties", Some(&e));
+            return e.into_response();
+        }
+    };
+    let PartyPath(party_type, id, sub_id) = &path;
+    let key = party_key(
+        &requester,
+        party_type,
+        id,
+        sub_id.as_deref().unwrap_or_default(),
+    );
+    let answer = if error {
+        Err(remote_error(&body, ErrorCode::PartyNotFound))
+    } else {
+        Ok(body)
+    };
+    if !api.pending.complete(&key, answer) {
+        tracing::debug!(%key, "a parties callback nobody waits for");
+    }
+    count("PutParties", None);
+    StatusCode::OK.into_response()
+}
+
+async fn put_parties(
+    AxumState(api): AxumState<Api>,
+    Path((party_type, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    answer_parties(api, PartyPath(party_type, id, None), headers, bytes, false).await
+}
+
+async fn put_parties_sub(
+    AxumState(api): AxumState<Api>,
+    Path((party_type, id, sub)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    answer_parties(
+        api,
+        PartyPath(party_type, id, Some(sub)),
+        headers,
+        bytes,
+        false,
+    )
+    .await
+}
+
+async fn put_parties_error(
+    AxumState(api): AxumState<Api>,
+    Path((party_type, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    answer_parties(api, PartyPath(party_type, id, None), headers, bytes, true).await
+}
+
+async fn put_parties_sub_error(
+    AxumState(api): AxumState<Api>,
+    Path((party_type, id, sub)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    answer_parties(
+        api,
+        PartyPath(party_type, id, Some(sub)),
+        headers,
+        bytes,
+        true,
+    )
+    .await
 }

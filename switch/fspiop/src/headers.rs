@@ -92,7 +92,12 @@ pub fn check(headers: &HeaderMap, resource: &str, with_body: bool) -> Result<Fsp
     }
     // Accept is required on requests and absent on callbacks (PUT): when
     // present, one of its versions must be served.
-    if let Some(accept) = header(headers, "accept") {
+    // A client's `*/*` states no preference: as if there were no Accept.
+    let accept = header(headers, "accept").filter(|a| {
+        !a.split(',')
+            .all(|m| m.split(';').next().unwrap_or_default().trim() == "*/*")
+    });
+    if let Some(accept) = accept {
         let offered: Vec<Option<(u32, u32)>> = accept
             .split(',')
             .filter_map(|a| media_version(a, resource))
@@ -107,7 +112,12 @@ pub fn check(headers: &HeaderMap, resource: &str, with_body: bool) -> Result<Fsp
         }
         // `version=1` reads as 1.0: every version of the list that the
         // switch serves will do; the newest is answered.
-        let best = offered.iter().flatten().copied().filter(|v| supported(*v)).max();
+        let best = offered
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|v| supported(*v))
+            .max();
         match best {
             Some(v) => {
                 version.get_or_insert(v);
@@ -250,6 +260,26 @@ mod tests {
             ("fspiop-source", "dfsp-a"),
         ]);
         assert_eq!(check(&h, "quotes", true).map_err(|e| e.code), Err(3001));
+    }
+
+    #[test]
+    fn an_accept_of_anything_is_no_preference() {
+        let h = headers(&[
+            (
+                "content-type",
+                "application/vnd.interoperability.parties+json;version=1.1",
+            ),
+            ("accept", "*/*"),
+            ("date", DATE),
+            ("fspiop-source", "dfsp-b"),
+        ]);
+        assert_eq!(check(&h, "parties", true).map(|f| f.version), Ok((1, 1)));
+        let h = headers(&[
+            ("accept", "*/*"),
+            ("date", DATE),
+            ("fspiop-source", "dfsp-b"),
+        ]);
+        assert_eq!(check(&h, "parties", false).map_err(|e| e.code), Err(3102));
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! - [`api`]: the participant-facing FSPIOP v1.1 API; so far the account
 //!   lookup service's participants resource and `GET /parties` (quotes and
 //!   transfers come next, on the same service layer: issue 13).
+//! - [`payees`]: the service layer's ports over FSPIOP: a request to a
+//!   participant's registered URL, answered by its callback to [`api`].
 //! - [`headers`]: the FSPIOP headers, version negotiation (1, 1.0, 1.1).
 //! - [`callbacks`]: the switch's callbacks to participants' registered
 //!   URLs, retried up to a bound.
@@ -21,3 +23,4 @@ pub mod api;
 pub mod callbacks;
 pub mod error;
 pub mod headers;
+pub mod payees;

@@ -16,7 +16,7 @@ use harambee_proto::v1::{
     QuoteRequest, QuoteTerms, callback_quote_response, callback_transfer_response,
     get_party_response,
 };
-use harambee_service::ports::{Notices, Oracle, PayeeAnswer, PayeeConnector, TransferAsk};
+use harambee_service::ports::{Notices, Oracle, PayeeAnswer, PayeeConnector, Route, TransferAsk};
 use tokio::sync::Semaphore;
 
 /// Deadline of one Notify call.
@@ -25,6 +25,17 @@ pub const NOTIFY_TIMEOUT_MS: u64 = 5_000;
 /// Notify calls in flight at once; beyond, notices are not pushed (they
 /// stay readable on the Notifications stream).
 pub const NOTIFY_IN_FLIGHT_MAX: usize = 1_024;
+
+/// The gRPC URL of a route; 1001 for a participant reached otherwise.
+fn grpc_url(route: &Route) -> Result<&str, SwitchError> {
+    match route {
+        Route::Grpc(url) => Ok(url),
+        Route::Fspiop(e) => Err(SwitchError::new(
+            ErrorCode::DestinationCommunicationError,
+            format!("{} is reached over FSPIOP, not gRPC", e.participant),
+        )),
+    }
+}
 
 /// Reaches payees over gRPC: each participant's `PayeeCallback` service.
 pub struct GrpcPayees {
@@ -35,7 +46,7 @@ pub struct GrpcPayees {
 impl PayeeConnector for GrpcPayees {
     async fn party(
         &self,
-        endpoint: &str,
+        route: &Route,
         party: &PartyIdentifier,
         requester: &str,
         timeout: Duration,
@@ -46,7 +57,7 @@ impl PayeeConnector for GrpcPayees {
         };
         let response = self
             .channels
-            .payee(endpoint)?
+            .payee(grpc_url(route)?)?
             .get_party(with_deadline(request, timeout))
             .await
             .map_err(|s| call_error(&s))?
@@ -65,7 +76,7 @@ impl PayeeConnector for GrpcPayees {
 
     async fn quote(
         &self,
-        endpoint: &str,
+        route: &Route,
         request: &QuoteRequest,
         timeout: Duration,
     ) -> Result<QuoteTerms, SwitchError> {
@@ -74,7 +85,7 @@ impl PayeeConnector for GrpcPayees {
         };
         let response = self
             .channels
-            .payee(endpoint)?
+            .payee(grpc_url(route)?)?
             .quote(with_deadline(request, timeout))
             .await
             .map_err(|s| call_error(&s))?
@@ -91,7 +102,10 @@ impl PayeeConnector for GrpcPayees {
         }
     }
 
-    async fn transfer(&self, endpoint: &str, ask: &TransferAsk, timeout: Duration) -> PayeeAnswer {
+    async fn transfer(&self, route: &Route, ask: &TransferAsk, timeout: Duration) -> PayeeAnswer {
+        let Ok(endpoint) = grpc_url(route) else {
+            return PayeeAnswer::Unreachable(ErrorCode::DestinationCommunicationError.number());
+        };
         let request = CallbackTransferRequest {
             transfer_id: harambee_core::text::uuid_string(ask.transfer_id.0),
             payer_fsp: ask.payer.clone(),
@@ -196,7 +210,10 @@ impl GrpcNotices {
 }
 
 impl Notices for GrpcNotices {
-    fn deliver(&self, participant: &str, endpoint: &str, notification: Notification) {
+    fn deliver(&self, participant: &str, route: &Route, notification: Notification) {
+        let Route::Grpc(endpoint) = route else {
+            return;
+        };
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
             metrics::counter!("harambee_notify_total", "result" => "skipped").increment(1);
             return;

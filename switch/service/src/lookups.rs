@@ -87,11 +87,11 @@ impl Service {
             validate::currency("currency", currency)?;
         }
         let owner = self.owner_of(identifier, &party, currency).await?;
-        let url = self.transfers.endpoint(&owner)?;
+        let route = self.transfers.endpoint(&owner)?;
         let timeout = deadline(self.settings.lookup_timeout_ms);
         let mut found = self
             .payees
-            .party(&url, identifier, requester, timeout)
+            .party(&route, identifier, requester, timeout)
             .await?;
         found.fsp_id = owner;
         Ok(found)

@@ -85,12 +85,12 @@ pub async fn run(
         let deliver = service.is_writer();
         for (participant, notification) in notices {
             if deliver {
-                let endpoint = service
+                let route = service
                     .read()
                     .ok()
-                    .and_then(|st| st.directory.endpoint(&participant).map(str::to_string));
-                if let Some(endpoint) = endpoint {
-                    delivery.deliver(&participant, &endpoint, notification.clone());
+                    .and_then(|st| crate::transfers::route_of(&st, &participant));
+                if let Some(route) = route {
+                    delivery.deliver(&participant, &route, notification.clone());
                 }
             }
             let _ = service.bus.send(Notice {

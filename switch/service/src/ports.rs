@@ -60,6 +60,34 @@ pub enum PayeeAnswer {
     Unreachable(u16),
 }
 
+/// How the switch reaches a participant: by the protocol its endpoints
+/// speak.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Its `PayeeCallback` gRPC service at this URL.
+    Grpc(String),
+    /// Its FSPIOP callback URLs (the directory's typed endpoints).
+    Fspiop(FspiopEndpoints),
+}
+
+/// An FSPIOP participant's callback URLs, as the directory holds them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FspiopEndpoints {
+    pub participant: String,
+    /// Endpoint type (`FSPIOP_CALLBACK_URL_...`) and URL template.
+    pub urls: Vec<(String, String)>,
+}
+
+impl FspiopEndpoints {
+    /// The URL template registered for `kind`.
+    pub fn url(&self, kind: &str) -> Option<&str> {
+        self.urls
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map(|(_, u)| u.as_str())
+    }
+}
+
 /// Reaches a participant: as the owner of a party, and as the payee of a
 /// quote and of a transfer. Every call waits at most `timeout`.
 #[async_trait]
@@ -68,7 +96,7 @@ pub trait PayeeConnector: Send + Sync + 'static {
     /// owner answers with is passed on (its code, or 3204 if it has none).
     async fn party(
         &self,
-        endpoint: &str,
+        route: &Route,
         party: &PartyIdentifier,
         requester: &str,
         timeout: Duration,
@@ -80,14 +108,14 @@ pub trait PayeeConnector: Send + Sync + 'static {
     /// caller.
     async fn quote(
         &self,
-        endpoint: &str,
+        route: &Route,
         request: &QuoteRequest,
         timeout: Duration,
     ) -> Result<QuoteTerms, SwitchError>;
 
-    /// Asks the payee at `endpoint` to fulfil `ask`, waiting at most
+    /// Asks the payee at `route` to fulfil `ask`, waiting at most
     /// `timeout`.
-    async fn transfer(&self, endpoint: &str, ask: &TransferAsk, timeout: Duration) -> PayeeAnswer;
+    async fn transfer(&self, route: &Route, ask: &TransferAsk, timeout: Duration) -> PayeeAnswer;
 }
 
 /// An oracle: who owns parties of a type the switch's directory does not
@@ -109,8 +137,8 @@ pub trait Oracle: Send + Sync + 'static {
 /// notice not delivered stays readable on the participant's stream of
 /// notices (see `crate::notices`).
 pub trait Notices: Send + Sync + 'static {
-    /// Sends `notification` to `participant` at its callback `endpoint`.
-    fn deliver(&self, participant: &str, endpoint: &str, notification: Notification);
+    /// Sends `notification` to `participant` by `route`.
+    fn deliver(&self, participant: &str, route: &Route, notification: Notification);
 }
 
 /// A credential as a transport presents it. (Client certificates, for
@@ -149,4 +177,61 @@ pub trait Authenticator: Send + Sync + 'static {
         credential: Credential<'_>,
         role: Role,
     ) -> Result<Principal, SwitchError>;
+}
+
+/// One connector per protocol, each participant reached by the one its
+/// route names.
+pub struct Routed {
+    pub grpc: std::sync::Arc<dyn PayeeConnector>,
+    pub fspiop: std::sync::Arc<dyn PayeeConnector>,
+}
+
+impl Routed {
+    fn by(&self, route: &Route) -> &dyn PayeeConnector {
+        match route {
+            Route::Grpc(_) => self.grpc.as_ref(),
+            Route::Fspiop(_) => self.fspiop.as_ref(),
+        }
+    }
+}
+
+#[async_trait]
+impl PayeeConnector for Routed {
+    async fn party(
+        &self,
+        route: &Route,
+        party: &PartyIdentifier,
+        requester: &str,
+        timeout: Duration,
+    ) -> Result<Party, SwitchError> {
+        self.by(route).party(route, party, requester, timeout).await
+    }
+
+    async fn quote(
+        &self,
+        route: &Route,
+        request: &QuoteRequest,
+        timeout: Duration,
+    ) -> Result<QuoteTerms, SwitchError> {
+        self.by(route).quote(route, request, timeout).await
+    }
+
+    async fn transfer(&self, route: &Route, ask: &TransferAsk, timeout: Duration) -> PayeeAnswer {
+        self.by(route).transfer(route, ask, timeout).await
+    }
+}
+
+/// Notices delivered by each participant's protocol.
+pub struct RoutedNotices {
+    pub grpc: std::sync::Arc<dyn Notices>,
+    pub fspiop: std::sync::Arc<dyn Notices>,
+}
+
+impl Notices for RoutedNotices {
+    fn deliver(&self, participant: &str, route: &Route, notification: Notification) {
+        match route {
+            Route::Grpc(_) => self.grpc.deliver(participant, route, notification),
+            Route::Fspiop(_) => self.fspiop.deliver(participant, route, notification),
+        }
+    }
 }

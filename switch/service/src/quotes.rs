@@ -122,9 +122,9 @@ impl Service {
                 "expiration: is in the past",
             ));
         }
-        let url = self.transfers.endpoint(&payee)?;
+        let route = self.transfers.endpoint(&payee)?;
         let timeout = deadline(self.settings.quote_timeout_ms);
-        let terms = self.payees.quote(&url, &r, timeout).await?;
+        let terms = self.payees.quote(&route, &r, timeout).await?;
         let bad = |field: &str, e: FspiopError| {
             SwitchError::new(
                 ErrorCode::PayeeRejectedQuote,

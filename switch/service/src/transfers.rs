@@ -24,7 +24,7 @@ use harambee_ledger::{Currency, Reply, TransferId, TransferRecord, TransferState
 use rust_decimal::Decimal;
 
 use crate::Settings;
-use crate::ports::{Clock, PayeeAnswer, PayeeConnector, TransferAsk};
+use crate::ports::{Clock, PayeeAnswer, PayeeConnector, Route, TransferAsk};
 
 /// How long a waiting caller waits past the expiry for the sweep to expire
 /// an unanswered transfer (plus two sweep intervals).
@@ -80,6 +80,25 @@ pub struct TransferView {
     pub record: TransferRecord,
     pub payer: String,
     pub payee: String,
+}
+
+/// How the directory says `name` is reached: its gRPC `PayeeCallback`
+/// if it has one, else its FSPIOP endpoints if it has any.
+pub fn route_of(st: &harambee_core::state::State, name: &str) -> Option<Route> {
+    if let Some(url) = st.directory.endpoint(name) {
+        return Some(Route::Grpc(url.to_string()));
+    }
+    let urls: Vec<(String, String)> = st
+        .directory
+        .callbacks(name)
+        .map(|(k, u)| (k.to_string(), u.to_string()))
+        .collect();
+    (!urls.is_empty()).then(|| {
+        Route::Fspiop(crate::ports::FspiopEndpoints {
+            participant: name.to_string(),
+            urls,
+        })
+    })
 }
 
 /// 3208 for a transfer the ledger does not hold.
@@ -266,9 +285,9 @@ impl Transfers {
         })
     }
 
-    /// The payee's callback endpoint, if it is an active participant with
-    /// one.
-    pub fn endpoint(&self, name: &str) -> Result<String, SwitchError> {
+    /// How to reach `name`, if it is an active participant with an
+    /// endpoint.
+    pub fn endpoint(&self, name: &str) -> Result<Route, SwitchError> {
         let st = self.engine.read()?;
         let active = st
             .ledger
@@ -280,15 +299,12 @@ impl Transfers {
                 format!("participant {name} is unknown or inactive"),
             ));
         }
-        st.directory
-            .endpoint(name)
-            .map(str::to_string)
-            .ok_or_else(|| {
-                SwitchError::new(
-                    ErrorCode::DestinationFspError,
-                    format!("participant {name} has no callback endpoint"),
-                )
-            })
+        route_of(&st, name).ok_or_else(|| {
+            SwitchError::new(
+                ErrorCode::DestinationFspError,
+                format!("participant {name} has no callback endpoint"),
+            )
+        })
     }
 
     /// The saga's step after a reserve: asks the payee, and logs its answer

@@ -1,0 +1,303 @@
+//! The service layer's ports over FSPIOP: a participant whose endpoints
+//! are FSPIOP is asked with a request to its registered URL, and answers
+//! with a callback to the switch (`PUT /parties/...`), which [`Pending`]
+//! matches to the request waiting for it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use harambee_core::error::{ErrorCode, SwitchError};
+use harambee_proto::v1::{
+    Notification, Party, PartyIdType, PartyIdentifier, PartyName, QuoteRequest, QuoteTerms,
+};
+use harambee_service::ports::{
+    Clock, FspiopEndpoints, Notices, PayeeAnswer, PayeeConnector, Route, SystemClock, TransferAsk,
+};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::headers::{content_type, http_date};
+
+/// Requests waiting for their callback at once; beyond, a new one is
+/// refused (2003) rather than let the table grow.
+pub const PENDING_MAX: usize = 100_000;
+
+/// The answer a callback brought: its body, or its `errorInformation`.
+pub type Answer = Result<Value, SwitchError>;
+
+/// Requests waiting for a participant's callback, by what the callback
+/// will name.
+#[derive(Default)]
+pub struct Pending {
+    waiting: Mutex<HashMap<String, Vec<oneshot::Sender<Answer>>>>,
+}
+
+impl Pending {
+    /// Waits for the callback `key` names.
+    pub fn wait(&self, key: &str) -> Result<oneshot::Receiver<Answer>, SwitchError> {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        if waiting.len() >= PENDING_MAX && !waiting.contains_key(key) {
+            return Err(SwitchError::new(
+                ErrorCode::ServiceUnavailable,
+                "too many requests waiting for participants' callbacks",
+            ));
+        }
+        let (tx, rx) = oneshot::channel();
+        waiting.entry(key.to_string()).or_default().push(tx);
+        Ok(rx)
+    }
+
+    /// Hands `answer` to every request waiting for `key`; false if none
+    /// was.
+    pub fn complete(&self, key: &str, answer: Answer) -> bool {
+        let waiters = self
+            .waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+        let Some(waiters) = waiters else {
+            return false;
+        };
+        for w in waiters {
+            let _ = w.send(answer.clone());
+        }
+        true
+    }
+
+    /// Drops the requests waiting for `key` (they gave up).
+    pub fn forget(&self, key: &str) {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}
+
+/// The key of a lookup's callback: who asked, and which party.
+pub fn party_key(requester: &str, party_type: &str, id: &str, sub_id: &str) -> String {
+    format!("parties|{requester}|{party_type}|{id}|{sub_id}")
+}
+
+/// The FSPIOP name of a party id type (`MSISDN`, ...).
+pub fn party_type_name(kind: i32) -> &'static str {
+    PartyIdType::try_from(kind)
+        .unwrap_or(PartyIdType::Unspecified)
+        .as_str_name()
+        .trim_start_matches("PARTY_ID_TYPE_")
+}
+
+/// A party from FSPIOP's `PUT /parties` body.
+pub fn party_from_body(body: &Value) -> Result<Party, SwitchError> {
+    let party = body
+        .get("party")
+        .ok_or_else(|| SwitchError::new(ErrorCode::MissingElement, "party is required"))?;
+    let text = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let id_info = party.get("partyIdInfo").ok_or_else(|| {
+        SwitchError::new(ErrorCode::MissingElement, "party.partyIdInfo is required")
+    })?;
+    let kind =
+        PartyIdType::from_str_name(&format!("PARTY_ID_TYPE_{}", text(id_info, "partyIdType")))
+            .unwrap_or(PartyIdType::Unspecified);
+    let personal = party.get("personalInfo").cloned().unwrap_or(Value::Null);
+    let complex = personal.get("complexName").cloned().unwrap_or(Value::Null);
+    let name = PartyName {
+        first_name: text(&complex, "firstName"),
+        middle_name: text(&complex, "middleName"),
+        last_name: text(&complex, "lastName"),
+    };
+    let has_name =
+        !(name.first_name.is_empty() && name.middle_name.is_empty() && name.last_name.is_empty());
+    Ok(Party {
+        identifier: Some(PartyIdentifier {
+            r#type: kind as i32,
+            id: text(id_info, "partyIdentifier"),
+            sub_id: text(id_info, "partySubIdOrType"),
+        }),
+        fsp_id: text(id_info, "fspId"),
+        display_name: text(party, "name"),
+        name: has_name.then_some(name),
+        date_of_birth: text(&personal, "dateOfBirth"),
+        merchant_classification_code: text(party, "merchantClassificationCode"),
+        supported_currencies: party
+            .get("supportedCurrencies")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+/// The error a participant's `errorInformation` carries, passed on.
+pub fn remote_error(body: &Value, fallback: ErrorCode) -> SwitchError {
+    let info = &body["errorInformation"];
+    let code = info["errorCode"]
+        .as_str()
+        .and_then(|c| c.parse::<u16>().ok())
+        .unwrap_or(fallback.number());
+    let description: String = info["errorDescription"]
+        .as_str()
+        .unwrap_or_default()
+        .chars()
+        .take(harambee_proto::fspiop::DESCRIPTION_LENGTH_MAX)
+        .collect();
+    let error = if description.is_empty() {
+        harambee_proto::fspiop::FspiopError::from_number(code, "")
+    } else {
+        harambee_proto::fspiop::FspiopError { code, description }
+    };
+    error.into()
+}
+
+/// Reaches FSPIOP participants.
+pub struct FspiopPayees {
+    http: reqwest::Client,
+    pending: Arc<Pending>,
+}
+
+impl FspiopPayees {
+    pub fn new(pending: Arc<Pending>) -> FspiopPayees {
+        FspiopPayees {
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_millis(2_000))
+                .pool_max_idle_per_host(64)
+                .build()
+                .unwrap_or_default(),
+            pending,
+        }
+    }
+
+    fn endpoints(route: &Route) -> Result<&FspiopEndpoints, SwitchError> {
+        match route {
+            Route::Fspiop(e) => Ok(e),
+            Route::Grpc(_) => Err(SwitchError::new(
+                ErrorCode::DestinationCommunicationError,
+                "a gRPC participant is not reached over FSPIOP",
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl PayeeConnector for FspiopPayees {
+    async fn party(
+        &self,
+        route: &Route,
+        party: &PartyIdentifier,
+        requester: &str,
+        timeout: Duration,
+    ) -> Result<Party, SwitchError> {
+        let owner = Self::endpoints(route)?;
+        let party_type = party_type_name(party.r#type);
+        let kind = if party.sub_id.is_empty() {
+            "FSPIOP_CALLBACK_URL_PARTIES_GET"
+        } else {
+            "FSPIOP_CALLBACK_URL_PARTIES_SUB_ID_GET"
+        };
+        let template = owner.url(kind).ok_or_else(|| {
+            SwitchError::new(
+                ErrorCode::DestinationFspError,
+                format!("{} has no {kind} endpoint", owner.participant),
+            )
+        })?;
+        let url = template
+            .replace("{{partyIdType}}", party_type)
+            .replace("{{partyIdentifier}}", &party.id)
+            .replace("{{partySubIdOrType}}", &party.sub_id);
+        let mut uri = format!("/parties/{party_type}/{}", party.id);
+        if !party.sub_id.is_empty() {
+            uri = format!("{uri}/{}", party.sub_id);
+        }
+        let key = party_key(requester, party_type, &party.id, &party.sub_id);
+        let answer = self.pending.wait(&key)?;
+        let sent = self
+            .http
+            .get(&url)
+            .timeout(timeout)
+            .header(
+                "accept",
+                "application/vnd.interoperability.parties+json;version=1",
+            )
+            .header("content-type", content_type("parties"))
+            .header("date", http_date(SystemClock.now_ms()))
+            .header("fspiop-source", requester)
+            .header("fspiop-destination", &owner.participant)
+            .header("fspiop-http-method", "GET")
+            .header("fspiop-uri", &uri)
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => {
+                self.pending.forget(&key);
+                let body: Value = r.json().await.unwrap_or(Value::Null);
+                return Err(remote_error(
+                    &body,
+                    ErrorCode::DestinationCommunicationError,
+                ));
+            }
+            Err(e) => {
+                self.pending.forget(&key);
+                return Err(SwitchError::new(
+                    ErrorCode::DestinationCommunicationError,
+                    format!("{} could not be reached: {e}", owner.participant),
+                ));
+            }
+        }
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(Ok(body))) => party_from_body(&body),
+            Ok(Ok(Err(e))) => Err(e),
+            Ok(Err(_)) | Err(_) => {
+                self.pending.forget(&key);
+                Err(SwitchError::new(
+                    ErrorCode::ServerTimedOut,
+                    format!("{} did not answer the lookup in time", owner.participant),
+                ))
+            }
+        }
+    }
+
+    async fn quote(
+        &self,
+        route: &Route,
+        _request: &QuoteRequest,
+        _timeout: Duration,
+    ) -> Result<QuoteTerms, SwitchError> {
+        let payee = Self::endpoints(route)?;
+        Err(SwitchError::new(
+            ErrorCode::NotImplemented,
+            format!(
+                "quotes with an FSPIOP payee ({}) are not served yet",
+                payee.participant
+            ),
+        ))
+    }
+
+    async fn transfer(
+        &self,
+        _route: &Route,
+        _ask: &TransferAsk,
+        _timeout: Duration,
+    ) -> PayeeAnswer {
+        PayeeAnswer::Unreachable(ErrorCode::NotImplemented.number())
+    }
+}
+
+/// Notices to FSPIOP participants: transfer outcomes go as the transfer
+/// callbacks (next); other notices have no FSPIOP form and are read on
+/// the participant's own terms (the admin API, reports).
+pub struct FspiopNotices;
+
+impl Notices for FspiopNotices {
+    fn deliver(&self, _participant: &str, _route: &Route, _notification: Notification) {}
+}
