@@ -67,6 +67,8 @@ pub fn op_req<T>(message: T) -> tonic::Request<T> {
     r
 }
 
+pub mod fspiop;
+
 pub use harambee_sim::network::Member;
 
 /// A switch running in this process on 127.0.0.1, with its data directory.

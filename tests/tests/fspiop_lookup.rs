@@ -5,186 +5,10 @@
 
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::Method;
+use harambee_tests::fspiop::*;
 use harambee_tests::*;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
-
-/// One callback the DFSP received.
-#[derive(Debug)]
-struct Received {
-    method: Method,
-    path: String,
-    headers: HeaderMap,
-    body: Value,
-}
-
-/// A DFSP's callback server: records every request, answers 200.
-async fn callback_server() -> (String, mpsc::Receiver<Received>) {
-    let (tx, rx) = mpsc::channel(64);
-    let app = axum::Router::new().fallback(
-        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let tx = tx.clone();
-            async move {
-                let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                let _ = tx
-                    .send(Received {
-                        method,
-                        path: uri.path().to_string(),
-                        headers,
-                        body,
-                    })
-                    .await;
-                axum::http::StatusCode::OK
-            }
-        },
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), rx)
-}
-
-async fn next(rx: &mut mpsc::Receiver<Received>) -> Received {
-    tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await
-        .expect("a callback within 10 s")
-        .expect("the callback server runs")
-}
-
-struct Dfsp {
-    http: reqwest::Client,
-    api: String,
-    name: String,
-    credential: String,
-}
-
-impl Dfsp {
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        resource: &str,
-        version: &str,
-        body: Option<Value>,
-        credential: Option<&str>,
-    ) -> (u16, Value) {
-        let media = format!("application/vnd.interoperability.{resource}+json;version={version}");
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.api))
-            .header("accept", &media)
-            .header("date", "Tue, 01 Dec 2026 19:00:00 GMT")
-            .header("fspiop-source", &self.name)
-            .header("fspiop-signature", "{\"signature\":\"untouched\"}");
-        if let Some(c) = credential
-            .or(Some(self.credential.as_str()))
-            .filter(|c| !c.is_empty())
-        {
-            request = request.bearer_auth(c);
-        }
-        if let Some(body) = body {
-            request = request
-                .header("content-type", &media)
-                .body(body.to_string());
-        }
-        let response = request.send().await.expect("the FSPIOP API answers");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("a body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-}
-
-impl Dfsp {
-    /// A callback of this DFSP to the switch, for `destination`.
-    async fn callback(&self, path: &str, resource: &str, destination: &str, body: Value) -> u16 {
-        let response = self
-            .http
-            .put(format!("{}{path}", self.api))
-            .bearer_auth(&self.credential)
-            .header(
-                "content-type",
-                format!("application/vnd.interoperability.{resource}+json;version=1.1"),
-            )
-            .header("date", "Tue, 01 Dec 2026 19:00:00 GMT")
-            .header("fspiop-source", &self.name)
-            .header("fspiop-destination", destination)
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("the FSPIOP API answers");
-        let status = response.status().as_u16();
-        if status >= 300 {
-            eprintln!(
-                "callback refused: {}",
-                response.text().await.unwrap_or_default()
-            );
-        }
-        status
-    }
-}
-
-/// An FSPIOP participant onboarded through the admin API, its callbacks
-/// at `callbacks`.
-async fn fspiop_participant(s: &TestSwitch, name: &str, callbacks: &str) -> Dfsp {
-    let http = reqwest::Client::new();
-    let admin = format!("http://{}", s.running().admin_addr.expect("admin API"));
-    let created: Value = http
-        .post(format!("{admin}/participants"))
-        .bearer_auth(OPERATOR_TOKEN)
-        .json(&json!({"name": name, "currency": CURRENCY}))
-        .send()
-        .await
-        .expect("admin")
-        .json()
-        .await
-        .expect("json");
-    let credential = created["credential"]
-        .as_str()
-        .expect("a credential")
-        .to_string();
-    for (kind, path) in [
-        (
-            "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT",
-            "/participants/{{partyIdType}}/{{partyIdentifier}}",
-        ),
-        (
-            "FSPIOP_CALLBACK_URL_PARTICIPANT_PUT_ERROR",
-            "/participants/{{partyIdType}}/{{partyIdentifier}}/error",
-        ),
-        (
-            "FSPIOP_CALLBACK_URL_PARTIES_GET",
-            "/parties/{{partyIdType}}/{{partyIdentifier}}",
-        ),
-        (
-            "FSPIOP_CALLBACK_URL_PARTIES_PUT",
-            "/parties/{{partyIdType}}/{{partyIdentifier}}",
-        ),
-        (
-            "FSPIOP_CALLBACK_URL_PARTIES_PUT_ERROR",
-            "/parties/{{partyIdType}}/{{partyIdentifier}}/error",
-        ),
-    ] {
-        let status = http
-            .post(format!("{admin}/participants/{name}/endpoints"))
-            .bearer_auth(OPERATOR_TOKEN)
-            .json(&json!({"type": kind, "value": format!("{callbacks}{path}")}))
-            .send()
-            .await
-            .expect("admin")
-            .status();
-        assert_eq!(status.as_u16(), 201);
-    }
-    Dfsp {
-        http,
-        api: format!("http://{}", s.running().fspiop_addr.expect("FSPIOP API")),
-        name: name.to_string(),
-        credential,
-    }
-}
 
 #[tokio::test]
 async fn an_fspiop_dfsp_registers_a_party_and_finds_a_grpc_participants_party() {
@@ -338,7 +162,7 @@ async fn bad_requests_are_refused_at_once_and_call_nothing_back() {
     // No credential, or another participant's name in FSPIOP-Source: 3105.
     let anonymous = Dfsp {
         credential: String::new(),
-        ..dfsp_clone(&dfsp)
+        ..dfsp.clone()
     };
     let (status, body) = anonymous
         .send(
@@ -357,7 +181,7 @@ async fn bad_requests_are_refused_at_once_and_call_nothing_back() {
     );
     let impostor = Dfsp {
         name: "fsp-z".into(),
-        ..dfsp_clone(&dfsp)
+        ..dfsp.clone()
     };
     let (status, body) = impostor
         .send(
@@ -428,15 +252,6 @@ async fn bad_requests_are_refused_at_once_and_call_nothing_back() {
             .is_err(),
         "no callback for a refused request"
     );
-}
-
-fn dfsp_clone(d: &Dfsp) -> Dfsp {
-    Dfsp {
-        http: d.http.clone(),
-        api: d.api.clone(),
-        name: d.name.clone(),
-        credential: d.credential.clone(),
-    }
 }
 
 #[tokio::test]

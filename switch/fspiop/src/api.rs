@@ -33,9 +33,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::callbacks::{Callback, Callbacks, Method, Placeholders, hub, url_for};
+use crate::convert::{quote_request_in, quote_response_out};
 use crate::error::HttpError;
 use crate::headers::{self, Fspiop};
-use crate::payees::{Pending, party_key, remote_error};
+use crate::payees::{Pending, party_key, quote_key, remote_error};
+
+/// Endpoint types registered as a base URL (the resource's path goes
+/// after it) rather than a template.
+pub const BASE_URL_KINDS: &[&str] = &[
+    "FSPIOP_CALLBACK_URL_QUOTES",
+    "FSPIOP_CALLBACK_URL_BULK_QUOTES",
+];
 
 /// Largest FSPIOP request body.
 pub const BODY_MAX_BYTES: usize = 256 * 1024;
@@ -96,6 +104,12 @@ pub fn router(
             "/parties/{party_type}/{id}/{sub_id}/error",
             put(put_parties_sub_error),
         )
+        .route("/quotes", post(post_quotes))
+        .route(
+            "/quotes/{id}",
+            axum::routing::get(get_quotes).put(put_quotes),
+        )
+        .route("/quotes/{id}/error", put(put_quotes_error))
         .fallback(unknown_uri)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_MAX_BYTES))
         .with_state(api)
@@ -187,6 +201,48 @@ impl Api {
                 body,
                 relayed: Vec::new(),
             }),
+            Err(e) => tracing::debug!(participant = %to, error = %e, "no callback URL"),
+        }
+    }
+}
+
+impl Api {
+    /// Sends `body` to `to`'s endpoint `kind`, at `uri`: the URL template
+    /// filled in, or, for a base URL (`FSPIOP_CALLBACK_URL_QUOTES`), the
+    /// base followed by `uri`.
+    fn callback(
+        &self,
+        to: &str,
+        kind: &str,
+        uri: String,
+        resource: &'static str,
+        source: String,
+        body: Value,
+    ) {
+        // These endpoint types are base URLs, the resource's path after them.
+        let base_url = BASE_URL_KINDS.contains(&kind);
+        let url = match self.service.read() {
+            Ok(st) => url_for(&st, to, kind, &Placeholders::default()),
+            Err(e) => Err(e),
+        };
+        match url {
+            Ok(url) => {
+                let url = if base_url {
+                    format!("{}{uri}", url.trim_end_matches('/'))
+                } else {
+                    url
+                };
+                self.callbacks.send(Callback {
+                    method: Method::Put,
+                    url,
+                    resource,
+                    source,
+                    destination: to.to_string(),
+                    uri,
+                    body,
+                    relayed: Vec::new(),
+                });
+            }
             Err(e) => tracing::debug!(participant = %to, error = %e, "no callback URL"),
         }
     }
@@ -637,4 +693,184 @@ async fn put_parties_sub_error(
         true,
     )
     .await
+}
+
+/// `POST /quotes`: the payer's request, put to the payee through the
+/// service layer; the recorded quote goes back to the payer as `PUT
+/// /quotes/{ID}` (from the payee), an error as `PUT /quotes/{ID}/error`.
+async fn post_quotes(AxumState(api): AxumState<Api>, headers: HeaderMap, bytes: Bytes) -> Response {
+    let fspiop = match api.caller(&headers, "quotes", true) {
+        Ok(f) => f,
+        Err(e) => {
+            count("PostQuotes", Some(&e));
+            return e.into_response();
+        }
+    };
+    let checked = serde_json::from_slice::<Value>(&bytes)
+        .map_err(|e| HttpError::new(ErrorCode::MalformedSyntax, format!("body: {e}")))
+        .and_then(|body| quote_request_in(&body).map_err(HttpError::from))
+        .and_then(|mut r| {
+            validate::uuid("quoteId", &r.quote_id)?;
+            validate::uuid("transactionId", &r.transaction_id)?;
+            // The payee is the body's, or else the header's.
+            if let (Some(payee), Some(destination)) = (r.payee.as_mut(), &fspiop.destination)
+                && payee.fsp_id.is_empty()
+            {
+                payee.fsp_id = destination.clone();
+            }
+            Ok(r)
+        });
+    let request = match checked {
+        Ok(r) => r,
+        Err(e) => {
+            count("PostQuotes", Some(&e));
+            return e.into_response();
+        }
+    };
+    let payer = fspiop.source;
+    tokio::spawn(async move {
+        let quote_id = request.quote_id.clone();
+        let uri = format!("/quotes/{quote_id}");
+        match api.service.quote(&payer, request).await {
+            Ok(quote) => {
+                let payee = quote.payee_fsp.clone();
+                let body = quote_response_out(&quote);
+                api.callback(
+                    &payer,
+                    "FSPIOP_CALLBACK_URL_QUOTES",
+                    uri,
+                    "quotes",
+                    payee,
+                    body,
+                );
+            }
+            Err(e) => {
+                let e = HttpError::from(e);
+                api.callback(
+                    &payer,
+                    "FSPIOP_CALLBACK_URL_QUOTES",
+                    format!("{uri}/error"),
+                    "quotes",
+                    hub(),
+                    e.body(),
+                );
+            }
+        }
+    });
+    count("PostQuotes", None);
+    accepted()
+}
+
+/// `GET /quotes/{ID}`: the recorded quote, to its payer or payee, as `PUT
+/// /quotes/{ID}`.
+async fn get_quotes(
+    AxumState(api): AxumState<Api>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let fspiop = match api.caller(&headers, "quotes", false) {
+        Ok(f) => f,
+        Err(e) => {
+            count("GetQuotes", Some(&e));
+            return e.into_response();
+        }
+    };
+    if let Err(e) = validate::uuid("ID", &id) {
+        let e = HttpError::from(e);
+        count("GetQuotes", Some(&e));
+        return e.into_response();
+    }
+    let caller = fspiop.source;
+    tokio::spawn(async move {
+        let uri = format!("/quotes/{id}");
+        match api.service.get_quote(&caller, &id).await {
+            Ok(quote) => {
+                let body = quote_response_out(&quote);
+                api.callback(
+                    &caller,
+                    "FSPIOP_CALLBACK_URL_QUOTES",
+                    uri,
+                    "quotes",
+                    hub(),
+                    body,
+                );
+            }
+            Err(e) => {
+                let e = HttpError::from(e);
+                let uri = format!("{uri}/error");
+                api.callback(
+                    &caller,
+                    "FSPIOP_CALLBACK_URL_QUOTES",
+                    uri,
+                    "quotes",
+                    hub(),
+                    e.body(),
+                );
+            }
+        }
+    });
+    count("GetQuotes", None);
+    accepted()
+}
+
+/// A payee's answer to a quote the switch put to it: `PUT /quotes/{ID}`
+/// (or `.../error`), for the payer named in `FSPIOP-Destination`.
+async fn answer_quotes(
+    api: Api,
+    id: String,
+    headers: HeaderMap,
+    bytes: Bytes,
+    error: bool,
+) -> Response {
+    let fspiop = match api.caller(&headers, "quotes", true) {
+        Ok(f) => f,
+        Err(e) => {
+            count("PutQuotes", Some(&e));
+            return e.into_response();
+        }
+    };
+    let Some(payer) = fspiop.destination else {
+        let e = HttpError::new(
+            ErrorCode::MissingElement,
+            "FSPIOP-Destination header is required",
+        );
+        count("PutQuotes", Some(&e));
+        return e.into_response();
+    };
+    let body: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            let e = HttpError::new(ErrorCode::MalformedSyntax, format!("body: {e}"));
+            count("PutQuotes", Some(&e));
+            return e.into_response();
+        }
+    };
+    let answer = if error {
+        Err(remote_error(&body, ErrorCode::PayeeRejectedQuote))
+    } else {
+        Ok(body)
+    };
+    if !api.pending.complete(&quote_key(&payer, &id), answer) {
+        tracing::debug!(quote = %id, "a quotes callback nobody waits for");
+    }
+    count("PutQuotes", None);
+    StatusCode::OK.into_response()
+}
+
+async fn put_quotes(
+    AxumState(api): AxumState<Api>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    answer_quotes(api, id, headers, bytes, false).await
+}
+
+async fn put_quotes_error(
+    AxumState(api): AxumState<Api>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    answer_quotes(api, id, headers, bytes, true).await
 }

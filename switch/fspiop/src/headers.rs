@@ -194,7 +194,7 @@ pub fn http_date(ms: i64) -> String {
 
 /// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's
 /// algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -21,6 +21,7 @@
 pub mod admin;
 pub mod api;
 pub mod callbacks;
+pub mod convert;
 pub mod error;
 pub mod headers;
 pub mod payees;

@@ -80,6 +80,11 @@ pub fn party_key(requester: &str, party_type: &str, id: &str, sub_id: &str) -> S
     format!("parties|{requester}|{party_type}|{id}|{sub_id}")
 }
 
+/// The key of a quote's callback: for whom, and which quote.
+pub fn quote_key(payer: &str, quote_id: &str) -> String {
+    format!("quotes|{payer}|{quote_id}")
+}
+
 /// The FSPIOP name of a party id type (`MSISDN`, ...).
 pub fn party_type_name(kind: i32) -> &'static str {
     PartyIdType::try_from(kind)
@@ -177,6 +182,46 @@ impl FspiopPayees {
         }
     }
 
+    /// The callback answering a request the participant took (2xx), or
+    /// why there is none.
+    async fn answered(
+        &self,
+        sent: Result<reqwest::Response, reqwest::Error>,
+        key: &str,
+        participant: &str,
+        answer: oneshot::Receiver<Answer>,
+        timeout: Duration,
+    ) -> Answer {
+        match sent {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => {
+                self.pending.forget(key);
+                let body: Value = r.json().await.unwrap_or(Value::Null);
+                return Err(remote_error(
+                    &body,
+                    ErrorCode::DestinationCommunicationError,
+                ));
+            }
+            Err(e) => {
+                self.pending.forget(key);
+                return Err(SwitchError::new(
+                    ErrorCode::DestinationCommunicationError,
+                    format!("{participant} could not be reached: {e}"),
+                ));
+            }
+        }
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) | Err(_) => {
+                self.pending.forget(key);
+                Err(SwitchError::new(
+                    ErrorCode::ServerTimedOut,
+                    format!("{participant} did not answer in time"),
+                ))
+            }
+        }
+    }
+
     fn endpoints(route: &Route) -> Result<&FspiopEndpoints, SwitchError> {
         match route {
             Route::Fspiop(e) => Ok(e),
@@ -236,51 +281,54 @@ impl PayeeConnector for FspiopPayees {
             .header("fspiop-uri", &uri)
             .send()
             .await;
-        match sent {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => {
-                self.pending.forget(&key);
-                let body: Value = r.json().await.unwrap_or(Value::Null);
-                return Err(remote_error(
-                    &body,
-                    ErrorCode::DestinationCommunicationError,
-                ));
-            }
-            Err(e) => {
-                self.pending.forget(&key);
-                return Err(SwitchError::new(
-                    ErrorCode::DestinationCommunicationError,
-                    format!("{} could not be reached: {e}", owner.participant),
-                ));
-            }
-        }
-        match tokio::time::timeout(timeout, answer).await {
-            Ok(Ok(Ok(body))) => party_from_body(&body),
-            Ok(Ok(Err(e))) => Err(e),
-            Ok(Err(_)) | Err(_) => {
-                self.pending.forget(&key);
-                Err(SwitchError::new(
-                    ErrorCode::ServerTimedOut,
-                    format!("{} did not answer the lookup in time", owner.participant),
-                ))
-            }
-        }
+        self.answered(sent, &key, &owner.participant, answer, timeout)
+            .await
+            .and_then(|body| party_from_body(&body))
     }
 
     async fn quote(
         &self,
         route: &Route,
-        _request: &QuoteRequest,
-        _timeout: Duration,
+        request: &QuoteRequest,
+        timeout: Duration,
     ) -> Result<QuoteTerms, SwitchError> {
         let payee = Self::endpoints(route)?;
-        Err(SwitchError::new(
-            ErrorCode::NotImplemented,
-            format!(
-                "quotes with an FSPIOP payee ({}) are not served yet",
-                payee.participant
-            ),
-        ))
+        let base = payee.url("FSPIOP_CALLBACK_URL_QUOTES").ok_or_else(|| {
+            SwitchError::new(
+                ErrorCode::DestinationFspError,
+                format!(
+                    "{} has no FSPIOP_CALLBACK_URL_QUOTES endpoint",
+                    payee.participant
+                ),
+            )
+        })?;
+        let payer = request
+            .payer
+            .as_ref()
+            .map(|p| p.fsp_id.clone())
+            .unwrap_or_default();
+        let key = quote_key(&payer, &request.quote_id);
+        let answer = self.pending.wait(&key)?;
+        let sent = self
+            .http
+            .post(format!("{}/quotes", base.trim_end_matches('/')))
+            .timeout(timeout)
+            .header(
+                "accept",
+                "application/vnd.interoperability.quotes+json;version=1",
+            )
+            .header("content-type", content_type("quotes"))
+            .header("date", http_date(SystemClock.now_ms()))
+            .header("fspiop-source", &payer)
+            .header("fspiop-destination", &payee.participant)
+            .header("fspiop-http-method", "POST")
+            .header("fspiop-uri", "/quotes")
+            .body(crate::convert::quote_request_out(request).to_string())
+            .send()
+            .await;
+        self.answered(sent, &key, &payee.participant, answer, timeout)
+            .await
+            .and_then(|body| crate::convert::quote_terms_in(&body))
     }
 
     async fn transfer(
