@@ -172,6 +172,15 @@ pub async fn fspiop_participant(s: &TestSwitch, name: &str, callbacks: &str) -> 
         ),
         ("FSPIOP_CALLBACK_URL_QUOTES", ""),
         (
+            "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+            "/transfers/{{transferId}}/error",
+        ),
+        (
+            "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
+            "/transfers/{{transferId}}",
+        ),
+        ("FSPIOP_CALLBACK_URL_TRANSFER_POST", "/transfers"),
+        (
             "FSPIOP_CALLBACK_URL_PARTIES_PUT_ERROR",
             "/parties/{{partyIdType}}/{{partyIdentifier}}/error",
         ),
@@ -192,4 +201,54 @@ pub async fn fspiop_participant(s: &TestSwitch, name: &str, callbacks: &str) -> 
         name: name.to_string(),
         credential,
     }
+}
+
+/// Gives an FSPIOP participant a net debit cap and settlement funds of
+/// `amount`, through the admin API.
+pub async fn fund(s: &TestSwitch, name: &str, amount: &str) {
+    let http = reqwest::Client::new();
+    let admin = format!("http://{}", s.running().admin_addr.expect("admin API"));
+    let status = http
+        .post(format!(
+            "{admin}/participants/{name}/initialPositionAndLimits"
+        ))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&json!({
+            "currency": CURRENCY,
+            "limit": {"type": "NET_DEBIT_CAP", "value": amount},
+            "initialPosition": 0,
+        }))
+        .send()
+        .await
+        .expect("admin")
+        .status();
+    assert_eq!(status.as_u16(), 201);
+    let accounts: Value = http
+        .get(format!("{admin}/participants/{name}/accounts"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .expect("admin")
+        .json()
+        .await
+        .expect("json");
+    let id = accounts
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["ledgerAccountType"] == "SETTLEMENT"))
+        .and_then(|a| a["id"].as_u64())
+        .expect("a settlement account");
+    let status = http
+        .post(format!("{admin}/participants/{name}/accounts/{id}"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&json!({
+            "transferId": uuid::Uuid::new_v4().to_string(),
+            "action": "recordFundsIn",
+            "reason": "opening deposit",
+            "amount": {"amount": amount, "currency": CURRENCY},
+        }))
+        .send()
+        .await
+        .expect("admin")
+        .status();
+    assert_eq!(status.as_u16(), 202);
 }

@@ -24,16 +24,18 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{post, put};
 use harambee_core::error::{ErrorCode, SwitchError};
-use harambee_core::record::PartyKey;
+use harambee_core::record::{PartyKey, PrepareTerms};
+use harambee_ledger::{Resolution, TransferId, TransferState};
 use harambee_proto::v1::{Party, PartyIdType, PartyIdentifier};
 use harambee_proto::validate;
 use harambee_service::Service;
 use harambee_service::ports::{Credential, Principal, Role};
+use harambee_service::transfers::{Answer, Prepare, TransferView};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::callbacks::{Callback, Callbacks, Method, Placeholders, hub, url_for};
-use crate::convert::{quote_request_in, quote_response_out};
+use crate::convert::{format_datetime_ms, parse_datetime_ms, quote_request_in, quote_response_out};
 use crate::error::HttpError;
 use crate::headers::{self, Fspiop};
 use crate::payees::{Pending, party_key, quote_key, remote_error};
@@ -104,6 +106,12 @@ pub fn router(
             "/parties/{party_type}/{id}/{sub_id}/error",
             put(put_parties_sub_error),
         )
+        .route("/transfers", post(post_transfers))
+        .route(
+            "/transfers/{id}",
+            axum::routing::get(get_transfers).put(put_transfers),
+        )
+        .route("/transfers/{id}/error", put(put_transfers_error))
         .route("/quotes", post(post_quotes))
         .route(
             "/quotes/{id}",
@@ -221,8 +229,14 @@ impl Api {
     ) {
         // These endpoint types are base URLs, the resource's path after them.
         let base_url = BASE_URL_KINDS.contains(&kind);
+        // The resource's id is the path's second segment (`/transfers/{ID}`).
+        let id = uri.split('/').nth(2).unwrap_or_default();
+        let values = Placeholders {
+            id,
+            ..Placeholders::default()
+        };
         let url = match self.service.read() {
-            Ok(st) => url_for(&st, to, kind, &Placeholders::default()),
+            Ok(st) => url_for(&st, to, kind, &values),
             Err(e) => Err(e),
         };
         match url {
@@ -873,4 +887,338 @@ async fn put_quotes_error(
     bytes: Bytes,
 ) -> Response {
     answer_quotes(api, id, headers, bytes, true).await
+}
+
+/// A transfer as FSPIOP's `PUT /transfers/{ID}` carries it, or, for an
+/// aborted one, its `errorInformation`.
+fn transfer_body(view: &TransferView) -> Value {
+    let t = &view.record;
+    match t.state {
+        TransferState::Committed => {
+            let mut body = json!({
+                "transferState": "COMMITTED",
+                "completedTimestamp": format_datetime_ms(t.resolved_at_ms),
+            });
+            if let Some(Resolution::Fulfil(f)) = t.resolution {
+                body["fulfilment"] = Value::String(harambee_core::text::b64url(&f));
+            }
+            body
+        }
+        TransferState::Reserved => json!({ "transferState": "RESERVED" }),
+        TransferState::Aborted | TransferState::Refused => {
+            HttpError::from(SwitchError::from_number(t.reason, "")).body()
+        }
+    }
+}
+
+/// Sends a transfer's state to `to`: `PUT /transfers/{ID}`, or `.../error`
+/// for an aborted one.
+fn send_transfer(api: &Api, to: &str, view: &TransferView, source: String) {
+    let id = harambee_core::text::uuid_string(view.record.id.0);
+    let body = transfer_body(view);
+    if body.get("errorInformation").is_some() {
+        api.callback(
+            to,
+            "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+            format!("/transfers/{id}/error"),
+            "transfers",
+            hub(),
+            body,
+        );
+    } else {
+        api.callback(
+            to,
+            "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
+            format!("/transfers/{id}"),
+            "transfers",
+            source,
+            body,
+        );
+    }
+}
+
+/// `POST /transfers`: the payer's transfer, reserved and put to the
+/// payee through the service layer's saga; its final state goes back to
+/// the payer as `PUT /transfers/{ID}` (or `.../error`). A repeat gets the
+/// transfer's state; other content under the same id, 3106.
+async fn post_transfers(
+    AxumState(api): AxumState<Api>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    let fspiop = match api.caller(&headers, "transfers", true) {
+        Ok(f) => f,
+        Err(e) => {
+            count("PostTransfers", Some(&e));
+            return e.into_response();
+        }
+    };
+    let payer = fspiop.source.clone();
+    let checked = serde_json::from_slice::<Value>(&bytes)
+        .map_err(|e| HttpError::new(ErrorCode::MalformedSyntax, format!("body: {e}")))
+        .and_then(|body| prepare_of(&body, &payer));
+    let prepare = match checked {
+        Ok(p) => p,
+        Err(e) => {
+            count("PostTransfers", Some(&e));
+            return e.into_response();
+        }
+    };
+    let id = harambee_core::text::uuid_string(prepare.transfer_id.0);
+    tokio::spawn(async move {
+        match api.service.transfers.prepare(&payer, prepare).await {
+            Ok(view) => {
+                let source = view.payee.clone();
+                send_transfer(&api, &payer, &view, source);
+            }
+            Err(e) => {
+                let e = HttpError::from(e);
+                api.callback(
+                    &payer,
+                    "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+                    format!("/transfers/{id}/error"),
+                    "transfers",
+                    hub(),
+                    e.body(),
+                );
+            }
+        }
+    });
+    count("PostTransfers", None);
+    accepted()
+}
+
+/// The prepare a `POST /transfers` body asks for, checked.
+fn prepare_of(body: &Value, payer: &str) -> Result<Prepare, HttpError> {
+    let text = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let transfer_id = TransferId(validate::uuid("transferId", &text("transferId"))?);
+    let payer_fsp = text("payerFsp");
+    if payer_fsp != payer {
+        return Err(HttpError::new(
+            ErrorCode::GenericClientError,
+            "payerFsp must be the FSPIOP-Source",
+        ));
+    }
+    let payee = validate::fsp_id("payeeFsp", &text("payeeFsp"))?.to_string();
+    let money = crate::convert::money_in(body.get("amount"))
+        .ok_or_else(|| HttpError::new(ErrorCode::MissingElement, "amount is required"))?;
+    let (amount, currency) = validate::money("amount", Some(&money))?;
+    let ilp_packet = text("ilpPacket");
+    validate::ilp_packet("ilpPacket", &ilp_packet)?;
+    let condition = validate::b64url32("condition", &text("condition"))?;
+    let expiration = text("expiration");
+    let expires_at_ms = parse_datetime_ms(&expiration).ok_or_else(|| {
+        HttpError::new(
+            ErrorCode::ValidationError,
+            format!("expiration: {expiration:?} is not a DateTime"),
+        )
+    })?;
+    let extensions = crate::convert::extensions_in(body.get("extensionList"))
+        .into_iter()
+        .map(|e| (e.key, e.value))
+        .collect();
+    Ok(Prepare {
+        transfer_id,
+        payee,
+        amount,
+        currency,
+        condition,
+        expires_at_ms,
+        terms: PrepareTerms {
+            ilp_packet,
+            quote_id: String::new(),
+            transaction_id: String::new(),
+            extensions,
+        },
+    })
+}
+
+/// `GET /transfers/{ID}`: the transfer's state, to its payer or payee.
+async fn get_transfers(
+    AxumState(api): AxumState<Api>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let fspiop = match api.caller(&headers, "transfers", false) {
+        Ok(f) => f,
+        Err(e) => {
+            count("GetTransfers", Some(&e));
+            return e.into_response();
+        }
+    };
+    let transfer_id = match validate::uuid("ID", &id) {
+        Ok(t) => TransferId(t),
+        Err(e) => {
+            let e = HttpError::from(e);
+            count("GetTransfers", Some(&e));
+            return e.into_response();
+        }
+    };
+    let caller = fspiop.source;
+    tokio::spawn(async move {
+        match api.service.transfers.view(&caller, transfer_id) {
+            Ok(view) => send_transfer(&api, &caller, &view, hub()),
+            Err(e) => {
+                let e = HttpError::from(e);
+                api.callback(
+                    &caller,
+                    "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+                    format!("/transfers/{id}/error"),
+                    "transfers",
+                    hub(),
+                    e.body(),
+                );
+            }
+        }
+    });
+    count("GetTransfers", None);
+    accepted()
+}
+
+/// The payee's answer to a transfer the switch put to it: `PUT
+/// /transfers/{ID}` with its fulfilment (`transferState` COMMITTED, or
+/// RESERVED to be told the outcome by `PATCH`), or `.../error`.
+async fn answer_transfers(
+    api: Api,
+    id: String,
+    headers: HeaderMap,
+    bytes: Bytes,
+    error: bool,
+) -> Response {
+    let fspiop = match api.caller(&headers, "transfers", true) {
+        Ok(f) => f,
+        Err(e) => {
+            count("PutTransfers", Some(&e));
+            return e.into_response();
+        }
+    };
+    let checked = validate::uuid("ID", &id)
+        .map_err(HttpError::from)
+        .and_then(|t| {
+            let body: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| HttpError::new(ErrorCode::MalformedSyntax, format!("body: {e}")))?;
+            Ok((TransferId(t), body))
+        });
+    let (transfer_id, body) = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            count("PutTransfers", Some(&e));
+            return e.into_response();
+        }
+    };
+    let payee = fspiop.source;
+    let (answer, notify) = if error {
+        let e = remote_error(&body, ErrorCode::PayeeRejectedTransaction);
+        (Ok(Answer::Reject(e.number())), false)
+    } else {
+        let state = body
+            .get("transferState")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let fulfilment = body
+            .get("fulfilment")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        match (state, validate::b64url32("fulfilment", fulfilment)) {
+            ("COMMITTED" | "RESERVED", Ok(f)) => (Ok(Answer::Fulfil(f)), state == "RESERVED"),
+            ("COMMITTED" | "RESERVED", Err(e)) => (Err(HttpError::from(e)), false),
+            _ => (
+                Err(HttpError::new(
+                    ErrorCode::ValidationError,
+                    "transferState: COMMITTED or RESERVED",
+                )),
+                false,
+            ),
+        }
+    };
+    let answer = match answer {
+        Ok(a) => a,
+        Err(e) => {
+            count("PutTransfers", Some(&e));
+            return e.into_response();
+        }
+    };
+    tokio::spawn(async move {
+        match api
+            .service
+            .transfers
+            .fulfil(&payee, transfer_id, answer)
+            .await
+        {
+            Ok(view) if notify => {
+                // v1.1: a payee that answered RESERVED hears the outcome.
+                let mut body = transfer_body(&view);
+                if body.get("errorInformation").is_some() {
+                    body = json!({
+                        "transferState": "ABORTED",
+                        "completedTimestamp": format_datetime_ms(view.record.resolved_at_ms),
+                    });
+                } else if let Some(map) = body.as_object_mut() {
+                    map.remove("fulfilment");
+                }
+                let url = api.service.read().ok().and_then(|st| {
+                    url_for(
+                        &st,
+                        &payee,
+                        "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
+                        &Placeholders {
+                            id: &id,
+                            ..Placeholders::default()
+                        },
+                    )
+                    .ok()
+                });
+                if let Some(url) = url {
+                    api.callbacks.send(Callback {
+                        method: Method::Patch,
+                        url,
+                        resource: "transfers",
+                        source: hub(),
+                        destination: payee.clone(),
+                        uri: format!("/transfers/{id}"),
+                        body,
+                        relayed: Vec::new(),
+                    });
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(transfer = %id, error = %e, "a payee's answer was refused");
+                let e = HttpError::from(e);
+                api.callback(
+                    &payee,
+                    "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+                    format!("/transfers/{id}/error"),
+                    "transfers",
+                    hub(),
+                    e.body(),
+                );
+            }
+        }
+    });
+    count("PutTransfers", None);
+    StatusCode::OK.into_response()
+}
+
+async fn put_transfers(
+    AxumState(api): AxumState<Api>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    answer_transfers(api, id, headers, bytes, false).await
+}
+
+async fn put_transfers_error(
+    AxumState(api): AxumState<Api>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    answer_transfers(api, id, headers, bytes, true).await
 }

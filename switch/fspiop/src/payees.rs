@@ -331,13 +331,62 @@ impl PayeeConnector for FspiopPayees {
             .and_then(|body| crate::convert::quote_terms_in(&body))
     }
 
-    async fn transfer(
-        &self,
-        _route: &Route,
-        _ask: &TransferAsk,
-        _timeout: Duration,
-    ) -> PayeeAnswer {
-        PayeeAnswer::Unreachable(ErrorCode::NotImplemented.number())
+    async fn transfer(&self, route: &Route, ask: &TransferAsk, timeout: Duration) -> PayeeAnswer {
+        let Ok(payee) = Self::endpoints(route) else {
+            return PayeeAnswer::Unreachable(ErrorCode::DestinationCommunicationError.number());
+        };
+        let id = harambee_core::text::uuid_string(ask.transfer_id.0);
+        let Some(template) = payee.url("FSPIOP_CALLBACK_URL_TRANSFER_POST") else {
+            return PayeeAnswer::Unreachable(ErrorCode::DestinationFspError.number());
+        };
+        let url = template.replace("{{transferId}}", &id);
+        let mut body = serde_json::json!({
+            "transferId": id,
+            "payerFsp": ask.payer,
+            "payeeFsp": ask.payee,
+            "amount": {"amount": ask.amount.normalize().to_string(), "currency": ask.currency.to_string()},
+            "ilpPacket": ask.terms.ilp_packet,
+            "condition": harambee_core::text::b64url(&ask.condition),
+            "expiration": crate::convert::format_datetime_ms(ask.expires_at_ms),
+        });
+        if !ask.terms.extensions.is_empty() {
+            let list: Vec<Value> = ask
+                .terms
+                .extensions
+                .iter()
+                .map(|(k, v)| serde_json::json!({"key": k, "value": v}))
+                .collect();
+            body["extensionList"] = serde_json::json!({ "extension": list });
+        }
+        let sent = self
+            .http
+            .post(&url)
+            .timeout(timeout)
+            .header(
+                "accept",
+                "application/vnd.interoperability.transfers+json;version=1",
+            )
+            .header("content-type", content_type("transfers"))
+            .header("date", http_date(SystemClock.now_ms()))
+            .header("fspiop-source", &ask.payer)
+            .header("fspiop-destination", &ask.payee)
+            .header("fspiop-http-method", "POST")
+            .header("fspiop-uri", "/transfers")
+            .body(body.to_string())
+            .send()
+            .await;
+        match sent {
+            // The payee answers with its own PUT /transfers/{ID}.
+            Ok(r) if r.status().is_success() => PayeeAnswer::Later,
+            Ok(r) => {
+                let body: Value = r.json().await.unwrap_or(Value::Null);
+                PayeeAnswer::Rejected(
+                    remote_error(&body, ErrorCode::PayeeRejectedTransaction).number(),
+                )
+            }
+            Err(e) if e.is_timeout() => PayeeAnswer::NoAnswer,
+            Err(_) => PayeeAnswer::Unreachable(ErrorCode::DestinationCommunicationError.number()),
+        }
     }
 }
 

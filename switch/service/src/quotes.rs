@@ -140,8 +140,17 @@ impl Service {
                 "payee's quote is in another currency",
             ));
         }
-        validate::money("payee_receive_amount", terms.payee_receive_amount.as_ref())
-            .map_err(|e| bad("payee_receive_amount", e))?;
+        // Optional in FSPIOP's PUT /quotes: checked when the payee gives it.
+        if let Some(receive) = terms.payee_receive_amount.as_ref() {
+            let (_, receive_currency) = validate::money("payee_receive_amount", Some(receive))
+                .map_err(|e| bad("payee_receive_amount", e))?;
+            if receive_currency != currency {
+                return Err(SwitchError::new(
+                    ErrorCode::PayeeRejectedQuote,
+                    "payee's quote payee_receive_amount is in another currency",
+                ));
+            }
+        }
         fee("payee_fsp_fee", terms.payee_fsp_fee.as_ref(), currency)
             .map_err(|e| bad("payee_fsp_fee", e))?;
         fee(

@@ -1,0 +1,255 @@
+//! Transfers over the FSPIOP v1.1 API, both directions, on one ledger:
+//! an FSPIOP payer paying a gRPC payee, and a gRPC payer paying an FSPIOP
+//! payee that answers with the v1.1 commit notification (RESERVED, then
+//! the hub's PATCH).
+
+use axum::http::Method;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use harambee_proto::v1::{
+    AmountType, Money, Party, PartyIdType, PartyIdentifier, QuoteRequest, TransferState,
+};
+use harambee_tests::fspiop::*;
+use harambee_tests::*;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+const ILP_PACKET: &str = "AYIBgQAAAAAAAASwNGxldmVsb25lLmRmc3AxLm1lci45T2RTOF81MDdqUUZERmZlakgyOVc4bXFmNEpLMHlGTFGCAUBQU0svMS4wCk5vbmNlOiB1SXlweUYzY3pYSXBFdzVVc05TYWh3CkVuY3J5cHRpb246IG5vbmUKUGF5bWVudC1JZDogMTMyMzZhM2ItOGZhOC00MTYzLTg0NDctNGMzZWQzZGE5OGE3CgpDb250ZW50LUxlbmd0aDogMTM1CkNvbnRlbnQtVHlwZTogYXBwbGljYXRpb24vanNvbgpTZW5kZXItSWRlbnRpZmllcjogOTI4MDYzOTEKCiJ7XCJmZWVcIjowLFwidHJhbnNmZXJDb2RlXCI6XCJpbnZvaWNlXCIsXCJkZWJpdE5hbWVcIjpcImFsaWNlIGNvb3BlclwiLFwiY3JlZGl0TmFtZVwiOlwibWVyIGNoYW50XCIsXCJkZWJpdElkZW50aWZpZXJcIjpcIjkyODA2MzkxXCJ9IgA";
+
+#[tokio::test]
+async fn an_fspiop_payer_pays_a_grpc_payee() {
+    let mut s = TestSwitch::start().await;
+    let wallet = s
+        .onboard("wallet-b", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let (callbacks, mut rx) = callback_server().await;
+    let dfsp = fspiop_participant(&s, "fsp-a", &callbacks).await;
+    fund(&s, "fsp-a", "1000").await;
+
+    // The quote, from the gRPC payee.
+    let quote_id = uuid::Uuid::new_v4().to_string();
+    let (status, _) = dfsp
+        .send(
+            reqwest::Method::POST,
+            "/quotes",
+            "quotes",
+            "1.1",
+            Some(json!({
+                "quoteId": quote_id,
+                "transactionId": uuid::Uuid::new_v4().to_string(),
+                "payee": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": wallet.customer(0).id, "fspId": "wallet-b"}},
+                "payer": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "254711000009", "fspId": "fsp-a"}},
+                "amountType": "SEND",
+                "amount": {"amount": "100", "currency": CURRENCY},
+                "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
+            })),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let quote = next(&mut rx).await.body;
+
+    // The transfer: reserved, fulfilled by the gRPC payee, committed, and
+    // told to the payer by PUT /transfers/{ID}.
+    let transfer_id = uuid::Uuid::new_v4().to_string();
+    let transfer = json!({
+        "transferId": transfer_id,
+        "payerFsp": "fsp-a",
+        "payeeFsp": "wallet-b",
+        "amount": quote["transferAmount"],
+        "ilpPacket": quote["ilpPacket"],
+        "condition": quote["condition"],
+        "expiration": harambee_fspiop::convert::format_datetime_ms(now_ms() + 30_000),
+    });
+    let (status, body) = dfsp
+        .send(
+            reqwest::Method::POST,
+            "/transfers",
+            "transfers",
+            "1.1",
+            Some(transfer.clone()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let put = next(&mut rx).await;
+    assert_eq!(
+        (put.method, put.path.clone()),
+        (Method::PUT, format!("/transfers/{transfer_id}"))
+    );
+    assert_eq!(put.body["transferState"], "COMMITTED", "{}", put.body);
+    assert_eq!(put.headers["fspiop-source"], "wallet-b");
+    let fulfilment = put.body["fulfilment"]
+        .as_str()
+        .expect("a fulfilment")
+        .to_string();
+    let condition = URL_SAFE_NO_PAD.encode(Sha256::digest(
+        URL_SAFE_NO_PAD.decode(&fulfilment).expect("b64"),
+    ));
+    assert_eq!(condition, quote["condition"].as_str().expect("a condition"));
+    assert!(
+        put.body["completedTimestamp"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    // One ledger: the payer's position moved by the amount.
+    let moved = s.position("fsp-a").await;
+    assert_eq!(moved.position, "100.00", "{moved:?}");
+
+    // The same transfer again: its state, not a second payment; GET too.
+    let (status, _) = dfsp
+        .send(
+            reqwest::Method::POST,
+            "/transfers",
+            "transfers",
+            "1.1",
+            Some(transfer.clone()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(next(&mut rx).await.body["transferState"], "COMMITTED");
+    assert_eq!(s.position("fsp-a").await.position, "100.00");
+    let (status, _) = dfsp
+        .send(
+            reqwest::Method::GET,
+            &format!("/transfers/{transfer_id}"),
+            "transfers",
+            "1",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(next(&mut rx).await.body["fulfilment"], fulfilment.as_str());
+    // Other content under the same id: 3106.
+    let mut changed = transfer;
+    changed["amount"]["amount"] = json!("99");
+    let (status, _) = dfsp
+        .send(
+            reqwest::Method::POST,
+            "/transfers",
+            "transfers",
+            "1.1",
+            Some(changed),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let error = next(&mut rx).await;
+    assert_eq!(error.path, format!("/transfers/{transfer_id}/error"));
+    assert_eq!(
+        error.body["errorInformation"]["errorCode"], "3106",
+        "{}",
+        error.body
+    );
+}
+
+#[tokio::test]
+async fn a_grpc_payer_pays_an_fspiop_payee_that_asks_for_the_commit_notification() {
+    let mut s = TestSwitch::start().await;
+    let mut bank = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let (callbacks, mut rx) = callback_server().await;
+    let payee = fspiop_participant(&s, "fsp-b", &callbacks).await;
+    fund(&s, "fsp-b", "1000").await;
+    let fulfilment = [7u8; 32];
+    let condition = URL_SAFE_NO_PAD.encode(Sha256::digest(fulfilment));
+
+    // The quote, from the FSPIOP payee.
+    let quote_id = uuid::Uuid::new_v4().to_string();
+    let request = QuoteRequest {
+        quote_id: quote_id.clone(),
+        transaction_id: uuid::Uuid::new_v4().to_string(),
+        payee: Some(Party {
+            identifier: Some(PartyIdentifier {
+                r#type: PartyIdType::Msisdn as i32,
+                id: "254722000002".into(),
+                sub_id: String::new(),
+            }),
+            fsp_id: "fsp-b".into(),
+            ..Default::default()
+        }),
+        payer: Some(Party {
+            fsp_id: "bank-a".into(),
+            ..Default::default()
+        }),
+        amount_type: AmountType::Send as i32,
+        amount: Some(Money {
+            amount: "40".into(),
+            currency: CURRENCY.into(),
+        }),
+        ..Default::default()
+    };
+    let mut api = bank.api.clone();
+    let quoting = tokio::spawn(async move { api.request_quote(request).await });
+    let post = next(&mut rx).await;
+    assert_eq!(post.path, "/quotes");
+    let expiration = harambee_fspiop::convert::format_datetime_ms(now_ms() + 60_000);
+    let status = payee
+        .callback(
+            &format!("/quotes/{quote_id}"),
+            "quotes",
+            "bank-a",
+            json!({
+                "transferAmount": {"amount": "40", "currency": CURRENCY},
+                "expiration": expiration,
+                "ilpPacket": ILP_PACKET,
+                "condition": condition,
+            }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let quote = quoting.await.expect("task").expect("quote").into_inner();
+
+    // The transfer: the switch POSTs it to the payee and the gRPC payer
+    // waits; the payee answers RESERVED with its fulfilment, the switch
+    // commits and PATCHes the payee.
+    let transfer_id = uuid::Uuid::new_v4().to_string();
+    let mut prepare = prepare_request(&quote, 30_000);
+    prepare.transfer_id = transfer_id.clone();
+    let preparing = tokio::spawn(async move { bank.api.prepare_transfer(prepare).await });
+    let post = next(&mut rx).await;
+    assert_eq!(
+        (post.method, post.path.as_str()),
+        (Method::POST, "/transfers")
+    );
+    assert_eq!(post.headers["fspiop-source"], "bank-a");
+    assert_eq!(post.headers["fspiop-destination"], "fsp-b");
+    assert_eq!(post.body["transferId"], transfer_id.as_str());
+    assert_eq!(post.body["condition"], condition.as_str());
+    assert_eq!(
+        post.body["amount"],
+        json!({"amount": "40", "currency": CURRENCY})
+    );
+    let status = payee
+        .callback(
+            &format!("/transfers/{transfer_id}"),
+            "transfers",
+            "bank-a",
+            json!({
+                "fulfilment": URL_SAFE_NO_PAD.encode(fulfilment),
+                "completedTimestamp": harambee_fspiop::convert::format_datetime_ms(now_ms()),
+                "transferState": "RESERVED",
+            }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let result = preparing
+        .await
+        .expect("task")
+        .expect("prepare")
+        .into_inner();
+    assert_eq!(result.state, TransferState::Committed as i32, "{result:?}");
+    let patch = next(&mut rx).await;
+    assert_eq!(
+        (patch.method, patch.path.clone()),
+        (Method::PATCH, format!("/transfers/{transfer_id}"))
+    );
+    assert_eq!(patch.body["transferState"], "COMMITTED", "{}", patch.body);
+    assert_eq!(patch.headers["fspiop-source"], "Hub");
+    // The money moved on the one ledger.
+    assert_eq!(s.position("bank-a").await.position, "40.00");
+    assert_eq!(s.position("fsp-b").await.position, "-40.00");
+}
