@@ -26,13 +26,13 @@ use harambee_engine::snapshots::{PgSnapshots, SnapshotStore, SqliteSnapshots};
 use harambee_proto::client::Channels;
 use harambee_read::projection::{PgProjections, ProjectionStore, SqliteProjections};
 
-use harambee_fspiop::payees::{FspiopNotices, FspiopPayees, Pending};
+use harambee_fspiop::payees::{FspiopNotices, FspiopOracle, FspiopPayees, Pending};
 use harambee_grpc::callbacks::{GrpcNotices, GrpcOracle, GrpcPayees};
 use harambee_log::CommandLog;
 use harambee_log::kafka;
 use harambee_log::sqlite::SqliteLog;
 use harambee_service::auth::CredentialAuthenticator;
-use harambee_service::ports::{Routed, RoutedNotices, SystemClock};
+use harambee_service::ports::{Routed, RoutedNotices, RoutedOracle, SystemClock};
 use harambee_service::{Ports, Service, Settings};
 
 /// The embedded stores in a data directory, with their WAL files: what a
@@ -197,8 +197,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 }),
                 fspiop: Arc::new(FspiopPayees::new(pending.clone())),
             }),
-            oracle: Arc::new(GrpcOracle {
-                channels: channels.clone(),
+            oracle: Arc::new(RoutedOracle {
+                grpc: Arc::new(GrpcOracle {
+                    channels: channels.clone(),
+                }),
+                fspiop: Arc::new(FspiopOracle::default()),
             }),
             authenticator: Arc::new(CredentialAuthenticator::new(
                 engine.clone(),

@@ -385,3 +385,66 @@ async fn settlement_models_are_defined_once_and_a_gross_one_settles_its_currency
         .await;
     assert_eq!((status, error_code(&body)), (400, "3100"), "{body}");
 }
+
+#[tokio::test]
+async fn an_oracle_registered_by_url_is_asked_over_http_even_when_it_is_the_switch_itself() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = TestSwitch::config(dir.path());
+    config.fspiop.trust_source_header = true;
+    let mut s = TestSwitch::start_with(dir, config).await;
+    let admin = Admin::new(&s, None);
+    let mut bank = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let wallet = s
+        .onboard("wallet-b", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    // The MSISDN oracle is the switch's own oracle API.
+    let oracle = json!({
+        "oracleIdType": "MSISDN",
+        "endpoint": {"value": format!("{}/oracle", admin.base), "endpointType": "URL"},
+        "currency": CURRENCY,
+        "isDefault": true,
+    });
+    let (status, body) = admin.post("/oracles", oracle.clone()).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = admin.post("/oracles", oracle).await;
+    assert_eq!(error_code(&body), "2001", "{status} {body}");
+    let (_, oracles) = admin.get("/oracles").await;
+    assert_eq!(oracles[0]["oracleIdType"], "MSISDN");
+    assert_eq!(
+        oracles[0]["endpoint"]["value"],
+        format!("{}/oracle", admin.base)
+    );
+    // The oracle API answers from the built-in directory.
+    let customer = wallet.customer(1);
+    let (status, owners) = admin
+        .get(&format!("/oracle/participants/MSISDN/{}", customer.id))
+        .await;
+    assert_eq!(
+        (status, owners),
+        (200, json!({"partyList": [{"fspId": "wallet-b"}]}))
+    );
+    let (_, nobody) = admin.get("/oracle/participants/MSISDN/254799999999").await;
+    assert_eq!(nobody, json!({"partyList": []}));
+    // A lookup asks it over HTTP, then the owner.
+    let found = bank
+        .api
+        .lookup_party(harambee_proto::v1::LookupPartyRequest {
+            party: Some(customer),
+            currency: CURRENCY.into(),
+        })
+        .await
+        .expect("lookup")
+        .into_inner();
+    assert_eq!(found.party.map(|p| p.fsp_id), Some("wallet-b".into()));
+    let metrics = scrape(s.running().metrics_addr.expect("metrics")).await;
+    assert!(
+        metric(
+            &metrics,
+            "harambee_requests_total{api=\"admin\",call=\"OracleGet\",code=\"ok\"}"
+        )
+        .is_some_and(|n| n >= 2.0),
+        "the lookup went through the oracle API"
+    );
+}

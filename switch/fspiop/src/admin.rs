@@ -18,6 +18,9 @@ use axum::extract::{Path, State as AxumState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use harambee_service::ports::FSPIOP_ORACLE_SCHEME;
+
+use crate::api::{PartyPath, party_of};
 use harambee_core::error::ErrorCode;
 use harambee_core::record::{
     Delay, DirectoryCommand, Granularity, Interchange, LedgerCommand, ParticipantRef,
@@ -132,6 +135,17 @@ pub fn router(service: Arc<Service>, settings: AdminSettings) -> Router {
             get(list_settlement_models).post(create_settlement_model),
         )
         .route("/settlementModels/{name}", get(get_settlement_model))
+        .route("/oracles", get(list_oracles).post(create_oracle))
+        .route(
+            "/oracle/participants/{party_type}/{id}",
+            get(oracle_get).post(oracle_post).delete(oracle_delete),
+        )
+        .route(
+            "/oracle/participants/{party_type}/{id}/{sub_id}",
+            get(oracle_get_sub)
+                .post(oracle_post_sub)
+                .delete(oracle_delete_sub),
+        )
         .route(
             "/participants/{name}/accounts/{id}/transfers/{transfer_id}",
             put(record_funds_out_action),
@@ -1154,5 +1168,270 @@ async fn get_settlement_model(
     }
     .await;
     count("GetSettlementModel", &answer);
+    answer.into_response()
+}
+
+#[derive(Deserialize)]
+struct OracleEndpoint {
+    value: String,
+    #[serde(default, rename = "endpointType")]
+    endpoint_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewOracle {
+    oracle_id_type: String,
+    endpoint: OracleEndpoint,
+    #[serde(default)]
+    currency: Option<String>,
+}
+
+/// `POST /oracles` (the account lookup service's admin API): the oracle
+/// that knows who owns parties of `oracleIdType`, speaking Mojaloop's
+/// oracle API at `endpoint.value`. One per type: a second gets 2001, as
+/// in Mojaloop.
+async fn create_oracle(
+    AxumState(admin): AxumState<Admin>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    let answer = async {
+        admin.authorize(&headers)?;
+        let r: NewOracle = body(&bytes)?;
+        party_of(&PartyPath(r.oracle_id_type.clone(), "0".into(), None))?;
+        if r.endpoint
+            .endpoint_type
+            .as_deref()
+            .is_some_and(|t| t != "URL")
+        {
+            return Err(HttpError::new(
+                ErrorCode::ValidationError,
+                "endpoint.endpointType: only URL",
+            ));
+        }
+        if !(r.endpoint.value.starts_with("http://") || r.endpoint.value.starts_with("https://")) {
+            return Err(HttpError::new(
+                ErrorCode::ValidationError,
+                "endpoint.value: an http(s) URL",
+            ));
+        }
+        if let Some(c) = r.currency.as_deref().filter(|c| !c.is_empty()) {
+            validate::currency("currency", c)?;
+        }
+        if admin
+            .service
+            .read()?
+            .directory
+            .oracle(&r.oracle_id_type)
+            .is_some()
+        {
+            return Err(HttpError::new(
+                ErrorCode::InternalServerError,
+                format!("an oracle for {} already exists", r.oracle_id_type),
+            ));
+        }
+        admin
+            .service
+            .directory(DirectoryCommand::SetOracle {
+                party_type: r.oracle_id_type,
+                url: Some(format!("{FSPIOP_ORACLE_SCHEME}{}", r.endpoint.value)),
+                now_ms: admin.now_ms(),
+            })
+            .await?;
+        Ok(StatusCode::CREATED.into_response())
+    }
+    .await;
+    count("CreateOracle", &answer);
+    answer.into_response()
+}
+
+async fn list_oracles(AxumState(admin): AxumState<Admin>, headers: HeaderMap) -> Response {
+    let answer = async {
+        admin.authorize(&headers)?;
+        let st = admin.service.read()?;
+        let all: Vec<Value> = st
+            .directory
+            .oracles()
+            .enumerate()
+            .map(|(i, (party_type, url))| {
+                json!({
+                    "oracleId": (i + 1).to_string(),
+                    "oracleIdType": party_type,
+                    "endpoint": {
+                        "value": url.strip_prefix(FSPIOP_ORACLE_SCHEME).unwrap_or(url),
+                        "endpointType": "URL",
+                    },
+                    "isDefault": true,
+                })
+            })
+            .collect();
+        json_answer(StatusCode::OK, Value::Array(all))
+    }
+    .await;
+    count("GetOracles", &answer);
+    answer.into_response()
+}
+
+/// What to do to the built-in oracle, through its oracle API.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OracleCall {
+    Get,
+    Post,
+    Delete,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OracleRegistration {
+    fsp_id: String,
+}
+
+/// The switch's built-in oracle, served with Mojaloop's oracle API
+/// (`/oracle/participants/{Type}/{ID}`), so that a Mojaloop setup that
+/// registers an oracle URL can point it at the switch itself.
+async fn oracle_call(
+    admin: Admin,
+    path: PartyPath,
+    headers: HeaderMap,
+    bytes: Bytes,
+    call: OracleCall,
+) -> Answer {
+    admin.authorize(&headers)?;
+    let (_, key) = party_of(&path)?;
+    match call {
+        OracleCall::Get => {
+            let owner = admin
+                .service
+                .read()?
+                .directory
+                .party_owner(&key)
+                .map(str::to_string);
+            let list: Vec<Value> = owner.into_iter().map(|o| json!({ "fspId": o })).collect();
+            json_answer(StatusCode::OK, json!({ "partyList": list }))
+        }
+        OracleCall::Post => {
+            let r: OracleRegistration = body(&bytes)?;
+            validate::fsp_id("fspId", &r.fsp_id)?;
+            admin.service.register_party(&r.fsp_id, key, true).await?;
+            Ok(StatusCode::CREATED.into_response())
+        }
+        OracleCall::Delete => {
+            let owner = admin
+                .service
+                .read()?
+                .directory
+                .party_owner(&key)
+                .map(str::to_string);
+            let owner = owner.ok_or_else(|| {
+                HttpError::new(ErrorCode::PartyNotFound, "no participant owns the party")
+            })?;
+            admin.service.register_party(&owner, key, false).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+    }
+}
+
+async fn oracle_get(
+    AxumState(admin): AxumState<Admin>,
+    Path((party_type, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let answer = oracle_call(
+        admin,
+        PartyPath(party_type, id, None),
+        headers,
+        Bytes::new(),
+        OracleCall::Get,
+    )
+    .await;
+    count("OracleGet", &answer);
+    answer.into_response()
+}
+
+async fn oracle_get_sub(
+    AxumState(admin): AxumState<Admin>,
+    Path((party_type, id, sub)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let answer = oracle_call(
+        admin,
+        PartyPath(party_type, id, Some(sub)),
+        headers,
+        Bytes::new(),
+        OracleCall::Get,
+    )
+    .await;
+    count("OracleGet", &answer);
+    answer.into_response()
+}
+
+async fn oracle_post(
+    AxumState(admin): AxumState<Admin>,
+    Path((party_type, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    let answer = oracle_call(
+        admin,
+        PartyPath(party_type, id, None),
+        headers,
+        bytes,
+        OracleCall::Post,
+    )
+    .await;
+    count("OraclePost", &answer);
+    answer.into_response()
+}
+
+async fn oracle_post_sub(
+    AxumState(admin): AxumState<Admin>,
+    Path((party_type, id, sub)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    let answer = oracle_call(
+        admin,
+        PartyPath(party_type, id, Some(sub)),
+        headers,
+        bytes,
+        OracleCall::Post,
+    )
+    .await;
+    count("OraclePost", &answer);
+    answer.into_response()
+}
+
+async fn oracle_delete(
+    AxumState(admin): AxumState<Admin>,
+    Path((party_type, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let answer = oracle_call(
+        admin,
+        PartyPath(party_type, id, None),
+        headers,
+        Bytes::new(),
+        OracleCall::Delete,
+    )
+    .await;
+    count("OracleDelete", &answer);
+    answer.into_response()
+}
+
+async fn oracle_delete_sub(
+    AxumState(admin): AxumState<Admin>,
+    Path((party_type, id, sub)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let answer = oracle_call(
+        admin,
+        PartyPath(party_type, id, Some(sub)),
+        headers,
+        Bytes::new(),
+        OracleCall::Delete,
+    )
+    .await;
+    count("OracleDelete", &answer);
     answer.into_response()
 }

@@ -264,10 +264,10 @@ impl Api {
 
 /// A party's path: type, id and sub-id.
 #[derive(Clone, Debug)]
-struct PartyPath(String, String, Option<String>);
+pub(crate) struct PartyPath(pub String, pub String, pub Option<String>);
 
 /// The party a path names, checked.
-fn party_of(path: &PartyPath) -> Result<(PartyIdentifier, PartyKey), HttpError> {
+pub(crate) fn party_of(path: &PartyPath) -> Result<(PartyIdentifier, PartyKey), HttpError> {
     let PartyPath(party_type, id, sub_id) = path;
     let kind = PartyIdType::from_str_name(&format!("PARTY_ID_TYPE_{party_type}"))
         .filter(|t| *t != PartyIdType::Unspecified)

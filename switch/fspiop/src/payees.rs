@@ -13,7 +13,8 @@ use harambee_proto::v1::{
     Notification, Party, PartyIdType, PartyIdentifier, PartyName, QuoteRequest, QuoteTerms,
 };
 use harambee_service::ports::{
-    Clock, FspiopEndpoints, Notices, PayeeAnswer, PayeeConnector, Route, SystemClock, TransferAsk,
+    Clock, FspiopEndpoints, Notices, Oracle, PayeeAnswer, PayeeConnector, Route, SystemClock,
+    TransferAsk,
 };
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -397,4 +398,84 @@ pub struct FspiopNotices;
 
 impl Notices for FspiopNotices {
     fn deliver(&self, _participant: &str, _route: &Route, _notification: Notification) {}
+}
+
+/// An oracle that speaks Mojaloop's oracle API over HTTP:
+/// `GET {url}/participants/{Type}/{ID}` answered `{partyList: [{fspId}]}`.
+pub struct FspiopOracle {
+    http: reqwest::Client,
+}
+
+impl Default for FspiopOracle {
+    fn default() -> FspiopOracle {
+        FspiopOracle {
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_millis(2_000))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+}
+
+#[async_trait]
+impl Oracle for FspiopOracle {
+    async fn owner(
+        &self,
+        url: &str,
+        party: &PartyIdentifier,
+        currency: &str,
+        timeout: Duration,
+    ) -> Result<String, SwitchError> {
+        let mut target = format!(
+            "{}/participants/{}/{}",
+            url.trim_end_matches('/'),
+            party_type_name(party.r#type),
+            party.id
+        );
+        if !party.sub_id.is_empty() {
+            target = format!("{target}/{}", party.sub_id);
+        }
+        let mut request = self
+            .http
+            .get(&target)
+            .timeout(timeout)
+            .header(
+                "accept",
+                "application/vnd.interoperability.participants+json;version=1",
+            )
+            .header("content-type", content_type("participants"))
+            .header("date", http_date(SystemClock.now_ms()))
+            .header("fspiop-source", crate::headers::HUB_SOURCE);
+        if !currency.is_empty() {
+            request = request.query(&[("currency", currency)]);
+        }
+        let response = request.send().await.map_err(|e| {
+            SwitchError::new(
+                ErrorCode::DestinationCommunicationError,
+                format!("the oracle at {url} could not be reached: {e}"),
+            )
+        })?;
+        let ok = response.status().is_success();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !ok {
+            return Err(remote_error(&body, ErrorCode::PartyNotFound));
+        }
+        body.get("partyList")
+            .and_then(Value::as_array)
+            .and_then(|list| {
+                list.iter()
+                    .find_map(|p| p.get("fspId").and_then(Value::as_str))
+            })
+            .map(str::to_string)
+            .ok_or_else(|| {
+                SwitchError::new(
+                    ErrorCode::PartyNotFound,
+                    format!(
+                        "the oracle knows no owner of {} {}",
+                        party_type_name(party.r#type),
+                        party.id
+                    ),
+                )
+            })
+    }
 }

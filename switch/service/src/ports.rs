@@ -235,3 +235,30 @@ impl Notices for RoutedNotices {
         }
     }
 }
+
+/// The scheme of an oracle URL that speaks Mojaloop's oracle API over
+/// HTTP (`fspiop+http://...`, `fspiop+https://...`); any other URL is a
+/// gRPC `Oracle` service.
+pub const FSPIOP_ORACLE_SCHEME: &str = "fspiop+";
+
+/// One oracle client per protocol, chosen by the oracle URL's scheme.
+pub struct RoutedOracle {
+    pub grpc: std::sync::Arc<dyn Oracle>,
+    pub fspiop: std::sync::Arc<dyn Oracle>,
+}
+
+#[async_trait]
+impl Oracle for RoutedOracle {
+    async fn owner(
+        &self,
+        url: &str,
+        party: &PartyIdentifier,
+        currency: &str,
+        timeout: Duration,
+    ) -> Result<String, SwitchError> {
+        match url.strip_prefix(FSPIOP_ORACLE_SCHEME) {
+            Some(http) => self.fspiop.owner(http, party, currency, timeout).await,
+            None => self.grpc.owner(url, party, currency, timeout).await,
+        }
+    }
+}
