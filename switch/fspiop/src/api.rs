@@ -911,11 +911,19 @@ fn transfer_body(view: &TransferView) -> Value {
     }
 }
 
-/// Sends a transfer's state to `to`: `PUT /transfers/{ID}`, or `.../error`
-/// for an aborted one.
-fn send_transfer(api: &Api, to: &str, view: &TransferView, source: String) {
+/// Sends a transfer's state to `to`: `PUT /transfers/{ID}`, or, for the
+/// outcome of a prepare that aborted, `.../error` with its code. (A `GET`
+/// of an aborted transfer is answered with its state, ABORTED, as
+/// Mojaloop's hub does.)
+fn send_transfer(api: &Api, to: &str, view: &TransferView, source: String, outcome: bool) {
     let id = harambee_core::text::uuid_string(view.record.id.0);
-    let body = transfer_body(view);
+    let mut body = transfer_body(view);
+    if !outcome && body.get("errorInformation").is_some() {
+        body = json!({
+            "transferState": "ABORTED",
+            "completedTimestamp": format_datetime_ms(view.record.resolved_at_ms),
+        });
+    }
     if body.get("errorInformation").is_some() {
         api.callback(
             to,
@@ -969,7 +977,7 @@ async fn post_transfers(
         match api.service.transfers.prepare(&payer, prepare).await {
             Ok(view) => {
                 let source = view.payee.clone();
-                send_transfer(&api, &payer, &view, source);
+                send_transfer(&api, &payer, &view, source, true);
             }
             Err(e) => {
                 let e = HttpError::from(e);
@@ -1062,7 +1070,7 @@ async fn get_transfers(
     let caller = fspiop.source;
     tokio::spawn(async move {
         match api.service.transfers.view(&caller, transfer_id) {
-            Ok(view) => send_transfer(&api, &caller, &view, hub()),
+            Ok(view) => send_transfer(&api, &caller, &view, hub(), false),
             Err(e) => {
                 let e = HttpError::from(e);
                 api.callback(
