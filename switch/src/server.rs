@@ -187,6 +187,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // What the switch asked of FSPIOP participants, answered by their
     // callbacks to the FSPIOP API.
     let pending = Arc::new(Pending::default());
+    // The switch's callbacks to FSPIOP participants, one sender for all.
+    let callbacks = harambee_fspiop::callbacks::Callbacks::default();
     let service = Service::new(
         engine.clone(),
         projections.clone(),
@@ -355,7 +357,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             harambee_fspiop::api::ApiSettings {
                 trust_source_header: config.fspiop.trust_source_header,
             },
-            harambee_fspiop::callbacks::Callbacks::default(),
+            callbacks.clone(),
             pending.clone(),
         );
         let mut stop_f = stop.clone();
@@ -394,7 +396,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         service.clone(),
         Arc::new(RoutedNotices {
             grpc: Arc::new(GrpcNotices::new(channels.clone())),
-            fspiop: Arc::new(FspiopNotices),
+            fspiop: Arc::new(FspiopNotices::new(callbacks.clone())),
         }),
         stop.clone(),
     )));

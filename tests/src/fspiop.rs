@@ -18,6 +18,8 @@ pub struct Received {
     pub path: String,
     pub headers: HeaderMap,
     pub body: Value,
+    /// The body as it came.
+    pub raw: String,
 }
 
 /// A DFSP's callback server: records every request, answers 200.
@@ -27,6 +29,7 @@ pub async fn callback_server() -> (String, mpsc::Receiver<Received>) {
         move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
             let tx = tx.clone();
             async move {
+                let raw = String::from_utf8_lossy(&body).to_string();
                 let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
                 let _ = tx
                     .send(Received {
@@ -34,6 +37,7 @@ pub async fn callback_server() -> (String, mpsc::Receiver<Received>) {
                         path: uri.path().to_string(),
                         headers,
                         body,
+                        raw,
                     })
                     .await;
                 axum::http::StatusCode::OK
@@ -80,7 +84,7 @@ impl Dfsp {
             .header("accept", &media)
             .header("date", "Tue, 01 Dec 2026 19:00:00 GMT")
             .header("fspiop-source", &self.name)
-            .header("fspiop-signature", "{\"signature\":\"untouched\"}");
+            .header("fspiop-signature", self.signature());
         if let Some(c) = credential
             .or(Some(self.credential.as_str()))
             .filter(|c| !c.is_empty())
@@ -100,6 +104,15 @@ impl Dfsp {
 }
 
 impl Dfsp {
+    /// The `FSPIOP-Signature` this DFSP puts on its messages: not a real
+    /// JWS, but the switch must pass it on untouched all the same.
+    pub fn signature(&self) -> String {
+        format!(
+            "{{\"signature\":\"signed-by-{}\",\"protectedHeader\":\"e30\"}}",
+            self.name
+        )
+    }
+
     /// A callback of this DFSP to the switch, for `destination`.
     pub async fn callback(
         &self,
@@ -119,6 +132,7 @@ impl Dfsp {
             .header("date", "Tue, 01 Dec 2026 19:00:00 GMT")
             .header("fspiop-source", &self.name)
             .header("fspiop-destination", destination)
+            .header("fspiop-signature", self.signature())
             .body(body.to_string())
             .send()
             .await

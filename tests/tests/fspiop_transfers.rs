@@ -7,8 +7,10 @@ use axum::http::Method;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use harambee_proto::v1::{
-    AmountType, Money, Party, PartyIdType, PartyIdentifier, QuoteRequest, TransferState,
+    AmountType, Money, Party, PartyIdType, PartyIdentifier, QuoteRequest, QuoteResponse,
+    TransferState,
 };
+use harambee_sim::network::Member;
 use harambee_tests::fspiop::*;
 use harambee_tests::*;
 use serde_json::json;
@@ -156,52 +158,7 @@ async fn a_grpc_payer_pays_an_fspiop_payee_that_asks_for_the_commit_notification
     fund(&s, "fsp-b", "1000").await;
     let fulfilment = [7u8; 32];
     let condition = URL_SAFE_NO_PAD.encode(Sha256::digest(fulfilment));
-
-    // The quote, from the FSPIOP payee.
-    let quote_id = uuid::Uuid::new_v4().to_string();
-    let request = QuoteRequest {
-        quote_id: quote_id.clone(),
-        transaction_id: uuid::Uuid::new_v4().to_string(),
-        payee: Some(Party {
-            identifier: Some(PartyIdentifier {
-                r#type: PartyIdType::Msisdn as i32,
-                id: "254722000002".into(),
-                sub_id: String::new(),
-            }),
-            fsp_id: "fsp-b".into(),
-            ..Default::default()
-        }),
-        payer: Some(Party {
-            fsp_id: "bank-a".into(),
-            ..Default::default()
-        }),
-        amount_type: AmountType::Send as i32,
-        amount: Some(Money {
-            amount: "40".into(),
-            currency: CURRENCY.into(),
-        }),
-        ..Default::default()
-    };
-    let mut api = bank.api.clone();
-    let quoting = tokio::spawn(async move { api.request_quote(request).await });
-    let post = next(&mut rx).await;
-    assert_eq!(post.path, "/quotes");
-    let expiration = harambee_fspiop::convert::format_datetime_ms(now_ms() + 60_000);
-    let status = payee
-        .callback(
-            &format!("/quotes/{quote_id}"),
-            "quotes",
-            "bank-a",
-            json!({
-                "transferAmount": {"amount": "40", "currency": CURRENCY},
-                "expiration": expiration,
-                "ilpPacket": ILP_PACKET,
-                "condition": condition,
-            }),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let quote = quoting.await.expect("task").expect("quote").into_inner();
+    let quote = quoted_by_fspiop_payee(&bank, &payee, &mut rx, &condition).await;
 
     // The transfer: the switch POSTs it to the payee and the gRPC payer
     // waits; the payee answers RESERVED with its fulfilment, the switch
@@ -252,4 +209,109 @@ async fn a_grpc_payer_pays_an_fspiop_payee_that_asks_for_the_commit_notification
     // The money moved on the one ledger.
     assert_eq!(s.position("bank-a").await.position, "40.00");
     assert_eq!(s.position("fsp-b").await.position, "-40.00");
+}
+
+#[tokio::test]
+async fn a_transfer_an_fspiop_payee_leaves_unanswered_expires_with_3303_to_both_sides() {
+    let mut s = TestSwitch::start().await;
+    let mut bank = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let (callbacks, mut rx) = callback_server().await;
+    let payee = fspiop_participant(&s, "fsp-b", &callbacks).await;
+    fund(&s, "fsp-b", "1000").await;
+    let condition = URL_SAFE_NO_PAD.encode(Sha256::digest([9u8; 32]));
+    let quote = quoted_by_fspiop_payee(&bank, &payee, &mut rx, &condition).await;
+
+    // The payee takes the POST /transfers and never answers.
+    let transfer_id = uuid::Uuid::new_v4().to_string();
+    let mut prepare = prepare_request(&quote, 1_500);
+    prepare.transfer_id = transfer_id.clone();
+    let preparing = tokio::spawn(async move { bank.api.prepare_transfer(prepare).await });
+    let post = next(&mut rx).await;
+    assert_eq!(
+        (post.method, post.path.as_str()),
+        (Method::POST, "/transfers")
+    );
+
+    // At expiry: the payer hears 3303, and so does the payee, from Hub.
+    let result = preparing
+        .await
+        .expect("task")
+        .expect("prepare")
+        .into_inner();
+    assert_eq!(result.state, TransferState::Aborted as i32, "{result:?}");
+    assert_eq!(
+        result.error.as_ref().map(|e| e.error_code.as_str()),
+        Some("3303"),
+        "{result:?}"
+    );
+    let expired = next(&mut rx).await;
+    assert_eq!(
+        (expired.method, expired.path.clone()),
+        (Method::PUT, format!("/transfers/{transfer_id}/error"))
+    );
+    assert_eq!(
+        expired.body["errorInformation"]["errorCode"], "3303",
+        "{}",
+        expired.body
+    );
+    assert_eq!(expired.headers["fspiop-source"], "Hub");
+    assert_eq!(expired.headers["fspiop-destination"], "fsp-b");
+    // Nothing moved.
+    assert_eq!(s.position("fsp-b").await.position, "0.00");
+}
+
+/// A quote of 40 from the FSPIOP payee `payee` (its callbacks arrive on
+/// `rx`) to the gRPC payer `bank`, under `condition`.
+async fn quoted_by_fspiop_payee(
+    bank: &Member,
+    payee: &Dfsp,
+    rx: &mut tokio::sync::mpsc::Receiver<Received>,
+    condition: &str,
+) -> QuoteResponse {
+    let quote_id = uuid::Uuid::new_v4().to_string();
+    let request = QuoteRequest {
+        quote_id: quote_id.clone(),
+        transaction_id: uuid::Uuid::new_v4().to_string(),
+        payee: Some(Party {
+            identifier: Some(PartyIdentifier {
+                r#type: PartyIdType::Msisdn as i32,
+                id: "254722000002".into(),
+                sub_id: String::new(),
+            }),
+            fsp_id: "fsp-b".into(),
+            ..Default::default()
+        }),
+        payer: Some(Party {
+            fsp_id: "bank-a".into(),
+            ..Default::default()
+        }),
+        amount_type: AmountType::Send as i32,
+        amount: Some(Money {
+            amount: "40".into(),
+            currency: CURRENCY.into(),
+        }),
+        ..Default::default()
+    };
+    let mut api = bank.api.clone();
+    let quoting = tokio::spawn(async move { api.request_quote(request).await });
+    let post = next(rx).await;
+    assert_eq!(post.path, "/quotes");
+    let expiration = harambee_fspiop::convert::format_datetime_ms(now_ms() + 60_000);
+    let status = payee
+        .callback(
+            &format!("/quotes/{quote_id}"),
+            "quotes",
+            "bank-a",
+            json!({
+                "transferAmount": {"amount": "40", "currency": CURRENCY},
+                "expiration": expiration,
+                "ilpPacket": ILP_PACKET,
+                "condition": condition,
+            }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    quoting.await.expect("task").expect("quote").into_inner()
 }

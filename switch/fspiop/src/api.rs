@@ -29,16 +29,18 @@ use harambee_ledger::{Resolution, TransferId, TransferState};
 use harambee_proto::v1::{Party, PartyIdType, PartyIdentifier};
 use harambee_proto::validate;
 use harambee_service::Service;
+use harambee_service::ports::Route;
 use harambee_service::ports::{Credential, Principal, Role};
-use harambee_service::transfers::{Answer, Prepare, TransferView};
+use harambee_service::transfers::{Answer, Prepare, TransferView, route_of};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::callbacks::Relayed;
 use crate::callbacks::{Callback, Callbacks, Method, Placeholders, hub, url_for};
 use crate::convert::{format_datetime_ms, parse_datetime_ms, quote_request_in, quote_response_out};
 use crate::error::HttpError;
 use crate::headers::{self, Fspiop};
-use crate::payees::{Pending, party_key, quote_key, remote_error};
+use crate::payees::{Pending, party_key, quote_key, relay_key, remote_error};
 
 /// Endpoint types registered as a base URL (the resource's path goes
 /// after it) rather than a template.
@@ -178,6 +180,19 @@ impl Api {
     /// Sends `body` to the URL `to` registered for `kind`; an error
     /// callback goes to `kind_error` instead when `body` is one.
     fn reply(&self, to: &str, kind: &str, path: PartyPath, resource: &'static str, body: Value) {
+        self.reply_relayed(to, kind, path, resource, body, None);
+    }
+
+    /// [`Api::reply`], passing on `relayed` when there is one.
+    fn reply_relayed(
+        &self,
+        to: &str,
+        kind: &str,
+        path: PartyPath,
+        resource: &'static str,
+        body: Value,
+        relayed: Option<Relayed>,
+    ) {
         let PartyPath(party_type, id, sub_id) = path;
         let values = Placeholders {
             party_id_type: &party_type,
@@ -207,7 +222,7 @@ impl Api {
                 destination: to.to_string(),
                 uri,
                 body,
-                relayed: Vec::new(),
+                relayed,
             }),
             Err(e) => tracing::debug!(participant = %to, error = %e, "no callback URL"),
         }
@@ -226,6 +241,21 @@ impl Api {
         resource: &'static str,
         source: String,
         body: Value,
+    ) {
+        self.callback_relayed(to, kind, uri, resource, source, body, None);
+    }
+
+    /// [`Api::callback`], passing on `relayed` when there is one.
+    #[allow(clippy::too_many_arguments)]
+    fn callback_relayed(
+        &self,
+        to: &str,
+        kind: &str,
+        uri: String,
+        resource: &'static str,
+        source: String,
+        body: Value,
+        relayed: Option<Relayed>,
     ) {
         // These endpoint types are base URLs, the resource's path after them.
         let base_url = BASE_URL_KINDS.contains(&kind);
@@ -254,12 +284,46 @@ impl Api {
                     destination: to.to_string(),
                     uri,
                     body,
-                    relayed: Vec::new(),
+                    relayed,
                 });
             }
             Err(e) => tracing::debug!(participant = %to, error = %e, "no callback URL"),
         }
     }
+}
+
+impl Api {
+    /// Keeps the message `bytes` (with the headers `fspiop` relays) to be
+    /// passed on to `to` as `key`, if `to` is reached over FSPIOP.
+    fn keep_for(&self, to: &str, key: String, fspiop: &Fspiop, bytes: &Bytes) {
+        let on_fspiop = self
+            .service
+            .read()
+            .is_ok_and(|st| matches!(route_of(&st, to), Some(Route::Fspiop(_))));
+        if !on_fspiop {
+            return;
+        }
+        let Ok(body) = std::str::from_utf8(bytes) else {
+            return;
+        };
+        self.pending.keep(
+            key,
+            Relayed {
+                source: fspiop.source.clone(),
+                body: body.to_string(),
+                headers: fspiop.relayed.clone(),
+            },
+        );
+    }
+}
+
+/// The kept message for `key` if it is of the kind wanted: an error
+/// (`errorInformation`) or not.
+fn relay_of(pending: &Pending, key: &str, error: bool) -> Option<Relayed> {
+    let relayed = pending.take(key)?;
+    let is_error = serde_json::from_str::<Value>(&relayed.body)
+        .is_ok_and(|v| v.get("errorInformation").is_some());
+    (is_error == error).then_some(relayed)
 }
 
 /// A party's path: type, id and sub-id.
@@ -567,14 +631,29 @@ async fn parties(api: Api, path: PartyPath, headers: HeaderMap) -> Response {
                 "FSPIOP_CALLBACK_URL_PARTIES_PUT_ERROR",
             )
         };
-        match api.service.lookup(&requester, &identifier, "").await {
+        let looked_up = api.service.lookup(&requester, &identifier, "").await;
+        // The owner's own answer, if it is on FSPIOP, is passed on as it came.
+        let PartyPath(party_type, id, sub_id) = &path;
+        let key = relay_key(
+            "parties",
+            "put",
+            &party_key(
+                &requester,
+                party_type,
+                id,
+                sub_id.as_deref().unwrap_or_default(),
+            ),
+        );
+        let relayed = relay_of(&api.pending, &key, looked_up.is_err());
+        match looked_up {
             Ok(party) => {
                 let body = party_body(&path, &party);
-                api.reply(&requester, kind, path, "parties", body);
+                api.reply_relayed(&requester, kind, path, "parties", body, relayed);
             }
             Err(e) => {
                 let e = HttpError::from(e);
-                api.reply(&requester, kind_error, path, "parties", error_body(&e));
+                let body = error_body(&e);
+                api.reply_relayed(&requester, kind_error, path, "parties", body, relayed);
             }
         }
     });
@@ -624,7 +703,7 @@ async fn answer_parties(
             return e.into_response();
         }
     };
-    let Some(requester) = fspiop.destination else {
+    let Some(requester) = fspiop.destination.clone() else {
         let e = HttpError::new(
             ErrorCode::MissingElement,
             "FSPIOP-Destination header is required",
@@ -646,6 +725,12 @@ async fn answer_parties(
         party_type,
         id,
         sub_id.as_deref().unwrap_or_default(),
+    );
+    api.keep_for(
+        &requester,
+        relay_key("parties", "put", &key),
+        &fspiop,
+        &bytes,
     );
     let answer = if error {
         Err(remote_error(&body, ErrorCode::PartyNotFound))
@@ -741,35 +826,38 @@ async fn post_quotes(AxumState(api): AxumState<Api>, headers: HeaderMap, bytes: 
             return e.into_response();
         }
     };
+    let payee = request
+        .payee
+        .as_ref()
+        .map(|p| p.fsp_id.clone())
+        .unwrap_or_default();
+    api.keep_for(
+        &payee,
+        relay_key("quotes", "post", &request.quote_id),
+        &fspiop,
+        &bytes,
+    );
     let payer = fspiop.source;
     tokio::spawn(async move {
         let quote_id = request.quote_id.clone();
         let uri = format!("/quotes/{quote_id}");
-        match api.service.quote(&payer, request).await {
-            Ok(quote) => {
-                let payee = quote.payee_fsp.clone();
-                let body = quote_response_out(&quote);
-                api.callback(
-                    &payer,
-                    "FSPIOP_CALLBACK_URL_QUOTES",
-                    uri,
-                    "quotes",
-                    payee,
-                    body,
-                );
-            }
-            Err(e) => {
-                let e = HttpError::from(e);
-                api.callback(
-                    &payer,
-                    "FSPIOP_CALLBACK_URL_QUOTES",
-                    format!("{uri}/error"),
-                    "quotes",
-                    hub(),
-                    e.body(),
-                );
-            }
-        }
+        let quoted = api.service.quote(&payer, request).await;
+        // The payee's own answer, if it is on FSPIOP, is passed on as it came.
+        let key = relay_key("quotes", "put", &quote_key(&payer, &quote_id));
+        let relayed = relay_of(&api.pending, &key, quoted.is_err());
+        let (uri, source, body) = match quoted {
+            Ok(quote) => (uri, quote.payee_fsp.clone(), quote_response_out(&quote)),
+            Err(e) => (format!("{uri}/error"), hub(), HttpError::from(e).body()),
+        };
+        api.callback_relayed(
+            &payer,
+            "FSPIOP_CALLBACK_URL_QUOTES",
+            uri,
+            "quotes",
+            source,
+            body,
+            relayed,
+        );
     });
     count("PostQuotes", None);
     accepted()
@@ -843,7 +931,7 @@ async fn answer_quotes(
             return e.into_response();
         }
     };
-    let Some(payer) = fspiop.destination else {
+    let Some(payer) = fspiop.destination.clone() else {
         let e = HttpError::new(
             ErrorCode::MissingElement,
             "FSPIOP-Destination header is required",
@@ -859,12 +947,14 @@ async fn answer_quotes(
             return e.into_response();
         }
     };
+    let key = quote_key(&payer, &id);
+    api.keep_for(&payer, relay_key("quotes", "put", &key), &fspiop, &bytes);
     let answer = if error {
         Err(remote_error(&body, ErrorCode::PayeeRejectedQuote))
     } else {
         Ok(body)
     };
-    if !api.pending.complete(&quote_key(&payer, &id), answer) {
+    if !api.pending.complete(&key, answer) {
         tracing::debug!(quote = %id, "a quotes callback nobody waits for");
     }
     count("PutQuotes", None);
@@ -915,6 +1005,10 @@ fn transfer_body(view: &TransferView) -> Value {
 /// outcome of a prepare that aborted, `.../error` with its code. (A `GET`
 /// of an aborted transfer is answered with its state, ABORTED, as
 /// Mojaloop's hub does.)
+///
+/// The outcome of a prepare goes as the payee's own message when the payee
+/// is on FSPIOP: its `PUT /transfers/{ID}` (COMMITTED) or `.../error`,
+/// passed on as it came.
 fn send_transfer(api: &Api, to: &str, view: &TransferView, source: String, outcome: bool) {
     let id = harambee_core::text::uuid_string(view.record.id.0);
     let mut body = transfer_body(view);
@@ -924,23 +1018,31 @@ fn send_transfer(api: &Api, to: &str, view: &TransferView, source: String, outco
             "completedTimestamp": format_datetime_ms(view.record.resolved_at_ms),
         });
     }
-    if body.get("errorInformation").is_some() {
-        api.callback(
+    let is_error = body.get("errorInformation").is_some();
+    let relayed = if outcome {
+        relay_of(&api.pending, &relay_key("transfers", "put", &id), is_error)
+    } else {
+        None
+    };
+    if is_error {
+        api.callback_relayed(
             to,
             "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
             format!("/transfers/{id}/error"),
             "transfers",
             hub(),
             body,
+            relayed,
         );
     } else {
-        api.callback(
+        api.callback_relayed(
             to,
             "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
             format!("/transfers/{id}"),
             "transfers",
             source,
             body,
+            relayed,
         );
     }
 }
@@ -973,6 +1075,12 @@ async fn post_transfers(
         }
     };
     let id = harambee_core::text::uuid_string(prepare.transfer_id.0);
+    api.keep_for(
+        &prepare.payee,
+        relay_key("transfers", "post", &id),
+        &fspiop,
+        &bytes,
+    );
     tokio::spawn(async move {
         match api.service.transfers.prepare(&payer, prepare).await {
             Ok(view) => {
@@ -1119,6 +1227,19 @@ async fn answer_transfers(
             return e.into_response();
         }
     };
+    // Passed on to the payer as it came, unless it is the v1.1 commit
+    // notification, which the hub answers on its own.
+    let reserved = body.get("transferState").and_then(Value::as_str) == Some("RESERVED");
+    if let Some(payer) = fspiop.destination.as_deref()
+        && !reserved
+    {
+        let key = relay_key(
+            "transfers",
+            "put",
+            &harambee_core::text::uuid_string(transfer_id.0),
+        );
+        api.keep_for(payer, key, &fspiop, &bytes);
+    }
     let payee = fspiop.source;
     let (answer, notify) = if error {
         let e = remote_error(&body, ErrorCode::PayeeRejectedTransaction);
@@ -1190,7 +1311,7 @@ async fn answer_transfers(
                         destination: payee.clone(),
                         uri: format!("/transfers/{id}"),
                         body,
-                        relayed: Vec::new(),
+                        relayed: None,
                     });
                 }
             }

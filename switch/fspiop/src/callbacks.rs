@@ -34,6 +34,18 @@ pub enum Method {
     Patch,
 }
 
+/// A participant's message as it came, relayed byte for byte with the
+/// headers its signature covers (`Date`, `FSPIOP-Signature`, ...), so
+/// that the party it is for can verify it (signature specification
+/// v1.1: the hub passes signed messages on unchanged).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Relayed {
+    /// `FSPIOP-Source`: who sent it.
+    pub source: String,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+}
+
 /// One callback to one participant.
 #[derive(Clone, Debug)]
 pub struct Callback {
@@ -48,9 +60,11 @@ pub struct Callback {
     pub destination: String,
     /// `FSPIOP-URI`: the resource's path on the hop.
     pub uri: String,
+    /// The switch's own message; unused when one is relayed.
     pub body: Value,
-    /// Headers relayed as they came (`FSPIOP-Signature`, ...).
-    pub relayed: Vec<(String, String)>,
+    /// A participant's message passed on as it came: its body and the
+    /// headers its signature covers go instead of the switch's own.
+    pub relayed: Option<Relayed>,
 }
 
 /// Sends callbacks.
@@ -95,17 +109,24 @@ impl Callbacks {
                 Method::Put => reqwest::Method::PUT,
                 Method::Patch => reqwest::Method::PATCH,
             };
+            let (source, body, relayed) = match &callback.relayed {
+                Some(r) => (&r.source, r.body.clone(), r.headers.as_slice()),
+                None => (&callback.source, callback.body.to_string(), &[][..]),
+            };
             let mut request = self
                 .http
                 .request(method.clone(), &callback.url)
                 .header("content-type", content_type(callback.resource))
-                .header("date", http_date(SystemClock.now_ms()))
-                .header("fspiop-source", &callback.source)
+                .header("fspiop-source", source)
                 .header("fspiop-destination", &callback.destination)
                 .header("fspiop-http-method", method.as_str())
                 .header("fspiop-uri", &callback.uri)
-                .body(callback.body.to_string());
-            for (name, value) in &callback.relayed {
+                .body(body);
+            // A relayed message keeps its own Date: its signature covers it.
+            if !relayed.iter().any(|(name, _)| name == "date") {
+                request = request.header("date", http_date(SystemClock.now_ms()));
+            }
+            for (name, value) in relayed {
                 request = request.header(name.as_str(), value.as_str());
             }
             match request.send().await {

@@ -5,13 +5,12 @@
 
 use harambee_core::error::{ErrorCode, SwitchError};
 use harambee_proto::v1::{
-    AmountType, ExtensionItem, Money, Party, QuoteRequest, QuoteResponse, QuoteTerms,
-    TransactionInitiator, TransactionInitiatorType, TransactionScenario, TransactionType,
+    AmountType, ExtensionItem, Money, Party, PartyIdType, PartyIdentifier, PartyName, QuoteRequest,
+    QuoteResponse, QuoteTerms, TransactionInitiator, TransactionInitiatorType, TransactionScenario,
+    TransactionType,
 };
 use prost_types::Timestamp;
 use serde_json::{Map, Value, json};
-
-use crate::payees::{party_from_body, party_type_name};
 
 fn text(v: &Value, k: &str) -> String {
     v.get(k)
@@ -395,4 +394,62 @@ mod tests {
         assert_eq!(request.amount_type, AmountType::Send as i32);
         assert_eq!(quote_request_out(&request), body);
     }
+}
+
+/// The FSPIOP name of a party id type (`MSISDN`, ...).
+pub fn party_type_name(kind: i32) -> &'static str {
+    PartyIdType::try_from(kind)
+        .unwrap_or(PartyIdType::Unspecified)
+        .as_str_name()
+        .trim_start_matches("PARTY_ID_TYPE_")
+}
+
+/// A party from FSPIOP's `PUT /parties` body.
+pub fn party_from_body(body: &Value) -> Result<Party, SwitchError> {
+    let party = body
+        .get("party")
+        .ok_or_else(|| SwitchError::new(ErrorCode::MissingElement, "party is required"))?;
+    let text = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let id_info = party.get("partyIdInfo").ok_or_else(|| {
+        SwitchError::new(ErrorCode::MissingElement, "party.partyIdInfo is required")
+    })?;
+    let kind =
+        PartyIdType::from_str_name(&format!("PARTY_ID_TYPE_{}", text(id_info, "partyIdType")))
+            .unwrap_or(PartyIdType::Unspecified);
+    let personal = party.get("personalInfo").cloned().unwrap_or(Value::Null);
+    let complex = personal.get("complexName").cloned().unwrap_or(Value::Null);
+    let name = PartyName {
+        first_name: text(&complex, "firstName"),
+        middle_name: text(&complex, "middleName"),
+        last_name: text(&complex, "lastName"),
+    };
+    let has_name =
+        !(name.first_name.is_empty() && name.middle_name.is_empty() && name.last_name.is_empty());
+    Ok(Party {
+        identifier: Some(PartyIdentifier {
+            r#type: kind as i32,
+            id: text(id_info, "partyIdentifier"),
+            sub_id: text(id_info, "partySubIdOrType"),
+        }),
+        fsp_id: text(id_info, "fspId"),
+        display_name: text(party, "name"),
+        name: has_name.then_some(name),
+        date_of_birth: text(&personal, "dateOfBirth"),
+        merchant_classification_code: text(party, "merchantClassificationCode"),
+        supported_currencies: party
+            .get("supportedCurrencies")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
 }

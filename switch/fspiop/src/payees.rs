@@ -5,13 +5,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use harambee_core::error::{ErrorCode, SwitchError};
-use harambee_proto::v1::{
-    Notification, Party, PartyIdType, PartyIdentifier, PartyName, QuoteRequest, QuoteTerms,
-};
+use harambee_proto::v1::notification::Kind;
+use harambee_proto::v1::{Notification, Party, PartyIdentifier, QuoteRequest, QuoteTerms};
 use harambee_service::ports::{
     Clock, FspiopEndpoints, Notices, Oracle, PayeeAnswer, PayeeConnector, Route, SystemClock,
     TransferAsk,
@@ -19,6 +18,8 @@ use harambee_service::ports::{
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use crate::callbacks::{Callback, Callbacks, Method, Relayed, hub};
+use crate::convert::{party_from_body, party_type_name};
 use crate::headers::{content_type, http_date};
 
 /// Requests waiting for their callback at once; beyond, a new one is
@@ -28,11 +29,20 @@ pub const PENDING_MAX: usize = 100_000;
 /// The answer a callback brought: its body, or its `errorInformation`.
 pub type Answer = Result<Value, SwitchError>;
 
+/// Participants' messages kept to be relayed at once; beyond, a message
+/// is not kept and the switch sends its own rendering instead.
+pub const RELAYS_MAX: usize = 100_000;
+
+/// How long a message is kept for its relay; one that nobody took by
+/// then (its payee was not on FSPIOP, its transfer failed) is dropped.
+pub const RELAY_KEEP_MS: u64 = 120_000;
+
 /// Requests waiting for a participant's callback, by what the callback
-/// will name.
+/// will name, and participants' messages waiting to be relayed.
 #[derive(Default)]
 pub struct Pending {
     waiting: Mutex<HashMap<String, Vec<oneshot::Sender<Answer>>>>,
+    relays: Mutex<HashMap<String, (Instant, Relayed)>>,
 }
 
 impl Pending {
@@ -74,6 +84,37 @@ impl Pending {
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
     }
+
+    /// Keeps `message` to be relayed as the message `key` names. When the
+    /// table is full, messages older than [`RELAY_KEEP_MS`] go first; if
+    /// it is still full, `message` is not kept.
+    pub fn keep(&self, key: String, message: Relayed) {
+        let mut relays = self.relays.lock().unwrap_or_else(|p| p.into_inner());
+        if relays.len() >= RELAYS_MAX {
+            let keep = Duration::from_millis(RELAY_KEEP_MS);
+            relays.retain(|_, (at, _)| at.elapsed() < keep);
+        }
+        if relays.len() < RELAYS_MAX || relays.contains_key(&key) {
+            relays.insert(key, (Instant::now(), message));
+        }
+    }
+
+    /// The message kept for `key`, once; `None` if there is none or it
+    /// is older than [`RELAY_KEEP_MS`].
+    pub fn take(&self, key: &str) -> Option<Relayed> {
+        let (at, message) = self
+            .relays
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key)?;
+        (at.elapsed() < Duration::from_millis(RELAY_KEEP_MS)).then_some(message)
+    }
+}
+
+/// What a message is kept under for its relay: the resource, the hop
+/// (`post`, `put`) and its id.
+pub fn relay_key(resource: &str, hop: &str, id: &str) -> String {
+    format!("relay|{resource}|{hop}|{id}")
 }
 
 /// The key of a lookup's callback: who asked, and which party.
@@ -84,64 +125,6 @@ pub fn party_key(requester: &str, party_type: &str, id: &str, sub_id: &str) -> S
 /// The key of a quote's callback: for whom, and which quote.
 pub fn quote_key(payer: &str, quote_id: &str) -> String {
     format!("quotes|{payer}|{quote_id}")
-}
-
-/// The FSPIOP name of a party id type (`MSISDN`, ...).
-pub fn party_type_name(kind: i32) -> &'static str {
-    PartyIdType::try_from(kind)
-        .unwrap_or(PartyIdType::Unspecified)
-        .as_str_name()
-        .trim_start_matches("PARTY_ID_TYPE_")
-}
-
-/// A party from FSPIOP's `PUT /parties` body.
-pub fn party_from_body(body: &Value) -> Result<Party, SwitchError> {
-    let party = body
-        .get("party")
-        .ok_or_else(|| SwitchError::new(ErrorCode::MissingElement, "party is required"))?;
-    let text = |v: &Value, k: &str| {
-        v.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    let id_info = party.get("partyIdInfo").ok_or_else(|| {
-        SwitchError::new(ErrorCode::MissingElement, "party.partyIdInfo is required")
-    })?;
-    let kind =
-        PartyIdType::from_str_name(&format!("PARTY_ID_TYPE_{}", text(id_info, "partyIdType")))
-            .unwrap_or(PartyIdType::Unspecified);
-    let personal = party.get("personalInfo").cloned().unwrap_or(Value::Null);
-    let complex = personal.get("complexName").cloned().unwrap_or(Value::Null);
-    let name = PartyName {
-        first_name: text(&complex, "firstName"),
-        middle_name: text(&complex, "middleName"),
-        last_name: text(&complex, "lastName"),
-    };
-    let has_name =
-        !(name.first_name.is_empty() && name.middle_name.is_empty() && name.last_name.is_empty());
-    Ok(Party {
-        identifier: Some(PartyIdentifier {
-            r#type: kind as i32,
-            id: text(id_info, "partyIdentifier"),
-            sub_id: text(id_info, "partySubIdOrType"),
-        }),
-        fsp_id: text(id_info, "fspId"),
-        display_name: text(party, "name"),
-        name: has_name.then_some(name),
-        date_of_birth: text(&personal, "dateOfBirth"),
-        merchant_classification_code: text(party, "merchantClassificationCode"),
-        supported_currencies: party
-            .get("supportedCurrencies")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default(),
-    })
 }
 
 /// The error a participant's `errorInformation` carries, passed on.
@@ -163,6 +146,33 @@ pub fn remote_error(body: &Value, fallback: ErrorCode) -> SwitchError {
         harambee_proto::fspiop::FspiopError { code, description }
     };
     error.into()
+}
+
+/// `request` with its message: the participant's own, passed on as it
+/// came (body, `FSPIOP-Source` and the headers its signature covers), or
+/// else the switch's rendering from `source`.
+fn with_message(
+    request: reqwest::RequestBuilder,
+    source: &str,
+    rendered: impl FnOnce() -> String,
+    relayed: Option<Relayed>,
+) -> reqwest::RequestBuilder {
+    match relayed {
+        Some(r) => {
+            let mut request = request.header("fspiop-source", &r.source).body(r.body);
+            if !r.headers.iter().any(|(name, _)| name == "date") {
+                request = request.header("date", http_date(SystemClock.now_ms()));
+            }
+            for (name, value) in &r.headers {
+                request = request.header(name.as_str(), value.as_str());
+            }
+            request
+        }
+        None => request
+            .header("fspiop-source", source)
+            .header("date", http_date(SystemClock.now_ms()))
+            .body(rendered()),
+    }
 }
 
 /// Reaches FSPIOP participants.
@@ -310,7 +320,7 @@ impl PayeeConnector for FspiopPayees {
             .unwrap_or_default();
         let key = quote_key(&payer, &request.quote_id);
         let answer = self.pending.wait(&key)?;
-        let sent = self
+        let request_builder = self
             .http
             .post(format!("{}/quotes", base.trim_end_matches('/')))
             .timeout(timeout)
@@ -319,14 +329,20 @@ impl PayeeConnector for FspiopPayees {
                 "application/vnd.interoperability.quotes+json;version=1",
             )
             .header("content-type", content_type("quotes"))
-            .header("date", http_date(SystemClock.now_ms()))
-            .header("fspiop-source", &payer)
             .header("fspiop-destination", &payee.participant)
             .header("fspiop-http-method", "POST")
-            .header("fspiop-uri", "/quotes")
-            .body(crate::convert::quote_request_out(request).to_string())
-            .send()
-            .await;
+            .header("fspiop-uri", "/quotes");
+        let relayed = self
+            .pending
+            .take(&relay_key("quotes", "post", &request.quote_id));
+        let sent = with_message(
+            request_builder,
+            &payer,
+            || crate::convert::quote_request_out(request).to_string(),
+            relayed,
+        )
+        .send()
+        .await;
         self.answered(sent, &key, &payee.participant, answer, timeout)
             .await
             .and_then(|body| crate::convert::quote_terms_in(&body))
@@ -359,7 +375,7 @@ impl PayeeConnector for FspiopPayees {
                 .collect();
             body["extensionList"] = serde_json::json!({ "extension": list });
         }
-        let sent = self
+        let request = self
             .http
             .post(&url)
             .timeout(timeout)
@@ -368,12 +384,11 @@ impl PayeeConnector for FspiopPayees {
                 "application/vnd.interoperability.transfers+json;version=1",
             )
             .header("content-type", content_type("transfers"))
-            .header("date", http_date(SystemClock.now_ms()))
-            .header("fspiop-source", &ask.payer)
             .header("fspiop-destination", &ask.payee)
             .header("fspiop-http-method", "POST")
-            .header("fspiop-uri", "/transfers")
-            .body(body.to_string())
+            .header("fspiop-uri", "/transfers");
+        let relayed = self.pending.take(&relay_key("transfers", "post", &id));
+        let sent = with_message(request, &ask.payer, || body.to_string(), relayed)
             .send()
             .await;
         match sent {
@@ -391,13 +406,52 @@ impl PayeeConnector for FspiopPayees {
     }
 }
 
-/// Notices to FSPIOP participants: transfer outcomes go as the transfer
-/// callbacks (next); other notices have no FSPIOP form and are read on
-/// the participant's own terms (the admin API, reports).
-pub struct FspiopNotices;
+/// Notices to FSPIOP participants. A transfer that expired is told to its
+/// payee as FSPIOP says, `PUT /transfers/{ID}/error` with 3303 from
+/// `Hub` (its payer hears it as the answer to its own `POST /transfers`).
+/// Other notices have no FSPIOP form and are read on the participant's
+/// own terms (the admin API, reports).
+pub struct FspiopNotices {
+    callbacks: Callbacks,
+}
+
+impl FspiopNotices {
+    pub fn new(callbacks: Callbacks) -> FspiopNotices {
+        FspiopNotices { callbacks }
+    }
+}
 
 impl Notices for FspiopNotices {
-    fn deliver(&self, _participant: &str, _route: &Route, _notification: Notification) {}
+    fn deliver(&self, participant: &str, route: &Route, notification: Notification) {
+        let Route::Fspiop(endpoints) = route else {
+            return;
+        };
+        let Some(Kind::TransferAborted(t)) = notification.kind else {
+            return;
+        };
+        let code = t
+            .error
+            .as_ref()
+            .and_then(|e| e.error_code.parse::<u16>().ok());
+        if code != Some(ErrorCode::TransferExpired.number()) || t.payee_fsp != participant {
+            return;
+        }
+        let Some(template) = endpoints.url("FSPIOP_CALLBACK_URL_TRANSFER_ERROR") else {
+            tracing::debug!(%participant, "no FSPIOP_CALLBACK_URL_TRANSFER_ERROR endpoint");
+            return;
+        };
+        let error = SwitchError::new(ErrorCode::TransferExpired, "");
+        self.callbacks.send(Callback {
+            method: Method::Put,
+            url: template.replace("{{transferId}}", &t.transfer_id),
+            resource: "transfers",
+            source: hub(),
+            destination: participant.to_string(),
+            uri: format!("/transfers/{}/error", t.transfer_id),
+            body: crate::error::HttpError::from(error).body(),
+            relayed: None,
+        });
+    }
 }
 
 /// An oracle that speaks Mojaloop's oracle API over HTTP:
