@@ -90,10 +90,12 @@ fn code(status: &tonic::Status) -> u16 {
 /// Expiration the simulator gives its transfers.
 pub const TRANSFER_EXPIRY_MS: i64 = 30_000;
 
-/// A full payment: find the payee, get a quote, transfer the quoted amount.
+/// A full payment from the payer's customer `payer`: find the payee, get
+/// a quote, transfer the quoted amount.
 pub async fn pay(
     api: &mut Api,
     payer_fsp: &str,
+    payer: PartyIdentifier,
     payee: PartyIdentifier,
     amount: &str,
     currency: &str,
@@ -113,6 +115,7 @@ pub async fn pay(
         transaction_id: uuid::Uuid::new_v4().to_string(),
         payee: Some(looked_up.clone()),
         payer: Some(Party {
+            identifier: Some(payer),
             fsp_id: payer_fsp.to_string(),
             ..Default::default()
         }),
@@ -133,13 +136,25 @@ pub async fn pay(
         Ok(r) => r.into_inner(),
         Err(s) => return Outcome::Failed("quote", code(&s)),
     };
-    transfer_quote(api, &quote).await
+    // The transfer of a quoted transaction carries the transaction's id,
+    // as Mojaloop's DFSPs do (their SDK finds its quote by it).
+    let transfer_id = quote.transaction_id.clone();
+    transfer_quote_as(api, &quote, transfer_id).await
 }
 
-/// Prepares the transfer a quote agreed.
+/// Prepares a transfer, with an id of its own, of what a quote agreed.
 pub async fn transfer_quote(api: &mut Api, quote: &QuoteResponse) -> Outcome {
+    transfer_quote_as(api, quote, uuid::Uuid::new_v4().to_string()).await
+}
+
+/// Prepares the transfer `transfer_id` of what a quote agreed.
+pub async fn transfer_quote_as(
+    api: &mut Api,
+    quote: &QuoteResponse,
+    transfer_id: String,
+) -> Outcome {
     let request = PrepareTransferRequest {
-        transfer_id: uuid::Uuid::new_v4().to_string(),
+        transfer_id,
         payee_fsp: quote.payee_fsp.clone(),
         amount: quote.transfer_amount.clone(),
         ilp_packet: quote.ilp_packet.clone(),

@@ -309,6 +309,7 @@ pub async fn run(
                         client::pay(
                             &mut api,
                             &members[payer_index].name,
+                            members[payer_index].customer(k % 4),
                             payee.customer(k % 4),
                             "10",
                             &spec.currency,

@@ -183,6 +183,7 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
                 let outcome = client::pay(
                     &mut api,
                     MEMBERS[payer].name,
+                    members[payer].customer(customer),
                     party,
                     &amount.to_string(),
                     CURRENCY,

@@ -117,6 +117,11 @@ impl Callbacks {
                 .http
                 .request(method.clone(), &callback.url)
                 .header("content-type", content_type(callback.resource))
+                // FSPIOP has no Accept on a callback, but the HTTP client
+                // would add `*/*`, which receivers that check Accept
+                // (Mojaloop's SDK) refuse: the callback's own media type
+                // is accepted everywhere.
+                .header("accept", content_type(callback.resource))
                 .header("fspiop-source", source)
                 .header("fspiop-destination", &callback.destination)
                 .header("fspiop-http-method", method.as_str())

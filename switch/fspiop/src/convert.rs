@@ -348,54 +348,6 @@ pub fn quote_response_out(q: &QuoteResponse) -> Value {
     Value::Object(body)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn datetimes_round_trip_and_offsets_are_read() {
-        let ms = parse_datetime_ms("2026-12-01T19:00:00.123Z").expect("a DateTime");
-        assert_eq!(ms, 1_796_151_600_123);
-        assert_eq!(format_datetime_ms(ms), "2026-12-01T19:00:00.123Z");
-        assert_eq!(
-            parse_datetime_ms("2026-12-01T22:00:00+03:00"),
-            Some(1_796_151_600_000)
-        );
-        assert_eq!(
-            parse_datetime_ms("2026-12-01T19:00:00.1Z"),
-            Some(1_796_151_600_100)
-        );
-        for bad in [
-            "2026-12-01",
-            "2026-13-01T00:00:00Z",
-            "2026-12-01T19:00:00",
-            "yesterday",
-        ] {
-            assert_eq!(parse_datetime_ms(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn a_quote_request_survives_the_round_trip() {
-        let body = json!({
-            "quoteId": "7c23e80c-d078-4077-8263-2c047876fcf6",
-            "transactionId": "85feac2f-39b2-491b-817e-4a03203d4f14",
-            "payee": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "254711000001", "fspId": "fsp-b"}},
-            "payer": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "254722000002", "fspId": "fsp-a"},
-                      "name": "Amani Otieno"},
-            "amountType": "SEND",
-            "amount": {"amount": "100", "currency": "KES"},
-            "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
-            "note": "rent",
-            "expiration": "2026-12-01T19:00:00.000Z",
-            "extensionList": {"extension": [{"key": "channel", "value": "USSD"}]},
-        });
-        let request = quote_request_in(&body).expect("a request");
-        assert_eq!(request.amount_type, AmountType::Send as i32);
-        assert_eq!(quote_request_out(&request), body);
-    }
-}
-
 /// The FSPIOP name of a party id type (`MSISDN`, ...).
 pub fn party_type_name(kind: i32) -> &'static str {
     PartyIdType::try_from(kind)
@@ -452,4 +404,52 @@ pub fn party_from_body(body: &Value) -> Result<Party, SwitchError> {
             })
             .unwrap_or_default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datetimes_round_trip_and_offsets_are_read() {
+        let ms = parse_datetime_ms("2026-12-01T19:00:00.123Z").expect("a DateTime");
+        assert_eq!(ms, 1_796_151_600_123);
+        assert_eq!(format_datetime_ms(ms), "2026-12-01T19:00:00.123Z");
+        assert_eq!(
+            parse_datetime_ms("2026-12-01T22:00:00+03:00"),
+            Some(1_796_151_600_000)
+        );
+        assert_eq!(
+            parse_datetime_ms("2026-12-01T19:00:00.1Z"),
+            Some(1_796_151_600_100)
+        );
+        for bad in [
+            "2026-12-01",
+            "2026-13-01T00:00:00Z",
+            "2026-12-01T19:00:00",
+            "yesterday",
+        ] {
+            assert_eq!(parse_datetime_ms(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_quote_request_survives_the_round_trip() {
+        let body = json!({
+            "quoteId": "7c23e80c-d078-4077-8263-2c047876fcf6",
+            "transactionId": "85feac2f-39b2-491b-817e-4a03203d4f14",
+            "payee": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "254711000001", "fspId": "fsp-b"}},
+            "payer": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "254722000002", "fspId": "fsp-a"},
+                      "name": "Amani Otieno"},
+            "amountType": "SEND",
+            "amount": {"amount": "100", "currency": "KES"},
+            "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
+            "note": "rent",
+            "expiration": "2026-12-01T19:00:00.000Z",
+            "extensionList": {"extension": [{"key": "channel", "value": "USSD"}]},
+        });
+        let request = quote_request_in(&body).expect("a request");
+        assert_eq!(request.amount_type, AmountType::Send as i32);
+        assert_eq!(quote_request_out(&request), body);
+    }
 }
