@@ -327,7 +327,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     } else {
         let listener = TcpListener::bind(&config.fspiop.admin_listen).await?;
         let addr = listener.local_addr()?;
-        let router = harambee_fspiop::admin::router(
+        let router = harambee_fspiop::operator_router(
             service.clone(),
             harambee_fspiop::admin::AdminSettings {
                 trust_callers: config.fspiop.trust_source_header,

@@ -91,12 +91,12 @@ pub struct AdminSettings {
 }
 
 #[derive(Clone)]
-struct Admin {
-    service: Arc<Service>,
-    settings: AdminSettings,
+pub(crate) struct Admin {
+    pub(crate) service: Arc<Service>,
+    pub(crate) settings: AdminSettings,
 }
 
-type Answer = Result<Response, HttpError>;
+pub(crate) type Answer = Result<Response, HttpError>;
 
 /// The admin API's routes.
 pub fn router(service: Arc<Service>, settings: AdminSettings) -> Router {
@@ -161,7 +161,7 @@ async fn unknown_uri() -> HttpError {
 
 impl Admin {
     /// The operator's credential, unless callers are trusted.
-    fn authorize(&self, headers: &HeaderMap) -> Result<(), HttpError> {
+    pub(crate) fn authorize(&self, headers: &HeaderMap) -> Result<(), HttpError> {
         if self.settings.trust_callers {
             return Ok(());
         }
@@ -181,12 +181,12 @@ impl Admin {
         Ok(())
     }
 
-    fn now_ms(&self) -> i64 {
+    pub(crate) fn now_ms(&self) -> i64 {
         self.service.now_ms()
     }
 
     /// A participant by name, once it is known to exist.
-    fn participant_id(&self, name: &str) -> Result<ParticipantId, HttpError> {
+    pub(crate) fn participant_id(&self, name: &str) -> Result<ParticipantId, HttpError> {
         self.service
             .read()?
             .ledger
@@ -202,16 +202,16 @@ impl Admin {
 }
 
 /// A JSON body, or 3101.
-fn body<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, HttpError> {
+pub(crate) fn body<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, HttpError> {
     serde_json::from_slice(bytes)
         .map_err(|e| HttpError::new(ErrorCode::MalformedSyntax, format!("body: {e}")))
 }
 
-fn json_answer(status: StatusCode, value: Value) -> Answer {
+pub(crate) fn json_answer(status: StatusCode, value: Value) -> Answer {
     Ok((status, axum::Json(value)).into_response())
 }
 
-fn count(call: &'static str, answer: &Answer) {
+pub(crate) fn count(call: &'static str, answer: &Answer) {
     let code = match answer {
         Ok(_) => "ok".to_string(),
         Err(e) => format!("{:04}", e.code),
@@ -222,7 +222,7 @@ fn count(call: &'static str, answer: &Answer) {
 
 /// An amount as central-ledger shows it: a JSON number when it is exact
 /// as one, else its decimal string.
-fn amount(currency: Currency, minor: i128) -> Value {
+pub(crate) fn amount(currency: Currency, minor: i128) -> Value {
     let d = currency.to_decimal(minor).normalize();
     serde_json::from_str::<serde_json::Number>(&d.to_string())
         .map(Value::Number)

@@ -36,6 +36,11 @@ impl HttpError {
     }
 }
 
+/// A reply of the service layer that does not fit the call (2001).
+pub fn unexpected() -> HttpError {
+    HttpError::new(ErrorCode::InternalServerError, "unexpected reply")
+}
+
 /// The HTTP status of an FSPIOP error code, by its class: communication
 /// and server errors 5xx, client errors 4xx (an unknown URI 404, an
 /// unacceptable version 406), business refusals (payer, payee) 400.

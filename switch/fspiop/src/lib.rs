@@ -8,6 +8,8 @@
 //! - [`api`]: the participant-facing FSPIOP v1.1 API; so far the account
 //!   lookup service's participants resource and `GET /parties` (quotes and
 //!   transfers come next, on the same service layer: issue 13).
+//! - [`settlement`]: central-settlement's API (settlement windows and
+//!   settlements), beside the admin API.
 //! - [`payees`]: the service layer's ports over FSPIOP: a request to a
 //!   participant's registered URL, answered by its callback to [`api`].
 //! - [`headers`]: the FSPIOP headers, version negotiation (1, 1.0, 1.1).
@@ -25,3 +27,17 @@ pub mod convert;
 pub mod error;
 pub mod headers;
 pub mod payees;
+pub mod settlement;
+
+/// The operator's HTTP APIs on one router: central-ledger's admin API
+/// ([`admin`]) and central-settlement's API ([`settlement`]), the latter
+/// both at the root and at `/v2`, where Mojaloop deployments serve it.
+pub fn operator_router(
+    service: std::sync::Arc<harambee_service::Service>,
+    settings: admin::AdminSettings,
+) -> axum::Router {
+    let settlement = settlement::router(service.clone(), settings.clone());
+    admin::router(service, settings)
+        .nest("/v2", settlement.clone())
+        .merge(settlement)
+}
