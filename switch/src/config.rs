@@ -145,6 +145,14 @@ pub struct FspiopConfig {
     /// participant, and the admin API asks for no operator credential).
     /// Never in production: anyone who reaches the port is trusted.
     pub trust_source_header: bool,
+    /// The switch's RSA private key (PEM, PKCS#8 or PKCS#1) that signs
+    /// the messages it writes itself (JWS, RS256, as Mojaloop's
+    /// signature specification v1.1 has it); empty: they go unsigned.
+    pub jws_signing_key: String,
+    /// A directory of participants' public keys, `<fspId>.pem`; when set,
+    /// every FSPIOP message with a body from a participant must carry its
+    /// valid `FSPIOP-Signature` (3105 otherwise). Empty: not checked.
+    pub jws_verification_keys: String,
 }
 
 /// `[cluster]`: several nodes on one Kafka log.
@@ -284,6 +292,8 @@ impl Default for FspiopConfig {
             listen: "127.0.0.1:7404".into(),
             admin_listen: "127.0.0.1:7403".into(),
             trust_source_header: false,
+            jws_signing_key: String::new(),
+            jws_verification_keys: String::new(),
         }
     }
 }
@@ -522,6 +532,22 @@ pub const ENVIRONMENT: &[(&str, &str, Setter)] = &[
         "fspiop.trust_source_header",
         |c, n, v| {
             c.fspiop.trust_source_header = flag(n, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_FSPIOP_JWS_SIGNING_KEY",
+        "fspiop.jws_signing_key",
+        |c, _, v| {
+            c.fspiop.jws_signing_key = v;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_FSPIOP_JWS_VERIFICATION_KEYS",
+        "fspiop.jws_verification_keys",
+        |c, _, v| {
+            c.fspiop.jws_verification_keys = v;
             Ok(())
         },
     ),

@@ -187,8 +187,23 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // What the switch asked of FSPIOP participants, answered by their
     // callbacks to the FSPIOP API.
     let pending = Arc::new(Pending::default());
+    // The switch's signing key and participants' keys (FSPIOP signatures).
+    let signer = if config.fspiop.jws_signing_key.is_empty() {
+        None
+    } else {
+        Some(Arc::new(harambee_fspiop::jws::Signer::from_file(
+            std::path::Path::new(&config.fspiop.jws_signing_key),
+        )?))
+    };
+    let keys = if config.fspiop.jws_verification_keys.is_empty() {
+        None
+    } else {
+        Some(Arc::new(harambee_fspiop::jws::Keys::from_dir(
+            std::path::Path::new(&config.fspiop.jws_verification_keys),
+        )?))
+    };
     // The switch's callbacks to FSPIOP participants, one sender for all.
-    let callbacks = harambee_fspiop::callbacks::Callbacks::default();
+    let callbacks = harambee_fspiop::callbacks::Callbacks::new(signer.clone());
     let service = Service::new(
         engine.clone(),
         projections.clone(),
@@ -197,7 +212,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 grpc: Arc::new(GrpcPayees {
                     channels: channels.clone(),
                 }),
-                fspiop: Arc::new(FspiopPayees::new(pending.clone())),
+                fspiop: Arc::new(FspiopPayees::new(pending.clone(), signer.clone())),
             }),
             oracle: Arc::new(RoutedOracle {
                 grpc: Arc::new(GrpcOracle {
@@ -356,6 +371,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             service.clone(),
             harambee_fspiop::api::ApiSettings {
                 trust_source_header: config.fspiop.trust_source_header,
+                keys: keys.clone(),
             },
             callbacks.clone(),
             pending.clone(),

@@ -23,6 +23,8 @@ fn passed_on(got: &Received, from: &Dfsp, sent: &str, method: &str, uri: &str) {
     assert_eq!(got.headers["date"], "Tue, 01 Dec 2026 19:00:00 GMT");
     assert_eq!(got.headers["fspiop-http-method"], method);
     assert_eq!(got.headers["fspiop-uri"], uri);
+    // A request asks for its answer's version; a callback has no Accept.
+    assert_eq!(got.headers.get("accept").is_some(), method != "PUT");
 }
 
 #[tokio::test]
@@ -197,5 +199,47 @@ async fn messages_between_fspiop_participants_are_passed_on_as_they_came() {
         &fulfil.to_string(),
         "PUT",
         &format!("/transfers/{transfer_id}"),
+    );
+
+    // The payee's answer again: the hub resends the transfer's state to
+    // it; another fulfilment under the same id is 3106.
+    let status = b
+        .callback(
+            &format!("/transfers/{transfer_id}"),
+            "transfers",
+            "fsp-a",
+            fulfil.clone(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let again = next(&mut b_rx).await;
+    assert_eq!(
+        (again.method.clone(), again.path.clone()),
+        (Method::PUT, format!("/transfers/{transfer_id}"))
+    );
+    assert_eq!(again.body["transferState"], "COMMITTED", "{}", again.body);
+    assert_eq!(again.body["fulfilment"], fulfil["fulfilment"]);
+    assert_eq!(again.headers["fspiop-source"], "Hub");
+    assert!(
+        again.headers.get("accept").is_none(),
+        "a callback has no Accept"
+    );
+    let mut other = fulfil.clone();
+    other["fulfilment"] = json!(URL_SAFE_NO_PAD.encode([4u8; 32]));
+    let status = b
+        .callback(
+            &format!("/transfers/{transfer_id}"),
+            "transfers",
+            "fsp-a",
+            other,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let modified = next(&mut b_rx).await;
+    assert_eq!(modified.path, format!("/transfers/{transfer_id}/error"));
+    assert_eq!(
+        modified.body["errorInformation"]["errorCode"], "3106",
+        "{}",
+        modified.body
     );
 }

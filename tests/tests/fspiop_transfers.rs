@@ -234,6 +234,18 @@ async fn a_transfer_an_fspiop_payee_leaves_unanswered_expires_with_3303_to_both_
         (Method::POST, "/transfers")
     );
 
+    // A PUT with transferState ABORTED is no answer in FSPIOP v1.1: taken
+    // (200), and nothing changes.
+    let status = payee
+        .callback(
+            &format!("/transfers/{transfer_id}"),
+            "transfers",
+            "bank-a",
+            json!({"transferState": "ABORTED", "completedTimestamp": harambee_fspiop::convert::format_datetime_ms(now_ms())}),
+        )
+        .await;
+    assert_eq!(status, 200);
+
     // At expiry: the payer hears 3303, and so does the payee, from Hub.
     let result = preparing
         .await
@@ -258,6 +270,29 @@ async fn a_transfer_an_fspiop_payee_leaves_unanswered_expires_with_3303_to_both_
     );
     assert_eq!(expired.headers["fspiop-source"], "Hub");
     assert_eq!(expired.headers["fspiop-destination"], "fsp-b");
+    // Asked for later, the transfer is ABORTED with its cause.
+    let (status, _) = payee
+        .send(
+            reqwest::Method::GET,
+            &format!("/transfers/{transfer_id}"),
+            "transfers",
+            "1.1",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let state = next(&mut rx).await;
+    assert_eq!(state.path, format!("/transfers/{transfer_id}"));
+    assert_eq!(state.body["transferState"], "ABORTED", "{}", state.body);
+    assert_eq!(state.body["extensionList"]["extension"][0]["key"], "cause");
+    assert!(
+        state.body["extensionList"]["extension"][0]["value"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3303: ")),
+        "{}",
+        state.body
+    );
     // Nothing moved.
     assert_eq!(s.position("fsp-b").await.position, "0.00");
 }

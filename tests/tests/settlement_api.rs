@@ -133,6 +133,14 @@ async fn an_operator_settles_a_window_through_central_settlements_api() {
         .as_u64()
         .expect("an open window");
     assert_eq!(body[0]["state"], "OPEN");
+    let (status, body) = op
+        .get("/v2/settlementWindows?participantId=0&state=open")
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (400, "3101"),
+        "a state not named so: {body}"
+    );
     let (status, body) = op.get("/v2/settlementWindows?state=SETTLED").await;
     assert_eq!(
         (status, error_code(&body)),

@@ -40,6 +40,7 @@ use crate::callbacks::{Callback, Callbacks, Method, Placeholders, hub, url_for};
 use crate::convert::{format_datetime_ms, parse_datetime_ms, quote_request_in, quote_response_out};
 use crate::error::HttpError;
 use crate::headers::{self, Fspiop};
+use crate::jws::{Keys, Protected};
 use crate::payees::{Pending, party_key, quote_key, relay_key, remote_error};
 
 /// Endpoint types registered as a base URL (the resource's path goes
@@ -57,6 +58,9 @@ pub const BODY_MAX_BYTES: usize = 256 * 1024;
 pub struct ApiSettings {
     /// Development mode: `FSPIOP-Source` is trusted, no credential asked.
     pub trust_source_header: bool,
+    /// Participants' signature keys: when set, every message with a body
+    /// must carry its sender's valid `FSPIOP-Signature` (3105 otherwise).
+    pub keys: Option<Arc<Keys>>,
 }
 
 #[derive(Clone)]
@@ -121,8 +125,58 @@ pub fn router(
         )
         .route("/quotes/{id}/error", put(put_quotes_error))
         .fallback(unknown_uri)
+        .layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            verify_signature,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_MAX_BYTES))
         .with_state(api)
+}
+
+/// When the scheme requires signatures (`ApiSettings::keys`), a message
+/// with a body (POST, PUT, PATCH) must carry its sender's valid
+/// `FSPIOP-Signature`: refused with 3105 before anything else otherwise.
+async fn verify_signature(
+    AxumState(api): AxumState<Api>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(keys) = api.settings.keys.clone() else {
+        return next.run(request).await;
+    };
+    let with_body = matches!(
+        *request.method(),
+        axum::http::Method::POST | axum::http::Method::PUT | axum::http::Method::PATCH
+    );
+    if !with_body {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, BODY_MAX_BYTES).await else {
+        return HttpError::new(ErrorCode::MalformedSyntax, "the body is too large").into_response();
+    };
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let uri = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or_else(|| parts.uri.path());
+    let protected = Protected {
+        method: parts.method.as_str(),
+        uri,
+        source: header("fspiop-source").unwrap_or_default(),
+        destination: header("fspiop-destination"),
+        date: header("date").unwrap_or_default(),
+    };
+    if let Err(e) = keys.verify(header("fspiop-signature"), &protected, &bytes) {
+        count("VerifySignature", Some(&e));
+        return e.into_response();
+    }
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
 }
 
 async fn unknown_uri() -> HttpError {
@@ -1001,6 +1055,23 @@ fn transfer_body(view: &TransferView) -> Value {
     }
 }
 
+/// An aborted transfer's state, as Mojaloop's hub answers a `GET` of it:
+/// ABORTED, with the abort's `errorInformation` as the `cause` extension
+/// ("3303: Transfer expired").
+fn aborted_state(view: &TransferView, error: &Value) -> Value {
+    let info = &error["errorInformation"];
+    let cause = format!(
+        "{}: {}",
+        info["errorCode"].as_str().unwrap_or_default(),
+        info["errorDescription"].as_str().unwrap_or_default()
+    );
+    json!({
+        "transferState": "ABORTED",
+        "completedTimestamp": format_datetime_ms(view.record.resolved_at_ms),
+        "extensionList": {"extension": [{"key": "cause", "value": cause}]},
+    })
+}
+
 /// Sends a transfer's state to `to`: `PUT /transfers/{ID}`, or, for the
 /// outcome of a prepare that aborted, `.../error` with its code. (A `GET`
 /// of an aborted transfer is answered with its state, ABORTED, as
@@ -1013,10 +1084,7 @@ fn send_transfer(api: &Api, to: &str, view: &TransferView, source: String, outco
     let id = harambee_core::text::uuid_string(view.record.id.0);
     let mut body = transfer_body(view);
     if !outcome && body.get("errorInformation").is_some() {
-        body = json!({
-            "transferState": "ABORTED",
-            "completedTimestamp": format_datetime_ms(view.record.resolved_at_ms),
-        });
+        body = aborted_state(view, &body);
     }
     let is_error = body.get("errorInformation").is_some();
     let relayed = if outcome {
@@ -1253,6 +1321,12 @@ async fn answer_transfers(
             .get("fulfilment")
             .and_then(Value::as_str)
             .unwrap_or_default();
+        if state == "ABORTED" {
+            // Not an answer FSPIOP v1.1 knows (a payee rejects with PUT
+            // .../error): taken, and nothing changes, as in Mojaloop.
+            count("PutTransfers", None);
+            return StatusCode::OK.into_response();
+        }
         match (state, validate::b64url32("fulfilment", fulfilment)) {
             ("COMMITTED" | "RESERVED", Ok(f)) => (Ok(Answer::Fulfil(f)), state == "RESERVED"),
             ("COMMITTED" | "RESERVED", Err(e)) => (Err(HttpError::from(e)), false),
@@ -1273,12 +1347,20 @@ async fn answer_transfers(
         }
     };
     tokio::spawn(async move {
+        // A repeat of the answer to a transfer that is already final gets
+        // its state back, as Mojaloop's hub resends it.
+        let was_final = api
+            .service
+            .transfers
+            .view(&payee, transfer_id)
+            .is_ok_and(|v| v.record.state != TransferState::Reserved);
         match api
             .service
             .transfers
             .fulfil(&payee, transfer_id, answer)
             .await
         {
+            Ok(view) if was_final => send_transfer(&api, &payee, &view, hub(), false),
             Ok(view) if notify => {
                 // v1.1: a payee that answered RESERVED hears the outcome.
                 let mut body = transfer_body(&view);

@@ -14,6 +14,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use crate::headers::{HUB_SOURCE, content_type, http_date};
+use crate::jws::{Protected, Signer};
 
 /// Callbacks in flight at once; beyond, a callback waits for a slot.
 pub const CALLBACKS_IN_FLIGHT_MAX: usize = 4_096;
@@ -67,28 +68,54 @@ pub struct Callback {
     pub relayed: Option<Relayed>,
 }
 
+/// The HTTP client of the callbacks: hyper's, which sends only the
+/// headers it is given (a general-purpose client adds `Accept: */*`, and
+/// FSPIOP has no `Accept` on a callback; Mojaloop's SDK refuses `*/*` and
+/// Mojaloop's tests check that there is none).
+type Http = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<axum::body::Bytes>,
+>;
+
 /// Sends callbacks.
 #[derive(Clone)]
 pub struct Callbacks {
-    http: reqwest::Client,
+    http: Http,
     in_flight: Arc<Semaphore>,
+    signer: Option<Arc<Signer>>,
 }
 
 impl Default for Callbacks {
     fn default() -> Callbacks {
-        Callbacks {
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_millis(2_000))
-                .timeout(Duration::from_millis(CALLBACK_ATTEMPT_TIMEOUT_MS))
-                .pool_max_idle_per_host(64)
-                .build()
-                .unwrap_or_default(),
-            in_flight: Arc::new(Semaphore::new(CALLBACKS_IN_FLIGHT_MAX)),
-        }
+        Callbacks::new(None)
     }
 }
 
+/// Why one attempt of a callback failed.
+enum Failed {
+    /// 4xx: the participant refused it; trying again would not help.
+    Refused(u16),
+    /// 5xx, no connection or no answer in time: worth another try.
+    Transient(String),
+}
+
 impl Callbacks {
+    /// Callbacks signed with `signer` when the switch has a key.
+    pub fn new(signer: Option<Arc<Signer>>) -> Callbacks {
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_millis(2_000)));
+        connector.set_nodelay(true);
+        let http =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .pool_max_idle_per_host(64)
+                .build(connector);
+        Callbacks {
+            http,
+            in_flight: Arc::new(Semaphore::new(CALLBACKS_IN_FLIGHT_MAX)),
+            signer,
+        }
+    }
+
     /// Sends `callback` in the background.
     pub fn send(&self, callback: Callback) {
         let this = self.clone();
@@ -100,57 +127,80 @@ impl Callbacks {
         });
     }
 
+    /// One attempt.
+    async fn attempt(&self, callback: &Callback) -> Result<(), Failed> {
+        let method = match callback.method {
+            Method::Put => axum::http::Method::PUT,
+            Method::Patch => axum::http::Method::PATCH,
+        };
+        let (source, body, relayed) = match &callback.relayed {
+            Some(r) => (r.source.as_str(), r.body.clone(), r.headers.as_slice()),
+            None => (callback.source.as_str(), callback.body.to_string(), &[][..]),
+        };
+        // A relayed message keeps its own Date: its signature covers it.
+        let date = relayed
+            .iter()
+            .find(|(name, _)| name == "date")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| http_date(SystemClock.now_ms()));
+        let mut request = axum::http::Request::builder()
+            .method(method.clone())
+            .uri(&callback.url)
+            .header("content-type", content_type(callback.resource))
+            .header("date", &date)
+            .header("fspiop-source", source)
+            .header("fspiop-destination", &callback.destination)
+            .header("fspiop-http-method", method.as_str())
+            .header("fspiop-uri", &callback.uri);
+        for (name, value) in relayed.iter().filter(|(name, _)| name != "date") {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        // The switch signs what it writes itself; a relayed message keeps
+        // its sender's signature.
+        if callback.relayed.is_none()
+            && let Some(signer) = &self.signer
+        {
+            let protected = Protected {
+                method: method.as_str(),
+                uri: &callback.uri,
+                source,
+                destination: Some(&callback.destination),
+                date: &date,
+            };
+            request = request.header("fspiop-signature", signer.sign(&protected, &body));
+        }
+        let request = request
+            .body(http_body_util::Full::new(axum::body::Bytes::from(body)))
+            .map_err(|e| Failed::Refused(0).or_log(&callback.url, &e.to_string()))?;
+        let timeout = Duration::from_millis(CALLBACK_ATTEMPT_TIMEOUT_MS);
+        match tokio::time::timeout(timeout, self.http.request(request)).await {
+            Ok(Ok(r)) if r.status().is_success() => Ok(()),
+            Ok(Ok(r)) if r.status().is_client_error() => Err(Failed::Refused(r.status().as_u16())),
+            Ok(Ok(r)) => Err(Failed::Transient(format!("status {}", r.status()))),
+            Ok(Err(e)) => Err(Failed::Transient(e.to_string())),
+            Err(_) => Err(Failed::Transient("no answer in time".into())),
+        }
+    }
+
     /// Sends `callback` now, trying again while the participant cannot
     /// be reached or answers 5xx; true once it answered 2xx.
     pub async fn deliver(&self, callback: &Callback) -> bool {
         let mut pause_ms = CALLBACK_RETRY_MS;
         for attempt in 1..=CALLBACK_ATTEMPTS_MAX {
-            let method = match callback.method {
-                Method::Put => reqwest::Method::PUT,
-                Method::Patch => reqwest::Method::PATCH,
-            };
-            let (source, body, relayed) = match &callback.relayed {
-                Some(r) => (&r.source, r.body.clone(), r.headers.as_slice()),
-                None => (&callback.source, callback.body.to_string(), &[][..]),
-            };
-            let mut request = self
-                .http
-                .request(method.clone(), &callback.url)
-                .header("content-type", content_type(callback.resource))
-                // FSPIOP has no Accept on a callback, but the HTTP client
-                // would add `*/*`, which receivers that check Accept
-                // (Mojaloop's SDK) refuse: the callback's own media type
-                // is accepted everywhere.
-                .header("accept", content_type(callback.resource))
-                .header("fspiop-source", source)
-                .header("fspiop-destination", &callback.destination)
-                .header("fspiop-http-method", method.as_str())
-                .header("fspiop-uri", &callback.uri)
-                .body(body);
-            // A relayed message keeps its own Date: its signature covers it.
-            if !relayed.iter().any(|(name, _)| name == "date") {
-                request = request.header("date", http_date(SystemClock.now_ms()));
-            }
-            for (name, value) in relayed {
-                request = request.header(name.as_str(), value.as_str());
-            }
-            match request.send().await {
-                Ok(r) if r.status().is_success() => {
+            match self.attempt(callback).await {
+                Ok(()) => {
                     metrics::counter!("harambee_fspiop_callbacks_total", "result" => "ok")
                         .increment(1);
                     return true;
                 }
-                Ok(r) if r.status().is_client_error() => {
-                    tracing::debug!(url = %callback.url, status = %r.status(), "callback refused");
+                Err(Failed::Refused(status)) => {
+                    tracing::debug!(url = %callback.url, status, "callback refused");
                     metrics::counter!("harambee_fspiop_callbacks_total", "result" => "refused")
                         .increment(1);
                     return false;
                 }
-                Ok(r) => {
-                    tracing::debug!(url = %callback.url, status = %r.status(), attempt, "callback failed");
-                }
-                Err(e) => {
-                    tracing::debug!(url = %callback.url, error = %e, attempt, "callback failed");
+                Err(Failed::Transient(why)) => {
+                    tracing::debug!(url = %callback.url, %why, attempt, "callback failed");
                 }
             }
             if attempt < CALLBACK_ATTEMPTS_MAX {
@@ -161,6 +211,14 @@ impl Callbacks {
         metrics::counter!("harambee_fspiop_callbacks_total", "result" => "failed").increment(1);
         tracing::warn!(url = %callback.url, "a callback was given up on");
         false
+    }
+}
+
+impl Failed {
+    /// Logs why a callback could not even be written.
+    fn or_log(self, url: &str, why: &str) -> Failed {
+        tracing::warn!(%url, %why, "a callback cannot be sent");
+        self
     }
 }
 

@@ -12,6 +12,8 @@
 //!   settlements), beside the admin API.
 //! - [`payees`]: the service layer's ports over FSPIOP: a request to a
 //!   participant's registered URL, answered by its callback to [`api`].
+//! - [`jws`]: message signing (the signature specification v1.1): the
+//!   switch's own signatures and the verification of participants'.
 //! - [`headers`]: the FSPIOP headers, version negotiation (1, 1.0, 1.1).
 //! - [`callbacks`]: the switch's callbacks to participants' registered
 //!   URLs, retried up to a bound.
@@ -26,6 +28,7 @@ pub mod callbacks;
 pub mod convert;
 pub mod error;
 pub mod headers;
+pub mod jws;
 pub mod payees;
 pub mod settlement;
 

@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 use crate::callbacks::{Callback, Callbacks, Method, Relayed, hub};
 use crate::convert::{party_from_body, party_type_name};
 use crate::headers::{content_type, http_date};
+use crate::jws::{Protected, Signer};
 
 /// Requests waiting for their callback at once; beyond, a new one is
 /// refused (2003) rather than let the table grow.
@@ -150,12 +151,15 @@ pub fn remote_error(body: &Value, fallback: ErrorCode) -> SwitchError {
 
 /// `request` with its message: the participant's own, passed on as it
 /// came (body, `FSPIOP-Source` and the headers its signature covers), or
-/// else the switch's rendering from `source`.
+/// else the switch's rendering from `source`, signed when the switch has a
+/// key. `method`, `uri`, `destination`: the hop.
 fn with_message(
     request: reqwest::RequestBuilder,
+    hop: (&str, &str, &str),
     source: &str,
     rendered: impl FnOnce() -> String,
     relayed: Option<Relayed>,
+    signer: Option<&Signer>,
 ) -> reqwest::RequestBuilder {
     match relayed {
         Some(r) => {
@@ -168,10 +172,25 @@ fn with_message(
             }
             request
         }
-        None => request
-            .header("fspiop-source", source)
-            .header("date", http_date(SystemClock.now_ms()))
-            .body(rendered()),
+        None => {
+            let (method, uri, destination) = hop;
+            let date = http_date(SystemClock.now_ms());
+            let body = rendered();
+            let mut request = request
+                .header("fspiop-source", source)
+                .header("date", &date);
+            if let Some(signer) = signer {
+                let protected = Protected {
+                    method,
+                    uri,
+                    source,
+                    destination: Some(destination),
+                    date: &date,
+                };
+                request = request.header("fspiop-signature", signer.sign(&protected, &body));
+            }
+            request.body(body)
+        }
     }
 }
 
@@ -179,10 +198,12 @@ fn with_message(
 pub struct FspiopPayees {
     http: reqwest::Client,
     pending: Arc<Pending>,
+    signer: Option<Arc<Signer>>,
 }
 
 impl FspiopPayees {
-    pub fn new(pending: Arc<Pending>) -> FspiopPayees {
+    /// `signer`: the switch's key, signing the messages it writes itself.
+    pub fn new(pending: Arc<Pending>, signer: Option<Arc<Signer>>) -> FspiopPayees {
         FspiopPayees {
             http: reqwest::Client::builder()
                 .connect_timeout(Duration::from_millis(2_000))
@@ -190,6 +211,7 @@ impl FspiopPayees {
                 .build()
                 .unwrap_or_default(),
             pending,
+            signer,
         }
     }
 
@@ -337,9 +359,11 @@ impl PayeeConnector for FspiopPayees {
             .take(&relay_key("quotes", "post", &request.quote_id));
         let sent = with_message(
             request_builder,
+            ("POST", "/quotes", &payee.participant),
             &payer,
             || crate::convert::quote_request_out(request).to_string(),
             relayed,
+            self.signer.as_deref(),
         )
         .send()
         .await;
@@ -388,9 +412,16 @@ impl PayeeConnector for FspiopPayees {
             .header("fspiop-http-method", "POST")
             .header("fspiop-uri", "/transfers");
         let relayed = self.pending.take(&relay_key("transfers", "post", &id));
-        let sent = with_message(request, &ask.payer, || body.to_string(), relayed)
-            .send()
-            .await;
+        let sent = with_message(
+            request,
+            ("POST", "/transfers", &ask.payee),
+            &ask.payer,
+            || body.to_string(),
+            relayed,
+            self.signer.as_deref(),
+        )
+        .send()
+        .await;
         match sent {
             // The payee answers with its own PUT /transfers/{ID}.
             Ok(r) if r.status().is_success() => PayeeAnswer::Later,

@@ -40,6 +40,27 @@ pub const SETTLEMENT_WINDOWS_MAX: usize = 1_000;
 /// Most participants (and accounts) one update may name.
 pub const UPDATE_ACCOUNTS_MAX: usize = 1_000;
 
+/// The states a settlement window is listed by.
+pub const WINDOW_STATES: &[&str] = &[
+    "OPEN",
+    "PROCESSING",
+    "CLOSED",
+    "PENDING_SETTLEMENT",
+    "SETTLED",
+    "ABORTED",
+];
+
+/// The states a settlement is listed by.
+pub const SETTLEMENT_STATES: &[&str] = &[
+    "PENDING_SETTLEMENT",
+    "PS_TRANSFERS_RECORDED",
+    "PS_TRANSFERS_RESERVED",
+    "PS_TRANSFERS_COMMITTED",
+    "SETTLING",
+    "SETTLED",
+    "ABORTED",
+];
+
 /// Most windows or settlements a list answers.
 pub const LIST_MAX: usize = 1_000;
 
@@ -286,6 +307,14 @@ async fn list_windows(
             time_param(&q, "toDateTime")?,
         );
         let state = get("state");
+        if let Some(s) = state
+            && !WINDOW_STATES.contains(&s)
+        {
+            return Err(HttpError::new(
+                ErrorCode::MalformedSyntax,
+                format!("state: {s:?} is not one of {}", WINDOW_STATES.join(", ")),
+            ));
+        }
         let st = admin.service.read()?;
         let mut found: Vec<&Window> = st
             .settlements
@@ -539,6 +568,17 @@ async fn list_settlements(
             time_param(&q, "toSettlementWindowDateTime")?,
         );
         let state = get("state");
+        if let Some(s) = state
+            && !SETTLEMENT_STATES.contains(&s)
+        {
+            return Err(HttpError::new(
+                ErrorCode::MalformedSyntax,
+                format!(
+                    "state: {s:?} is not one of {}",
+                    SETTLEMENT_STATES.join(", ")
+                ),
+            ));
+        }
         let st = admin.service.read()?;
         let views: Vec<Value> = st
             .settlements

@@ -1,0 +1,405 @@
+//! Message signing as Mojaloop's signature specification v1.1 has it
+//! (`shared/reference/fspiop/fspiop-v1.1-Signature.md`): a JWS over the
+//! whole body, in the `FSPIOP-Signature` header as
+//! `{"signature", "protectedHeader"}`, whose protected header names the
+//! algorithm and protects `FSPIOP-URI`, `FSPIOP-HTTP-Method`,
+//! `FSPIOP-Source`, `FSPIOP-Destination` (when known) and `Date`.
+//!
+//! - [`Signer`]: the switch's own key; it signs the messages the switch
+//!   writes itself (relayed messages keep their sender's signature).
+//! - [`Keys`]: participants' public keys, one PEM file per participant
+//!   (`<fspId>.pem`) in a directory, as Mojaloop's connectors keep them;
+//!   when configured, every message with a body a participant sends must
+//!   carry its valid signature, or it is refused with 3105.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use harambee_core::error::ErrorCode;
+use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use rsa::signature::{SignatureEncoding, Signer as _, Verifier as _};
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde_json::{Map, Value, json};
+use thiserror::Error;
+
+use crate::error::HttpError;
+
+/// Most participants' keys read from a directory.
+pub const KEYS_MAX: usize = 10_000;
+
+/// Largest key file read, in bytes.
+pub const KEY_FILE_MAX_BYTES: u64 = 64 * 1024;
+
+/// Longest `FSPIOP-Signature` header read (the specification bounds the
+/// protected header to 32,768 characters and the signature to 512).
+pub const SIGNATURE_HEADER_MAX_BYTES: usize = 34 * 1024;
+
+/// Why a key could not be read.
+#[derive(Debug, Error)]
+pub enum JwsError {
+    #[error("{path}: {reason}")]
+    Key { path: String, reason: String },
+    #[error("{path}: more than {KEYS_MAX} keys")]
+    TooManyKeys { path: String },
+}
+
+/// The headers a signature protects.
+#[derive(Clone, Debug)]
+pub struct Protected<'a> {
+    pub method: &'a str,
+    pub uri: &'a str,
+    pub source: &'a str,
+    pub destination: Option<&'a str>,
+    pub date: &'a str,
+}
+
+fn read_key_file(path: &Path) -> Result<String, JwsError> {
+    let fail = |reason: String| JwsError::Key {
+        path: path.display().to_string(),
+        reason,
+    };
+    let size = std::fs::metadata(path)
+        .map_err(|e| fail(e.to_string()))?
+        .len();
+    if size > KEY_FILE_MAX_BYTES {
+        return Err(fail(format!("larger than {KEY_FILE_MAX_BYTES} bytes")));
+    }
+    std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))
+}
+
+/// The switch's signing key (RS256).
+pub struct Signer {
+    key: rsa::pkcs1v15::SigningKey<rsa::sha2::Sha256>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signer(RS256)")
+    }
+}
+
+impl Signer {
+    /// The key in a PEM file (PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA
+    /// PRIVATE KEY`).
+    pub fn from_file(path: &Path) -> Result<Signer, JwsError> {
+        let pem = read_key_file(path)?;
+        Signer::from_pem(&pem).map_err(|reason| JwsError::Key {
+            path: path.display().to_string(),
+            reason,
+        })
+    }
+
+    pub fn from_pem(pem: &str) -> Result<Signer, String> {
+        let key = RsaPrivateKey::from_pkcs8_pem(pem)
+            .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem))
+            .map_err(|e| format!("not an RSA private key: {e}"))?;
+        Ok(Signer::from_key(key))
+    }
+
+    pub fn from_key(key: RsaPrivateKey) -> Signer {
+        Signer {
+            key: rsa::pkcs1v15::SigningKey::new(key),
+        }
+    }
+
+    /// The `FSPIOP-Signature` of `body` sent with `headers`.
+    pub fn sign(&self, headers: &Protected<'_>, body: &str) -> String {
+        let mut protected = Map::new();
+        protected.insert("alg".into(), json!("RS256"));
+        protected.insert("FSPIOP-URI".into(), json!(headers.uri));
+        protected.insert("FSPIOP-HTTP-Method".into(), json!(headers.method));
+        protected.insert("FSPIOP-Source".into(), json!(headers.source));
+        if let Some(d) = headers.destination {
+            protected.insert("FSPIOP-Destination".into(), json!(d));
+        }
+        protected.insert("Date".into(), json!(headers.date));
+        let protected = URL_SAFE_NO_PAD.encode(Value::Object(protected).to_string());
+        let input = format!("{protected}.{}", URL_SAFE_NO_PAD.encode(body));
+        let signature = self.key.sign(input.as_bytes());
+        json!({
+            "signature": URL_SAFE_NO_PAD.encode(signature.to_bytes()),
+            "protectedHeader": protected,
+        })
+        .to_string()
+    }
+}
+
+/// Participants' public keys, by participant name.
+#[derive(Default)]
+pub struct Keys {
+    keys: HashMap<String, RsaPublicKey>,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Keys({} participants)", self.keys.len())
+    }
+}
+
+fn public_key(pem: &str) -> Result<RsaPublicKey, String> {
+    RsaPublicKey::from_public_key_pem(pem)
+        .or_else(|_| RsaPublicKey::from_pkcs1_pem(pem))
+        .map_err(|e| format!("not an RSA public key: {e}"))
+}
+
+fn refused(detail: impl AsRef<str>) -> HttpError {
+    HttpError::new(ErrorCode::InvalidSignature, detail)
+}
+
+impl Keys {
+    /// Every `<participant>.pem` in `dir`.
+    pub fn from_dir(dir: &Path) -> Result<Keys, JwsError> {
+        let fail = |reason: String| JwsError::Key {
+            path: dir.display().to_string(),
+            reason,
+        };
+        let mut keys = HashMap::new();
+        for entry in std::fs::read_dir(dir).map_err(|e| fail(e.to_string()))? {
+            let path = entry.map_err(|e| fail(e.to_string()))?.path();
+            let Some(name) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".pem"))
+            else {
+                continue;
+            };
+            if keys.len() >= KEYS_MAX {
+                return Err(JwsError::TooManyKeys {
+                    path: dir.display().to_string(),
+                });
+            }
+            let pem = read_key_file(&path)?;
+            let key = public_key(&pem).map_err(|reason| JwsError::Key {
+                path: path.display().to_string(),
+                reason,
+            })?;
+            keys.insert(name.to_string(), key);
+        }
+        Ok(Keys { keys })
+    }
+
+    /// Adds (or replaces) `participant`'s key.
+    pub fn insert(&mut self, participant: &str, key: RsaPublicKey) {
+        self.keys.insert(participant.to_string(), key);
+    }
+
+    /// Checks the `FSPIOP-Signature` `header` of `body`, sent with
+    /// `headers`, against the key of `headers.source`; 3105 if it is
+    /// missing, malformed, protects other headers or does not verify.
+    pub fn verify(
+        &self,
+        header: Option<&str>,
+        headers: &Protected<'_>,
+        body: &[u8],
+    ) -> Result<(), HttpError> {
+        let header = header.ok_or_else(|| refused("FSPIOP-Signature header is required"))?;
+        if header.len() > SIGNATURE_HEADER_MAX_BYTES {
+            return Err(refused("FSPIOP-Signature is too long"));
+        }
+        let key = self.keys.get(headers.source).ok_or_else(|| {
+            refused(format!(
+                "no signature key is registered for {}",
+                headers.source
+            ))
+        })?;
+        let parsed: Value = serde_json::from_str(header)
+            .map_err(|_| refused("FSPIOP-Signature is not a JSON object"))?;
+        let (Some(signature), Some(protected)) = (
+            parsed.get("signature").and_then(Value::as_str),
+            parsed.get("protectedHeader").and_then(Value::as_str),
+        ) else {
+            return Err(refused(
+                "FSPIOP-Signature needs signature and protectedHeader",
+            ));
+        };
+        let decoded: Value = URL_SAFE_NO_PAD
+            .decode(protected.trim_end_matches('='))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| refused("protectedHeader is not base64url JSON"))?;
+        let field = |name: &str| decoded.get(name).and_then(Value::as_str);
+        let expect = |name: &str, wanted: &str| -> Result<(), HttpError> {
+            match field(name) {
+                Some(v) if v == wanted => Ok(()),
+                Some(v) => Err(refused(format!(
+                    "the signature protects {name} {v:?}, the message has {wanted:?}"
+                ))),
+                None => Err(refused(format!("the signature does not protect {name}"))),
+            }
+        };
+        expect("FSPIOP-URI", headers.uri)?;
+        expect("FSPIOP-HTTP-Method", headers.method)?;
+        expect("FSPIOP-Source", headers.source)?;
+        if field("FSPIOP-Destination").is_some() {
+            expect(
+                "FSPIOP-Destination",
+                headers.destination.unwrap_or_default(),
+            )?;
+        }
+        if field("Date").is_some() {
+            expect("Date", headers.date)?;
+        }
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature.trim_end_matches('='))
+            .ok()
+            .and_then(|b| rsa::pkcs1v15::Signature::try_from(b.as_slice()).ok())
+            .ok_or_else(|| refused("signature is not base64url"))?;
+        let input = format!("{protected}.{}", URL_SAFE_NO_PAD.encode(body));
+        let verified = match field("alg") {
+            Some("RS256") => rsa::pkcs1v15::VerifyingKey::<rsa::sha2::Sha256>::new(key.clone())
+                .verify(input.as_bytes(), &signature)
+                .is_ok(),
+            Some("RS384") => rsa::pkcs1v15::VerifyingKey::<rsa::sha2::Sha384>::new(key.clone())
+                .verify(input.as_bytes(), &signature)
+                .is_ok(),
+            Some("RS512") => rsa::pkcs1v15::VerifyingKey::<rsa::sha2::Sha512>::new(key.clone())
+                .verify(input.as_bytes(), &signature)
+                .is_ok(),
+            other => {
+                return Err(refused(format!("alg {other:?}: RS256, RS384 or RS512")));
+            }
+        };
+        if !verified {
+            return Err(refused(format!(
+                "the signature does not verify with {}'s key",
+                headers.source
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsa::BigUint;
+
+    /// The RSA key of the signature specification's example (section 4).
+    fn spec_key() -> RsaPrivateKey {
+        let n = |s: &str| BigUint::from_bytes_be(&URL_SAFE_NO_PAD.decode(s).expect("base64url"));
+        RsaPrivateKey::from_components(
+            n("ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ"),
+            n("AQAB"),
+            n("Eq5xpGnNCivDflJsRQBXHx1hdR1k6Ulwe2JZD50LpXyWPEAeP88vLNO97IjlA7_GQ5sLKMgvfTeXZx9SE-7YwVol2NXOoAJe46sui395IW_GO-pWJ1O0BkTGoVEn2bKVRUCgu-GjBVaYLU6f3l9kJfFNS3E0QbVdxzubSu3Mkqzjkn439X0M_V51gfpRLI9JYanrC4D4qAdGcopV_0ZHHzQlBjudU2QvXt4ehNYTCBr6XCLQUShb1juUO1ZdiYoFaFQT5Tw8bGUl_x_jTj3ccPDVZFD9pIuhLhBOneufuBiB4cS98l2SR_RQyGWSeWjnczT0QU91p1DhOVRuOopznQ"),
+            vec![
+                n("4BzEEOtIpmVdVEZNCqS7baC4crd0pqnRH_5IB3jw3bcxGn6QLvnEtfdUdiYrqBdss1l58BQ3KhooKeQTa9AB0Hw_Py5PJdTJNPY8cQn7ouZ2KKDcmnPGBY5t7yLc1QlQ5xHdwW1VhvKn-nXqhJTBgIPgtldC-KDV5z-y2XDwGUc"),
+                n("uQPEfgmVtjL0Uyyx88GZFF1fOunH3-7cepKmtH4pxhtCoHqpWmT8YAmZxaewHgHAjLYsp1ZSe7zFYHj7C6ul7TjeLQeZD_YwD66t62wDmpe_HlB-TnBA-njbglfIsRLtXlnDzQkv5dTltRJ11BKBBypeeF6689rjcJIDEz9RWdc"),
+            ],
+        )
+        .expect("the specification's key")
+    }
+
+    fn headers<'a>(uri: &'a str, destination: Option<&'a str>) -> Protected<'a> {
+        Protected {
+            method: "PUT",
+            uri,
+            source: "Hub",
+            destination,
+            date: "Tue, 01 Dec 2026 19:00:00 GMT",
+        }
+    }
+
+    fn keys() -> (Signer, Keys) {
+        let key = spec_key();
+        let mut keys = Keys::default();
+        keys.insert("Hub", key.to_public_key());
+        (Signer::from_key(key), keys)
+    }
+
+    #[test]
+    fn a_signed_message_verifies_and_a_changed_one_does_not() {
+        let (signer, keys) = keys();
+        let body = r#"{"transferState":"COMMITTED"}"#;
+        let h = headers("/transfers/1", Some("dfsp1"));
+        let signature = signer.sign(&h, body);
+        assert_eq!(keys.verify(Some(&signature), &h, body.as_bytes()), Ok(()));
+        let code = |r: Result<(), HttpError>| r.err().map(|e| e.code);
+        // Another body, URI, method, destination or sender: 3105.
+        assert_eq!(code(keys.verify(Some(&signature), &h, b"{}")), Some(3105));
+        let other_uri = headers("/transfers/2", Some("dfsp1"));
+        assert_eq!(
+            code(keys.verify(Some(&signature), &other_uri, body.as_bytes())),
+            Some(3105)
+        );
+        let other_destination = headers("/transfers/1", Some("dfsp2"));
+        assert_eq!(
+            code(keys.verify(Some(&signature), &other_destination, body.as_bytes())),
+            Some(3105)
+        );
+        let mut other_method = h.clone();
+        other_method.method = "POST";
+        assert_eq!(
+            code(keys.verify(Some(&signature), &other_method, body.as_bytes())),
+            Some(3105)
+        );
+        let mut unknown = h.clone();
+        unknown.source = "dfsp9";
+        assert_eq!(
+            code(keys.verify(Some(&signature), &unknown, body.as_bytes())),
+            Some(3105)
+        );
+        assert_eq!(code(keys.verify(None, &h, body.as_bytes())), Some(3105));
+        assert_eq!(
+            code(keys.verify(Some("not json"), &h, body.as_bytes())),
+            Some(3105)
+        );
+    }
+
+    #[test]
+    fn the_protected_header_holds_what_the_specification_asks() {
+        let (signer, _) = keys();
+        let signature: Value =
+            serde_json::from_str(&signer.sign(&headers("/quotes/1", None), "{}")).expect("json");
+        let protected: Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(
+                    signature["protectedHeader"]
+                        .as_str()
+                        .expect("protectedHeader"),
+                )
+                .expect("base64url"),
+        )
+        .expect("json");
+        assert_eq!(protected["alg"], "RS256");
+        assert_eq!(protected["FSPIOP-URI"], "/quotes/1");
+        assert_eq!(protected["FSPIOP-HTTP-Method"], "PUT");
+        assert_eq!(protected["FSPIOP-Source"], "Hub");
+        assert_eq!(protected["Date"], "Tue, 01 Dec 2026 19:00:00 GMT");
+        // An unknown destination is not protected.
+        assert!(protected.get("FSPIOP-Destination").is_none());
+    }
+
+    #[test]
+    fn keys_are_read_from_pem_files_by_participant() {
+        use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = spec_key();
+        let public = key
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .expect("pem");
+        std::fs::write(dir.path().join("dfsp1.pem"), public).expect("write");
+        std::fs::write(dir.path().join("notes.txt"), "not a key").expect("write");
+        let keys = Keys::from_dir(dir.path()).expect("keys");
+        let private = key.to_pkcs8_pem(LineEnding::LF).expect("pem");
+        let path = dir.path().join("hub-key");
+        std::fs::write(&path, private.as_bytes()).expect("write");
+        let signer = Signer::from_file(&path).expect("the signing key");
+        let mut h = headers("/parties/MSISDN/1", None);
+        h.source = "dfsp1";
+        let signature = signer.sign(&h, "{}");
+        assert_eq!(keys.verify(Some(&signature), &h, b"{}"), Ok(()));
+        std::fs::write(
+            dir.path().join("broken.pem"),
+            "-----BEGIN PUBLIC KEY-----\nxx\n",
+        )
+        .expect("write");
+        assert!(
+            Keys::from_dir(dir.path()).is_err(),
+            "a broken key file is an error"
+        );
+    }
+}
