@@ -64,6 +64,58 @@ async fn wait_for_port(what: &str, port: u16) {
     panic!("{what} does not listen on {port} within 60 s");
 }
 
+/// The SDK's signature settings: with `keys`, it signs everything it
+/// sends (PUT /parties too) with its key and checks every message it
+/// receives against the sender's public key, as a Mojaloop scheme with
+/// JWS on has it; without, neither.
+fn sdk_jws_env(name: &str, keys: Option<&std::path::Path>) -> Vec<(String, String)> {
+    let pairs: Vec<(&str, String)> = match keys {
+        None => vec![
+            ("JWS_SIGN", "false".into()),
+            ("VALIDATE_INBOUND_JWS", "false".into()),
+        ],
+        Some(dir) => vec![
+            ("JWS_SIGN", "true".into()),
+            ("JWS_SIGN_PUT_PARTIES", "true".into()),
+            (
+                "JWS_SIGNING_KEY_PATH",
+                dir.join(format!("{name}.key")).display().to_string(),
+            ),
+            ("VALIDATE_INBOUND_JWS", "true".into()),
+            ("VALIDATE_INBOUND_PUT_PARTIES_JWS", "true".into()),
+            (
+                "JWS_VERIFICATION_KEYS_DIRECTORY",
+                dir.join("public").display().to_string(),
+            ),
+        ],
+    };
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// An RSA key pair for `name` in `dir` (openssl): `<name>.key` and
+/// `public/<name>.pem`.
+fn key_pair(dir: &std::path::Path, name: &str) {
+    std::fs::create_dir_all(dir.join("public")).expect("a key directory");
+    let private = dir.join(format!("{name}.key"));
+    let made = Command::new("openssl")
+        .args(["genrsa", "-out"])
+        .arg(&private)
+        .arg("2048")
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(made.success(), "openssl genrsa");
+    let public = Command::new("openssl")
+        .args(["rsa", "-pubout", "-in"])
+        .arg(&private)
+        .arg("-out")
+        .arg(dir.join("public").join(format!("{name}.pem")))
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(public.success(), "openssl rsa -pubout");
+}
+
 /// One SDK instance with its backend: `inbound` is where the switch
 /// calls it (its registered FSPIOP endpoints), `outbound` its DFSP-facing
 /// API.
@@ -76,7 +128,15 @@ struct Sdk {
 }
 
 impl Sdk {
-    async fn start(name: &str, hub: &str, redis: u16, dir: &std::path::Path) -> Sdk {
+    /// `keys`: with signatures, the directory of every party's keys
+    /// (`<name>.key` private, `public/<name>.pem` public).
+    async fn start(
+        name: &str,
+        hub: &str,
+        redis: u16,
+        dir: &std::path::Path,
+        keys: Option<&std::path::Path>,
+    ) -> Sdk {
         let backend = free_port();
         let (inbound, outbound, test, metrics) =
             (free_port(), free_port(), free_port(), free_port());
@@ -107,8 +167,7 @@ impl Sdk {
                 .env("PEER_ENDPOINT", hub)
                 .env("BACKEND_ENDPOINT", format!("127.0.0.1:{backend}"))
                 .env("CACHE_URL", format!("redis://127.0.0.1:{redis}"))
-                .env("JWS_SIGN", "false")
-                .env("VALIDATE_INBOUND_JWS", "false")
+                .envs(sdk_jws_env(name, keys))
                 .env("AUTO_ACCEPT_PARTY", "true")
                 .env("AUTO_ACCEPT_QUOTES", "true")
                 .env("EXPIRY_SECONDS", "60")
@@ -180,6 +239,20 @@ async fn position(s: &mut TestSwitch, name: &str) -> Decimal {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_mojaloop_sdks_and_a_grpc_participant_pay_each_other_through_the_switch() {
+    pay_through_the_switch(false).await;
+}
+
+/// The same with signatures on everywhere: the SDKs sign and verify
+/// every message, the switch refuses what is not signed by its sender
+/// (its keys) and signs what it writes itself with its own key, which the
+/// SDKs hold as `Hub`'s, and as `simbank`'s: the switch writes the gRPC
+/// participant's FSPIOP messages, and vouches for them.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_signatures_required_the_sdks_verify_what_the_switch_relays_and_signs() {
+    pay_through_the_switch(true).await;
+}
+
+async fn pay_through_the_switch(signed: bool) {
     let installed = sdk_dir().join("node_modules/@mojaloop/sdk-scheme-adapter/package.json");
     assert!(
         installed.exists(),
@@ -204,11 +277,33 @@ async fn two_mojaloop_sdks_and_a_grpc_participant_pay_each_other_through_the_swi
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = TestSwitch::config(dir.path());
     config.fspiop.trust_source_header = true;
+    let keys = run.path().join("keys");
+    if signed {
+        for name in ["Hub", "dfspa", "dfspb"] {
+            key_pair(&keys, name);
+        }
+        // The switch writes the gRPC participant's messages: its key.
+        std::fs::copy(keys.join("public/Hub.pem"), keys.join("public/simbank.pem"))
+            .expect("simbank's key");
+        // The switch's keys of the SDKs (its own is not among them).
+        let participants = keys.join("participants");
+        std::fs::create_dir_all(&participants).expect("a key directory");
+        for name in ["dfspa", "dfspb"] {
+            std::fs::copy(
+                keys.join(format!("public/{name}.pem")),
+                participants.join(format!("{name}.pem")),
+            )
+            .expect("a participant's key");
+        }
+        config.fspiop.jws_signing_key = keys.join("Hub.key").display().to_string();
+        config.fspiop.jws_verification_keys = participants.display().to_string();
+    }
     let mut s = TestSwitch::start_with(dir, config).await;
     let hub = s.running().fspiop_addr.expect("FSPIOP API").to_string();
 
-    let dfspa = Sdk::start("dfspa", &hub, redis, run.path()).await;
-    let dfspb = Sdk::start("dfspb", &hub, redis, run.path()).await;
+    let sdk_keys = signed.then_some(keys.as_path());
+    let dfspa = Sdk::start("dfspa", &hub, redis, run.path(), sdk_keys).await;
+    let dfspb = Sdk::start("dfspb", &hub, redis, run.path(), sdk_keys).await;
     let mut registered: Vec<Dfsp> = Vec::new();
     for sdk in [&dfspa, &dfspb] {
         let d =
@@ -216,19 +311,33 @@ async fn two_mojaloop_sdks_and_a_grpc_participant_pay_each_other_through_the_swi
         fund(&s, &sdk.name, "100000").await;
         registered.push(d);
     }
-    // dfspb's customer, in the switch's oracle (FSPIOP POST
-    // /participants as dfspb, as its SDK would on its backend's behalf).
-    let (status, body) = registered[1]
-        .send(
-            reqwest::Method::POST,
-            "/participants/MSISDN/255700000001",
-            "participants",
-            "1.1",
-            Some(json!({"fspId": "dfspb", "currency": CURRENCY})),
-            Some(""),
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
+    // dfspb's customer, in the switch's oracle: FSPIOP POST /participants
+    // as dfspb (as its SDK would on its backend's behalf), or, where
+    // messages must be signed by their sender, through the operator's
+    // oracle API.
+    if signed {
+        let admin = format!("http://{}", s.running().admin_addr.expect("admin API"));
+        let status = reqwest::Client::new()
+            .post(format!("{admin}/oracle/participants/MSISDN/255700000001"))
+            .json(&json!({"fspId": "dfspb", "currency": CURRENCY}))
+            .send()
+            .await
+            .expect("the admin API answers")
+            .status();
+        assert!(status.is_success(), "{status}");
+    } else {
+        let (status, body) = registered[1]
+            .send(
+                reqwest::Method::POST,
+                "/participants/MSISDN/255700000001",
+                "participants",
+                "1.1",
+                Some(json!({"fspId": "dfspb", "currency": CURRENCY})),
+                Some(""),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+    }
     // A gRPC participant from harambee-sim, with its customers.
     let mut simbank = s
         .onboard("simbank", "100000", "100000", Behaviour::Honest)
@@ -321,6 +430,37 @@ async fn two_mojaloop_sdks_and_a_grpc_participant_pay_each_other_through_the_swi
         )
         .await;
     assert_eq!(status, 202);
+
+    if signed {
+        // Each SDK checked the signatures of what it received, and none
+        // failed: the relayed ones (its peer's) and the switch's own.
+        for sdk in [&dfspa, &dfspb] {
+            let log = std::fs::read_to_string(&sdk.log).unwrap_or_default();
+            assert!(
+                log.contains("Validating JWS"),
+                "{} checked signatures",
+                sdk.name
+            );
+            assert!(
+                !log.contains("failed JWS validation"),
+                "{}: a signature failed:\n{log}",
+                sdk.name
+            );
+        }
+        // And the switch refuses a message its sender did not sign.
+        let (status, body) = registered[0]
+            .send(
+                reqwest::Method::POST,
+                "/quotes",
+                "quotes",
+                "1.1",
+                Some(json!({"quoteId": uuid::Uuid::new_v4().to_string()})),
+                Some(""),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["errorInformation"]["errorCode"], "3105", "{body}");
+    }
 
     // One ledger: the operator's digest balances across all three.
     let digest = s.digest().await;
