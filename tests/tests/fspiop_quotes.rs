@@ -214,3 +214,51 @@ async fn a_grpc_payer_quotes_an_fspiop_payee() {
 fn harambee_fspiop_datetime(ms: i64) -> String {
     harambee_fspiop::convert::format_datetime_ms(ms)
 }
+
+#[tokio::test]
+async fn a_quote_request_without_a_valid_payer_is_refused_at_once() {
+    let s = TestSwitch::start().await;
+    let (callbacks, _rx) = callback_server().await;
+    let dfsp = fspiop_participant(&s, "fsp-a", &callbacks).await;
+    // An empty identifier: 3100, naming it.
+    let mut body = quote_body(
+        &uuid::Uuid::new_v4().to_string(),
+        "fsp-a",
+        "fsp-b",
+        "254722000001",
+        "10",
+    );
+    body["payer"]["partyIdInfo"]["partyIdentifier"] = json!("");
+    let (status, answer) = dfsp
+        .send(
+            reqwest::Method::POST,
+            "/quotes",
+            "quotes",
+            "1.1",
+            Some(body.clone()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["errorInformation"]["errorCode"], "3100", "{answer}");
+    assert!(
+        answer["errorInformation"]["errorDescription"]
+            .as_str()
+            .is_some_and(|d| d.contains("partyIdentifier")),
+        "{answer}"
+    );
+    // No payer at all: FSPIOP requires it (3102).
+    body.as_object_mut().map(|b| b.remove("payer"));
+    let (status, answer) = dfsp
+        .send(
+            reqwest::Method::POST,
+            "/quotes",
+            "quotes",
+            "1.1",
+            Some(body),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["errorInformation"]["errorCode"], "3102", "{answer}");
+}

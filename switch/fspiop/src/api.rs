@@ -200,9 +200,12 @@ impl Api {
                 .ledger
                 .participant_by_name(&fspiop.source)
                 .is_some();
+            // A header naming nobody is invalid input (as Mojaloop's hub
+            // answers it), not a business refusal: there is nobody to
+            // call back.
             if !known {
                 return Err(HttpError::new(
-                    ErrorCode::PayerFspNotFound,
+                    ErrorCode::ValidationError,
                     format!("FSPIOP-Source {} is not a participant", fspiop.source),
                 ));
             }
@@ -400,7 +403,11 @@ pub(crate) fn party_of(path: &PartyPath) -> Result<(PartyIdentifier, PartyKey), 
         id: id.clone(),
         sub_id: sub_id.clone().unwrap_or_default(),
     };
-    let key = validate::party("party", Some(&identifier))?;
+    let key = validate::party("party", Some(&identifier)).map_err(|e| {
+        let mut e = HttpError::from(e);
+        e.description = format!("{} (Invalid ID in path /{party_type}/ID)", e.description);
+        e
+    })?;
     Ok((identifier, key))
 }
 
@@ -861,10 +868,27 @@ async fn post_quotes(AxumState(api): AxumState<Api>, headers: HeaderMap, bytes: 
     };
     let checked = serde_json::from_slice::<Value>(&bytes)
         .map_err(|e| HttpError::new(ErrorCode::MalformedSyntax, format!("body: {e}")))
-        .and_then(|body| quote_request_in(&body).map_err(HttpError::from))
+        .and_then(|body| {
+            // The schema's minimum lengths: an empty identifier is invalid.
+            for side in ["payer", "payee"] {
+                let id = &body[side]["partyIdInfo"]["partyIdentifier"];
+                if id.as_str() == Some("") {
+                    return Err(HttpError::new(
+                        ErrorCode::ValidationError,
+                        format!("{side}.partyIdInfo.partyIdentifier must not be empty"),
+                    ));
+                }
+            }
+            quote_request_in(&body).map_err(HttpError::from)
+        })
         .and_then(|mut r| {
             validate::uuid("quoteId", &r.quote_id)?;
             validate::uuid("transactionId", &r.transaction_id)?;
+            // FSPIOP requires the payer's party.
+            validate::party(
+                "payer.partyIdInfo",
+                r.payer.as_ref().and_then(|p| p.identifier.as_ref()),
+            )?;
             // The payee is the body's, or else the header's.
             if let (Some(payee), Some(destination)) = (r.payee.as_mut(), &fspiop.destination)
                 && payee.fsp_id.is_empty()

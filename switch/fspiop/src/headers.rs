@@ -86,7 +86,14 @@ pub fn check(headers: &HeaderMap, resource: &str, with_body: bool) -> Result<Fsp
                     ),
                 ));
             }
-            Some(None) => return Err(unacceptable("Content-Type has no valid version")),
+            // A media type without its version is malformed, as
+            // Mojaloop's hub answers it.
+            Some(None) => {
+                return Err(HttpError::new(
+                    ErrorCode::MalformedSyntax,
+                    "Content-Type has no version",
+                ));
+            }
             Some(Some(v)) if !supported(v) => return Err(unacceptable("Content-Type")),
             Some(Some(v)) => version = Some(v),
         }
@@ -309,12 +316,22 @@ mod tests {
                 .description
                 .contains("FSPIOP-Source")
         );
-        let h = headers(&[
-            ("content-type", "application/json"),
-            ("date", DATE),
-            ("fspiop-source", "dfsp-a"),
-        ]);
-        assert_eq!(check(&h, "quotes", true).map_err(|e| e.code), Err(3101));
+        for media in [
+            "application/json",
+            "application/xml",
+            "application/vnd.interoperability.quotes+json;",
+        ] {
+            let h = headers(&[
+                ("content-type", media),
+                ("date", DATE),
+                ("fspiop-source", "dfsp-a"),
+            ]);
+            assert_eq!(
+                check(&h, "quotes", true).map_err(|e| e.code),
+                Err(3101),
+                "{media}"
+            );
+        }
     }
 
     #[test]
