@@ -24,6 +24,14 @@ pub struct Received {
 
 /// A DFSP's callback server: records every request, answers 200.
 pub async fn callback_server() -> (String, mpsc::Receiver<Received>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    callback_server_on(listener)
+}
+
+/// [`callback_server`] on a listener of the caller's.
+pub fn callback_server_on(listener: tokio::net::TcpListener) -> (String, mpsc::Receiver<Received>) {
     let (tx, rx) = mpsc::channel(64);
     let app = axum::Router::new().fallback(
         move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
@@ -44,9 +52,6 @@ pub async fn callback_server() -> (String, mpsc::Receiver<Received>) {
             }
         },
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     (format!("http://{addr}"), rx)

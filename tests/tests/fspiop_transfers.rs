@@ -297,6 +297,67 @@ async fn a_transfer_an_fspiop_payee_leaves_unanswered_expires_with_3303_to_both_
     assert_eq!(s.position("fsp-b").await.position, "0.00");
 }
 
+#[tokio::test]
+async fn a_transfer_is_put_again_to_an_fspiop_payee_that_cannot_be_reached_until_its_expiry() {
+    let mut s = TestSwitch::start().await;
+    let mut bank = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let (callbacks, mut rx) = callback_server().await;
+    let payee = fspiop_participant(&s, "fsp-b", &callbacks).await;
+    fund(&s, "fsp-b", "1000").await;
+    let fulfilment = [5u8; 32];
+    let condition = URL_SAFE_NO_PAD.encode(Sha256::digest(fulfilment));
+    let quote = quoted_by_fspiop_payee(&bank, &payee, &mut rx, &condition).await;
+    // The payee's transfer endpoint is down when the transfer comes.
+    let down = harambee_sim::scenario::closed_port_url().expect("a free port");
+    let admin = format!("http://{}", s.running().admin_addr.expect("admin API"));
+    let status = reqwest::Client::new()
+        .post(format!("{admin}/participants/fsp-b/endpoints"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&json!({"type": "FSPIOP_CALLBACK_URL_TRANSFER_POST", "value": format!("{down}/transfers")}))
+        .send()
+        .await
+        .expect("admin")
+        .status();
+    assert_eq!(status.as_u16(), 201);
+    let transfer_id = uuid::Uuid::new_v4().to_string();
+    let mut prepare = prepare_request(&quote, 20_000);
+    prepare.transfer_id = transfer_id.clone();
+    let preparing = tokio::spawn(async move { bank.api.prepare_transfer(prepare).await });
+    // It comes up a little later, and the transfer reaches it.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let listener = tokio::net::TcpListener::bind(down.trim_start_matches("http://"))
+        .await
+        .expect("the payee's port");
+    let (_, mut late) = callback_server_on(listener);
+    let post = next(&mut late).await;
+    assert_eq!(
+        (post.method, post.path.as_str()),
+        (Method::POST, "/transfers")
+    );
+    assert_eq!(post.body["transferId"], transfer_id.as_str());
+    let status = payee
+        .callback(
+            &format!("/transfers/{transfer_id}"),
+            "transfers",
+            "bank-a",
+            json!({
+                "fulfilment": URL_SAFE_NO_PAD.encode(fulfilment),
+                "completedTimestamp": harambee_fspiop::convert::format_datetime_ms(now_ms()),
+                "transferState": "COMMITTED",
+            }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let result = preparing
+        .await
+        .expect("task")
+        .expect("prepare")
+        .into_inner();
+    assert_eq!(result.state, TransferState::Committed as i32, "{result:?}");
+}
+
 /// A quote of 40 from the FSPIOP payee `payee` (its callbacks arrive on
 /// `rx`) to the gRPC payer `bank`, under `condition`.
 async fn quoted_by_fspiop_payee(

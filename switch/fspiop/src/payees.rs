@@ -27,6 +27,13 @@ use crate::jws::{Protected, Signer};
 /// refused (2003) rather than let the table grow.
 pub const PENDING_MAX: usize = 100_000;
 
+/// The first pause before a transfer is put again to a payee that could
+/// not be reached; it doubles, up to [`TRANSFER_RETRY_MAX_MS`].
+pub const TRANSFER_RETRY_MS: u64 = 100;
+
+/// The longest pause between two tries of a transfer to its payee.
+pub const TRANSFER_RETRY_MAX_MS: u64 = 2_000;
+
 /// The answer a callback brought: its body, or its `errorInformation`.
 pub type Answer = Result<Value, SwitchError>;
 
@@ -399,40 +406,64 @@ impl PayeeConnector for FspiopPayees {
                 .collect();
             body["extensionList"] = serde_json::json!({ "extension": list });
         }
-        let request = self
-            .http
-            .post(&url)
-            .timeout(timeout)
-            .header(
-                "accept",
-                "application/vnd.interoperability.transfers+json;version=1",
-            )
-            .header("content-type", content_type("transfers"))
-            .header("fspiop-destination", &ask.payee)
-            .header("fspiop-http-method", "POST")
-            .header("fspiop-uri", "/transfers");
         let relayed = self.pending.take(&relay_key("transfers", "post", &id));
-        let sent = with_message(
-            request,
-            ("POST", "/transfers", &ask.payee),
-            &ask.payer,
-            || body.to_string(),
-            relayed,
-            self.signer.as_deref(),
-        )
-        .send()
-        .await;
-        match sent {
-            // The payee answers with its own PUT /transfers/{ID}.
-            Ok(r) if r.status().is_success() => PayeeAnswer::Later,
-            Ok(r) => {
-                let body: Value = r.json().await.unwrap_or(Value::Null);
-                PayeeAnswer::Rejected(
-                    remote_error(&body, ErrorCode::PayeeRejectedTransaction).number(),
+        // Tried again while the payee cannot be reached or answers 5xx,
+        // until the transfer's expiry (or the call's own bound, if sooner).
+        let started = std::time::Instant::now();
+        let expires_in_ms =
+            u64::try_from(ask.expires_at_ms.saturating_sub(SystemClock.now_ms())).unwrap_or(0);
+        let budget = timeout.min(Duration::from_millis(expires_in_ms));
+        let mut pause = Duration::from_millis(TRANSFER_RETRY_MS);
+        loop {
+            let left = budget.saturating_sub(started.elapsed());
+            let request = self
+                .http
+                .post(&url)
+                .timeout(left.max(Duration::from_millis(1)))
+                .header(
+                    "accept",
+                    "application/vnd.interoperability.transfers+json;version=1",
                 )
+                .header("content-type", content_type("transfers"))
+                .header("fspiop-destination", &ask.payee)
+                .header("fspiop-http-method", "POST")
+                .header("fspiop-uri", "/transfers");
+            let sent = with_message(
+                request,
+                ("POST", "/transfers", &ask.payee),
+                &ask.payer,
+                || body.to_string(),
+                relayed.clone(),
+                self.signer.as_deref(),
+            )
+            .send()
+            .await;
+            let failed = match sent {
+                // The payee answers with its own PUT /transfers/{ID}.
+                Ok(r) if r.status().is_success() => return PayeeAnswer::Later,
+                Ok(r) if r.status().is_client_error() => {
+                    let body: Value = r.json().await.unwrap_or(Value::Null);
+                    return PayeeAnswer::Rejected(
+                        remote_error(&body, ErrorCode::PayeeRejectedTransaction).number(),
+                    );
+                }
+                Ok(r) => PayeeAnswer::Rejected(
+                    remote_error(
+                        &r.json().await.unwrap_or(Value::Null),
+                        ErrorCode::DestinationCommunicationError,
+                    )
+                    .number(),
+                ),
+                Err(e) if e.is_timeout() => return PayeeAnswer::NoAnswer,
+                Err(_) => {
+                    PayeeAnswer::Unreachable(ErrorCode::DestinationCommunicationError.number())
+                }
+            };
+            if started.elapsed() + pause >= budget {
+                return failed;
             }
-            Err(e) if e.is_timeout() => PayeeAnswer::NoAnswer,
-            Err(_) => PayeeAnswer::Unreachable(ErrorCode::DestinationCommunicationError.number()),
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(TRANSFER_RETRY_MAX_MS));
         }
     }
 }
