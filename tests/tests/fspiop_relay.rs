@@ -242,4 +242,8 @@ async fn messages_between_fspiop_participants_are_passed_on_as_they_came() {
         "{}",
         modified.body
     );
+    assert_eq!(
+        modified.body["errorInformation"]["errorDescription"],
+        "Modified request"
+    );
 }

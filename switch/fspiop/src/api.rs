@@ -50,6 +50,10 @@ pub const BASE_URL_KINDS: &[&str] = &[
     "FSPIOP_CALLBACK_URL_BULK_QUOTES",
 ];
 
+/// How far in the future a payee's `completedTimestamp` may be (clocks
+/// differ a little); beyond, the answer is refused (3100).
+pub const COMPLETED_SKEW_MAX_MS: i64 = 2_000;
+
 /// Largest FSPIOP request body.
 pub const BODY_MAX_BYTES: usize = 256 * 1024;
 
@@ -1333,6 +1337,8 @@ async fn answer_transfers(
         api.keep_for(payer, key, &fspiop, &bytes);
     }
     let payee = fspiop.source;
+    // The payee's own rejection is not told back to it.
+    let rejected = error;
     let (answer, notify) = if error {
         let e = remote_error(&body, ErrorCode::PayeeRejectedTransaction);
         (Ok(Answer::Reject(e.number())), false)
@@ -1345,15 +1351,44 @@ async fn answer_transfers(
             .get("fulfilment")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if state == "ABORTED" {
-            // Not an answer FSPIOP v1.1 knows (a payee rejects with PUT
-            // .../error): taken, and nothing changes, as in Mojaloop.
+        // Not answers FSPIOP knows: ABORTED (a payee rejects with PUT
+        // .../error), and, before v1.1, RESERVED (the commit notification
+        // came with v1.1). Taken, and nothing changes, as in Mojaloop.
+        if state == "ABORTED" || (state == "RESERVED" && fspiop.version < (1, 1)) {
             count("PutTransfers", None);
             return StatusCode::OK.into_response();
         }
+        // A completion time still to come is refused at once.
+        let completed = body.get("completedTimestamp").and_then(Value::as_str);
+        if let Some(text) = completed {
+            match parse_datetime_ms(text) {
+                Some(ms) if ms > api.service.now_ms() + COMPLETED_SKEW_MAX_MS => {
+                    let e = HttpError::new(
+                        ErrorCode::ValidationError,
+                        format!("completedTimestamp {text} is in the future"),
+                    );
+                    count("PutTransfers", Some(&e));
+                    return e.into_response();
+                }
+                Some(_) => {}
+                None => {
+                    let e = HttpError::new(
+                        ErrorCode::ValidationError,
+                        format!("completedTimestamp: {text:?} is not a DateTime"),
+                    );
+                    count("PutTransfers", Some(&e));
+                    return e.into_response();
+                }
+            }
+        }
         match (state, validate::b64url32("fulfilment", fulfilment)) {
             ("COMMITTED" | "RESERVED", Ok(f)) => (Ok(Answer::Fulfil(f)), state == "RESERVED"),
-            ("COMMITTED" | "RESERVED", Err(e)) => (Err(HttpError::from(e)), false),
+            // A fulfilment that is missing or malformed fulfils nothing:
+            // the transfer aborts with 3100, as for a wrong one.
+            ("COMMITTED" | "RESERVED", Err(_)) => (
+                Ok(Answer::Reject(ErrorCode::ValidationError.number())),
+                false,
+            ),
             _ => (
                 Err(HttpError::new(
                     ErrorCode::ValidationError,
@@ -1385,6 +1420,19 @@ async fn answer_transfers(
             .await
         {
             Ok(view) if was_final => send_transfer(&api, &payee, &view, hub(), false),
+            // The answer did not fulfil it (a wrong or missing fulfilment):
+            // the payee hears why, as the payer does.
+            Ok(view) if !notify && view.record.state != TransferState::Committed && !rejected => {
+                let e = HttpError::from(SwitchError::from_number(view.record.reason, ""));
+                api.callback(
+                    &payee,
+                    "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
+                    format!("/transfers/{id}/error"),
+                    "transfers",
+                    hub(),
+                    e.body(),
+                );
+            }
             Ok(view) if notify => {
                 // v1.1: a payee that answered RESERVED hears the outcome.
                 let mut body = transfer_body(&view);
@@ -1424,7 +1472,13 @@ async fn answer_transfers(
             Ok(_) => {}
             Err(e) => {
                 tracing::debug!(transfer = %id, error = %e, "a payee's answer was refused");
-                let e = HttpError::from(e);
+                // Another answer to a final transfer: "Modified request",
+                // as Mojaloop words it.
+                let e = if e.number() == ErrorCode::ModifiedRequest.number() {
+                    HttpError::new(ErrorCode::ModifiedRequest, "")
+                } else {
+                    HttpError::from(e)
+                };
                 api.callback(
                     &payee,
                     "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",

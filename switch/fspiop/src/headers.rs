@@ -74,9 +74,8 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 pub fn check(headers: &HeaderMap, resource: &str, with_body: bool) -> Result<Fspiop, HttpError> {
     let mut version = None;
     if with_body {
-        let content_type = header(headers, "content-type").ok_or_else(|| {
-            HttpError::new(ErrorCode::MissingElement, "Content-Type header is required")
-        })?;
+        let content_type = header(headers, "content-type")
+            .ok_or_else(|| HttpError::new(ErrorCode::MissingElement, "Content-type is required"))?;
         match media_version(content_type, resource) {
             None => {
                 return Err(HttpError::new(
@@ -135,23 +134,18 @@ pub fn check(headers: &HeaderMap, resource: &str, with_body: bool) -> Result<Fsp
     } else if !with_body {
         return Err(HttpError::new(
             ErrorCode::MissingElement,
-            "Accept header is required",
+            "Accept is required",
         ));
     }
     if header(headers, "date").is_none_or(str::is_empty) {
         return Err(HttpError::new(
             ErrorCode::MissingElement,
-            "Date header is required",
+            "\"date\" is required",
         ));
     }
     let source = header(headers, "fspiop-source")
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            HttpError::new(
-                ErrorCode::MissingElement,
-                "FSPIOP-Source header is required",
-            )
-        })?
+        .ok_or_else(|| HttpError::new(ErrorCode::MissingElement, "\"fspiop-source\" is required"))?
         .to_string();
     let destination = header(headers, "fspiop-destination")
         .filter(|s| !s.is_empty())
@@ -302,7 +296,7 @@ mod tests {
         ]);
         let e = check(&h, "parties", false).expect_err("no date");
         assert_eq!(e.code, 3102);
-        assert!(e.description.contains("Date"));
+        assert!(e.description.contains("\"date\""));
         let h = headers(&[
             (
                 "accept",
@@ -314,7 +308,7 @@ mod tests {
             check(&h, "parties", false)
                 .expect_err("no source")
                 .description
-                .contains("FSPIOP-Source")
+                .contains("fspiop-source")
         );
         for media in [
             "application/json",

@@ -105,7 +105,8 @@ pub fn route_of(st: &harambee_core::state::State, name: &str) -> Option<Route> {
 fn not_found(id: TransferId) -> SwitchError {
     SwitchError::new(
         ErrorCode::TransferNotFound,
-        format!("transfer {id} not found"),
+        // Mojaloop's wording; the id is the caller's own.
+        format!("Provided Transfer ID was not found on the server. ({id})"),
     )
 }
 

@@ -1,0 +1,208 @@
+//! How the switch takes an FSPIOP payee's answers that are not a plain
+//! fulfilment, as Mojaloop's hub collections check them: a missing
+//! fulfilment, a completion time still to come, a v1.0 RESERVED, and
+//! transfers nobody knows.
+
+use axum::http::Method;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use harambee_tests::fspiop::*;
+use harambee_tests::*;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const ILP_PACKET: &str = "AYIBgQAAAAAAAASwNGxldmVsb25lLmRmc3AxLm1lci45T2RTOF81MDdqUUZERmZlakgyOVc4bXFmNEpLMHlGTFGCAUBQU0svMS4wCk5vbmNlOiB1SXlweUYzY3pYSXBFdzVVc05TYWh3CkVuY3J5cHRpb246IG5vbmUKUGF5bWVudC1JZDogMTMyMzZhM2ItOGZhOC00MTYzLTg0NDctNGMzZWQzZGE5OGE3CgpDb250ZW50LUxlbmd0aDogMTM1CkNvbnRlbnQtVHlwZTogYXBwbGljYXRpb24vanNvbgpTZW5kZXItSWRlbnRpZmllcjogOTI4MDYzOTEKCiJ7XCJmZWVcIjowLFwidHJhbnNmZXJDb2RlXCI6XCJpbnZvaWNlXCIsXCJkZWJpdE5hbWVcIjpcImFsaWNlIGNvb3BlclwiLFwiY3JlZGl0TmFtZVwiOlwibWVyIGNoYW50XCIsXCJkZWJpdElkZW50aWZpZXJcIjpcIjkyODA2MzkxXCJ9IgA";
+
+struct Pair {
+    s: TestSwitch,
+    a: Dfsp,
+    b: Dfsp,
+    a_rx: tokio::sync::mpsc::Receiver<Received>,
+    b_rx: tokio::sync::mpsc::Receiver<Received>,
+}
+
+async fn pair() -> Pair {
+    let s = TestSwitch::start().await;
+    let (a_url, a_rx) = callback_server().await;
+    let (b_url, b_rx) = callback_server().await;
+    let a = fspiop_participant(&s, "fsp-a", &a_url).await;
+    let b = fspiop_participant(&s, "fsp-b", &b_url).await;
+    fund(&s, "fsp-a", "1000").await;
+    fund(&s, "fsp-b", "1000").await;
+    Pair {
+        s,
+        a,
+        b,
+        a_rx,
+        b_rx,
+    }
+}
+
+impl Pair {
+    /// fsp-a's transfer of 20 to fsp-b, reserved and put to fsp-b.
+    async fn prepared(&mut self) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        let condition = URL_SAFE_NO_PAD.encode(Sha256::digest([6u8; 32]));
+        let (status, body) = self
+            .a
+            .send(
+                reqwest::Method::POST,
+                "/transfers",
+                "transfers",
+                "1.1",
+                Some(json!({
+                    "transferId": id,
+                    "payerFsp": "fsp-a",
+                    "payeeFsp": "fsp-b",
+                    "amount": {"amount": "20", "currency": CURRENCY},
+                    "ilpPacket": ILP_PACKET,
+                    "condition": condition,
+                    "expiration": harambee_fspiop::convert::format_datetime_ms(now_ms() + 30_000),
+                })),
+                None,
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        let post = next(&mut self.b_rx).await;
+        assert_eq!(
+            (post.method, post.path.as_str()),
+            (Method::POST, "/transfers")
+        );
+        id
+    }
+
+    /// fsp-b's `PUT /transfers/{id}` with `body`, as `version`.
+    async fn answer(&self, id: &str, version: &str, body: Value) -> u16 {
+        let response = reqwest::Client::new()
+            .put(format!("{}/transfers/{id}", self.b.api))
+            .bearer_auth(&self.b.credential)
+            .header(
+                "content-type",
+                format!("application/vnd.interoperability.transfers+json;version={version}"),
+            )
+            .header("date", "Tue, 01 Dec 2026 19:00:00 GMT")
+            .header("fspiop-source", "fsp-b")
+            .header("fspiop-destination", "fsp-a")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("the FSPIOP API answers");
+        response.status().as_u16()
+    }
+
+    /// The transfer's state as `dfsp` is told it (GET, then its callback).
+    async fn state(&mut self, id: &str) -> Received {
+        let (status, _) = self
+            .a
+            .send(
+                reqwest::Method::GET,
+                &format!("/transfers/{id}"),
+                "transfers",
+                "1.1",
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, 202);
+        next(&mut self.a_rx).await
+    }
+}
+
+#[tokio::test]
+async fn a_committed_answer_without_a_fulfilment_aborts_the_transfer_with_3100_to_both_sides() {
+    let mut p = pair().await;
+    let id = p.prepared().await;
+    let status = p
+        .answer(
+            &id,
+            "1.1",
+            json!({"transferState": "COMMITTED", "completedTimestamp": harambee_fspiop::convert::format_datetime_ms(now_ms())}),
+        )
+        .await;
+    assert_eq!(status, 200, "taken, then answered by callbacks");
+    for rx in [&mut p.a_rx, &mut p.b_rx] {
+        let error = next(rx).await;
+        assert_eq!(error.path, format!("/transfers/{id}/error"));
+        assert_eq!(
+            error.body["errorInformation"]["errorCode"], "3100",
+            "{}",
+            error.body
+        );
+        assert_eq!(error.headers["fspiop-source"], "Hub");
+    }
+    let state = p.state(&id).await;
+    assert_eq!(state.body["transferState"], "ABORTED", "{}", state.body);
+    // Nothing moved.
+    assert_eq!(p.s.position("fsp-a").await.position, "0.00");
+    assert_eq!(p.s.position("fsp-b").await.position, "0.00");
+}
+
+#[tokio::test]
+async fn answers_that_are_not_answers_change_nothing() {
+    let mut p = pair().await;
+    let id = p.prepared().await;
+    let fulfilment = URL_SAFE_NO_PAD.encode([6u8; 32]);
+    // Completed in the future: refused at once.
+    let status = p
+        .answer(
+            &id,
+            "1.1",
+            json!({
+                "transferState": "COMMITTED",
+                "fulfilment": fulfilment,
+                "completedTimestamp": harambee_fspiop::convert::format_datetime_ms(now_ms() + 10_000),
+            }),
+        )
+        .await;
+    assert_eq!(status, 400);
+    // RESERVED from a v1.0 payee: v1.0 has no commit notification.
+    let status = p
+        .answer(
+            &id,
+            "1.0",
+            json!({
+                "transferState": "RESERVED",
+                "fulfilment": fulfilment,
+                "completedTimestamp": harambee_fspiop::convert::format_datetime_ms(now_ms()),
+            }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let state = p.state(&id).await;
+    assert_eq!(state.body["transferState"], "RESERVED", "{}", state.body);
+    // Its fulfilment, as it should be: committed.
+    let status = p
+        .answer(
+            &id,
+            "1.1",
+            json!({
+                "transferState": "COMMITTED",
+                "fulfilment": fulfilment,
+                "completedTimestamp": harambee_fspiop::convert::format_datetime_ms(now_ms()),
+            }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let done = next(&mut p.a_rx).await;
+    assert_eq!(done.body["transferState"], "COMMITTED", "{}", done.body);
+    assert_eq!(p.s.position("fsp-a").await.position, "20.00");
+}
+
+#[tokio::test]
+async fn a_transfer_nobody_knows_is_3208_in_mojaloops_words() {
+    let mut p = pair().await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let error = p.state(&id).await;
+    assert_eq!(error.path, format!("/transfers/{id}/error"));
+    assert_eq!(error.body["errorInformation"]["errorCode"], "3208");
+    assert!(
+        error.body["errorInformation"]["errorDescription"]
+            .as_str()
+            .is_some_and(|d| d.starts_with(
+                "Transfer ID not found - Provided Transfer ID was not found on the server."
+            )),
+        "{}",
+        error.body
+    );
+    let _ = &p.b;
+}
