@@ -189,6 +189,16 @@ impl Dfsp {
             .clone()
     }
 
+    /// The customer a party names, if it is one of this DFSP's.
+    pub fn customer_of(&self, kind: PartyIdType, id: &str) -> Option<&Customer> {
+        self.customers.get(&(kind as i32, id.to_string()))
+    }
+
+    /// The DFSP's terms for a quote request, or its refusal.
+    pub fn quote_for(&self, r: &QuoteRequest) -> Result<QuoteTerms, ErrorInformation> {
+        self.quote_terms(r)
+    }
+
     fn customer(&self, p: Option<&PartyIdentifier>) -> Option<&Customer> {
         let p = p?;
         self.customers.get(&(p.r#type, p.id.clone()))

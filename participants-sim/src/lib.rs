@@ -6,6 +6,9 @@
 //!   switch's PayeeCallback calls like a real payee: parties, quotes with a
 //!   fee, transfers fulfilled with an ILP fulfilment only it can compute, and
 //!   configurable misbehaviour (reject, wrong fulfilment, slow, silent).
+//! - [`fspiop`]: the same DFSP on FSPIOP v1.1 over HTTP, as a Mojaloop
+//!   DFSP's connector is: serving the switch's requests, paying as a payer,
+//!   onboarded through the admin API.
 //! - [`ilp`]: how it derives fulfilments (HMAC-SHA256 of a secret and the
 //!   agreed terms) and the base64url codec.
 //! - [`client`]: a participant's client of the switch and the full payment
@@ -18,6 +21,7 @@
 
 pub mod client;
 pub mod dfsp;
+pub mod fspiop;
 pub mod ilp;
 pub mod load;
 pub mod network;
