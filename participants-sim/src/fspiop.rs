@@ -117,6 +117,15 @@ fn error_json(code: u16, description: &str) -> Value {
     json!({"errorInformation": {"errorCode": format!("{code:04}"), "errorDescription": description}})
 }
 
+/// A quote a payer holds: the payee's DFSP, the transaction and the
+/// payee's terms (its `PUT /quotes` body).
+#[derive(Clone, Debug)]
+pub struct Quoted {
+    pub payee_fsp: String,
+    pub transaction_id: String,
+    pub terms: Value,
+}
+
 /// A simulated DFSP on FSPIOP.
 pub struct FspiopDfsp {
     /// Customers, quotes and fulfilments, as the gRPC simulator's.
@@ -234,19 +243,33 @@ impl FspiopDfsp {
         amount: &str,
         currency: &str,
     ) -> Outcome {
+        let quoted = match self.quote(payer, payee, amount, currency).await {
+            Ok(q) => q,
+            Err(failed) => return failed,
+        };
+        // The transfer of a quoted transaction carries its id.
+        let id = quoted.transaction_id.clone();
+        self.transfer(&quoted, &id).await
+    }
+
+    /// Finds `payee`'s DFSP and gets its quote for `amount`.
+    pub async fn quote(
+        &self,
+        payer: &Customer,
+        payee: &PartyIdentifier,
+        amount: &str,
+        currency: &str,
+    ) -> Result<Quoted, Outcome> {
         let party_type = party_type_name(payee.r#type);
         let key = format!("parties|{party_type}|{}", payee.id);
         let path = format!("/parties/{party_type}/{}", payee.id);
-        let party = match self
+        let party = self
             .ask(
                 key,
                 self.send(reqwest::Method::GET, &path, "parties", None, None),
             )
             .await
-        {
-            Ok(body) => body,
-            Err(code) => return Outcome::Failed("lookup", code),
-        };
+            .map_err(|code| Outcome::Failed("lookup", code))?;
         let payee_fsp = text(&party["party"]["partyIdInfo"], "fspId");
         let quote_id = uuid::Uuid::new_v4().to_string();
         let transaction_id = uuid::Uuid::new_v4().to_string();
@@ -263,7 +286,7 @@ impl FspiopDfsp {
             "amount": {"amount": amount, "currency": currency},
             "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
         });
-        let quote = match self
+        let terms = self
             .ask(
                 format!("quotes|{quote_id}"),
                 self.send(
@@ -275,28 +298,33 @@ impl FspiopDfsp {
                 ),
             )
             .await
-        {
-            Ok(body) => body,
-            Err(code) => return Outcome::Failed("quote", code),
-        };
-        // The transfer of a quoted transaction carries its id.
+            .map_err(|code| Outcome::Failed("quote", code))?;
+        Ok(Quoted {
+            payee_fsp,
+            transaction_id,
+            terms,
+        })
+    }
+
+    /// Transfers what `quoted` agreed, as transfer `transfer_id`.
+    pub async fn transfer(&self, quoted: &Quoted, transfer_id: &str) -> Outcome {
         let transfer = json!({
-            "transferId": transaction_id,
+            "transferId": transfer_id,
             "payerFsp": self.name(),
-            "payeeFsp": payee_fsp,
-            "amount": quote["transferAmount"],
-            "ilpPacket": quote["ilpPacket"],
-            "condition": quote["condition"],
+            "payeeFsp": quoted.payee_fsp,
+            "amount": quoted.terms["transferAmount"],
+            "ilpPacket": quoted.terms["ilpPacket"],
+            "condition": quoted.terms["condition"],
             "expiration": date_time(now_ms() + TRANSFER_EXPIRY_MS),
         });
         match self
             .ask(
-                format!("transfers|{transaction_id}"),
+                format!("transfers|{transfer_id}"),
                 self.send(
                     reqwest::Method::POST,
                     "/transfers",
                     "transfers",
-                    Some(&payee_fsp),
+                    Some(&quoted.payee_fsp),
                     Some(transfer),
                 ),
             )
@@ -329,7 +357,12 @@ impl FspiopDfsp {
                 put(put_transfer).patch(|| async { StatusCode::OK }),
             )
             .route("/transfers/{id}/error", put(put_transfer_error))
-            // Callbacks it has no use for (PUT /participants, ...).
+            .route("/participants/{party_type}/{id}", put(put_participant))
+            .route(
+                "/participants/{party_type}/{id}/error",
+                put(put_participant_error),
+            )
+            // Callbacks it has no use for.
             .fallback(|| async { StatusCode::OK })
             .with_state(self);
         tokio::spawn(async move {
@@ -420,6 +453,30 @@ async fn put_party_error(
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     d.complete(
         &format!("parties|{party_type}|{id}"),
+        Err(error_code(&body)),
+    );
+    StatusCode::OK
+}
+
+/// The switch's answer to a registration of one of its parties.
+async fn put_participant(
+    State(d): Dfsp_,
+    Path((party_type, id)): Path<(String, String)>,
+    bytes: Bytes,
+) -> StatusCode {
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    d.complete(&format!("participants|{party_type}|{id}"), Ok(body));
+    StatusCode::OK
+}
+
+async fn put_participant_error(
+    State(d): Dfsp_,
+    Path((party_type, id)): Path<(String, String)>,
+    bytes: Bytes,
+) -> StatusCode {
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    d.complete(
+        &format!("participants|{party_type}|{id}"),
         Err(error_code(&body)),
     );
     StatusCode::OK
@@ -707,23 +764,22 @@ pub async fn onboard(
         .await?
         .error_for_status()?;
     }
+    // Each registration is in the oracle once the switch calls back.
     for c in dfsp.customers() {
-        let path = format!(
-            "/participants/{}/{}",
-            party_type_name(c.party_type as i32),
-            c.id
-        );
-        let status = me
-            .send(
+        let party_type = party_type_name(c.party_type as i32);
+        let path = format!("/participants/{party_type}/{}", c.id);
+        me.ask(
+            format!("participants|{party_type}|{}", c.id),
+            me.send(
                 reqwest::Method::POST,
                 &path,
                 "participants",
                 None,
                 Some(json!({"fspId": name, "currency": currency})),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!(e))?;
-        anyhow::ensure!(status == 202, "registering {path}: {status}");
+            ),
+        )
+        .await
+        .map_err(|code| anyhow::anyhow!("registering {path}: {code}"))?;
     }
     Ok(me)
 }

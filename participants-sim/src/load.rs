@@ -29,6 +29,18 @@ pub enum Mode {
     Payments,
     /// Transfers only, on quotes agreed before the run.
     Transfers,
+    /// Lookup + quote + transfer over FSPIOP, between simulated FSPIOP
+    /// DFSPs, each step answered by the switch's callback.
+    Fspiop,
+    /// Transfers only over FSPIOP (`POST /transfers` to the payer's `PUT`
+    /// callback), on quotes agreed before the run.
+    FspiopTransfers,
+}
+
+impl Mode {
+    fn is_fspiop(self) -> bool {
+        matches!(self, Mode::Fspiop | Mode::FspiopTransfers)
+    }
 }
 
 /// The load to run.
@@ -47,6 +59,8 @@ pub struct LoadSpec {
     /// Run a settlement cycle (close the window, settle it multilateral net
     /// to SETTLED) this often during the load; `None`: never.
     pub settle_every: Option<Duration>,
+    /// The switch's admin and FSPIOP APIs, for the FSPIOP modes.
+    pub hub: Option<crate::fspiop::Hub>,
 }
 
 /// Latency percentiles in milliseconds.
@@ -140,7 +154,79 @@ pub async fn run(
         .await?;
     let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_string();
     let mut members = Vec::with_capacity(spec.participants);
+    let mut fspiop_members = Vec::new();
+    let mut fspiop_quotes = Vec::new();
+    if spec.mode.is_fspiop() {
+        let hub = spec
+            .hub
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("the FSPIOP modes need the admin and FSPIOP URLs"))?;
+        for i in 0..spec.participants {
+            let name = format!("load-{run}-{i}");
+            let customers = (0..4)
+                .map(|k| crate::dfsp::Customer {
+                    party_type: PartyIdType::Msisdn,
+                    id: network::customer_id(&name, k),
+                    display_name: format!("{name} customer {k}"),
+                })
+                .collect();
+            let dfsp = Arc::new(crate::dfsp::Dfsp::new(
+                &name,
+                crate::scenario::random_secret(),
+                customers,
+                vec![spec.currency.clone()],
+                Decimal::ZERO,
+            ));
+            let mut stop = stop.clone();
+            fspiop_members.push(
+                crate::fspiop::onboard(
+                    hub,
+                    dfsp,
+                    &spec.currency,
+                    "1000000000000",
+                    "1000000000000",
+                    async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    },
+                )
+                .await?,
+            );
+        }
+        // Transfers mode: one agreed quote per payer, to the next DFSP
+        // (the registrations of parties are asynchronous: asked again
+        // until they are in the oracle).
+        if spec.mode == Mode::FspiopTransfers {
+            for i in 0..fspiop_members.len() {
+                let payer = &fspiop_members[i];
+                let next = &fspiop_members[(i + 1) % fspiop_members.len()];
+                let from = payer.dfsp.customers().next().cloned();
+                let to = next.dfsp.customers().next().map(|c| PartyIdentifier {
+                    r#type: c.party_type as i32,
+                    id: c.id.clone(),
+                    sub_id: String::new(),
+                });
+                let (Some(from), Some(to)) = (from, to) else {
+                    anyhow::bail!("a simulated DFSP without customers");
+                };
+                let mut quoted = None;
+                for _ in 0..50 {
+                    match payer.quote(&from, &to, "10", &spec.currency).await {
+                        Ok(q) => {
+                            quoted = Some(q);
+                            break;
+                        }
+                        Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                    }
+                }
+                fspiop_quotes
+                    .push(quoted.ok_or_else(|| anyhow::anyhow!("no quote from {}", next.name()))?);
+            }
+        }
+    }
     for i in 0..spec.participants {
+        if spec.mode.is_fspiop() {
+            break;
+        }
         let member_spec = MemberSpec {
             name: format!("load-{run}-{i}"),
             kind: if i % 2 == 0 {
@@ -203,6 +289,8 @@ pub async fn run(
     }
     let members = Arc::new(members);
     let quotes = Arc::new(quotes);
+    let fspiop_members = Arc::new(fspiop_members);
+    let fspiop_quotes = Arc::new(fspiop_quotes);
 
     let bar = if spec.show_progress {
         let bar = ProgressBar::new(spec.count.unwrap_or(0));
@@ -278,6 +366,8 @@ pub async fn run(
     for w in 0..spec.concurrency {
         let members = members.clone();
         let quotes = quotes.clone();
+        let fspiop_members = fspiop_members.clone();
+        let fspiop_quotes = fspiop_quotes.clone();
         let issued = issued.clone();
         let histogram = histogram.clone();
         let outcomes = outcomes.clone();
@@ -298,9 +388,44 @@ pub async fn run(
                     return;
                 }
                 k += spec.concurrency;
+                let t0 = Instant::now();
+                if spec.mode.is_fspiop() {
+                    let n = fspiop_members.len();
+                    let payer_index = k % n;
+                    let payer = &fspiop_members[payer_index];
+                    let outcome = match spec.mode {
+                        Mode::FspiopTransfers => {
+                            let id = uuid::Uuid::new_v4().to_string();
+                            payer.transfer(&fspiop_quotes[payer_index], &id).await
+                        }
+                        _ => {
+                            let payee = &fspiop_members[(payer_index + 1 + k / n % (n - 1)) % n];
+                            let from = payer.dfsp.customers().nth(k % 4).cloned();
+                            let to = payee.dfsp.customers().nth(k % 4).map(|c| PartyIdentifier {
+                                r#type: c.party_type as i32,
+                                id: c.id.clone(),
+                                sub_id: String::new(),
+                            });
+                            match (from, to) {
+                                (Some(from), Some(to)) => {
+                                    payer.pay(&from, &to, "10", &spec.currency).await
+                                }
+                                _ => Outcome::Failed("lookup", 3204),
+                            }
+                        }
+                    };
+                    let micros = t0.elapsed().as_micros().clamp(1, 600_000_000) as u64;
+                    let _ = histogram.lock().await.record(micros);
+                    *outcomes
+                        .lock()
+                        .await
+                        .entry(outcome_label(&outcome))
+                        .or_default() += 1;
+                    bar.inc(1);
+                    continue;
+                }
                 let payer_index = k % members.len();
                 let mut api = members[payer_index].api.clone();
-                let t0 = Instant::now();
                 let outcome = match spec.mode {
                     Mode::Payments => {
                         let payee: &Member =
@@ -317,6 +442,7 @@ pub async fn run(
                         .await
                     }
                     Mode::Transfers => client::transfer_quote(&mut api, &quotes[payer_index]).await,
+                    Mode::Fspiop | Mode::FspiopTransfers => Outcome::Failed("transfer", 2001),
                 };
                 let micros = t0.elapsed().as_micros().clamp(1, 600_000_000) as u64;
                 let _ = histogram.lock().await.record(micros);

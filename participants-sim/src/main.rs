@@ -50,6 +50,22 @@ struct Cli {
         global = true
     )]
     token: Option<String>,
+    /// The switch's hub admin API (the FSPIOP modes onboard through it).
+    #[arg(
+        long,
+        env = "HARAMBEE_ADMIN_URL",
+        default_value = "http://127.0.0.1:7403",
+        global = true
+    )]
+    admin_url: String,
+    /// The switch's FSPIOP API (the FSPIOP modes pay through it).
+    #[arg(
+        long,
+        env = "HARAMBEE_FSPIOP_URL",
+        default_value = "http://127.0.0.1:7404",
+        global = true
+    )]
+    fspiop_url: String,
     /// Currency of the simulated participants.
     #[arg(long, default_value = "KES", global = true)]
     currency: String,
@@ -141,6 +157,11 @@ async fn main() -> anyhow::Result<()> {
                 currency: cli.currency.clone(),
                 show_progress: true,
                 settle_every: settle_every_s.map(Duration::from_secs),
+                hub: Some(harambee_sim::fspiop::Hub {
+                    admin: cli.admin_url.clone(),
+                    fspiop: cli.fspiop_url.clone(),
+                    operator_token: token.clone(),
+                }),
             };
             let result = load::run(op, &cli.participant_url, &spec, stop_rx).await?;
             print!("{}", result.summary());

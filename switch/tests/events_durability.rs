@@ -88,6 +88,7 @@ async fn every_event_of_20000_transfers_is_on_the_topic_across_a_broker_restart(
         currency: CURRENCY.into(),
         show_progress: false,
         settle_every: None,
+        hub: None,
     };
     let op = Operator::new(switch.op.clone(), TOKEN);
     let url = switch.participant_url.clone();

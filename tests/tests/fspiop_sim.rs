@@ -63,18 +63,10 @@ async fn simulated_fspiop_dfsps_pay_and_are_paid_on_one_ledger() {
     let payer = f.dfsp.customers().next().expect("a customer").clone();
 
     // FSPIOP to FSPIOP, FSPIOP to gRPC, gRPC to FSPIOP.
-    let mut outcome = Outcome::Failed("lookup", 0);
-    for _ in 0..20 {
-        // The registrations are asynchronous: until they are in the
-        // oracle the lookup ends 3204.
-        outcome = f
-            .pay(&payer, &msisdn(customer_id("wallet-g", 0)), "25", CURRENCY)
-            .await;
-        if outcome != Outcome::Failed("lookup", 3204) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    // Onboarding waited for the oracle's answers: the parties are known.
+    let outcome = f
+        .pay(&payer, &msisdn(customer_id("wallet-g", 0)), "25", CURRENCY)
+        .await;
     assert_eq!(outcome, Outcome::Committed, "wallet-f pays wallet-g");
     assert_eq!(
         f.pay(&payer, &bank.customer(1), "30", CURRENCY).await,

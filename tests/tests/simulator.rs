@@ -43,6 +43,7 @@ async fn load_reports_every_operation() {
             currency: CURRENCY.into(),
             show_progress: false,
             settle_every: None,
+            hub: None,
         };
         let op = Operator::new(s.op.clone(), OPERATOR_TOKEN);
         let report = load::run(op, &s.participant_url, &spec, stop_rx.clone())
@@ -70,6 +71,7 @@ async fn load_reports_every_operation() {
         currency: CURRENCY.into(),
         show_progress: false,
         settle_every: None,
+        hub: None,
     };
     let op = Operator::new(s.op.clone(), OPERATOR_TOKEN);
     let report = load::run(op, &s.participant_url, &spec, stop_rx)
@@ -98,6 +100,7 @@ async fn load_runs_settlement_cycles_while_payments_flow() {
         currency: CURRENCY.into(),
         show_progress: false,
         settle_every: Some(Duration::from_millis(700)),
+        hub: None,
     };
     let op = Operator::new(s.op.clone(), OPERATOR_TOKEN);
     let report = load::run(op, &s.participant_url, &spec, stop_rx)
@@ -120,5 +123,44 @@ async fn load_runs_settlement_cycles_while_payments_flow() {
         .into_inner()
         .settlements;
     assert_eq!(settled.len() as u64, report.settlements);
+    assert!(s.digest().await.balanced);
+}
+
+/// The load's FSPIOP modes: simulated FSPIOP DFSPs, onboarded through
+/// the admin API, make full payments (lookup, quote, transfer, each with
+/// its callback) and transfers alone over FSPIOP, all committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_runs_over_fspiop_in_both_modes() {
+    let mut s = TestSwitch::start().await;
+    let hub = harambee_sim::fspiop::Hub {
+        admin: format!("http://{}", s.running().admin_addr.expect("admin API")),
+        fspiop: format!("http://{}", s.running().fspiop_addr.expect("FSPIOP API")),
+        operator_token: OPERATOR_TOKEN.into(),
+    };
+    for mode in [Mode::Fspiop, Mode::FspiopTransfers] {
+        let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+        let spec = LoadSpec {
+            mode,
+            participants: 3,
+            concurrency: 4,
+            rate_per_s: None,
+            duration: Duration::from_secs(30),
+            count: Some(30),
+            currency: CURRENCY.into(),
+            show_progress: false,
+            settle_every: None,
+            hub: Some(hub.clone()),
+        };
+        let op = Operator::new(s.op.clone(), OPERATOR_TOKEN);
+        let report = load::run(op, &s.participant_url, &spec, stop_rx)
+            .await
+            .expect("FSPIOP load");
+        assert_eq!(
+            report.outcomes.get("committed"),
+            Some(&30),
+            "{mode:?}: {:?}",
+            report.outcomes
+        );
+    }
     assert!(s.digest().await.balanced);
 }
