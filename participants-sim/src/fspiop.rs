@@ -135,7 +135,9 @@ pub struct FspiopDfsp {
     /// Its bearer credential with the switch.
     credential: String,
     http: reqwest::Client,
-    waiting: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
+    /// By what the callback names; several requests may wait for the
+    /// same one (two payments to one party look it up at once).
+    waiting: Mutex<HashMap<String, Vec<oneshot::Sender<Answer>>>>,
 }
 
 impl FspiopDfsp {
@@ -199,17 +201,22 @@ impl FspiopDfsp {
             if waiting.len() >= WAITING_MAX {
                 return Err(2003);
             }
-            waiting.insert(key.clone(), tx);
+            waiting.entry(key.clone()).or_default().push(tx);
         }
+        // Gives up this request's wait (others for the same key stay).
         let forget = || {
-            self.waiting
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&key);
+            let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(list) = waiting.get_mut(&key) {
+                list.retain(|w| !w.is_closed());
+                if list.is_empty() {
+                    waiting.remove(&key);
+                }
+            }
         };
         match request.await {
             Ok(status) if (200..300).contains(&status) => {}
             Ok(_) | Err(_) => {
+                drop(rx);
                 forget();
                 return Err(1001);
             }
@@ -224,13 +231,13 @@ impl FspiopDfsp {
     }
 
     fn complete(&self, key: &str, answer: Answer) {
-        let waiter = self
+        let waiters = self
             .waiting
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
-        if let Some(w) = waiter {
-            let _ = w.send(answer);
+        for w in waiters.into_iter().flatten() {
+            let _ = w.send(answer.clone());
         }
     }
 
