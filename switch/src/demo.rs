@@ -1,7 +1,9 @@
 //! `harambee demo`: a switch on the embedded default in a temporary data
-//! directory, two banks and two wallets simulated in-process (each a real
-//! gRPC PayeeCallback server on 127.0.0.1), a few hundred real payments over
-//! gRPC, some failing for liquidity, limits and payee rejections, then a
+//! directory, two banks and two wallets simulated in-process on gRPC (each
+//! a real PayeeCallback server on 127.0.0.1) and one wallet on FSPIOP (a
+//! real HTTP server, onboarded through the admin API as a Mojaloop DFSP
+//! is), a few hundred real payments among them, some failing for
+//! liquidity, limits and payee rejections, then a settlement and a
 //! summary.
 
 use std::collections::BTreeMap;
@@ -10,7 +12,8 @@ use std::time::Instant;
 
 use harambee_proto::v1::*;
 use harambee_sim::client;
-use harambee_sim::dfsp::Behaviour;
+use harambee_sim::dfsp::{Behaviour, Customer, Dfsp};
+use harambee_sim::fspiop::{self, FspiopDfsp};
 use harambee_sim::network::{self, MemberSpec, Operator};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
@@ -68,6 +71,29 @@ const MEMBERS: [Member; 4] = [
     },
 ];
 
+/// The wallet on FSPIOP, after the gRPC members.
+const FSPIOP_WALLET: &str = "wallet-e";
+const FSPIOP_LIQUIDITY: &str = "800000";
+const FSPIOP_NET_DEBIT_CAP: &str = "800000";
+
+/// Every participant's name: the gRPC members, then the FSPIOP wallet.
+fn names() -> Vec<&'static str> {
+    MEMBERS
+        .iter()
+        .map(|m| m.name)
+        .chain([FSPIOP_WALLET])
+        .collect()
+}
+
+/// The k-th customer of the FSPIOP wallet.
+fn fspiop_customer(k: usize) -> PartyIdentifier {
+    PartyIdentifier {
+        r#type: PartyIdType::Msisdn as i32,
+        id: network::customer_id(FSPIOP_WALLET, k),
+        sub_id: String::new(),
+    }
+}
+
 /// Runs the demo and prints its report. Returns an error if anything that
 /// must hold does not (the ledger must balance, payments must commit).
 pub async fn run(seed: u64) -> anyhow::Result<()> {
@@ -83,8 +109,8 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
             ..ApiConfig::default()
         },
         fspiop: crate::config::FspiopConfig {
-            admin_listen: String::new(),
-            listen: String::new(),
+            admin_listen: "127.0.0.1:0".into(),
+            listen: "127.0.0.1:0".into(),
             ..crate::config::FspiopConfig::default()
         },
         ..Config::default()
@@ -97,6 +123,11 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
     let participant_url = format!("http://{}", running.participant_addr);
     println!("  participant API  {participant_url}");
     println!("  operator API     http://{}", running.operator_addr);
+    let (Some(admin_addr), Some(fspiop_addr)) = (running.admin_addr, running.fspiop_addr) else {
+        anyhow::bail!("the demo needs the FSPIOP and admin APIs");
+    };
+    println!("  FSPIOP API       http://{fspiop_addr}");
+    println!("  hub admin API    http://{admin_addr}");
     if let Some(m) = running.metrics_addr {
         println!("  metrics          http://{m}/metrics");
     }
@@ -145,12 +176,51 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
         members.push(member);
     }
 
+    // The wallet on FSPIOP, onboarded as a Mojaloop operator does.
+    let mut secret = [0u8; 32];
+    rand::rngs::StdRng::seed_from_u64(seed ^ 0xf5).fill(&mut secret);
+    let customers = (0..DEMO_CUSTOMERS)
+        .map(|k| Customer {
+            party_type: PartyIdType::Msisdn,
+            id: network::customer_id(FSPIOP_WALLET, k),
+            display_name: format!("{FSPIOP_WALLET} customer {k}"),
+        })
+        .collect();
+    let dfsp = Arc::new(Dfsp::new(
+        FSPIOP_WALLET,
+        secret,
+        customers,
+        vec![CURRENCY.into()],
+        Decimal::new(10, 0),
+    ));
+    let hub = fspiop::Hub {
+        admin: format!("http://{admin_addr}"),
+        fspiop: format!("http://{fspiop_addr}"),
+        operator_token: token.clone(),
+    };
+    let mut stop = stop_rx.clone();
+    let wallet: Arc<FspiopDfsp> = fspiop::onboard(
+        &hub,
+        dfsp,
+        CURRENCY,
+        FSPIOP_LIQUIDITY,
+        FSPIOP_NET_DEBIT_CAP,
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        },
+    )
+    .await?;
+    println!(
+        "  onboarded {FSPIOP_WALLET:<9} wallet liquidity {FSPIOP_LIQUIDITY:>9} {CURRENCY}, net debit cap {FSPIOP_NET_DEBIT_CAP:>9} {CURRENCY}, {DEMO_CUSTOMERS} customers, on FSPIOP (admin API, HTTP callbacks)"
+    );
+
     // The payments: random payer, random payee customer of another member.
+    let participants = MEMBERS.len() + 1;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut plan = Vec::with_capacity(DEMO_PAYMENTS);
     for _ in 0..DEMO_PAYMENTS {
-        let payer = rng.random_range(0..MEMBERS.len());
-        let mut payee = rng.random_range(0..MEMBERS.len() - 1);
+        let payer = rng.random_range(0..participants);
+        let mut payee = rng.random_range(0..participants - 1);
         if payee >= payer {
             payee += 1;
         }
@@ -165,30 +235,57 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
     );
     let started = Instant::now();
     let (results_tx, mut results_rx) = tokio::sync::mpsc::channel(DEMO_PAYMENTS);
+    // Payments the FSPIOP wallet makes or receives.
+    let over_fspiop = plan
+        .iter()
+        .filter(|(payer, payee, _, _)| *payer == MEMBERS.len() || *payee == MEMBERS.len())
+        .count();
     let work = Arc::new(tokio::sync::Mutex::new(plan.into_iter()));
     let mut workers = Vec::new();
     for _ in 0..DEMO_CONCURRENCY {
         let work = work.clone();
         let results_tx = results_tx.clone();
         let members = members.clone();
+        let wallet = wallet.clone();
         workers.push(tokio::spawn(async move {
             loop {
                 let next = work.lock().await.next();
                 let Some((payer, payee, customer, amount)) = next else {
                     return;
                 };
-                let party = members[payee].customer(customer);
-                let mut api = members[payer].api.clone();
+                let party = match members.get(payee) {
+                    Some(m) => m.customer(customer),
+                    None => fspiop_customer(customer),
+                };
                 let t0 = Instant::now();
-                let outcome = client::pay(
-                    &mut api,
-                    MEMBERS[payer].name,
-                    members[payer].customer(customer),
-                    party,
-                    &amount.to_string(),
-                    CURRENCY,
-                )
-                .await;
+                let outcome = match members.get(payer) {
+                    Some(m) => {
+                        let mut api = m.api.clone();
+                        client::pay(
+                            &mut api,
+                            MEMBERS[payer].name,
+                            m.customer(customer),
+                            party,
+                            &amount.to_string(),
+                            CURRENCY,
+                        )
+                        .await
+                    }
+                    None => {
+                        let from = wallet
+                            .dfsp
+                            .customer_of(PartyIdType::Msisdn, &fspiop_customer(customer).id)
+                            .cloned();
+                        match from {
+                            Some(from) => {
+                                wallet
+                                    .pay(&from, &party, &amount.to_string(), CURRENCY)
+                                    .await
+                            }
+                            None => client::Outcome::Failed("lookup", 3204),
+                        }
+                    }
+                };
                 let _ = results_tx.send((outcome, t0.elapsed())).await;
             }
         }));
@@ -210,6 +307,9 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
         "Payments: {DEMO_PAYMENTS} in {:.2} s ({:.0}/s), {DEMO_CONCURRENCY} in flight, each lookup + quote + transfer",
         elapsed.as_secs_f64(),
         DEMO_PAYMENTS as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "  {over_fspiop} of them to or from {FSPIOP_WALLET} over FSPIOP (GET /parties, POST /quotes, POST /transfers and their callbacks), the rest over gRPC"
     );
     if !latencies.is_empty() {
         let p =
@@ -238,11 +338,11 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
         "  {:<9} {:>12} {:>10} {:>12} {:>12} {:>12}",
         "", "position", "reserved", "liquidity", "cap", "available"
     );
-    for m in &MEMBERS {
-        for p in op.positions(m.name).await? {
+    for name in names() {
+        for p in op.positions(name).await? {
             println!(
                 "  {:<9} {:>12} {:>10} {:>12} {:>12} {:>12}",
-                m.name, p.position, p.reserved, p.liquidity, p.net_debit_cap, p.available
+                name, p.position, p.reserved, p.liquidity, p.net_debit_cap, p.available
             );
         }
     }
@@ -302,11 +402,11 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
         println!("    {line}");
     }
     println!("  positions after settlement:");
-    for m in &MEMBERS {
-        for p in op.positions(m.name).await? {
+    for name in names() {
+        for p in op.positions(name).await? {
             println!(
                 "    {:<9} position {:>12}  liquidity {:>12}",
-                m.name, p.position, p.liquidity
+                name, p.position, p.liquidity
             );
         }
     }

@@ -22,6 +22,8 @@ fn the_demo_pays_settles_and_reports_a_balanced_ledger() {
         "every account -> SETTLED",
         "settlement 1: SETTLED",
         "ledger balanced:   yes",
+        "to or from wallet-e over FSPIOP",
+        "wallet-e ",
     ] {
         assert!(stdout.contains(expected), "{expected:?} not in:\n{stdout}");
     }
