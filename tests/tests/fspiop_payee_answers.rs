@@ -204,5 +204,21 @@ async fn a_transfer_nobody_knows_is_3208_in_mojaloops_words() {
         "{}",
         error.body
     );
-    let _ = &p.b;
+    // A blank id names no resource: 404, 3002.
+    let response = reqwest::Client::new()
+        .put(format!("{}/transfers/%20", p.b.api))
+        .bearer_auth(&p.b.credential)
+        .header(
+            "content-type",
+            "application/vnd.interoperability.transfers+json;version=1.1",
+        )
+        .header("date", "Tue, 01 Dec 2026 19:00:00 GMT")
+        .header("fspiop-source", "fsp-b")
+        .body("{}")
+        .send()
+        .await
+        .expect("the FSPIOP API answers");
+    assert_eq!(response.status().as_u16(), 404);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["errorInformation"]["errorCode"], "3002", "{body}");
 }

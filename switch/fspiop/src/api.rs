@@ -183,6 +183,8 @@ async fn verify_signature(
     .await
 }
 
+/// 3002 for a path the API does not serve (as a resource id that is
+/// blank: `PUT /transfers/%20`).
 async fn unknown_uri() -> HttpError {
     HttpError::new(ErrorCode::UnknownUri, "no such resource")
 }
@@ -1049,6 +1051,9 @@ async fn put_quotes(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
+    if id.trim().is_empty() {
+        return unknown_uri().await.into_response();
+    }
     answer_quotes(api, id, headers, bytes, false).await
 }
 
@@ -1058,6 +1063,9 @@ async fn put_quotes_error(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
+    if id.trim().is_empty() {
+        return unknown_uri().await.into_response();
+    }
     answer_quotes(api, id, headers, bytes, true).await
 }
 
@@ -1500,6 +1508,9 @@ async fn put_transfers(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
+    if id.trim().is_empty() {
+        return unknown_uri().await.into_response();
+    }
     answer_transfers(api, id, headers, bytes, false).await
 }
 
@@ -1509,5 +1520,8 @@ async fn put_transfers_error(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
+    if id.trim().is_empty() {
+        return unknown_uri().await.into_response();
+    }
     answer_transfers(api, id, headers, bytes, true).await
 }
