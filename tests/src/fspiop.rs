@@ -11,6 +11,10 @@ use tokio::sync::mpsc;
 
 use crate::{CURRENCY, OPERATOR_TOKEN, TestSwitch};
 
+/// An ILP packet (Mojaloop's sample) for transfers whose payee is the
+/// test itself: the switch carries it and never reads it.
+pub const ILP_PACKET: &str = "AYIBgQAAAAAAAASwNGxldmVsb25lLmRmc3AxLm1lci45T2RTOF81MDdqUUZERmZlakgyOVc4bXFmNEpLMHlGTFGCAUBQU0svMS4wCk5vbmNlOiB1SXlweUYzY3pYSXBFdzVVc05TYWh3CkVuY3J5cHRpb246IG5vbmUKUGF5bWVudC1JZDogMTMyMzZhM2ItOGZhOC00MTYzLTg0NDctNGMzZWQzZGE5OGE3CgpDb250ZW50LUxlbmd0aDogMTM1CkNvbnRlbnQtVHlwZTogYXBwbGljYXRpb24vanNvbgpTZW5kZXItSWRlbnRpZmllcjogOTI4MDYzOTEKCiJ7XCJmZWVcIjowLFwidHJhbnNmZXJDb2RlXCI6XCJpbnZvaWNlXCIsXCJkZWJpdE5hbWVcIjpcImFsaWNlIGNvb3BlclwiLFwiY3JlZGl0TmFtZVwiOlwibWVyIGNoYW50XCIsXCJkZWJpdElkZW50aWZpZXJcIjpcIjkyODA2MzkxXCJ9IgA";
+
 /// One callback the DFSP received.
 #[derive(Debug)]
 pub struct Received {
@@ -270,4 +274,20 @@ pub async fn fund(s: &TestSwitch, name: &str, amount: &str) {
         .expect("admin")
         .status();
     assert_eq!(status.as_u16(), 202);
+}
+
+/// `../shared/ttk`: Mojaloop's tools as this project runs them.
+pub fn shared_ttk() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/ttk")
+}
+
+/// Where `scripts/test setup` installs Mojaloop's tools
+/// (`~/.cache/harambee-ttk`, or `$TTK_DIR`).
+pub fn ttk_dir() -> std::path::PathBuf {
+    std::env::var_os("TTK_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/harambee-ttk")
+        })
 }

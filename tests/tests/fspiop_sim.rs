@@ -87,6 +87,14 @@ async fn simulated_fspiop_dfsps_pay_and_are_paid_on_one_ledger() {
         Outcome::Committed,
         "bank-a pays wallet-g"
     );
+    // Two payments to one party at once: both lookups wait for the same
+    // callback, and both get it.
+    let party = msisdn(customer_id("wallet-g", 2));
+    let (one, two) = tokio::join!(
+        f.pay(&payer, &party, "2", CURRENCY),
+        f.pay(&payer, &party, "2", CURRENCY)
+    );
+    assert_eq!((one, two), (Outcome::Committed, Outcome::Committed));
     // Nobody: the lookup fails with the owner's 3204.
     assert_eq!(
         f.pay(&payer, &msisdn("254700000000".into()), "5", CURRENCY)
@@ -94,10 +102,10 @@ async fn simulated_fspiop_dfsps_pay_and_are_paid_on_one_ledger() {
         Outcome::Failed("lookup", 3204)
     );
 
-    // The sums on the one ledger: wallet-f sent 55, wallet-g got 65 and
+    // The sums on the one ledger: wallet-f sent 59, wallet-g got 69 and
     // bank-a sent 40 and got 30.
-    assert_eq!(s.position("wallet-f").await.position, "55.00");
-    assert_eq!(s.position("wallet-g").await.position, "-65.00");
+    assert_eq!(s.position("wallet-f").await.position, "59.00");
+    assert_eq!(s.position("wallet-g").await.position, "-69.00");
     assert_eq!(s.position("bank-a").await.position, "10.00");
     assert!(s.digest().await.balanced);
     let _ = g;

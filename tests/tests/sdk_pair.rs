@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use harambee_sim::client::{self, Outcome};
 use harambee_sim::dfsp::Behaviour;
-use harambee_tests::fspiop::{Dfsp, fspiop_participant, fund};
+use harambee_tests::fspiop::{Dfsp, fspiop_participant, fund, shared_ttk, ttk_dir};
 use harambee_tests::*;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -23,14 +23,7 @@ use serde_json::{Value, json};
 fn sdk_dir() -> PathBuf {
     std::env::var_os("SDK_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/harambee-ttk/sdk")
-        })
-}
-
-fn shared_ttk() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/ttk")
+        .unwrap_or_else(|| ttk_dir().join("sdk"))
 }
 
 /// A child process, killed when dropped.

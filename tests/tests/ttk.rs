@@ -7,23 +7,11 @@
 //! and listens on fixed ports (5050, 4040): this is the one test that
 //! starts it.
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use harambee_tests::fspiop::{shared_ttk, ttk_dir};
 use harambee_tests::*;
-
-fn ttk_dir() -> PathBuf {
-    std::env::var_os("TTK_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/harambee-ttk")
-        })
-}
-
-fn shared_ttk() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/ttk")
-}
 
 /// The TTK process; killed when dropped.
 struct Ttk(Child);

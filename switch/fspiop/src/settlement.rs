@@ -255,6 +255,27 @@ fn settlement(st: &State, id: u64) -> Result<&Settlement, HttpError> {
         .ok_or_else(|| invalid(format!("Settlement with ID '{id}' not found")))
 }
 
+/// A state query parameter, one of `states` (3101 otherwise: Mojaloop
+/// validates the enumeration).
+fn state_param<'a>(state: Option<&'a str>, states: &[&str]) -> Result<Option<&'a str>, HttpError> {
+    match state {
+        Some(s) if !states.contains(&s) => Err(HttpError::new(
+            ErrorCode::MalformedSyntax,
+            format!("state: {s:?} is not one of {}", states.join(", ")),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// A settlement as its participant and account views show it: without
+/// the settlement's own reason (central-settlement's shape).
+fn without_reason(mut view: Value) -> Value {
+    if let Some(map) = view.as_object_mut() {
+        map.remove("reason");
+    }
+    view
+}
+
 /// A DateTime query parameter, in milliseconds.
 fn time_param(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>, HttpError> {
     q.get(name)
@@ -306,15 +327,7 @@ async fn list_windows(
             time_param(&q, "fromDateTime")?,
             time_param(&q, "toDateTime")?,
         );
-        let state = get("state");
-        if let Some(s) = state
-            && !WINDOW_STATES.contains(&s)
-        {
-            return Err(HttpError::new(
-                ErrorCode::MalformedSyntax,
-                format!("state: {s:?} is not one of {}", WINDOW_STATES.join(", ")),
-            ));
-        }
+        let state = state_param(get("state"), WINDOW_STATES)?;
         let st = admin.service.read()?;
         let mut found: Vec<&Window> = st
             .settlements
@@ -567,18 +580,7 @@ async fn list_settlements(
             time_param(&q, "fromSettlementWindowDateTime")?,
             time_param(&q, "toSettlementWindowDateTime")?,
         );
-        let state = get("state");
-        if let Some(s) = state
-            && !SETTLEMENT_STATES.contains(&s)
-        {
-            return Err(HttpError::new(
-                ErrorCode::MalformedSyntax,
-                format!(
-                    "state: {s:?} is not one of {}",
-                    SETTLEMENT_STATES.join(", ")
-                ),
-            ));
-        }
+        let state = state_param(get("state"), SETTLEMENT_STATES)?;
         let st = admin.service.read()?;
         let views: Vec<Value> = st
             .settlements
@@ -760,11 +762,8 @@ async fn move_accounts(
 fn updated(admin: &Admin, settlement_id: u64, participants: Vec<Value>) -> Answer {
     let st = admin.service.read()?;
     let x = settlement(&st, settlement_id)?;
-    let mut view = settlement_view(&st, x, Some(&[]));
+    let mut view = without_reason(settlement_view(&st, x, Some(&[])));
     view["participants"] = Value::Array(participants);
-    if let Some(map) = view.as_object_mut() {
-        map.remove("reason");
-    }
     json_answer(StatusCode::OK, view)
 }
 
@@ -841,10 +840,7 @@ async fn get_settlement_participant(
         let st = admin.service.read()?;
         let x = settlement(&st, id_in("sid", &sid)?)?;
         let p = member(&st, x, &pid)?;
-        let mut view = settlement_view(&st, x, Some(&[p]));
-        if let Some(map) = view.as_object_mut() {
-            map.remove("reason");
-        }
+        let view = without_reason(settlement_view(&st, x, Some(&[p])));
         json_answer(StatusCode::OK, view)
     }
     .await;
@@ -901,10 +897,7 @@ async fn get_settlement_account(
                 p.0
             )));
         }
-        let mut view = settlement_view(&st, x, Some(&[p]));
-        if let Some(map) = view.as_object_mut() {
-            map.remove("reason");
-        }
+        let view = without_reason(settlement_view(&st, x, Some(&[p])));
         json_answer(StatusCode::OK, view)
     }
     .await;
