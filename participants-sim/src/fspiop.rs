@@ -710,6 +710,14 @@ pub async fn onboard(
             .send()
     };
     let name = dfsp.name.clone();
+    // The hub's accounts in the currency come first, as in central-ledger.
+    call(
+        reqwest::Method::POST,
+        "/participants/Hub/accounts".into(),
+        json!({"type": "HUB_RECONCILIATION", "currency": currency}),
+    )
+    .await?
+    .error_for_status()?;
     let created: Value = call(
         reqwest::Method::POST,
         "/participants".into(),

@@ -130,7 +130,25 @@ impl Dfsp {
         destination: &str,
         body: Value,
     ) -> u16 {
-        let response = self
+        let (status, answer) = self
+            .callback_to(path, resource, Some(destination), body)
+            .await;
+        if status >= 300 {
+            eprintln!("callback refused: {answer}");
+        }
+        status
+    }
+
+    /// A callback of this DFSP to the switch, for `destination` (none:
+    /// without `FSPIOP-Destination`): the status and the answer's body.
+    pub async fn callback_to(
+        &self,
+        path: &str,
+        resource: &str,
+        destination: Option<&str>,
+        body: Value,
+    ) -> (u16, Value) {
+        let mut request = self
             .http
             .put(format!("{}{path}", self.api))
             .bearer_auth(&self.credential)
@@ -140,20 +158,18 @@ impl Dfsp {
             )
             .header("date", "Tue, 01 Dec 2026 19:00:00 GMT")
             .header("fspiop-source", &self.name)
-            .header("fspiop-destination", destination)
-            .header("fspiop-signature", self.signature())
+            .header("fspiop-signature", self.signature());
+        if let Some(to) = destination {
+            request = request.header("fspiop-destination", to);
+        }
+        let response = request
             .body(body.to_string())
             .send()
             .await
             .expect("the FSPIOP API answers");
         let status = response.status().as_u16();
-        if status >= 300 {
-            eprintln!(
-                "callback refused: {}",
-                response.text().await.unwrap_or_default()
-            );
-        }
-        status
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 }
 
@@ -162,6 +178,16 @@ impl Dfsp {
 pub async fn fspiop_participant(s: &TestSwitch, name: &str, callbacks: &str) -> Dfsp {
     let http = reqwest::Client::new();
     let admin = format!("http://{}", s.running().admin_addr.expect("admin API"));
+    // The hub's accounts in the currency come first, as in central-ledger.
+    let status = http
+        .post(format!("{admin}/participants/Hub/accounts"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&json!({"type": "HUB_RECONCILIATION", "currency": CURRENCY}))
+        .send()
+        .await
+        .expect("admin")
+        .status();
+    assert_eq!(status.as_u16(), 201, "the hub's accounts");
     let created: Value = http
         .post(format!("{admin}/participants"))
         .bearer_auth(OPERATOR_TOKEN)

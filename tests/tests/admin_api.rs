@@ -296,11 +296,54 @@ async fn in_development_mode_the_admin_api_trusts_its_callers() {
     let anonymous = Admin::new(&s, None);
     let (status, body) = anonymous
         .post(
+            "/participants/Hub/accounts",
+            json!({"type": "HUB_RECONCILIATION", "currency": CURRENCY}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = anonymous
+        .post(
             "/participants",
             json!({"name": "dfsp-b", "currency": CURRENCY}),
         )
         .await;
     assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn a_participant_needs_the_hubs_accounts_in_its_currency_and_a_currency_that_is_one() {
+    let s = TestSwitch::start().await;
+    let admin = Admin::new(&s, Some(OPERATOR_TOKEN));
+    // No hub accounts in XOF: 3003, as central-ledger answers, and
+    // nothing is created.
+    let (status, body) = admin
+        .post(
+            "/participants",
+            json!({"name": "dfsp-x", "currency": "XOF"}),
+        )
+        .await;
+    assert_eq!((status, error_code(&body)), (400, "3003"), "{body}");
+    assert!(
+        body["errorInformation"]["errorDescription"]
+            .as_str()
+            .is_some_and(
+                |d| d.starts_with("Add Party information error - Hub reconciliation account")
+            ),
+        "{body}"
+    );
+    let (status, body) = admin.get("/participants/dfsp-x").await;
+    assert_eq!((status, error_code(&body)), (400, "3200"), "{body}");
+    // A currency that is not one is malformed: 3101.
+    let (status, body) = admin
+        .post("/participants", json!({"name": "dfsp-x", "currency": "A#"}))
+        .await;
+    assert_eq!((status, error_code(&body)), (400, "3101"), "{body}");
+    assert!(
+        body["errorInformation"]["errorDescription"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("Malformed syntax")),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -327,6 +370,13 @@ async fn settlement_models_are_defined_once_and_a_gross_one_settles_its_currency
             .is_some_and(|d| d.contains("Settlement Model already exists")),
         "{body}"
     );
+    let (status, body) = admin
+        .post(
+            "/participants/Hub/accounts",
+            json!({"type": "HUB_RECONCILIATION", "currency": CURRENCY}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
     let (status, body) = admin
         .post(
             "/participants",

@@ -71,6 +71,11 @@ impl Pair {
 
     /// fsp-b's `PUT /transfers/{id}` with `body`, as `version`.
     async fn answer(&self, id: &str, version: &str, body: Value) -> u16 {
+        self.answer_to(id, version, body, "fsp-a").await
+    }
+
+    /// [`Pair::answer`] addressed (`FSPIOP-Destination`) to `to`.
+    async fn answer_to(&self, id: &str, version: &str, body: Value, to: &str) -> u16 {
         let response = reqwest::Client::new()
             .put(format!("{}/transfers/{id}", self.b.api))
             .bearer_auth(&self.b.credential)
@@ -80,7 +85,7 @@ impl Pair {
             )
             .header("date", "Tue, 01 Dec 2026 19:00:00 GMT")
             .header("fspiop-source", "fsp-b")
-            .header("fspiop-destination", "fsp-a")
+            .header("fspiop-destination", to)
             .body(body.to_string())
             .send()
             .await
@@ -131,6 +136,97 @@ async fn a_committed_answer_without_a_fulfilment_aborts_the_transfer_with_3100_t
     let state = p.state(&id).await;
     assert_eq!(state.body["transferState"], "ABORTED", "{}", state.body);
     // Nothing moved.
+    assert_eq!(p.s.position("fsp-a").await.position, "0.00");
+    assert_eq!(p.s.position("fsp-b").await.position, "0.00");
+}
+
+#[tokio::test]
+async fn a_wrong_fulfilment_aborts_the_transfer_and_its_state_says_why_in_mojaloops_words() {
+    let mut p = pair().await;
+    let id = p.prepared().await;
+    let status = p
+        .answer(
+            &id,
+            "1.1",
+            json!({
+                "transferState": "COMMITTED",
+                "fulfilment": URL_SAFE_NO_PAD.encode([7u8; 32]),
+                "completedTimestamp": harambee_fspiop::convert::format_datetime_ms(now_ms()),
+            }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let error = next(&mut p.a_rx).await;
+    assert_eq!(error.path, format!("/transfers/{id}/error"));
+    assert_eq!(
+        error.body["errorInformation"]["errorDescription"],
+        "Generic validation error - invalid fulfilment"
+    );
+    let _ = next(&mut p.b_rx).await;
+    let state = p.state(&id).await;
+    assert_eq!(state.body["transferState"], "ABORTED", "{}", state.body);
+    assert_eq!(
+        state.body["extensionList"]["extension"][0]["value"],
+        "3100: Generic validation error - invalid fulfilment"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_addressed_to_someone_other_than_the_payer_aborts_the_transfer() {
+    let mut p = pair().await;
+    let fulfilment = URL_SAFE_NO_PAD.encode([6u8; 32]);
+    // COMMITTED, to a participant that does not exist: both sides hear
+    // 3100 from the hub, nothing is passed on, nothing moves.
+    let id = p.prepared().await;
+    let status = p
+        .answer_to(
+            &id,
+            "1.1",
+            json!({
+                "transferState": "COMMITTED",
+                "fulfilment": fulfilment,
+                "completedTimestamp": harambee_fspiop::convert::format_datetime_ms(now_ms()),
+            }),
+            "doesnotexistfsp",
+        )
+        .await;
+    assert_eq!(status, 200);
+    for rx in [&mut p.a_rx, &mut p.b_rx] {
+        let error = next(rx).await;
+        assert_eq!(error.path, format!("/transfers/{id}/error"));
+        assert_eq!(
+            error.body["errorInformation"]["errorCode"], "3100",
+            "{}",
+            error.body
+        );
+        assert_eq!(error.headers["fspiop-source"], "Hub");
+    }
+    assert_eq!(p.state(&id).await.body["transferState"], "ABORTED");
+    // RESERVED (the v1.1 commit notification): the payee is told ABORTED
+    // by PATCH.
+    let id = p.prepared().await;
+    let status = p
+        .answer_to(
+            &id,
+            "1.1",
+            json!({
+                "transferState": "RESERVED",
+                "fulfilment": fulfilment,
+                "completedTimestamp": harambee_fspiop::convert::format_datetime_ms(now_ms()),
+            }),
+            "doesnotexistfsp",
+        )
+        .await;
+    assert_eq!(status, 200);
+    let error = next(&mut p.a_rx).await;
+    assert_eq!(error.path, format!("/transfers/{id}/error"));
+    assert_eq!(error.body["errorInformation"]["errorCode"], "3100");
+    let patch = next(&mut p.b_rx).await;
+    assert_eq!(
+        (patch.method, patch.path.clone()),
+        (Method::PATCH, format!("/transfers/{id}"))
+    );
+    assert_eq!(patch.body["transferState"], "ABORTED", "{}", patch.body);
     assert_eq!(p.s.position("fsp-a").await.position, "0.00");
     assert_eq!(p.s.position("fsp-b").await.position, "0.00");
 }
@@ -193,14 +289,9 @@ async fn a_transfer_nobody_knows_is_3208_in_mojaloops_words() {
     let error = p.state(&id).await;
     assert_eq!(error.path, format!("/transfers/{id}/error"));
     assert_eq!(error.body["errorInformation"]["errorCode"], "3208");
-    assert!(
-        error.body["errorInformation"]["errorDescription"]
-            .as_str()
-            .is_some_and(|d| d.starts_with(
-                "Transfer ID not found - Provided Transfer ID was not found on the server."
-            )),
-        "{}",
-        error.body
+    assert_eq!(
+        error.body["errorInformation"]["errorDescription"],
+        "Transfer ID not found - Provided Transfer ID was not found on the server."
     );
     // A blank id names no resource: 404, 3002.
     let response = reqwest::Client::new()

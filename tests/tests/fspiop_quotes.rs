@@ -3,6 +3,8 @@
 //! real HTTP client and server standing for the Mojaloop DFSP.
 
 use axum::http::Method;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use harambee_proto::v1::{AmountType, Money, Party, PartyIdType, PartyIdentifier, QuoteRequest};
 use harambee_tests::fspiop::*;
 use harambee_tests::*;
@@ -261,4 +263,102 @@ async fn a_quote_request_without_a_valid_payer_is_refused_at_once() {
         .await;
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["errorInformation"]["errorCode"], "3102", "{answer}");
+}
+
+#[tokio::test]
+async fn a_party_whose_names_or_date_of_birth_break_the_schema_is_refused_at_once_naming_them() {
+    let s = TestSwitch::start().await;
+    let (callbacks, _rx) = callback_server().await;
+    let dfsp = fspiop_participant(&s, "fsp-a", &callbacks).await;
+    let send = |personal: Value| {
+        let mut body = quote_body(
+            &uuid::Uuid::new_v4().to_string(),
+            "fsp-a",
+            "fsp-b",
+            "254722000001",
+            "10",
+        );
+        body["payer"]["personalInfo"] = personal;
+        let dfsp = dfsp.clone();
+        async move {
+            dfsp.send(
+                reqwest::Method::POST,
+                "/quotes",
+                "quotes",
+                "1.1",
+                Some(body),
+                None,
+            )
+            .await
+        }
+    };
+    for (personal, named) in [
+        (
+            json!({"complexName": {"firstName": "Ann", "lastName": "@#4768"}}),
+            "lastName",
+        ),
+        (
+            json!({"complexName": {"firstName": "Mats12@#$3"}}),
+            "firstName",
+        ),
+        (json!({"dateOfBirth": "1983-25-25"}), "dateOfBirth"),
+        (json!({"dateOfBirth": null}), "dateOfBirth"),
+        (json!({"dateOfBirth": "1980/05/05"}), "dateOfBirth"),
+    ] {
+        let (status, answer) = send(personal.clone()).await;
+        assert_eq!(status, 400, "{personal}: {answer}");
+        assert_eq!(answer["errorInformation"]["errorCode"], "3100", "{answer}");
+        assert!(
+            answer["errorInformation"]["errorDescription"]
+                .as_str()
+                .is_some_and(|d| d.contains(named)),
+            "{personal}: {answer}"
+        );
+    }
+    // Names of any script, absent parts and keys the schema does not know
+    // are accepted.
+    for personal in [
+        json!({"complexName": {"firstName": "Zoë", "lastName": "မောင်"}, "dateOfBirth": "1984-01-01"}),
+        json!({"complexName": {"FirstName": "M@ts"}}),
+        json!({}),
+    ] {
+        let (status, answer) = send(personal.clone()).await;
+        assert_eq!(status, 202, "{personal}: {answer}");
+    }
+}
+
+#[tokio::test]
+async fn a_payees_quote_answer_without_its_mandatory_fields_is_refused_and_one_to_nobody_is_dropped()
+ {
+    let s = TestSwitch::start().await;
+    let (callbacks, _rx) = callback_server().await;
+    let dfsp = fspiop_participant(&s, "fsp-b", &callbacks).await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let answer = json!({
+        "transferAmount": {"amount": "10", "currency": CURRENCY},
+        "expiration": harambee_fspiop::convert::format_datetime_ms(now_ms() + 60_000),
+        "ilpPacket": ILP_PACKET,
+    });
+    let (status, body) = dfsp
+        .callback_to(
+            &format!("/quotes/{id}"),
+            "quotes",
+            Some("fsp-a"),
+            answer.clone(),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errorInformation"]["errorCode"], "3102", "{body}");
+    assert!(
+        body["errorInformation"]["errorDescription"]
+            .as_str()
+            .is_some_and(|d| d.contains("condition")),
+        "{body}"
+    );
+    let mut whole = answer;
+    whole["condition"] = json!(URL_SAFE_NO_PAD.encode([1u8; 32]));
+    let (status, body) = dfsp
+        .callback_to(&format!("/quotes/{id}"), "quotes", None, whole)
+        .await;
+    assert_eq!(status, 200, "{body}");
 }

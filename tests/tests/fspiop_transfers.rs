@@ -356,6 +356,85 @@ async fn a_transfer_is_put_again_to_an_fspiop_payee_that_cannot_be_reached_until
     assert_eq!(result.state, TransferState::Committed as i32, "{result:?}");
 }
 
+#[tokio::test]
+async fn the_outcome_is_put_again_to_an_fspiop_payer_that_cannot_be_reached_until_the_transfer_expires()
+ {
+    let mut s = TestSwitch::start().await;
+    let wallet = s
+        .onboard("wallet-b", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let (callbacks, mut rx) = callback_server().await;
+    let dfsp = fspiop_participant(&s, "fsp-a", &callbacks).await;
+    fund(&s, "fsp-a", "1000").await;
+    let quote_id = uuid::Uuid::new_v4().to_string();
+    let (status, _) = dfsp
+        .send(
+            reqwest::Method::POST,
+            "/quotes",
+            "quotes",
+            "1.1",
+            Some(json!({
+                "quoteId": quote_id,
+                "transactionId": uuid::Uuid::new_v4().to_string(),
+                "payee": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": wallet.customer(0).id, "fspId": "wallet-b"}},
+                "payer": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "254711000009", "fspId": "fsp-a"}},
+                "amountType": "SEND",
+                "amount": {"amount": "100", "currency": CURRENCY},
+                "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
+            })),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let quote = next(&mut rx).await.body;
+    // The payer's transfer endpoint is down when the outcome comes.
+    let down = harambee_sim::scenario::closed_port_url().expect("a free port");
+    let admin = format!("http://{}", s.running().admin_addr.expect("admin API"));
+    let status = reqwest::Client::new()
+        .post(format!("{admin}/participants/fsp-a/endpoints"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&json!({"type": "FSPIOP_CALLBACK_URL_TRANSFER_PUT", "value": format!("{down}/transfers/{{{{transferId}}}}")}))
+        .send()
+        .await
+        .expect("admin")
+        .status();
+    assert_eq!(status.as_u16(), 201);
+    let transfer_id = uuid::Uuid::new_v4().to_string();
+    let (status, body) = dfsp
+        .send(
+            reqwest::Method::POST,
+            "/transfers",
+            "transfers",
+            "1.1",
+            Some(json!({
+                "transferId": transfer_id,
+                "payerFsp": "fsp-a",
+                "payeeFsp": "wallet-b",
+                "amount": quote["transferAmount"],
+                "ilpPacket": quote["ilpPacket"],
+                "condition": quote["condition"],
+                "expiration": harambee_fspiop::convert::format_datetime_ms(now_ms() + 60_000),
+            })),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    // It comes up after the least number of attempts (0.2 + 0.4 + 0.8 +
+    // 1.6 s of pauses) has passed, well before the transfer expires: the
+    // outcome still reaches it.
+    tokio::time::sleep(std::time::Duration::from_millis(4_000)).await;
+    let listener = tokio::net::TcpListener::bind(down.trim_start_matches("http://"))
+        .await
+        .expect("the payer's port");
+    let (_, mut late) = callback_server_on(listener);
+    let put = next(&mut late).await;
+    assert_eq!(
+        (put.method, put.path.clone()),
+        (Method::PUT, format!("/transfers/{transfer_id}"))
+    );
+    assert_eq!(put.body["transferState"], "COMMITTED", "{}", put.body);
+}
+
 /// A quote of 40 from the FSPIOP payee `payee` (its callbacks arrive on
 /// `rx`) to the gRPC payer `bank`, under `condition`.
 async fn quoted_by_fspiop_payee(
@@ -408,4 +487,131 @@ async fn quoted_by_fspiop_payee(
         .await;
     assert_eq!(status, 200);
     quoting.await.expect("task").expect("quote").into_inner()
+}
+
+#[tokio::test]
+async fn a_participant_reads_its_funds_in_and_out_as_transfers_and_a_reserved_funds_out_shows_in_its_settlement_value()
+ {
+    let s = TestSwitch::start().await;
+    let (callbacks, mut rx) = callback_server().await;
+    let dfsp = fspiop_participant(&s, "fsp-a", &callbacks).await;
+    fund(&s, "fsp-a", "1000").await;
+    let http = reqwest::Client::new();
+    let admin = format!("http://{}", s.running().admin_addr.expect("admin API"));
+    let settlement = || async {
+        let accounts: serde_json::Value = http
+            .get(format!("{admin}/participants/fsp-a/accounts"))
+            .bearer_auth(OPERATOR_TOKEN)
+            .send()
+            .await
+            .expect("admin")
+            .json()
+            .await
+            .expect("json");
+        accounts
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["ledgerAccountType"] == "SETTLEMENT"))
+            .cloned()
+            .expect("a settlement account")
+    };
+    let account = settlement().await;
+    let id = account["id"].as_u64().expect("an id");
+    assert_eq!(account["value"], json!(-1000), "{account}");
+    let state_of = |transfer_id: String| {
+        let dfsp = dfsp.clone();
+        async move {
+            let (status, _) = dfsp
+                .send(
+                    reqwest::Method::GET,
+                    &format!("/transfers/{transfer_id}"),
+                    "transfers",
+                    "1.1",
+                    None,
+                    None,
+                )
+                .await;
+            assert_eq!(status, 202);
+        }
+    };
+    let reserve = |funds_id: String| {
+        let http = http.clone();
+        let admin = admin.clone();
+        async move {
+            let status = http
+                .post(format!("{admin}/participants/fsp-a/accounts/{id}"))
+                .bearer_auth(OPERATOR_TOKEN)
+                .json(&json!({
+                    "transferId": funds_id,
+                    "action": "recordFundsOutPrepareReserve",
+                    "reason": "withdrawal",
+                    "amount": {"amount": "10", "currency": CURRENCY},
+                }))
+                .send()
+                .await
+                .expect("admin")
+                .status();
+            assert_eq!(status.as_u16(), 202);
+        }
+    };
+    let finish = |funds_id: String, action: &'static str| {
+        let http = http.clone();
+        let admin = admin.clone();
+        async move {
+            let status = http
+                .put(format!(
+                    "{admin}/participants/fsp-a/accounts/{id}/transfers/{funds_id}"
+                ))
+                .bearer_auth(OPERATOR_TOKEN)
+                .json(&json!({"action": action, "reason": "done"}))
+                .send()
+                .await
+                .expect("admin")
+                .status();
+            assert_eq!(status.as_u16(), 202);
+        }
+    };
+    // A funds out reserved: RESERVED, and the settlement value moves now.
+    let out = uuid::Uuid::new_v4().to_string();
+    reserve(out.clone()).await;
+    assert_eq!(settlement().await["value"], json!(-990));
+    state_of(out.clone()).await;
+    let put = next(&mut rx).await;
+    assert_eq!(
+        (put.method, put.path.clone()),
+        (Method::PUT, format!("/transfers/{out}"))
+    );
+    assert_eq!(put.body["transferState"], "RESERVED", "{}", put.body);
+    assert_eq!(put.headers["fspiop-source"], "Hub");
+    // Committed: COMMITTED, the value stays where the reserve put it.
+    finish(out.clone(), "recordFundsOutCommit").await;
+    assert_eq!(settlement().await["value"], json!(-990));
+    state_of(out.clone()).await;
+    assert_eq!(next(&mut rx).await.body["transferState"], "COMMITTED");
+    // Another, aborted: ABORTED, as a state (not an error), and the value
+    // is back.
+    let aborted = uuid::Uuid::new_v4().to_string();
+    reserve(aborted.clone()).await;
+    assert_eq!(settlement().await["value"], json!(-980));
+    finish(aborted.clone(), "recordFundsOutAbort").await;
+    assert_eq!(settlement().await["value"], json!(-990));
+    state_of(aborted.clone()).await;
+    let put = next(&mut rx).await;
+    assert_eq!(put.path, format!("/transfers/{aborted}"));
+    assert_eq!(put.body["transferState"], "ABORTED", "{}", put.body);
+    // Nobody else's: not found.
+    let other = fspiop_participant(&s, "fsp-b", &callbacks).await;
+    let (status, _) = other
+        .send(
+            reqwest::Method::GET,
+            &format!("/transfers/{out}"),
+            "transfers",
+            "1.1",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let error = next(&mut rx).await;
+    assert_eq!(error.path, format!("/transfers/{out}/error"));
+    assert_eq!(error.body["errorInformation"]["errorCode"], "3208");
 }

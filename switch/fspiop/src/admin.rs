@@ -265,10 +265,23 @@ fn account_view(st: &State, a: &Account) -> Value {
         "ledgerAccountType": account_type_name(a.kind),
         "currency": a.currency.to_string(),
         "isActive": u8::from(active),
-        "value": amount(a.currency, b.debits_posted - b.credits_posted),
+        // A SETTLEMENT account's value moves when a funds out is reserved,
+        // not when it is committed, as in central-ledger.
+        "value": amount(a.currency, b.debits_posted + settlement_pending(a) - b.credits_posted),
         "reservedValue": amount(a.currency, b.debits_pending - b.credits_pending),
         "changedDate": Value::Null,
     })
+}
+
+/// The pending debits that count in a SETTLEMENT account's value: the
+/// funds out reserved on it (and the gross transfers reserved, for a
+/// participant on immediate gross settlement).
+fn settlement_pending(a: &Account) -> i128 {
+    if a.kind == AccountType::Settlement {
+        a.balances.debits_pending
+    } else {
+        0
+    }
 }
 
 fn owner_of(admin: &Admin, name: &str) -> Result<Owner, HttpError> {
@@ -348,8 +361,9 @@ struct NewParticipant {
 }
 
 /// `POST /participants {name, currency}`: the participant (a bank) with
-/// its position and settlement accounts in `currency`. A participant that
-/// already holds the currency gets 400. The first creation answers the
+/// its position and settlement accounts in `currency`, once the hub has
+/// its accounts in the currency (else 3003). A participant that already
+/// holds the currency gets 400. The first creation answers the
 /// participant's API credential once, in `credential` (the switch's own
 /// field: Mojaloop's hub has none).
 async fn create_participant(
@@ -361,13 +375,30 @@ async fn create_participant(
         admin.authorize(&headers)?;
         let r: NewParticipant = body(&bytes)?;
         validate::fsp_id("name", &r.name)?;
-        let currency = validate::currency("currency", &r.currency)?;
-        let exists = {
+        // A currency that is not one: the body is malformed (3101), as
+        // central-ledger's schema answers.
+        let currency = validate::currency("currency", &r.currency).map_err(|_| {
+            HttpError::new(
+                ErrorCode::MalformedSyntax,
+                format!("currency: {:?} is not an ISO 4217 currency", r.currency),
+            )
+        })?;
+        let (exists, hub_accounts) = {
             let st = admin.service.read()?;
-            st.ledger
+            let exists = st
+                .ledger
                 .participant_by_name(&r.name)
-                .map(|p| st.ledger.participant_currency(p.id, currency).is_some())
+                .map(|p| st.ledger.participant_currency(p.id, currency).is_some());
+            (exists, st.ledger.hub_currency(currency).is_some())
         };
+        // The hub's accounts of the currency come first
+        // (`POST /participants/Hub/accounts`), as in central-ledger.
+        if !hub_accounts {
+            return Err(HttpError::new(
+                ErrorCode::AddPartyInformationError,
+                format!("Hub reconciliation account for the specified currency does not exist ({currency})"),
+            ));
+        }
         if exists == Some(true) {
             return Err(HttpError::new(
                 ErrorCode::GenericClientError,
@@ -375,12 +406,6 @@ async fn create_participant(
             ));
         }
         let service = &admin.service;
-        service
-            .ledger(LedgerCommand::EnableCurrency {
-                currency,
-                now_ms: admin.now_ms(),
-            })
-            .await?;
         let mut credential = None;
         if exists.is_none() {
             let (_, duplicate) = service

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{post, put};
 use harambee_core::error::{ErrorCode, SwitchError};
 use harambee_core::record::{PartyKey, PrepareTerms};
-use harambee_ledger::{Resolution, TransferId, TransferState};
+use harambee_ledger::{FundsState, Resolution, TransferId, TransferState};
 use harambee_proto::v1::{Party, PartyIdType, PartyIdentifier};
 use harambee_proto::validate;
 use harambee_service::Service;
@@ -36,7 +36,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::callbacks::Relayed;
-use crate::callbacks::{Callback, Callbacks, Method, Placeholders, hub, url_for};
+use crate::callbacks::{Callback, Callbacks, Method, Placeholders, deadline_of, hub, url_for};
 use crate::convert::{format_datetime_ms, parse_datetime_ms, quote_request_in, quote_response_out};
 use crate::error::HttpError;
 use crate::headers::{self, Fspiop};
@@ -95,13 +95,23 @@ pub fn router(
             "/participants/{party_type}/{id}",
             post(post_participant)
                 .get(get_participant)
-                .delete(delete_participant),
+                .delete(delete_participant)
+                .put(put_participant_callback),
         )
         .route(
             "/participants/{party_type}/{id}/{sub_id}",
             post(post_participant_sub)
                 .get(get_participant_sub)
-                .delete(delete_participant_sub),
+                .delete(delete_participant_sub)
+                .put(put_participant_callback),
+        )
+        .route(
+            "/participants/{party_type}/{id}/error",
+            put(put_participant_callback),
+        )
+        .route(
+            "/participants/{party_type}/{id}/{sub_id}/error",
+            put(put_participant_callback),
         )
         .route(
             "/parties/{party_type}/{id}",
@@ -286,6 +296,7 @@ impl Api {
                 uri,
                 body,
                 relayed,
+                deadline_ms: None,
             }),
             Err(e) => tracing::debug!(participant = %to, error = %e, "no callback URL"),
         }
@@ -328,9 +339,12 @@ impl Api {
             id,
             ..Placeholders::default()
         };
-        let url = match self.service.read() {
-            Ok(st) => url_for(&st, to, kind, &values),
-            Err(e) => Err(e),
+        let (url, deadline_ms) = match self.service.read() {
+            Ok(st) => (
+                url_for(&st, to, kind, &values),
+                deadline_of(&st, resource, id),
+            ),
+            Err(e) => (Err(e), None),
         };
         match url {
             Ok(url) => {
@@ -348,6 +362,7 @@ impl Api {
                     uri,
                     body,
                     relayed,
+                    deadline_ms,
                 });
             }
             Err(e) => tracing::debug!(participant = %to, error = %e, "no callback URL"),
@@ -627,6 +642,53 @@ async fn delete_participant_sub(
     .await
 }
 
+/// `PUT /participants/{Type}/{ID}[/{SubId}][/error]` sent to the switch:
+/// the answer of a participant (or an oracle behind it) about an alias,
+/// passed on as it came to the participant `FSPIOP-Destination` names,
+/// at its registered URL; 200 whether or not anybody is named.
+async fn put_participant_callback(
+    AxumState(api): AxumState<Api>,
+    Path(segments): Path<Vec<String>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    let fspiop = match api.caller(&headers, "participants", true) {
+        Ok(f) => f,
+        Err(e) => {
+            count("PutParticipants", Some(&e));
+            return e.into_response();
+        }
+    };
+    let error = uri.path().ends_with("/error");
+    let mut segments = segments.into_iter();
+    let (Some(party_type), Some(id)) = (segments.next(), segments.next()) else {
+        return HttpError::new(ErrorCode::UnknownUri, "").into_response();
+    };
+    let path = PartyPath(party_type, id, segments.next());
+    let body = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
+    match fspiop.destination.clone() {
+        Some(to)
+            if api
+                .service
+                .read()
+                .is_ok_and(|st| st.ledger.participant_by_name(&to).is_some()) =>
+        {
+            let (kind, kind_error) = participant_kinds(path.2.is_some());
+            let relayed = Relayed {
+                source: fspiop.source.clone(),
+                body: String::from_utf8_lossy(&bytes).into_owned(),
+                headers: fspiop.relayed.clone(),
+            };
+            let kind = if error { kind_error } else { kind };
+            api.reply_relayed(&to, kind, path, "participants", body, Some(relayed));
+        }
+        _ => tracing::debug!(source = %fspiop.source, "a participants callback for nobody"),
+    }
+    count("PutParticipants", None);
+    StatusCode::OK.into_response()
+}
+
 /// A party as FSPIOP's `PUT /parties` carries it.
 fn party_body(path: &PartyPath, p: &Party) -> Value {
     let mut id_info = json!({
@@ -770,13 +832,12 @@ async fn answer_parties(
             return e.into_response();
         }
     };
+    // A callback that names nobody answers no request: taken and dropped,
+    // as Mojaloop's hub does (it cannot be passed on).
     let Some(requester) = fspiop.destination.clone() else {
-        let e = HttpError::new(
-            ErrorCode::MissingElement,
-            "FSPIOP-Destination header is required",
-        );
-        count("PutParties", Some(&e));
-        return e.into_response();
+        tracing::debug!(party = %path.1, "a parties callback without FSPIOP-Destination");
+        count("PutParties", None);
+        return StatusCode::OK.into_response();
     };
     let body: Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
@@ -786,6 +847,10 @@ async fn answer_parties(
             return e.into_response();
         }
     };
+    if !error && let Err(e) = crate::schema::personal_info("party", &body["party"]) {
+        count("PutParties", Some(&e));
+        return e.into_response();
+    }
     let PartyPath(party_type, id, sub_id) = &path;
     let key = party_key(
         &requester,
@@ -884,6 +949,7 @@ async fn post_quotes(AxumState(api): AxumState<Api>, headers: HeaderMap, bytes: 
                         format!("{side}.partyIdInfo.partyIdentifier must not be empty"),
                     ));
                 }
+                crate::schema::personal_info(side, &body[side])?;
             }
             quote_request_in(&body).map_err(HttpError::from)
         })
@@ -1015,14 +1081,6 @@ async fn answer_quotes(
             return e.into_response();
         }
     };
-    let Some(payer) = fspiop.destination.clone() else {
-        let e = HttpError::new(
-            ErrorCode::MissingElement,
-            "FSPIOP-Destination header is required",
-        );
-        count("PutQuotes", Some(&e));
-        return e.into_response();
-    };
     let body: Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
         Err(e) => {
@@ -1030,6 +1088,23 @@ async fn answer_quotes(
             count("PutQuotes", Some(&e));
             return e.into_response();
         }
+    };
+    let required: &[&str] = if error {
+        &["errorInformation"]
+    } else {
+        &["transferAmount", "expiration", "ilpPacket", "condition"]
+    };
+    if let Some(missing) = required.iter().find(|k| body.get(**k).is_none()) {
+        let e = HttpError::new(ErrorCode::MissingElement, format!("{missing} is required"));
+        count("PutQuotes", Some(&e));
+        return e.into_response();
+    }
+    // A callback that names nobody answers no request: taken and dropped,
+    // as Mojaloop's hub does (it cannot be passed on).
+    let Some(payer) = fspiop.destination.clone() else {
+        tracing::debug!(quote = %id, "a quotes callback without FSPIOP-Destination");
+        count("PutQuotes", None);
+        return StatusCode::OK.into_response();
     };
     let key = quote_key(&payer, &id);
     api.keep_for(&payer, relay_key("quotes", "put", &key), &fspiop, &bytes);
@@ -1085,6 +1160,14 @@ fn transfer_body(view: &TransferView) -> Value {
             body
         }
         TransferState::Reserved => json!({ "transferState": "RESERVED" }),
+        // A fulfilment that does not match the condition, in Mojaloop's
+        // words ("3100: Generic validation error - invalid fulfilment").
+        TransferState::Aborted
+            if t.reason == ErrorCode::ValidationError.number()
+                && matches!(t.resolution, Some(Resolution::Fulfil(_))) =>
+        {
+            HttpError::new(ErrorCode::ValidationError, "invalid fulfilment").body()
+        }
         TransferState::Aborted | TransferState::Refused => {
             HttpError::from(SwitchError::from_number(t.reason, "")).body()
         }
@@ -1216,7 +1299,15 @@ fn prepare_of(body: &Value, payer: &str) -> Result<Prepare, HttpError> {
             .unwrap_or_default()
             .to_string()
     };
-    let transfer_id = TransferId(validate::uuid("transferId", &text("transferId"))?);
+    // An id that is not a UUID is malformed, in Mojaloop's words
+    // ("Malformed syntax - Transfer Id ...").
+    let given = text("transferId");
+    let transfer_id = TransferId(validate::uuid("transferId", &given).map_err(|_| {
+        HttpError::new(
+            ErrorCode::MalformedSyntax,
+            format!("Transfer Id: transferId {given:?} is not a UUID"),
+        )
+    })?);
     let payer_fsp = text("payerFsp");
     if payer_fsp != payer {
         return Err(HttpError::new(
@@ -1281,8 +1372,25 @@ async fn get_transfers(
     };
     let caller = fspiop.source;
     tokio::spawn(async move {
+        let funds = || api.service.transfers.funds_state(&caller, transfer_id);
         match api.service.transfers.view(&caller, transfer_id) {
             Ok(view) => send_transfer(&api, &caller, &view, hub(), false),
+            // Not a transfer: the caller's funds in or out by that id.
+            Err(e) if e.number() == ErrorCode::TransferNotFound.number() && funds().is_ok() => {
+                let state = match funds() {
+                    Ok(FundsState::Reserved) => "RESERVED",
+                    Ok(FundsState::Committed) => "COMMITTED",
+                    _ => "ABORTED",
+                };
+                api.callback(
+                    &caller,
+                    "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
+                    format!("/transfers/{id}"),
+                    "transfers",
+                    hub(),
+                    json!({ "transferState": state }),
+                );
+            }
             Err(e) => {
                 let e = HttpError::from(e);
                 api.callback(
@@ -1334,8 +1442,19 @@ async fn answer_transfers(
     // Passed on to the payer as it came, unless it is the v1.1 commit
     // notification, which the hub answers on its own.
     let reserved = body.get("transferState").and_then(Value::as_str) == Some("RESERVED");
+    // An answer addressed to someone other than the transfer's payer is
+    // not a valid answer: the transfer aborts with 3100 (as Mojaloop's hub
+    // does), and the message goes to nobody.
+    let misdirected = !error
+        && fspiop.destination.as_deref().is_some_and(|to| {
+            api.service
+                .transfers
+                .view(&fspiop.source, transfer_id)
+                .is_ok_and(|v| v.record.state == TransferState::Reserved && v.payer != to)
+        });
     if let Some(payer) = fspiop.destination.as_deref()
         && !reserved
+        && !misdirected
     {
         let key = relay_key(
             "transfers",
@@ -1390,6 +1509,13 @@ async fn answer_transfers(
             }
         }
         match (state, validate::b64url32("fulfilment", fulfilment)) {
+            ("COMMITTED" | "RESERVED", _) if misdirected => {
+                tracing::debug!(transfer = %id, "an answer for someone other than the payer");
+                (
+                    Ok(Answer::Reject(ErrorCode::ValidationError.number())),
+                    state == "RESERVED",
+                )
+            }
             ("COMMITTED" | "RESERVED", Ok(f)) => (Ok(Answer::Fulfil(f)), state == "RESERVED"),
             // A fulfilment that is missing or malformed fulfils nothing:
             // the transfer aborts with 3100, as for a wrong one.
@@ -1453,7 +1579,7 @@ async fn answer_transfers(
                     map.remove("fulfilment");
                 }
                 let url = api.service.read().ok().and_then(|st| {
-                    url_for(
+                    let url = url_for(
                         &st,
                         &payee,
                         "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
@@ -1462,9 +1588,10 @@ async fn answer_transfers(
                             ..Placeholders::default()
                         },
                     )
-                    .ok()
+                    .ok()?;
+                    Some((url, deadline_of(&st, "transfers", &id)))
                 });
-                if let Some(url) = url {
+                if let Some((url, deadline_ms)) = url {
                     api.callbacks.send(Callback {
                         method: Method::Patch,
                         url,
@@ -1474,6 +1601,7 @@ async fn answer_transfers(
                         uri: format!("/transfers/{id}"),
                         body,
                         relayed: None,
+                        deadline_ms,
                     });
                 }
             }

@@ -1,8 +1,9 @@
 //! The switch's callbacks to FSPIOP participants: a `PUT` (or `PATCH`) to
 //! the URL the participant registered for the resource, with the FSPIOP
 //! headers of the hop, sent without holding up the request that caused it,
-//! and tried again while the participant cannot be reached, up to a
-//! deadline.
+//! and tried again while the participant cannot be reached: until the
+//! expiry of the transfer or quote it is about, and at least
+//! [`CALLBACK_ATTEMPTS_MIN`] times (an expiry's own notice comes after it).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,11 +23,22 @@ pub const CALLBACKS_IN_FLIGHT_MAX: usize = 4_096;
 /// Deadline of one attempt.
 pub const CALLBACK_ATTEMPT_TIMEOUT_MS: u64 = 5_000;
 
-/// Most attempts of one callback.
-pub const CALLBACK_ATTEMPTS_MAX: u32 = 5;
+/// Attempts of one callback however soon its deadline: a callback about
+/// something already expired (the expiry's 3303) is still tried this often.
+pub const CALLBACK_ATTEMPTS_MIN: u32 = 5;
+
+/// Most attempts of one callback, however far its deadline.
+pub const CALLBACK_ATTEMPTS_MAX: u32 = 64;
 
 /// The first pause between attempts; it doubles after each.
 pub const CALLBACK_RETRY_MS: u64 = 200;
+
+/// The longest pause between attempts.
+pub const CALLBACK_RETRY_MAX_MS: u64 = 10_000;
+
+/// The furthest a deadline reaches past the first attempt: a transfer
+/// that expires in a day does not hold a callback slot for a day.
+pub const CALLBACK_DEADLINE_MAX_MS: i64 = 15 * 60 * 1_000;
 
 /// How a callback is sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +78,10 @@ pub struct Callback {
     /// A participant's message passed on as it came: its body and the
     /// headers its signature covers go instead of the switch's own.
     pub relayed: Option<Relayed>,
+    /// Until when (ms since the epoch) it is worth trying again: the
+    /// expiry of the transfer or quote it is about ([`deadline_of`]);
+    /// `None`, only the [`CALLBACK_ATTEMPTS_MIN`] attempts.
+    pub deadline_ms: Option<i64>,
 }
 
 /// The HTTP client of the callbacks: hyper's, which sends only the
@@ -183,10 +199,15 @@ impl Callbacks {
     }
 
     /// Sends `callback` now, trying again while the participant cannot
-    /// be reached or answers 5xx; true once it answered 2xx.
+    /// be reached or answers 5xx, as [`retry_pause_ms`] says; true once it
+    /// answered 2xx.
     pub async fn deliver(&self, callback: &Callback) -> bool {
-        let mut pause_ms = CALLBACK_RETRY_MS;
-        for attempt in 1..=CALLBACK_ATTEMPTS_MAX {
+        let started_ms = SystemClock.now_ms();
+        let deadline_ms = callback
+            .deadline_ms
+            .map(|d| d.min(started_ms.saturating_add(CALLBACK_DEADLINE_MAX_MS)));
+        let mut attempt = 1;
+        loop {
             match self.attempt(callback).await {
                 Ok(()) => {
                     metrics::counter!("harambee_fspiop_callbacks_total", "result" => "ok")
@@ -203,14 +224,51 @@ impl Callbacks {
                     tracing::debug!(url = %callback.url, %why, attempt, "callback failed");
                 }
             }
-            if attempt < CALLBACK_ATTEMPTS_MAX {
-                tokio::time::sleep(Duration::from_millis(pause_ms)).await;
-                pause_ms = pause_ms.saturating_mul(2);
-            }
+            let Some(pause_ms) = retry_pause_ms(attempt, SystemClock.now_ms(), deadline_ms) else {
+                break;
+            };
+            tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+            attempt += 1;
         }
         metrics::counter!("harambee_fspiop_callbacks_total", "result" => "failed").increment(1);
-        tracing::warn!(url = %callback.url, "a callback was given up on");
+        tracing::warn!(url = %callback.url, attempt, "a callback was given up on");
         false
+    }
+}
+
+/// The pause before attempt `attempt + 1` of a callback whose attempt
+/// `attempt` failed at `now_ms`, or `None` to give up: 200 ms doubling up
+/// to [`CALLBACK_RETRY_MAX_MS`]; at least [`CALLBACK_ATTEMPTS_MIN`]
+/// attempts; beyond those, only while the next one starts before
+/// `deadline_ms`, and never more than [`CALLBACK_ATTEMPTS_MAX`].
+pub fn retry_pause_ms(attempt: u32, now_ms: i64, deadline_ms: Option<i64>) -> Option<u64> {
+    assert!(attempt >= 1, "attempts count from 1");
+    if attempt >= CALLBACK_ATTEMPTS_MAX {
+        return None;
+    }
+    let doubling = CALLBACK_RETRY_MS.saturating_mul(1u64 << (attempt - 1).min(16));
+    let pause_ms = doubling.min(CALLBACK_RETRY_MAX_MS);
+    if attempt < CALLBACK_ATTEMPTS_MIN {
+        return Some(pause_ms);
+    }
+    let deadline_ms = deadline_ms?;
+    let left_ms = u64::try_from(deadline_ms.saturating_sub(now_ms)).ok()?;
+    // The last attempt goes just before the deadline.
+    (left_ms > 0).then(|| pause_ms.min(left_ms))
+}
+
+/// The expiry of the transfer or quote `id` of `resource`: a callback
+/// about it is worth trying until then, no longer.
+pub fn deadline_of(st: &State, resource: &str, id: &str) -> Option<i64> {
+    match resource {
+        "transfers" => {
+            let id = harambee_core::text::parse_uuid(id)?;
+            st.ledger
+                .transfer(harambee_ledger::TransferId(id))
+                .map(|t| t.expires_at_ms)
+        }
+        "quotes" => st.directory.quote(id).map(|q| q.expires_at_ms),
+        _ => None,
     }
 }
 
@@ -257,4 +315,62 @@ pub fn url_for(
 /// Who a message the hub originates is from.
 pub fn hub() -> String {
     HUB_SOURCE.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The attempts `retry_pause_ms` allows, from a first attempt at
+    /// `start_ms`, when every attempt fails at once: their count and the
+    /// time of the last.
+    fn attempts(start_ms: i64, deadline_ms: Option<i64>) -> (u32, i64) {
+        let (mut attempt, mut now_ms) = (1, start_ms);
+        while let Some(pause_ms) = retry_pause_ms(attempt, now_ms, deadline_ms) {
+            now_ms += i64::try_from(pause_ms).unwrap();
+            attempt += 1;
+        }
+        (attempt, now_ms)
+    }
+
+    #[test]
+    fn without_a_deadline_a_callback_is_tried_the_least_number_of_times() {
+        assert_eq!(
+            attempts(0, None),
+            (CALLBACK_ATTEMPTS_MIN, 200 + 400 + 800 + 1_600)
+        );
+    }
+
+    #[test]
+    fn a_past_deadline_still_gets_the_least_number_of_attempts() {
+        assert_eq!(attempts(10_000, Some(5_000)).0, CALLBACK_ATTEMPTS_MIN);
+    }
+
+    #[test]
+    fn retries_go_on_until_the_deadline_and_not_past_it() {
+        let deadline_ms = 60_000;
+        let (count, last_ms) = attempts(0, Some(deadline_ms));
+        assert!(count > CALLBACK_ATTEMPTS_MIN, "{count} attempts");
+        assert!(last_ms <= deadline_ms, "last attempt at {last_ms}");
+        assert_eq!(
+            last_ms, deadline_ms,
+            "the last attempt is just at the deadline"
+        );
+    }
+
+    #[test]
+    fn a_far_deadline_is_bounded_by_the_most_attempts() {
+        assert_eq!(attempts(0, Some(i64::MAX)).0, CALLBACK_ATTEMPTS_MAX);
+    }
+
+    #[test]
+    fn pauses_double_and_are_capped() {
+        let pauses: Vec<u64> = (1..10)
+            .map(|a| retry_pause_ms(a, 0, Some(i64::MAX)).unwrap())
+            .collect();
+        assert_eq!(
+            pauses,
+            [200, 400, 800, 1_600, 3_200, 6_400, 10_000, 10_000, 10_000]
+        );
+    }
 }

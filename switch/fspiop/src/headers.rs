@@ -58,11 +58,52 @@ fn supported((major, minor): (u32, u32)) -> bool {
     major == MAJOR_VERSION && minor <= MINOR_VERSION_MAX
 }
 
-fn unacceptable(what: &str) -> HttpError {
+/// 3001 for an `Accept` without a version the switch serves, in
+/// Mojaloop's words (its tests compare them).
+fn unacceptable_accept() -> HttpError {
     HttpError::new(
         ErrorCode::UnacceptableVersion,
-        format!("{what}: the switch serves versions 1, 1.0 and 1.1"),
+        "The Client requested an unsupported version, see extension list for supported version(s). (served: 1, 1.0, 1.1)",
     )
+}
+
+/// 3001 for a `Content-Type` of a version the switch does not serve, in
+/// Mojaloop's words.
+fn unacceptable_content_type() -> HttpError {
+    HttpError::new(
+        ErrorCode::UnacceptableVersion,
+        "Client supplied a protocol version which is not supported by the server (served: 1, 1.0, 1.1)",
+    )
+}
+
+/// Whether a media type is JSON at all (`application/json`, `...+json`).
+fn is_json(media: &str) -> bool {
+    let media = media.split(';').next().unwrap_or_default().trim();
+    media.eq_ignore_ascii_case("application/json") || media.to_ascii_lowercase().ends_with("+json")
+}
+
+/// Checks a `Content-Type` for `resource`: its version, or the error.
+fn content_version(content_type: &str, resource: &str) -> Result<(u32, u32), HttpError> {
+    match media_version(content_type, resource) {
+        None if !is_json(content_type) => Err(HttpError::new(
+            ErrorCode::MalformedSyntax,
+            format!("Invalid content-type header: Unsupported Media Type ({content_type})"),
+        )),
+        None => Err(HttpError::new(
+            ErrorCode::MalformedSyntax,
+            format!(
+                "Invalid content-type header: it must be application/vnd.interoperability.{resource}+json;version=1.1"
+            ),
+        )),
+        // A media type without its version is malformed, as Mojaloop's
+        // hub answers it.
+        Some(None) => Err(HttpError::new(
+            ErrorCode::MalformedSyntax,
+            "Invalid content-type header: it has no version",
+        )),
+        Some(Some(v)) if !supported(v) => Err(unacceptable_content_type()),
+        Some(Some(v)) => Ok(v),
+    }
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -73,37 +114,42 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// `transfers`). `with_body`: it carries a body (POST, PUT).
 pub fn check(headers: &HeaderMap, resource: &str, with_body: bool) -> Result<Fspiop, HttpError> {
     let mut version = None;
-    if with_body {
-        let content_type = header(headers, "content-type")
-            .ok_or_else(|| HttpError::new(ErrorCode::MissingElement, "Content-type is required"))?;
-        match media_version(content_type, resource) {
-            None => {
-                return Err(HttpError::new(
-                    ErrorCode::MalformedSyntax,
-                    format!(
-                        "Content-Type must be application/vnd.interoperability.{resource}+json;version=1.1"
-                    ),
-                ));
+    match header(headers, "content-type") {
+        Some(content_type) => {
+            let v = content_version(content_type, resource);
+            // A GET has no body: only a version it does not serve counts.
+            if with_body
+                || v.as_ref()
+                    .is_err_and(|e| e.code == ErrorCode::UnacceptableVersion.number())
+            {
+                version = Some(v?);
             }
-            // A media type without its version is malformed, as
-            // Mojaloop's hub answers it.
-            Some(None) => {
-                return Err(HttpError::new(
-                    ErrorCode::MalformedSyntax,
-                    "Content-Type has no version",
-                ));
-            }
-            Some(Some(v)) if !supported(v) => return Err(unacceptable("Content-Type")),
-            Some(Some(v)) => version = Some(v),
         }
+        None if with_body => {
+            return Err(HttpError::new(
+                ErrorCode::MissingElement,
+                "Content-type is required",
+            ));
+        }
+        None => {}
     }
     // Accept is required on requests and absent on callbacks (PUT): when
     // present, one of its versions must be served.
-    // A client's `*/*` states no preference: as if there were no Accept.
-    let accept = header(headers, "accept").filter(|a| {
-        !a.split(',')
+    // A client's `*/*` on a message with a body (the SDK sends it on its
+    // callbacks) states no preference: as if there were no Accept. On a
+    // GET, which must name the version it wants, it is invalid.
+    let anything = |a: &str| {
+        a.split(',')
             .all(|m| m.split(';').next().unwrap_or_default().trim() == "*/*")
-    });
+    };
+    let accept = header(headers, "accept");
+    if !with_body && accept.is_some_and(anything) {
+        return Err(HttpError::new(
+            ErrorCode::MalformedSyntax,
+            "Invalid accept header: a GET must accept a version of the resource's media type",
+        ));
+    }
+    let accept = accept.filter(|a| !anything(a));
     if let Some(accept) = accept {
         let offered: Vec<Option<(u32, u32)>> = accept
             .split(',')
@@ -113,7 +159,7 @@ pub fn check(headers: &HeaderMap, resource: &str, with_body: bool) -> Result<Fsp
             return Err(HttpError::new(
                 ErrorCode::MalformedSyntax,
                 format!(
-                    "Accept must be application/vnd.interoperability.{resource}+json;version=1"
+                    "Invalid accept header: it must be application/vnd.interoperability.{resource}+json;version=1"
                 ),
             ));
         }
@@ -129,7 +175,7 @@ pub fn check(headers: &HeaderMap, resource: &str, with_body: bool) -> Result<Fsp
             Some(v) => {
                 version.get_or_insert(v);
             }
-            None => return Err(unacceptable("Accept")),
+            None => return Err(unacceptable_accept()),
         }
     } else if !with_body {
         return Err(HttpError::new(
@@ -266,7 +312,78 @@ mod tests {
     }
 
     #[test]
-    fn an_accept_of_anything_is_no_preference() {
+    fn version_refusals_are_in_mojaloops_words() {
+        let h = headers(&[
+            (
+                "accept",
+                "application/vnd.interoperability.parties+json;version=3.2",
+            ),
+            ("date", DATE),
+            ("fspiop-source", "dfsp-a"),
+        ]);
+        let e = check(&h, "parties", false).expect_err("refused");
+        assert!(
+            e.description.starts_with(
+                "Unacceptable version requested - The Client requested an unsupported version"
+            ),
+            "{}",
+            e.description
+        );
+        let h = headers(&[
+            (
+                "content-type",
+                "application/vnd.interoperability.quotes+json;version=3.2",
+            ),
+            ("date", DATE),
+            ("fspiop-source", "dfsp-a"),
+        ]);
+        let e = check(&h, "quotes", true).expect_err("refused");
+        assert!(
+            e.description.starts_with(
+                "Unacceptable version requested - Client supplied a protocol version which is not supported by the server"
+            ),
+            "{}",
+            e.description
+        );
+        // A GET's Content-Type of a version not served is refused too.
+        let h = headers(&[
+            (
+                "content-type",
+                "application/vnd.interoperability.parties+json;version=2.0",
+            ),
+            (
+                "accept",
+                "application/vnd.interoperability.parties+json;version=1",
+            ),
+            ("date", DATE),
+            ("fspiop-source", "dfsp-a"),
+        ]);
+        assert_eq!(check(&h, "parties", false).map_err(|e| e.code), Err(3001));
+    }
+
+    #[test]
+    fn a_media_type_that_is_not_json_is_unsupported() {
+        let h = headers(&[
+            ("content-type", "application/xml"),
+            ("date", DATE),
+            ("fspiop-source", "dfsp-a"),
+        ]);
+        let e = check(&h, "quotes", true).expect_err("refused");
+        assert_eq!(e.code, 3101);
+        assert!(
+            e.description.contains("Invalid content-type"),
+            "{}",
+            e.description
+        );
+        assert!(
+            e.description.contains("Unsupported Media Type"),
+            "{}",
+            e.description
+        );
+    }
+
+    #[test]
+    fn an_accept_of_anything_is_no_preference_on_a_message_and_invalid_on_a_get() {
         let h = headers(&[
             (
                 "content-type",
@@ -282,7 +399,14 @@ mod tests {
             ("date", DATE),
             ("fspiop-source", "dfsp-b"),
         ]);
-        assert_eq!(check(&h, "parties", false).map_err(|e| e.code), Err(3102));
+        let e = check(&h, "parties", false).expect_err("refused");
+        assert_eq!(e.code, 3101);
+        assert!(
+            e.description
+                .starts_with("Malformed syntax - Invalid accept header"),
+            "{}",
+            e.description
+        );
     }
 
     #[test]

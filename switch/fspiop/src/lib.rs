@@ -5,9 +5,10 @@
 //!
 //! - [`admin`]: the hub admin API of central-ledger (participants, limits,
 //!   endpoints, hub accounts, accounts, positions, funds in and out).
-//! - [`api`]: the participant-facing FSPIOP v1.1 API; so far the account
-//!   lookup service's participants resource and `GET /parties` (quotes and
-//!   transfers come next, on the same service layer: issue 13).
+//! - [`api`]: the participant-facing FSPIOP v1.1 API: participants,
+//!   parties, quotes and transfers.
+//! - [`schema`]: the API definition's patterns the service layer has no
+//!   word for (a party's names and date of birth).
 //! - [`settlement`]: central-settlement's API (settlement windows and
 //!   settlements), beside the admin API.
 //! - [`payees`]: the service layer's ports over FSPIOP: a request to a
@@ -16,7 +17,7 @@
 //!   switch's own signatures and the verification of participants'.
 //! - [`headers`]: the FSPIOP headers, version negotiation (1, 1.0, 1.1).
 //! - [`callbacks`]: the switch's callbacks to participants' registered
-//!   URLs, retried up to a bound.
+//!   URLs, retried until the transfer or quote expires.
 //! - [`error`]: FSPIOP `errorInformation` bodies and their HTTP statuses.
 //!
 //! Like every adapter it reaches nothing below the service layer
@@ -30,6 +31,7 @@ pub mod error;
 pub mod headers;
 pub mod jws;
 pub mod payees;
+pub mod schema;
 pub mod settlement;
 
 /// The operator's HTTP APIs on one router: central-ledger's admin API

@@ -512,6 +512,8 @@ impl Notices for FspiopNotices {
             uri: format!("/transfers/{}/error", t.transfer_id),
             body: crate::error::HttpError::from(error).body(),
             relayed: None,
+            // It is about an expiry: only the least number of attempts.
+            deadline_ms: None,
         });
     }
 }
