@@ -212,6 +212,10 @@ pub async fn fspiop_participant(s: &TestSwitch, name: &str, callbacks: &str) -> 
             "/participants/{{partyIdType}}/{{partyIdentifier}}/error",
         ),
         (
+            "FSPIOP_CALLBACK_URL_PARTICIPANT_SUB_ID_PUT_ERROR",
+            "/participants/{{partyIdType}}/{{partyIdentifier}}/{{partySubIdOrType}}/error",
+        ),
+        (
             "FSPIOP_CALLBACK_URL_PARTIES_GET",
             "/parties/{{partyIdType}}/{{partyIdentifier}}",
         ),

@@ -283,8 +283,25 @@ async fn the_admin_api_asks_for_the_operator_and_answers_errors_as_mojaloop_does
     assert_eq!((status, error_code(&body)), (400, "3100"), "{body}");
     let (status, body) = admin.get("/participants/nobody/accounts").await;
     assert_eq!((status, error_code(&body)), (400, "3200"), "{body}");
-    let (status, body) = admin.get("/health").await;
-    assert_eq!((status, &body["status"]), (200, &json!("OK")));
+    // Health, in the shape of Mojaloop's services: the log as `broker`,
+    // the state as `datastore`, on the admin API, central-settlement's
+    // `/v2` and the FSPIOP API alike.
+    let expected = json!({
+        "status": "OK",
+        "services": [{"name": "broker", "status": "OK"}, {"name": "datastore", "status": "OK"}],
+    });
+    for path in ["/health", "/v2/health"] {
+        let (status, body) = admin.get(path).await;
+        assert_eq!((status, &body), (200, &expected), "{path}");
+    }
+    let fspiop = format!("http://{}", s.running().fspiop_addr.expect("FSPIOP API"));
+    let body: Value = reqwest::get(format!("{fspiop}/health"))
+        .await
+        .expect("the FSPIOP API answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body, expected);
 }
 
 #[tokio::test]

@@ -356,3 +356,68 @@ async fn a_grpc_participant_finds_a_party_an_fspiop_dfsp_owns() {
         refused.message()
     );
 }
+
+#[tokio::test]
+async fn callbacks_to_the_switch_that_name_nobody_are_taken_and_participant_answers_are_passed_on()
+{
+    let s = TestSwitch::start().await;
+    let (a_url, mut a_rx) = callback_server().await;
+    let (b_url, _b_rx) = callback_server().await;
+    let _a = fspiop_participant(&s, "fsp-a", &a_url).await;
+    let b = fspiop_participant(&s, "fsp-b", &b_url).await;
+    // PUT /parties without FSPIOP-Destination: 200, and nothing follows.
+    let (status, body) = b
+        .callback_to(
+            "/parties/MSISDN/254700000001",
+            "parties",
+            None,
+            json!({"party": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": 254700000001u64}}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // PUT /participants/{Type}/{ID}/error (and with a sub-id) for fsp-a:
+    // 200, and fsp-a gets it as it came, at its registered URL.
+    for path in [
+        "/participants/MSISDN/254700000001/error",
+        "/participants/MSISDN/254700000001/home/error",
+    ] {
+        let error = json!({"errorInformation": {"errorCode": "5100", "errorDescription": "no"}});
+        let (status, body) = b
+            .callback_to(path, "participants", Some("fsp-a"), error.clone())
+            .await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let got = next(&mut a_rx).await;
+        assert_eq!(got.body, error, "{path}");
+        assert_eq!(got.headers["fspiop-source"], "fsp-b");
+    }
+    // A transfer id that is not a UUID is malformed, in Mojaloop's words.
+    let (status, body) = b
+        .send(
+            reqwest::Method::POST,
+            "/transfers",
+            "transfers",
+            "1.1",
+            Some(json!({
+                "transferId": "not-a-uuid",
+                "payerFsp": "fsp-b",
+                "payeeFsp": "fsp-a",
+                "amount": {"amount": "1", "currency": CURRENCY},
+                "ilpPacket": ILP_PACKET,
+                "condition": "GRzLaTP7DJ9t4P-a_BA0WA9wzzlsugf00-Tn6kESAfM",
+                "expiration": harambee_fspiop::convert::format_datetime_ms(now_ms() + 30_000),
+            })),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, &body["errorInformation"]["errorCode"]),
+        (400, &json!("3101")),
+        "{body}"
+    );
+    assert!(
+        body["errorInformation"]["errorDescription"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("Malformed syntax") && d.contains("Transfer Id")),
+        "{body}"
+    );
+}

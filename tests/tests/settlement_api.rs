@@ -198,7 +198,8 @@ async fn an_operator_settles_a_window_through_central_settlements_api() {
     let (status, settlement) = op
         .post(
             "/v2/settlements",
-            json!({"settlementModel": "DEFERREDNETKES", "reason": "daily", "settlementWindows": [{"id": window}]}),
+            // The window's id as a string, as Mojaloop's tools fill it in.
+            json!({"settlementModel": "DEFERREDNETKES", "reason": "daily", "settlementWindows": [{"id": window.to_string()}]}),
         )
         .await;
     assert_eq!(status, 200, "{settlement}");

@@ -316,8 +316,8 @@ fn participant_view(st: &State, id: ParticipantId) -> Option<Value> {
     }))
 }
 
-async fn health() -> Response {
-    (StatusCode::OK, axum::Json(json!({ "status": "OK" }))).into_response()
+async fn health(AxumState(admin): AxumState<Admin>) -> Response {
+    crate::health(&admin.service)
 }
 
 async fn list_participants(AxumState(admin): AxumState<Admin>, headers: HeaderMap) -> Response {

@@ -138,6 +138,12 @@ pub fn router(
             axum::routing::get(get_quotes).put(put_quotes),
         )
         .route("/quotes/{id}/error", put(put_quotes_error))
+        .route(
+            "/health",
+            axum::routing::get(|AxumState(api): AxumState<Api>| async move {
+                crate::health(&api.service)
+            }),
+        )
         .fallback(unknown_uri)
         .layer(axum::middleware::from_fn_with_state(
             api.clone(),

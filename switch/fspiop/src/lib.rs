@@ -42,7 +42,40 @@ pub fn operator_router(
     settings: admin::AdminSettings,
 ) -> axum::Router {
     let settlement = settlement::router(service.clone(), settings.clone());
+    // central-settlement's own health, where Mojaloop serves it (the
+    // root's is the admin API's).
+    let of = service.clone();
+    let v2 = settlement.clone().route(
+        "/health",
+        axum::routing::get(move || {
+            let service = of.clone();
+            async move { health(&service) }
+        }),
+    );
     admin::router(service, settings)
-        .nest("/v2", settlement.clone())
+        .nest("/v2", v2)
         .merge(settlement)
+}
+
+/// `GET /health` on each of the HTTP APIs, in the shape of Mojaloop's
+/// services: `status` OK (200) or DOWN (502), and the state of each store
+/// under `services`: `broker` (the log takes appends) and `datastore`
+/// (the state can be read).
+pub(crate) fn health(service: &harambee_service::Service) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let health = service.health();
+    let status = |r: &Result<(), String>| if r.is_ok() { "OK" } else { "DOWN" };
+    let body = serde_json::json!({
+        "status": if health.ok() { "OK" } else { "DOWN" },
+        "services": [
+            {"name": "broker", "status": status(&health.log)},
+            {"name": "datastore", "status": status(&health.state)},
+        ],
+    });
+    let code = if health.ok() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::BAD_GATEWAY
+    };
+    (code, axum::Json(body)).into_response()
 }

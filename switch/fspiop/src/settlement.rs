@@ -440,7 +440,31 @@ async fn close_window(
 
 #[derive(Deserialize)]
 struct WindowRef {
+    #[serde(deserialize_with = "id_of")]
     id: u64,
+}
+
+/// [`id_of`] for an id that may be absent.
+fn some_id_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    id_of(d).map(Some)
+}
+
+/// An id as a JSON number or a string of digits (Mojaloop's tools send
+/// `"5"` where the schema has a number, and central-settlement takes it).
+fn id_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Number(u64),
+        Text(String),
+    }
+    match Id::deserialize(d)? {
+        Id::Number(n) => Ok(n),
+        Id::Text(t) => t
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("{t:?} is not an id"))),
+    }
 }
 
 #[derive(Deserialize)]
@@ -631,7 +655,7 @@ async fn list_settlements(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AccountUpdate {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "some_id_of")]
     id: Option<u64>,
     #[serde(default)]
     state: Option<String>,
@@ -643,6 +667,7 @@ struct AccountUpdate {
 
 #[derive(Deserialize)]
 struct ParticipantUpdate {
+    #[serde(deserialize_with = "id_of")]
     id: u64,
     #[serde(default)]
     accounts: Vec<AccountUpdate>,

@@ -122,6 +122,22 @@ pub struct Service {
     bus: broadcast::Sender<notices::Notice>,
 }
 
+/// What [`Service::health`] finds: each store fine, or why not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Health {
+    /// The log: it takes appends.
+    pub log: Result<(), String>,
+    /// The state: it can be read.
+    pub state: Result<(), String>,
+}
+
+impl Health {
+    /// Both stores are fine.
+    pub fn ok(&self) -> bool {
+        self.log.is_ok() && self.state.is_ok()
+    }
+}
+
 impl Service {
     /// A service over `engine` and the read side's `projections`. `stop`
     /// turns true when the switch stops: waiting callers are answered then.
@@ -167,6 +183,21 @@ impl Service {
     /// briefly: the engine waits for it to apply the next records.
     pub fn read(&self) -> Result<RwLockReadGuard<'_, State>, SwitchError> {
         self.engine.read()
+    }
+
+    /// How the switch's two stores are, as Mojaloop's services report
+    /// their `broker` and `datastore`: the log (whether it takes appends)
+    /// and the state (whether it can be read).
+    pub fn health(&self) -> Health {
+        use harambee_engine::engine::EngineHealth;
+        let log = match &*self.engine.health().borrow() {
+            EngineHealth::Serving => Ok(()),
+            EngineHealth::Starting => Err("recovering its state from the log".to_string()),
+            EngineHealth::Degraded(why) | EngineHealth::Failed(why) => Err(why.clone()),
+            EngineHealth::Stopped => Err("stopped".to_string()),
+        };
+        let state = self.engine.read().map(|_| ()).map_err(|e| e.to_string());
+        Health { log, state }
     }
 
     /// Whether this node is the ledger writer (in a cluster, one is).
