@@ -145,9 +145,14 @@ pub struct FspiopConfig {
     /// participant, and the admin API asks for no operator credential).
     /// Never in production: anyone who reaches the port is trusted.
     pub trust_source_header: bool,
+    /// Whether the switch signs the messages it writes itself (JWS,
+    /// RS256, as Mojaloop's signature specification v1.1 has it). On by
+    /// default, as in Mojaloop's hub.
+    pub sign_callbacks: bool,
     /// The switch's RSA private key (PEM, PKCS#8 or PKCS#1) that signs
-    /// the messages it writes itself (JWS, RS256, as Mojaloop's
-    /// signature specification v1.1 has it); empty: they go unsigned.
+    /// them. Empty: `fspiop-signing-key.pem` in the data directory, made
+    /// on the first start (2048 bits) with its public key beside it
+    /// (`fspiop-signing-key.pub.pem`, to give to participants).
     pub jws_signing_key: String,
     /// A directory of participants' public keys, `<fspId>.pem`; when set,
     /// every FSPIOP message with a body from a participant must carry its
@@ -292,6 +297,7 @@ impl Default for FspiopConfig {
             listen: "127.0.0.1:7404".into(),
             admin_listen: "127.0.0.1:7403".into(),
             trust_source_header: false,
+            sign_callbacks: true,
             jws_signing_key: String::new(),
             jws_verification_keys: String::new(),
         }
@@ -532,6 +538,14 @@ pub const ENVIRONMENT: &[(&str, &str, Setter)] = &[
         "fspiop.trust_source_header",
         |c, n, v| {
             c.fspiop.trust_source_header = flag(n, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_FSPIOP_SIGN_CALLBACKS",
+        "fspiop.sign_callbacks",
+        |c, n, v| {
+            c.fspiop.sign_callbacks = flag(n, v)?;
             Ok(())
         },
     ),

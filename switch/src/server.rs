@@ -188,8 +188,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // callbacks to the FSPIOP API.
     let pending = Arc::new(Pending::default());
     // The switch's signing key and participants' keys (FSPIOP signatures).
-    let signer = if config.fspiop.jws_signing_key.is_empty() {
+    let signer = if !config.fspiop.sign_callbacks || config.fspiop.listen.is_empty() {
         None
+    } else if config.fspiop.jws_signing_key.is_empty() {
+        let path = config.data_dir.join(harambee_fspiop::jws::SIGNING_KEY_FILE);
+        let (signer, made) = harambee_fspiop::jws::Signer::load_or_make(&path)?;
+        if made {
+            tracing::info!(key = %path.display(), "made the switch's FSPIOP signing key; give participants its public key, beside it");
+        }
+        Some(Arc::new(signer))
     } else {
         Some(Arc::new(harambee_fspiop::jws::Signer::from_file(
             std::path::Path::new(&config.fspiop.jws_signing_key),

@@ -293,6 +293,13 @@ async fn a_transfer_nobody_knows_is_3208_in_mojaloops_words() {
         error.body["errorInformation"]["errorDescription"],
         "Transfer ID not found - Provided Transfer ID was not found on the server."
     );
+    // The hub signs what it writes itself, by default with the key it
+    // made on its first start.
+    assert!(
+        error.headers.contains_key("fspiop-signature"),
+        "{:?}",
+        error.headers
+    );
     // A blank id names no resource: 404, 3002.
     let response = reqwest::Client::new()
         .put(format!("{}/transfers/%20", p.b.api))

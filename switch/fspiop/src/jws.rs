@@ -19,7 +19,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use harambee_core::error::ErrorCode;
 use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use rsa::signature::{SignatureEncoding, Signer as _, Verifier as _};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{Map, Value, json};
@@ -70,6 +70,38 @@ fn read_key_file(path: &Path) -> Result<String, JwsError> {
     std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))
 }
 
+/// The file of the switch's signing key in its data directory, when the
+/// configuration names none.
+pub const SIGNING_KEY_FILE: &str = "fspiop-signing-key.pem";
+
+/// The size of a key the switch makes itself.
+pub const SIGNING_KEY_BITS: usize = 2048;
+
+/// Where the public key of the private key at `path` is written:
+/// `x.pem` → `x.pub.pem`.
+pub fn public_key_path(path: &Path) -> std::path::PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!("{stem}.pub.pem"))
+}
+
+/// Writes a private key readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
 /// The switch's signing key (RS256).
 pub struct Signer {
     key: rsa::pkcs1v15::SigningKey<rsa::sha2::Sha256>,
@@ -90,6 +122,33 @@ impl Signer {
             path: path.display().to_string(),
             reason,
         })
+    }
+
+    /// The key in `path`, or, when there is no such file, a new 2048-bit
+    /// key written there (PKCS#8, readable by its owner only) with its
+    /// public key beside it ([`public_key_path`]); true if it was made.
+    pub fn load_or_make(path: &Path) -> Result<(Signer, bool), JwsError> {
+        if path.exists() {
+            return Ok((Signer::from_file(path)?, false));
+        }
+        let fail = |reason: String| JwsError::Key {
+            path: path.display().to_string(),
+            reason,
+        };
+        let key = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, SIGNING_KEY_BITS)
+            .map_err(|e| fail(e.to_string()))?;
+        let private = key
+            .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
+            .map_err(|e| fail(e.to_string()))?;
+        let public = key
+            .to_public_key()
+            .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+            .map_err(|e| fail(e.to_string()))?;
+        // The public key first: a private key without it would be kept
+        // and never given out.
+        std::fs::write(public_key_path(path), public).map_err(|e| fail(e.to_string()))?;
+        write_private(path, private.as_bytes()).map_err(|e| fail(e.to_string()))?;
+        Ok((Signer::from_key(key), true))
     }
 
     pub fn from_pem(pem: &str) -> Result<Signer, String> {
@@ -275,6 +334,48 @@ impl Keys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_is_made_once_kept_private_and_its_public_key_verifies_what_it_signs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(SIGNING_KEY_FILE);
+        let (signer, made) = Signer::load_or_make(&path).expect("made");
+        assert!(made);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).expect("key").permissions().mode();
+            assert_eq!(mode & 0o077, 0, "the private key is its owner's only");
+        }
+        let (again, made) = Signer::load_or_make(&path).expect("loaded");
+        assert!(!made, "the key is kept across starts");
+        let protected = Protected {
+            method: "PUT",
+            uri: "/transfers/1",
+            source: "Hub",
+            destination: Some("dfsp-a"),
+            date: "Tue, 01 Dec 2026 19:00:00 GMT",
+        };
+        let public = std::fs::read_to_string(public_key_path(&path)).expect("public key");
+        let public = RsaPublicKey::from_public_key_pem(&public).expect("a public key");
+        for s in [&signer, &again] {
+            let header = s.sign(&protected, "{}");
+            let v: Value = serde_json::from_str(&header).expect("json");
+            let input = format!(
+                "{}.{}",
+                v["protectedHeader"].as_str().expect("protected"),
+                URL_SAFE_NO_PAD.encode("{}")
+            );
+            let signature = URL_SAFE_NO_PAD
+                .decode(v["signature"].as_str().expect("signature"))
+                .expect("b64");
+            let signature =
+                rsa::pkcs1v15::Signature::try_from(signature.as_slice()).expect("a signature");
+            rsa::pkcs1v15::VerifyingKey::<rsa::sha2::Sha256>::new(public.clone())
+                .verify(input.as_bytes(), &signature)
+                .expect("it verifies with the public key beside it");
+        }
+    }
     use rsa::BigUint;
 
     /// The RSA key of the signature specification's example (section 4).
