@@ -362,3 +362,42 @@ async fn a_payees_quote_answer_without_its_mandatory_fields_is_refused_and_one_t
         .await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test]
+async fn a_quote_goes_where_its_destination_header_says_and_nobody_there_is_an_unsupported_participant()
+ {
+    let s = TestSwitch::start().await;
+    let (callbacks, mut rx) = callback_server().await;
+    let dfsp = fspiop_participant(&s, "fsp-a", &callbacks).await;
+    let _b = fspiop_participant(&s, "fsp-b", &callbacks).await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let media = "application/vnd.interoperability.quotes+json;version=1.1";
+    // The body names fsp-b, which exists; the header names nobody.
+    let response = reqwest::Client::new()
+        .post(format!("{}/quotes", dfsp.api))
+        .bearer_auth(&dfsp.credential)
+        .header("accept", media)
+        .header("content-type", media)
+        .header("date", "Tue, 01 Dec 2026 19:00:00 GMT")
+        .header("fspiop-source", "fsp-a")
+        .header("fspiop-destination", "fspNOTFOUND")
+        .body(quote_body(&id, "fsp-a", "fsp-b", "254722000001", "10").to_string())
+        .send()
+        .await
+        .expect("the FSPIOP API answers");
+    assert_eq!(response.status().as_u16(), 202);
+    let error = next(&mut rx).await;
+    assert_eq!(error.path, format!("/quotes/{id}/error"));
+    assert_eq!(
+        error.body["errorInformation"]["errorCode"], "3201",
+        "{}",
+        error.body
+    );
+    assert!(
+        error.body["errorInformation"]["errorDescription"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("Destination FSP Error - Unsupported participant")),
+        "{}",
+        error.body
+    );
+}

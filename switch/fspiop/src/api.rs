@@ -967,10 +967,10 @@ async fn post_quotes(AxumState(api): AxumState<Api>, headers: HeaderMap, bytes: 
                 "payer.partyIdInfo",
                 r.payer.as_ref().and_then(|p| p.identifier.as_ref()),
             )?;
-            // The payee is the body's, or else the header's.
-            if let (Some(payee), Some(destination)) = (r.payee.as_mut(), &fspiop.destination)
-                && payee.fsp_id.is_empty()
-            {
+            // The quote goes where FSPIOP-Destination says, as Mojaloop's
+            // quoting service routes it; without the header, to the
+            // body's payee FSP.
+            if let (Some(payee), Some(destination)) = (r.payee.as_mut(), &fspiop.destination) {
                 payee.fsp_id = destination.clone();
             }
             Ok(r)

@@ -47,7 +47,21 @@ impl Service {
             .as_ref()
             .ok_or_else(|| SwitchError::new(ErrorCode::MissingElement, "payee is required"))?;
         validate::party("payee.identifier", payee_party.identifier.as_ref())?;
-        let payee = validate::fsp_id("payee.fsp_id", &payee_party.fsp_id)?.to_string();
+        // A payee FSP that cannot be a participant's name names none:
+        // 3201, as for one that is not there; only a missing one is 3100.
+        let payee = match validate::fsp_id("payee.fsp_id", &payee_party.fsp_id) {
+            Ok(p) => p.to_string(),
+            Err(_) if !payee_party.fsp_id.is_empty() => {
+                return Err(SwitchError::new(
+                    ErrorCode::DestinationFspError,
+                    format!(
+                        "Unsupported participant: {:?} is not a participant",
+                        payee_party.fsp_id
+                    ),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let payer_party = r.payer.get_or_insert_with(Party::default);
         if payer_party.fsp_id.is_empty() {
             payer_party.fsp_id = payer.to_string();

@@ -313,7 +313,9 @@ impl Transfers {
         if !active {
             return Err(SwitchError::new(
                 ErrorCode::DestinationFspError,
-                format!("participant {name} is unknown or inactive"),
+                // Mojaloop's words first ("Destination FSP Error -
+                // Unsupported participant"), then which and why.
+                format!("Unsupported participant: {name} is unknown or inactive"),
             ));
         }
         route_of(&st, name).ok_or_else(|| {
