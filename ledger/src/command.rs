@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::currency::Currency;
 use crate::event::PostingPhase;
-use crate::types::{FundsId, ParticipantId, ParticipantKind, TransferId};
+use crate::types::{AccountType, FundsId, ParticipantId, ParticipantKind, TransferId};
 
 /// An account a settlement leg names: the participant's own POSITION or
 /// SETTLEMENT account, or the hub's HUB_MULTILATERAL_SETTLEMENT, in the
@@ -51,6 +51,16 @@ pub enum Command {
     /// neither send nor receive transfers.
     SetParticipantActive {
         participant: ParticipantId,
+        active: bool,
+    },
+    /// Activates or deactivates one of a participant's accounts (POSITION
+    /// or SETTLEMENT) in a currency. While either is inactive the
+    /// participant neither sends nor receives transfers in the currency,
+    /// and while its SETTLEMENT account is, no funds move in or out.
+    SetAccountActive {
+        participant: ParticipantId,
+        currency: Currency,
+        kind: AccountType,
         active: bool,
     },
     /// Sets the net debit cap of a participant in a currency (a decimal >= 0).

@@ -61,6 +61,12 @@ pub enum Event {
         participant: ParticipantId,
         active: bool,
     },
+    AccountActiveSet {
+        participant: ParticipantId,
+        currency: Currency,
+        account: AccountId,
+        active: bool,
+    },
     NetDebitCapSet {
         participant: ParticipantId,
         currency: Currency,

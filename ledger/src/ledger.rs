@@ -42,6 +42,10 @@ pub enum Reply {
         participant: ParticipantId,
         active: bool,
     },
+    AccountActive {
+        account: AccountId,
+        active: bool,
+    },
     NetDebitCap {
         participant: ParticipantId,
         currency: Currency,
@@ -200,6 +204,12 @@ impl Ledger {
                 participant,
                 active,
             } => self.set_active(*participant, *active, events),
+            Command::SetAccountActive {
+                participant,
+                currency,
+                kind,
+                active,
+            } => self.set_account_active(*participant, *currency, *kind, *active, events),
             Command::SetNetDebitCap {
                 participant,
                 currency,
@@ -431,6 +441,53 @@ impl Ledger {
             active,
         });
         Outcome::new(reply)
+    }
+
+    fn set_account_active(
+        &mut self,
+        participant: ParticipantId,
+        currency: Currency,
+        kind: AccountType,
+        active: bool,
+        events: &mut Vec<Event>,
+    ) -> Outcome {
+        if self.participant(participant).is_none() {
+            return Outcome::new(Err(LedgerError::ParticipantNotFound(participant)));
+        }
+        let Some(pc) = self.participant_currency(participant, currency) else {
+            return Outcome::new(Err(LedgerError::AccountsNotFound(
+                participant,
+                currency.to_string(),
+            )));
+        };
+        let account = match kind {
+            AccountType::Position => pc.position,
+            AccountType::Settlement => pc.settlement,
+            AccountType::HubReconciliation | AccountType::HubMultilateralSettlement => {
+                return Outcome::new(Err(LedgerError::Validation(
+                    "only a participant's POSITION or SETTLEMENT account can be deactivated".into(),
+                )));
+            }
+        };
+        let reply = Ok(Reply::AccountActive { account, active });
+        let a = &mut self.accounts[account.0 as usize];
+        if a.active == active {
+            return Outcome::duplicate(reply);
+        }
+        a.active = active;
+        events.push(Event::AccountActiveSet {
+            participant,
+            currency,
+            account,
+            active,
+        });
+        Outcome::new(reply)
+    }
+
+    /// Whether both of a participant's accounts in a currency are active.
+    fn accounts_active(&self, pc: &ParticipantCurrency) -> bool {
+        self.accounts[pc.position.0 as usize].active
+            && self.accounts[pc.settlement.0 as usize].active
     }
 
     fn set_net_debit_cap(
@@ -684,6 +741,11 @@ impl Ledger {
     ) -> Result<(ParticipantCurrency, HubCurrency, i128), LedgerError> {
         let hub = self.hub(currency)?;
         let pc = self.participant_currency_checked(participant, currency)?;
+        if !self.accounts[pc.settlement.0 as usize].active {
+            return Err(LedgerError::Validation(format!(
+                "participant {participant}'s SETTLEMENT account in {currency} is inactive"
+            )));
+        }
         let minor = currency.to_minor(amount)?;
         Ok((pc, hub, minor))
     }
@@ -902,7 +964,9 @@ impl Ledger {
         };
 
         // Business refusals: recorded, so that a retry gets the same answer.
-        if let Err(error) = self.check_standing_and_limits(&a, amount, &payer_pc, record.gross) {
+        if let Err(error) =
+            self.check_standing_and_limits(&a, amount, &payer_pc, &payee_pc, record.gross)
+        {
             record.state = TransferState::Refused;
             record.reason = error.code();
             record.resolved_at_ms = a.now_ms;
@@ -953,12 +1017,13 @@ impl Ledger {
         a: &PrepareArgs,
         amount: i128,
         payer_pc: &ParticipantCurrency,
+        payee_pc: &ParticipantCurrency,
         gross: bool,
     ) -> Result<(), LedgerError> {
-        if !self.participant(a.payer).is_some_and(|p| p.active) {
+        if !self.participant(a.payer).is_some_and(|p| p.active) || !self.accounts_active(payer_pc) {
             return Err(LedgerError::PayerUnavailable(a.payer));
         }
-        if !self.participant(a.payee).is_some_and(|p| p.active) {
+        if !self.participant(a.payee).is_some_and(|p| p.active) || !self.accounts_active(payee_pc) {
             return Err(LedgerError::PayeeUnavailable(a.payee));
         }
         let view = self.position_of(payer_pc);
@@ -1194,6 +1259,7 @@ impl Ledger {
             currency,
             kind,
             balances: Balances::default(),
+            active: true,
         });
         id
     }

@@ -124,6 +124,16 @@ pub struct Account {
     pub currency: Currency,
     pub kind: AccountType,
     pub balances: Balances,
+    /// A participant's account the operator deactivated is false: the
+    /// participant neither sends nor receives in its currency, and no
+    /// funds move on it, until it is active again.
+    #[serde(default = "active_by_default")]
+    pub active: bool,
+}
+
+/// Accounts in states written before accounts could be deactivated.
+fn active_by_default() -> bool {
+    true
 }
 
 /// The state of a transfer.

@@ -73,6 +73,12 @@ enum Op {
         p: u8,
         active: bool,
     },
+    SetAccountActive {
+        p: u8,
+        cur: u8,
+        settlement: bool,
+        active: bool,
+    },
 }
 
 fn amount() -> impl Strategy<Value = (u32, u32)> {
@@ -102,6 +108,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u8..10).prop_map(|fid| Op::FundsOutAbort { fid }),
         1 => (0u8..4, 0u8..3, amount()).prop_map(|(p, cur, amount)| Op::SetCap { p, cur, amount }),
         1 => (0u8..4, prop::bool::weighted(0.7)).prop_map(|(p, active)| Op::SetActive { p, active }),
+        1 => (0u8..4, 0u8..3, any::<bool>(), prop::bool::weighted(0.7))
+            .prop_map(|(p, cur, settlement, active)| Op::SetAccountActive { p, cur, settlement, active }),
     ]
 }
 
@@ -214,6 +222,21 @@ fn to_commands(batches: &[Vec<(Op, i64)>]) -> Vec<Vec<Command>> {
                         },
                         Op::SetActive { p, active } => Command::SetParticipantActive {
                             participant: participant(p),
+                            active,
+                        },
+                        Op::SetAccountActive {
+                            p,
+                            cur,
+                            settlement,
+                            active,
+                        } => Command::SetAccountActive {
+                            participant: participant(p),
+                            currency: currency(cur),
+                            kind: if settlement {
+                                AccountType::Settlement
+                            } else {
+                                AccountType::Position
+                            },
                             active,
                         },
                     }

@@ -622,6 +622,61 @@ fn participants_must_exist_and_be_active() {
 }
 
 #[test]
+fn a_deactivated_account_stops_its_participants_transfers_and_funds_in_its_currency() {
+    let mut f = Fixture::new();
+    let a = f.a;
+    let set = move |kind, active| Command::SetAccountActive {
+        participant: a,
+        currency: usd(),
+        kind,
+        active,
+    };
+    // Only a participant's own accounts, in a currency it holds.
+    f.refused_unchanged(set(AccountType::HubReconciliation, false), 3100);
+    f.refused_unchanged(
+        Command::SetAccountActive {
+            participant: ParticipantId(42),
+            currency: usd(),
+            kind: AccountType::Position,
+            active: false,
+        },
+        3200,
+    );
+    assert!(
+        f.run(set(AccountType::Position, true)).duplicate,
+        "already active"
+    );
+    let pc = *f.ledger.participant_currency(f.a, usd()).expect("accounts");
+    for kind in [AccountType::Position, AccountType::Settlement] {
+        ok(f.run(set(kind, false)));
+        let account = if kind == AccountType::Position {
+            pc.position
+        } else {
+            pc.settlement
+        };
+        assert!(!f.ledger.account(account).expect("account").active);
+        // Neither sending nor receiving in the currency.
+        assert_eq!(code(&f.prepare(10, f.a, f.b, "1")), 3202, "{kind:?}");
+        assert_eq!(code(&f.prepare(11, f.b, f.a, "1")), 3201, "{kind:?}");
+        ok(f.run(set(kind, true)));
+    }
+    // No funds on an inactive SETTLEMENT account.
+    ok(f.run(set(AccountType::Settlement, false)));
+    f.refused_unchanged(
+        Command::FundsIn {
+            funds_id: FundsId(70),
+            participant: f.a,
+            currency: usd(),
+            amount: d("1"),
+        },
+        3100,
+    );
+    ok(f.run(set(AccountType::Settlement, true)));
+    ok(f.prepare(12, f.a, f.b, "1"));
+    ok(f.prepare(13, f.b, f.a, "1"));
+}
+
+#[test]
 fn both_sides_need_accounts_in_the_currency() {
     let mut f = Fixture::new();
     let ugx_prepare = |payer, payee| Command::Prepare {

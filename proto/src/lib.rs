@@ -89,6 +89,7 @@ mod tests {
                 &[
                     "CreateParticipant",
                     "SetParticipantActive",
+                    "SetAccountActive",
                     "SetEndpoint",
                     "AddCurrency",
                     "AddParticipantCurrency",

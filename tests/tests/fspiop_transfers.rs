@@ -615,3 +615,105 @@ async fn a_participant_reads_its_funds_in_and_out_as_transfers_and_a_reserved_fu
     assert_eq!(error.path, format!("/transfers/{out}/error"));
     assert_eq!(error.body["errorInformation"]["errorCode"], "3208");
 }
+
+#[tokio::test]
+async fn an_operator_deactivates_a_participants_account_and_it_neither_receives_nor_sends_in_its_currency()
+ {
+    let mut s = TestSwitch::start().await;
+    let (a_url, mut a_rx) = callback_server().await;
+    let (b_url, _b_rx) = callback_server().await;
+    let a = fspiop_participant(&s, "fsp-a", &a_url).await;
+    let _b = fspiop_participant(&s, "fsp-b", &b_url).await;
+    fund(&s, "fsp-a", "1000").await;
+    fund(&s, "fsp-b", "1000").await;
+    let http = reqwest::Client::new();
+    let admin = format!("http://{}", s.running().admin_addr.expect("admin API"));
+    let accounts: serde_json::Value = http
+        .get(format!("{admin}/participants/fsp-b/accounts"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .expect("admin")
+        .json()
+        .await
+        .expect("json");
+    let position = accounts
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["ledgerAccountType"] == "POSITION"))
+        .and_then(|a| a["id"].as_u64())
+        .expect("a position account");
+    let set = |active: bool| {
+        let http = http.clone();
+        let admin = admin.clone();
+        async move {
+            let response = http
+                .put(format!("{admin}/participants/fsp-b/accounts/{position}"))
+                .bearer_auth(OPERATOR_TOKEN)
+                .json(&json!({"isActive": active}))
+                .send()
+                .await
+                .expect("admin");
+            assert_eq!(response.status().as_u16(), 200);
+            let account: serde_json::Value = response.json().await.expect("json");
+            assert_eq!(account["isActive"], u8::from(active), "{account}");
+        }
+    };
+    let transfer = |id: &str| {
+        json!({
+            "transferId": id,
+            "payerFsp": "fsp-a",
+            "payeeFsp": "fsp-b",
+            "amount": {"amount": "5", "currency": CURRENCY},
+            "ilpPacket": ILP_PACKET,
+            "condition": URL_SAFE_NO_PAD.encode(Sha256::digest([3u8; 32])),
+            "expiration": harambee_fspiop::convert::format_datetime_ms(now_ms() + 30_000),
+        })
+    };
+    set(false).await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let (status, body) = a
+        .send(
+            reqwest::Method::POST,
+            "/transfers",
+            "transfers",
+            "1.1",
+            Some(transfer(&id)),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let error = next(&mut a_rx).await;
+    assert_eq!(error.path, format!("/transfers/{id}/error"));
+    assert_eq!(
+        error.body["errorInformation"]["errorCode"], "3201",
+        "{}",
+        error.body
+    );
+    assert_eq!(s.position("fsp-a").await.position, "0.00");
+    // Active again: the next transfer reaches fsp-b.
+    set(true).await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let (status, body) = a
+        .send(
+            reqwest::Method::POST,
+            "/transfers",
+            "transfers",
+            "1.1",
+            Some(transfer(&id)),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let reserved = s.position("fsp-a").await;
+    assert_eq!(reserved.reserved, "5.00", "{reserved:?}");
+    // Not an account of fsp-b's: 3200.
+    let status = http
+        .put(format!("{admin}/participants/fsp-b/accounts/999999"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&json!({"isActive": false}))
+        .send()
+        .await
+        .expect("admin")
+        .status();
+    assert_eq!(status.as_u16(), 400);
+}

@@ -129,7 +129,10 @@ pub fn router(service: Arc<Service>, settings: AdminSettings) -> Router {
             "/participants/{name}/initialPositionAndLimits",
             post(initial_position_and_limits),
         )
-        .route("/participants/{name}/accounts/{id}", post(record_funds))
+        .route(
+            "/participants/{name}/accounts/{id}",
+            post(record_funds).put(update_account),
+        )
         .route(
             "/settlementModels",
             get(list_settlement_models).post(create_settlement_model),
@@ -256,10 +259,11 @@ fn account_type_name(kind: AccountType) -> &'static str {
 
 fn account_view(st: &State, a: &Account) -> Value {
     let b = a.balances;
-    let active = match a.owner {
-        Owner::Hub => true,
-        Owner::Participant(p) => st.ledger.participant(p).is_some_and(|p| p.active),
-    };
+    let active = a.active
+        && match a.owner {
+            Owner::Hub => true,
+            Owner::Participant(p) => st.ledger.participant(p).is_some_and(|p| p.active),
+        };
     json!({
         "id": a.id.0,
         "ledgerAccountType": account_type_name(a.kind),
@@ -303,7 +307,7 @@ fn participant_view(st: &State, id: ParticipantId) -> Option<Value> {
                 "id": a.id.0,
                 "ledgerAccountType": account_type_name(a.kind),
                 "currency": a.currency.to_string(),
-                "isActive": u8::from(p.active),
+                "isActive": u8::from(p.active && a.active),
             })
         })
         .collect();
@@ -450,6 +454,74 @@ struct ParticipantUpdate {
     is_active: Value,
 }
 
+/// `isActive` as central-ledger takes it: a boolean, or 1 or 0.
+fn is_active(v: &Value) -> Result<bool, HttpError> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::Number(n) if n.as_u64() == Some(1) => Ok(true),
+        Value::Number(n) if n.as_u64() == Some(0) => Ok(false),
+        _ => Err(HttpError::new(
+            ErrorCode::ValidationError,
+            "isActive: true or false",
+        )),
+    }
+}
+
+/// `PUT /participants/{name}/accounts/{id} {isActive}`: activates or
+/// deactivates one of the participant's accounts (POSITION or
+/// SETTLEMENT); while either of its accounts in a currency is inactive it
+/// neither sends nor receives in the currency.
+async fn update_account(
+    AxumState(admin): AxumState<Admin>,
+    Path((name, account)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    let answer = async {
+        admin.authorize(&headers)?;
+        let r: ParticipantUpdate = body(&bytes)?;
+        let active = is_active(&r.is_active)?;
+        let id = admin.participant_id(&name)?;
+        let account_id: u32 = account
+            .parse()
+            .map_err(|_| HttpError::new(ErrorCode::ValidationError, "id: not an account id"))?;
+        let found = admin
+            .service
+            .read()?
+            .ledger
+            .accounts()
+            .iter()
+            .find(|a| a.id.0 == account_id && a.owner == Owner::Participant(id))
+            .copied()
+            .ok_or_else(|| {
+                HttpError::new(
+                    ErrorCode::IdNotFound,
+                    format!("{name} has no account {account}"),
+                )
+            })?;
+        admin
+            .service
+            .ledger(LedgerCommand::SetAccountActive {
+                participant: ParticipantRef::name(name.as_str()),
+                currency: found.currency,
+                kind: found.kind,
+                active,
+                now_ms: admin.now_ms(),
+            })
+            .await?;
+        let st = admin.service.read()?;
+        let view = st
+            .ledger
+            .account(found.id)
+            .map(|a| account_view(&st, a))
+            .unwrap_or(Value::Null);
+        json_answer(StatusCode::OK, view)
+    }
+    .await;
+    count("UpdateAccount", &answer);
+    answer.into_response()
+}
+
 /// `PUT /participants/{name} {isActive}`: activates or deactivates.
 async fn update_participant(
     AxumState(admin): AxumState<Admin>,
@@ -460,17 +532,7 @@ async fn update_participant(
     let answer = async {
         admin.authorize(&headers)?;
         let r: ParticipantUpdate = body(&bytes)?;
-        let active = match r.is_active {
-            Value::Bool(b) => b,
-            Value::Number(n) if n.as_u64() == Some(1) => true,
-            Value::Number(n) if n.as_u64() == Some(0) => false,
-            _ => {
-                return Err(HttpError::new(
-                    ErrorCode::ValidationError,
-                    "isActive: true or false",
-                ));
-            }
-        };
+        let active = is_active(&r.is_active)?;
         let id = admin.participant_id(&name)?;
         admin
             .service

@@ -325,6 +325,7 @@ impl OperatorService {
             credits_posted: c.to_decimal(a.balances.credits_posted).to_string(),
             debits_pending: c.to_decimal(a.balances.debits_pending).to_string(),
             credits_pending: c.to_decimal(a.balances.credits_pending).to_string(),
+            active: a.active,
         })
     }
 
@@ -664,6 +665,52 @@ impl OperatorApi for OperatorService {
             })
             .await?;
             self.info(&r.fsp_id)
+        })
+    }
+
+    async fn set_account_active(
+        &self,
+        request: Request<SetAccountActiveRequest>,
+    ) -> Reply_<Account> {
+        call!(self, request, "SetAccountActive", |r| {
+            let participant = self.participant_ref(&r.fsp_id)?;
+            let currency = validate::currency("currency", &r.currency)?;
+            let kind = match AccountType::try_from(r.r#type) {
+                Ok(AccountType::Position) => LedgerAccountType::Position,
+                Ok(AccountType::Settlement) => LedgerAccountType::Settlement,
+                _ => {
+                    return Err(FspiopError::new(
+                        ErrorCode::ValidationError,
+                        "type: POSITION or SETTLEMENT",
+                    ));
+                }
+            };
+            let (reply, _) = self
+                .ledger(LedgerCommand::SetAccountActive {
+                    participant,
+                    currency,
+                    kind,
+                    active: r.active,
+                    now_ms: self.ctx.service.now_ms(),
+                })
+                .await?;
+            let Reply::AccountActive { account, .. } = reply else {
+                return Err(FspiopError::new(
+                    ErrorCode::InternalServerError,
+                    "unexpected reply",
+                ));
+            };
+            let a = self
+                .ctx
+                .service
+                .read()?
+                .ledger
+                .account(account)
+                .copied()
+                .ok_or_else(|| {
+                    FspiopError::new(ErrorCode::InternalServerError, "no such account")
+                })?;
+            self.account(&a)
         })
     }
 

@@ -266,6 +266,17 @@ pub fn encode(
             fsp_id: name(*participant),
             active: *active,
         }),
+        Event::AccountActiveSet {
+            participant,
+            currency,
+            account,
+            active,
+        } => Kind::AccountActiveSet(v1::AccountActiveSet {
+            fsp_id: name(*participant),
+            currency: currency.to_string(),
+            account: account.0,
+            active: *active,
+        }),
         Event::NetDebitCapSet {
             participant,
             currency,

@@ -1050,6 +1050,7 @@ pub fn event_name(event: &Event) -> &'static str {
         Event::ParticipantCreated { .. } => "ParticipantCreated",
         Event::AccountsOpened { .. } => "AccountsOpened",
         Event::ParticipantActiveSet { .. } => "ParticipantActiveSet",
+        Event::AccountActiveSet { .. } => "AccountActiveSet",
         Event::NetDebitCapSet { .. } => "NetDebitCapSet",
         Event::FundsIn { .. } => "FundsIn",
         Event::FundsOutReserved { .. } => "FundsOutReserved",

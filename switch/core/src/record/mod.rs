@@ -30,7 +30,7 @@ pub mod v1;
 pub mod v2;
 
 use harambee_ledger::{
-    Command, Currency, FundsId, Ledger, ParticipantId, ParticipantKind, TransferId,
+    AccountType, Command, Currency, FundsId, Ledger, ParticipantId, ParticipantKind, TransferId,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -105,6 +105,13 @@ pub enum LedgerCommand {
     },
     SetParticipantActive {
         participant: ParticipantRef,
+        active: bool,
+        now_ms: i64,
+    },
+    SetAccountActive {
+        participant: ParticipantRef,
+        currency: Currency,
+        kind: AccountType,
         active: bool,
         now_ms: i64,
     },
@@ -184,6 +191,7 @@ impl LedgerCommand {
             | CreateParticipant { now_ms, .. }
             | OpenAccounts { now_ms, .. }
             | SetParticipantActive { now_ms, .. }
+            | SetAccountActive { now_ms, .. }
             | SetNetDebitCap { now_ms, .. }
             | FundsIn { now_ms, .. }
             | FundsOutReserve { now_ms, .. }
@@ -227,6 +235,18 @@ impl LedgerCommand {
                 ..
             } => Command::SetParticipantActive {
                 participant: id(participant),
+                active: *active,
+            },
+            L::SetAccountActive {
+                participant,
+                currency,
+                kind,
+                active,
+                ..
+            } => Command::SetAccountActive {
+                participant: id(participant),
+                currency: *currency,
+                kind: *kind,
                 active: *active,
             },
             L::SetNetDebitCap {
@@ -365,6 +385,18 @@ impl LedgerCommand {
                 active: *active,
                 now_ms: 0,
             },
+            Command::SetAccountActive {
+                participant,
+                currency,
+                kind,
+                active,
+            } => L::SetAccountActive {
+                participant: id(participant),
+                currency: *currency,
+                kind: *kind,
+                active: *active,
+                now_ms: 0,
+            },
             Command::SetNetDebitCap {
                 participant,
                 currency,
@@ -486,6 +518,7 @@ impl LedgerCommand {
         match self {
             OpenAccounts { participant, .. }
             | SetParticipantActive { participant, .. }
+            | SetAccountActive { participant, .. }
             | SetNetDebitCap { participant, .. }
             | FundsIn { participant, .. }
             | FundsOutReserve { participant, .. }
@@ -679,6 +712,7 @@ impl LogRecord {
                 | L::CreateParticipant { now_ms, .. }
                 | L::OpenAccounts { now_ms, .. }
                 | L::SetParticipantActive { now_ms, .. }
+                | L::SetAccountActive { now_ms, .. }
                 | L::SetNetDebitCap { now_ms, .. }
                 | L::FundsIn { now_ms, .. }
                 | L::FundsOutReserve { now_ms, .. }

@@ -23,7 +23,7 @@
 
 use std::str::FromStr;
 
-use harambee_ledger::{Currency, FundsId, ParticipantKind, TransferId};
+use harambee_ledger::{AccountType, Currency, FundsId, ParticipantKind, TransferId};
 use harambee_settlement::{SettlementModel, SettlementState};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -79,6 +79,13 @@ enum WireRecord {
     },
     SetParticipantActive {
         participant: String,
+        active: bool,
+    },
+    SetAccountActive {
+        participant: String,
+        currency: String,
+        /// POSITION or SETTLEMENT.
+        account: String,
         active: bool,
     },
     SetNetDebitCap {
@@ -279,6 +286,24 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
                 ..
             } => WireRecord::SetParticipantActive {
                 participant: name(participant)?,
+                active: *active,
+            },
+            L::SetAccountActive {
+                participant,
+                currency,
+                kind,
+                active,
+                ..
+            } => WireRecord::SetAccountActive {
+                participant: name(participant)?,
+                currency: currency.to_string(),
+                account: match kind {
+                    AccountType::Position => "POSITION",
+                    AccountType::Settlement => "SETTLEMENT",
+                    AccountType::HubReconciliation => "HUB_RECONCILIATION",
+                    AccountType::HubMultilateralSettlement => "HUB_MULTILATERAL_SETTLEMENT",
+                }
+                .into(),
                 active: *active,
             },
             L::SetNetDebitCap {
@@ -575,6 +600,24 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             active,
         } => LogRecord::Ledger(L::SetParticipantActive {
             participant: named(participant),
+            active,
+            now_ms,
+        }),
+        WireRecord::SetAccountActive {
+            participant,
+            currency: c,
+            account,
+            active,
+        } => LogRecord::Ledger(L::SetAccountActive {
+            participant: named(participant),
+            currency: currency(&c)?,
+            kind: match account.as_str() {
+                "POSITION" => AccountType::Position,
+                "SETTLEMENT" => AccountType::Settlement,
+                "HUB_RECONCILIATION" => AccountType::HubReconciliation,
+                "HUB_MULTILATERAL_SETTLEMENT" => AccountType::HubMultilateralSettlement,
+                _ => return Err(malformed("account", &account)),
+            },
             active,
             now_ms,
         }),
