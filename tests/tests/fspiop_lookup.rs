@@ -198,22 +198,28 @@ async fn bad_requests_are_refused_at_once_and_call_nothing_back() {
         (400, Some("3105")),
         "{body}"
     );
-    // A party registered for someone else: 3000; a bad party type: 3100.
-    let (status, body) = dfsp
-        .send(
-            reqwest::Method::POST,
-            "/participants/MSISDN/254711000001",
-            "participants",
-            "1.1",
-            Some(json!({"fspId": "fsp-z"})),
-            None,
-        )
-        .await;
-    assert_eq!(
-        (status, code(&body).as_deref()),
-        (400, Some("3000")),
-        "{body}"
-    );
+    // A bad party type: 3100; an id with braces (a template left
+    // unfilled) or blanks: 3101, "Invalid ID".
+    for (path, resource) in [
+        ("/parties/MSISDN/%7BID%7D", "parties"),
+        ("/parties/MSISDN/2547%2011", "parties"),
+        ("/participants/MSISDN/%7BID%7D", "participants"),
+    ] {
+        let (status, body) = dfsp
+            .send(reqwest::Method::GET, path, resource, "1", None, None)
+            .await;
+        assert_eq!(
+            (status, code(&body).as_deref()),
+            (400, Some("3101")),
+            "{path}: {body}"
+        );
+        assert!(
+            body["errorInformation"]["errorDescription"]
+                .as_str()
+                .is_some_and(|d| d.contains("Invalid ID")),
+            "{body}"
+        );
+    }
     let (status, body) = dfsp
         .send(
             reqwest::Method::GET,
@@ -420,4 +426,71 @@ async fn callbacks_to_the_switch_that_name_nobody_are_taken_and_participant_answ
             .is_some_and(|d| d.starts_with("Malformed syntax") && d.contains("Transfer Id")),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn ids_of_the_wrong_form_for_their_type_and_registrations_for_others_are_refused_by_the_error_callback()
+ {
+    let s = TestSwitch::start().await;
+    let (callbacks, mut rx) = callback_server().await;
+    let dfsp = fspiop_participant(&s, "fsp-a", &callbacks).await;
+    for (path, named) in [
+        ("/parties/MSISDN/not-a-phone", "MSISDN"),
+        ("/parties/EMAIL/not-an-email", "EMAIL"),
+        ("/parties/IBAN/notaniban", "IBAN"),
+    ] {
+        let (status, body) = dfsp
+            .send(reqwest::Method::GET, path, "parties", "1.1", None, None)
+            .await;
+        assert_eq!(status, 202, "{path}: {body}");
+        let error = next(&mut rx).await;
+        assert_eq!(error.path, format!("{path}/error"));
+        assert_eq!(
+            error.body["errorInformation"]["errorCode"], "3101",
+            "{}",
+            error.body
+        );
+        assert!(
+            error.body["errorInformation"]["errorDescription"]
+                .as_str()
+                .is_some_and(|d| d.contains(named)),
+            "{}",
+            error.body
+        );
+    }
+    // A party registered for someone else: 202, then 3000.
+    let (status, body) = dfsp
+        .send(
+            reqwest::Method::POST,
+            "/participants/MSISDN/254711000001",
+            "participants",
+            "1.1",
+            Some(json!({"fspId": "fsp-z"})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let error = next(&mut rx).await;
+    assert_eq!(error.path, "/participants/MSISDN/254711000001/error");
+    assert_eq!(
+        error.body["errorInformation"]["errorCode"], "3000",
+        "{}",
+        error.body
+    );
+    // Of the right forms, the lookup goes on (nobody owns them: 3204).
+    for path in [
+        "/parties/EMAIL/ann@example.org",
+        "/parties/IBAN/KE12ABCD0001234567",
+    ] {
+        let (status, body) = dfsp
+            .send(reqwest::Method::GET, path, "parties", "1.1", None, None)
+            .await;
+        assert_eq!(status, 202, "{path}: {body}");
+        let error = next(&mut rx).await;
+        assert_eq!(
+            error.body["errorInformation"]["errorCode"], "3204",
+            "{path}: {}",
+            error.body
+        );
+    }
 }

@@ -414,6 +414,58 @@ fn relay_of(pending: &Pending, key: &str, error: bool) -> Option<Relayed> {
 #[derive(Clone, Debug)]
 pub(crate) struct PartyPath(pub String, pub String, pub Option<String>);
 
+/// The id and sub-id of a party's path must be text without blanks or
+/// braces (the API definition's `^[^\s{}]+$`: a URL template left
+/// unfilled, `{ID}`, is not an id): refused before the 202.
+fn unmalformed_id(path: &PartyPath) -> Result<(), HttpError> {
+    let PartyPath(party_type, id, sub_id) = path;
+    let bad = |t: &str| t.chars().any(|c| c.is_whitespace() || c == '{' || c == '}');
+    if bad(id) || sub_id.as_deref().is_some_and(bad) {
+        return Err(HttpError::new(
+            ErrorCode::MalformedSyntax,
+            format!("Invalid ID in path /{party_type}/ID: blanks and braces are not allowed"),
+        ));
+    }
+    Ok(())
+}
+
+/// The form an id must have for its type, checked after the 202 as
+/// Mojaloop's account lookup checks it (the error goes to the caller's
+/// error callback, naming the type): an MSISDN is up to 15 digits, an
+/// EMAIL an address with one `@`, an IBAN two letters, two digits and up
+/// to 30 letters or digits.
+fn party_form(path: &PartyPath) -> Result<(), HttpError> {
+    let PartyPath(party_type, id, _) = path;
+    let ok = match party_type.as_str() {
+        "MSISDN" => !id.is_empty() && id.len() <= 15 && id.bytes().all(|b| b.is_ascii_digit()),
+        "EMAIL" => id.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        }),
+        "IBAN" => {
+            let b = id.as_bytes();
+            (5..=34).contains(&b.len())
+                && b[..2].iter().all(u8::is_ascii_uppercase)
+                && b[2..4].iter().all(u8::is_ascii_digit)
+                && b[4..]
+                    .iter()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        }
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(HttpError::new(
+            ErrorCode::MalformedSyntax,
+            format!("Invalid {party_type}: {id}"),
+        ))
+    }
+}
+
 /// The party a path names, checked.
 pub(crate) fn party_of(path: &PartyPath) -> Result<(PartyIdentifier, PartyKey), HttpError> {
     let PartyPath(party_type, id, sub_id) = path;
@@ -496,25 +548,58 @@ async fn participants(
             return e.into_response();
         }
     };
-    // Checked before the 202: a bad request is refused synchronously.
-    let checked = party_of(&path).and_then(|(identifier, key)| {
-        if what == Alias::Register {
-            let r: ParticipantRegistration = serde_json::from_slice(&bytes)
-                .map_err(|e| HttpError::new(ErrorCode::MalformedSyntax, format!("body: {e}")))?;
-            validate::fsp_id("fspId", &r.fsp_id)?;
-            if let Some(c) = r.currency.as_deref().filter(|c| !c.is_empty()) {
-                validate::currency("currency", c)?;
-            }
-            if r.fsp_id != fspiop.source {
-                return Err(HttpError::new(
-                    ErrorCode::GenericClientError,
-                    "fspId must be the FSPIOP-Source: a participant registers its own parties",
-                ));
+    let sub = path.2.is_some();
+    let (_, kind_error) = participant_kinds(sub);
+    // Checked before the 202: a path or body that is malformed is
+    // refused synchronously.
+    let registration = if what == Alias::Register {
+        match serde_json::from_slice::<ParticipantRegistration>(&bytes) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let e = HttpError::new(ErrorCode::MalformedSyntax, format!("body: {e}"));
+                count(call, Some(&e));
+                return e.into_response();
             }
         }
-        Ok((identifier, key))
+    } else {
+        None
+    };
+    if let Err(e) = unmalformed_id(&path) {
+        count(call, Some(&e));
+        return e.into_response();
+    }
+    // What the account lookup service checks after the 202, as Mojaloop's
+    // does: the id's form for its type, and a registration's fspId (a
+    // participant registers its own parties) and currency. Refused by
+    // the error callback.
+    let deferred = party_form(&path).and_then(|()| {
+        let Some(r) = &registration else {
+            return Ok(());
+        };
+        validate::fsp_id("fspId", &r.fsp_id)?;
+        if let Some(c) = r.currency.as_deref().filter(|c| !c.is_empty()) {
+            validate::currency("currency", c)?;
+        }
+        if r.fsp_id != fspiop.source {
+            return Err(HttpError::new(
+                ErrorCode::GenericClientError,
+                "fspId must be the FSPIOP-Source: a participant registers its own parties",
+            ));
+        }
+        Ok(())
     });
-    let (identifier, key) = match checked {
+    if let Err(e) = deferred {
+        api.reply(
+            &fspiop.source,
+            kind_error,
+            path,
+            "participants",
+            error_body(&e),
+        );
+        count(call, Some(&e));
+        return accepted();
+    }
+    let (identifier, key) = match party_of(&path) {
         Ok(c) => c,
         Err(e) => {
             count(call, Some(&e));
@@ -522,7 +607,6 @@ async fn participants(
         }
     };
     let requester = fspiop.source.clone();
-    let sub = path.2.is_some();
     tokio::spawn(async move {
         let result: Result<String, SwitchError> = match what {
             Alias::Register => api
@@ -745,6 +829,29 @@ async fn parties(api: Api, path: PartyPath, headers: HeaderMap) -> Response {
             return e.into_response();
         }
     };
+    let sub = path.2.is_some();
+    let (kind, kind_error) = if sub {
+        (
+            "FSPIOP_CALLBACK_URL_PARTIES_SUB_ID_PUT",
+            "FSPIOP_CALLBACK_URL_PARTIES_SUB_ID_PUT_ERROR",
+        )
+    } else {
+        (
+            "FSPIOP_CALLBACK_URL_PARTIES_PUT",
+            "FSPIOP_CALLBACK_URL_PARTIES_PUT_ERROR",
+        )
+    };
+    if let Err(e) = unmalformed_id(&path) {
+        count("GetParties", Some(&e));
+        return e.into_response();
+    }
+    // An id of the wrong form for its type: accepted, then refused by
+    // the error callback.
+    if let Err(e) = party_form(&path) {
+        api.reply(&fspiop.source, kind_error, path, "parties", error_body(&e));
+        count("GetParties", Some(&e));
+        return accepted();
+    }
     let identifier = match party_of(&path) {
         Ok((identifier, _)) => identifier,
         Err(e) => {
@@ -753,19 +860,7 @@ async fn parties(api: Api, path: PartyPath, headers: HeaderMap) -> Response {
         }
     };
     let requester = fspiop.source;
-    let sub = path.2.is_some();
     tokio::spawn(async move {
-        let (kind, kind_error) = if sub {
-            (
-                "FSPIOP_CALLBACK_URL_PARTIES_SUB_ID_PUT",
-                "FSPIOP_CALLBACK_URL_PARTIES_SUB_ID_PUT_ERROR",
-            )
-        } else {
-            (
-                "FSPIOP_CALLBACK_URL_PARTIES_PUT",
-                "FSPIOP_CALLBACK_URL_PARTIES_PUT_ERROR",
-            )
-        };
         let looked_up = api.service.lookup(&requester, &identifier, "").await;
         // The owner's own answer, if it is on FSPIOP, is passed on as it came.
         let PartyPath(party_type, id, sub_id) = &path;
