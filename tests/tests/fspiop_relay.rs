@@ -21,6 +21,8 @@ fn passed_on(got: &Received, from: &Dfsp, sent: &str, method: &str, uri: &str) {
     assert_eq!(got.headers["date"], "Tue, 01 Dec 2026 19:00:00 GMT");
     assert_eq!(got.headers["fspiop-http-method"], method);
     assert_eq!(got.headers["fspiop-uri"], uri);
+    // One media type: the sender's on a relayed callback.
+    assert_eq!(got.headers.get_all("content-type").iter().count(), 1);
     // A request asks for its answer's version; a callback has no Accept.
     assert_eq!(got.headers.get("accept").is_some(), method != "PUT");
 }

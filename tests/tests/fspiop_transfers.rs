@@ -621,7 +621,7 @@ async fn an_operator_deactivates_a_participants_account_and_it_neither_receives_
  {
     let mut s = TestSwitch::start().await;
     let (a_url, mut a_rx) = callback_server().await;
-    let (b_url, _b_rx) = callback_server().await;
+    let (b_url, mut b_rx) = callback_server().await;
     let a = fspiop_participant(&s, "fsp-a", &a_url).await;
     let _b = fspiop_participant(&s, "fsp-b", &b_url).await;
     fund(&s, "fsp-a", "1000").await;
@@ -704,6 +704,11 @@ async fn an_operator_deactivates_a_participants_account_and_it_neither_receives_
         )
         .await;
     assert_eq!(status, 202, "{body}");
+    let post = next(&mut b_rx).await;
+    assert_eq!(
+        (post.method, post.path.as_str()),
+        (Method::POST, "/transfers")
+    );
     let reserved = s.position("fsp-a").await;
     assert_eq!(reserved.reserved, "5.00", "{reserved:?}");
     // Not an account of fsp-b's: 3200.

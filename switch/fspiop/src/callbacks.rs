@@ -159,16 +159,26 @@ impl Callbacks {
             .find(|(name, _)| name == "date")
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| http_date(SystemClock.now_ms()));
+        // A relayed message keeps its media type too: its version is the
+        // sender's.
+        let media = relayed
+            .iter()
+            .find(|(name, _)| name == "content-type")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| content_type(callback.resource));
         let mut request = axum::http::Request::builder()
             .method(method.clone())
             .uri(&callback.url)
-            .header("content-type", content_type(callback.resource))
+            .header("content-type", media)
             .header("date", &date)
             .header("fspiop-source", source)
             .header("fspiop-destination", &callback.destination)
             .header("fspiop-http-method", method.as_str())
             .header("fspiop-uri", &callback.uri);
-        for (name, value) in relayed.iter().filter(|(name, _)| name != "date") {
+        for (name, value) in relayed
+            .iter()
+            .filter(|(name, _)| name != "date" && name != "content-type")
+        {
             request = request.header(name.as_str(), value.as_str());
         }
         // The switch signs what it writes itself; a relayed message keeps

@@ -25,8 +25,9 @@ pub struct Fspiop {
     pub destination: Option<String>,
     /// The version of the request's body (or, for a GET, of `Accept`).
     pub version: (u32, u32),
-    /// The headers to relay as they came: those a signature covers
-    /// (`Date`, `FSPIOP-Signature`), encryption and trace context.
+    /// The headers to relay as they came: the media type (its version is
+    /// the sender's), those a signature covers (`Date`,
+    /// `FSPIOP-Signature`), encryption and trace context.
     pub relayed: Vec<(String, String)>,
 }
 
@@ -197,6 +198,7 @@ pub fn check(headers: &HeaderMap, resource: &str, with_body: bool) -> Result<Fsp
         .filter(|s| !s.is_empty())
         .map(str::to_string);
     let relayed = [
+        "content-type",
         "date",
         "fspiop-signature",
         "fspiop-encryption",

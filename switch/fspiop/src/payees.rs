@@ -174,7 +174,9 @@ fn with_message(
             if !r.headers.iter().any(|(name, _)| name == "date") {
                 request = request.header("date", http_date(SystemClock.now_ms()));
             }
-            for (name, value) in &r.headers {
+            // The media type was set with the request (a forward is
+            // written in the switch's version).
+            for (name, value) in r.headers.iter().filter(|(name, _)| name != "content-type") {
                 request = request.header(name.as_str(), value.as_str());
             }
             request
