@@ -11,6 +11,19 @@ use harambee_tests::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+/// fsp-a's transfer `id` of 20 to fsp-b.
+fn transfer_body(id: &str) -> Value {
+    json!({
+        "transferId": id,
+        "payerFsp": "fsp-a",
+        "payeeFsp": "fsp-b",
+        "amount": {"amount": "20", "currency": CURRENCY},
+        "ilpPacket": ILP_PACKET,
+        "condition": URL_SAFE_NO_PAD.encode(Sha256::digest([6u8; 32])),
+        "expiration": harambee_fspiop::convert::format_datetime_ms(now_ms() + 30_000),
+    })
+}
+
 struct Pair {
     s: TestSwitch,
     a: Dfsp,
@@ -40,33 +53,35 @@ impl Pair {
     /// fsp-a's transfer of 20 to fsp-b, reserved and put to fsp-b.
     async fn prepared(&mut self) -> String {
         let id = uuid::Uuid::new_v4().to_string();
-        let condition = URL_SAFE_NO_PAD.encode(Sha256::digest([6u8; 32]));
-        let (status, body) = self
+        self.prepared_as(&id, &transfer_body(&id)).await;
+        id
+    }
+
+    /// fsp-a's `POST /transfers` of `body`, answered 202.
+    async fn post(&self, body: &Value) {
+        let (status, answer) = self
             .a
             .send(
                 reqwest::Method::POST,
                 "/transfers",
                 "transfers",
                 "1.1",
-                Some(json!({
-                    "transferId": id,
-                    "payerFsp": "fsp-a",
-                    "payeeFsp": "fsp-b",
-                    "amount": {"amount": "20", "currency": CURRENCY},
-                    "ilpPacket": ILP_PACKET,
-                    "condition": condition,
-                    "expiration": harambee_fspiop::convert::format_datetime_ms(now_ms() + 30_000),
-                })),
+                Some(body.clone()),
                 None,
             )
             .await;
-        assert_eq!(status, 202, "{body}");
+        assert_eq!(status, 202, "{answer}");
+    }
+
+    /// [`Pair::prepared`] with the transfer `body` of id `id`.
+    async fn prepared_as(&mut self, id: &str, body: &Value) {
+        self.post(body).await;
         let post = next(&mut self.b_rx).await;
         assert_eq!(
             (post.method, post.path.as_str()),
             (Method::POST, "/transfers")
         );
-        id
+        assert_eq!(post.body["transferId"], id);
     }
 
     /// fsp-b's `PUT /transfers/{id}` with `body`, as `version`.
@@ -317,4 +332,53 @@ async fn a_transfer_nobody_knows_is_3208_in_mojaloops_words() {
     assert_eq!(response.status().as_u16(), 404);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["errorInformation"]["errorCode"], "3002", "{body}");
+}
+
+#[tokio::test]
+async fn a_repeat_of_a_transfer_in_progress_is_ignored_and_its_outcome_goes_once() {
+    let mut p = pair().await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let body = transfer_body(&id);
+    p.prepared_as(&id, &body).await;
+    // The payer asks again while the payee has not answered: nothing is
+    // said back, and nothing is put to the payee again.
+    p.post(&body).await;
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), p.a_rx.recv())
+            .await
+            .is_err(),
+        "no answer to a repeat of a transfer in progress"
+    );
+    assert!(p.b_rx.try_recv().is_err(), "nothing put to the payee again");
+    let status = p
+        .answer(
+            &id,
+            "1.1",
+            json!({
+                "transferState": "COMMITTED",
+                "fulfilment": URL_SAFE_NO_PAD.encode([6u8; 32]),
+                "completedTimestamp": harambee_fspiop::convert::format_datetime_ms(now_ms()),
+            }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let done = next(&mut p.a_rx).await;
+    assert_eq!(done.body["transferState"], "COMMITTED", "{}", done.body);
+    // The outcome went once.
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), p.a_rx.recv())
+            .await
+            .is_err(),
+        "one outcome"
+    );
+    // Other content under the same id is still 3106.
+    let mut other = body.clone();
+    other["amount"]["amount"] = json!("21");
+    p.post(&other).await;
+    let error = next(&mut p.a_rx).await;
+    assert_eq!(
+        error.body["errorInformation"]["errorCode"], "3106",
+        "{}",
+        error.body
+    );
 }

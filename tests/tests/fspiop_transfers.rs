@@ -108,7 +108,10 @@ async fn an_fspiop_payer_pays_a_grpc_payee() {
         )
         .await;
     assert_eq!(status, 202);
-    assert_eq!(next(&mut rx).await.body["transferState"], "COMMITTED");
+    let again = next(&mut rx).await;
+    assert_eq!(again.body["transferState"], "COMMITTED");
+    // Resent by the hub, which knows the state.
+    assert_eq!(again.headers["fspiop-source"], "Hub");
     assert_eq!(s.position("fsp-a").await.position, "100.00");
     let (status, _) = dfsp
         .send(

@@ -1370,7 +1370,20 @@ async fn post_transfers(
         &bytes,
     );
     tokio::spawn(async move {
+        // A repeat: of a transfer still in progress, ignored (its outcome
+        // goes once, as Mojaloop's hub does); of a final one, its state
+        // resent from Hub.
+        let before = api
+            .service
+            .transfers
+            .view(&payer, prepare.transfer_id)
+            .ok()
+            .map(|v| v.record.state);
         match api.service.transfers.prepare(&payer, prepare).await {
+            Ok(_) if before == Some(TransferState::Reserved) => {
+                tracing::debug!(transfer = %id, "a repeat of a transfer in progress");
+            }
+            Ok(view) if before.is_some() => send_transfer(&api, &payer, &view, hub(), true),
             Ok(view) => {
                 let source = view.payee.clone();
                 send_transfer(&api, &payer, &view, source, true);
