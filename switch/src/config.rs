@@ -145,6 +145,11 @@ pub struct FspiopConfig {
     /// participant, and the admin API asks for no operator credential).
     /// Never in production: anyone who reaches the port is trusted.
     pub trust_source_header: bool,
+    /// What the hub names itself in the messages it writes
+    /// (`FSPIOP-Source`) and in the admin API's paths
+    /// (`/participants/{hub_name}/accounts`): `Hub` by default, as in
+    /// Mojaloop (older Mojaloop deployments said `switch`).
+    pub hub_name: String,
     /// Whether the switch signs the messages it writes itself (JWS,
     /// RS256, as Mojaloop's signature specification v1.1 has it). On by
     /// default, as in Mojaloop's hub.
@@ -297,6 +302,7 @@ impl Default for FspiopConfig {
             listen: "127.0.0.1:7404".into(),
             admin_listen: "127.0.0.1:7403".into(),
             trust_source_header: false,
+            hub_name: "Hub".into(),
             sign_callbacks: true,
             jws_signing_key: String::new(),
             jws_verification_keys: String::new(),
@@ -541,6 +547,10 @@ pub const ENVIRONMENT: &[(&str, &str, Setter)] = &[
             Ok(())
         },
     ),
+    ("HARAMBEE_FSPIOP_HUB_NAME", "fspiop.hub_name", |c, _, v| {
+        c.fspiop.hub_name = v;
+        Ok(())
+    }),
     (
         "HARAMBEE_FSPIOP_SIGN_CALLBACKS",
         "fspiop.sign_callbacks",
@@ -618,6 +628,15 @@ impl Config {
         anyhow::ensure!(
             self.api.operator_token.len() >= 16,
             "api.operator_token (or HARAMBEE_OPERATOR_TOKEN) must be set, at least 16 characters"
+        );
+        anyhow::ensure!(
+            (1..=32).contains(&self.fspiop.hub_name.len())
+                && self
+                    .fspiop
+                    .hub_name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "fspiop.hub_name must be 1 to 32 letters, digits, '-' or '_'"
         );
         anyhow::ensure!(
             self.transfer.callback_timeout_ms > 0,

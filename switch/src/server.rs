@@ -210,7 +210,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         )?))
     };
     // The switch's callbacks to FSPIOP participants, one sender for all.
-    let callbacks = harambee_fspiop::callbacks::Callbacks::new(signer.clone());
+    let callbacks = harambee_fspiop::callbacks::Callbacks::new(signer.clone())
+        .with_hub_name(&config.fspiop.hub_name);
     let service = Service::new(
         engine.clone(),
         projections.clone(),
@@ -225,7 +226,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 grpc: Arc::new(GrpcOracle {
                     channels: channels.clone(),
                 }),
-                fspiop: Arc::new(FspiopOracle::default()),
+                fspiop: Arc::new(FspiopOracle::default().with_hub_name(&config.fspiop.hub_name)),
             }),
             authenticator: Arc::new(CredentialAuthenticator::new(
                 engine.clone(),
@@ -353,6 +354,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             service.clone(),
             harambee_fspiop::admin::AdminSettings {
                 trust_callers: config.fspiop.trust_source_header,
+                hub_name: config.fspiop.hub_name.clone(),
             },
         );
         let mut stop_a = stop.clone();

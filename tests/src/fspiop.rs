@@ -180,7 +180,10 @@ pub async fn fspiop_participant(s: &TestSwitch, name: &str, callbacks: &str) -> 
     let admin = format!("http://{}", s.running().admin_addr.expect("admin API"));
     // The hub's accounts in the currency come first, as in central-ledger.
     let status = http
-        .post(format!("{admin}/participants/Hub/accounts"))
+        .post(format!(
+            "{admin}/participants/{}/accounts",
+            s.config.fspiop.hub_name
+        ))
         .bearer_auth(OPERATOR_TOKEN)
         .json(&json!({"type": "HUB_RECONCILIATION", "currency": CURRENCY}))
         .send()

@@ -725,3 +725,48 @@ async fn an_operator_deactivates_a_participants_account_and_it_neither_receives_
         .status();
     assert_eq!(status.as_u16(), 400);
 }
+
+#[tokio::test]
+async fn the_hub_names_itself_as_configured_in_its_messages_and_in_the_admin_apis_paths() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = TestSwitch::config(dir.path());
+    config.fspiop.hub_name = "switch".into();
+    let s = TestSwitch::start_with(dir, config).await;
+    let http = reqwest::Client::new();
+    let admin = format!("http://{}", s.running().admin_addr.expect("admin API"));
+    // The hub's accounts are at its name; `Hub` is nobody here.
+    let status = http
+        .post(format!("{admin}/participants/switch/accounts"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&json!({"type": "HUB_RECONCILIATION", "currency": CURRENCY}))
+        .send()
+        .await
+        .expect("admin")
+        .status();
+    assert_eq!(status.as_u16(), 201);
+    let status = http
+        .get(format!("{admin}/participants/Hub/accounts"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .expect("admin")
+        .status();
+    assert_eq!(status.as_u16(), 400);
+    let (callbacks, mut rx) = callback_server().await;
+    let dfsp = fspiop_participant(&s, "fsp-a", &callbacks).await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let (status, _) = dfsp
+        .send(
+            reqwest::Method::GET,
+            &format!("/transfers/{id}"),
+            "transfers",
+            "1.1",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let error = next(&mut rx).await;
+    assert_eq!(error.body["errorInformation"]["errorCode"], "3208");
+    assert_eq!(error.headers["fspiop-source"], "switch");
+}

@@ -84,10 +84,22 @@ pub const ENDPOINT_TYPES: &[&str] = &[
 ];
 
 /// How the admin API is served.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct AdminSettings {
     /// Development mode: no operator credential is asked for.
     pub trust_callers: bool,
+    /// What the hub is named in paths (`/participants/{hub}/accounts`),
+    /// as in its messages (`fspiop.hub_name`).
+    pub hub_name: String,
+}
+
+impl Default for AdminSettings {
+    fn default() -> AdminSettings {
+        AdminSettings {
+            trust_callers: false,
+            hub_name: HUB_NAME.to_string(),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -289,7 +301,7 @@ fn settlement_pending(a: &Account) -> i128 {
 }
 
 fn owner_of(admin: &Admin, name: &str) -> Result<Owner, HttpError> {
-    if name.eq_ignore_ascii_case(HUB_NAME) {
+    if name.eq_ignore_ascii_case(&admin.settings.hub_name) {
         return Ok(Owner::Hub);
     }
     Ok(Owner::Participant(admin.participant_id(name)?))
@@ -580,7 +592,7 @@ async fn add_endpoint(
                 "value is required",
             ));
         }
-        if name.eq_ignore_ascii_case(HUB_NAME) {
+        if name.eq_ignore_ascii_case(&admin.settings.hub_name) {
             // The hub's own notification addresses (e-mail alarms) are
             // not the switch's to send to: accepted, and kept nowhere.
             return Ok(StatusCode::CREATED.into_response());
@@ -888,7 +900,7 @@ async fn create_hub_account(
 ) -> Response {
     let answer = async {
         admin.authorize(&headers)?;
-        if !name.eq_ignore_ascii_case(HUB_NAME) {
+        if !name.eq_ignore_ascii_case(&admin.settings.hub_name) {
             return Err(HttpError::new(
                 ErrorCode::ValidationError,
                 "accounts are created for the Hub only (a participant's come with its currency)",

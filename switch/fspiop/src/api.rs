@@ -36,7 +36,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::callbacks::Relayed;
-use crate::callbacks::{Callback, Callbacks, Method, Placeholders, deadline_of, hub, url_for};
+use crate::callbacks::{Callback, Callbacks, Method, Placeholders, deadline_of, url_for};
 use crate::convert::{format_datetime_ms, parse_datetime_ms, quote_request_in, quote_response_out};
 use crate::error::HttpError;
 use crate::headers::{self, Fspiop};
@@ -297,7 +297,7 @@ impl Api {
                 method: Method::Put,
                 url,
                 resource,
-                source: hub(),
+                source: self.callbacks.hub(),
                 destination: to.to_string(),
                 uri,
                 body,
@@ -1098,7 +1098,11 @@ async fn post_quotes(AxumState(api): AxumState<Api>, headers: HeaderMap, bytes: 
         let relayed = relay_of(&api.pending, &key, quoted.is_err());
         let (uri, source, body) = match quoted {
             Ok(quote) => (uri, quote.payee_fsp.clone(), quote_response_out(&quote)),
-            Err(e) => (format!("{uri}/error"), hub(), HttpError::from(e).body()),
+            Err(e) => (
+                format!("{uri}/error"),
+                api.callbacks.hub(),
+                HttpError::from(e).body(),
+            ),
         };
         api.callback_relayed(
             &payer,
@@ -1144,7 +1148,7 @@ async fn get_quotes(
                     "FSPIOP_CALLBACK_URL_QUOTES",
                     uri,
                     "quotes",
-                    hub(),
+                    api.callbacks.hub(),
                     body,
                 );
             }
@@ -1156,7 +1160,7 @@ async fn get_quotes(
                     "FSPIOP_CALLBACK_URL_QUOTES",
                     uri,
                     "quotes",
-                    hub(),
+                    api.callbacks.hub(),
                     e.body(),
                 );
             }
@@ -1318,7 +1322,7 @@ fn send_transfer(api: &Api, to: &str, view: &TransferView, source: String, outco
             "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
             format!("/transfers/{id}/error"),
             "transfers",
-            hub(),
+            api.callbacks.hub(),
             body,
             relayed,
         );
@@ -1383,7 +1387,9 @@ async fn post_transfers(
             Ok(_) if before == Some(TransferState::Reserved) => {
                 tracing::debug!(transfer = %id, "a repeat of a transfer in progress");
             }
-            Ok(view) if before.is_some() => send_transfer(&api, &payer, &view, hub(), true),
+            Ok(view) if before.is_some() => {
+                send_transfer(&api, &payer, &view, api.callbacks.hub(), true)
+            }
             Ok(view) => {
                 let source = view.payee.clone();
                 send_transfer(&api, &payer, &view, source, true);
@@ -1395,7 +1401,7 @@ async fn post_transfers(
                     "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
                     format!("/transfers/{id}/error"),
                     "transfers",
-                    hub(),
+                    api.callbacks.hub(),
                     e.body(),
                 );
             }
@@ -1488,7 +1494,7 @@ async fn get_transfers(
     tokio::spawn(async move {
         let funds = || api.service.transfers.funds_state(&caller, transfer_id);
         match api.service.transfers.view(&caller, transfer_id) {
-            Ok(view) => send_transfer(&api, &caller, &view, hub(), false),
+            Ok(view) => send_transfer(&api, &caller, &view, api.callbacks.hub(), false),
             // Not a transfer: the caller's funds in or out by that id.
             Err(e) if e.number() == ErrorCode::TransferNotFound.number() && funds().is_ok() => {
                 let state = match funds() {
@@ -1501,7 +1507,7 @@ async fn get_transfers(
                     "FSPIOP_CALLBACK_URL_TRANSFER_PUT",
                     format!("/transfers/{id}"),
                     "transfers",
-                    hub(),
+                    api.callbacks.hub(),
                     json!({ "transferState": state }),
                 );
             }
@@ -1512,7 +1518,7 @@ async fn get_transfers(
                     "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
                     format!("/transfers/{id}/error"),
                     "transfers",
-                    hub(),
+                    api.callbacks.hub(),
                     e.body(),
                 );
             }
@@ -1667,7 +1673,7 @@ async fn answer_transfers(
             .fulfil(&payee, transfer_id, answer)
             .await
         {
-            Ok(view) if was_final => send_transfer(&api, &payee, &view, hub(), false),
+            Ok(view) if was_final => send_transfer(&api, &payee, &view, api.callbacks.hub(), false),
             // The answer did not fulfil it (a wrong or missing fulfilment):
             // the payee hears why, as the payer does.
             Ok(view) if !notify && view.record.state != TransferState::Committed && !rejected => {
@@ -1677,7 +1683,7 @@ async fn answer_transfers(
                     "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
                     format!("/transfers/{id}/error"),
                     "transfers",
-                    hub(),
+                    api.callbacks.hub(),
                     e.body(),
                 );
             }
@@ -1710,7 +1716,7 @@ async fn answer_transfers(
                         method: Method::Patch,
                         url,
                         resource: "transfers",
-                        source: hub(),
+                        source: api.callbacks.hub(),
                         destination: payee.clone(),
                         uri: format!("/transfers/{id}"),
                         body,
@@ -1734,7 +1740,7 @@ async fn answer_transfers(
                     "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
                     format!("/transfers/{id}/error"),
                     "transfers",
-                    hub(),
+                    api.callbacks.hub(),
                     e.body(),
                 );
             }

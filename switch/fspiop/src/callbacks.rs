@@ -99,6 +99,8 @@ pub struct Callbacks {
     http: Http,
     in_flight: Arc<Semaphore>,
     signer: Option<Arc<Signer>>,
+    /// What the hub names itself in `FSPIOP-Source` (`fspiop.hub_name`).
+    hub: Arc<str>,
 }
 
 impl Default for Callbacks {
@@ -129,7 +131,19 @@ impl Callbacks {
             http,
             in_flight: Arc::new(Semaphore::new(CALLBACKS_IN_FLIGHT_MAX)),
             signer,
+            hub: Arc::from(HUB_SOURCE),
         }
+    }
+
+    /// The same, the hub naming itself `name` in the messages it writes.
+    pub fn with_hub_name(mut self, name: &str) -> Callbacks {
+        self.hub = Arc::from(name);
+        self
+    }
+
+    /// Who a message the hub originates is from.
+    pub fn hub(&self) -> String {
+        self.hub.to_string()
     }
 
     /// Sends `callback` in the background.
@@ -335,11 +349,6 @@ pub fn url_for(
         .replace("{{partySubIdOrType}}", values.party_sub_id)
         .replace("{{transferId}}", values.id)
         .replace("{{ID}}", values.id))
-}
-
-/// Who a message the hub originates is from.
-pub fn hub() -> String {
-    HUB_SOURCE.to_string()
 }
 
 #[cfg(test)]

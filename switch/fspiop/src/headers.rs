@@ -15,7 +15,8 @@ pub const MINOR_VERSION_MAX: u32 = 1;
 /// The version the switch writes in its own messages.
 pub const VERSION: &str = "1.1";
 
-/// What the switch names itself in the messages it originates.
+/// What the switch names itself in the messages it originates, unless
+/// configured otherwise (`fspiop.hub_name`): Mojaloop's default.
 pub const HUB_SOURCE: &str = "Hub";
 
 /// The FSPIOP headers of a checked request.

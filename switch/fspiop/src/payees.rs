@@ -18,7 +18,7 @@ use harambee_service::ports::{
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::callbacks::{Callback, Callbacks, Method, Relayed, hub};
+use crate::callbacks::{Callback, Callbacks, Method, Relayed};
 use crate::convert::{party_from_body, party_type_name};
 use crate::headers::{content_type, http_date};
 use crate::jws::{Protected, Signer};
@@ -509,7 +509,7 @@ impl Notices for FspiopNotices {
             method: Method::Put,
             url: template.replace("{{transferId}}", &t.transfer_id),
             resource: "transfers",
-            source: hub(),
+            source: self.callbacks.hub(),
             destination: participant.to_string(),
             uri: format!("/transfers/{}/error", t.transfer_id),
             body: crate::error::HttpError::from(error).body(),
@@ -524,6 +524,8 @@ impl Notices for FspiopNotices {
 /// `GET {url}/participants/{Type}/{ID}` answered `{partyList: [{fspId}]}`.
 pub struct FspiopOracle {
     http: reqwest::Client,
+    /// What the hub names itself in `FSPIOP-Source`.
+    hub: String,
 }
 
 impl Default for FspiopOracle {
@@ -533,7 +535,16 @@ impl Default for FspiopOracle {
                 .connect_timeout(Duration::from_millis(2_000))
                 .build()
                 .unwrap_or_default(),
+            hub: crate::headers::HUB_SOURCE.to_string(),
         }
+    }
+}
+
+impl FspiopOracle {
+    /// The same, the hub naming itself `name` to the oracles.
+    pub fn with_hub_name(mut self, name: &str) -> FspiopOracle {
+        self.hub = name.to_string();
+        self
     }
 }
 
@@ -565,7 +576,7 @@ impl Oracle for FspiopOracle {
             )
             .header("content-type", content_type("participants"))
             .header("date", http_date(SystemClock.now_ms()))
-            .header("fspiop-source", crate::headers::HUB_SOURCE);
+            .header("fspiop-source", &self.hub);
         if !currency.is_empty() {
             request = request.query(&[("currency", currency)]);
         }
