@@ -56,7 +56,8 @@ pub enum Command {
     /// Activates or deactivates one of a participant's accounts (POSITION
     /// or SETTLEMENT) in a currency. While either is inactive the
     /// participant neither sends nor receives transfers in the currency,
-    /// and while its SETTLEMENT account is, no funds move in or out.
+    /// and while its SETTLEMENT account is, no funds come in and no new
+    /// funds out are reserved.
     SetAccountActive {
         participant: ParticipantId,
         currency: Currency,

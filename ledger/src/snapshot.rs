@@ -160,6 +160,11 @@ impl Ledger {
             f.currency(a.currency);
             f.u8(a.kind as u8);
             f.balances(&a.balances);
+            // Only a deactivated account says so: the digests of states
+            // from before accounts could be deactivated stay the same.
+            if !a.active {
+                f.tag("inactive");
+            }
         }
 
         f.tag("transfers");

@@ -125,8 +125,10 @@ pub struct Account {
     pub kind: AccountType,
     pub balances: Balances,
     /// A participant's account the operator deactivated is false: the
-    /// participant neither sends nor receives in its currency, and no
-    /// funds move on it, until it is active again.
+    /// participant neither sends nor receives in its currency until it is
+    /// active again; on an inactive SETTLEMENT account no funds come in
+    /// and no new funds out are reserved (one reserved before may still
+    /// be committed or aborted, and settlements still post).
     #[serde(default = "active_by_default")]
     pub active: bool,
 }

@@ -190,9 +190,20 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // The switch's signing key and participants' keys (FSPIOP signatures).
     let signer = if !config.fspiop.sign_callbacks || config.fspiop.listen.is_empty() {
         None
+    } else if config.fspiop.jws_signing_key.is_empty() && config.cluster.enabled {
+        // Every node answers as the hub: they need one key between them,
+        // which a node cannot make on its own.
+        tracing::warn!(
+            "the switch's FSPIOP messages go unsigned: in a cluster, set fspiop.jws_signing_key to the same key on every node"
+        );
+        None
     } else if config.fspiop.jws_signing_key.is_empty() {
         let path = config.data_dir.join(harambee_fspiop::jws::SIGNING_KEY_FILE);
-        let (signer, made) = harambee_fspiop::jws::Signer::load_or_make(&path)?;
+        // Making a key takes a moment of CPU: off the runtime's workers.
+        let (signer, made) =
+            tokio::task::spawn_blocking(move || harambee_fspiop::jws::Signer::load_or_make(&path))
+                .await??;
+        let path = config.data_dir.join(harambee_fspiop::jws::SIGNING_KEY_FILE);
         if made {
             tracing::info!(key = %path.display(), "made the switch's FSPIOP signing key; give participants its public key, beside it");
         }

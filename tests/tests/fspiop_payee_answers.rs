@@ -177,7 +177,13 @@ async fn a_wrong_fulfilment_aborts_the_transfer_and_its_state_says_why_in_mojalo
         error.body["errorInformation"]["errorDescription"],
         "Generic validation error - invalid fulfilment"
     );
-    let _ = next(&mut p.b_rx).await;
+    // The payee hears the same words.
+    let told = next(&mut p.b_rx).await;
+    assert_eq!(told.path, format!("/transfers/{id}/error"));
+    assert_eq!(
+        told.body["errorInformation"]["errorDescription"],
+        "Generic validation error - invalid fulfilment"
+    );
     let state = p.state(&id).await;
     assert_eq!(state.body["transferState"], "ABORTED", "{}", state.body);
     assert_eq!(

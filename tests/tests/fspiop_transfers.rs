@@ -752,6 +752,16 @@ async fn the_hub_names_itself_as_configured_in_its_messages_and_in_the_admin_api
         .expect("admin")
         .status();
     assert_eq!(status.as_u16(), 400);
+    // No participant may take the hub's name.
+    let status = http
+        .post(format!("{admin}/participants"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&json!({"name": "switch", "currency": CURRENCY}))
+        .send()
+        .await
+        .expect("admin")
+        .status();
+    assert_eq!(status.as_u16(), 400);
     let (callbacks, mut rx) = callback_server().await;
     let dfsp = fspiop_participant(&s, "fsp-a", &callbacks).await;
     let id = uuid::Uuid::new_v4().to_string();

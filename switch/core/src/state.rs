@@ -244,8 +244,9 @@ pub struct State {
 /// - 2: the version field; records of log format 2;
 /// - 3: `pending_terms`, what reserved transfers' prepares carried;
 /// - 4: the directory's typed callback URLs (`callbacks`) and the
-///   scheme's settlement models (`settlement_models`).
-pub const STATE_SNAPSHOT_VERSION: u32 = 4;
+///   scheme's settlement models (`settlement_models`);
+/// - 5: an account's `active` flag (an operator may deactivate one).
+pub const STATE_SNAPSHOT_VERSION: u32 = 5;
 
 /// A snapshot of the whole state, for restart.
 #[derive(Clone, Debug, Serialize, Deserialize)]

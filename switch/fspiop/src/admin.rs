@@ -391,6 +391,12 @@ async fn create_participant(
         admin.authorize(&headers)?;
         let r: NewParticipant = body(&bytes)?;
         validate::fsp_id("name", &r.name)?;
+        if r.name.eq_ignore_ascii_case(&admin.settings.hub_name) {
+            return Err(HttpError::new(
+                ErrorCode::ValidationError,
+                format!("name: {} is the hub's own name", r.name),
+            ));
+        }
         // A currency that is not one: the body is malformed (3101), as
         // central-ledger's schema answers.
         let currency = validate::currency("currency", &r.currency).map_err(|_| {

@@ -1388,7 +1388,10 @@ async fn post_transfers(
                 tracing::debug!(transfer = %id, "a repeat of a transfer in progress");
             }
             Ok(view) if before.is_some() => {
-                send_transfer(&api, &payer, &view, api.callbacks.hub(), true)
+                // The state as the hub knows it, not a payee's message
+                // kept from an answer that came after the end.
+                let _ = api.pending.take(&relay_key("transfers", "put", &id));
+                send_transfer(&api, &payer, &view, api.callbacks.hub(), true);
             }
             Ok(view) => {
                 let source = view.payee.clone();
@@ -1677,14 +1680,15 @@ async fn answer_transfers(
             // The answer did not fulfil it (a wrong or missing fulfilment):
             // the payee hears why, as the payer does.
             Ok(view) if !notify && view.record.state != TransferState::Committed && !rejected => {
-                let e = HttpError::from(SwitchError::from_number(view.record.reason, ""));
+                // The abort's error in the words the payer hears too
+                // ("invalid fulfilment").
                 api.callback(
                     &payee,
                     "FSPIOP_CALLBACK_URL_TRANSFER_ERROR",
                     format!("/transfers/{id}/error"),
                     "transfers",
                     api.callbacks.hub(),
-                    e.body(),
+                    transfer_body(&view),
                 );
             }
             Ok(view) if notify => {

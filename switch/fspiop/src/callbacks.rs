@@ -17,7 +17,10 @@ use tokio::sync::Semaphore;
 use crate::headers::{HUB_SOURCE, content_type, http_date};
 use crate::jws::{Protected, Signer};
 
-/// Callbacks in flight at once; beyond, a callback waits for a slot.
+/// Callback attempts in flight at once; beyond, an attempt waits for a
+/// slot. A callback holds a slot only while it is being sent, not while it
+/// waits to try again, so a participant that cannot be reached does not
+/// hold up the callbacks to the others.
 pub const CALLBACKS_IN_FLIGHT_MAX: usize = 4_096;
 
 /// Deadline of one attempt.
@@ -150,9 +153,6 @@ impl Callbacks {
     pub fn send(&self, callback: Callback) {
         let this = self.clone();
         tokio::spawn(async move {
-            let Ok(_permit) = this.in_flight.clone().acquire_owned().await else {
-                return;
-            };
             this.deliver(&callback).await;
         });
     }
@@ -247,7 +247,12 @@ impl Callbacks {
             .map(|d| d.min(started_ms.saturating_add(CALLBACK_DEADLINE_MAX_MS)));
         let mut attempt = 1;
         loop {
-            match self.attempt(callback).await {
+            let tried = match self.in_flight.acquire().await {
+                Ok(_slot) => self.attempt(callback).await,
+                // Closed: the switch is stopping.
+                Err(_) => return false,
+            };
+            match tried {
                 Ok(()) => {
                     metrics::counter!("harambee_fspiop_callbacks_total", "result" => "ok")
                         .increment(1);

@@ -160,13 +160,13 @@ pub fn remote_error(body: &Value, fallback: ErrorCode) -> SwitchError {
 /// came (body, `FSPIOP-Source` and the headers its signature covers), or
 /// else the switch's rendering from `source`, signed when the switch has a
 /// key. `method`, `uri`, `destination`: the hop.
-fn with_message(
+async fn with_message(
     request: reqwest::RequestBuilder,
     hop: (&str, &str, &str),
     source: &str,
     rendered: impl FnOnce() -> String,
     relayed: Option<Relayed>,
-    signer: Option<&Signer>,
+    signer: Option<Arc<Signer>>,
 ) -> reqwest::RequestBuilder {
     match relayed {
         Some(r) => {
@@ -189,14 +189,31 @@ fn with_message(
                 .header("fspiop-source", source)
                 .header("date", &date);
             if let Some(signer) = signer {
-                let protected = Protected {
-                    method,
-                    uri,
-                    source,
-                    destination: Some(destination),
-                    date: &date,
-                };
-                request = request.header("fspiop-signature", signer.sign(&protected, &body));
+                // An RSA signature takes a millisecond or more of CPU: off
+                // the runtime's workers.
+                let (method, uri, source, destination, date, text) = (
+                    method.to_string(),
+                    uri.to_string(),
+                    source.to_string(),
+                    destination.to_string(),
+                    date.clone(),
+                    body.clone(),
+                );
+                let signed = tokio::task::spawn_blocking(move || {
+                    let protected = Protected {
+                        method: &method,
+                        uri: &uri,
+                        source: &source,
+                        destination: Some(&destination),
+                        date: &date,
+                    };
+                    signer.sign(&protected, &text)
+                })
+                .await;
+                match signed {
+                    Ok(signature) => request = request.header("fspiop-signature", signature),
+                    Err(e) => tracing::warn!(error = %e, "a message could not be signed"),
+                }
             }
             request.body(body)
         }
@@ -372,8 +389,9 @@ impl PayeeConnector for FspiopPayees {
             &payer,
             || crate::convert::quote_request_out(request).to_string(),
             relayed,
-            self.signer.as_deref(),
+            self.signer.clone(),
         )
+        .await
         .send()
         .await;
         self.answered(sent, &key, &payee.participant, answer, timeout)
@@ -436,8 +454,9 @@ impl PayeeConnector for FspiopPayees {
                 &ask.payer,
                 || body.to_string(),
                 relayed.clone(),
-                self.signer.as_deref(),
+                self.signer.clone(),
             )
+            .await
             .send()
             .await;
             let failed = match sent {

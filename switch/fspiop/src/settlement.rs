@@ -444,9 +444,23 @@ struct WindowRef {
     id: u64,
 }
 
-/// [`id_of`] for an id that may be absent.
+/// [`id_of`] for an id that may be absent or null.
 fn some_id_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    id_of(d).map(Some)
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Number(u64),
+        Text(String),
+    }
+    match Option::<Id>::deserialize(d)? {
+        None => Ok(None),
+        Some(Id::Number(n)) => Ok(Some(n)),
+        Some(Id::Text(t)) => t
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("{t:?} is not an id"))),
+    }
 }
 
 /// An id as a JSON number or a string of digits (Mojaloop's tools send

@@ -942,6 +942,39 @@ mod tests {
     }
 
     #[test]
+    fn an_account_activation_round_trips_through_format_2() {
+        for (kind, name, active) in [
+            (harambee_ledger::AccountType::Position, "POSITION", false),
+            (harambee_ledger::AccountType::Settlement, "SETTLEMENT", true),
+        ] {
+            let record = LogRecord::Ledger(LedgerCommand::SetAccountActive {
+                participant: ParticipantRef::name("wallet-b"),
+                currency: Currency::parse("USD").expect("USD"),
+                kind,
+                active,
+                now_ms: 1_764_547_200_005,
+            });
+            let text = record.encode().expect("encodes");
+            assert!(text.contains("\"type\":\"set_account_active\""), "{text}");
+            assert!(text.contains(&format!("\"account\":\"{name}\"")), "{text}");
+            assert_eq!(LogRecord::decode(&text).expect("decodes"), record);
+        }
+        // An account type the record does not know is refused.
+        let record = LogRecord::Ledger(LedgerCommand::SetAccountActive {
+            participant: ParticipantRef::name("wallet-b"),
+            currency: Currency::parse("USD").expect("USD"),
+            kind: harambee_ledger::AccountType::Position,
+            active: false,
+            now_ms: 1_764_547_200_005,
+        });
+        let text = record
+            .encode()
+            .expect("encodes")
+            .replace("POSITION", "NOSTRO");
+        assert!(LogRecord::decode(&text).is_err(), "{text}");
+    }
+
+    #[test]
     fn a_settlement_model_round_trips_through_format_2() {
         let mut model = SettlementModelDef {
             name: "CGS".into(),
