@@ -137,6 +137,7 @@ impl Service {
             ));
         }
         let route = self.transfers.endpoint(&payee)?;
+        self.transfers.payable_in(&payee, currency)?;
         let timeout = deadline(self.settings.quote_timeout_ms);
         let terms = self.payees.quote(&route, &r, timeout).await?;
         let bad = |field: &str, e: FspiopError| {

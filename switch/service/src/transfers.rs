@@ -302,6 +302,27 @@ impl Transfers {
             .ok_or_else(|| not_found(id))
     }
 
+    /// 3201 if the participant `name` has accounts in `currency` the
+    /// operator deactivated: it can be paid nothing in the currency, so it
+    /// is not asked to quote in it either.
+    pub fn payable_in(&self, name: &str, currency: Currency) -> Result<(), SwitchError> {
+        let st = self.engine.read()?;
+        let Some(p) = st.ledger.participant_by_name(name) else {
+            return Ok(());
+        };
+        let Some(pc) = st.ledger.participant_currency(p.id, currency) else {
+            return Ok(());
+        };
+        let active = |id| st.ledger.account(id).is_some_and(|a| a.active);
+        if active(pc.position) && active(pc.settlement) {
+            return Ok(());
+        }
+        Err(SwitchError::new(
+            ErrorCode::DestinationFspError,
+            format!("Unsupported participant: {name}'s {currency} account is inactive"),
+        ))
+    }
+
     /// How to reach `name`, if it is an active participant with an
     /// endpoint.
     pub fn endpoint(&self, name: &str) -> Result<Route, SwitchError> {
