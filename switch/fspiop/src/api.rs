@@ -31,7 +31,7 @@ use harambee_proto::validate;
 use harambee_service::Service;
 use harambee_service::ports::Route;
 use harambee_service::ports::{Credential, Principal, Role};
-use harambee_service::transfers::{Answer, Prepare, TransferView, route_of};
+use harambee_service::transfers::{Answer, Prepare, Repeat, TransferView, route_of};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -1377,23 +1377,22 @@ async fn post_transfers(
         // A repeat: of a transfer still in progress, ignored (its outcome
         // goes once, as Mojaloop's hub does); of a final one, its state
         // resent from Hub.
-        let before = api
+        match api
             .service
             .transfers
-            .view(&payer, prepare.transfer_id)
-            .ok()
-            .map(|v| v.record.state);
-        match api.service.transfers.prepare(&payer, prepare).await {
-            Ok(_) if before == Some(TransferState::Reserved) => {
+            .prepare_noting_repeat(&payer, prepare)
+            .await
+        {
+            Ok((_, Repeat::InProgress)) => {
                 tracing::debug!(transfer = %id, "a repeat of a transfer in progress");
             }
-            Ok(view) if before.is_some() => {
+            Ok((view, Repeat::OfFinal)) => {
                 // The state as the hub knows it, not a payee's message
                 // kept from an answer that came after the end.
                 let _ = api.pending.take(&relay_key("transfers", "put", &id));
                 send_transfer(&api, &payer, &view, api.callbacks.hub(), true);
             }
-            Ok(view) => {
+            Ok((view, Repeat::No)) => {
                 let source = view.payee.clone();
                 send_transfer(&api, &payer, &view, source, true);
             }

@@ -104,6 +104,18 @@ pub fn route_of(st: &harambee_core::state::State, name: &str) -> Option<Route> {
 }
 
 /// 3208 for a transfer the ledger does not hold.
+/// Whether a prepare was its transfer's first, as the ledger took it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Repeat {
+    /// The first: this prepare reserved (or was refused) the transfer.
+    No,
+    /// A repeat of a transfer that was still in progress; its view is
+    /// the outcome, once final.
+    InProgress,
+    /// A repeat of a transfer that was already final.
+    OfFinal,
+}
+
 fn not_found(_id: TransferId) -> SwitchError {
     SwitchError::new(
         ErrorCode::TransferNotFound,
@@ -154,6 +166,20 @@ impl Transfers {
         payer: &str,
         prepare: Prepare,
     ) -> Result<TransferView, SwitchError> {
+        self.prepare_noting_repeat(payer, prepare)
+            .await
+            .map(|(view, _)| view)
+    }
+
+    /// [`Transfers::prepare`], saying whether the ledger took it as a
+    /// repeat of a transfer it already had, and in what state (an FSPIOP
+    /// hub ignores a repeat of a transfer in progress, and answers a repeat
+    /// of a final one itself).
+    pub async fn prepare_noting_repeat(
+        self: &Arc<Self>,
+        payer: &str,
+        prepare: Prepare,
+    ) -> Result<(TransferView, Repeat), SwitchError> {
         let Prepare {
             transfer_id: id,
             payee,
@@ -215,14 +241,26 @@ impl Transfers {
                     .transfer(id)
                     .is_some_and(|t| t.state == TransferState::Refused);
                 if refused {
-                    return self.view(payer, id);
+                    let repeat = if outcome.duplicate {
+                        Repeat::OfFinal
+                    } else {
+                        Repeat::No
+                    };
+                    return Ok((self.view(payer, id)?, repeat));
                 }
                 Err(SwitchError::from_number(e.code(), e.to_string()))
             }
-            Ok(Reply::Transfer { state, .. }) if state.is_final() => self.view(payer, id),
+            Ok(Reply::Transfer { state, .. }) if state.is_final() => {
+                let repeat = if outcome.duplicate {
+                    Repeat::OfFinal
+                } else {
+                    Repeat::No
+                };
+                Ok((self.view(payer, id)?, repeat))
+            }
             Ok(_) if outcome.duplicate => {
                 self.wait_final(id, expires_at_ms).await?;
-                self.view(payer, id)
+                Ok((self.view(payer, id)?, Repeat::InProgress))
             }
             Ok(_) => {
                 // The payee's part runs on its own: a payer that gives up
@@ -247,7 +285,7 @@ impl Transfers {
                 if let Ok(Asked::Pending) = asked.await {
                     self.wait_final(id, expires_at_ms).await?;
                 }
-                self.view(payer, id)
+                Ok((self.view(payer, id)?, Repeat::No))
             }
         }
     }
