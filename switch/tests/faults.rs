@@ -19,9 +19,13 @@ use common::*;
 use harambee_proto::v1::*;
 use harambee_sim::client::{self, Outcome};
 
-/// Waits until the log has grown by some records (traffic resumed), at
-/// most `timeout`.
-async fn wait_progress(switch: &mut Switch, timeout: Duration) {
+/// Records the log must grow by before the test goes on: enough for the
+/// ten acknowledged payments it counts before and after the fault.
+const PROGRESS_RECORDS: u64 = 60;
+
+/// Waits until the log has grown by `records` records (traffic under way),
+/// at most `timeout`.
+async fn wait_progress(switch: &mut Switch, records: u64, timeout: Duration) {
     let start = switch.digest().await.log_offset;
     let deadline = Instant::now() + timeout;
     loop {
@@ -30,7 +34,7 @@ async fn wait_progress(switch: &mut Switch, timeout: Duration) {
             .op
             .get_ledger_digest(req(GetLedgerDigestRequest {}))
             .await
-            && d.get_ref().log_offset > start + 20
+            && d.get_ref().log_offset > start + records
         {
             return;
         }
@@ -54,6 +58,9 @@ async fn a_broker_restart_under_load_answers_2003_and_loses_nothing() {
     let (traffic_tx, traffic_rx) = tokio::sync::watch::channel(false);
     let workers = traffic(&switch.participant_url, &members, traffic_rx);
     tokio::time::sleep(Duration::from_secs(2)).await;
+    // Traffic under way (a few records per payment), however loaded the
+    // machine: the fault comes after enough acknowledgements to count.
+    wait_progress(&mut switch, PROGRESS_RECORDS, Duration::from_secs(60)).await;
 
     // Down for several of the log's broker timeouts (2 s here).
     broker.kill();
@@ -61,7 +68,7 @@ async fn a_broker_restart_under_load_answers_2003_and_loses_nothing() {
     tokio::time::sleep(Duration::from_secs(14)).await;
     broker.restart().await;
     let up_at = Instant::now();
-    wait_progress(&mut switch, Duration::from_secs(60)).await;
+    wait_progress(&mut switch, PROGRESS_RECORDS, Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let _ = traffic_tx.send(true);
     let seen = collect(workers).await;
