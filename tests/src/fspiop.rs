@@ -261,6 +261,26 @@ pub async fn fspiop_participant(s: &TestSwitch, name: &str, callbacks: &str) -> 
 
 /// Gives an FSPIOP participant a net debit cap and settlement funds of
 /// `amount`, through the admin API.
+/// The participant `name`'s account of `kind` (`POSITION`, `SETTLEMENT`)
+/// as the admin API shows it.
+pub async fn account(s: &TestSwitch, name: &str, kind: &str) -> Value {
+    let admin = format!("http://{}", s.running().admin_addr.expect("admin API"));
+    let accounts: Value = reqwest::Client::new()
+        .get(format!("{admin}/participants/{name}/accounts"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .send()
+        .await
+        .expect("admin")
+        .json()
+        .await
+        .expect("json");
+    accounts
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["ledgerAccountType"] == kind))
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} has no {kind} account: {accounts}"))
+}
+
 pub async fn fund(s: &TestSwitch, name: &str, amount: &str) {
     let http = reqwest::Client::new();
     let admin = format!("http://{}", s.running().admin_addr.expect("admin API"));
@@ -279,19 +299,8 @@ pub async fn fund(s: &TestSwitch, name: &str, amount: &str) {
         .expect("admin")
         .status();
     assert_eq!(status.as_u16(), 201);
-    let accounts: Value = http
-        .get(format!("{admin}/participants/{name}/accounts"))
-        .bearer_auth(OPERATOR_TOKEN)
-        .send()
-        .await
-        .expect("admin")
-        .json()
-        .await
-        .expect("json");
-    let id = accounts
-        .as_array()
-        .and_then(|a| a.iter().find(|a| a["ledgerAccountType"] == "SETTLEMENT"))
-        .and_then(|a| a["id"].as_u64())
+    let id = account(s, name, "SETTLEMENT").await["id"]
+        .as_u64()
         .expect("a settlement account");
     let status = http
         .post(format!("{admin}/participants/{name}/accounts/{id}"))

@@ -27,27 +27,7 @@ async fn an_fspiop_payer_pays_a_grpc_payee() {
     fund(&s, "fsp-a", "1000").await;
 
     // The quote, from the gRPC payee.
-    let quote_id = uuid::Uuid::new_v4().to_string();
-    let (status, _) = dfsp
-        .send(
-            reqwest::Method::POST,
-            "/quotes",
-            "quotes",
-            "1.1",
-            Some(json!({
-                "quoteId": quote_id,
-                "transactionId": uuid::Uuid::new_v4().to_string(),
-                "payee": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": wallet.customer(0).id, "fspId": "wallet-b"}},
-                "payer": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "254711000009", "fspId": "fsp-a"}},
-                "amountType": "SEND",
-                "amount": {"amount": "100", "currency": CURRENCY},
-                "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
-            })),
-            None,
-        )
-        .await;
-    assert_eq!(status, 202);
-    let quote = next(&mut rx).await.body;
+    let quote = quoted_by_grpc_payee(&dfsp, &mut rx, &wallet.customer(0).id).await;
 
     // The transfer: reserved, fulfilled by the gRPC payee, committed, and
     // told to the payer by PUT /transfers/{ID}.
@@ -369,27 +349,7 @@ async fn the_outcome_is_put_again_to_an_fspiop_payer_that_cannot_be_reached_unti
     let (callbacks, mut rx) = callback_server().await;
     let dfsp = fspiop_participant(&s, "fsp-a", &callbacks).await;
     fund(&s, "fsp-a", "1000").await;
-    let quote_id = uuid::Uuid::new_v4().to_string();
-    let (status, _) = dfsp
-        .send(
-            reqwest::Method::POST,
-            "/quotes",
-            "quotes",
-            "1.1",
-            Some(json!({
-                "quoteId": quote_id,
-                "transactionId": uuid::Uuid::new_v4().to_string(),
-                "payee": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": wallet.customer(0).id, "fspId": "wallet-b"}},
-                "payer": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "254711000009", "fspId": "fsp-a"}},
-                "amountType": "SEND",
-                "amount": {"amount": "100", "currency": CURRENCY},
-                "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
-            })),
-            None,
-        )
-        .await;
-    assert_eq!(status, 202);
-    let quote = next(&mut rx).await.body;
+    let quote = quoted_by_grpc_payee(&dfsp, &mut rx, &wallet.customer(0).id).await;
     // The payer's transfer endpoint is down when the outcome comes.
     let down = harambee_sim::scenario::closed_port_url().expect("a free port");
     let admin = format!("http://{}", s.running().admin_addr.expect("admin API"));
@@ -436,6 +396,35 @@ async fn the_outcome_is_put_again_to_an_fspiop_payer_that_cannot_be_reached_unti
         (Method::PUT, format!("/transfers/{transfer_id}"))
     );
     assert_eq!(put.body["transferState"], "COMMITTED", "{}", put.body);
+}
+
+/// A quote of 100 from the gRPC payee wallet-b, for its party `party`, to
+/// the FSPIOP payer `dfsp` (fsp-a; its callbacks arrive on `rx`).
+async fn quoted_by_grpc_payee(
+    dfsp: &Dfsp,
+    rx: &mut tokio::sync::mpsc::Receiver<Received>,
+    party: &str,
+) -> serde_json::Value {
+    let (status, _) = dfsp
+        .send(
+            reqwest::Method::POST,
+            "/quotes",
+            "quotes",
+            "1.1",
+            Some(json!({
+                "quoteId": uuid::Uuid::new_v4().to_string(),
+                "transactionId": uuid::Uuid::new_v4().to_string(),
+                "payee": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": party, "fspId": "wallet-b"}},
+                "payer": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "254711000009", "fspId": "fsp-a"}},
+                "amountType": "SEND",
+                "amount": {"amount": "100", "currency": CURRENCY},
+                "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
+            })),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    next(rx).await.body
 }
 
 /// A quote of 40 from the FSPIOP payee `payee` (its callbacks arrive on
@@ -501,22 +490,7 @@ async fn a_participant_reads_its_funds_in_and_out_as_transfers_and_a_reserved_fu
     fund(&s, "fsp-a", "1000").await;
     let http = reqwest::Client::new();
     let admin = format!("http://{}", s.running().admin_addr.expect("admin API"));
-    let settlement = || async {
-        let accounts: serde_json::Value = http
-            .get(format!("{admin}/participants/fsp-a/accounts"))
-            .bearer_auth(OPERATOR_TOKEN)
-            .send()
-            .await
-            .expect("admin")
-            .json()
-            .await
-            .expect("json");
-        accounts
-            .as_array()
-            .and_then(|a| a.iter().find(|a| a["ledgerAccountType"] == "SETTLEMENT"))
-            .cloned()
-            .expect("a settlement account")
-    };
+    let settlement = || account(&s, "fsp-a", "SETTLEMENT");
     let account = settlement().await;
     let id = account["id"].as_u64().expect("an id");
     assert_eq!(account["value"], json!(-1000), "{account}");
@@ -631,19 +605,8 @@ async fn an_operator_deactivates_a_participants_account_and_it_neither_receives_
     fund(&s, "fsp-b", "1000").await;
     let http = reqwest::Client::new();
     let admin = format!("http://{}", s.running().admin_addr.expect("admin API"));
-    let accounts: serde_json::Value = http
-        .get(format!("{admin}/participants/fsp-b/accounts"))
-        .bearer_auth(OPERATOR_TOKEN)
-        .send()
-        .await
-        .expect("admin")
-        .json()
-        .await
-        .expect("json");
-    let position = accounts
-        .as_array()
-        .and_then(|a| a.iter().find(|a| a["ledgerAccountType"] == "POSITION"))
-        .and_then(|a| a["id"].as_u64())
+    let position = account(&s, "fsp-b", "POSITION").await["id"]
+        .as_u64()
         .expect("a position account");
     let set = |active: bool| {
         let http = http.clone();

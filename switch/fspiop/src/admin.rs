@@ -499,24 +499,7 @@ async fn update_account(
         admin.authorize(&headers)?;
         let r: ParticipantUpdate = body(&bytes)?;
         let active = is_active(&r.is_active)?;
-        let id = admin.participant_id(&name)?;
-        let account_id: u32 = account
-            .parse()
-            .map_err(|_| HttpError::new(ErrorCode::ValidationError, "id: not an account id"))?;
-        let found = admin
-            .service
-            .read()?
-            .ledger
-            .accounts()
-            .iter()
-            .find(|a| a.id.0 == account_id && a.owner == Owner::Participant(id))
-            .copied()
-            .ok_or_else(|| {
-                HttpError::new(
-                    ErrorCode::IdNotFound,
-                    format!("{name} has no account {account}"),
-                )
-            })?;
+        let found = participant_account(&admin, &name, &account)?;
         admin
             .service
             .ledger(LedgerCommand::SetAccountActive {
@@ -1007,19 +990,15 @@ async fn record_funds(
     answer.into_response()
 }
 
-/// Checks that `account` is `name`'s settlement account in `currency`.
-fn settlement_account(
-    admin: &Admin,
-    name: &str,
-    account: &str,
-    currency: Currency,
-) -> Result<(), HttpError> {
+/// The participant `name`'s account `account` (its id in the path).
+fn participant_account(admin: &Admin, name: &str, account: &str) -> Result<Account, HttpError> {
     let id = admin.participant_id(name)?;
     let account_id: u32 = account
         .parse()
         .map_err(|_| HttpError::new(ErrorCode::ValidationError, "id: not an account id"))?;
-    let st = admin.service.read()?;
-    let found = st
+    admin
+        .service
+        .read()?
         .ledger
         .accounts()
         .iter()
@@ -1030,7 +1009,17 @@ fn settlement_account(
                 ErrorCode::IdNotFound,
                 format!("{name} has no account {account}"),
             )
-        })?;
+        })
+}
+
+/// Checks that `account` is `name`'s settlement account in `currency`.
+fn settlement_account(
+    admin: &Admin,
+    name: &str,
+    account: &str,
+    currency: Currency,
+) -> Result<(), HttpError> {
+    let found = participant_account(admin, name, account)?;
     if found.kind != AccountType::Settlement {
         return Err(HttpError::new(
             ErrorCode::ValidationError,

@@ -197,31 +197,20 @@ impl Callbacks {
         }
         // The switch signs what it writes itself; a relayed message keeps
         // its sender's signature.
-        // An RSA signature takes a millisecond or more of CPU: off the
-        // runtime's workers.
         if callback.relayed.is_none()
-            && let Some(signer) = self.signer.clone()
+            && let Some(signer) = &self.signer
         {
-            let (method, uri, source, destination, date, text) = (
-                method.as_str().to_string(),
-                callback.uri.clone(),
-                source.to_string(),
-                callback.destination.clone(),
-                date.clone(),
-                body.clone(),
-            );
-            let signed = tokio::task::spawn_blocking(move || {
-                let protected = Protected {
-                    method: &method,
-                    uri: &uri,
-                    source: &source,
-                    destination: Some(&destination),
-                    date: &date,
-                };
-                signer.sign(&protected, &text)
-            })
-            .await
-            .map_err(|e| Failed::Refused(0).or_log(&callback.url, &e.to_string()))?;
+            let protected = Protected {
+                method: method.as_str(),
+                uri: &callback.uri,
+                source,
+                destination: Some(&callback.destination),
+                date: &date,
+            };
+            let signed = signer
+                .sign_off_runtime(&protected, &body)
+                .await
+                .ok_or_else(|| Failed::Refused(0).or_log(&callback.url, "not signed"))?;
             request = request.header("fspiop-signature", signed);
         }
         let request = request

@@ -151,6 +151,37 @@ impl Signer {
         Ok((Signer::from_key(key), true))
     }
 
+    /// [`Signer::sign`] on tokio's blocking pool, off the runtime's
+    /// workers (an RSA signature takes a millisecond or more of CPU);
+    /// `None` only if the pool is gone (the switch is stopping).
+    pub async fn sign_off_runtime(
+        self: &std::sync::Arc<Self>,
+        headers: &Protected<'_>,
+        body: &str,
+    ) -> Option<String> {
+        let signer = self.clone();
+        let (method, uri, source, date) = (
+            headers.method.to_string(),
+            headers.uri.to_string(),
+            headers.source.to_string(),
+            headers.date.to_string(),
+        );
+        let destination = headers.destination.map(str::to_string);
+        let body = body.to_string();
+        tokio::task::spawn_blocking(move || {
+            let protected = Protected {
+                method: &method,
+                uri: &uri,
+                source: &source,
+                destination: destination.as_deref(),
+                date: &date,
+            };
+            signer.sign(&protected, &body)
+        })
+        .await
+        .ok()
+    }
+
     pub fn from_pem(pem: &str) -> Result<Signer, String> {
         let key = RsaPrivateKey::from_pkcs8_pem(pem)
             .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem))

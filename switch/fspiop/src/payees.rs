@@ -189,30 +189,16 @@ async fn with_message(
                 .header("fspiop-source", source)
                 .header("date", &date);
             if let Some(signer) = signer {
-                // An RSA signature takes a millisecond or more of CPU: off
-                // the runtime's workers.
-                let (method, uri, source, destination, date, text) = (
-                    method.to_string(),
-                    uri.to_string(),
-                    source.to_string(),
-                    destination.to_string(),
-                    date.clone(),
-                    body.clone(),
-                );
-                let signed = tokio::task::spawn_blocking(move || {
-                    let protected = Protected {
-                        method: &method,
-                        uri: &uri,
-                        source: &source,
-                        destination: Some(&destination),
-                        date: &date,
-                    };
-                    signer.sign(&protected, &text)
-                })
-                .await;
-                match signed {
-                    Ok(signature) => request = request.header("fspiop-signature", signature),
-                    Err(e) => tracing::warn!(error = %e, "a message could not be signed"),
+                let protected = Protected {
+                    method,
+                    uri,
+                    source,
+                    destination: Some(destination),
+                    date: &date,
+                };
+                match signer.sign_off_runtime(&protected, &body).await {
+                    Some(signature) => request = request.header("fspiop-signature", signature),
+                    None => tracing::warn!("a message could not be signed"),
                 }
             }
             request.body(body)

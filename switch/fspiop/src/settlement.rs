@@ -444,41 +444,37 @@ struct WindowRef {
     id: u64,
 }
 
-/// [`id_of`] for an id that may be absent or null.
-fn some_id_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Id {
-        Number(u64),
-        Text(String),
-    }
-    match Option::<Id>::deserialize(d)? {
-        None => Ok(None),
-        Some(Id::Number(n)) => Ok(Some(n)),
-        Some(Id::Text(t)) => t
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| serde::de::Error::custom(format!("{t:?} is not an id"))),
+/// An id as a JSON number or a string of digits (Mojaloop's tools send
+/// `"5"` where the schema has a number, and central-settlement takes it).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum IdText {
+    Number(u64),
+    Text(String),
+}
+
+impl IdText {
+    fn id<E: serde::de::Error>(self) -> Result<u64, E> {
+        match self {
+            IdText::Number(n) => Ok(n),
+            IdText::Text(t) => t
+                .trim()
+                .parse()
+                .map_err(|_| E::custom(format!("{t:?} is not an id"))),
+        }
     }
 }
 
-/// An id as a JSON number or a string of digits (Mojaloop's tools send
-/// `"5"` where the schema has a number, and central-settlement takes it).
+/// An id ([`IdText`]).
 fn id_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Id {
-        Number(u64),
-        Text(String),
-    }
-    match Id::deserialize(d)? {
-        Id::Number(n) => Ok(n),
-        Id::Text(t) => t
-            .trim()
-            .parse()
-            .map_err(|_| serde::de::Error::custom(format!("{t:?} is not an id"))),
-    }
+    IdText::deserialize(d)?.id()
+}
+
+/// An id ([`IdText`]) that may be absent or null.
+fn some_id_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Option::<IdText>::deserialize(d)?
+        .map(IdText::id)
+        .transpose()
 }
 
 #[derive(Deserialize)]
