@@ -686,6 +686,9 @@ pub struct Hub {
     pub admin: String,
     pub fspiop: String,
     pub operator_token: String,
+    /// The name the switch's admin API gives the hub in paths
+    /// (`/participants/{hub_name}/accounts`; `fspiop.hub_name`).
+    pub hub_name: String,
 }
 
 /// Onboards `dfsp` on the switch as a Mojaloop operator does, through the
@@ -713,7 +716,7 @@ pub async fn onboard(
     // The hub's accounts in the currency come first, as in central-ledger.
     call(
         reqwest::Method::POST,
-        "/participants/Hub/accounts".into(),
+        format!("/participants/{}/accounts", hub.hub_name),
         json!({"type": "HUB_RECONCILIATION", "currency": currency}),
     )
     .await?

@@ -66,6 +66,15 @@ struct Cli {
         global = true
     )]
     fspiop_url: String,
+    /// The name the switch's admin API gives the hub in paths
+    /// (the switch's `fspiop.hub_name`).
+    #[arg(
+        long,
+        env = "HARAMBEE_FSPIOP_HUB_NAME",
+        default_value = "Hub",
+        global = true
+    )]
+    hub_name: String,
     /// Currency of the simulated participants.
     #[arg(long, default_value = "KES", global = true)]
     currency: String,
@@ -161,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
                     admin: cli.admin_url.clone(),
                     fspiop: cli.fspiop_url.clone(),
                     operator_token: token.clone(),
+                    hub_name: cli.hub_name.clone(),
                 }),
             };
             let result = load::run(op, &cli.participant_url, &spec, stop_rx).await?;

@@ -8,7 +8,7 @@ use crate::window::{WindowId, WindowState};
 
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum SettlementError {
-    #[error("window {0} is empty")]
+    #[error("Window {0} is empty")]
     WindowEmpty(WindowId),
     #[error("no open window in {0}")]
     NoOpenWindow(Currency),

@@ -254,7 +254,7 @@ impl Settlements {
         gross: bool,
         now_ms: i64,
     ) -> WindowId {
-        let id = self.open_window_id(currency, now_ms);
+        let id = self.open_window_of(currency, now_ms);
         self.window_mut(id)
             .expect("the open window exists")
             .record(transfer, payer, payee, amount, gross);
@@ -262,7 +262,7 @@ impl Settlements {
     }
 
     /// The open window of a currency, opened now if there is none.
-    fn open_window_id(&mut self, currency: Currency, now_ms: i64) -> WindowId {
+    pub fn open_window_of(&mut self, currency: Currency, now_ms: i64) -> WindowId {
         if let Some(id) = self.open.get(&currency) {
             return *id;
         }
@@ -327,7 +327,7 @@ impl Settlements {
         w.closed_at_ms = Some(now_ms);
         w.close_reason = reason.to_string();
         self.open.remove(&currency);
-        Ok(self.open_window_id(currency, now_ms))
+        Ok(self.open_window_of(currency, now_ms))
     }
 
     /// Creates a settlement of closed (or aborted) windows of one currency

@@ -129,7 +129,7 @@ fn closing_an_empty_window_is_refused_with_3100() {
     let e = s.close_window(w2, "end of day", 3_000).expect_err("empty");
     assert_eq!(e, SettlementError::WindowEmpty(w2));
     assert_eq!(e.code(), 3100);
-    assert_eq!(e.to_string(), format!("window {w2} is empty"));
+    assert_eq!(e.to_string(), format!("Window {w2} is empty"));
     assert_eq!(
         s.window(w2).expect("w2").state,
         WindowState::Open,

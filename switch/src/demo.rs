@@ -119,6 +119,7 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
         "Harambee demo: a switch on the embedded default (SQLite event log) in {}",
         dir.path().display()
     );
+    let hub_name = config.fspiop.hub_name.clone();
     let running = server::start(config).await?;
     let participant_url = format!("http://{}", running.participant_addr);
     println!("  participant API  {participant_url}");
@@ -197,6 +198,7 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
         admin: format!("http://{admin_addr}"),
         fspiop: format!("http://{fspiop_addr}"),
         operator_token: token.clone(),
+        hub_name,
     };
     let mut stop = stop_rx.clone();
     let wallet: Arc<FspiopDfsp> = fspiop::onboard(

@@ -26,10 +26,10 @@ fn records(n: usize, tag: &str) -> Vec<LogRecord> {
                     now_ms: 1,
                 })
             } else {
-                LogRecord::Ledger(LedgerCommand::EnableCurrency {
-                    currency: Currency::parse("KES").expect("KES"),
-                    now_ms: 1,
-                })
+                LogRecord::Ledger(LedgerCommand::enable_currency(
+                    Currency::parse("KES").expect("KES"),
+                    1,
+                ))
             }
         })
         .collect()

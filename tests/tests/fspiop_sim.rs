@@ -31,6 +31,7 @@ async fn fspiop_wallet(s: &TestSwitch, name: &str) -> Arc<FspiopDfsp> {
         admin: format!("http://{}", s.running().admin_addr.expect("admin API")),
         fspiop: format!("http://{}", s.running().fspiop_addr.expect("FSPIOP API")),
         operator_token: OPERATOR_TOKEN.into(),
+        hub_name: s.config.fspiop.hub_name.clone(),
     };
     fspiop::onboard(
         &hub,
@@ -54,7 +55,12 @@ fn msisdn(id: String) -> PartyIdentifier {
 
 #[tokio::test]
 async fn simulated_fspiop_dfsps_pay_and_are_paid_on_one_ledger() {
-    let mut s = TestSwitch::start().await;
+    // A hub named otherwise than Mojaloop's `Hub`: the DFSPs onboard at
+    // `/participants/{hub_name}/accounts` all the same.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = TestSwitch::config(dir.path());
+    config.fspiop.hub_name = "Switch".into();
+    let mut s = TestSwitch::start_with(dir, config).await;
     let mut bank = s
         .onboard("bank-a", "10000", "10000", PayeeBehaviour::Honest)
         .await;

@@ -322,3 +322,70 @@ async fn an_operator_settles_a_window_through_central_settlements_api() {
     // The ledger still balances.
     assert!(s.digest().await.balanced);
 }
+
+/// As on a fresh Mojaloop hub, an operator's tool finds an OPEN window
+/// before any payment, in every currency the hub has; `?state=OPEN` lists
+/// the window that took the latest payment first, so the tool closes the
+/// one with transfers; closing an empty one is refused in
+/// central-settlement's words.
+#[tokio::test]
+async fn every_currency_has_an_open_window_from_the_start_and_the_busy_one_is_listed_first() {
+    let mut s = TestSwitch::start().await;
+    let op = Operator::of(&s);
+    // A second currency, enabled after the first by the hub's accounts in it.
+    let (status, body) = op
+        .post(
+            "/participants/Hub/accounts",
+            json!({"type": "HUB_MULTILATERAL_SETTLEMENT", "currency": "USD"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let (status, open) = op.get("/v2/settlementWindows?state=OPEN").await;
+    assert_eq!(status, 200, "an OPEN window on a fresh hub: {open}");
+    let open = open.as_array().cloned().unwrap_or_default();
+    assert_eq!(open.len(), 2, "one per currency: {open:?}");
+    assert!(open.iter().all(|w| w["state"] == "OPEN"), "{open:?}");
+    // Nothing paid yet: the newest (USD's) first, and it is empty.
+    let usd = open[0]["settlementWindowId"].as_u64().expect("an id");
+    let kes = open[1]["settlementWindowId"].as_u64().expect("an id");
+    let (status, body) = op
+        .post(
+            &format!("/v2/settlementWindows/{usd}"),
+            json!({"state": "CLOSED", "reason": "end of day"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(error_code(&body), "3100");
+    assert_eq!(
+        body["errorInformation"]["errorDescription"],
+        format!("Generic validation error - Window {usd} is empty")
+    );
+
+    // A payment in the first currency puts its window first.
+    let mut a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let b = s
+        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let paid = pay(&mut a, &b, "12").await;
+    assert_eq!(paid.state, TransferState::Committed as i32, "{paid:?}");
+    let (status, open) = op.get("/v2/settlementWindows?state=OPEN").await;
+    assert_eq!(status, 200, "{open}");
+    assert_eq!(open[0]["settlementWindowId"].as_u64(), Some(kes), "{open}");
+
+    // Closing it answers the window opened in its place, OPEN.
+    let (status, next) = op
+        .post(
+            &format!("/v2/settlementWindows/{kes}"),
+            json!({"state": "CLOSED", "reason": "end of day"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{next}");
+    assert_eq!(next["state"], "OPEN");
+    let next_id = next["settlementWindowId"].as_u64().expect("an id");
+    assert!(next_id != kes && next_id != usd, "{next}");
+    let (status, closed) = op.get(&format!("/v2/settlementWindows/{kes}")).await;
+    assert_eq!((status, closed["state"].as_str()), (200, Some("CLOSED")));
+}

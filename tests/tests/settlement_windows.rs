@@ -39,10 +39,19 @@ async fn pay(a: &mut Member, b: &Member, amount: &str) -> TransferResult {
 #[tokio::test]
 async fn committed_transfers_fill_the_open_window_and_closing_opens_the_next() {
     let mut s = TestSwitch::start().await;
-    // Nothing committed yet: no window to close.
+    // Nothing committed yet: the currency's first window is open from the
+    // moment the currency was enabled, empty, and closing it is refused.
+    let first = windows(&mut s, SettlementWindowState::Open).await;
+    assert_eq!(first.len(), 1, "an OPEN window before any payment");
+    assert_eq!(first[0].transfer_count, 0);
     let e = close(&mut s, CURRENCY).await.expect_err("nothing to close");
     assert_eq!(code(&e), 3100);
-    assert!(e.message().contains("window is empty"), "{}", e.message());
+    assert!(
+        e.message()
+            .contains(&format!("Window {} is empty", first[0].window_id)),
+        "{}",
+        e.message()
+    );
 
     let mut a = s
         .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
@@ -67,6 +76,7 @@ async fn committed_transfers_fill_the_open_window_and_closing_opens_the_next() {
 
     let open = windows(&mut s, SettlementWindowState::Open).await;
     assert_eq!(open.len(), 1);
+    assert_eq!(open[0].window_id, first[0].window_id);
     assert_eq!(open[0].transfer_count, 3);
     assert_eq!(open[0].transfer_amount, "35.50");
     assert!(open[0].closed.is_none());

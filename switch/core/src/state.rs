@@ -315,6 +315,7 @@ impl State {
             LogRecord::Ledger(command) => {
                 let resolved = command.to_ledger(&self.ledger);
                 let outcome = self.ledger.apply(&resolved, &mut effects.events);
+                self.open_first_windows(command, &effects.events);
                 self.record_commits(command.time_ms(), &effects.events);
                 self.keep_pending_terms(command, &effects.events);
                 Applied::Ledger { outcome }
@@ -362,6 +363,25 @@ impl State {
                     self.pending_terms.remove(transfer_id);
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// Opens the first settlement window of a currency the command just
+    /// enabled, when the command asks for it (every record written since
+    /// it could).
+    fn open_first_windows(&mut self, command: &crate::record::LedgerCommand, events: &[Event]) {
+        let crate::record::LedgerCommand::EnableCurrency {
+            opens_window: true,
+            now_ms,
+            ..
+        } = command
+        else {
+            return;
+        };
+        for e in events {
+            if let Event::CurrencyEnabled { currency, .. } = e {
+                self.settlements.open_window_of(*currency, *now_ms);
             }
         }
     }
@@ -1011,6 +1031,36 @@ mod pairs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_currency_enabled_by_a_current_record_has_an_open_window_and_an_older_one_waits_for_a_commit()
+     {
+        let usd = harambee_ledger::Currency::parse("USD").expect("USD");
+        let eur = harambee_ledger::Currency::parse("EUR").expect("EUR");
+        let mut state = State::default();
+        state.apply(
+            0,
+            &LogRecord::Ledger(crate::record::LedgerCommand::EnableCurrency {
+                currency: eur,
+                opens_window: false,
+                now_ms: 5,
+            }),
+        );
+        assert!(state.settlements.open_window(eur).is_none());
+        state.apply(
+            1,
+            &LogRecord::Ledger(crate::record::LedgerCommand::enable_currency(usd, 7)),
+        );
+        let open = state.settlements.open_window(usd).expect("an OPEN window");
+        assert_eq!((open.id.0, open.opened_at_ms), (1, 7));
+        assert!(open.is_empty());
+        // Enabling it again (a repeat) opens no second window.
+        state.apply(
+            2,
+            &LogRecord::Ledger(crate::record::LedgerCommand::enable_currency(usd, 9)),
+        );
+        assert_eq!(state.settlements.windows().len(), 1);
+    }
 
     #[test]
     fn a_snapshot_round_trips_through_json() {

@@ -905,10 +905,7 @@ async fn create_hub_account(
         let currency = validate::currency("currency", &r.currency)?;
         admin
             .service
-            .ledger(LedgerCommand::EnableCurrency {
-                currency,
-                now_ms: admin.now_ms(),
-            })
+            .ledger(LedgerCommand::enable_currency(currency, admin.now_ms()))
             .await?;
         Ok(StatusCode::CREATED.into_response())
     }

@@ -242,6 +242,18 @@ fn id_in(field: &str, text: &str) -> Result<u64, HttpError> {
 }
 
 /// A window by its id.
+/// When a window last changed: its close, or else the commit of its last
+/// transfer, or else its opening.
+fn changed_at_ms(st: &State, w: &Window) -> i64 {
+    if let Some(closed) = w.closed_at_ms {
+        return closed;
+    }
+    w.transfers
+        .last()
+        .and_then(|id| st.ledger.transfer(*id))
+        .map_or(w.opened_at_ms, |t| t.resolved_at_ms.max(w.opened_at_ms))
+}
+
 fn window(st: &State, id: u64) -> Result<&Window, HttpError> {
     st.settlements
         .window(WindowId(id))
@@ -352,9 +364,10 @@ async fn list_windows(
                 asked.join(",")
             )));
         }
-        // The most recently changed first, as central-settlement lists them.
-        found
-            .sort_by_key(|w| std::cmp::Reverse((w.closed_at_ms.unwrap_or(w.opened_at_ms), w.id.0)));
+        // The most recently changed first, as central-settlement lists them:
+        // an open window that took a transfer since another opened comes
+        // before it.
+        found.sort_by_key(|w| std::cmp::Reverse((changed_at_ms(&st, w), w.id.0)));
         let views: Vec<Value> = found.into_iter().take(LIST_MAX).map(window_view).collect();
         json_answer(StatusCode::OK, Value::Array(views))
     }

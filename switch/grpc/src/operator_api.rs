@@ -739,10 +739,10 @@ impl OperatorApi for OperatorService {
     async fn add_currency(&self, request: Request<AddCurrencyRequest>) -> Reply_<CurrencyInfo> {
         call!(self, request, "AddCurrency", |r| {
             let currency = validate::currency("currency", &r.currency)?;
-            self.ledger(LedgerCommand::EnableCurrency {
+            self.ledger(LedgerCommand::enable_currency(
                 currency,
-                now_ms: self.ctx.service.now_ms(),
-            })
+                self.ctx.service.now_ms(),
+            ))
             .await?;
             Ok(CurrencyInfo {
                 currency: currency.to_string(),

@@ -90,6 +90,12 @@ const _: () = assert!(harambee_ledger::PARTICIPANTS_MAX < u32::MAX as usize);
 pub enum LedgerCommand {
     EnableCurrency {
         currency: Currency,
+        /// The state opens the currency's first settlement window as it
+        /// enables the currency, so that an operator always finds one
+        /// OPEN (as in Mojaloop). Set by every writer since it existed;
+        /// records without it (older ones) leave the first window to the
+        /// first commit, as the builds that wrote them did.
+        opens_window: bool,
         now_ms: i64,
     },
     CreateParticipant {
@@ -183,6 +189,16 @@ pub enum LedgerCommand {
 }
 
 impl LedgerCommand {
+    /// Enables `currency`, opening its first settlement window with it:
+    /// the command every writer issues.
+    pub fn enable_currency(currency: Currency, now_ms: i64) -> LedgerCommand {
+        LedgerCommand::EnableCurrency {
+            currency,
+            opens_window: true,
+            now_ms,
+        }
+    }
+
     /// The time the command carries.
     pub fn time_ms(&self) -> i64 {
         use LedgerCommand::*;
@@ -360,6 +376,7 @@ impl LedgerCommand {
         Some(match command {
             Command::EnableCurrency { currency } => L::EnableCurrency {
                 currency: *currency,
+                opens_window: false,
                 now_ms: 0,
             },
             Command::CreateParticipant { name, kind } => L::CreateParticipant {
@@ -939,6 +956,26 @@ mod tests {
         let text = record.encode().expect("encodes");
         assert!(text.contains("\"type\":\"set_callback\""), "{text}");
         assert_eq!(LogRecord::decode(&text).expect("decodes"), record);
+    }
+
+    #[test]
+    fn enabling_a_currency_with_its_first_window_round_trips_and_older_records_read_without() {
+        let usd = Currency::parse("USD").expect("USD");
+        let record = LogRecord::Ledger(LedgerCommand::enable_currency(usd, 1_764_547_200_004));
+        let text = record.encode().expect("encodes");
+        assert!(text.contains("\"opens_window\":true"), "{text}");
+        assert_eq!(LogRecord::decode(&text).expect("decodes"), record);
+        // A record written before the field existed opens no window.
+        let old = text.replace(",\"opens_window\":true", "");
+        assert_ne!(old, text);
+        assert_eq!(
+            LogRecord::decode(&old).expect("decodes"),
+            LogRecord::Ledger(LedgerCommand::EnableCurrency {
+                currency: usd,
+                opens_window: false,
+                now_ms: 1_764_547_200_004,
+            })
+        );
     }
 
     #[test]

@@ -250,6 +250,7 @@ fn ledger(l: Ledger) -> Result<LedgerCommand, RecordError> {
     Ok(match l {
         Ledger::EnableCurrency { currency: c } => C::EnableCurrency {
             currency: currency(&c)?,
+            opens_window: false,
             now_ms: NO_TIME,
         },
         Ledger::CreateParticipant { name, kind } => C::CreateParticipant {

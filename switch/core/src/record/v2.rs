@@ -67,6 +67,10 @@ struct Extension {
 enum WireRecord {
     EnableCurrency {
         currency: String,
+        /// Absent (false) in records written before windows opened with
+        /// their currency.
+        #[serde(default, skip_serializing_if = "is_false")]
+        opens_window: bool,
     },
     CreateParticipant {
         name: String,
@@ -258,13 +262,22 @@ const STATES: [SettlementState; 6] = [
     SettlementState::Aborted,
 ];
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// Writes a record in format 2.
 pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
     use LedgerCommand as L;
     let wire = match record {
         LogRecord::Ledger(command) => match command {
-            L::EnableCurrency { currency, .. } => WireRecord::EnableCurrency {
+            L::EnableCurrency {
+                currency,
+                opens_window,
+                ..
+            } => WireRecord::EnableCurrency {
                 currency: currency.to_string(),
+                opens_window: *opens_window,
             },
             L::CreateParticipant { name, kind, .. } => WireRecord::CreateParticipant {
                 name: name.clone(),
@@ -572,8 +585,12 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
     }
     let now_ms = envelope.time_ms;
     Ok(match envelope.record {
-        WireRecord::EnableCurrency { currency: c } => LogRecord::Ledger(L::EnableCurrency {
+        WireRecord::EnableCurrency {
+            currency: c,
+            opens_window,
+        } => LogRecord::Ledger(L::EnableCurrency {
             currency: currency(&c)?,
+            opens_window,
             now_ms,
         }),
         WireRecord::CreateParticipant { name, kind } => LogRecord::Ledger(L::CreateParticipant {
