@@ -25,7 +25,13 @@ pub fn funded_ledger(participants: u32) -> Ledger {
     let mut ledger = Ledger::new();
     let mut events = Vec::new();
     let plenty = Decimal::new(1_000_000_000_000, 0);
-    ledger.apply(&Command::EnableCurrency { currency: usd() }, &mut events);
+    ledger.apply(
+        &Command::EnableCurrency {
+            currency: usd(),
+            scale: None,
+        },
+        &mut events,
+    );
     for i in 0..participants {
         let name = format!("bank-{i}");
         ledger.apply(

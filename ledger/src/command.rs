@@ -34,9 +34,17 @@ pub struct SettlementLeg {
 /// One request to the ledger.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum Command {
-    /// Enables a currency on the hub and opens its hub accounts.
-    /// Idempotent: enabling an enabled currency returns the same reply.
-    EnableCurrency { currency: Currency },
+    /// Enables a currency on the hub and opens its hub accounts; `scale`:
+    /// the decimals the ledger keeps its amounts at (from the currency's
+    /// ISO 4217 minor unit to [`crate::currency::AMOUNT_SCALE_MAX`]),
+    /// `None` for its ISO minor unit, as before scales could be chosen.
+    /// Idempotent: enabling an enabled currency returns the same reply,
+    /// whatever the scale asked.
+    EnableCurrency {
+        currency: Currency,
+        #[serde(default)]
+        scale: Option<u32>,
+    },
     /// Creates a participant. The name is its identity: the same name with
     /// the same kind returns the existing participant; with another kind 3106.
     CreateParticipant { name: String, kind: ParticipantKind },

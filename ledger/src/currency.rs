@@ -1,10 +1,14 @@
-//! ISO 4217 currencies and the conversion of decimal amounts to minor units.
+//! ISO 4217 currencies and the conversion of decimal amounts to the
+//! ledger's units.
 //!
-//! The ledger keeps every balance as an `i128` count of the currency's minor
-//! unit (cents for USD, whole units for UGX, fils for KWD). Amounts arrive as
-//! [`rust_decimal::Decimal`] and are converted exactly, once, at the edge of
-//! the ledger; a value that cannot be represented in the currency's minor
-//! unit is rejected, never rounded.
+//! The ledger keeps every balance as an `i128` count of a unit of
+//! `10^-scale` of the currency, where the scale is fixed when the currency
+//! is enabled: [`AMOUNT_SCALE`] (four) decimals, or the ISO 4217 minor unit
+//! if that is finer, for a currency enabled by this build; the ISO minor
+//! unit (cents for USD, whole units for UGX, fils for KWD) for one enabled
+//! before. Amounts arrive as [`rust_decimal::Decimal`] and are converted
+//! exactly, once, at the edge of the ledger; a value that cannot be
+//! represented at the scale is rejected, never rounded.
 
 use std::fmt;
 
@@ -16,6 +20,16 @@ use crate::error::LedgerError;
 /// Largest number of integer (major-unit) digits an amount may have. FSPIOP
 /// allows up to 18; so do we.
 pub const AMOUNT_MAX_INTEGER_DIGITS: u32 = 18;
+
+/// The decimals the ledger keeps amounts at, at least, in a currency
+/// enabled by this build: four, as FSPIOP's Amount type allows and
+/// Mojaloop's central-ledger keeps (its AMOUNT.SCALE), whatever the
+/// currency's ISO minor unit. A currency enabled by an earlier build keeps
+/// its ISO minor unit (the record that enabled it says which).
+pub const AMOUNT_SCALE: u32 = 4;
+
+/// The finest scale a currency may be enabled with.
+pub const AMOUNT_SCALE_MAX: u32 = 8;
 
 /// An ISO 4217 alphabetic currency code known to have a minor unit.
 ///
@@ -63,21 +77,29 @@ impl Currency {
         iso_scale(self.0).unwrap_or(0)
     }
 
-    /// Converts a decimal amount to minor units.
+    /// The scale the ledger keeps a currency's amounts at when the
+    /// currency is enabled now: its ISO 4217 minor unit, or
+    /// [`AMOUNT_SCALE`] decimals if that is finer (as Mojaloop's hub
+    /// takes amounts of up to four decimals in every currency).
+    pub fn ledger_scale(&self) -> u32 {
+        self.scale().max(AMOUNT_SCALE)
+    }
+
+    /// Converts a decimal amount to a count of units of `10^-scale`.
     ///
     /// Rejects (with [`LedgerError::InvalidAmount`]) zero, negative values,
-    /// values with more decimals than the currency has, and values with more
-    /// than [`AMOUNT_MAX_INTEGER_DIGITS`] integer digits. Trailing zeros are
+    /// values with more decimals than `scale`, and values with more than
+    /// [`AMOUNT_MAX_INTEGER_DIGITS`] integer digits. Trailing zeros are
     /// accepted ("10.50" and "10.5" are the same USD amount).
-    pub fn to_minor(&self, amount: Decimal) -> Result<i128, LedgerError> {
-        let scale = self.scale();
+    pub fn to_units(&self, amount: Decimal, scale: u32) -> Result<i128, LedgerError> {
+        assert!(scale <= AMOUNT_SCALE_MAX, "a scale the ledger keeps");
         let invalid = |reason: String| LedgerError::InvalidAmount { amount, reason };
         if amount.is_sign_negative() || amount.is_zero() {
             return Err(invalid("amount must be greater than zero".into()));
         }
         let mantissa = amount.mantissa();
         let given = amount.scale();
-        let minor = if given <= scale {
+        let units = if given <= scale {
             mantissa * 10_i128.pow(scale - given)
         } else {
             let divisor = 10_i128.pow(given - scale);
@@ -90,25 +112,34 @@ impl Currency {
             }
             mantissa / divisor
         };
-        if minor >= 10_i128.pow(AMOUNT_MAX_INTEGER_DIGITS + scale) {
+        if units >= 10_i128.pow(AMOUNT_MAX_INTEGER_DIGITS + scale) {
             return Err(invalid(format!(
                 "amount has more than {AMOUNT_MAX_INTEGER_DIGITS} integer digits"
             )));
         }
-        Ok(minor)
+        Ok(units)
     }
 
-    /// Converts a signed count of minor units back to a decimal with the
-    /// currency's scale ("12.30" for 1230 USD cents).
-    pub fn to_decimal(&self, minor: i128) -> Decimal {
+    /// Converts a signed count of units of `10^-scale` back to a decimal,
+    /// written with the currency's ISO decimals unless it needs more
+    /// ("12.30" for 1230 cents, and for 123000 units of 10^-4 USD;
+    /// "60.1234" for 601234 of them).
+    pub fn from_units(&self, units: i128, scale: u32) -> Decimal {
         // Balances are bounded far below Decimal's 96-bit mantissa: every
         // amount is < 10^(18+scale) and a balance would need more than 10^6
         // maximal transfers to exceed 10^28. Saturate rather than panic.
-        Decimal::try_from_i128_with_scale(minor, self.scale()).unwrap_or(if minor < 0 {
-            Decimal::MIN
-        } else {
-            Decimal::MAX
-        })
+        let Ok(exact) = Decimal::try_from_i128_with_scale(units, scale) else {
+            return if units < 0 {
+                Decimal::MIN
+            } else {
+                Decimal::MAX
+            };
+        };
+        let mut shown = exact.normalize();
+        if shown.scale() < self.scale() {
+            shown.rescale(self.scale());
+        }
+        shown
     }
 }
 
@@ -204,42 +235,64 @@ mod tests {
     }
 
     #[test]
-    fn to_minor_is_exact() {
+    fn to_units_is_exact() {
         let usd = Currency::parse("USD").expect("USD");
-        assert_eq!(usd.to_minor(d("10")).ok(), Some(1000));
-        assert_eq!(usd.to_minor(d("10.5")).ok(), Some(1050));
-        assert_eq!(usd.to_minor(d("10.50")).ok(), Some(1050));
-        assert_eq!(usd.to_minor(d("10.5000")).ok(), Some(1050));
-        assert_eq!(usd.to_minor(d("0.01")).ok(), Some(1));
+        assert_eq!(usd.to_units(d("10"), 2).ok(), Some(1000));
+        assert_eq!(usd.to_units(d("10.5"), 2).ok(), Some(1050));
+        assert_eq!(usd.to_units(d("10.50"), 2).ok(), Some(1050));
+        assert_eq!(usd.to_units(d("10.5000"), 2).ok(), Some(1050));
+        assert_eq!(usd.to_units(d("0.01"), 2).ok(), Some(1));
+        assert_eq!(usd.to_units(d("60.1234"), 4).ok(), Some(601234));
+        assert_eq!(usd.to_units(d("10.5"), 4).ok(), Some(105000));
         let ugx = Currency::parse("UGX").expect("UGX");
-        assert_eq!(ugx.to_minor(d("5000")).ok(), Some(5000));
+        assert_eq!(ugx.to_units(d("5000"), 0).ok(), Some(5000));
+        assert_eq!(ugx.to_units(d("0.5"), 4).ok(), Some(5000));
     }
 
     #[test]
-    fn to_minor_rejects_bad_amounts() {
+    fn to_units_rejects_bad_amounts() {
         let usd = Currency::parse("USD").expect("USD");
         let ugx = Currency::parse("UGX").expect("UGX");
-        for (c, a) in [
-            (usd, "0"),
-            (usd, "0.00"),
-            (usd, "-1"),
-            (usd, "-0.01"),
-            (usd, "0.001"),
-            (usd, "10.555"),
-            (ugx, "0.5"),
-            (usd, "1000000000000000000"),
+        for (c, a, scale) in [
+            (usd, "0", 2),
+            (usd, "0.00", 2),
+            (usd, "-1", 2),
+            (usd, "-0.01", 2),
+            (usd, "0.001", 2),
+            (usd, "10.555", 2),
+            (ugx, "0.5", 0),
+            (usd, "1000000000000000000", 2),
+            (usd, "0.00001", 4),
+            (usd, "1000000000000000000", 4),
         ] {
-            let err = c.to_minor(d(a)).expect_err(a);
+            let err = c.to_units(d(a), scale).expect_err(a);
             assert_eq!(err.code(), 3100, "{a}");
         }
-        assert!(usd.to_minor(d("999999999999999999.99")).is_ok());
+        assert!(usd.to_units(d("999999999999999999.99"), 2).is_ok());
+        assert!(usd.to_units(d("999999999999999999.9999"), 4).is_ok());
     }
 
     #[test]
-    fn to_decimal_round_trips() {
+    fn from_units_round_trips_and_shows_the_iso_decimals() {
         let kwd = Currency::parse("KWD").expect("KWD");
-        assert_eq!(kwd.to_decimal(1234).to_string(), "1.234");
-        assert_eq!(kwd.to_decimal(-5).to_string(), "-0.005");
-        assert_eq!(kwd.to_minor(kwd.to_decimal(987654)).ok(), Some(987654));
+        assert_eq!(kwd.from_units(1234, 3).to_string(), "1.234");
+        assert_eq!(kwd.from_units(-5, 3).to_string(), "-0.005");
+        assert_eq!(
+            kwd.to_units(kwd.from_units(987654, 3), 3).ok(),
+            Some(987654)
+        );
+        let usd = Currency::parse("USD").expect("USD");
+        assert_eq!(usd.from_units(123000, 4).to_string(), "12.30");
+        assert_eq!(usd.from_units(601234, 4).to_string(), "60.1234");
+        assert_eq!(usd.from_units(601230, 4).to_string(), "60.123");
+        assert_eq!(usd.from_units(0, 4).to_string(), "0.00");
+        assert_eq!(
+            usd.to_units(usd.from_units(601234, 4), 4).ok(),
+            Some(601234)
+        );
+        let ugx = Currency::parse("UGX").expect("UGX");
+        assert_eq!(ugx.from_units(50_000_000, 4).to_string(), "5000");
+        assert_eq!(ugx.ledger_scale(), 4);
+        assert_eq!(kwd.ledger_scale(), 4);
     }
 }

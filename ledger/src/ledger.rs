@@ -191,7 +191,9 @@ impl Ledger {
     /// Applies one command, appending the events it caused to `events`.
     pub fn apply(&mut self, command: &Command, events: &mut Vec<Event>) -> Outcome {
         match command {
-            Command::EnableCurrency { currency } => self.enable_currency(*currency, events),
+            Command::EnableCurrency { currency, scale } => {
+                self.enable_currency(*currency, *scale, events)
+            }
             Command::CreateParticipant { name, kind } => {
                 self.create_participant(name, *kind, events)
             }
@@ -294,9 +296,23 @@ impl Ledger {
 
     // ----- reference data -------------------------------------------------
 
-    fn enable_currency(&mut self, currency: Currency, events: &mut Vec<Event>) -> Outcome {
+    fn enable_currency(
+        &mut self,
+        currency: Currency,
+        scale: Option<u32>,
+        events: &mut Vec<Event>,
+    ) -> Outcome {
         if self.currencies.contains_key(&currency) {
             return Outcome::duplicate(Ok(Reply::CurrencyEnabled { currency }));
+        }
+        if let Some(s) = scale
+            && !(currency.scale()..=crate::currency::AMOUNT_SCALE_MAX).contains(&s)
+        {
+            return Outcome::new(Err(LedgerError::Validation(format!(
+                "{currency} cannot be kept at {s} decimals: from {} to {}",
+                currency.scale(),
+                crate::currency::AMOUNT_SCALE_MAX
+            ))));
         }
         let reconciliation =
             self.open_account(Owner::Hub, currency, AccountType::HubReconciliation);
@@ -308,11 +324,12 @@ impl Ledger {
                 currency,
                 reconciliation,
                 multilateral_settlement,
+                scale,
             },
         );
         events.push(Event::CurrencyEnabled {
             currency,
-            scale: currency.scale(),
+            scale: scale.unwrap_or(currency.scale()),
             reconciliation,
             multilateral_settlement,
         });
@@ -367,7 +384,7 @@ impl Ledger {
             self.participant(participant)
                 .ok_or(LedgerError::ParticipantNotFound(participant))?;
             self.hub(currency)?;
-            let cap = cap_to_minor(currency, net_debit_cap)?;
+            let cap = self.cap_units(currency, net_debit_cap)?;
             if let Some(pc) = self.participant_currencies.get(&(participant, currency)) {
                 return if pc.net_debit_cap == cap {
                     Ok(None)
@@ -499,7 +516,7 @@ impl Ledger {
     ) -> Outcome {
         let cap = match self
             .participant_currency_checked(participant, currency)
-            .and_then(|_| cap_to_minor(currency, net_debit_cap))
+            .and_then(|_| self.cap_units(currency, net_debit_cap))
         {
             Ok(cap) => cap,
             Err(e) => return Outcome::new(Err(e)),
@@ -545,7 +562,7 @@ impl Ledger {
         let same = record.kind == kind
             && record.participant == participant
             && record.currency == currency
-            && currency.to_minor(amount).ok() == Some(record.amount);
+            && self.units(currency, amount).ok() == Some(record.amount);
         Some(if same {
             Outcome::duplicate(Ok(Reply::Funds {
                 funds_id,
@@ -746,7 +763,7 @@ impl Ledger {
                 "participant {participant}'s SETTLEMENT account in {currency} is inactive"
             )));
         }
-        let minor = currency.to_minor(amount)?;
+        let minor = self.units(currency, amount)?;
         Ok((pc, hub, minor))
     }
 
@@ -889,7 +906,7 @@ impl Ledger {
                 && record.currency == a.currency
                 && record.condition == a.condition
                 && record.expires_at_ms == a.expires_at_ms
-                && a.currency.to_minor(a.amount).ok() == Some(record.amount);
+                && self.units(a.currency, a.amount).ok() == Some(record.amount);
             if !same {
                 return Outcome::new(Err(LedgerError::ModifiedRequest(a.id.to_string())));
             }
@@ -905,7 +922,7 @@ impl Ledger {
         // Malformed requests: answered, not recorded.
         let checked = (|| {
             self.hub(a.currency)?;
-            let amount = a.currency.to_minor(a.amount)?;
+            let amount = self.units(a.currency, a.amount)?;
             if a.payer == a.payee {
                 return Err(LedgerError::Validation(
                     "payer and payee are the same participant".into(),
@@ -1303,6 +1320,34 @@ impl Ledger {
         self.currencies.get(&currency)
     }
 
+    /// The decimals the ledger keeps a currency's amounts at: the scale it
+    /// was enabled with (its ISO minor unit for one not enabled).
+    pub fn scale_of(&self, currency: Currency) -> u32 {
+        self.currencies
+            .get(&currency)
+            .map_or(currency.scale(), HubCurrency::scale)
+    }
+
+    /// An amount in the ledger's units of its currency (refused if it has
+    /// more decimals than the ledger keeps).
+    pub fn units(&self, currency: Currency, amount: Decimal) -> Result<i128, LedgerError> {
+        currency.to_units(amount, self.scale_of(currency))
+    }
+
+    /// A count of the ledger's units of a currency as a decimal, with the
+    /// currency's ISO decimals unless it needs more.
+    pub fn decimal(&self, currency: Currency, units: i128) -> Decimal {
+        currency.from_units(units, self.scale_of(currency))
+    }
+
+    /// A net debit cap (a decimal >= 0) in the ledger's units.
+    fn cap_units(&self, currency: Currency, cap: Decimal) -> Result<i128, LedgerError> {
+        if cap.is_zero() {
+            return Ok(0);
+        }
+        self.units(currency, cap)
+    }
+
     /// Enabled currencies, sorted by code.
     pub fn currencies(&self) -> Vec<Currency> {
         let mut v: Vec<Currency> = self.currencies.keys().copied().collect();
@@ -1427,13 +1472,6 @@ fn transfer_reply(record: &TransferRecord) -> Reply {
 /// Index into `participants` of an id; ids start at 1, so 0 maps past the end.
 fn index_of(id: ParticipantId) -> usize {
     (id.0 as usize).wrapping_sub(1)
-}
-
-fn cap_to_minor(currency: Currency, cap: Decimal) -> Result<i128, LedgerError> {
-    if cap.is_zero() {
-        return Ok(0);
-    }
-    currency.to_minor(cap)
 }
 
 fn validate_name(name: &str) -> Result<(), LedgerError> {

@@ -123,6 +123,12 @@ impl Ledger {
             f.currency(h.currency);
             f.u32(h.reconciliation.0);
             f.u32(h.multilateral_settlement.0);
+            // Only a scale a command chose: the digests of states from
+            // before scales could be chosen stay the same.
+            if let Some(scale) = h.scale {
+                f.tag("scale");
+                f.u32(scale);
+            }
         }
 
         f.tag("participants");

@@ -256,6 +256,18 @@ pub struct HubCurrency {
     pub currency: Currency,
     pub reconciliation: AccountId,
     pub multilateral_settlement: AccountId,
+    /// The decimals the ledger keeps the currency's amounts at, as the
+    /// command that enabled it said; `None` (a command of a build before
+    /// scales existed): its ISO 4217 minor unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<u32>,
+}
+
+impl HubCurrency {
+    /// The decimals of the ledger's unit of the currency.
+    pub fn scale(&self) -> u32 {
+        self.scale.unwrap_or(self.currency.scale())
+    }
 }
 
 /// A participant's exposure in one currency, as the limit check sees it.

@@ -309,8 +309,14 @@ fn start() -> (Ledger, Shadow) {
     let mut ledger = Ledger::new();
     let mut shadow = Shadow::default();
     let mut cmds = vec![
-        Command::EnableCurrency { currency: usd() },
-        Command::EnableCurrency { currency: ugx() },
+        Command::EnableCurrency {
+            currency: usd(),
+            scale: None,
+        },
+        Command::EnableCurrency {
+            currency: ugx(),
+            scale: None,
+        },
     ];
     for (name, kind) in [
         ("bank-a", ParticipantKind::Bank),

@@ -12,7 +12,13 @@ fn enable_currency_opens_hub_accounts_once() {
     let mut ledger = Ledger::new();
     let mut events = Vec::new();
     let kes = Currency::parse("KES").expect("KES");
-    let first = ledger.apply(&Command::EnableCurrency { currency: kes }, &mut events);
+    let first = ledger.apply(
+        &Command::EnableCurrency {
+            currency: kes,
+            scale: None,
+        },
+        &mut events,
+    );
     assert!(!first.duplicate);
     let hub = *ledger.hub_currency(kes).expect("hub accounts");
     assert_eq!(
@@ -24,7 +30,13 @@ fn enable_currency_opens_hub_accounts_once() {
         Some(AccountType::HubMultilateralSettlement)
     );
     assert_eq!(events.len(), 1);
-    let again = ledger.apply(&Command::EnableCurrency { currency: kes }, &mut events);
+    let again = ledger.apply(
+        &Command::EnableCurrency {
+            currency: kes,
+            scale: None,
+        },
+        &mut events,
+    );
     assert!(again.duplicate);
     assert_eq!(events.len(), 1, "a duplicate emits nothing");
     assert_eq!(ledger.accounts().len(), 2);
@@ -1602,4 +1614,56 @@ fn a_gross_transfer_moves_settlement_accounts_and_leaves_positions_alone() {
     ok(f.run(gross(f.b, false)));
     ok(f.prepare(4, f.a, f.b, "1"));
     assert_eq!(f.position(f.a).reserved, 100);
+}
+
+#[test]
+fn a_currency_kept_at_four_decimals_moves_amounts_of_up_to_four() {
+    let mut f = Fixture::with_usd_scale(Some(4));
+    assert_eq!(f.ledger.scale_of(usd()), 4);
+    let (a, b) = (f.a, f.b);
+    let payer_before = f.position(a);
+    ok(f.prepare(1, a, b, "60.1234"));
+    ok(f.commit(1, 2));
+    let payer = f.position(a);
+    assert_eq!(payer.position - payer_before.position, 601_234);
+    assert_eq!(f.ledger.decimal(usd(), 601_234).to_string(), "60.1234");
+    // The deposit of 500 shows with the ISO decimals.
+    assert_eq!(f.ledger.decimal(usd(), 5_000_000).to_string(), "500.00");
+    // A fifth decimal is refused and changes nothing.
+    f.refused_unchanged(prepare_cmd(2, a, b, "1.00001"), 3100);
+    // In a currency kept at its ISO unit, a third decimal is still refused.
+    let mut cents = Fixture::new();
+    let (a, b) = (cents.a, cents.b);
+    cents.refused_unchanged(prepare_cmd(3, a, b, "60.1234"), 3100);
+}
+
+#[test]
+fn a_currency_cannot_be_kept_coarser_than_its_iso_unit_or_finer_than_the_limit() {
+    let mut ledger = Ledger::new();
+    let mut events = Vec::new();
+    let kwd = Currency::parse("KWD").expect("KWD");
+    for scale in [2, 9] {
+        let out = ledger.apply(
+            &Command::EnableCurrency {
+                currency: kwd,
+                scale: Some(scale),
+            },
+            &mut events,
+        );
+        assert_eq!(
+            out.result.map_err(|e| e.code()).err(),
+            Some(3100),
+            "{scale}"
+        );
+        assert!(ledger.hub_currency(kwd).is_none());
+    }
+    assert!(events.is_empty());
+    ok(ledger.apply(
+        &Command::EnableCurrency {
+            currency: kwd,
+            scale: Some(3),
+        },
+        &mut events,
+    ));
+    assert_eq!(ledger.scale_of(kwd), 3);
 }

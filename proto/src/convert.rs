@@ -17,8 +17,14 @@ pub fn wire_state(state: TransferState) -> v1::TransferState {
     }
 }
 
-/// A ledger transfer as the participant API shows it.
-pub fn transfer_result(t: &TransferRecord, payer: String, payee: String) -> TransferResult {
+/// A ledger transfer as the participant API shows it; `amount`: its
+/// amount as a decimal (the ledger knows the currency's scale).
+pub fn transfer_result(
+    t: &TransferRecord,
+    amount: rust_decimal::Decimal,
+    payer: String,
+    payee: String,
+) -> TransferResult {
     let fulfilment = match (t.state, t.resolution) {
         (TransferState::Committed, Some(Resolution::Fulfil(f))) => text::b64url(&f),
         _ => String::new(),
@@ -35,7 +41,7 @@ pub fn transfer_result(t: &TransferRecord, payer: String, payee: String) -> Tran
         payer_fsp: payer,
         payee_fsp: payee,
         amount: Some(Money {
-            amount: t.currency.to_decimal(t.amount).to_string(),
+            amount: amount.to_string(),
             currency: t.currency.to_string(),
         }),
         condition: text::b64url(&t.condition),

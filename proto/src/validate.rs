@@ -100,7 +100,8 @@ pub fn amount(field: &str, text: &str) -> Result<Decimal, FspiopError> {
     Ok(value)
 }
 
-/// A decimal >= 0 (fees, caps) with at most the currency's decimals.
+/// A decimal >= 0 (fees, caps) with at most the decimals the ledger keeps
+/// (see [`money`]).
 pub fn non_negative_amount(field: &str, text: &str, c: Currency) -> Result<(), FspiopError> {
     let zero = !text.is_empty()
         && text.bytes().all(|b| b == b'0' || b == b'.')
@@ -111,16 +112,20 @@ pub fn non_negative_amount(field: &str, text: &str, c: Currency) -> Result<(), F
         return Ok(());
     }
     let a = amount(field, text)?;
-    c.to_minor(a).map_err(|e| invalid(field, e))?;
+    c.to_units(a, c.ledger_scale())
+        .map_err(|e| invalid(field, e))?;
     Ok(())
 }
 
-/// A `Money`: amount and currency, with the currency's decimals checked.
+/// A `Money`: amount and currency, with at most the decimals the ledger
+/// keeps a currency enabled now at ([`Currency::ledger_scale`]; a currency
+/// enabled by an earlier build, at its ISO minor unit, refuses more in the
+/// ledger).
 pub fn money(field: &str, m: Option<&Money>) -> Result<(Decimal, Currency), FspiopError> {
     let m = m.ok_or_else(|| missing(field))?;
     let c = currency(&format!("{field}.currency"), &m.currency)?;
     let a = amount(&format!("{field}.amount"), &m.amount)?;
-    c.to_minor(a)
+    c.to_units(a, c.ledger_scale())
         .map_err(|e| invalid(&format!("{field}.amount"), e))?;
     Ok((a, c))
 }
@@ -270,15 +275,18 @@ mod tests {
             amount: a.into(),
             currency: c.into(),
         };
+        // Up to the four decimals the ledger keeps, in any currency.
         assert!(money("amount", Some(&m("10.50", "USD"))).is_ok());
+        assert!(money("amount", Some(&m("60.1234", "USD"))).is_ok());
+        assert!(money("amount", Some(&m("10.5", "UGX"))).is_ok());
         assert_eq!(
-            money("amount", Some(&m("10.505", "USD")))
+            money("amount", Some(&m("10.50505", "USD")))
                 .err()
                 .map(|e| e.code),
             Some(3100)
         );
         assert_eq!(
-            money("amount", Some(&m("10.5", "UGX")))
+            money("amount", Some(&m("0.00001", "UGX")))
                 .err()
                 .map(|e| e.code),
             Some(3100)

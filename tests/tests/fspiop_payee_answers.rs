@@ -388,3 +388,95 @@ async fn a_repeat_of_a_transfer_in_progress_is_ignored_and_its_outcome_goes_once
         error.body
     );
 }
+
+/// As Mojaloop's hub takes them (its bug-fix collection #949): a quote and
+/// a transfer of an amount with four decimals, in a currency of two, agree
+/// and commit, and the ledger moves exactly that amount.
+#[tokio::test]
+async fn an_amount_with_four_decimals_is_quoted_and_transferred_in_a_currency_of_two() {
+    let mut p = pair().await;
+    let amount = "60.1234";
+    let quote_id = uuid::Uuid::new_v4().to_string();
+    let quote = json!({
+        "quoteId": quote_id,
+        "transactionId": uuid::Uuid::new_v4().to_string(),
+        "payee": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "254722000001", "fspId": "fsp-b"}},
+        "payer": {"partyIdInfo": {"partyIdType": "MSISDN", "partyIdentifier": "254711000009", "fspId": "fsp-a"}},
+        "amountType": "RECEIVE",
+        "amount": {"amount": amount, "currency": CURRENCY},
+        "transactionType": {"scenario": "TRANSFER", "initiator": "PAYER", "initiatorType": "CONSUMER"},
+    });
+    let (status, answer) =
+        p.a.send(
+            reqwest::Method::POST,
+            "/quotes",
+            "quotes",
+            "1.1",
+            Some(quote),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let asked = next(&mut p.b_rx).await;
+    assert_eq!(asked.path, "/quotes");
+    assert_eq!(asked.body["amount"]["amount"], amount);
+    let condition = URL_SAFE_NO_PAD.encode(Sha256::digest([6u8; 32]));
+    let expiration = harambee_fspiop::convert::format_datetime_ms(now_ms() + 30_000);
+    let (status, _) =
+        p.b.callback_to(
+            &format!("/quotes/{quote_id}"),
+            "quotes",
+            Some("fsp-a"),
+            json!({
+                "transferAmount": {"amount": amount, "currency": CURRENCY},
+                "payeeReceiveAmount": {"amount": amount, "currency": CURRENCY},
+                "expiration": expiration,
+                "ilpPacket": ILP_PACKET,
+                "condition": condition,
+            }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let quoted = next(&mut p.a_rx).await;
+    assert_eq!(quoted.path, format!("/quotes/{quote_id}"));
+    assert_eq!(
+        quoted.body["transferAmount"]["amount"], amount,
+        "{}",
+        quoted.body
+    );
+
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut body = transfer_body(&id);
+    body["amount"]["amount"] = json!(amount);
+    p.prepared_as(&id, &body).await;
+    let status = p
+        .answer(
+            &id,
+            "1.1",
+            json!({
+                "transferState": "COMMITTED",
+                "fulfilment": URL_SAFE_NO_PAD.encode([6u8; 32]),
+                "completedTimestamp": harambee_fspiop::convert::format_datetime_ms(now_ms()),
+            }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let done = next(&mut p.a_rx).await;
+    assert_eq!(done.body["transferState"], "COMMITTED", "{}", done.body);
+    assert_eq!(p.s.position("fsp-a").await.position, amount);
+    assert_eq!(p.s.position("fsp-b").await.position, "-60.1234");
+    // A fifth decimal is more than the ledger keeps: refused at once.
+    let mut five = transfer_body(&uuid::Uuid::new_v4().to_string());
+    five["amount"]["amount"] = json!("1.00001");
+    let (status, answer) =
+        p.a.send(
+            reqwest::Method::POST,
+            "/transfers",
+            "transfers",
+            "1.1",
+            Some(five),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+}

@@ -44,10 +44,15 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new() -> Fixture {
+        Fixture::with_usd_scale(None)
+    }
+
+    /// The fixture with USD kept at `scale` decimals (`None`: cents).
+    pub fn with_usd_scale(scale: Option<u32>) -> Fixture {
         let mut ledger = Ledger::new();
         let mut events = Vec::new();
-        for c in [usd(), ugx()] {
-            ok(ledger.apply(&Command::EnableCurrency { currency: c }, &mut events));
+        for (c, scale) in [(usd(), scale), (ugx(), None)] {
+            ok(ledger.apply(&Command::EnableCurrency { currency: c, scale }, &mut events));
         }
         let mut ids = Vec::new();
         for (name, kind) in [

@@ -245,8 +245,10 @@ pub struct State {
 /// - 3: `pending_terms`, what reserved transfers' prepares carried;
 /// - 4: the directory's typed callback URLs (`callbacks`) and the
 ///   scheme's settlement models (`settlement_models`);
-/// - 5: an account's `active` flag (an operator may deactivate one).
-pub const STATE_SNAPSHOT_VERSION: u32 = 5;
+/// - 5: an account's `active` flag (an operator may deactivate one);
+/// - 6: a hub currency's `scale` (the decimals the ledger keeps it at,
+///   absent for one kept at its ISO minor unit).
+pub const STATE_SNAPSHOT_VERSION: u32 = 6;
 
 /// A snapshot of the whole state, for restart.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -1043,6 +1045,7 @@ mod tests {
             &LogRecord::Ledger(crate::record::LedgerCommand::EnableCurrency {
                 currency: eur,
                 opens_window: false,
+                scale: None,
                 now_ms: 5,
             }),
         );

@@ -237,8 +237,8 @@ pub(crate) fn count(call: &'static str, answer: &Answer) {
 
 /// An amount as central-ledger shows it: a JSON number when it is exact
 /// as one, else its decimal string.
-pub(crate) fn amount(currency: Currency, minor: i128) -> Value {
-    let d = currency.to_decimal(minor).normalize();
+pub(crate) fn amount(ledger: &harambee_ledger::Ledger, currency: Currency, units: i128) -> Value {
+    let d = ledger.decimal(currency, units).normalize();
     serde_json::from_str::<serde_json::Number>(&d.to_string())
         .map(Value::Number)
         .unwrap_or_else(|_| Value::String(d.to_string()))
@@ -283,8 +283,8 @@ fn account_view(st: &State, a: &Account) -> Value {
         "isActive": u8::from(active),
         // A SETTLEMENT account's value moves when a funds out is reserved,
         // not when it is committed, as in central-ledger.
-        "value": amount(a.currency, b.debits_posted + settlement_pending(a) - b.credits_posted),
-        "reservedValue": amount(a.currency, b.debits_pending - b.credits_pending),
+        "value": amount(&st.ledger, a.currency, b.debits_posted + settlement_pending(a) - b.credits_posted),
+        "reservedValue": amount(&st.ledger, a.currency, b.debits_pending - b.credits_pending),
         "changedDate": Value::Null,
     })
 }
@@ -636,7 +636,7 @@ fn limits_of(st: &State, id: ParticipantId) -> Vec<Value> {
                 "currency": v.currency.to_string(),
                 "limit": {
                     "type": "NET_DEBIT_CAP",
-                    "value": amount(v.currency, v.net_debit_cap),
+                    "value": amount(&st.ledger, v.currency, v.net_debit_cap),
                     "alarmPercentage": 10,
                 },
             })
@@ -835,8 +835,8 @@ async fn get_positions(
             .map(|v| {
                 json!({
                     "currency": v.currency.to_string(),
-                    "value": amount(v.currency, v.position),
-                    "reservedValue": amount(v.currency, v.reserved),
+                    "value": amount(&st.ledger, v.currency, v.position),
+                    "reservedValue": amount(&st.ledger, v.currency, v.reserved),
                     "changedDate": Value::Null,
                 })
             })

@@ -195,7 +195,7 @@ fn participant_view(st: &State, x: &Settlement, p: ParticipantId, reason: &str) 
         "state": state_name(a.state),
         "reason": reason,
         "netSettlementAmount": {
-            "amount": amount(x.currency, a.net),
+            "amount": amount(&st.ledger, x.currency, a.net),
             "currency": x.currency.to_string(),
         },
     });

@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 
 use crate::edge::Ctx;
 use harambee_core::record::{DirectoryCommand, LedgerCommand, ParticipantRef, SettlementCommand};
-use harambee_core::state::SettlementReply;
+use harambee_core::state::{SettlementReply, State};
 use harambee_proto::convert::{settlement_state, transfer_result};
 use harambee_proto::validate;
 use harambee_service::auth::credential_hash;
@@ -195,14 +195,16 @@ impl OperatorService {
 
     fn position_info(&self, view: &PositionView) -> Result<PositionInfo> {
         let c = view.currency;
+        let scale = self.ctx.service.read()?.ledger.scale_of(c);
+        let shown = |units: i128| c.from_units(units, scale).to_string();
         Ok(PositionInfo {
             fsp_id: self.ctx.name_of(view.participant)?,
             currency: c.to_string(),
-            position: c.to_decimal(view.position).to_string(),
-            reserved: c.to_decimal(view.reserved).to_string(),
-            liquidity: c.to_decimal(view.liquidity).to_string(),
-            net_debit_cap: c.to_decimal(view.net_debit_cap).to_string(),
-            available: c.to_decimal(view.available).to_string(),
+            position: shown(view.position),
+            reserved: shown(view.reserved),
+            liquidity: shown(view.liquidity),
+            net_debit_cap: shown(view.net_debit_cap),
+            available: shown(view.available),
             settlement_model: SettlementModel::DeferredMultilateralNet as i32,
         })
     }
@@ -249,7 +251,7 @@ impl OperatorService {
             }
             .into(),
             amount: Some(Money {
-                amount: r.currency.to_decimal(r.amount).to_string(),
+                amount: st.ledger.decimal(r.currency, r.amount).to_string(),
                 currency: r.currency.to_string(),
             }),
             state: match r.state {
@@ -306,6 +308,8 @@ impl OperatorService {
 
     fn account(&self, a: &LedgerAccount) -> Result<Account> {
         let c = a.currency;
+        let scale = self.ctx.service.read()?.ledger.scale_of(c);
+        let shown = |units: i128| c.from_units(units, scale).to_string();
         Ok(Account {
             account_id: a.id.0,
             owner: match a.owner {
@@ -321,10 +325,10 @@ impl OperatorService {
                     AccountType::HubMultilateralSettlement
                 }
             } as i32,
-            debits_posted: c.to_decimal(a.balances.debits_posted).to_string(),
-            credits_posted: c.to_decimal(a.balances.credits_posted).to_string(),
-            debits_pending: c.to_decimal(a.balances.debits_pending).to_string(),
-            credits_pending: c.to_decimal(a.balances.credits_pending).to_string(),
+            debits_posted: shown(a.balances.debits_posted),
+            credits_posted: shown(a.balances.credits_posted),
+            debits_pending: shown(a.balances.debits_pending),
+            credits_pending: shown(a.balances.credits_pending),
             active: a.active,
         })
     }
@@ -433,7 +437,7 @@ impl OperatorService {
                         .participant(*p)
                         .map(|x| x.name.clone())
                         .unwrap_or_default(),
-                    net_amount: c.to_decimal(a.net).to_string(),
+                    net_amount: st.ledger.decimal(c, a.net).to_string(),
                     state: settlement_state(a.state) as i32,
                     external_reference: a.external_reference.clone(),
                 })
@@ -504,7 +508,7 @@ fn reason(field: &str, text: &str) -> Result<()> {
 }
 
 /// A settlement window as the Operator API shows it.
-fn window_info(w: &harambee_settlement::Window) -> SettlementWindow {
+fn window_info(st: &State, w: &harambee_settlement::Window) -> SettlementWindow {
     use harambee_settlement::WindowState as S;
     SettlementWindow {
         window_id: w.id.0,
@@ -519,7 +523,7 @@ fn window_info(w: &harambee_settlement::Window) -> SettlementWindow {
         opened: Some(validate::timestamp(w.opened_at_ms)),
         closed: w.closed_at_ms.map(validate::timestamp),
         transfer_count: w.transfers.len() as u64,
-        transfer_amount: w.currency.to_decimal(w.transfer_amount).to_string(),
+        transfer_amount: st.ledger.decimal(w.currency, w.transfer_amount).to_string(),
         reason: w.close_reason.clone(),
     }
 }
@@ -990,7 +994,12 @@ impl OperatorApi for OperatorService {
                     .map(|x| x.name.clone())
                     .unwrap_or_default()
             };
-            Ok(transfer_result(t, name(t.payer), name(t.payee)))
+            Ok(transfer_result(
+                t,
+                st.ledger.decimal(t.currency, t.amount),
+                name(t.payer),
+                name(t.payee),
+            ))
         })
     }
 
@@ -1043,7 +1052,7 @@ impl OperatorApi for OperatorService {
                 .iter()
                 .filter(|w| w.id.0 > after)
                 .filter(|w| currency.is_none_or(|c| w.currency == c))
-                .map(window_info)
+                .map(|w| window_info(&st, w))
                 .filter(|w| state.is_none_or(|s| w.state == s as i32))
                 .take(size + 1)
                 .collect();
@@ -1063,7 +1072,7 @@ impl OperatorApi for OperatorService {
             let st = self.ctx.service.read()?;
             st.settlements
                 .window(harambee_settlement::WindowId(r.window_id))
-                .map(window_info)
+                .map(|w| window_info(&st, w))
                 .ok_or_else(|| {
                     FspiopError::new(
                         ErrorCode::ValidationError,
@@ -1090,7 +1099,7 @@ impl OperatorApi for OperatorService {
                     let st = self.ctx.service.read()?;
                     st.settlements
                         .window(closed)
-                        .map(window_info)
+                        .map(|w| window_info(&st, w))
                         .ok_or_else(|| {
                             FspiopError::new(
                                 ErrorCode::InternalServerError,

@@ -32,7 +32,7 @@ fn count(call: &'static str, result: &std::result::Result<impl Sized, FspiopErro
 
 /// A transfer as the participant API shows it.
 fn shown(view: TransferView) -> TransferResult {
-    transfer_result(&view.record, view.payer, view.payee)
+    transfer_result(&view.record, view.amount, view.payer, view.payee)
 }
 
 impl ParticipantService {

@@ -190,12 +190,12 @@ fn phase(p: PostingPhase) -> v1::PostingPhase {
     }
 }
 
-fn posting(p: &harambee_ledger::Posting) -> Option<v1::Posting> {
+fn posting(state: &State, p: &harambee_ledger::Posting) -> Option<v1::Posting> {
     Some(v1::Posting {
         debit_account: p.debit.0,
         credit_account: p.credit.0,
         currency: p.currency.to_string(),
-        amount: p.currency.to_decimal(p.amount).to_string(),
+        amount: state.ledger.decimal(p.currency, p.amount).to_string(),
         phase: phase(p.phase) as i32,
     })
 }
@@ -222,7 +222,7 @@ pub fn encode(
                  p: &harambee_ledger::Posting| v1::FundsMoved {
         funds_id: harambee_core::text::uuid_string(funds_id.0),
         fsp_id: name(*participant),
-        posting: posting(p),
+        posting: posting(state, p),
     };
     let kind = match event {
         Event::CurrencyEnabled {
@@ -257,7 +257,7 @@ pub fn encode(
             currency: currency.to_string(),
             position_account: position.0,
             settlement_account: settlement.0,
-            net_debit_cap: currency.to_decimal(*net_debit_cap).to_string(),
+            net_debit_cap: state.ledger.decimal(*currency, *net_debit_cap).to_string(),
         }),
         Event::ParticipantActiveSet {
             participant,
@@ -284,7 +284,7 @@ pub fn encode(
         } => Kind::NetDebitCapSet(v1::NetDebitCapSet {
             fsp_id: name(*participant),
             currency: currency.to_string(),
-            net_debit_cap: currency.to_decimal(*net_debit_cap).to_string(),
+            net_debit_cap: state.ledger.decimal(*currency, *net_debit_cap).to_string(),
         }),
         Event::FundsIn {
             funds_id,
@@ -317,7 +317,7 @@ pub fn encode(
             payer_fsp: name(*payer),
             payee_fsp: name(*payee),
             expires_at_ms: *expires_at_ms,
-            posting: posting(p),
+            posting: posting(state, p),
         }),
         Event::TransferRefused {
             transfer_id,
@@ -339,7 +339,7 @@ pub fn encode(
             transfer_id: harambee_core::text::uuid_string(transfer_id.0),
             payer_fsp: name(*payer),
             payee_fsp: name(*payee),
-            posting: posting(p),
+            posting: posting(state, p),
         }),
         Event::TransferAborted {
             transfer_id,
@@ -353,7 +353,7 @@ pub fn encode(
             payer_fsp: name(*payer),
             payee_fsp: name(*payee),
             reason: u32::from(*reason),
-            posting: posting(p),
+            posting: posting(state, p),
         }),
         Event::SettlementModelSet {
             participant,
@@ -371,7 +371,7 @@ pub fn encode(
         } => Kind::SettlementPosted(v1::SettlementPosted {
             settlement_id: *settlement_id,
             fsp_id: name(*participant),
-            posting: posting(p),
+            posting: posting(state, p),
         }),
     };
     v1::LedgerEvent {

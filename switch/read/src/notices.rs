@@ -20,15 +20,20 @@ pub fn materialize(state: &State, draft: &NoticeDraft) -> Option<(String, Notifi
     let name = |id: ParticipantId| state.ledger.participant_name(id).map(str::to_string);
     let recipient = name(draft.participant)?;
     let money = |currency: Currency, amount: i128| Money {
-        amount: currency.to_decimal(amount).to_string(),
+        amount: state.ledger.decimal(currency, amount).to_string(),
         currency: currency.to_string(),
     };
-    let amount_text = |currency: Currency, amount: i128| currency.to_decimal(amount).to_string();
+    let amount_text =
+        |currency: Currency, amount: i128| state.ledger.decimal(currency, amount).to_string();
     let kind = match &draft.kind {
         NoticeKind::TransferCommitted(id) | NoticeKind::TransferAborted(id) => {
             let t = state.ledger.transfer(*id)?;
-            let result =
-                harambee_proto::convert::transfer_result(t, name(t.payer)?, name(t.payee)?);
+            let result = harambee_proto::convert::transfer_result(
+                t,
+                state.ledger.decimal(t.currency, t.amount),
+                name(t.payer)?,
+                name(t.payee)?,
+            );
             if matches!(draft.kind, NoticeKind::TransferCommitted(_)) {
                 Kind::TransferCommitted(result)
             } else {

@@ -823,7 +823,7 @@ fn row(
         payer: name(t.payer),
         payee: name(t.payee),
         currency: t.currency.to_string(),
-        amount: t.currency.to_decimal(t.amount).to_string(),
+        amount: ctx_state.ledger.decimal(t.currency, t.amount).to_string(),
         state: state_name(t.state).to_string(),
         reason: t.reason,
         condition: harambee_core::text::b64url(&t.condition),
@@ -852,10 +852,10 @@ fn position_rows<'a>(
             Some(PositionRow {
                 fsp_id: name,
                 currency: c.to_string(),
-                position: c.to_decimal(view.position).to_string(),
-                reserved: c.to_decimal(view.reserved).to_string(),
-                liquidity: c.to_decimal(view.liquidity).to_string(),
-                net_debit_cap: c.to_decimal(view.net_debit_cap).to_string(),
+                position: st.ledger.decimal(c, view.position).to_string(),
+                reserved: st.ledger.decimal(c, view.reserved).to_string(),
+                liquidity: st.ledger.decimal(c, view.liquidity).to_string(),
+                net_debit_cap: st.ledger.decimal(c, view.net_debit_cap).to_string(),
                 log_offset,
             })
         })
@@ -1016,7 +1016,10 @@ pub fn posting_rows(st: &State, batches: &[Arc<EventBatch>]) -> Vec<PostingRow> 
                 credit_owner,
                 credit_type: credit_type.to_string(),
                 currency: posting.currency.to_string(),
-                amount: posting.currency.to_decimal(posting.amount).to_string(),
+                amount: st
+                    .ledger
+                    .decimal(posting.currency, posting.amount)
+                    .to_string(),
                 phase: phase_name(posting.phase).to_string(),
             })
         })

@@ -30,7 +30,7 @@ pub fn settlement_report(
             .map(|x| x.name.clone())
             .unwrap_or_default()
     };
-    let amount = |v: i128| c.to_decimal(v).to_string();
+    let amount = |v: i128| st.ledger.decimal(c, v).to_string();
     let (slug, header, rows): (&str, &[&str], Vec<Vec<String>>) = match kind {
         ReportKind::NetPositions => (
             "net-positions",

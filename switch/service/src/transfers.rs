@@ -80,6 +80,8 @@ pub struct Prepare {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransferView {
     pub record: TransferRecord,
+    /// The record's amount as a decimal.
+    pub amount: rust_decimal::Decimal,
     pub payer: String,
     pub payee: String,
 }
@@ -322,6 +324,7 @@ impl Transfers {
         }
         Ok(TransferView {
             record: t.clone(),
+            amount: st.ledger.decimal(t.currency, t.amount),
             payer,
             payee,
         })
@@ -463,7 +466,7 @@ impl Transfers {
                         transfer_id: id,
                         payer: name(t.payer)?,
                         payee: name(t.payee)?,
-                        amount: t.currency.to_decimal(t.amount),
+                        amount: st.ledger.decimal(t.currency, t.amount),
                         currency: t.currency,
                         condition: t.condition,
                         expires_at_ms: t.expires_at_ms,

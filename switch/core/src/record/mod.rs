@@ -96,6 +96,9 @@ pub enum LedgerCommand {
         /// records without it (older ones) leave the first window to the
         /// first commit, as the builds that wrote them did.
         opens_window: bool,
+        /// The decimals the ledger keeps the currency's amounts at; `None`
+        /// in records older than the field: its ISO minor unit.
+        scale: Option<u32>,
         now_ms: i64,
     },
     CreateParticipant {
@@ -189,12 +192,14 @@ pub enum LedgerCommand {
 }
 
 impl LedgerCommand {
-    /// Enables `currency`, opening its first settlement window with it:
-    /// the command every writer issues.
+    /// Enables `currency`, opening its first settlement window with it,
+    /// its amounts kept at [`Currency::ledger_scale`] decimals: the command
+    /// every writer issues.
     pub fn enable_currency(currency: Currency, now_ms: i64) -> LedgerCommand {
         LedgerCommand::EnableCurrency {
             currency,
             opens_window: true,
+            scale: Some(currency.ledger_scale()),
             now_ms,
         }
     }
@@ -228,8 +233,11 @@ impl LedgerCommand {
         use LedgerCommand as L;
         let id = |p: &ParticipantRef| p.resolve(ledger);
         match self {
-            L::EnableCurrency { currency, .. } => Command::EnableCurrency {
+            L::EnableCurrency {
+                currency, scale, ..
+            } => Command::EnableCurrency {
                 currency: *currency,
+                scale: *scale,
             },
             L::CreateParticipant { name, kind, .. } => Command::CreateParticipant {
                 name: name.clone(),
@@ -374,9 +382,10 @@ impl LedgerCommand {
         use LedgerCommand as L;
         let id = |p: &ParticipantId| ParticipantRef::Id(*p);
         Some(match command {
-            Command::EnableCurrency { currency } => L::EnableCurrency {
+            Command::EnableCurrency { currency, scale } => L::EnableCurrency {
                 currency: *currency,
                 opens_window: false,
+                scale: *scale,
                 now_ms: 0,
             },
             Command::CreateParticipant { name, kind } => L::CreateParticipant {
@@ -959,20 +968,22 @@ mod tests {
     }
 
     #[test]
-    fn enabling_a_currency_with_its_first_window_round_trips_and_older_records_read_without() {
+    fn enabling_a_currency_with_its_window_and_scale_round_trips_and_older_records_read_without() {
         let usd = Currency::parse("USD").expect("USD");
         let record = LogRecord::Ledger(LedgerCommand::enable_currency(usd, 1_764_547_200_004));
         let text = record.encode().expect("encodes");
-        assert!(text.contains("\"opens_window\":true"), "{text}");
+        assert!(text.contains("\"opens_window\":true,\"scale\":4"), "{text}");
         assert_eq!(LogRecord::decode(&text).expect("decodes"), record);
-        // A record written before the field existed opens no window.
-        let old = text.replace(",\"opens_window\":true", "");
+        // A record written before the fields existed opens no window and
+        // keeps the currency at its ISO minor unit.
+        let old = text.replace(",\"opens_window\":true,\"scale\":4", "");
         assert_ne!(old, text);
         assert_eq!(
             LogRecord::decode(&old).expect("decodes"),
             LogRecord::Ledger(LedgerCommand::EnableCurrency {
                 currency: usd,
                 opens_window: false,
+                scale: None,
                 now_ms: 1_764_547_200_004,
             })
         );

@@ -251,6 +251,7 @@ fn ledger(l: Ledger) -> Result<LedgerCommand, RecordError> {
         Ledger::EnableCurrency { currency: c } => C::EnableCurrency {
             currency: currency(&c)?,
             opens_window: false,
+            scale: None,
             now_ms: NO_TIME,
         },
         Ledger::CreateParticipant { name, kind } => C::CreateParticipant {

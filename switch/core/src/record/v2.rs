@@ -71,6 +71,10 @@ enum WireRecord {
         /// their currency.
         #[serde(default, skip_serializing_if = "is_false")]
         opens_window: bool,
+        /// The decimals the ledger keeps the currency at; absent (its ISO
+        /// minor unit) in records written before scales were chosen.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scale: Option<u32>,
     },
     CreateParticipant {
         name: String,
@@ -274,10 +278,12 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
             L::EnableCurrency {
                 currency,
                 opens_window,
+                scale,
                 ..
             } => WireRecord::EnableCurrency {
                 currency: currency.to_string(),
                 opens_window: *opens_window,
+                scale: *scale,
             },
             L::CreateParticipant { name, kind, .. } => WireRecord::CreateParticipant {
                 name: name.clone(),
@@ -588,9 +594,11 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
         WireRecord::EnableCurrency {
             currency: c,
             opens_window,
+            scale,
         } => LogRecord::Ledger(L::EnableCurrency {
             currency: currency(&c)?,
             opens_window,
+            scale,
             now_ms,
         }),
         WireRecord::CreateParticipant { name, kind } => LogRecord::Ledger(L::CreateParticipant {
