@@ -526,7 +526,7 @@ impl Runner {
                 let q = self.quote(&mut a, &b, "10").await?;
                 let mut r = Self::prepare(&q, 30_000);
                 r.amount = Some(Money {
-                    amount: "10.001".into(),
+                    amount: "10.00001".into(),
                     currency: self.currency.clone(),
                 });
                 match a.api.prepare_transfer(r).await {

@@ -46,7 +46,7 @@ const PREPARE_CASES: &[Case] = &[
         code: 3100,
         edit: |r| {
             r.amount = Some(Money {
-                amount: "10.001".into(),
+                amount: "10.00001".into(),
                 currency: CURRENCY.into(),
             })
         },
@@ -263,7 +263,7 @@ async fn bad_quote_fields_are_refused() {
             3100,
             Box::new(|r| {
                 r.amount = Some(Money {
-                    amount: "1.234".into(),
+                    amount: "1.23456".into(),
                     currency: CURRENCY.into(),
                 })
             }),

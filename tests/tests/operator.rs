@@ -117,7 +117,7 @@ async fn funds_in_and_out_with_reserve_commit_abort() {
     assert_eq!(
         code(
             &s.op
-                .funds_in(op_req(funds("bank-a", "1.001")))
+                .funds_in(op_req(funds("bank-a", "1.00001")))
                 .await
                 .expect_err("decimals")
         ),
