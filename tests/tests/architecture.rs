@@ -12,6 +12,7 @@ use std::process::Command;
 /// dependencies lie in lower layers only.
 const LAYERS: &[(&str, u32)] = &[
     ("harambee-ledger", 0),
+    ("harambee-iso8583", 0),
     ("harambee-settlement", 1),
     ("harambee-core", 2),
     ("harambee-log", 3),
@@ -53,7 +54,12 @@ const SWITCH_CRATES: &[&str] = &[
 const WIRE_FREE: &[&str] = &["harambee-core", "harambee-log", "harambee-engine"];
 
 /// The pure crates: no I/O, no clock, no async runtime, no wire format.
-const PURE: &[&str] = &["harambee-ledger", "harambee-settlement", "harambee-core"];
+const PURE: &[&str] = &[
+    "harambee-ledger",
+    "harambee-settlement",
+    "harambee-core",
+    "harambee-iso8583",
+];
 
 /// What a pure crate may not depend on.
 const IMPURE: &[&str] = &[
