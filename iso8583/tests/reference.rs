@@ -94,3 +94,29 @@ fn a_sign_on_in_the_binary_dialect_is_written_as_the_dialect_says() {
     want.extend_from_slice(&[0x00, 0x01]); // 70: n3, a leading zero nibble
     assert_eq!(packed, want);
 }
+
+/// The sizes docs/PERFORMANCE.md gives for the benchmark's 0200.
+#[test]
+fn the_benchmarks_0200_is_139_bytes_in_ascii_and_93_in_binary() {
+    let mut m = Message::new(harambee_iso8583::Mti::new(b"0200").expect("mti"));
+    m.set(3, "400000")
+        .set(4, "000000001050")
+        .set(7, "1202101500")
+        .set(11, "004711")
+        .set(12, "101500")
+        .set(13, "1202")
+        .set(32, "60001")
+        .set(37, "633610004711")
+        .set(41, "TERM0001")
+        .set(49, "404")
+        .set(102, "0012345678901")
+        .set(103, "254700000001");
+    assert_eq!(
+        encode(&Dialect::ascii_1987(), &m).expect("encodes").len(),
+        139
+    );
+    assert_eq!(
+        encode(&Dialect::binary_1987(), &m).expect("encodes").len(),
+        93
+    );
+}
