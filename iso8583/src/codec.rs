@@ -7,6 +7,26 @@ use crate::dialect::{
 use crate::error::{DecodeError, EncodeError, Part};
 use crate::message::{FIELDS_MAX, Message, Mti};
 
+/// The MTI at the start of `bytes`, if it can be read (to answer a
+/// message whose fields cannot be: its response with 39=30).
+pub fn peek_mti(dialect: &Dialect, bytes: &[u8]) -> Option<Mti> {
+    match dialect.mti {
+        NumericEncoding::Ascii => Mti::new(bytes.get(..4)?),
+        NumericEncoding::Bcd => {
+            let raw = bytes.get(..2)?;
+            let mut digits = [0u8; 4];
+            for (i, d) in digits.iter_mut().enumerate() {
+                let nibble = (raw[i / 2] >> (4 * (1 - i % 2))) & 0x0f;
+                if nibble > 9 {
+                    return None;
+                }
+                *d = b'0' + nibble;
+            }
+            Mti::new(&digits)
+        }
+    }
+}
+
 /// Decodes one whole message: every byte of `bytes` must belong to it.
 pub fn decode(dialect: &Dialect, bytes: &[u8]) -> Result<Message, DecodeError> {
     let (message, used) = decode_prefix(dialect, bytes)?;

@@ -26,7 +26,7 @@ mod error;
 mod framing;
 mod message;
 
-pub use codec::{decode, decode_prefix, encode};
+pub use codec::{decode, decode_prefix, encode, peek_mti};
 pub use dialect::{
     BinaryEncoding, BitmapEncoding, Class, Dialect, DialectError, FieldSpec, LengthKind,
     NumericEncoding, PrefixEncoding,

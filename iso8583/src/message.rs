@@ -26,9 +26,9 @@ impl Mti {
         std::str::from_utf8(&self.0).unwrap_or("????")
     }
 
-    /// The response's MTI: the function digit plus one ("0200" -> "0210"),
-    /// or `None` for an MTI that is itself a response or an advice
-    /// response.
+    /// The response's MTI: the function digit plus one, from the original
+    /// (not the repeat) origin ("0200" and its repeat "0201" -> "0210"), or
+    /// `None` for an MTI that is itself a response or an advice response.
     pub fn response(&self) -> Option<Mti> {
         let function = self.0[2] - b'0';
         if function % 2 == 1 || function >= 8 {
@@ -36,6 +36,7 @@ impl Mti {
         }
         let mut m = self.0;
         m[2] += 1;
+        m[3] = b'0' + ((m[3] - b'0') & !1);
         Some(Mti(m))
     }
 }

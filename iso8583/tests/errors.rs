@@ -28,6 +28,22 @@ fn ascii() -> Dialect {
 }
 
 #[test]
+fn the_mti_of_a_message_whose_fields_are_bad_can_still_be_read() {
+    for d in [Dialect::ascii_1987(), Dialect::binary_1987()] {
+        let mut raw = encode(&d, &financial()).expect("encodes");
+        let len = raw.len();
+        raw[len - 3] = 0xff;
+        assert!(decode(&d, &raw).is_err());
+        assert_eq!(harambee_iso8583::peek_mti(&d, &raw), Mti::new(b"0200"));
+        assert_eq!(
+            harambee_iso8583::peek_mti(&d, &[0xff, 0xff, 0xff, 0xff]),
+            None
+        );
+        assert_eq!(harambee_iso8583::peek_mti(&d, b"0"), None);
+    }
+}
+
+#[test]
 fn a_bad_mti_is_named() {
     let mut raw = encode(&ascii(), &financial()).expect("encodes");
     raw[1] = b'X';

@@ -71,6 +71,25 @@ impl Currency {
         self.0
     }
 
+    /// The ISO 4217 numeric code (840 for USD, 404 for KES), as ISO 8583
+    /// carries currencies.
+    pub fn numeric(&self) -> u16 {
+        // `parse` guarantees the code is in the table.
+        ISO_4217
+            .binary_search_by(|(c, _, _)| (**c).cmp(&self.0))
+            .map(|i| ISO_4217[i].2)
+            .unwrap_or(0)
+    }
+
+    /// The currency of an ISO 4217 numeric code ("404" -> KES).
+    pub fn from_numeric(code: u16) -> Result<Currency, LedgerError> {
+        ISO_4217
+            .iter()
+            .find(|(_, _, n)| *n == code)
+            .map(|(c, _, _)| Currency(**c))
+            .ok_or_else(|| LedgerError::UnknownCurrency(format!("{code:03}")))
+    }
+
     /// Number of decimal places of the minor unit (2 for USD, 0 for UGX).
     pub fn scale(&self) -> u32 {
         // `parse` guarantees the code is in the table.
@@ -168,43 +187,57 @@ impl From<Currency> for String {
     }
 }
 
-/// ISO 4217 active codes with their minor units (list one, 2024 edition).
+/// ISO 4217 active codes with their minor units and numeric codes (list
+/// one, 2024 edition).
 /// Funds codes and precious metals without a minor unit are left out: they
 /// cannot be transferred through the switch.
 #[rustfmt::skip]
-const ISO_4217: &[(&[u8; 3], u8)] = &[
-    (b"AED", 2), (b"AFN", 2), (b"ALL", 2), (b"AMD", 2), (b"ANG", 2), (b"AOA", 2),
-    (b"ARS", 2), (b"AUD", 2), (b"AWG", 2), (b"AZN", 2), (b"BAM", 2), (b"BBD", 2),
-    (b"BDT", 2), (b"BGN", 2), (b"BHD", 3), (b"BIF", 0), (b"BMD", 2), (b"BND", 2),
-    (b"BOB", 2), (b"BRL", 2), (b"BSD", 2), (b"BTN", 2), (b"BWP", 2), (b"BYN", 2),
-    (b"BZD", 2), (b"CAD", 2), (b"CDF", 2), (b"CHF", 2), (b"CLF", 4), (b"CLP", 0),
-    (b"CNY", 2), (b"COP", 2), (b"CRC", 2), (b"CUP", 2), (b"CVE", 2), (b"CZK", 2),
-    (b"DJF", 0), (b"DKK", 2), (b"DOP", 2), (b"DZD", 2), (b"EGP", 2), (b"ERN", 2),
-    (b"ETB", 2), (b"EUR", 2), (b"FJD", 2), (b"FKP", 2), (b"GBP", 2), (b"GEL", 2),
-    (b"GHS", 2), (b"GIP", 2), (b"GMD", 2), (b"GNF", 0), (b"GTQ", 2), (b"GYD", 2),
-    (b"HKD", 2), (b"HNL", 2), (b"HTG", 2), (b"HUF", 2), (b"IDR", 2), (b"ILS", 2),
-    (b"INR", 2), (b"IQD", 3), (b"IRR", 2), (b"ISK", 0), (b"JMD", 2), (b"JOD", 3),
-    (b"JPY", 0), (b"KES", 2), (b"KGS", 2), (b"KHR", 2), (b"KMF", 0), (b"KPW", 2),
-    (b"KRW", 0), (b"KWD", 3), (b"KYD", 2), (b"KZT", 2), (b"LAK", 2), (b"LBP", 2),
-    (b"LKR", 2), (b"LRD", 2), (b"LSL", 2), (b"LYD", 3), (b"MAD", 2), (b"MDL", 2),
-    (b"MGA", 2), (b"MKD", 2), (b"MMK", 2), (b"MNT", 2), (b"MOP", 2), (b"MRU", 2),
-    (b"MUR", 2), (b"MVR", 2), (b"MWK", 2), (b"MXN", 2), (b"MYR", 2), (b"MZN", 2),
-    (b"NAD", 2), (b"NGN", 2), (b"NIO", 2), (b"NOK", 2), (b"NPR", 2), (b"NZD", 2),
-    (b"OMR", 3), (b"PAB", 2), (b"PEN", 2), (b"PGK", 2), (b"PHP", 2), (b"PKR", 2),
-    (b"PLN", 2), (b"PYG", 0), (b"QAR", 2), (b"RON", 2), (b"RSD", 2), (b"RUB", 2),
-    (b"RWF", 0), (b"SAR", 2), (b"SBD", 2), (b"SCR", 2), (b"SDG", 2), (b"SEK", 2),
-    (b"SGD", 2), (b"SHP", 2), (b"SLE", 2), (b"SOS", 2), (b"SRD", 2), (b"SSP", 2),
-    (b"STN", 2), (b"SVC", 2), (b"SYP", 2), (b"SZL", 2), (b"THB", 2), (b"TJS", 2),
-    (b"TMT", 2), (b"TND", 3), (b"TOP", 2), (b"TRY", 2), (b"TTD", 2), (b"TWD", 2),
-    (b"TZS", 2), (b"UAH", 2), (b"UGX", 0), (b"USD", 2), (b"UYI", 0), (b"UYU", 2),
-    (b"UYW", 4), (b"UZS", 2), (b"VED", 2), (b"VES", 2), (b"VND", 0), (b"VUV", 0),
-    (b"WST", 2), (b"XAF", 0), (b"XCD", 2), (b"XOF", 0), (b"XPF", 0), (b"YER", 2),
-    (b"ZAR", 2), (b"ZMW", 2), (b"ZWG", 2),
+const ISO_4217: &[(&[u8; 3], u8, u16)] = &[
+    (b"AED", 2, 784), (b"AFN", 2, 971), (b"ALL", 2, 8), (b"AMD", 2, 51),
+    (b"ANG", 2, 532), (b"AOA", 2, 973), (b"ARS", 2, 32), (b"AUD", 2, 36),
+    (b"AWG", 2, 533), (b"AZN", 2, 944), (b"BAM", 2, 977), (b"BBD", 2, 52),
+    (b"BDT", 2, 50), (b"BGN", 2, 975), (b"BHD", 3, 48), (b"BIF", 0, 108),
+    (b"BMD", 2, 60), (b"BND", 2, 96), (b"BOB", 2, 68), (b"BRL", 2, 986),
+    (b"BSD", 2, 44), (b"BTN", 2, 64), (b"BWP", 2, 72), (b"BYN", 2, 933),
+    (b"BZD", 2, 84), (b"CAD", 2, 124), (b"CDF", 2, 976), (b"CHF", 2, 756),
+    (b"CLF", 4, 990), (b"CLP", 0, 152), (b"CNY", 2, 156), (b"COP", 2, 170),
+    (b"CRC", 2, 188), (b"CUP", 2, 192), (b"CVE", 2, 132), (b"CZK", 2, 203),
+    (b"DJF", 0, 262), (b"DKK", 2, 208), (b"DOP", 2, 214), (b"DZD", 2, 12),
+    (b"EGP", 2, 818), (b"ERN", 2, 232), (b"ETB", 2, 230), (b"EUR", 2, 978),
+    (b"FJD", 2, 242), (b"FKP", 2, 238), (b"GBP", 2, 826), (b"GEL", 2, 981),
+    (b"GHS", 2, 936), (b"GIP", 2, 292), (b"GMD", 2, 270), (b"GNF", 0, 324),
+    (b"GTQ", 2, 320), (b"GYD", 2, 328), (b"HKD", 2, 344), (b"HNL", 2, 340),
+    (b"HTG", 2, 332), (b"HUF", 2, 348), (b"IDR", 2, 360), (b"ILS", 2, 376),
+    (b"INR", 2, 356), (b"IQD", 3, 368), (b"IRR", 2, 364), (b"ISK", 0, 352),
+    (b"JMD", 2, 388), (b"JOD", 3, 400), (b"JPY", 0, 392), (b"KES", 2, 404),
+    (b"KGS", 2, 417), (b"KHR", 2, 116), (b"KMF", 0, 174), (b"KPW", 2, 408),
+    (b"KRW", 0, 410), (b"KWD", 3, 414), (b"KYD", 2, 136), (b"KZT", 2, 398),
+    (b"LAK", 2, 418), (b"LBP", 2, 422), (b"LKR", 2, 144), (b"LRD", 2, 430),
+    (b"LSL", 2, 426), (b"LYD", 3, 434), (b"MAD", 2, 504), (b"MDL", 2, 498),
+    (b"MGA", 2, 969), (b"MKD", 2, 807), (b"MMK", 2, 104), (b"MNT", 2, 496),
+    (b"MOP", 2, 446), (b"MRU", 2, 929), (b"MUR", 2, 480), (b"MVR", 2, 462),
+    (b"MWK", 2, 454), (b"MXN", 2, 484), (b"MYR", 2, 458), (b"MZN", 2, 943),
+    (b"NAD", 2, 516), (b"NGN", 2, 566), (b"NIO", 2, 558), (b"NOK", 2, 578),
+    (b"NPR", 2, 524), (b"NZD", 2, 554), (b"OMR", 3, 512), (b"PAB", 2, 590),
+    (b"PEN", 2, 604), (b"PGK", 2, 598), (b"PHP", 2, 608), (b"PKR", 2, 586),
+    (b"PLN", 2, 985), (b"PYG", 0, 600), (b"QAR", 2, 634), (b"RON", 2, 946),
+    (b"RSD", 2, 941), (b"RUB", 2, 643), (b"RWF", 0, 646), (b"SAR", 2, 682),
+    (b"SBD", 2, 90), (b"SCR", 2, 690), (b"SDG", 2, 938), (b"SEK", 2, 752),
+    (b"SGD", 2, 702), (b"SHP", 2, 654), (b"SLE", 2, 925), (b"SOS", 2, 706),
+    (b"SRD", 2, 968), (b"SSP", 2, 728), (b"STN", 2, 930), (b"SVC", 2, 222),
+    (b"SYP", 2, 760), (b"SZL", 2, 748), (b"THB", 2, 764), (b"TJS", 2, 972),
+    (b"TMT", 2, 934), (b"TND", 3, 788), (b"TOP", 2, 776), (b"TRY", 2, 949),
+    (b"TTD", 2, 780), (b"TWD", 2, 901), (b"TZS", 2, 834), (b"UAH", 2, 980),
+    (b"UGX", 0, 800), (b"USD", 2, 840), (b"UYI", 0, 940), (b"UYU", 2, 858),
+    (b"UYW", 4, 927), (b"UZS", 2, 860), (b"VED", 2, 926), (b"VES", 2, 928),
+    (b"VND", 0, 704), (b"VUV", 0, 548), (b"WST", 2, 882), (b"XAF", 0, 950),
+    (b"XCD", 2, 951), (b"XOF", 0, 952), (b"XPF", 0, 953), (b"YER", 2, 886),
+    (b"ZAR", 2, 710), (b"ZMW", 2, 967), (b"ZWG", 2, 924),
 ];
 
 fn iso_scale(code: [u8; 3]) -> Option<u32> {
     ISO_4217
-        .binary_search_by(|(c, _)| (**c).cmp(&code))
+        .binary_search_by(|(c, _, _)| (**c).cmp(&code))
         .ok()
         .map(|i| u32::from(ISO_4217[i].1))
 }
@@ -221,6 +254,25 @@ mod tests {
     #[test]
     fn table_is_sorted_so_binary_search_works() {
         assert!(ISO_4217.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn numeric_codes_are_unique_and_map_both_ways() {
+        let mut numbers: Vec<u16> = ISO_4217.iter().map(|(_, _, n)| *n).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        assert_eq!(numbers.len(), ISO_4217.len());
+        for (code, _, n) in ISO_4217 {
+            let c = Currency::parse(std::str::from_utf8(*code).expect("ascii")).expect("parses");
+            assert_eq!(c.numeric(), *n);
+            assert_eq!(Currency::from_numeric(*n).ok(), Some(c));
+        }
+        assert_eq!(Currency::parse("KES").map(|c| c.numeric()).ok(), Some(404));
+        assert_eq!(Currency::parse("USD").map(|c| c.numeric()).ok(), Some(840));
+        assert_eq!(
+            Currency::from_numeric(999).map_err(|e| e.code()).err(),
+            Some(3100)
+        );
     }
 
     #[test]

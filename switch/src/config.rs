@@ -24,6 +24,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub cluster: ClusterConfig,
     pub fspiop: FspiopConfig,
+    pub iso8583: Iso8583Config,
 }
 
 /// `[api]`: where the switch listens, and who may operate it.
@@ -163,6 +164,112 @@ pub struct FspiopConfig {
     /// every FSPIOP message with a body from a participant must carry its
     /// valid `FSPIOP-Signature` (3105 otherwise). Empty: not checked.
     pub jws_verification_keys: String,
+}
+
+/// `[iso8583]`: the gateway for legacy bank hosts (ISO 8583:1987 over
+/// TCP).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Iso8583Config {
+    /// Where the gateway listens; empty (the default) to disable.
+    pub listen: String,
+    /// `ascii-1987` (hex bitmaps, ASCII numerics), `binary-1987` (binary
+    /// bitmaps, BCD numerics), or the path of a dialect JSON file.
+    pub dialect: String,
+    /// The length header: `binary2` (2 bytes big-endian), `ascii4` (4
+    /// digits) or `none`.
+    pub framing: String,
+    /// The hosts, each `INSTITUTION_ID=PARTICIPANT@ADDRESS[;ADDRESS...]`:
+    /// the institution id it puts in field 32, the participant it acts
+    /// as, and the addresses it may connect from.
+    pub hosts: Vec<String>,
+    /// Connections open at once, all hosts together.
+    pub connections_max: u64,
+    /// Financial requests in flight at once on one connection.
+    pub in_flight_max: u64,
+    /// A connection silent this long is sent an echo test.
+    pub idle_ms: u64,
+    /// An echo test unanswered this long closes the connection.
+    pub echo_timeout_ms: u64,
+    /// How long the transfer of a host's 0200 may take before it expires.
+    pub transfer_expiry_ms: u64,
+    /// The largest message a host may send, in bytes.
+    pub message_max: u64,
+}
+
+impl Default for Iso8583Config {
+    fn default() -> Iso8583Config {
+        Iso8583Config {
+            listen: String::new(),
+            dialect: "ascii-1987".into(),
+            framing: "binary2".into(),
+            hosts: Vec::new(),
+            connections_max: 256,
+            in_flight_max: 64,
+            idle_ms: 30_000,
+            echo_timeout_ms: 10_000,
+            transfer_expiry_ms: 30_000,
+            message_max: 8_192,
+        }
+    }
+}
+
+impl Iso8583Config {
+    /// The gateway's settings, or why they cannot be made.
+    pub fn settings(&self) -> anyhow::Result<harambee_iso8583_gateway::GatewaySettings> {
+        use harambee_iso8583::{Dialect, Framing};
+        let dialect = match self.dialect.as_str() {
+            "ascii-1987" => Dialect::ascii_1987(),
+            "binary-1987" => Dialect::binary_1987(),
+            path => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!("iso8583.dialect {path:?}: not ascii-1987, binary-1987 or a readable file: {e}")
+                })?;
+                Dialect::from_json(&text)
+                    .map_err(|e| anyhow::anyhow!("iso8583.dialect {path:?}: {e}"))?
+            }
+        };
+        let framing = match self.framing.as_str() {
+            "binary2" => Framing::Binary2,
+            "ascii4" => Framing::Ascii4,
+            "none" => Framing::None,
+            other => anyhow::bail!("iso8583.framing {other:?}: expected binary2, ascii4 or none"),
+        };
+        let hosts = self
+            .hosts
+            .iter()
+            .map(|h| harambee_iso8583_gateway::HostBinding::parse(h))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("iso8583.hosts: {e}"))?;
+        let mut institutions: Vec<&str> = hosts.iter().map(|h| h.institution_id.as_str()).collect();
+        institutions.sort_unstable();
+        anyhow::ensure!(
+            institutions.windows(2).all(|w| w[0] != w[1]),
+            "iso8583.hosts: an institution id is bound twice"
+        );
+        for (name, value) in [
+            ("connections_max", self.connections_max),
+            ("in_flight_max", self.in_flight_max),
+            ("idle_ms", self.idle_ms),
+            ("echo_timeout_ms", self.echo_timeout_ms),
+            ("transfer_expiry_ms", self.transfer_expiry_ms),
+            ("message_max", self.message_max),
+        ] {
+            anyhow::ensure!(value > 0, "iso8583.{name} must be > 0");
+        }
+        anyhow::ensure!(
+            self.message_max <= framing.max_len() as u64 && self.message_max <= 65_535,
+            "iso8583.message_max: at most what the framing can announce"
+        );
+        let mut s = harambee_iso8583_gateway::GatewaySettings::new(dialect, framing, hosts);
+        s.connections_max = self.connections_max as usize;
+        s.in_flight_max = self.in_flight_max as usize;
+        s.idle_ms = self.idle_ms;
+        s.echo_timeout_ms = self.echo_timeout_ms;
+        s.transfer_expiry_ms = self.transfer_expiry_ms;
+        s.message_max = self.message_max as usize;
+        Ok(s)
+    }
 }
 
 /// `[cluster]`: several nodes on one Kafka log.
@@ -595,6 +702,72 @@ pub const ENVIRONMENT: &[(&str, &str, Setter)] = &[
         c.cluster.node_name = v;
         Ok(())
     }),
+    ("HARAMBEE_ISO8583_LISTEN", "iso8583.listen", |c, _, v| {
+        c.iso8583.listen = v;
+        Ok(())
+    }),
+    ("HARAMBEE_ISO8583_DIALECT", "iso8583.dialect", |c, _, v| {
+        c.iso8583.dialect = v;
+        Ok(())
+    }),
+    ("HARAMBEE_ISO8583_FRAMING", "iso8583.framing", |c, _, v| {
+        c.iso8583.framing = v;
+        Ok(())
+    }),
+    ("HARAMBEE_ISO8583_HOSTS", "iso8583.hosts", |c, _, v| {
+        // A comma-separated list of INSTITUTION_ID=PARTICIPANT@ADDRESSES.
+        c.iso8583.hosts = v
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .collect();
+        Ok(())
+    }),
+    (
+        "HARAMBEE_ISO8583_CONNECTIONS_MAX",
+        "iso8583.connections_max",
+        |c, n, v| {
+            c.iso8583.connections_max = num(n, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_ISO8583_IN_FLIGHT_MAX",
+        "iso8583.in_flight_max",
+        |c, n, v| {
+            c.iso8583.in_flight_max = num(n, v)?;
+            Ok(())
+        },
+    ),
+    ("HARAMBEE_ISO8583_IDLE_MS", "iso8583.idle_ms", |c, n, v| {
+        c.iso8583.idle_ms = num(n, v)?;
+        Ok(())
+    }),
+    (
+        "HARAMBEE_ISO8583_ECHO_TIMEOUT_MS",
+        "iso8583.echo_timeout_ms",
+        |c, n, v| {
+            c.iso8583.echo_timeout_ms = num(n, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_ISO8583_TRANSFER_EXPIRY_MS",
+        "iso8583.transfer_expiry_ms",
+        |c, n, v| {
+            c.iso8583.transfer_expiry_ms = num(n, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_ISO8583_MESSAGE_MAX",
+        "iso8583.message_max",
+        |c, n, v| {
+            c.iso8583.message_max = num(n, v)?;
+            Ok(())
+        },
+    ),
 ];
 
 impl Config {
@@ -625,6 +798,7 @@ impl Config {
 
     /// Refuses configurations that cannot work.
     pub fn check(&self) -> anyhow::Result<()> {
+        self.iso8583.settings()?;
         anyhow::ensure!(
             self.api.operator_token.len() >= 16,
             "api.operator_token (or HARAMBEE_OPERATOR_TOKEN) must be set, at least 16 characters"

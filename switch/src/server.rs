@@ -57,6 +57,8 @@ pub struct Running {
     pub admin_addr: Option<SocketAddr>,
     /// The FSPIOP v1.1 API, unless `fspiop.listen` is empty.
     pub fspiop_addr: Option<SocketAddr>,
+    /// The ISO 8583 gateway, when `iso8583.listen` is set.
+    pub iso8583_addr: Option<SocketAddr>,
     pub ctx: Ctx,
     /// The read side's store (for tools and tests that read it).
     pub projections: Arc<dyn ProjectionStore>,
@@ -449,7 +451,22 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             stop.clone(),
         )));
     }
-    tracing::info!(%participant_addr, %operator_addr, ?metrics_addr, ?cluster_addr, ?admin_addr, ?fspiop_addr, data_dir = %config.data_dir.display(), "switch started");
+    let iso8583_addr = if config.iso8583.listen.is_empty() {
+        None
+    } else {
+        let settings = config.iso8583.settings()?;
+        let listener = TcpListener::bind(&config.iso8583.listen).await?;
+        let addr = listener.local_addr()?;
+        tracing::info!(gateway = %harambee_iso8583_gateway::describe(addr, &settings), "ISO 8583 gateway listening");
+        tasks.push(tokio::spawn(harambee_iso8583_gateway::serve(
+            listener,
+            service.clone(),
+            settings,
+            stop.clone(),
+        )));
+        Some(addr)
+    };
+    tracing::info!(%participant_addr, %operator_addr, ?metrics_addr, ?cluster_addr, ?admin_addr, ?fspiop_addr, ?iso8583_addr, data_dir = %config.data_dir.display(), "switch started");
     Ok(Running {
         participant_addr,
         operator_addr,
@@ -457,6 +474,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         cluster_addr,
         admin_addr,
         fspiop_addr,
+        iso8583_addr,
         ctx,
         projections: projections_handle,
         shutdown,

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("harambee-service", 6),
     ("harambee-grpc", 7),
     ("harambee-fspiop", 7),
+    ("harambee-iso8583-gateway", 7),
     ("harambee-cluster", 8),
     ("harambee-switch", 9),
     ("harambee-sim", 10),
@@ -31,7 +32,11 @@ const LAYERS: &[(&str, u32)] = &[
 
 /// The adapters: each translates one protocol onto the service layer and
 /// reaches nothing below it.
-const ADAPTERS: &[&str] = &["harambee-grpc", "harambee-fspiop"];
+const ADAPTERS: &[&str] = &[
+    "harambee-grpc",
+    "harambee-fspiop",
+    "harambee-iso8583-gateway",
+];
 
 /// What an adapter may not depend on: the crates below the service layer
 /// that hold or move the switch's state.
@@ -46,6 +51,7 @@ const SWITCH_CRATES: &[&str] = &[
     "harambee-service",
     "harambee-grpc",
     "harambee-fspiop",
+    "harambee-iso8583-gateway",
     "harambee-switch",
 ];
 

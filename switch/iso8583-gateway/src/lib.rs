@@ -1,0 +1,123 @@
+//! The ISO 8583 gateway: legacy bank hosts that speak ISO 8583:1987 over
+//! TCP join the scheme as participants like any other. An adapter on the
+//! service layer: a host's 0200 runs the same lookup, quote and transfer as
+//! a gRPC or FSPIOP participant's requests, through the same ledger,
+//! limits and idempotency.
+//!
+//! - `hosts.rs`: which host is which participant (its institution id,
+//!   field 32, and the addresses it may connect from).
+//! - `session.rs`: one connection: framing, sign-on, echo, limits.
+//! - `acquiring.rs`: a host pays (0200 -> 0210) and the response codes.
+//! - `reply.rs`: the response to a request, the transmission time.
+//!
+//! Architecture invariant: the gateway reaches nothing below the service
+//! layer, and a host acts only as the participant its binding names.
+
+mod acquiring;
+mod hosts;
+mod reply;
+mod session;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use harambee_iso8583::{Dialect, Framing};
+use harambee_service::Service;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+pub use acquiring::{response_code, transfer_id_of};
+pub use hosts::{HostBinding, HostError};
+
+/// How the gateway runs.
+#[derive(Clone, Debug)]
+pub struct GatewaySettings {
+    pub dialect: Arc<Dialect>,
+    pub framing: Framing,
+    pub hosts: Vec<HostBinding>,
+    /// Connections open at once, all hosts together.
+    pub connections_max: usize,
+    /// Financial requests in flight at once on one connection; a request
+    /// over the limit is answered 39=91 at once.
+    pub in_flight_max: usize,
+    /// A connection silent this long is sent an echo test (0800, 70=301).
+    pub idle_ms: u64,
+    /// An echo test unanswered this long closes the connection.
+    pub echo_timeout_ms: u64,
+    /// How long the transfer of a host's 0200 may take before it expires.
+    pub transfer_expiry_ms: u64,
+    /// The largest message a host may send, in bytes.
+    pub message_max: usize,
+}
+
+impl GatewaySettings {
+    pub fn new(dialect: Dialect, framing: Framing, hosts: Vec<HostBinding>) -> GatewaySettings {
+        GatewaySettings {
+            dialect: Arc::new(dialect),
+            framing,
+            hosts,
+            connections_max: 256,
+            in_flight_max: 64,
+            idle_ms: 30_000,
+            echo_timeout_ms: 10_000,
+            transfer_expiry_ms: 30_000,
+            message_max: 8_192,
+        }
+    }
+}
+
+/// Serves hosts on `listener` until `stop` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    service: Arc<Service>,
+    settings: GatewaySettings,
+    mut stop: watch::Receiver<bool>,
+) {
+    let settings = Arc::new(settings);
+    let connections = Arc::new(Semaphore::new(settings.connections_max));
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "iso8583: accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut stop) => break,
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "iso8583: connection refused, {} open already", settings.connections_max);
+            metrics::counter!("harambee_iso8583_connections_refused_total").increment(1);
+            drop(stream);
+            continue;
+        };
+        let Some(host) = hosts::host_at(&settings.hosts, peer) else {
+            tracing::warn!(%peer, "iso8583: a connection from an address no host is bound to, closed");
+            metrics::counter!("harambee_iso8583_connections_refused_total").increment(1);
+            continue;
+        };
+        let (service, settings, stop) = (service.clone(), settings.clone(), stop.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            session::run(stream, peer, host, service, settings, stop).await;
+        });
+    }
+}
+
+/// Resolves when `stop` turns true (or its sender is gone), holding no
+/// borrow of it across an await.
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await.map(|_| ());
+}
+
+/// The address a gateway is bound to, for the logs of the binary.
+pub fn describe(addr: SocketAddr, settings: &GatewaySettings) -> String {
+    format!(
+        "{addr} ({}, framing {:?}, {} hosts)",
+        settings.dialect.name,
+        settings.framing,
+        settings.hosts.len()
+    )
+}

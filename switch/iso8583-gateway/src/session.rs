@@ -1,0 +1,265 @@
+//! One host connection: framing, network management (sign-on, sign-off,
+//! echo), the limit on requests in flight, and the echo test that finds a
+//! dead connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use harambee_iso8583::{Message, Mti, decode, encode, peek_mti};
+use harambee_service::Service;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::GatewaySettings;
+use crate::acquiring::{self, InFlight};
+use crate::hosts::HostBinding;
+use crate::reply::{response_to, transmission_time};
+
+/// Responses queued for one connection's writer.
+const OUTBOX_DEPTH: usize = 1_024;
+
+/// The gateway's own STANs (for its echo tests).
+static STAN: AtomicU32 = AtomicU32::new(0);
+
+fn next_stan() -> String {
+    format!("{:06}", STAN.fetch_add(1, Ordering::Relaxed) % 1_000_000)
+}
+
+struct Connection {
+    peer: SocketAddr,
+    hosts: Arc<Vec<HostBinding>>,
+    service: Arc<Service>,
+    settings: Arc<GatewaySettings>,
+    outbox: mpsc::Sender<Message>,
+    signed_on: bool,
+    in_flight: Arc<Semaphore>,
+    pending: Arc<InFlight>,
+}
+
+/// Serves one connection until the host closes it, it breaks the framing,
+/// it stops answering echo tests, or the gateway stops.
+pub(crate) async fn run(
+    stream: TcpStream,
+    peer: SocketAddr,
+    hosts: Vec<HostBinding>,
+    service: Arc<Service>,
+    settings: Arc<GatewaySettings>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (mut reader, mut writer) = stream.into_split();
+    let (outbox, mut queued) = mpsc::channel::<Message>(OUTBOX_DEPTH);
+    let names: Vec<&str> = hosts.iter().map(|h| h.participant.as_str()).collect();
+    tracing::info!(%peer, hosts = ?names, "iso8583: host connected");
+    metrics::gauge!("harambee_iso8583_connections").increment(1.0);
+    let write_settings = settings.clone();
+    let writer_task = tokio::spawn(async move {
+        while let Some(m) = queued.recv().await {
+            let bytes = match encode(&write_settings.dialect, &m)
+                .map_err(|e| e.to_string())
+                .and_then(|b| write_settings.framing.frame(&b).map_err(|e| e.to_string()))
+            {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(%peer, error = %e, mti = %m.mti, "iso8583: a response that cannot be written");
+                    continue;
+                }
+            };
+            if writer.write_all(&bytes).await.is_err() {
+                break;
+            }
+            metrics::counter!("harambee_iso8583_messages_total", "direction" => "out", "mti" => m.mti.to_string()).increment(1);
+        }
+        let _ = writer.shutdown().await;
+    });
+    let mut c = Connection {
+        peer,
+        hosts: Arc::new(hosts),
+        service,
+        in_flight: Arc::new(Semaphore::new(settings.in_flight_max)),
+        settings,
+        outbox,
+        signed_on: false,
+        pending: Arc::new(InFlight::default()),
+    };
+    let reason = c.read_loop(&mut reader, &mut stop).await;
+    tracing::info!(%peer, %reason, "iso8583: connection closed");
+    metrics::gauge!("harambee_iso8583_connections").decrement(1.0);
+    drop(c);
+    let _ = writer_task.await;
+}
+
+impl Connection {
+    async fn read_loop(
+        &mut self,
+        reader: &mut tokio::net::tcp::OwnedReadHalf,
+        stop: &mut watch::Receiver<bool>,
+    ) -> String {
+        let mut buf: Vec<u8> = Vec::with_capacity(4_096);
+        let mut chunk = vec![0u8; 4_096];
+        let idle = Duration::from_millis(self.settings.idle_ms);
+        let mut echo_sent: Option<Instant> = None;
+        loop {
+            // Every whole message read so far.
+            loop {
+                let limit = self.settings.message_max;
+                match self.settings.framing.split(&buf, limit) {
+                    Ok(Some((start, end))) => {
+                        let message = buf[start..end].to_vec();
+                        buf.drain(..end);
+                        if let Err(reason) = self.take(&message, &mut echo_sent) {
+                            return reason;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return format!("framing: {e}"),
+                }
+                if self.settings.framing == harambee_iso8583::Framing::None {
+                    break;
+                }
+            }
+            if self.settings.framing == harambee_iso8583::Framing::None && !buf.is_empty() {
+                match harambee_iso8583::decode_prefix(&self.settings.dialect, &buf) {
+                    Ok((_, used)) => {
+                        let message = buf[..used].to_vec();
+                        buf.drain(..used);
+                        if let Err(reason) = self.take(&message, &mut echo_sent) {
+                            return reason;
+                        }
+                        continue;
+                    }
+                    Err(e) if e.is_truncated() && buf.len() < self.settings.message_max => {}
+                    Err(e) => {
+                        let message = std::mem::take(&mut buf);
+                        if let Err(reason) = self.refuse_malformed(&message, &e.to_string()) {
+                            return reason;
+                        }
+                    }
+                }
+            }
+            let wait = match echo_sent {
+                Some(at) => Duration::from_millis(self.settings.echo_timeout_ms)
+                    .saturating_sub(at.elapsed()),
+                None => idle,
+            };
+            tokio::select! {
+                read = tokio::time::timeout(wait, reader.read(&mut chunk)) => match read {
+                    Ok(Ok(0)) => return "closed by the host".into(),
+                    Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                    Ok(Err(e)) => return format!("read: {e}"),
+                    Err(_) if echo_sent.is_some() => {
+                        return "no answer to the echo test: dead".into();
+                    }
+                    Err(_) => {
+                        let mut echo = Message::new(Mti::new(b"0800").expect("a constant MTI"));
+                        echo.set(7, transmission_time(self.service.now_ms()))
+                            .set(11, next_stan())
+                            .set(70, "301");
+                        if self.outbox.try_send(echo).is_err() {
+                            return "the outbox is full".into();
+                        }
+                        echo_sent = Some(Instant::now());
+                    }
+                },
+                _ = crate::stopped(stop) => return "the gateway stops".into(),
+            }
+        }
+    }
+
+    fn send(&self, m: Message) -> Result<(), String> {
+        self.outbox
+            .try_send(m)
+            .map_err(|_| "the outbox is full: the host does not read its responses".to_string())
+    }
+
+    /// A message whose fields cannot be read: its response with 39=30 if
+    /// its MTI can be, else the connection closes.
+    fn refuse_malformed(&self, bytes: &[u8], why: &str) -> Result<(), String> {
+        metrics::counter!("harambee_iso8583_malformed_total").increment(1);
+        match peek_mti(&self.settings.dialect, bytes).and_then(|m| m.response()) {
+            Some(response) => {
+                tracing::warn!(peer = %self.peer, error = %why, "iso8583: a malformed message, answered 39=30");
+                let mut r = Message::new(response);
+                r.set(39, "30");
+                self.send(r)
+            }
+            None => Err(format!("a message that cannot be read: {why}")),
+        }
+    }
+
+    /// One whole message from the host.
+    fn take(&mut self, bytes: &[u8], echo_sent: &mut Option<Instant>) -> Result<(), String> {
+        let message = match decode(&self.settings.dialect, bytes) {
+            Ok(m) => m,
+            Err(e) => return self.refuse_malformed(bytes, &e.to_string()),
+        };
+        metrics::counter!("harambee_iso8583_messages_total", "direction" => "in", "mti" => message.mti.to_string()).increment(1);
+        match message.mti.as_bytes() {
+            b"0800" => self.network(&message),
+            b"0810" => {
+                // The answer to our echo test (or a host's to anything).
+                *echo_sent = None;
+                Ok(())
+            }
+            b"0200" | b"0201" => {
+                if !self.signed_on {
+                    return self.send(response_to(&message, acquiring::ECHOED, "91"));
+                }
+                let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+                    return self.send(response_to(&message, acquiring::ECHOED, "91"));
+                };
+                let (service, settings, hosts, pending, outbox) = (
+                    self.service.clone(),
+                    self.settings.clone(),
+                    self.hosts.clone(),
+                    self.pending.clone(),
+                    self.outbox.clone(),
+                );
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    let response =
+                        acquiring::pay(&service, &settings, &hosts, &pending, &message).await;
+                    let code = response.text(39).unwrap_or("96").to_string();
+                    metrics::histogram!("harambee_iso8583_request_seconds", "mti" => "0200")
+                        .record(started.elapsed().as_secs_f64());
+                    metrics::counter!("harambee_iso8583_responses_total", "mti" => "0210", "code" => code).increment(1);
+                    drop(permit);
+                    let _ = outbox.send(response).await;
+                });
+                Ok(())
+            }
+            _ => match message.mti.response() {
+                // Not served yet (reversals, advices, authorizations):
+                // refused with 12, never taken silently.
+                Some(_) => self.send(response_to(&message, acquiring::ECHOED, "12")),
+                None => {
+                    tracing::debug!(peer = %self.peer, mti = %message.mti, "iso8583: a response nobody asked for");
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    /// 0800: sign-on (70=001), sign-off (002), echo (301).
+    fn network(&mut self, m: &Message) -> Result<(), String> {
+        const ECHOED: &[usize] = &[7, 11, 12, 13, 32, 70];
+        let code = match m.text(70) {
+            Some("001") => {
+                self.signed_on = true;
+                tracing::info!(peer = %self.peer, "iso8583: signed on");
+                "00"
+            }
+            Some("002") => {
+                self.signed_on = false;
+                tracing::info!(peer = %self.peer, "iso8583: signed off");
+                "00"
+            }
+            Some("301") => "00",
+            _ => "30",
+        };
+        self.send(response_to(m, ECHOED, code))
+    }
+}

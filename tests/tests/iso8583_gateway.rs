@@ -1,0 +1,260 @@
+//! The ISO 8583 gateway over TCP, as a legacy bank host uses it: it signs
+//! on, pays an MSISDN owned by a gRPC wallet with a 0200, and reads the
+//! outcome in the 0210's field 39; a repeated 0200 never moves money twice;
+//! a host cannot act as another institution; what is not a message is
+//! answered or closed, and other connections go on.
+
+use std::time::Duration;
+
+use harambee_iso8583::{Dialect, Framing, Message, Mti, decode, encode};
+use harambee_tests::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const INSTITUTION: &str = "60001";
+const KES_NUMERIC: &str = "404";
+
+/// A host's connection: ASCII dialect, 2-byte headers (the defaults).
+struct Host {
+    stream: TcpStream,
+    dialect: Dialect,
+    buf: Vec<u8>,
+}
+
+impl Host {
+    async fn connect(s: &TestSwitch) -> Host {
+        let addr = s.running().iso8583_addr.expect("the gateway listens");
+        Host {
+            stream: TcpStream::connect(addr).await.expect("connects"),
+            dialect: Dialect::ascii_1987(),
+            buf: Vec::new(),
+        }
+    }
+
+    async fn send_raw(&mut self, bytes: &[u8]) {
+        let framed = Framing::Binary2.frame(bytes).expect("frames");
+        self.stream.write_all(&framed).await.expect("writes");
+    }
+
+    async fn send(&mut self, m: &Message) {
+        let bytes = encode(&self.dialect, m).expect("encodes");
+        self.send_raw(&bytes).await;
+    }
+
+    /// The next message, or `None` if the gateway closed the connection.
+    async fn next(&mut self) -> Option<Message> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some((start, end)) = Framing::Binary2.split(&self.buf, 65_535).expect("framing")
+            {
+                let m = decode(&self.dialect, &self.buf[start..end])
+                    .expect("the gateway writes messages");
+                self.buf.drain(..end);
+                return Some(m);
+            }
+            let n = tokio::time::timeout(Duration::from_secs(20), self.stream.read(&mut chunk))
+                .await
+                .expect("the gateway answers in time")
+                .unwrap_or(0);
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    async fn call(&mut self, m: &Message) -> Message {
+        self.send(m).await;
+        self.next().await.expect("an answer")
+    }
+}
+
+fn network(stan: &str, code: &str) -> Message {
+    let mut m = Message::new(Mti::new(b"0800").expect("mti"));
+    m.set(7, "1202101500").set(11, stan).set(70, code);
+    m
+}
+
+/// A 0200 of `minor` cents of KES (20_000: 200.00 KES) from account 102 to the MSISDN in 103.
+fn payment(stan: &str, minor: u64, msisdn: &str) -> Message {
+    let mut m = Message::new(Mti::new(b"0200").expect("mti"));
+    m.set(3, "400000")
+        .set(4, format!("{minor:012}"))
+        .set(7, "1202101500")
+        .set(11, stan)
+        .set(12, "101500")
+        .set(13, "1202")
+        .set(32, INSTITUTION)
+        .set(37, format!("633610{stan}"))
+        .set(49, KES_NUMERIC)
+        .set(102, "0012345678901")
+        .set(103, msisdn);
+    m
+}
+
+async fn switch_with_gateway() -> TestSwitch {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = TestSwitch::config(dir.path());
+    config.iso8583.listen = "127.0.0.1:0".into();
+    config.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.1")];
+    TestSwitch::start_with(dir, config).await
+}
+
+#[tokio::test]
+async fn a_signed_on_host_pays_a_grpc_wallet_and_a_repeated_0200_moves_money_once() {
+    let mut s = switch_with_gateway().await;
+    // Liquidity 1000, net debit cap 100.
+    let _bank = s
+        .onboard("legacy-bank", "1000", "100", PayeeBehaviour::Honest)
+        .await;
+    let wallet = s
+        .onboard("wallet-b", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let rejecting = s
+        .onboard("wallet-r", "1000", "1000", PayeeBehaviour::Reject(5104))
+        .await;
+    let mut host = Host::connect(&s).await;
+
+    // Nothing financial before sign-on.
+    let refused = host
+        .call(&payment("000001", 1050, &wallet.customer(0).id))
+        .await;
+    assert_eq!(refused.mti.as_str(), "0210");
+    assert_eq!(refused.text(39), Some("91"), "{refused:?}");
+
+    let signed_on = host.call(&network("000002", "001")).await;
+    assert_eq!(signed_on.mti.as_str(), "0810");
+    assert_eq!(
+        (signed_on.text(39), signed_on.text(11)),
+        (Some("00"), Some("000002"))
+    );
+    let echo = host.call(&network("000003", "301")).await;
+    assert_eq!(echo.text(39), Some("00"));
+
+    // The payment: 10.50 KES to the wallet's customer.
+    let request = payment("000004", 1050, &wallet.customer(0).id);
+    let paid = host.call(&request).await;
+    assert_eq!(paid.mti.as_str(), "0210");
+    assert_eq!(paid.text(39), Some("00"), "{paid:?}");
+    assert_eq!(paid.text(38).map(str::len), Some(6), "an approval code");
+    for n in [3, 4, 7, 11, 32, 37, 49, 102, 103] {
+        assert_eq!(paid.get(n), request.get(n), "field {n} echoed");
+    }
+    assert_eq!(s.position("legacy-bank").await.position, "10.50");
+    assert_eq!(s.position("wallet-b").await.position, "-10.50");
+
+    // The same 0200 again (and as a repeat, 0201): the recorded outcome.
+    let again = host.call(&request).await;
+    assert_eq!(
+        (again.text(39), again.text(38)),
+        (Some("00"), paid.text(38))
+    );
+    let mut repeat = request.clone();
+    repeat.mti = Mti::new(b"0201").expect("mti");
+    let again = host.call(&repeat).await;
+    assert_eq!(again.mti.as_str(), "0210");
+    assert_eq!(again.text(39), Some("00"));
+    assert_eq!(s.position("legacy-bank").await.position, "10.50", "once");
+
+    // The same keys with another amount: 94.
+    let mut changed = request.clone();
+    changed.set(4, "000000002000");
+    assert_eq!(host.call(&changed).await.text(39), Some("94"));
+
+    // The outcomes of the table.
+    let cases: Vec<(Message, &str, &str)> = vec![
+        (
+            payment("000005", 100, "254799999999"),
+            "14",
+            "an alias nobody owns",
+        ),
+        (
+            payment("000006", 100, &rejecting.customer(0).id),
+            "05",
+            "the payee rejects",
+        ),
+        (
+            {
+                let mut m = payment("000007", 100, &wallet.customer(0).id);
+                m.set(3, "010000");
+                m
+            },
+            "12",
+            "a processing code the gateway does not serve",
+        ),
+        (
+            {
+                let mut m = payment("000008", 100, &wallet.customer(0).id);
+                m.set(32, "60002");
+                m
+            },
+            "63",
+            "another institution's id",
+        ),
+        (
+            {
+                let mut m = payment("000009", 100, &wallet.customer(0).id);
+                m.set(49, "999");
+                m
+            },
+            "30",
+            "a currency that is not one",
+        ),
+        (
+            payment("000010", 20_000, &wallet.customer(0).id),
+            "61",
+            "over the net debit cap",
+        ),
+        (
+            payment("000013", 500_000, &wallet.customer(0).id),
+            "51",
+            "over the payer's liquidity",
+        ),
+    ];
+    for (m, code, what) in cases {
+        let answer = host.call(&m).await;
+        assert_eq!(answer.text(39), Some(code), "{what}: {answer:?}");
+        assert_eq!(answer.text(11), m.text(11), "{what}");
+    }
+    assert_eq!(
+        s.position("legacy-bank").await.position,
+        "10.50",
+        "nothing else moved"
+    );
+
+    // Signed off: nothing financial again.
+    assert_eq!(
+        host.call(&network("000011", "002")).await.text(39),
+        Some("00")
+    );
+    let after = host
+        .call(&payment("000012", 100, &wallet.customer(0).id))
+        .await;
+    assert_eq!(after.text(39), Some("91"));
+}
+
+#[tokio::test]
+async fn what_is_not_a_message_is_answered_30_or_closed_and_other_connections_go_on() {
+    let s = switch_with_gateway().await;
+    let mut other = Host::connect(&s).await;
+    assert_eq!(
+        other.call(&network("000001", "001")).await.text(39),
+        Some("00")
+    );
+
+    // A readable MTI with fields that are not: 0210 with 39=30.
+    let mut host = Host::connect(&s).await;
+    host.send_raw(b"0200ZZZZ").await;
+    let answer = host.next().await.expect("an answer");
+    assert_eq!((answer.mti.as_str(), answer.text(39)), ("0210", Some("30")));
+
+    // Garbage: the connection is closed.
+    host.send_raw(b"\x01\x02garbage").await;
+    assert!(host.next().await.is_none(), "closed");
+
+    // The other connection is unaffected.
+    assert_eq!(
+        other.call(&network("000002", "301")).await.text(39),
+        Some("00")
+    );
+}
