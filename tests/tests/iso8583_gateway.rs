@@ -258,3 +258,60 @@ async fn what_is_not_a_message_is_answered_30_or_closed_and_other_connections_go
         Some("00")
     );
 }
+
+/// A transfer the payee leaves unanswered expires (68), even when the host
+/// dropped its connection mid-request; asked again on a new connection,
+/// the repeat gets the recorded outcome. An owner that cannot be reached
+/// is 91.
+#[tokio::test]
+async fn expiry_is_68_across_a_dropped_connection_and_an_unreachable_owner_is_91() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = TestSwitch::config(dir.path());
+    config.iso8583.listen = "127.0.0.1:0".into();
+    config.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.1")];
+    config.iso8583.transfer_expiry_ms = 1_500;
+    let mut s = TestSwitch::start_with(dir, config).await;
+    s.onboard("legacy-bank", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let silent = s
+        .onboard("wallet-s", "1000", "1000", PayeeBehaviour::Silent)
+        .await;
+    let gone = s
+        .onboard("wallet-g", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+
+    // Mid-request, the host goes away.
+    let request = payment("000001", 700, &silent.customer(0).id);
+    let mut first = Host::connect(&s).await;
+    assert_eq!(
+        first.call(&network("000002", "001")).await.text(39),
+        Some("00")
+    );
+    first.send(&request).await;
+    drop(first);
+
+    // A new connection: the repeat waits for the same transfer's outcome.
+    let mut host = Host::connect(&s).await;
+    assert_eq!(
+        host.call(&network("000003", "001")).await.text(39),
+        Some("00")
+    );
+    let expired = host.call(&request).await;
+    assert_eq!(expired.text(39), Some("68"), "{expired:?}");
+    assert_eq!(s.position("legacy-bank").await.position, "0.00");
+
+    // The owner of the alias cannot be reached.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let url = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    s.op.set_endpoint(op_req(harambee_proto::v1::SetEndpointRequest {
+        fsp_id: gone.name.clone(),
+        url,
+    }))
+    .await
+    .expect("set endpoint");
+    let unreachable = host
+        .call(&payment("000004", 700, &gone.customer(0).id))
+        .await;
+    assert_eq!(unreachable.text(39), Some("91"), "{unreachable:?}");
+}

@@ -95,8 +95,9 @@ struct Outcome {
     approval: Option<String>,
 }
 
-/// The requests of a connection in progress, by transfer id: a repeat that
-/// arrives while the first is running waits for its outcome.
+/// The requests in progress, by transfer id, across the gateway's
+/// connections: a repeat that arrives while the first is running waits for
+/// its outcome.
 #[derive(Default)]
 pub(crate) struct InFlight {
     running: Mutex<HashMap<TransferId, Arc<OnceCell<Outcome>>>>,

@@ -75,6 +75,9 @@ pub async fn serve(
 ) {
     let settings = Arc::new(settings);
     let connections = Arc::new(Semaphore::new(settings.connections_max));
+    // Requests in progress, across every connection: a host that repeats a
+    // 0200 on another connection (after a drop, say) waits for the first.
+    let pending = Arc::new(acquiring::InFlight::default());
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -98,10 +101,15 @@ pub async fn serve(
             metrics::counter!("harambee_iso8583_connections_refused_total").increment(1);
             continue;
         };
-        let (service, settings, stop) = (service.clone(), settings.clone(), stop.clone());
+        let (service, settings, stop, pending) = (
+            service.clone(),
+            settings.clone(),
+            stop.clone(),
+            pending.clone(),
+        );
         tokio::spawn(async move {
             let _permit = permit;
-            session::run(stream, peer, host, service, settings, stop).await;
+            session::run(stream, peer, host, service, settings, pending, stop).await;
         });
     }
 }

@@ -47,6 +47,7 @@ pub(crate) async fn run(
     hosts: Vec<HostBinding>,
     service: Arc<Service>,
     settings: Arc<GatewaySettings>,
+    pending: Arc<InFlight>,
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
@@ -83,7 +84,7 @@ pub(crate) async fn run(
         settings,
         outbox,
         signed_on: false,
-        pending: Arc::new(InFlight::default()),
+        pending,
     };
     let reason = c.read_loop(&mut reader, &mut stop).await;
     tracing::info!(%peer, %reason, "iso8583: connection closed");
