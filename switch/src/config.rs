@@ -195,6 +195,9 @@ pub struct Iso8583Config {
     pub transfer_expiry_ms: u64,
     /// The largest message a host may send, in bytes.
     pub message_max: u64,
+    /// The switch's own institution id, in field 32 of the 0200 credits
+    /// it sends hosts that are paid.
+    pub institution_id: String,
 }
 
 impl Default for Iso8583Config {
@@ -210,6 +213,7 @@ impl Default for Iso8583Config {
             echo_timeout_ms: 10_000,
             transfer_expiry_ms: 30_000,
             message_max: 8_192,
+            institution_id: "999".into(),
         }
     }
 }
@@ -260,6 +264,11 @@ impl Iso8583Config {
         anyhow::ensure!(
             self.message_max <= framing.max_len() as u64 && self.message_max <= 65_535,
             "iso8583.message_max: at most what the framing can announce"
+        );
+        anyhow::ensure!(
+            (1..=11).contains(&self.institution_id.len())
+                && self.institution_id.bytes().all(|b| b.is_ascii_digit()),
+            "iso8583.institution_id must be 1 to 11 digits"
         );
         let mut s = harambee_iso8583_gateway::GatewaySettings::new(dialect, framing, hosts);
         s.connections_max = self.connections_max as usize;
@@ -757,6 +766,14 @@ pub const ENVIRONMENT: &[(&str, &str, Setter)] = &[
         "iso8583.transfer_expiry_ms",
         |c, n, v| {
             c.iso8583.transfer_expiry_ms = num(n, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_ISO8583_INSTITUTION_ID",
+        "iso8583.institution_id",
+        |c, _, v| {
+            c.iso8583.institution_id = v;
             Ok(())
         },
     ),

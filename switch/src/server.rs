@@ -118,6 +118,38 @@ impl Running {
 /// Largest Operator API answer (a page of transfers or postings).
 pub const OPERATOR_RESPONSE_MAX_BYTES: usize = 16 << 20;
 
+/// The file in the data directory that holds the key the ISO 8583
+/// gateway derives its hosts' conditions and fulfilments from.
+pub const ISO8583_SECRET_FILE: &str = "iso8583-secret";
+
+/// The gateway's key: read from the data directory, or made (32 random
+/// bytes, owner-only) on the first start.
+fn iso8583_secret(data_dir: &std::path::Path) -> anyhow::Result<[u8; 32]> {
+    let path = data_dir.join(ISO8583_SECRET_FILE);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let text = text.trim();
+        anyhow::ensure!(
+            text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{}: not 64 hex digits",
+            path.display()
+        );
+        let mut key = [0u8; 32];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16)?;
+        }
+        return Ok(key);
+    }
+    let key: [u8; 32] = rand::random();
+    let text: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::create_dir_all(data_dir)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&path)?, text.as_bytes())?;
+    Ok(key)
+}
+
 /// Starts a switch on the embedded backends in `config.data_dir`.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     config.check()?;
@@ -223,6 +255,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         )?))
     };
     // The switch's callbacks to FSPIOP participants, one sender for all.
+    // The ISO 8583 gateway's payee port: its hosts' conditions come from a
+    // key kept in the data directory (made on the first start).
+    let iso8583_payees = Arc::new(harambee_iso8583_gateway::Iso8583Payees::new(
+        iso8583_secret(&config.data_dir)?,
+        &config.iso8583.institution_id,
+    ));
     let callbacks = harambee_fspiop::callbacks::Callbacks::new(signer.clone())
         .with_hub_name(&config.fspiop.hub_name);
     let service = Service::new(
@@ -234,6 +272,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                     channels: channels.clone(),
                 }),
                 fspiop: Arc::new(FspiopPayees::new(pending.clone(), signer.clone())),
+                iso8583: iso8583_payees.clone(),
             }),
             oracle: Arc::new(RoutedOracle {
                 grpc: Arc::new(GrpcOracle {
@@ -461,6 +500,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tasks.push(tokio::spawn(harambee_iso8583_gateway::serve(
             listener,
             service.clone(),
+            iso8583_payees.clone(),
             settings,
             stop.clone(),
         )));

@@ -315,3 +315,119 @@ async fn expiry_is_68_across_a_dropped_connection_and_an_unreachable_owner_is_91
         .await;
     assert_eq!(unreachable.text(39), Some("91"), "{unreachable:?}");
 }
+
+/// Issuing: a gRPC payer pays a customer of a legacy host. The gateway
+/// answers the lookup and the quote on the host's behalf, puts the transfer
+/// to the host as a 0200 credit, and releases the fulfilment only on its
+/// 0210 with 39=00; any other code, or no answer before the expiry, aborts,
+/// and a late 0210 changes nothing. A host that is not signed on cannot be
+/// paid.
+#[tokio::test]
+async fn a_grpc_payer_pays_a_legacy_hosts_customer_only_on_its_approval() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = TestSwitch::config(dir.path());
+    config.iso8583.listen = "127.0.0.1:0".into();
+    config.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.1")];
+    config.transfer.callback_timeout_ms = 1_500;
+    let mut s = TestSwitch::start_with(dir, config).await;
+    let mut payer = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let legacy = s
+        .onboard("legacy-bank", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    // The legacy bank is reached through the gateway.
+    s.op.set_endpoint(op_req(harambee_proto::v1::SetEndpointRequest {
+        fsp_id: "legacy-bank".into(),
+        url: format!("iso8583:{INSTITUTION}"),
+    }))
+    .await
+    .expect("an iso8583 endpoint");
+
+    // Not signed on: the quote is given, the transfer cannot be put (1001).
+    let q = quote(&mut payer, &legacy, "7").await;
+    let t = payer
+        .api
+        .prepare_transfer(prepare_request(&q, 30_000))
+        .await
+        .expect("prepare")
+        .into_inner();
+    assert_eq!(
+        t.state,
+        harambee_proto::v1::TransferState::Aborted as i32,
+        "{t:?}"
+    );
+    assert_eq!(t.error.map(|e| e.error_code).as_deref(), Some("1001"));
+
+    let mut host = Host::connect(&s).await;
+    assert_eq!(
+        host.call(&network("000001", "001")).await.text(39),
+        Some("00")
+    );
+
+    // Approved: committed.
+    for (amount, minor, code, committed) in [
+        ("10.50", "000000001050", "00", true),
+        ("3", "000000000300", "51", false),
+    ] {
+        let q = quote(&mut payer, &legacy, amount).await;
+        assert_eq!(q.payee_fsp, "legacy-bank");
+        let mut api = payer.api.clone();
+        let prepare = prepare_request(&q, 30_000);
+        let paying = tokio::spawn(async move { api.prepare_transfer(prepare).await });
+        let credit = host.next().await.expect("the switch's 0200 credit");
+        assert_eq!(credit.mti.as_str(), "0200");
+        assert_eq!(credit.text(3), Some("400000"));
+        assert_eq!(credit.text(49), Some(KES_NUMERIC));
+        assert_eq!(credit.text(103), Some(legacy.customer(0).id.as_str()));
+        assert_eq!(credit.text(4), Some(minor), "the amount in cents");
+        let mut answer = Message::new(Mti::new(b"0210").expect("mti"));
+        for n in [3, 4, 7, 11, 32, 37, 49, 103] {
+            if let Some(v) = credit.get(n) {
+                answer.set(n, v);
+            }
+        }
+        answer.set(39, code);
+        host.send(&answer).await;
+        let t = paying.await.expect("joins").expect("prepare").into_inner();
+        let want = if committed {
+            harambee_proto::v1::TransferState::Committed
+        } else {
+            harambee_proto::v1::TransferState::Aborted
+        };
+        assert_eq!(t.state, want as i32, "{amount}: {t:?}");
+    }
+    assert_eq!(s.position("legacy-bank").await.position, "-10.50");
+    assert_eq!(s.position("bank-a").await.position, "10.50");
+
+    // Silent: the switch gives up on the host, the transfer expires, and
+    // the 0210 that comes after changes nothing.
+    let q = quote(&mut payer, &legacy, "2").await;
+    let mut api = payer.api.clone();
+    let prepare = prepare_request(&q, 2_500);
+    let paying = tokio::spawn(async move { api.prepare_transfer(prepare).await });
+    let credit = host.next().await.expect("the switch's 0200 credit");
+    let t = paying.await.expect("joins").expect("prepare").into_inner();
+    assert_eq!(
+        t.state,
+        harambee_proto::v1::TransferState::Aborted as i32,
+        "{t:?}"
+    );
+    let mut late = Message::new(Mti::new(b"0210").expect("mti"));
+    for n in [3, 4, 7, 11, 32, 37, 49, 103] {
+        if let Some(v) = credit.get(n) {
+            late.set(n, v);
+        }
+    }
+    late.set(39, "00");
+    host.send(&late).await;
+    assert_eq!(
+        host.call(&network("000002", "301")).await.text(39),
+        Some("00")
+    );
+    assert_eq!(
+        s.position("legacy-bank").await.position,
+        "-10.50",
+        "nothing more"
+    );
+}

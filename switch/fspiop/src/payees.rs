@@ -270,9 +270,9 @@ impl FspiopPayees {
     fn endpoints(route: &Route) -> Result<&FspiopEndpoints, SwitchError> {
         match route {
             Route::Fspiop(e) => Ok(e),
-            Route::Grpc(_) => Err(SwitchError::new(
+            Route::Grpc(_) | Route::Iso8583(_) => Err(SwitchError::new(
                 ErrorCode::DestinationCommunicationError,
-                "a gRPC participant is not reached over FSPIOP",
+                "a gRPC or ISO 8583 participant is not reached over FSPIOP",
             )),
         }
     }

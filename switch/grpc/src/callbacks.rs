@@ -34,6 +34,10 @@ fn grpc_url(route: &Route) -> Result<&str, SwitchError> {
             ErrorCode::DestinationCommunicationError,
             format!("{} is reached over FSPIOP, not gRPC", e.participant),
         )),
+        Route::Iso8583(name) => Err(SwitchError::new(
+            ErrorCode::DestinationCommunicationError,
+            format!("{name} is reached over ISO 8583, not gRPC"),
+        )),
     }
 }
 

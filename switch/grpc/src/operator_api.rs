@@ -721,13 +721,21 @@ impl OperatorApi for OperatorService {
     async fn set_endpoint(&self, request: Request<SetEndpointRequest>) -> Reply_<ParticipantInfo> {
         call!(self, request, "SetEndpoint", |r| {
             self.participant_id(&r.fsp_id)?;
-            let ok = (r.url.starts_with("http://") || r.url.starts_with("https://"))
-                && r.url.len() <= 256
-                && tonic::transport::Endpoint::from_shared(r.url.clone()).is_ok();
+            // A legacy host on the ISO 8583 gateway: its institution id.
+            let legacy = r
+                .url
+                .strip_prefix(harambee_service::transfers::ISO8583_ENDPOINT)
+                .is_some_and(|id| {
+                    (1..=11).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit())
+                });
+            let ok = legacy
+                || ((r.url.starts_with("http://") || r.url.starts_with("https://"))
+                    && r.url.len() <= 256
+                    && tonic::transport::Endpoint::from_shared(r.url.clone()).is_ok());
             if !ok {
                 return Err(FspiopError::new(
                     ErrorCode::ValidationError,
-                    "url: must be an http:// or https:// URL of at most 256 characters",
+                    "url: must be an http:// or https:// URL of at most 256 characters, or iso8583:<institution id>",
                 ));
             }
             self.directory(DirectoryCommand::SetEndpoint {

@@ -8,6 +8,8 @@
 //!   field 32, and the addresses it may connect from).
 //! - `session.rs`: one connection: framing, sign-on, echo, limits.
 //! - `acquiring.rs`: a host pays (0200 -> 0210) and the response codes.
+//! - `issuing.rs`: a host is paid: the payee port that answers lookups
+//!   and quotes on its behalf and puts transfers to it as 0200 credits.
 //! - `reply.rs`: the response to a request, the transmission time.
 //!
 //! Architecture invariant: the gateway reaches nothing below the service
@@ -15,6 +17,7 @@
 
 mod acquiring;
 mod hosts;
+mod issuing;
 mod reply;
 mod session;
 
@@ -28,6 +31,7 @@ use tokio::sync::{Semaphore, watch};
 
 pub use acquiring::{response_code, transfer_id_of};
 pub use hosts::{HostBinding, HostError};
+pub use issuing::Iso8583Payees;
 
 /// How the gateway runs.
 #[derive(Clone, Debug)]
@@ -70,6 +74,7 @@ impl GatewaySettings {
 pub async fn serve(
     listener: TcpListener,
     service: Arc<Service>,
+    payees: Arc<Iso8583Payees>,
     settings: GatewaySettings,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -101,15 +106,16 @@ pub async fn serve(
             metrics::counter!("harambee_iso8583_connections_refused_total").increment(1);
             continue;
         };
-        let (service, settings, stop, pending) = (
-            service.clone(),
-            settings.clone(),
-            stop.clone(),
-            pending.clone(),
-        );
+        let shared = session::Shared {
+            service: service.clone(),
+            settings: settings.clone(),
+            pending: pending.clone(),
+            payees: payees.clone(),
+        };
+        let stop = stop.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            session::run(stream, peer, host, service, settings, pending, stop).await;
+            session::run(stream, peer, host, shared, stop).await;
         });
     }
 }

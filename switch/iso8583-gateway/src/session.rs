@@ -16,6 +16,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use crate::GatewaySettings;
 use crate::acquiring::{self, InFlight};
 use crate::hosts::HostBinding;
+use crate::issuing::Iso8583Payees;
 use crate::reply::{response_to, transmission_time};
 
 /// Responses queued for one connection's writer.
@@ -28,15 +29,25 @@ fn next_stan() -> String {
     format!("{:06}", STAN.fetch_add(1, Ordering::Relaxed) % 1_000_000)
 }
 
+/// What every connection of the gateway shares.
+pub(crate) struct Shared {
+    pub service: Arc<Service>,
+    pub settings: Arc<GatewaySettings>,
+    pub pending: Arc<InFlight>,
+    pub payees: Arc<Iso8583Payees>,
+}
+
 struct Connection {
     peer: SocketAddr,
     hosts: Arc<Vec<HostBinding>>,
     service: Arc<Service>,
     settings: Arc<GatewaySettings>,
     outbox: mpsc::Sender<Message>,
-    signed_on: bool,
+    /// Signed on: the session the connector knows it by.
+    signed_on: Option<u64>,
     in_flight: Arc<Semaphore>,
     pending: Arc<InFlight>,
+    payees: Arc<Iso8583Payees>,
 }
 
 /// Serves one connection until the host closes it, it breaks the framing,
@@ -45,11 +56,15 @@ pub(crate) async fn run(
     stream: TcpStream,
     peer: SocketAddr,
     hosts: Vec<HostBinding>,
-    service: Arc<Service>,
-    settings: Arc<GatewaySettings>,
-    pending: Arc<InFlight>,
+    shared: Shared,
     mut stop: watch::Receiver<bool>,
 ) {
+    let Shared {
+        service,
+        settings,
+        pending,
+        payees,
+    } = shared;
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
     let (outbox, mut queued) = mpsc::channel::<Message>(OUTBOX_DEPTH);
@@ -83,10 +98,14 @@ pub(crate) async fn run(
         in_flight: Arc::new(Semaphore::new(settings.in_flight_max)),
         settings,
         outbox,
-        signed_on: false,
+        signed_on: None,
         pending,
+        payees,
     };
     let reason = c.read_loop(&mut reader, &mut stop).await;
+    if let Some(session) = c.signed_on.take() {
+        c.payees.signed_off(session);
+    }
     tracing::info!(%peer, %reason, "iso8583: connection closed");
     metrics::gauge!("harambee_iso8583_connections").decrement(1.0);
     drop(c);
@@ -205,8 +224,13 @@ impl Connection {
                 *echo_sent = None;
                 Ok(())
             }
+            // A host's answer to the switch's 0200 credit.
+            b"0210" => {
+                self.payees.answered(message);
+                Ok(())
+            }
             b"0200" | b"0201" => {
-                if !self.signed_on {
+                if self.signed_on.is_none() {
                     return self.send(response_to(&message, acquiring::ECHOED, "91"));
                 }
                 let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
@@ -249,12 +273,18 @@ impl Connection {
         const ECHOED: &[usize] = &[7, 11, 12, 13, 32, 70];
         let code = match m.text(70) {
             Some("001") => {
-                self.signed_on = true;
+                if self.signed_on.is_none() {
+                    let names: Vec<String> =
+                        self.hosts.iter().map(|h| h.participant.clone()).collect();
+                    self.signed_on = Some(self.payees.signed_on(&names, &self.outbox));
+                }
                 tracing::info!(peer = %self.peer, "iso8583: signed on");
                 "00"
             }
             Some("002") => {
-                self.signed_on = false;
+                if let Some(session) = self.signed_on.take() {
+                    self.payees.signed_off(session);
+                }
                 tracing::info!(peer = %self.peer, "iso8583: signed off");
                 "00"
             }

@@ -68,6 +68,9 @@ pub enum Route {
     Grpc(String),
     /// Its FSPIOP callback URLs (the directory's typed endpoints).
     Fspiop(FspiopEndpoints),
+    /// A legacy host on the ISO 8583 gateway (its endpoint is
+    /// `iso8583:<institution id>`): the participant's name.
+    Iso8583(String),
 }
 
 /// An FSPIOP participant's callback URLs, as the directory holds them.
@@ -184,6 +187,7 @@ pub trait Authenticator: Send + Sync + 'static {
 pub struct Routed {
     pub grpc: std::sync::Arc<dyn PayeeConnector>,
     pub fspiop: std::sync::Arc<dyn PayeeConnector>,
+    pub iso8583: std::sync::Arc<dyn PayeeConnector>,
 }
 
 impl Routed {
@@ -191,6 +195,7 @@ impl Routed {
         match route {
             Route::Grpc(_) => self.grpc.as_ref(),
             Route::Fspiop(_) => self.fspiop.as_ref(),
+            Route::Iso8583(_) => self.iso8583.as_ref(),
         }
     }
 }
@@ -232,6 +237,9 @@ impl Notices for RoutedNotices {
         match route {
             Route::Grpc(_) => self.grpc.deliver(participant, route, notification),
             Route::Fspiop(_) => self.fspiop.deliver(participant, route, notification),
+            // A legacy host has no channel for notices: they stay readable
+            // on its stream of notices, as any undelivered notice.
+            Route::Iso8583(_) => {}
         }
     }
 }

@@ -87,9 +87,13 @@ pub struct TransferView {
 }
 
 /// How the directory says `name` is reached: its gRPC `PayeeCallback`
+/// (or, for an endpoint `iso8583:<institution id>`, the ISO 8583 gateway)
 /// if it has one, else its FSPIOP endpoints if it has any.
 pub fn route_of(st: &harambee_core::state::State, name: &str) -> Option<Route> {
     if let Some(url) = st.directory.endpoint(name) {
+        if url.starts_with(ISO8583_ENDPOINT) {
+            return Some(Route::Iso8583(name.to_string()));
+        }
         return Some(Route::Grpc(url.to_string()));
     }
     let urls: Vec<(String, String)> = st
@@ -104,6 +108,9 @@ pub fn route_of(st: &harambee_core::state::State, name: &str) -> Option<Route> {
         })
     })
 }
+
+/// The scheme of a legacy host's endpoint: `iso8583:<institution id>`.
+pub const ISO8583_ENDPOINT: &str = "iso8583:";
 
 /// 3208 for a transfer the ledger does not hold.
 /// Whether a prepare was its transfer's first, as the ledger took it.
