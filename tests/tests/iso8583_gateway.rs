@@ -431,3 +431,67 @@ async fn a_grpc_payer_pays_a_legacy_hosts_customer_only_on_its_approval() {
         "nothing more"
     );
 }
+
+/// Without length headers (`framing = "none"`), a message that arrives in
+/// pieces is read whole, and two in one read are read apart.
+#[tokio::test]
+async fn without_headers_a_message_in_pieces_is_read_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = TestSwitch::config(dir.path());
+    config.iso8583.listen = "127.0.0.1:0".into();
+    config.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.1")];
+    config.iso8583.framing = "none".into();
+    let s = TestSwitch::start_with(dir, config).await;
+    let addr = s.running().iso8583_addr.expect("the gateway listens");
+    let mut stream = TcpStream::connect(addr).await.expect("connects");
+    let d = Dialect::ascii_1987();
+    let sign_on = encode(&d, &network("000001", "001")).expect("encodes");
+    let (first, rest) = sign_on.split_at(10);
+    stream.write_all(first).await.expect("writes");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut two = rest.to_vec();
+    two.extend_from_slice(&encode(&d, &network("000002", "301")).expect("encodes"));
+    stream.write_all(&two).await.expect("writes");
+    let mut buf = Vec::new();
+    let mut answers = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while answers.len() < 2 {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .expect("answers in time")
+            .expect("reads");
+        assert!(n > 0, "closed after {answers:?}");
+        buf.extend_from_slice(&chunk[..n]);
+        while let Ok((m, used)) = harambee_iso8583::decode_prefix(&d, &buf) {
+            buf.drain(..used);
+            answers.push(m);
+        }
+    }
+    assert_eq!(answers[0].text(11), Some("000001"));
+    assert_eq!(answers[1].text(11), Some("000002"));
+    assert!(
+        answers.iter().all(|a| a.text(39) == Some("00")),
+        "{answers:?}"
+    );
+}
+
+/// A signed-on connection left silent is sent an echo test; left
+/// unanswered, the connection is closed as dead.
+#[tokio::test]
+async fn a_silent_connection_is_echo_tested_and_closed_when_it_does_not_answer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = TestSwitch::config(dir.path());
+    config.iso8583.listen = "127.0.0.1:0".into();
+    config.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.1")];
+    config.iso8583.idle_ms = 300;
+    config.iso8583.echo_timeout_ms = 300;
+    let s = TestSwitch::start_with(dir, config).await;
+    let mut host = Host::connect(&s).await;
+    assert_eq!(
+        host.call(&network("000001", "001")).await.text(39),
+        Some("00")
+    );
+    let echo = host.next().await.expect("an echo test");
+    assert_eq!((echo.mti.as_str(), echo.text(70)), ("0800", Some("301")));
+    assert!(host.next().await.is_none(), "closed as dead");
+}

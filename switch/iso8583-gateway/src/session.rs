@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use harambee_iso8583::{Message, Mti, decode, encode, peek_mti};
+use harambee_iso8583::{Framing, Message, Mti, decode, decode_prefix, encode, peek_mti};
 use harambee_service::Service;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -125,39 +125,14 @@ impl Connection {
         loop {
             // Every whole message read so far.
             loop {
-                let limit = self.settings.message_max;
-                match self.settings.framing.split(&buf, limit) {
-                    Ok(Some((start, end))) => {
-                        let message = buf[start..end].to_vec();
-                        buf.drain(..end);
+                match self.next_message(&mut buf) {
+                    Ok(Some(message)) => {
                         if let Err(reason) = self.take(&message, &mut echo_sent) {
                             return reason;
                         }
                     }
                     Ok(None) => break,
-                    Err(e) => return format!("framing: {e}"),
-                }
-                if self.settings.framing == harambee_iso8583::Framing::None {
-                    break;
-                }
-            }
-            if self.settings.framing == harambee_iso8583::Framing::None && !buf.is_empty() {
-                match harambee_iso8583::decode_prefix(&self.settings.dialect, &buf) {
-                    Ok((_, used)) => {
-                        let message = buf[..used].to_vec();
-                        buf.drain(..used);
-                        if let Err(reason) = self.take(&message, &mut echo_sent) {
-                            return reason;
-                        }
-                        continue;
-                    }
-                    Err(e) if e.is_truncated() && buf.len() < self.settings.message_max => {}
-                    Err(e) => {
-                        let message = std::mem::take(&mut buf);
-                        if let Err(reason) = self.refuse_malformed(&message, &e.to_string()) {
-                            return reason;
-                        }
-                    }
+                    Err(reason) => return reason,
                 }
             }
             let wait = match echo_sent {
@@ -186,6 +161,33 @@ impl Connection {
                 },
                 _ = crate::stopped(stop) => return "the gateway stops".into(),
             }
+        }
+    }
+
+    /// The next whole message in `buf`, taken out of it; `None` until
+    /// more is read. Without headers the dialect says where a message
+    /// ends (so it is decoded here and again by `take`); bytes that cannot
+    /// begin one are offered whole, to be answered 39=30 or to close.
+    fn next_message(&self, buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, String> {
+        let limit = self.settings.message_max;
+        if self.settings.framing == Framing::None {
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            return Ok(match decode_prefix(&self.settings.dialect, buf) {
+                Ok((_, used)) => Some(buf.drain(..used).collect()),
+                Err(e) if e.is_truncated() && buf.len() < limit => None,
+                Err(_) => Some(std::mem::take(buf)),
+            });
+        }
+        match self.settings.framing.split(buf, limit) {
+            Ok(Some((start, end))) => {
+                let message = buf[start..end].to_vec();
+                buf.drain(..end);
+                Ok(Some(message))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(format!("framing: {e}")),
         }
     }
 
