@@ -15,7 +15,9 @@ use async_trait::async_trait;
 use harambee_core::error::{ErrorCode, SwitchError};
 use harambee_iso8583::{Message, Mti};
 use harambee_proto::v1::{Party, PartyIdentifier, QuoteRequest, QuoteTerms};
-use harambee_service::ports::{PayeeAnswer, PayeeConnector, Route, TransferAsk};
+use harambee_service::ports::{
+    Clock, PayeeAnswer, PayeeConnector, Route, SystemClock, TransferAsk,
+};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
@@ -59,6 +61,15 @@ impl Iso8583Payees {
             stan: AtomicU32::new(1),
             next_session: AtomicU64::new(1),
         }
+    }
+
+    /// The next STAN of the gateway's own messages (its 0200 credits and
+    /// echo tests).
+    pub(crate) fn next_stan(&self) -> String {
+        format!(
+            "{:06}",
+            self.stan.fetch_add(1, Ordering::Relaxed) % 1_000_000
+        )
     }
 
     /// A connection of `participants` signed on: it may be sent 0200s.
@@ -171,8 +182,13 @@ fn alias_of(packet: &str) -> Option<String> {
         .ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let alias = text.strip_prefix("harambee-iso8583:")?;
-    (!alias.is_empty() && alias.len() <= 28 && alias.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| alias.to_string())
+    is_alias(alias).then(|| alias.to_string())
+}
+
+/// Whether `id` fits field 103 as the gateway sends it: an MSISDN of at
+/// most 28 digits.
+fn is_alias(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 28 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// An amount in the currency's ISO minor units, as field 4 carries it, if
@@ -240,7 +256,7 @@ impl PayeeConnector for Iso8583Payees {
             .as_ref()
             .and_then(|p| p.identifier.clone())
             .ok_or_else(|| SwitchError::new(ErrorCode::MissingElement, "payee is required"))?;
-        if alias_of(&packet_of(&party)).is_none() {
+        if !is_alias(&party.id) {
             return Err(SwitchError::new(
                 ErrorCode::PayeeRejectedQuote,
                 format!("{owner} is paid to MSISDNs of at most 28 digits"),
@@ -248,9 +264,9 @@ impl PayeeConnector for Iso8583Payees {
         }
         let fulfilment = self.fulfilment(owner, &request.quote_id, &request.transaction_id);
         // As long as the payer asked, or a minute.
-        let expiration = request
-            .expiration
-            .unwrap_or_else(|| harambee_proto::validate::timestamp(now_ms() + QUOTE_VALID_MS));
+        let expiration = request.expiration.unwrap_or_else(|| {
+            harambee_proto::validate::timestamp(SystemClock.now_ms() + QUOTE_VALID_MS)
+        });
         Ok(QuoteTerms {
             transfer_amount: Some(money.clone()),
             payee_receive_amount: Some(money),
@@ -286,7 +302,7 @@ impl PayeeConnector for Iso8583Payees {
             self.stan.fetch_add(1, Ordering::Relaxed) % 1_000_000
         );
         let rrn = format!("{:012}", ask.transfer_id.0 % 1_000_000_000_000);
-        let now = transmission_time(now_ms());
+        let now = transmission_time(SystemClock.now_ms());
         let mut credit = Message::new(Mti::new(b"0200").expect("a constant MTI"));
         credit
             .set(3, "400000")
@@ -331,12 +347,6 @@ impl PayeeConnector for Iso8583Payees {
             }
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

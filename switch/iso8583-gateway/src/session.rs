@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use harambee_iso8583::{Framing, Message, Mti, decode, decode_prefix, encode, peek_mti};
@@ -21,13 +20,6 @@ use crate::reply::{response_to, transmission_time};
 
 /// Responses queued for one connection's writer.
 const OUTBOX_DEPTH: usize = 1_024;
-
-/// The gateway's own STANs (for its echo tests).
-static STAN: AtomicU32 = AtomicU32::new(0);
-
-fn next_stan() -> String {
-    format!("{:06}", STAN.fetch_add(1, Ordering::Relaxed) % 1_000_000)
-}
 
 /// What every connection of the gateway shares.
 pub(crate) struct Shared {
@@ -151,7 +143,7 @@ impl Connection {
                     Err(_) => {
                         let mut echo = Message::new(Mti::new(b"0800").expect("a constant MTI"));
                         echo.set(7, transmission_time(self.service.now_ms()))
-                            .set(11, next_stan())
+                            .set(11, self.payees.next_stan())
                             .set(70, "301");
                         if self.outbox.try_send(echo).is_err() {
                             return "the outbox is full".into();
