@@ -474,6 +474,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         Arc::new(RoutedNotices {
             grpc: Arc::new(GrpcNotices::new(channels.clone())),
             fspiop: Arc::new(FspiopNotices::new(callbacks.clone())),
+            iso8583: Arc::new(harambee_iso8583_gateway::Iso8583Notices(
+                iso8583_payees.clone(),
+            )),
         }),
         stop.clone(),
     )));

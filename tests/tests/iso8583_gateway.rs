@@ -92,6 +92,32 @@ fn payment(stan: &str, minor: u64, msisdn: &str) -> Message {
     m
 }
 
+/// Field 90 of ISO 8583:1987: the original's MTI, STAN, transmission
+/// time, and acquiring institution (11 digits), then 11 zeros.
+fn field_90(mti: &str, stan: &str, transmitted: &str, acquirer: &str) -> String {
+    format!("{mti}{stan}{transmitted}{acquirer:0>11}00000000000")
+}
+
+/// A reversal (0420) of `original`, naming it in field 90.
+fn reversal_of(original: &Message, stan: &str) -> Message {
+    let mut m = Message::new(Mti::new(b"0420").expect("mti"));
+    for n in [3, 4, 12, 13, 32, 37, 49, 102, 103] {
+        if let Some(v) = original.get(n) {
+            m.set(n, v);
+        }
+    }
+    m.set(7, "1202101700").set(11, stan).set(
+        90,
+        field_90(
+            "0200",
+            original.text(11).expect("11"),
+            original.text(7).expect("7"),
+            original.text(32).expect("32"),
+        ),
+    );
+    m
+}
+
 async fn switch_with_gateway() -> TestSwitch {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = TestSwitch::config(dir.path());
@@ -376,7 +402,8 @@ async fn a_grpc_payer_pays_a_legacy_hosts_customer_only_on_its_approval() {
         let prepare = prepare_request(&q, 30_000);
         let paying = tokio::spawn(async move { api.prepare_transfer(prepare).await });
         let credit = host.next().await.expect("the switch's 0200 credit");
-        assert_eq!(credit.mti.as_str(), "0200");
+        // (After a decline, no reversal: the host credited nothing.)
+        assert_eq!(credit.mti.as_str(), "0200", "{credit:?}");
         assert_eq!(credit.text(3), Some("400000"));
         assert_eq!(credit.text(49), Some(KES_NUMERIC));
         assert_eq!(credit.text(103), Some(legacy.customer(0).id.as_str()));
@@ -407,12 +434,41 @@ async fn a_grpc_payer_pays_a_legacy_hosts_customer_only_on_its_approval() {
     let prepare = prepare_request(&q, 2_500);
     let paying = tokio::spawn(async move { api.prepare_transfer(prepare).await });
     let credit = host.next().await.expect("the switch's 0200 credit");
+    assert_eq!(credit.mti.as_str(), "0200", "{credit:?}");
     let t = paying.await.expect("joins").expect("prepare").into_inner();
     assert_eq!(
         t.state,
         harambee_proto::v1::TransferState::Aborted as i32,
         "{t:?}"
     );
+    // The host was sent a credit whose transfer aborted: the gateway
+    // reverses it (a 0420 advice naming the 0200), until it is
+    // acknowledged.
+    let advice = host.next().await.expect("a reversal advice");
+    assert_eq!(advice.mti.as_str(), "0420", "{advice:?}");
+    assert_eq!(
+        advice.text(90),
+        Some(
+            field_90(
+                "0200",
+                credit.text(11).expect("11"),
+                credit.text(7).expect("7"),
+                credit.text(32).expect("32"),
+            )
+            .as_str()
+        )
+    );
+    for n in [4, 37, 49, 103] {
+        assert_eq!(advice.get(n), credit.get(n), "field {n} of the credit");
+    }
+    let mut acknowledged = Message::new(Mti::new(b"0430").expect("mti"));
+    for n in [4, 7, 11, 32, 37, 49, 90] {
+        if let Some(v) = advice.get(n) {
+            acknowledged.set(n, v);
+        }
+    }
+    acknowledged.set(39, "00");
+    host.send(&acknowledged).await;
     let mut late = Message::new(Mti::new(b"0210").expect("mti"));
     for n in [3, 4, 7, 11, 32, 37, 49, 103] {
         if let Some(v) = credit.get(n) {
@@ -494,4 +550,85 @@ async fn a_silent_connection_is_echo_tested_and_closed_when_it_does_not_answer()
     let echo = host.next().await.expect("an echo test");
     assert_eq!((echo.mti.as_str(), echo.text(70)), ("0800", Some("301")));
     assert!(host.next().await.is_none(), "closed as dead");
+}
+
+/// Reversals: a 0420 of a transfer still reserved aborts it (0430 with
+/// 39=00, and the original's 0210 says the payer withdrew it, 05); of a
+/// committed one is refused with 12 and moves nothing; of a 0200 never
+/// received is 25; of another amount 13. A repeat (0420 again, or 0421)
+/// is answered as the first.
+#[tokio::test]
+async fn a_reversal_aborts_a_reserved_transfer_and_is_refused_for_a_committed_one() {
+    let mut s = switch_with_gateway().await;
+    s.onboard("legacy-bank", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let silent = s
+        .onboard("wallet-s", "1000", "1000", PayeeBehaviour::Silent)
+        .await;
+    let wallet = s
+        .onboard("wallet-b", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let mut host = Host::connect(&s).await;
+    let early = reversal_of(&payment("000009", 100, "254799999999"), "000010");
+    let refused = host.call(&early).await;
+    assert_eq!(
+        (refused.mti.as_str(), refused.text(39)),
+        ("0430", Some("91")),
+        "before sign-on"
+    );
+    assert_eq!(
+        host.call(&network("000001", "001")).await.text(39),
+        Some("00")
+    );
+
+    // Reserved: the payee does not answer; the host reverses.
+    let original = payment("000002", 700, &silent.customer(0).id);
+    host.send(&original).await;
+    let reversal = reversal_of(&original, "000003");
+    host.send(&reversal).await;
+    let mut answers = [
+        host.next().await.expect("an answer"),
+        host.next().await.expect("an answer"),
+    ];
+    answers.sort_by(|a, b| a.mti.as_str().cmp(b.mti.as_str()));
+    let (paid, reversed) = (&answers[0], &answers[1]);
+    assert_eq!(paid.mti.as_str(), "0210");
+    assert_eq!(
+        paid.text(39),
+        Some("05"),
+        "withdrawn by its payer: {paid:?}"
+    );
+    assert_eq!(reversed.mti.as_str(), "0430");
+    assert_eq!(reversed.text(39), Some("00"), "{reversed:?}");
+    assert_eq!(reversed.get(90), reversal.get(90), "field 90 echoed");
+    assert_eq!(reversed.text(11), Some("000003"));
+    assert_eq!(s.position("legacy-bank").await.position, "0.00");
+    assert_eq!(s.position("wallet-s").await.position, "0.00");
+    // Repeated, as 0420 and as 0421: the same answer, nothing moves.
+    assert_eq!(host.call(&reversal).await.text(39), Some("00"));
+    let mut repeat = reversal.clone();
+    repeat.mti = Mti::new(b"0421").expect("mti");
+    let again = host.call(&repeat).await;
+    assert_eq!((again.mti.as_str(), again.text(39)), ("0430", Some("00")));
+    // The original repeated after its reversal: its recorded outcome.
+    assert_eq!(host.call(&original).await.text(39), Some("05"));
+
+    // Committed: refused, and the money stays where it went.
+    let committed = payment("000004", 1_050, &wallet.customer(0).id);
+    assert_eq!(host.call(&committed).await.text(39), Some("00"));
+    let reversal = reversal_of(&committed, "000005");
+    for _ in 0..2 {
+        let refused = host.call(&reversal).await;
+        assert_eq!(refused.text(39), Some("12"), "{refused:?}");
+    }
+    assert_eq!(s.position("legacy-bank").await.position, "10.50");
+    assert_eq!(s.position("wallet-b").await.position, "-10.50");
+
+    // Never received, and of another amount.
+    let unknown = reversal_of(&payment("000006", 100, &wallet.customer(0).id), "000007");
+    assert_eq!(host.call(&unknown).await.text(39), Some("25"));
+    let mut other_amount = reversal_of(&committed, "000008");
+    other_amount.set(4, "000000000001");
+    assert_eq!(host.call(&other_amount).await.text(39), Some("13"));
+    assert_eq!(s.position("legacy-bank").await.position, "10.50");
 }

@@ -103,6 +103,16 @@ pub(crate) struct InFlight {
     running: Mutex<HashMap<TransferId, Arc<OnceCell<Outcome>>>>,
 }
 
+impl InFlight {
+    /// Whether a request of transfer `id` is being run.
+    pub(crate) fn is_running(&self, id: TransferId) -> bool {
+        self.running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains_key(&id)
+    }
+}
+
 /// The 0210 for a host's 0200.
 pub(crate) async fn pay(
     service: &Arc<Service>,

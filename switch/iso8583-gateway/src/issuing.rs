@@ -5,18 +5,26 @@
 //! hosts know nothing of ILP: the condition and fulfilment are derived
 //! from a secret the gateway holds for each host, and the fulfilment is
 //! released only on a 0210 with 39=00.
+//!
+//! A host that approved a credit (or was sent one and never answered)
+//! whose transfer is then aborted (its payer withdrew it, or it expired)
+//! is sent a 0420 reversal advice, repeated as 0421 until the host
+//! acknowledges it with a 0430: the host undoes the credit, and the host's
+//! books agree with the switch's.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use harambee_core::error::{ErrorCode, SwitchError};
 use harambee_iso8583::{Message, Mti};
-use harambee_proto::v1::{Party, PartyIdentifier, QuoteRequest, QuoteTerms};
+use harambee_ledger::TransferId;
+use harambee_proto::v1::notification::Kind;
+use harambee_proto::v1::{Notification, Party, PartyIdentifier, QuoteRequest, QuoteTerms};
 use harambee_service::ports::{
-    Clock, PayeeAnswer, PayeeConnector, Route, SystemClock, TransferAsk,
+    Clock, Notices, PayeeAnswer, PayeeConnector, Route, SystemClock, TransferAsk,
 };
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
@@ -31,6 +39,54 @@ const QUOTE_VALID_MS: i64 = 60_000;
 /// Transfers awaiting a host's 0210 at once, all hosts together.
 const AWAITED_MAX: usize = 65_536;
 
+/// Credits put to hosts whose transfer is not known final yet, all hosts
+/// together; past this the oldest is forgotten (and logged).
+const CREDITED_MAX: usize = 65_536;
+
+/// How long the gateway waits for a host's 0430 to one reversal advice.
+pub const REVERSAL_ANSWER_MS: u64 = 10_000;
+
+/// How many times a reversal advice is sent (0420, then 0421) before it
+/// is given up and logged for the operator.
+pub const REVERSAL_ATTEMPTS_MAX: u32 = 5;
+
+/// The 0200 credits put to hosts, by transfer, until the transfer is
+/// known final.
+#[derive(Default)]
+struct Credits {
+    by_transfer: HashMap<TransferId, (String, Message)>,
+    order: VecDeque<TransferId>,
+}
+
+impl Credits {
+    fn insert(&mut self, id: TransferId, participant: &str, credit: Message) {
+        while self.by_transfer.len() >= CREDITED_MAX {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if self.by_transfer.remove(&oldest).is_some() {
+                tracing::warn!(transfer = %oldest, "iso8583: too many credits awaiting their outcome: the oldest is forgotten");
+            }
+        }
+        if self
+            .by_transfer
+            .insert(id, (participant.to_string(), credit))
+            .is_none()
+        {
+            self.order.push_back(id);
+        }
+    }
+
+    fn remove(&mut self, id: TransferId) -> Option<(String, Message)> {
+        let taken = self.by_transfer.remove(&id);
+        if self.order.len() > 2 * self.by_transfer.len() + 64 {
+            let live = &self.by_transfer;
+            self.order.retain(|id| live.contains_key(id));
+        }
+        taken
+    }
+}
+
 /// A signed-on connection: its id and its outbox.
 type Session = (u64, mpsc::Sender<Message>);
 
@@ -42,8 +98,11 @@ pub struct Iso8583Payees {
     institution_id: String,
     /// Signed-on connections, by participant.
     sessions: Mutex<HashMap<String, Vec<Session>>>,
-    /// 0200s sent, by (STAN, RRN), waiting for their 0210.
+    /// 0200s and 0420s sent, by (STAN, RRN), waiting for their 0210 or
+    /// 0430.
     awaited: Mutex<HashMap<(String, String), oneshot::Sender<Message>>>,
+    /// Credits whose transfer may yet be aborted.
+    credited: Mutex<Credits>,
     stan: AtomicU32,
     next_session: AtomicU64,
 }
@@ -58,6 +117,7 @@ impl Iso8583Payees {
             institution_id: institution_id.to_string(),
             sessions: Mutex::new(HashMap::new()),
             awaited: Mutex::new(HashMap::new()),
+            credited: Mutex::new(Credits::default()),
             stan: AtomicU32::new(1),
             next_session: AtomicU64::new(1),
         }
@@ -94,8 +154,8 @@ impl Iso8583Payees {
         sessions.retain(|_, list| !list.is_empty());
     }
 
-    /// A host's 0210: the answer to one of the switch's 0200s, or a late
-    /// or unknown one, which changes nothing.
+    /// A host's 0210 or 0430: the answer to one of the switch's 0200s or
+    /// 0420s, or a late or unknown one, which changes nothing.
     pub(crate) fn answered(&self, m: Message) {
         let key = (
             m.text(11).unwrap_or_default().to_string(),
@@ -111,7 +171,7 @@ impl Iso8583Payees {
                 let _ = w.send(m);
             }
             None => {
-                tracing::info!(stan = %key.0, rrn = %key.1, "iso8583: a 0210 nobody waits for (late or unknown): ignored");
+                tracing::info!(mti = %m.mti, stan = %key.0, rrn = %key.1, "iso8583: an answer nobody waits for (late or unknown): ignored");
                 metrics::counter!("harambee_iso8583_late_answers_total").increment(1);
             }
         }
@@ -129,6 +189,72 @@ impl Iso8583Payees {
                 transaction_id.as_bytes(),
             ],
         )
+    }
+
+    fn forget_credit(&self, id: TransferId) -> Option<(String, Message)> {
+        self.credited
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+    }
+
+    /// Sends `participant` the reversal advice of `credit` until the host
+    /// acknowledges it, at most [`REVERSAL_ATTEMPTS_MAX`] times.
+    async fn reverse_credit(&self, participant: &str, id: TransferId, credit: Message) {
+        let text = |n: usize| credit.text(n).unwrap_or_default().to_string();
+        let stan = self.next_stan();
+        let rrn = text(37);
+        for attempt in 1..=REVERSAL_ATTEMPTS_MAX {
+            let mti: &[u8; 4] = if attempt == 1 { b"0420" } else { b"0421" };
+            let mut advice = Message::new(Mti::new(mti).expect("a constant MTI"));
+            for n in [3, 4, 12, 13, 32, 37, 49, 102, 103] {
+                if let Some(v) = credit.text(n) {
+                    advice.set(n, v);
+                }
+            }
+            advice
+                .set(7, transmission_time(SystemClock.now_ms()))
+                .set(11, &stan)
+                .set(
+                    90,
+                    crate::reversal::OriginalData::format(
+                        "0200",
+                        &text(11),
+                        &text(7),
+                        &self.institution_id,
+                    ),
+                );
+            let (tx, rx) = oneshot::channel();
+            self.awaited
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert((stan.clone(), rrn.clone()), tx);
+            let sent = match self.outbox_of(participant) {
+                Some(outbox) => outbox.send(advice).await.is_ok(),
+                None => false,
+            };
+            let answered = sent
+                && matches!(
+                    tokio::time::timeout(Duration::from_millis(REVERSAL_ANSWER_MS), rx).await,
+                    Ok(Ok(_))
+                );
+            if answered {
+                tracing::info!(transfer = %id, %participant, "iso8583: the host acknowledged the reversal of its credit");
+                metrics::counter!("harambee_iso8583_credit_reversals_total", "outcome" => "acknowledged").increment(1);
+                return;
+            }
+            self.awaited
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&(stan.clone(), rrn.clone()));
+            if !sent {
+                // No connection: wait for the host to sign on again.
+                tokio::time::sleep(Duration::from_millis(REVERSAL_ANSWER_MS)).await;
+            }
+        }
+        tracing::error!(transfer = %id, %participant, rrn = %rrn, "iso8583: a host never acknowledged the reversal of a credit whose transfer aborted: reconcile it by hand");
+        metrics::counter!("harambee_iso8583_credit_reversals_total", "outcome" => "unacknowledged")
+            .increment(1);
     }
 
     fn outbox_of(&self, participant: &str) -> Option<mpsc::Sender<Message>> {
@@ -324,7 +450,12 @@ impl PayeeConnector for Iso8583Payees {
             }
             awaited.insert((stan.clone(), rrn.clone()), tx);
         }
+        self.credited
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(ask.transfer_id, owner, credit.clone());
         if outbox.send(credit).await.is_err() {
+            self.forget_credit(ask.transfer_id);
             self.awaited
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -334,6 +465,9 @@ impl PayeeConnector for Iso8583Payees {
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(answer)) if answer.text(39) == Some("00") => PayeeAnswer::Fulfilled(fulfilment),
             Ok(Ok(answer)) => {
+                // Declined: the host credited nothing, so there is nothing
+                // to reverse.
+                self.forget_credit(ask.transfer_id);
                 tracing::info!(transfer = %ask.transfer_id, code = ?answer.text(39), "iso8583: the host declined a credit");
                 PayeeAnswer::Rejected(ErrorCode::PayeeRejectedTransaction.number())
             }
@@ -345,6 +479,38 @@ impl PayeeConnector for Iso8583Payees {
                     .remove(&(stan, rrn));
                 PayeeAnswer::NoAnswer
             }
+        }
+    }
+}
+
+/// The outcomes of transfers put to hosts: a committed one's credit
+/// stands; an aborted one's is reversed (a 0420 advice to the host).
+///
+/// Notices come from the switch's writer, so a transfer's host is told on
+/// the node that wrote its outcome; in a cluster, the node that put the
+/// credit keeps it (see docs/ISO8583.md).
+pub struct Iso8583Notices(pub Arc<Iso8583Payees>);
+
+impl Notices for Iso8583Notices {
+    fn deliver(&self, _participant: &str, _route: &Route, notification: Notification) {
+        let (result, aborted) = match notification.kind {
+            Some(Kind::TransferCommitted(t)) => (t, false),
+            Some(Kind::TransferAborted(t)) => (t, true),
+            _ => return,
+        };
+        let Some(id) = harambee_core::text::parse_uuid(&result.transfer_id) else {
+            return;
+        };
+        let Some((participant, credit)) = self.0.forget_credit(TransferId(id)) else {
+            return;
+        };
+        if aborted {
+            let payees = self.0.clone();
+            tokio::spawn(async move {
+                payees
+                    .reverse_credit(&participant, TransferId(id), credit)
+                    .await;
+            });
         }
     }
 }

@@ -8,6 +8,7 @@
 //!   field 32, and the addresses it may connect from).
 //! - `session.rs`: one connection: framing, sign-on, echo, limits.
 //! - `acquiring.rs`: a host pays (0200 -> 0210) and the response codes.
+//! - `reversal.rs`: a host withdraws a payment (0400/0420 -> 0410/0430).
 //! - `issuing.rs`: a host is paid: the payee port that answers lookups
 //!   and quotes on its behalf and puts transfers to it as 0200 credits.
 //! - `reply.rs`: the response to a request, the transmission time.
@@ -19,6 +20,7 @@ mod acquiring;
 mod hosts;
 mod issuing;
 mod reply;
+mod reversal;
 mod session;
 
 use std::net::SocketAddr;
@@ -31,7 +33,8 @@ use tokio::sync::{Semaphore, watch};
 
 pub use acquiring::{response_code, transfer_id_of};
 pub use hosts::{HostBinding, HostError};
-pub use issuing::Iso8583Payees;
+pub use issuing::{Iso8583Notices, Iso8583Payees};
+pub use reversal::{COMMITTED_REFUSED, ORIGINAL_UNKNOWN, OriginalData};
 
 /// How the gateway runs.
 #[derive(Clone, Debug)]

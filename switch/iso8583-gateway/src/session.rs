@@ -17,6 +17,7 @@ use crate::acquiring::{self, InFlight};
 use crate::hosts::HostBinding;
 use crate::issuing::Iso8583Payees;
 use crate::reply::{response_to, transmission_time};
+use crate::reversal;
 
 /// Responses queued for one connection's writer.
 const OUTBOX_DEPTH: usize = 1_024;
@@ -27,6 +28,13 @@ pub(crate) struct Shared {
     pub settings: Arc<GatewaySettings>,
     pub pending: Arc<InFlight>,
     pub payees: Arc<Iso8583Payees>,
+}
+
+/// What a financial message asks.
+#[derive(Clone, Copy)]
+enum Kind {
+    Payment,
+    Reversal,
 }
 
 struct Connection {
@@ -218,41 +226,16 @@ impl Connection {
                 *echo_sent = None;
                 Ok(())
             }
-            // A host's answer to the switch's 0200 credit.
-            b"0210" => {
+            // A host's answer to the switch's 0200 credit or 0420 advice.
+            b"0210" | b"0430" => {
                 self.payees.answered(message);
                 Ok(())
             }
-            b"0200" | b"0201" => {
-                if self.signed_on.is_none() {
-                    return self.send(response_to(&message, acquiring::ECHOED, "91"));
-                }
-                let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
-                    return self.send(response_to(&message, acquiring::ECHOED, "91"));
-                };
-                let (service, settings, hosts, pending, outbox) = (
-                    self.service.clone(),
-                    self.settings.clone(),
-                    self.hosts.clone(),
-                    self.pending.clone(),
-                    self.outbox.clone(),
-                );
-                tokio::spawn(async move {
-                    let started = Instant::now();
-                    let response =
-                        acquiring::pay(&service, &settings, &hosts, &pending, &message).await;
-                    let code = response.text(39).unwrap_or("96").to_string();
-                    metrics::histogram!("harambee_iso8583_request_seconds", "mti" => "0200")
-                        .record(started.elapsed().as_secs_f64());
-                    metrics::counter!("harambee_iso8583_responses_total", "mti" => "0210", "code" => code).increment(1);
-                    drop(permit);
-                    let _ = outbox.send(response).await;
-                });
-                Ok(())
-            }
+            b"0200" | b"0201" => self.financial(message, Kind::Payment),
+            b"0400" | b"0401" | b"0420" | b"0421" => self.financial(message, Kind::Reversal),
             _ => match message.mti.response() {
-                // Not served yet (reversals, advices, authorizations):
-                // refused with 12, never taken silently.
+                // Not served (authorizations, other advices): refused
+                // with 12, never taken silently.
                 Some(_) => self.send(response_to(&message, acquiring::ECHOED, "12")),
                 None => {
                     tracing::debug!(peer = %self.peer, mti = %message.mti, "iso8583: a response nobody asked for");
@@ -260,6 +243,49 @@ impl Connection {
                 }
             },
         }
+    }
+
+    /// A payment or a reversal: refused 91 before sign-on or over the
+    /// limit of requests in flight, else run on its own task and answered
+    /// when it is done.
+    fn financial(&mut self, message: Message, kind: Kind) -> Result<(), String> {
+        let echoed = match kind {
+            Kind::Payment => acquiring::ECHOED,
+            Kind::Reversal => reversal::ECHOED,
+        };
+        if self.signed_on.is_none() {
+            return self.send(response_to(&message, echoed, "91"));
+        }
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            return self.send(response_to(&message, echoed, "91"));
+        };
+        let (service, settings, hosts, pending, outbox) = (
+            self.service.clone(),
+            self.settings.clone(),
+            self.hosts.clone(),
+            self.pending.clone(),
+            self.outbox.clone(),
+        );
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let response = match kind {
+                Kind::Payment => {
+                    acquiring::pay(&service, &settings, &hosts, &pending, &message).await
+                }
+                Kind::Reversal => {
+                    reversal::reverse(&service, &settings, &hosts, &pending, &message).await
+                }
+            };
+            let code = response.text(39).unwrap_or("96").to_string();
+            let (request, answer) = (message.mti.to_string(), response.mti.to_string());
+            metrics::histogram!("harambee_iso8583_request_seconds", "mti" => request)
+                .record(started.elapsed().as_secs_f64());
+            metrics::counter!("harambee_iso8583_responses_total", "mti" => answer, "code" => code)
+                .increment(1);
+            drop(permit);
+            let _ = outbox.send(response).await;
+        });
+        Ok(())
     }
 
     /// 0800: sign-on (70=001), sign-off (002), echo (301).

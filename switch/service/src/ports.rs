@@ -230,6 +230,7 @@ impl PayeeConnector for Routed {
 pub struct RoutedNotices {
     pub grpc: std::sync::Arc<dyn Notices>,
     pub fspiop: std::sync::Arc<dyn Notices>,
+    pub iso8583: std::sync::Arc<dyn Notices>,
 }
 
 impl Notices for RoutedNotices {
@@ -237,9 +238,10 @@ impl Notices for RoutedNotices {
         match route {
             Route::Grpc(_) => self.grpc.deliver(participant, route, notification),
             Route::Fspiop(_) => self.fspiop.deliver(participant, route, notification),
-            // A legacy host has no channel for notices: they stay readable
-            // on its stream of notices, as any undelivered notice.
-            Route::Iso8583(_) => {}
+            // A legacy host hears of its credits' outcomes (a reversal
+            // advice when one aborts); its other notices stay readable on
+            // its stream of notices.
+            Route::Iso8583(_) => self.iso8583.deliver(participant, route, notification),
         }
     }
 }

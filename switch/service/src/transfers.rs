@@ -291,8 +291,17 @@ impl Transfers {
                 // take it, the payer hears the state as it is). Only a
                 // payee that answers later, or not at all, leaves the payer
                 // waiting for the record that resolves the transfer.
-                if let Ok(Asked::Pending) = asked.await {
-                    self.wait_final(id, expires_at_ms).await?;
+                // A transfer made final meanwhile by another record (its
+                // payer withdrew it) is answered at once, the payee's call
+                // left to end on its own.
+                tokio::select! {
+                    biased;
+                    asked = asked => {
+                        if let Ok(Asked::Pending) = asked {
+                            self.wait_final(id, expires_at_ms).await?;
+                        }
+                    }
+                    waited = self.wait_final(id, expires_at_ms) => waited?,
                 }
                 Ok((self.view(payer, id)?, Repeat::No))
             }
@@ -559,6 +568,40 @@ impl Transfers {
                 }
             }
         }
+    }
+
+    /// The payer withdraws a transfer it made (an ISO 8583 reversal): a
+    /// transfer still reserved is aborted with 4100 (the payer's
+    /// rejection), and both sides are told as of any abort; a final one
+    /// keeps its outcome (a committed instant transfer is irrevocable).
+    /// Only the payer may. Answers the transfer as it then is.
+    pub async fn withdraw(
+        &self,
+        caller: &str,
+        id: TransferId,
+    ) -> Result<TransferView, SwitchError> {
+        let view = self.view(caller, id)?;
+        if view.payer != caller {
+            return Err(SwitchError::new(
+                ErrorCode::GenericClientError,
+                "only the transfer's payer may withdraw it",
+            ));
+        }
+        if view.record.state != TransferState::Reserved {
+            return Ok(view);
+        }
+        let command = LedgerCommand::Abort {
+            transfer_id: id,
+            reason: ErrorCode::PayerRejection.number(),
+            now_ms: self.clock.now_ms(),
+        };
+        let applied = self.engine.submit(LogRecord::Ledger(command)).await?;
+        let Applied::Ledger { .. } = applied else {
+            return Err(crate::unexpected());
+        };
+        // Whatever was logged first (the payee's answer, the expiry or
+        // this) decided the transfer.
+        self.view(caller, id)
     }
 
     /// Waits until the transfer is final, or past the time its expiry is
