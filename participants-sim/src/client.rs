@@ -56,6 +56,8 @@ pub enum Outcome {
     Aborted(u16),
     /// A step failed with this code: "lookup", "quote" or "transfer".
     Failed(&'static str, u16),
+    /// An ISO 8583 host's payment declined with this response code (39).
+    Declined(String),
 }
 
 impl Outcome {
@@ -65,6 +67,7 @@ impl Outcome {
             Outcome::Committed => "committed".into(),
             Outcome::Aborted(code) => format!("aborted {code}"),
             Outcome::Failed(step, code) => format!("{step} failed {code}"),
+            Outcome::Declined(code) => format!("declined 39={code}"),
         }
     }
 }

@@ -9,6 +9,9 @@
 //! - [`fspiop`]: the same DFSP on FSPIOP v1.1 over HTTP, as a Mojaloop
 //!   DFSP's connector is: serving the switch's requests, paying as a payer,
 //!   onboarded through the admin API.
+//! - [`legacy`]: a legacy bank host on ISO 8583 over TCP, through the
+//!   switch's gateway: pays with 0200s, approves 0200 credits, undoes a
+//!   credit on its reversal (0420).
 //! - [`ilp`]: how it derives fulfilments (HMAC-SHA256 of a secret and the
 //!   agreed terms) and the base64url codec.
 //! - [`client`]: a participant's client of the switch and the full payment
@@ -23,6 +26,7 @@ pub mod client;
 pub mod dfsp;
 pub mod fspiop;
 pub mod ilp;
+pub mod legacy;
 pub mod load;
 pub mod network;
 pub mod scenario;

@@ -131,12 +131,61 @@ pub async fn onboard(
     dfsp.set_behaviour(spec.behaviour);
     let (addr, _) = dfsp.clone().serve("127.0.0.1:0", shutdown).await?;
     let callback = format!("http://{addr}");
+    let ids: Vec<String> = (0..spec.customers)
+        .map(|k| customer_id(&spec.name, k))
+        .collect();
+    let (credential, api) = enrol(
+        op,
+        participant_url,
+        &Enrolment {
+            name: &spec.name,
+            kind: spec.kind,
+            currency: &spec.currency,
+            liquidity: &spec.liquidity,
+            net_debit_cap: &spec.net_debit_cap,
+            endpoint: &callback,
+            parties: &ids,
+        },
+    )
+    .await?;
+    Ok(Member {
+        name: spec.name.clone(),
+        currency: spec.currency.clone(),
+        dfsp,
+        api,
+        credential,
+        callback,
+    })
+}
+
+/// A participant as the operator enrols it.
+pub struct Enrolment<'a> {
+    pub name: &'a str,
+    pub kind: ParticipantKind,
+    pub currency: &'a str,
+    pub liquidity: &'a str,
+    pub net_debit_cap: &'a str,
+    /// Its endpoint: a gRPC callback URL, or `iso8583:<institution id>`.
+    pub endpoint: &'a str,
+    /// The MSISDNs it owns, registered with the built-in oracle.
+    pub parties: &'a [String],
+}
+
+/// Enrols a participant: creates it (or, if it exists, rotates its
+/// credential), sets its endpoint, opens its accounts with a net debit
+/// cap, puts in its opening liquidity and registers its parties. Returns
+/// its credential and a client of the participant API.
+pub async fn enrol(
+    op: &mut Operator,
+    participant_url: &str,
+    e: &Enrolment<'_>,
+) -> anyhow::Result<(String, Api)> {
     let created = op
         .client
         .create_participant(op.req(CreateParticipantRequest {
-            fsp_id: spec.name.clone(),
-            kind: spec.kind as i32,
-            name: spec.name.clone(),
+            fsp_id: e.name.to_string(),
+            kind: e.kind as i32,
+            name: e.name.to_string(),
         }))
         .await?
         .into_inner();
@@ -144,7 +193,7 @@ pub async fn onboard(
         // It existed already (a second run against the same switch).
         op.client
             .rotate_credential(op.req(RotateCredentialRequest {
-                fsp_id: spec.name.clone(),
+                fsp_id: e.name.to_string(),
             }))
             .await?
             .into_inner()
@@ -154,47 +203,40 @@ pub async fn onboard(
     };
     op.client
         .set_endpoint(op.req(SetEndpointRequest {
-            fsp_id: spec.name.clone(),
-            url: callback.clone(),
+            fsp_id: e.name.to_string(),
+            url: e.endpoint.to_string(),
         }))
         .await?;
     op.client
         .add_participant_currency(op.req(AddParticipantCurrencyRequest {
-            fsp_id: spec.name.clone(),
-            currency: spec.currency.clone(),
-            net_debit_cap: spec.net_debit_cap.clone(),
+            fsp_id: e.name.to_string(),
+            currency: e.currency.to_string(),
+            net_debit_cap: e.net_debit_cap.to_string(),
             settlement_model: SettlementModel::DeferredMultilateralNet as i32,
         }))
         .await?;
-    if spec.liquidity != "0" {
+    if e.liquidity != "0" {
         op.client
             .funds_in(op.req(FundsRequest {
                 funds_id: uuid::Uuid::new_v4().to_string(),
-                fsp_id: spec.name.clone(),
+                fsp_id: e.name.to_string(),
                 amount: Some(Money {
-                    amount: spec.liquidity.clone(),
-                    currency: spec.currency.clone(),
+                    amount: e.liquidity.to_string(),
+                    currency: e.currency.to_string(),
                 }),
                 reason: "opening liquidity".into(),
             }))
             .await?;
     }
     let mut api = client::connect(participant_url, &credential)?;
-    for k in 0..spec.customers {
+    for id in e.parties {
         let party = PartyIdentifier {
             r#type: PartyIdType::Msisdn as i32,
-            id: customer_id(&spec.name, k),
+            id: id.clone(),
             sub_id: String::new(),
         };
         api.register_party(RegisterPartyRequest { party: Some(party) })
             .await?;
     }
-    Ok(Member {
-        name: spec.name.clone(),
-        currency: spec.currency.clone(),
-        dfsp,
-        api,
-        credential,
-        callback,
-    })
+    Ok((credential, api))
 }

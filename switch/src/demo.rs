@@ -2,9 +2,10 @@
 //! directory, two banks and two wallets simulated in-process on gRPC (each
 //! a real PayeeCallback server on 127.0.0.1) and one wallet on FSPIOP (a
 //! real HTTP server, onboarded through the admin API as a Mojaloop DFSP
-//! is), a few hundred real payments among them, some failing for
-//! liquidity, limits and payee rejections, then a settlement and a
-//! summary.
+//! is) and one legacy bank host on ISO 8583 (a real TCP client of the
+//! switch's gateway), a few hundred real payments among them, some
+//! failing for liquidity, limits and payee rejections, then a settlement
+//! and a summary.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use harambee_proto::v1::*;
 use harambee_sim::client;
 use harambee_sim::dfsp::{Behaviour, Customer, Dfsp};
 use harambee_sim::fspiop::{self, FspiopDfsp};
+use harambee_sim::legacy::{self, LegacyHost, LegacySpec};
 use harambee_sim::network::{self, MemberSpec, Operator};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
@@ -76,12 +78,21 @@ const FSPIOP_WALLET: &str = "wallet-e";
 const FSPIOP_LIQUIDITY: &str = "800000";
 const FSPIOP_NET_DEBIT_CAP: &str = "800000";
 
-/// Every participant's name: the gRPC members, then the FSPIOP wallet.
+/// The legacy bank on ISO 8583, after the FSPIOP wallet: its institution
+/// id (field 32) and its host's rule (declines every 20th credit).
+const LEGACY_BANK: &str = "bank-f";
+const LEGACY_INSTITUTION: &str = "60001";
+const LEGACY_LIQUIDITY: &str = "1000000";
+const LEGACY_NET_DEBIT_CAP: &str = "1000000";
+const LEGACY_DECLINE_EVERY: u64 = 20;
+
+/// Every participant's name: the gRPC members, the FSPIOP wallet, the
+/// legacy bank.
 fn names() -> Vec<&'static str> {
     MEMBERS
         .iter()
         .map(|m| m.name)
-        .chain([FSPIOP_WALLET])
+        .chain([FSPIOP_WALLET, LEGACY_BANK])
         .collect()
 }
 
@@ -113,6 +124,11 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
             listen: "127.0.0.1:0".into(),
             ..crate::config::FspiopConfig::default()
         },
+        iso8583: crate::config::Iso8583Config {
+            listen: "127.0.0.1:0".into(),
+            hosts: vec![format!("{LEGACY_INSTITUTION}={LEGACY_BANK}@127.0.0.1")],
+            ..crate::config::Iso8583Config::default()
+        },
         ..Config::default()
     };
     println!(
@@ -129,6 +145,10 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
     };
     println!("  FSPIOP API       http://{fspiop_addr}");
     println!("  hub admin API    http://{admin_addr}");
+    let Some(iso8583_addr) = running.iso8583_addr else {
+        anyhow::bail!("the demo needs the ISO 8583 gateway");
+    };
+    println!("  ISO 8583 gateway {iso8583_addr}");
     if let Some(m) = running.metrics_addr {
         println!("  metrics          http://{m}/metrics");
     }
@@ -216,8 +236,29 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
         "  onboarded {FSPIOP_WALLET:<9} wallet liquidity {FSPIOP_LIQUIDITY:>9} {CURRENCY}, net debit cap {FSPIOP_NET_DEBIT_CAP:>9} {CURRENCY}, {DEMO_CUSTOMERS} customers, on FSPIOP (admin API, HTTP callbacks)"
     );
 
+    // The legacy bank: its host connects to the gateway and signs on.
+    let host: Arc<LegacyHost> = legacy::onboard(
+        &mut op,
+        &participant_url,
+        &LegacySpec {
+            name: LEGACY_BANK.into(),
+            institution_id: LEGACY_INSTITUTION.into(),
+            currency: CURRENCY.into(),
+            liquidity: LEGACY_LIQUIDITY.into(),
+            net_debit_cap: LEGACY_NET_DEBIT_CAP.into(),
+            customers: DEMO_CUSTOMERS,
+            decline_every: LEGACY_DECLINE_EVERY,
+        },
+        iso8583_addr,
+    )
+    .await?;
+    println!(
+        "  onboarded {LEGACY_BANK:<9} bank   liquidity {LEGACY_LIQUIDITY:>9} {CURRENCY}, net debit cap {LEGACY_NET_DEBIT_CAP:>9} {CURRENCY}, {DEMO_CUSTOMERS} customers, a legacy host on ISO 8583 (institution {LEGACY_INSTITUTION}, signed on)"
+    );
+
     // The payments: random payer, random payee customer of another member.
-    let participants = MEMBERS.len() + 1;
+    let participants = MEMBERS.len() + 2;
+    let (fspiop_index, legacy_index) = (MEMBERS.len(), MEMBERS.len() + 1);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut plan = Vec::with_capacity(DEMO_PAYMENTS);
     for _ in 0..DEMO_PAYMENTS {
@@ -237,11 +278,13 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
     );
     let started = Instant::now();
     let (results_tx, mut results_rx) = tokio::sync::mpsc::channel(DEMO_PAYMENTS);
-    // Payments the FSPIOP wallet makes or receives.
-    let over_fspiop = plan
-        .iter()
-        .filter(|(payer, payee, _, _)| *payer == MEMBERS.len() || *payee == MEMBERS.len())
-        .count();
+    // Payments the FSPIOP wallet, and the legacy bank, make or receive.
+    let over = |index: usize| {
+        plan.iter()
+            .filter(|(payer, payee, _, _)| *payer == index || *payee == index)
+            .count()
+    };
+    let (over_fspiop, over_iso8583) = (over(fspiop_index), over(legacy_index));
     let work = Arc::new(tokio::sync::Mutex::new(plan.into_iter()));
     let mut workers = Vec::new();
     for _ in 0..DEMO_CONCURRENCY {
@@ -249,6 +292,7 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
         let results_tx = results_tx.clone();
         let members = members.clone();
         let wallet = wallet.clone();
+        let host = host.clone();
         workers.push(tokio::spawn(async move {
             loop {
                 let next = work.lock().await.next();
@@ -257,10 +301,20 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
                 };
                 let party = match members.get(payee) {
                     Some(m) => m.customer(customer),
-                    None => fspiop_customer(customer),
+                    None if payee == fspiop_index => fspiop_customer(customer),
+                    None => PartyIdentifier {
+                        r#type: PartyIdType::Msisdn as i32,
+                        id: host.customer(customer).unwrap_or_default().to_string(),
+                        sub_id: String::new(),
+                    },
                 };
                 let t0 = Instant::now();
                 let outcome = match members.get(payer) {
+                    None if payer == legacy_index => {
+                        let account = format!("{:013}", customer + 1);
+                        host.pay_outcome(&account, &party.id, host.minor_units(u64::from(amount)))
+                            .await
+                    }
                     Some(m) => {
                         let mut api = m.api.clone();
                         client::pay(
@@ -311,8 +365,12 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
         DEMO_PAYMENTS as f64 / elapsed.as_secs_f64()
     );
     println!(
-        "  {over_fspiop} of them to or from {FSPIOP_WALLET} over FSPIOP (GET /parties, POST /quotes, POST /transfers and their callbacks), the rest over gRPC"
+        "  {over_fspiop} of them to or from {FSPIOP_WALLET} over FSPIOP (GET /parties, POST /quotes, POST /transfers and their callbacks)"
     );
+    println!(
+        "  {over_iso8583} of them to or from {LEGACY_BANK} over ISO 8583 (its 0200s answered 0210; the switch's 0200 credits to it, answered 0210)"
+    );
+    println!("  the rest over gRPC");
     if !latencies.is_empty() {
         let p =
             |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize].as_secs_f64() * 1000.0;
@@ -329,6 +387,9 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
             "aborted 4001" => "payer's liquidity cover exceeded",
             "aborted 4200" => "payer's net debit cap exceeded",
             "aborted 5104" => "rejected by the payee",
+            "declined 39=51" => "the legacy bank's 0200 over its liquidity (4001)",
+            "declined 39=61" => "the legacy bank's 0200 over its net debit cap (4200)",
+            "declined 39=05" => "the legacy bank's 0200 rejected by the payee",
             _ => "",
         };
         println!("  {label:<16} {n:>5}  {why}");
@@ -362,6 +423,34 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
         .get_ledger_digest(op.req(GetLedgerDigestRequest {}))
         .await?
         .into_inner();
+    let owed = host.decimal(host.owed_minor());
+    let stats = &host.stats;
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    println!();
+    println!(
+        "The legacy host's books ({LEGACY_BANK}, ISO 8583): {} of its 0200s approved, {} credits approved and {} declined, {} reversals, {} echo tests",
+        load(&stats.payments_approved),
+        load(&stats.credits_approved),
+        load(&stats.credits_declined),
+        load(&stats.reversals),
+        load(&stats.echoes),
+    );
+    let legacy_position = op
+        .positions(LEGACY_BANK)
+        .await?
+        .into_iter()
+        .next()
+        .map(|p| p.position)
+        .unwrap_or_default();
+    let agrees = legacy_position.parse::<Decimal>().ok() == Some(owed);
+    println!(
+        "  it owes the scheme {owed} {CURRENCY} by its books; the switch's position: {legacy_position} ({})",
+        if agrees {
+            "they agree"
+        } else {
+            "THEY DISAGREE"
+        }
+    );
     println!();
     println!("Payees told of commits: {notified} notices");
     println!(
@@ -425,6 +514,10 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     running.stop().await;
     anyhow::ensure!(digest.balanced, "the ledger does not balance");
+    anyhow::ensure!(
+        agrees,
+        "the legacy host's books ({owed}) and its position ({legacy_position}) disagree"
+    );
     anyhow::ensure!(
         after.balanced,
         "the ledger does not balance after settlement"

@@ -24,6 +24,9 @@ fn the_demo_pays_settles_and_reports_a_balanced_ledger() {
         "ledger balanced:   yes",
         "to or from wallet-e over FSPIOP",
         "wallet-e ",
+        "to or from bank-f over ISO 8583",
+        "a legacy host on ISO 8583 (institution 60001, signed on)",
+        "(they agree)",
     ] {
         assert!(stdout.contains(expected), "{expected:?} not in:\n{stdout}");
     }
