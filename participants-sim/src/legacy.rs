@@ -68,8 +68,11 @@ pub struct LegacyHost {
     /// amount in minor units: a reversal undoes the one it names.
     credits: Mutex<HashMap<(String, String), i64>>,
     reversed: Mutex<HashSet<(String, String)>>,
-    stan: AtomicU32,
+    /// The host's STAN sequence, shared by its connections.
+    stan: Arc<AtomicU32>,
     rrn_base: u64,
+    gateway: SocketAddr,
+    spec: LegacySpec,
     /// Decline every n-th credit (0: approve all).
     decline_every: u64,
     credits_seen: AtomicU64,
@@ -161,6 +164,40 @@ impl LegacyHost {
         customers: Vec<String>,
         gateway: SocketAddr,
     ) -> anyhow::Result<Arc<LegacyHost>> {
+        // RRNs unique across runs: the second of the start, then a
+        // counter (the STAN).
+        let rrn_base = (now_ms() as u64 / 1_000 % 1_000_000) * 1_000_000;
+        Self::open(
+            spec,
+            customers,
+            gateway,
+            Arc::new(AtomicU32::new(1)),
+            rrn_base,
+        )
+        .await
+    }
+
+    /// Another connection of the same host, signed on: its STANs and RRNs
+    /// continue the host's one sequence (two connections never send the
+    /// same request keys, which the switch would take as one payment).
+    pub async fn another_connection(&self) -> anyhow::Result<Arc<LegacyHost>> {
+        Self::open(
+            &self.spec,
+            self.customers.clone(),
+            self.gateway,
+            self.stan.clone(),
+            self.rrn_base,
+        )
+        .await
+    }
+
+    async fn open(
+        spec: &LegacySpec,
+        customers: Vec<String>,
+        gateway: SocketAddr,
+        stan: Arc<AtomicU32>,
+        rrn_base: u64,
+    ) -> anyhow::Result<Arc<LegacyHost>> {
         let (currency_numeric, minor_digits) = currency_numeric(&spec.currency)?;
         let stream = TcpStream::connect(gateway).await?;
         stream.set_nodelay(true)?;
@@ -193,10 +230,10 @@ impl LegacyHost {
             awaited: Mutex::new(HashMap::new()),
             credits: Mutex::new(HashMap::new()),
             reversed: Mutex::new(HashSet::new()),
-            stan: AtomicU32::new(1),
-            // RRNs unique across runs: the second of the start, then a
-            // counter (the STAN).
-            rrn_base: (now_ms() as u64 / 1_000 % 1_000_000) * 1_000_000,
+            stan,
+            rrn_base,
+            gateway,
+            spec: spec.clone(),
             decline_every: spec.decline_every,
             credits_seen: AtomicU64::new(0),
             stats: LegacyStats::default(),

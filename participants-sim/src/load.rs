@@ -35,6 +35,10 @@ pub enum Mode {
     /// Transfers only over FSPIOP (`POST /transfers` to the payer's `PUT`
     /// callback), on quotes agreed before the run.
     FspiopTransfers,
+    /// A legacy host's 0200 through the ISO 8583 gateway (lookup, quote
+    /// and transfer on the switch) to its 0210, paying the customers of
+    /// gRPC participants.
+    Iso8583,
 }
 
 impl Mode {
@@ -61,7 +65,24 @@ pub struct LoadSpec {
     pub settle_every: Option<Duration>,
     /// The switch's admin and FSPIOP APIs, for the FSPIOP modes.
     pub hub: Option<crate::fspiop::Hub>,
+    /// The gateway and the host binding the switch has for the legacy
+    /// host, for the ISO 8583 mode.
+    pub iso8583: Option<Iso8583Target>,
 }
+
+/// Where the ISO 8583 mode's legacy host connects, and as whom.
+#[derive(Clone, Debug)]
+pub struct Iso8583Target {
+    pub gateway: std::net::SocketAddr,
+    /// The institution id (field 32) the switch binds to `participant`.
+    pub institution_id: String,
+    pub participant: String,
+}
+
+/// Requests in flight on one connection of the legacy host in the ISO
+/// 8583 mode (under the gateway's default limit of 64): the load opens as
+/// many connections as its concurrency needs.
+pub const ISO8583_IN_FLIGHT_PER_CONNECTION: usize = 48;
 
 /// Latency percentiles in milliseconds.
 #[derive(Clone, Debug, Serialize)]
@@ -223,7 +244,37 @@ pub async fn run(
             }
         }
     }
-    for i in 0..spec.participants {
+    // ISO 8583 mode: the legacy host pays, the other participants (gRPC)
+    // are paid.
+    let mut hosts = Vec::new();
+    if spec.mode == Mode::Iso8583 {
+        let target = spec
+            .iso8583
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("the ISO 8583 mode needs the gateway's address"))?;
+        let legacy = crate::legacy::LegacySpec {
+            name: target.participant.clone(),
+            institution_id: target.institution_id.clone(),
+            currency: spec.currency.clone(),
+            liquidity: "1000000000000".into(),
+            net_debit_cap: "1000000000000".into(),
+            customers: 4,
+            decline_every: 0,
+        };
+        let first =
+            crate::legacy::onboard(&mut op, participant_url, &legacy, target.gateway).await?;
+        let connections = spec.concurrency.div_ceil(ISO8583_IN_FLIGHT_PER_CONNECTION);
+        for _ in 1..connections {
+            hosts.push(first.another_connection().await?);
+        }
+        hosts.push(first);
+    }
+    let grpc_members = if spec.mode == Mode::Iso8583 {
+        spec.participants - 1
+    } else {
+        spec.participants
+    };
+    for i in 0..grpc_members {
         if spec.mode.is_fspiop() {
             break;
         }
@@ -288,6 +339,7 @@ pub async fn run(
         }
     }
     let members = Arc::new(members);
+    let hosts = Arc::new(hosts);
     let quotes = Arc::new(quotes);
     let fspiop_members = Arc::new(fspiop_members);
     let fspiop_quotes = Arc::new(fspiop_quotes);
@@ -365,6 +417,7 @@ pub async fn run(
     let mut workers = Vec::new();
     for w in 0..spec.concurrency {
         let members = members.clone();
+        let hosts = hosts.clone();
         let quotes = quotes.clone();
         let fspiop_members = fspiop_members.clone();
         let fspiop_quotes = fspiop_quotes.clone();
@@ -424,6 +477,23 @@ pub async fn run(
                     bar.inc(1);
                     continue;
                 }
+                if spec.mode == Mode::Iso8583 {
+                    let host = &hosts[w % hosts.len()];
+                    let payee = &members[k % members.len()];
+                    let account = format!("{:013}", k % 4 + 1);
+                    let outcome = host
+                        .pay_outcome(&account, &payee.customer(k % 4).id, host.minor_units(10))
+                        .await;
+                    let micros = t0.elapsed().as_micros().clamp(1, 600_000_000) as u64;
+                    let _ = histogram.lock().await.record(micros);
+                    *outcomes
+                        .lock()
+                        .await
+                        .entry(outcome_label(&outcome))
+                        .or_default() += 1;
+                    bar.inc(1);
+                    continue;
+                }
                 let payer_index = k % members.len();
                 let mut api = members[payer_index].api.clone();
                 let outcome = match spec.mode {
@@ -442,7 +512,9 @@ pub async fn run(
                         .await
                     }
                     Mode::Transfers => client::transfer_quote(&mut api, &quotes[payer_index]).await,
-                    Mode::Fspiop | Mode::FspiopTransfers => Outcome::Failed("transfer", 2001),
+                    Mode::Fspiop | Mode::FspiopTransfers | Mode::Iso8583 => {
+                        Outcome::Failed("transfer", 2001)
+                    }
                 };
                 let micros = t0.elapsed().as_micros().clamp(1, 600_000_000) as u64;
                 let _ = histogram.lock().await.record(micros);

@@ -2,8 +2,9 @@
 //!
 //! - `scenario`: runs the named scenarios and prints a pass/fail table;
 //!   exits non-zero if any fails.
-//! - `load`: closed-loop or target-rate load of payments or transfers, with
-//!   a progress bar, a summary and a JSON report.
+//! - `load`: closed-loop or target-rate load of payments or transfers (over
+//!   gRPC, FSPIOP, or a legacy host's ISO 8583 through the gateway), with a
+//!   progress bar, a summary and a JSON report.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -75,6 +76,25 @@ struct Cli {
         global = true
     )]
     hub_name: String,
+    /// The switch's ISO 8583 gateway (the `iso8583` load mode's legacy
+    /// host connects to it).
+    #[arg(
+        long,
+        env = "HARAMBEE_ISO8583_ADDR",
+        default_value = "127.0.0.1:7405",
+        global = true
+    )]
+    iso8583_addr: std::net::SocketAddr,
+    /// The host binding the switch has for the `iso8583` mode's legacy
+    /// host: `INSTITUTION_ID=PARTICIPANT` (the switch's
+    /// `iso8583.hosts` must bind it to this machine's address).
+    #[arg(
+        long,
+        env = "HARAMBEE_SIM_ISO8583_HOST",
+        default_value = "60001=load-legacy",
+        global = true
+    )]
+    iso8583_host: String,
     /// Currency of the simulated participants.
     #[arg(long, default_value = "KES", global = true)]
     currency: String,
@@ -156,6 +176,10 @@ async fn main() -> anyhow::Result<()> {
             settle_every_s,
         } => {
             let op = Operator::connect(&cli.operator_url, &token).await?;
+            let (institution_id, participant) = cli
+                .iso8583_host
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--iso8583-host is INSTITUTION_ID=PARTICIPANT"))?;
             let spec = LoadSpec {
                 mode,
                 participants,
@@ -171,6 +195,11 @@ async fn main() -> anyhow::Result<()> {
                     fspiop: cli.fspiop_url.clone(),
                     operator_token: token.clone(),
                     hub_name: cli.hub_name.clone(),
+                }),
+                iso8583: Some(load::Iso8583Target {
+                    gateway: cli.iso8583_addr,
+                    institution_id: institution_id.to_string(),
+                    participant: participant.to_string(),
                 }),
             };
             let result = load::run(op, &cli.participant_url, &spec, stop_rx).await?;

@@ -89,6 +89,7 @@ async fn every_event_of_20000_transfers_is_on_the_topic_across_a_broker_restart(
         show_progress: false,
         settle_every: None,
         hub: None,
+        iso8583: None,
     };
     let op = Operator::new(switch.op.clone(), TOKEN);
     let url = switch.participant_url.clone();

@@ -44,6 +44,7 @@ async fn load_reports_every_operation() {
             show_progress: false,
             settle_every: None,
             hub: None,
+            iso8583: None,
         };
         let op = Operator::new(s.op.clone(), OPERATOR_TOKEN);
         let report = load::run(op, &s.participant_url, &spec, stop_rx.clone())
@@ -72,6 +73,7 @@ async fn load_reports_every_operation() {
         show_progress: false,
         settle_every: None,
         hub: None,
+        iso8583: None,
     };
     let op = Operator::new(s.op.clone(), OPERATOR_TOKEN);
     let report = load::run(op, &s.participant_url, &spec, stop_rx)
@@ -101,6 +103,7 @@ async fn load_runs_settlement_cycles_while_payments_flow() {
         show_progress: false,
         settle_every: Some(Duration::from_millis(700)),
         hub: None,
+        iso8583: None,
     };
     let op = Operator::new(s.op.clone(), OPERATOR_TOKEN);
     let report = load::run(op, &s.participant_url, &spec, stop_rx)
@@ -151,6 +154,7 @@ async fn load_runs_over_fspiop_in_both_modes() {
             show_progress: false,
             settle_every: None,
             hub: Some(hub.clone()),
+            iso8583: None,
         };
         let op = Operator::new(s.op.clone(), OPERATOR_TOKEN);
         let report = load::run(op, &s.participant_url, &spec, stop_rx)
@@ -163,5 +167,50 @@ async fn load_runs_over_fspiop_in_both_modes() {
             report.outcomes
         );
     }
+    assert!(s.digest().await.balanced);
+}
+
+/// The load's ISO 8583 mode: a legacy host connects to the gateway, signs
+/// on and pays gRPC participants' customers with 0200s, every one approved
+/// in its 0210; the money moved once per payment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_runs_over_iso8583_through_the_gateway() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = TestSwitch::config(dir.path());
+    config.iso8583.listen = "127.0.0.1:0".into();
+    config.iso8583.hosts = vec!["60009=load-legacy@127.0.0.1".into()];
+    let mut s = TestSwitch::start_with(dir, config).await;
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let spec = LoadSpec {
+        mode: Mode::Iso8583,
+        participants: 3,
+        // Two connections: more in flight than one carries.
+        concurrency: load::ISO8583_IN_FLIGHT_PER_CONNECTION + 2,
+        rate_per_s: None,
+        duration: Duration::from_secs(60),
+        count: Some(120),
+        currency: CURRENCY.into(),
+        show_progress: false,
+        settle_every: None,
+        hub: None,
+        iso8583: Some(load::Iso8583Target {
+            gateway: s.running().iso8583_addr.expect("the gateway listens"),
+            institution_id: "60009".into(),
+            participant: "load-legacy".into(),
+        }),
+    };
+    let op = Operator::new(s.op.clone(), OPERATOR_TOKEN);
+    let report = load::run(op, &s.participant_url, &spec, stop_rx)
+        .await
+        .expect("load");
+    assert_eq!(report.operations, 120);
+    assert_eq!(
+        report.outcomes.get("committed"),
+        Some(&120),
+        "{:?}",
+        report.outcomes
+    );
+    // 120 payments of 10.00 KES each.
+    assert_eq!(s.position("load-legacy").await.position, "1200.00");
     assert!(s.digest().await.balanced);
 }
