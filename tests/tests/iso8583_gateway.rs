@@ -632,3 +632,62 @@ async fn a_reversal_aborts_a_reserved_transfer_and_is_refused_for_a_committed_on
     assert_eq!(host.call(&other_amount).await.text(39), Some("13"));
     assert_eq!(s.position("legacy-bank").await.position, "10.50");
 }
+
+/// A host is bound to the addresses it may connect from: a connection
+/// from any other is closed before it can say anything.
+#[tokio::test]
+async fn a_connection_from_an_address_no_host_is_bound_to_is_closed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = TestSwitch::config(dir.path());
+    config.iso8583.listen = "127.0.0.1:0".into();
+    config.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.2")];
+    let s = TestSwitch::start_with(dir, config).await;
+    let mut host = Host::connect(&s).await;
+    host.send(&network("000001", "001")).await;
+    assert!(host.next().await.is_none(), "closed, never answered");
+}
+
+/// Requests in flight on one connection are limited: over the limit, a
+/// 0200 is answered 91 at once, and the one in flight still gets its own
+/// outcome.
+#[tokio::test]
+async fn a_request_over_the_limit_in_flight_is_answered_91_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = TestSwitch::config(dir.path());
+    config.iso8583.listen = "127.0.0.1:0".into();
+    config.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.1")];
+    config.iso8583.in_flight_max = 1;
+    config.iso8583.transfer_expiry_ms = 1_500;
+    let mut s = TestSwitch::start_with(dir, config).await;
+    s.onboard("legacy-bank", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let silent = s
+        .onboard("wallet-s", "1000", "1000", PayeeBehaviour::Silent)
+        .await;
+    let mut host = Host::connect(&s).await;
+    assert_eq!(
+        host.call(&network("000001", "001")).await.text(39),
+        Some("00")
+    );
+    host.send(&payment("000002", 700, &silent.customer(0).id))
+        .await;
+    host.send(&payment("000003", 700, &silent.customer(0).id))
+        .await;
+    let over = host.next().await.expect("an answer");
+    assert_eq!(
+        (over.text(11), over.text(39)),
+        (Some("000003"), Some("91")),
+        "{over:?}"
+    );
+    let first = host.next().await.expect("an answer");
+    assert_eq!(
+        (first.text(11), first.text(39)),
+        (Some("000002"), Some("68")),
+        "{first:?}"
+    );
+    // The limit is free again.
+    assert_eq!(
+        host.call(&network("000004", "301")).await.text(39),
+        Some("00")
+    );
+}
