@@ -358,6 +358,35 @@ mod tests {
         }
     }
 
+    /// docs/ISO8583.md's worked example: the 0200 as pyiso8583 writes it,
+    /// and the approval code its 0210 carries.
+    #[test]
+    fn the_worked_example_of_the_docs() {
+        let mut m = Message::new(harambee_iso8583::Mti::new(b"0200").expect("mti"));
+        m.set(3, "400000")
+            .set(4, "000000001050")
+            .set(7, "1202101500")
+            .set(11, "004711")
+            .set(12, "101500")
+            .set(13, "1202")
+            .set(32, "60001")
+            .set(37, "633610004711")
+            .set(49, "404")
+            .set(102, "0012345678901")
+            .set(103, "254711000001");
+        let bytes = harambee_iso8583::encode(&harambee_iso8583::Dialect::ascii_1987(), &m)
+            .expect("encodes");
+        assert_eq!(
+            String::from_utf8(bytes).expect("ascii"),
+            concat!(
+                "0200B2380001080080000000000006000000400000000000001050120210150000",
+                "47111015001202056000163361000471140413001234567890112254711000001",
+            )
+        );
+        let id = transfer_id_of("60001", "633610004711", "004711", "1202101500");
+        assert_eq!(approval_of(id), "D35FF8");
+    }
+
     #[test]
     fn a_request_names_one_transfer_whatever_its_repeats() {
         let a = transfer_id_of("60001", "633610004711", "004711", "1202101500");
