@@ -139,6 +139,10 @@ async fn a_signed_on_host_pays_a_grpc_wallet_and_a_repeated_0200_moves_money_onc
     let rejecting = s
         .onboard("wallet-r", "1000", "1000", PayeeBehaviour::Reject(5104))
         .await;
+    // A payee whose system fails (it answers 2001, internal error).
+    let failing = s
+        .onboard("wallet-f", "1000", "1000", PayeeBehaviour::Reject(2001))
+        .await;
     let mut host = Host::connect(&s).await;
 
     // Nothing financial before sign-on.
@@ -195,9 +199,16 @@ async fn a_signed_on_host_pays_a_grpc_wallet_and_a_repeated_0200_moves_money_onc
             "an alias nobody owns",
         ),
         (
-            payment("000006", 100, &rejecting.customer(0).id),
+            // (5.00 KES: more than the payee's fee of 1.00, which its quote
+            // refuses to be paid less than.)
+            payment("000006", 500, &rejecting.customer(0).id),
             "05",
             "the payee rejects",
+        ),
+        (
+            payment("000014", 500, &failing.customer(0).id),
+            "96",
+            "a system error",
         ),
         (
             {
