@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 /// Everything `harambee serve` can be told, in sections (a TOML table
 /// each): `[api]`, `[transfer]`, `[quote]`, `[lookup]`, `[ledger]`,
-/// `[log]`, `[kafka]`, `[store]`, `[cluster]`. Every setting also has a
+/// `[log]`, `[kafka]`, `[store]`, `[cluster]`, `[fspiop]`, `[iso8583]`,
+/// `[admission]`. Every setting also has a
 /// `HARAMBEE_*` variable ([`ENVIRONMENT`]).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -25,6 +26,32 @@ pub struct Config {
     pub cluster: ClusterConfig,
     pub fspiop: FspiopConfig,
     pub iso8583: Iso8583Config,
+    pub admission: AdmissionConfig,
+}
+
+/// `[admission]`: each participant's limits, apart from every other's, on
+/// every API (gRPC, FSPIOP, ISO 8583). Over one, a request is refused at
+/// once with 2005 (server busy) and changes nothing. 0 is no limit.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdmissionConfig {
+    /// Requests of one participant in flight at once.
+    pub participant_in_flight_max: u64,
+    /// Requests of one participant a second, sustained.
+    pub participant_rate_per_s: u64,
+    /// Requests of one participant at once above the rate.
+    pub participant_burst: u64,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> AdmissionConfig {
+        let d = harambee_service::admission::AdmissionSettings::default();
+        AdmissionConfig {
+            participant_in_flight_max: d.in_flight_max,
+            participant_rate_per_s: d.rate_per_s,
+            participant_burst: d.burst,
+        }
+    }
 }
 
 /// `[api]`: where the switch listens, and who may operate it.
@@ -510,6 +537,30 @@ pub const ENVIRONMENT: &[(&str, &str, Setter)] = &[
         },
     ),
     (
+        "HARAMBEE_ADMISSION_PARTICIPANT_IN_FLIGHT_MAX",
+        "admission.participant_in_flight_max",
+        |c, n, v| {
+            c.admission.participant_in_flight_max = num(n, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_ADMISSION_PARTICIPANT_RATE_PER_S",
+        "admission.participant_rate_per_s",
+        |c, n, v| {
+            c.admission.participant_rate_per_s = num(n, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_ADMISSION_PARTICIPANT_BURST",
+        "admission.participant_burst",
+        |c, n, v| {
+            c.admission.participant_burst = num(n, v)?;
+            Ok(())
+        },
+    ),
+    (
         "HARAMBEE_TRANSFER_LIFETIME_MAX_MS",
         "transfer.lifetime_max_ms",
         |c, n, v| {
@@ -838,6 +889,10 @@ impl Config {
             "transfer.lifetime_max_ms must be > 0"
         );
         anyhow::ensure!(self.quote.held_max_ms > 0, "quote.held_max_ms must be > 0");
+        anyhow::ensure!(
+            self.admission.participant_rate_per_s == 0 || self.admission.participant_burst > 0,
+            "admission.participant_burst must be > 0 when there is a participant_rate_per_s"
+        );
         anyhow::ensure!(
             self.transfer.expiry_sweep_interval_ms > 0,
             "transfer.expiry_sweep_interval_ms must be > 0"

@@ -580,6 +580,11 @@ fn settings(config: &Config) -> Settings {
         callback_timeout_ms: config.transfer.callback_timeout_ms,
         expiry_sweep_interval_ms: config.transfer.expiry_sweep_interval_ms,
         transfer_lifetime_max_ms: config.transfer.lifetime_max_ms,
+        admission: harambee_service::admission::AdmissionSettings {
+            in_flight_max: config.admission.participant_in_flight_max,
+            rate_per_s: config.admission.participant_rate_per_s,
+            burst: config.admission.participant_burst,
+        },
     }
 }
 

@@ -29,6 +29,7 @@ use harambee_ledger::{FundsState, Resolution, TransferId, TransferState};
 use harambee_proto::v1::{Party, PartyIdType, PartyIdentifier};
 use harambee_proto::validate;
 use harambee_service::Service;
+use harambee_service::admission::Admitted;
 use harambee_service::ports::Route;
 use harambee_service::ports::{Credential, Principal, Role};
 use harambee_service::transfers::{Answer, Prepare, Repeat, TransferView, route_of};
@@ -207,8 +208,23 @@ async fn unknown_uri() -> HttpError {
 
 impl Api {
     /// The checked headers of a request, with `FSPIOP-Source` proved to
-    /// be the caller.
+    /// be the caller, admitted within the caller's limits (2005 over
+    /// them): the guard is held until the request's work, callbacks
+    /// included, is done.
     fn caller(
+        &self,
+        headers: &HeaderMap,
+        resource: &str,
+        with_body: bool,
+    ) -> Result<(Fspiop, Admitted), HttpError> {
+        let fspiop = self.identified(headers, resource, with_body)?;
+        let admitted = self.service.admit(&fspiop.source)?;
+        Ok((fspiop, admitted))
+    }
+
+    /// The checked headers of a request, with `FSPIOP-Source` proved to
+    /// be the caller.
+    fn identified(
         &self,
         headers: &HeaderMap,
         resource: &str,
@@ -541,7 +557,7 @@ async fn participants(
         Alias::Find => "GetParticipant",
         Alias::Remove => "DeleteParticipant",
     };
-    let fspiop = match api.caller(&headers, "participants", what == Alias::Register) {
+    let (fspiop, admitted) = match api.caller(&headers, "participants", what == Alias::Register) {
         Ok(f) => f,
         Err(e) => {
             count(call, Some(&e));
@@ -608,6 +624,7 @@ async fn participants(
     };
     let requester = fspiop.source.clone();
     tokio::spawn(async move {
+        let _admitted = admitted;
         let result: Result<String, SwitchError> = match what {
             Alias::Register => api
                 .service
@@ -743,7 +760,7 @@ async fn put_participant_callback(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    let fspiop = match api.caller(&headers, "participants", true) {
+    let (fspiop, _admitted) = match api.caller(&headers, "participants", true) {
         Ok(f) => f,
         Err(e) => {
             count("PutParticipants", Some(&e));
@@ -822,7 +839,7 @@ fn party_body(path: &PartyPath, p: &Party) -> Value {
 }
 
 async fn parties(api: Api, path: PartyPath, headers: HeaderMap) -> Response {
-    let fspiop = match api.caller(&headers, "parties", false) {
+    let (fspiop, admitted) = match api.caller(&headers, "parties", false) {
         Ok(f) => f,
         Err(e) => {
             count("GetParties", Some(&e));
@@ -861,6 +878,7 @@ async fn parties(api: Api, path: PartyPath, headers: HeaderMap) -> Response {
     };
     let requester = fspiop.source;
     tokio::spawn(async move {
+        let _admitted = admitted;
         let looked_up = api.service.lookup(&requester, &identifier, "").await;
         // The owner's own answer, if it is on FSPIOP, is passed on as it came.
         let PartyPath(party_type, id, sub_id) = &path;
@@ -926,7 +944,7 @@ async fn answer_parties(
     bytes: Bytes,
     error: bool,
 ) -> Response {
-    let fspiop = match api.caller(&headers, "parties", true) {
+    let (fspiop, _admitted) = match api.caller(&headers, "parties", true) {
         Ok(f) => f,
         Err(e) => {
             count("PutParties", Some(&e));
@@ -1031,7 +1049,7 @@ async fn put_parties_sub_error(
 /// service layer; the recorded quote goes back to the payer as `PUT
 /// /quotes/{ID}` (from the payee), an error as `PUT /quotes/{ID}/error`.
 async fn post_quotes(AxumState(api): AxumState<Api>, headers: HeaderMap, bytes: Bytes) -> Response {
-    let fspiop = match api.caller(&headers, "quotes", true) {
+    let (fspiop, admitted) = match api.caller(&headers, "quotes", true) {
         Ok(f) => f,
         Err(e) => {
             count("PostQuotes", Some(&e));
@@ -1090,6 +1108,7 @@ async fn post_quotes(AxumState(api): AxumState<Api>, headers: HeaderMap, bytes: 
     );
     let payer = fspiop.source;
     tokio::spawn(async move {
+        let _admitted = admitted;
         let quote_id = request.quote_id.clone();
         let uri = format!("/quotes/{quote_id}");
         let quoted = api.service.quote(&payer, request).await;
@@ -1125,7 +1144,7 @@ async fn get_quotes(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let fspiop = match api.caller(&headers, "quotes", false) {
+    let (fspiop, admitted) = match api.caller(&headers, "quotes", false) {
         Ok(f) => f,
         Err(e) => {
             count("GetQuotes", Some(&e));
@@ -1139,6 +1158,7 @@ async fn get_quotes(
     }
     let caller = fspiop.source;
     tokio::spawn(async move {
+        let _admitted = admitted;
         let uri = format!("/quotes/{id}");
         match api.service.get_quote(&caller, &id).await {
             Ok(quote) => {
@@ -1179,7 +1199,7 @@ async fn answer_quotes(
     bytes: Bytes,
     error: bool,
 ) -> Response {
-    let fspiop = match api.caller(&headers, "quotes", true) {
+    let (fspiop, _admitted) = match api.caller(&headers, "quotes", true) {
         Ok(f) => f,
         Err(e) => {
             count("PutQuotes", Some(&e));
@@ -1348,7 +1368,7 @@ async fn post_transfers(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    let fspiop = match api.caller(&headers, "transfers", true) {
+    let (fspiop, admitted) = match api.caller(&headers, "transfers", true) {
         Ok(f) => f,
         Err(e) => {
             count("PostTransfers", Some(&e));
@@ -1374,6 +1394,7 @@ async fn post_transfers(
         &bytes,
     );
     tokio::spawn(async move {
+        let _admitted = admitted;
         // A repeat: of a transfer still in progress, ignored (its outcome
         // goes once, as Mojaloop's hub does); of a final one, its state
         // resent from Hub.
@@ -1477,7 +1498,7 @@ async fn get_transfers(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let fspiop = match api.caller(&headers, "transfers", false) {
+    let (fspiop, admitted) = match api.caller(&headers, "transfers", false) {
         Ok(f) => f,
         Err(e) => {
             count("GetTransfers", Some(&e));
@@ -1494,6 +1515,7 @@ async fn get_transfers(
     };
     let caller = fspiop.source;
     tokio::spawn(async move {
+        let _admitted = admitted;
         let funds = || api.service.transfers.funds_state(&caller, transfer_id);
         match api.service.transfers.view(&caller, transfer_id) {
             Ok(view) => send_transfer(&api, &caller, &view, api.callbacks.hub(), false),
@@ -1540,7 +1562,7 @@ async fn answer_transfers(
     bytes: Bytes,
     error: bool,
 ) -> Response {
-    let fspiop = match api.caller(&headers, "transfers", true) {
+    let (fspiop, admitted) = match api.caller(&headers, "transfers", true) {
         Ok(f) => f,
         Err(e) => {
             count("PutTransfers", Some(&e));
@@ -1662,6 +1684,7 @@ async fn answer_transfers(
         }
     };
     tokio::spawn(async move {
+        let _admitted = admitted;
         // A repeat of the answer to a transfer that is already final gets
         // its state back, as Mojaloop's hub resends it.
         let was_final = api

@@ -49,7 +49,7 @@ pub fn status_of(code: u16) -> StatusCode {
         3001 => StatusCode::NOT_ACCEPTABLE,
         3002 => StatusCode::NOT_FOUND,
         1000..=1999 => StatusCode::SERVICE_UNAVAILABLE,
-        2003 => StatusCode::SERVICE_UNAVAILABLE,
+        2003 | 2005 => StatusCode::SERVICE_UNAVAILABLE,
         2004 => StatusCode::GATEWAY_TIMEOUT,
         2002 => StatusCode::NOT_IMPLEMENTED,
         2000..=2999 => StatusCode::INTERNAL_SERVER_ERROR,

@@ -59,6 +59,17 @@ impl Ctx {
         }
     }
 
+    /// The participant a request's credential belongs to, admitted within
+    /// its limits (2005 over them): hold the guard until the call is done.
+    pub fn admit(
+        &self,
+        metadata: &MetadataMap,
+    ) -> Result<(String, harambee_service::admission::Admitted), FspiopError> {
+        let caller = self.authenticate(metadata)?;
+        let admitted = self.service.admit(&caller)?;
+        Ok((caller, admitted))
+    }
+
     /// The credential check for `role`.
     pub fn check(&self, metadata: &MetadataMap, role: Role) -> Result<Principal, FspiopError> {
         check(&self.service, metadata, role)

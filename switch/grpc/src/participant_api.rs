@@ -130,8 +130,8 @@ impl ParticipantApi for ParticipantService {
         &self,
         request: Request<LookupPartyRequest>,
     ) -> std::result::Result<Response<LookupPartyResponse>, Status> {
-        let result = match self.ctx.authenticate(request.metadata()) {
-            Ok(caller) => self.lookup(caller, request.into_inner()).await,
+        let result = match self.ctx.admit(request.metadata()) {
+            Ok((caller, _admitted)) => self.lookup(caller, request.into_inner()).await,
             Err(e) => Err(e),
         };
         count("LookupParty", &result);
@@ -143,7 +143,7 @@ impl ParticipantApi for ParticipantService {
         request: Request<RegisterPartyRequest>,
     ) -> std::result::Result<Response<RegisterPartyResponse>, Status> {
         let result = async {
-            let caller = self.ctx.authenticate(request.metadata())?;
+            let (caller, _admitted) = self.ctx.admit(request.metadata())?;
             self.register(caller, request.get_ref().party.as_ref(), true)
                 .await
         }
@@ -159,7 +159,7 @@ impl ParticipantApi for ParticipantService {
         request: Request<DeregisterPartyRequest>,
     ) -> std::result::Result<Response<DeregisterPartyResponse>, Status> {
         let result = async {
-            let caller = self.ctx.authenticate(request.metadata())?;
+            let (caller, _admitted) = self.ctx.admit(request.metadata())?;
             self.register(caller, request.get_ref().party.as_ref(), false)
                 .await
         }
@@ -175,8 +175,8 @@ impl ParticipantApi for ParticipantService {
         request: Request<QuoteRequest>,
     ) -> std::result::Result<Response<QuoteResponse>, Status> {
         let started = std::time::Instant::now();
-        let result = match self.ctx.authenticate(request.metadata()) {
-            Ok(caller) => self
+        let result = match self.ctx.admit(request.metadata()) {
+            Ok((caller, _admitted)) => self
                 .ctx
                 .service
                 .quote(&caller, request.into_inner())
@@ -194,8 +194,8 @@ impl ParticipantApi for ParticipantService {
         &self,
         request: Request<GetQuoteRequest>,
     ) -> std::result::Result<Response<QuoteResponse>, Status> {
-        let result = match self.ctx.authenticate(request.metadata()) {
-            Ok(caller) => self
+        let result = match self.ctx.admit(request.metadata()) {
+            Ok((caller, _admitted)) => self
                 .ctx
                 .service
                 .get_quote(&caller, &request.get_ref().quote_id)
@@ -212,8 +212,8 @@ impl ParticipantApi for ParticipantService {
         request: Request<PrepareTransferRequest>,
     ) -> std::result::Result<Response<TransferResult>, Status> {
         let started = std::time::Instant::now();
-        let result = match self.ctx.authenticate(request.metadata()) {
-            Ok(caller) => self.prepare(caller, request.into_inner()).await,
+        let result = match self.ctx.admit(request.metadata()) {
+            Ok((caller, _admitted)) => self.prepare(caller, request.into_inner()).await,
             Err(e) => Err(e),
         };
         metrics::histogram!("harambee_request_seconds", "call" => "PrepareTransfer")
@@ -233,8 +233,8 @@ impl ParticipantApi for ParticipantService {
         &self,
         request: Request<FulfilTransferRequest>,
     ) -> std::result::Result<Response<TransferResult>, Status> {
-        let result = match self.ctx.authenticate(request.metadata()) {
-            Ok(caller) => self.fulfil(caller, request.into_inner()).await,
+        let result = match self.ctx.admit(request.metadata()) {
+            Ok((caller, _admitted)) => self.fulfil(caller, request.into_inner()).await,
             Err(e) => Err(e),
         };
         count("FulfilTransfer", &result);
@@ -247,8 +247,8 @@ impl ParticipantApi for ParticipantService {
     ) -> std::result::Result<Response<TransferResult>, Status> {
         let result = self
             .ctx
-            .authenticate(request.metadata())
-            .and_then(|caller| {
+            .admit(request.metadata())
+            .and_then(|(caller, _admitted)| {
                 let id = TransferId(validate::uuid(
                     "transfer_id",
                     &request.get_ref().transfer_id,
@@ -265,10 +265,10 @@ impl ParticipantApi for ParticipantService {
         &self,
         request: Request<NotificationsRequest>,
     ) -> std::result::Result<Response<Self::NotificationsStream>, Status> {
-        let caller = self
-            .ctx
-            .authenticate(request.metadata())
-            .map_err(Status::from)?;
+        // Admitted as any call (its rate counts); the stream then holds no
+        // place in flight.
+        let (caller, admitted) = self.ctx.admit(request.metadata()).map_err(Status::from)?;
+        drop(admitted);
         let from = request.get_ref().from_sequence;
         let notices = self
             .ctx

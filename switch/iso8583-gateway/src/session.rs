@@ -245,9 +245,10 @@ impl Connection {
         }
     }
 
-    /// A payment or a reversal: refused 91 before sign-on or over the
-    /// limit of requests in flight, else run on its own task and answered
-    /// when it is done.
+    /// A payment or a reversal: refused 91 before sign-on, over the
+    /// connection's limit of requests in flight, or over its participant's
+    /// limits (the switch's admission), else run on its own task and
+    /// answered when it is done.
     fn financial(&mut self, message: Message, kind: Kind) -> Result<(), String> {
         let echoed = match kind {
             Kind::Payment => acquiring::ECHOED,
@@ -258,6 +259,21 @@ impl Connection {
         }
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
             return self.send(response_to(&message, echoed, "91"));
+        };
+        // Within the participant's own limits, across every API; a field
+        // 32 no host of the connection has is refused (63) further on.
+        let institution = message.text(32).unwrap_or_default().trim();
+        let participant = self
+            .hosts
+            .iter()
+            .find(|h| h.institution_id == institution)
+            .map(|h| h.participant.clone());
+        let admitted = match participant {
+            Some(p) => match self.service.admit(&p) {
+                Ok(a) => Some(a),
+                Err(_) => return self.send(response_to(&message, echoed, "91")),
+            },
+            None => None,
         };
         let (service, settings, hosts, pending, outbox) = (
             self.service.clone(),
@@ -282,7 +298,7 @@ impl Connection {
                 .record(started.elapsed().as_secs_f64());
             metrics::counter!("harambee_iso8583_responses_total", "mti" => answer, "code" => code)
                 .increment(1);
-            drop(permit);
+            drop((permit, admitted));
             let _ = outbox.send(response).await;
         });
         Ok(())

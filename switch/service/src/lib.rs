@@ -29,6 +29,8 @@
 //!   through the [`ports::Notices`] port, and the stream of one
 //!   participant's notices from a number on.
 //! - [`sweep`]: the expiry of reserved transfers and held quotes.
+//! - [`admission`]: each participant's limits on requests in flight and
+//!   a second (2005 over them).
 //!
 //! Where a message holds parts the switch passes on without reading them
 //! (a party's details, a quote request's transaction type, the payee's
@@ -51,6 +53,7 @@ use harambee_engine::Engine;
 use harambee_read::projection::ProjectionStore;
 use tokio::sync::{broadcast, watch};
 
+pub mod admission;
 pub mod auth;
 pub mod lookups;
 pub mod notices;
@@ -93,6 +96,8 @@ pub struct Settings {
     pub expiry_sweep_interval_ms: u64,
     /// Longest a transfer may hold the payer's funds.
     pub transfer_lifetime_max_ms: u64,
+    /// Each participant's limits on requests in flight and a second.
+    pub admission: admission::AdmissionSettings,
 }
 
 /// What the service layer needs from outside, wired by the binary.
@@ -116,6 +121,8 @@ pub struct Service {
     authenticator: Arc<dyn Authenticator>,
     clock: Arc<dyn Clock>,
     settings: Settings,
+    /// Each participant's requests, limited apart from the others'.
+    admission: admission::Admission,
     /// The transfer saga.
     pub transfers: Arc<Transfers>,
     /// The live path of notices (see [`notices`]).
@@ -163,6 +170,7 @@ impl Service {
             oracle: ports.oracle,
             authenticator: ports.authenticator,
             clock: ports.clock,
+            admission: admission::Admission::new(settings.admission),
             settings,
             transfers,
             bus,
@@ -177,6 +185,14 @@ impl Service {
         role: Role,
     ) -> Result<Principal, SwitchError> {
         self.authenticator.authenticate(credential, role)
+    }
+
+    /// Admits one request of the authenticated participant `participant`
+    /// within its limits (see [`admission`]), or refuses it with 2005
+    /// before it changes anything. Hold the guard until the request's
+    /// work is done.
+    pub fn admit(&self, participant: &str) -> Result<admission::Admitted, SwitchError> {
+        self.admission.admit(participant)
     }
 
     /// The switch's state, to read (the pure core's types). Hold it
