@@ -427,15 +427,25 @@ impl LegacyHost {
             self.stats.credits_declined.fetch_add(1, Ordering::Relaxed);
             return "14";
         }
+        let key = (
+            m.text(11).unwrap_or_default().to_string(),
+            m.text(37).unwrap_or_default().to_string(),
+        );
+        if self
+            .reversed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&key)
+        {
+            // Its reversal came first: never credited.
+            self.stats.credits_declined.fetch_add(1, Ordering::Relaxed);
+            return "05";
+        }
         let seen = self.credits_seen.fetch_add(1, Ordering::Relaxed) + 1;
         if self.decline_every > 0 && seen.is_multiple_of(self.decline_every) {
             self.stats.credits_declined.fetch_add(1, Ordering::Relaxed);
             return "05";
         }
-        let key = (
-            m.text(11).unwrap_or_default().to_string(),
-            m.text(37).unwrap_or_default().to_string(),
-        );
         let fresh = self
             .credits
             .lock()

@@ -257,10 +257,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // The switch's callbacks to FSPIOP participants, one sender for all.
     // The ISO 8583 gateway's payee port: its hosts' conditions come from a
     // key kept in the data directory (made on the first start).
-    let iso8583_payees = Arc::new(harambee_iso8583_gateway::Iso8583Payees::new(
+    let iso8583_payees = harambee_iso8583_gateway::Iso8583Payees::new(
         iso8583_secret(&config.data_dir)?,
         &config.iso8583.institution_id,
-    ));
+    );
     let callbacks = harambee_fspiop::callbacks::Callbacks::new(signer.clone())
         .with_hub_name(&config.fspiop.hub_name);
     let service = Service::new(

@@ -567,10 +567,18 @@ async fn a_silent_connection_is_echo_tested_and_closed_when_it_does_not_answer()
 /// 39=00, and the original's 0210 says the payer withdrew it, 05); of a
 /// committed one is refused with 12 and moves nothing; of a 0200 never
 /// received is 25; of another amount 13. A repeat (0420 again, or 0421)
-/// is answered as the first.
-#[tokio::test]
+/// is answered as the first. On the multi-threaded runtime, as the
+/// switch runs, with a 0200 and its 0420 in one write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reversal_aborts_a_reserved_transfer_and_is_refused_for_a_committed_one() {
-    let mut s = switch_with_gateway().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = TestSwitch::config(dir.path());
+    config.iso8583.listen = "127.0.0.1:0".into();
+    config.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.1")];
+    // The silent payee is given up on after a second: the original's 0210
+    // comes then.
+    config.transfer.callback_timeout_ms = 1_000;
+    let mut s = TestSwitch::start_with(dir, config).await;
     s.onboard("legacy-bank", "1000", "1000", PayeeBehaviour::Honest)
         .await;
     let silent = s
@@ -592,11 +600,20 @@ async fn a_reversal_aborts_a_reserved_transfer_and_is_refused_for_a_committed_on
         Some("00")
     );
 
-    // Reserved: the payee does not answer; the host reverses.
+    // Reserved: the payee does not answer; the host reverses, the 0200
+    // and the 0420 in one write.
     let original = payment("000002", 700, &silent.customer(0).id);
-    host.send(&original).await;
     let reversal = reversal_of(&original, "000003");
-    host.send(&reversal).await;
+    let d = Dialect::ascii_1987();
+    let mut both = Framing::Binary2
+        .frame(&encode(&d, &original).expect("encodes"))
+        .expect("frames");
+    both.extend(
+        Framing::Binary2
+            .frame(&encode(&d, &reversal).expect("encodes"))
+            .expect("frames"),
+    );
+    host.stream.write_all(&both).await.expect("writes");
     let mut answers = [
         host.next().await.expect("an answer"),
         host.next().await.expect("an answer"),
@@ -641,7 +658,35 @@ async fn a_reversal_aborts_a_reserved_transfer_and_is_refused_for_a_committed_on
     let mut other_amount = reversal_of(&committed, "000008");
     other_amount.set(4, "000000000001");
     assert_eq!(host.call(&other_amount).await.text(39), Some("13"));
+    let mut other_currency = reversal_of(&committed, "000011");
+    other_currency.set(49, "840");
+    assert_eq!(host.call(&other_currency).await.text(39), Some("13"));
+    // Field 90 naming what is not a 0200 of this institution: 25.
+    let mut not_a_payment = reversal_of(&committed, "000012");
+    let f90 = field_90("0100", "000004", "1202101500", INSTITUTION);
+    not_a_payment.set(90, f90);
+    assert_eq!(host.call(&not_a_payment).await.text(39), Some("25"));
+    // A reversal request (0400) is answered 0410 by the same rule.
+    let mut request = reversal_of(&committed, "000013");
+    request.mti = Mti::new(b"0400").expect("mti");
+    let answer = host.call(&request).await;
+    assert_eq!((answer.mti.as_str(), answer.text(39)), ("0410", Some("12")));
     assert_eq!(s.position("legacy-bank").await.position, "10.50");
+
+    // A 0420 that overtakes its 0200 (sent on another connection, say):
+    // 25, and the 0200 that comes after it never pays.
+    let late = payment("000014", 900, &wallet.customer(0).id);
+    assert_eq!(
+        host.call(&reversal_of(&late, "000015")).await.text(39),
+        Some("25")
+    );
+    let refused = host.call(&late).await;
+    assert_eq!(refused.text(39), Some("05"), "{refused:?}");
+    assert_eq!(
+        s.position("legacy-bank").await.position,
+        "10.50",
+        "nothing moved"
+    );
 }
 
 /// A host is bound to the addresses it may connect from: a connection

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use harambee_core::error::ErrorCode;
 use harambee_core::record::PrepareTerms;
 use harambee_iso8583::Message;
 use harambee_ledger::{Currency, TransferId, TransferState};
@@ -21,6 +22,9 @@ use crate::reply::response_to;
 
 /// The fields of a 0200 its 0210 echoes.
 pub(crate) const ECHOED: &[usize] = &[2, 3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49, 102, 103];
+
+/// Why a withdrawn request ended: the payer's rejection (39=05).
+pub(crate) const WITHDRAWN_REASON: u16 = 4100;
 
 /// The fields a 0200 must carry.
 const REQUIRED: &[usize] = &[3, 4, 7, 11, 32, 37, 49, 102, 103];
@@ -95,21 +99,86 @@ struct Outcome {
     approval: Option<String>,
 }
 
+/// Requests withdrawn before they arrived, remembered at most this many.
+pub(crate) const WITHDRAWN_MAX: usize = 65_536;
+
+/// How long a request withdrawn before it arrived is refused if it does
+/// arrive: longer than any host's repeats.
+pub(crate) const WITHDRAWN_KEPT_MS: u64 = 15 * 60 * 1_000;
+
 /// The requests in progress, by transfer id, across the gateway's
 /// connections: a repeat that arrives while the first is running waits for
-/// its outcome.
+/// its outcome. And the requests a host reversed before the gateway had
+/// them (a 0420 that overtook its 0200 on another connection): a 0200
+/// that arrives after its own reversal is refused, so it never pays.
 #[derive(Default)]
 pub(crate) struct InFlight {
-    running: Mutex<HashMap<TransferId, Arc<OnceCell<Outcome>>>>,
+    inner: Mutex<Requests>,
+}
+
+#[derive(Default)]
+struct Requests {
+    running: HashMap<TransferId, Arc<OnceCell<Outcome>>>,
+    withdrawn: HashMap<TransferId, std::time::Instant>,
+    withdrawn_order: std::collections::VecDeque<TransferId>,
+}
+
+/// What a reversal finds of a request the ledger does not have.
+pub(crate) enum Unrecorded {
+    /// It is being run (looked up, quoted): wait for its transfer.
+    Running,
+    /// Never received: remembered as withdrawn.
+    Withdrawn,
 }
 
 impl InFlight {
-    /// Whether a request of transfer `id` is being run.
-    pub(crate) fn is_running(&self, id: TransferId) -> bool {
-        self.running
+    fn lock(&self) -> std::sync::MutexGuard<'_, Requests> {
+        self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .contains_key(&id)
+    }
+
+    /// Registers a host's 0200 as running, before its task starts, so
+    /// that a reversal read after it on the connection finds it. (The
+    /// task registers it again; both name the same cell.)
+    pub(crate) fn register(&self, hosts: &[HostBinding], request: &Message) {
+        if let Ok(ask) = checked(hosts, request) {
+            self.lock().running.entry(ask.transfer_id).or_default();
+        }
+    }
+
+    /// For a reversal of a request the ledger does not have: running, or
+    /// now remembered as withdrawn (one lock, so a 0200 registered after
+    /// this finds it withdrawn).
+    pub(crate) fn withdraw_unrecorded(&self, id: TransferId) -> Unrecorded {
+        let mut r = self.lock();
+        if r.running.contains_key(&id) {
+            return Unrecorded::Running;
+        }
+        let now = std::time::Instant::now();
+        let kept = std::time::Duration::from_millis(WITHDRAWN_KEPT_MS);
+        while let Some(oldest) = r.withdrawn_order.front().copied() {
+            let stale = r
+                .withdrawn
+                .get(&oldest)
+                .is_none_or(|at| now.duration_since(*at) > kept);
+            if !stale && r.withdrawn.len() < WITHDRAWN_MAX {
+                break;
+            }
+            r.withdrawn_order.pop_front();
+            r.withdrawn.remove(&oldest);
+        }
+        if r.withdrawn.insert(id, now).is_none() {
+            r.withdrawn_order.push_back(id);
+        }
+        Unrecorded::Withdrawn
+    }
+
+    fn is_withdrawn(&self, id: TransferId) -> bool {
+        let r = self.lock();
+        r.withdrawn
+            .get(&id)
+            .is_some_and(|at| at.elapsed() <= std::time::Duration::from_millis(WITHDRAWN_KEPT_MS))
     }
 }
 
@@ -127,22 +196,26 @@ pub(crate) async fn pay(
             approval: None,
         },
         Ok(ask) => {
-            let cell = {
-                let mut running = pending
-                    .running
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                running.entry(ask.transfer_id).or_default().clone()
-            };
+            let cell = pending
+                .lock()
+                .running
+                .entry(ask.transfer_id)
+                .or_default()
+                .clone();
             let outcome = cell
-                .get_or_init(|| run(service, settings, &ask))
+                .get_or_init(|| async {
+                    if pending.is_withdrawn(ask.transfer_id) {
+                        // Its reversal came first: it never pays.
+                        return Outcome {
+                            code: response_code(WITHDRAWN_REASON),
+                            approval: None,
+                        };
+                    }
+                    run(service, settings, &ask).await
+                })
                 .await
                 .clone();
-            pending
-                .running
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .remove(&ask.transfer_id);
+            pending.lock().running.remove(&ask.transfer_id);
             outcome
         }
     };
@@ -310,6 +383,14 @@ async fn run(service: &Arc<Service>, settings: &GatewaySettings, ask: &Ask) -> O
             approval: None,
         };
     };
+    if amount != ask.amount {
+        // The host moves field 4, no more and no less: a payee that
+        // quotes another amount is refused.
+        return Outcome {
+            code: response_code(ErrorCode::PayeeRejectedQuote.number()),
+            approval: None,
+        };
+    }
     let prepare = Prepare {
         transfer_id: ask.transfer_id,
         payee: quoted.payee_fsp.clone(),

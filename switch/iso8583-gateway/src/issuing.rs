@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -50,16 +50,35 @@ pub const REVERSAL_ANSWER_MS: u64 = 10_000;
 /// is given up and logged for the operator.
 pub const REVERSAL_ATTEMPTS_MAX: u32 = 5;
 
-/// The 0200 credits put to hosts, by transfer, until the transfer is
-/// known final.
+/// A 0200 credit put to a host, until its transfer is known final.
+struct Credit {
+    participant: String,
+    message: Message,
+    /// Written to the host's connection (a reversal goes after it).
+    sent: bool,
+    /// The transfer aborted while the credit was being written: it is
+    /// reversed once it is.
+    aborted: bool,
+}
+
+/// The credits put to hosts, by transfer, and the transfers that aborted
+/// before their credit was put (whose credit is then never put): one lock,
+/// so an abort and a credit of the same transfer cannot pass each other.
 #[derive(Default)]
 struct Credits {
-    by_transfer: HashMap<TransferId, (String, Message)>,
+    by_transfer: HashMap<TransferId, Credit>,
     order: VecDeque<TransferId>,
+    aborted: std::collections::HashSet<TransferId>,
+    aborted_order: VecDeque<TransferId>,
 }
 
 impl Credits {
-    fn insert(&mut self, id: TransferId, participant: &str, credit: Message) {
+    /// A credit about to be written; false if its transfer aborted
+    /// already (the credit is not put).
+    fn begin(&mut self, id: TransferId, participant: &str, message: Message) -> bool {
+        if self.aborted.contains(&id) {
+            return false;
+        }
         while self.by_transfer.len() >= CREDITED_MAX {
             let Some(oldest) = self.order.pop_front() else {
                 break;
@@ -68,12 +87,51 @@ impl Credits {
                 tracing::warn!(transfer = %oldest, "iso8583: too many credits awaiting their outcome: the oldest is forgotten");
             }
         }
-        if self
-            .by_transfer
-            .insert(id, (participant.to_string(), credit))
-            .is_none()
-        {
+        let credit = Credit {
+            participant: participant.to_string(),
+            message,
+            sent: false,
+            aborted: false,
+        };
+        if self.by_transfer.insert(id, credit).is_none() {
             self.order.push_back(id);
+        }
+        true
+    }
+
+    /// The credit is written: if its transfer aborted meanwhile, it is
+    /// taken, to be reversed now.
+    fn sent(&mut self, id: TransferId) -> Option<(String, Message)> {
+        let credit = self.by_transfer.get_mut(&id)?;
+        credit.sent = true;
+        if credit.aborted {
+            return self.remove(id);
+        }
+        None
+    }
+
+    /// The transfer aborted: its credit, if written, is taken to be
+    /// reversed; one being written is reversed once it is; without one,
+    /// the transfer is remembered, so that none is put.
+    fn abort(&mut self, id: TransferId) -> Option<(String, Message)> {
+        match self.by_transfer.get_mut(&id) {
+            Some(credit) if credit.sent => self.remove(id),
+            Some(credit) => {
+                credit.aborted = true;
+                None
+            }
+            None => {
+                while self.aborted.len() >= CREDITED_MAX {
+                    let Some(oldest) = self.aborted_order.pop_front() else {
+                        break;
+                    };
+                    self.aborted.remove(&oldest);
+                }
+                if self.aborted.insert(id) {
+                    self.aborted_order.push_back(id);
+                }
+                None
+            }
         }
     }
 
@@ -83,7 +141,7 @@ impl Credits {
             let live = &self.by_transfer;
             self.order.retain(|id| live.contains_key(id));
         }
-        taken
+        taken.map(|c| (c.participant, c.message))
     }
 }
 
@@ -99,20 +157,26 @@ pub struct Iso8583Payees {
     /// Signed-on connections, by participant.
     sessions: Mutex<HashMap<String, Vec<Session>>>,
     /// 0200s and 0420s sent, by (STAN, RRN), waiting for their 0210 or
-    /// 0430.
-    awaited: Mutex<HashMap<(String, String), oneshot::Sender<Message>>>,
+    /// 0430 from the participant they were sent to.
+    awaited: Mutex<HashMap<(String, String), Awaited>>,
     /// Credits whose transfer may yet be aborted.
     credited: Mutex<Credits>,
     stan: AtomicU32,
     next_session: AtomicU64,
+    /// Itself, to run the reversal of a credit on a task of its own.
+    me: Weak<Iso8583Payees>,
 }
+
+/// An answer awaited: from whom, and who waits.
+type Awaited = (String, oneshot::Sender<Message>);
 
 impl Iso8583Payees {
     /// `secret`: the key the conditions are derived from (the same on
     /// every node that may put a host's transfers); `institution_id`: the
     /// switch's own, in field 32 of its 0200s.
-    pub fn new(secret: [u8; 32], institution_id: &str) -> Iso8583Payees {
-        Iso8583Payees {
+    pub fn new(secret: [u8; 32], institution_id: &str) -> Arc<Iso8583Payees> {
+        Arc::new_cyclic(|me| Iso8583Payees {
+            me: me.clone(),
             secret,
             institution_id: institution_id.to_string(),
             sessions: Mutex::new(HashMap::new()),
@@ -120,7 +184,7 @@ impl Iso8583Payees {
             credited: Mutex::new(Credits::default()),
             stan: AtomicU32::new(1),
             next_session: AtomicU64::new(1),
-        }
+        })
     }
 
     /// The next STAN of the gateway's own messages (its 0200 credits and
@@ -154,19 +218,28 @@ impl Iso8583Payees {
         sessions.retain(|_, list| !list.is_empty());
     }
 
-    /// A host's 0210 or 0430: the answer to one of the switch's 0200s or
-    /// 0420s, or a late or unknown one, which changes nothing.
-    pub(crate) fn answered(&self, m: Message) {
+    /// A host's 0210 or 0430, from a signed-on connection of
+    /// `participants`: the answer to one of the switch's 0200s or 0420s to
+    /// one of them, or a late, unknown or misdirected one, which changes
+    /// nothing.
+    pub(crate) fn answered(&self, m: Message, participants: &[&str]) {
         let key = (
             m.text(11).unwrap_or_default().to_string(),
             m.text(37).unwrap_or_default().to_string(),
         );
-        let waiter = self
-            .awaited
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&key);
-        match waiter {
+        let waiter = {
+            let mut awaited = self.awaited.lock().unwrap_or_else(|p| p.into_inner());
+            match awaited.get(&key) {
+                Some((to, _)) if participants.contains(&to.as_str()) => awaited.remove(&key),
+                Some((to, _)) => {
+                    tracing::warn!(mti = %m.mti, expected = %to, from = ?participants, "iso8583: an answer from a host it was not sent to: ignored");
+                    metrics::counter!("harambee_iso8583_misdirected_answers_total").increment(1);
+                    return;
+                }
+                None => None,
+            }
+        };
+        match waiter.map(|(_, w)| w) {
             Some(w) => {
                 let _ = w.send(m);
             }
@@ -191,11 +264,18 @@ impl Iso8583Payees {
         )
     }
 
-    fn forget_credit(&self, id: TransferId) -> Option<(String, Message)> {
-        self.credited
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id)
+    fn credits(&self) -> std::sync::MutexGuard<'_, Credits> {
+        self.credited.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reverses `credit` on a task of its own.
+    fn spawn_reversal(&self, participant: String, id: TransferId, credit: Message) {
+        let Some(payees) = self.me.upgrade() else {
+            return;
+        };
+        tokio::spawn(async move {
+            payees.reverse_credit(&participant, id, credit).await;
+        });
     }
 
     /// Sends `participant` the reversal advice of `credit` until the host
@@ -228,7 +308,7 @@ impl Iso8583Payees {
             self.awaited
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert((stan.clone(), rrn.clone()), tx);
+                .insert((stan.clone(), rrn.clone()), (participant.to_string(), tx));
             let sent = match self.outbox_of(participant) {
                 Some(outbox) => outbox.send(advice).await.is_ok(),
                 None => false,
@@ -448,26 +528,34 @@ impl PayeeConnector for Iso8583Payees {
             if awaited.len() >= AWAITED_MAX {
                 return PayeeAnswer::Unreachable(ErrorCode::DestinationCommunicationError.number());
             }
-            awaited.insert((stan.clone(), rrn.clone()), tx);
+            awaited.insert((stan.clone(), rrn.clone()), (owner.to_string(), tx));
         }
-        self.credited
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(ask.transfer_id, owner, credit.clone());
-        if outbox.send(credit).await.is_err() {
-            self.forget_credit(ask.transfer_id);
+        let forget_waiter = |stan: String, rrn: String| {
             self.awaited
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&(stan, rrn));
+        };
+        if !self.credits().begin(ask.transfer_id, owner, credit.clone()) {
+            // Aborted already (its payer withdrew it): never put.
+            forget_waiter(stan, rrn);
+            return PayeeAnswer::Rejected(ErrorCode::PayerRejection.number());
+        }
+        if outbox.send(credit).await.is_err() {
+            self.credits().remove(ask.transfer_id);
+            forget_waiter(stan, rrn);
             return PayeeAnswer::Unreachable(ErrorCode::DestinationCommunicationError.number());
+        }
+        if let Some((participant, credit)) = self.credits().sent(ask.transfer_id) {
+            // It aborted while the credit was being written.
+            self.spawn_reversal(participant, ask.transfer_id, credit);
         }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(answer)) if answer.text(39) == Some("00") => PayeeAnswer::Fulfilled(fulfilment),
             Ok(Ok(answer)) => {
                 // Declined: the host credited nothing, so there is nothing
                 // to reverse.
-                self.forget_credit(ask.transfer_id);
+                self.credits().remove(ask.transfer_id);
                 tracing::info!(transfer = %ask.transfer_id, code = ?answer.text(39), "iso8583: the host declined a credit");
                 PayeeAnswer::Rejected(ErrorCode::PayeeRejectedTransaction.number())
             }
@@ -501,16 +589,14 @@ impl Notices for Iso8583Notices {
         let Some(id) = harambee_core::text::parse_uuid(&result.transfer_id) else {
             return;
         };
-        let Some((participant, credit)) = self.0.forget_credit(TransferId(id)) else {
+        let id = TransferId(id);
+        if !aborted {
+            self.0.credits().remove(id);
             return;
-        };
-        if aborted {
-            let payees = self.0.clone();
-            tokio::spawn(async move {
-                payees
-                    .reverse_credit(&participant, TransferId(id), credit)
-                    .await;
-            });
+        }
+        let taken = self.0.credits().abort(id);
+        if let Some((participant, credit)) = taken {
+            self.0.spawn_reversal(participant, id, credit);
         }
     }
 }

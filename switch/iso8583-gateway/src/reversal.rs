@@ -19,13 +19,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use harambee_core::error::ErrorCode;
 use harambee_iso8583::Message;
 use harambee_ledger::TransferState;
 use harambee_service::Service;
 use rust_decimal::Decimal;
 
 use crate::GatewaySettings;
-use crate::acquiring::{InFlight, transfer_id_of};
+use crate::acquiring::{InFlight, Unrecorded, transfer_id_of};
 use crate::hosts::HostBinding;
 use crate::reply::response_to;
 
@@ -86,17 +87,47 @@ fn same_institution(a: &str, b: &str) -> bool {
     a.trim_start_matches('0') == b.trim_start_matches('0')
 }
 
-/// The 0410/0430 for a host's reversal.
+/// What a reversal comes to.
+pub(crate) enum Reply {
+    /// Answered with this response code.
+    Code(&'static str),
+    /// It cannot be acted on now (the log refused the abort, say): an
+    /// advice (0420/0421) is not answered, so that the host repeats it,
+    /// since a host takes any 0430 as done; a request (0400) is answered
+    /// 96.
+    Later(String),
+}
+
+/// Whether `m` is a reversal advice (0420, 0421), which a host repeats
+/// until it is answered, rather than a request (0400, 0401).
+pub(crate) fn is_advice(m: &Message) -> bool {
+    m.mti.as_bytes()[2] == b'2'
+}
+
+/// The 0410/0430 for a host's reversal, or none for an advice that
+/// cannot be acted on now.
 pub(crate) async fn reverse(
     service: &Arc<Service>,
     settings: &GatewaySettings,
     hosts: &[HostBinding],
     pending: &InFlight,
     request: &Message,
-) -> Message {
-    let code = outcome(service, settings, hosts, pending, request).await;
+) -> Option<Message> {
+    let code = match outcome(service, settings, hosts, pending, request).await {
+        Reply::Code(code) => code,
+        Reply::Later(why) if is_advice(request) => {
+            tracing::warn!(error = %why, "iso8583: a reversal advice not acted on now, left unanswered for the host to repeat");
+            metrics::counter!("harambee_iso8583_reversals_total", "code" => "unanswered")
+                .increment(1);
+            return None;
+        }
+        Reply::Later(why) => {
+            tracing::warn!(error = %why, "iso8583: a reversal not acted on now");
+            "96"
+        }
+    };
     metrics::counter!("harambee_iso8583_reversals_total", "code" => code).increment(1);
-    response_to(request, ECHOED, code)
+    Some(response_to(request, ECHOED, code))
 }
 
 async fn outcome(
@@ -105,17 +136,18 @@ async fn outcome(
     hosts: &[HostBinding],
     pending: &InFlight,
     m: &Message,
-) -> &'static str {
+) -> Reply {
+    use Reply::{Code, Later};
     if REQUIRED.iter().any(|n| !m.has(*n)) {
-        return "30";
+        return Code("30");
     }
     let text = |n: usize| m.text(n).unwrap_or_default().trim().to_string();
     let institution = text(32);
     let Some(host) = hosts.iter().find(|h| h.institution_id == institution) else {
-        return "63";
+        return Code("63");
     };
     let Some(original) = OriginalData::parse(&text(90)) else {
-        return "30";
+        return Code("30");
     };
     // Only a financial request is reversed here, and only by the
     // institution that sent it.
@@ -123,10 +155,10 @@ async fn outcome(
         || !(same_institution(&original.acquirer, &institution)
             || original.acquirer.bytes().all(|b| b == b'0'))
     {
-        return ORIGINAL_UNKNOWN;
+        return Code(ORIGINAL_UNKNOWN);
     }
     let Ok(minor) = text(4).parse::<i64>() else {
-        return "30";
+        return Code("30");
     };
     let id = transfer_id_of(
         &institution,
@@ -142,33 +174,46 @@ async fn outcome(
     let view = loop {
         match service.transfers.view(payer, id) {
             Ok(view) => break view,
-            Err(_) if pending.is_running(id) && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(ORIGINAL_POLL_MS)).await;
+            Err(e) if e.code == ErrorCode::TransferNotFound => {
+                match pending.withdraw_unrecorded(id) {
+                    // Never received: remembered, so that it never pays if
+                    // it comes after all.
+                    Unrecorded::Withdrawn => return Code(ORIGINAL_UNKNOWN),
+                    Unrecorded::Running if tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(ORIGINAL_POLL_MS)).await;
+                    }
+                    Unrecorded::Running => {
+                        return Later("the original is still being run".into());
+                    }
+                }
             }
-            Err(_) => return ORIGINAL_UNKNOWN,
+            // Another participant's transfer: not this host's to reverse.
+            Err(e) if e.code == ErrorCode::GenericClientError => return Code(ORIGINAL_UNKNOWN),
+            Err(e) => return Later(e.to_string()),
         }
     };
-    if Decimal::new(minor, view.record.currency.scale()) != view.amount {
-        return "13";
+    let currency_matches = match m.text(49).map(str::trim) {
+        None => true,
+        Some(c) => c.parse::<u16>().ok() == Some(view.record.currency.numeric()),
+    };
+    if Decimal::new(minor, view.record.currency.scale()) != view.amount || !currency_matches {
+        return Code("13");
     }
     let view = match view.record.state {
         TransferState::Reserved => match service.transfers.withdraw(payer, id).await {
             Ok(view) => view,
-            Err(e) => {
-                tracing::warn!(transfer = %id, error = %e, "iso8583: a reversal could not be logged");
-                return "96";
-            }
+            Err(e) => return Later(format!("the abort could not be logged: {e}")),
         },
         _ => view,
     };
     match view.record.state {
         TransferState::Committed => {
             tracing::info!(transfer = %id, "iso8583: a reversal of a committed transfer, refused");
-            COMMITTED_REFUSED
+            Code(COMMITTED_REFUSED)
         }
-        TransferState::Aborted | TransferState::Refused => "00",
+        TransferState::Aborted | TransferState::Refused => Code("00"),
         // Still reserved: the log did not take the abort.
-        TransferState::Reserved => "96",
+        TransferState::Reserved => Later("the transfer is still reserved".into()),
     }
 }
 

@@ -31,7 +31,7 @@ pub(crate) struct Shared {
 }
 
 /// What a financial message asks.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Payment,
     Reversal,
@@ -227,8 +227,16 @@ impl Connection {
                 Ok(())
             }
             // A host's answer to the switch's 0200 credit or 0420 advice.
+            // Taken only from a signed-on connection of the host it was
+            // sent to, so that no host can answer for another.
             b"0210" | b"0430" => {
-                self.payees.answered(message);
+                if self.signed_on.is_some() {
+                    let names: Vec<&str> =
+                        self.hosts.iter().map(|h| h.participant.as_str()).collect();
+                    self.payees.answered(message, &names);
+                } else {
+                    tracing::info!(peer = %self.peer, mti = %message.mti, "iso8583: an answer before sign-on, ignored");
+                }
                 Ok(())
             }
             b"0200" | b"0201" => self.financial(message, Kind::Payment),
@@ -248,7 +256,9 @@ impl Connection {
     /// A payment or a reversal: refused 91 before sign-on, over the
     /// connection's limit of requests in flight, or over its participant's
     /// limits (the switch's admission), else run on its own task and
-    /// answered when it is done.
+    /// answered when it is done. (A reversal advice over a limit is left
+    /// unanswered instead, for the host to repeat: it takes any 0430 as
+    /// done.)
     fn financial(&mut self, message: Message, kind: Kind) -> Result<(), String> {
         let echoed = match kind {
             Kind::Payment => acquiring::ECHOED,
@@ -257,8 +267,15 @@ impl Connection {
         if self.signed_on.is_none() {
             return self.send(response_to(&message, echoed, "91"));
         }
+        let busy = |c: &Connection, message: &Message| {
+            if kind == Kind::Reversal && reversal::is_advice(message) {
+                tracing::warn!(peer = %c.peer, "iso8583: a reversal advice over the limits, left unanswered for the host to repeat");
+                return Ok(());
+            }
+            c.send(response_to(message, echoed, "91"))
+        };
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
-            return self.send(response_to(&message, echoed, "91"));
+            return busy(self, &message);
         };
         // Within the participant's own limits, across every API; a field
         // 32 no host of the connection has is refused (63) further on.
@@ -271,10 +288,15 @@ impl Connection {
         let admitted = match participant {
             Some(p) => match self.service.admit(&p) {
                 Ok(a) => Some(a),
-                Err(_) => return self.send(response_to(&message, echoed, "91")),
+                Err(_) => return busy(self, &message),
             },
             None => None,
         };
+        if kind == Kind::Payment {
+            // Before its task starts, so that a reversal read after it on
+            // this connection finds it running.
+            self.pending.register(&self.hosts, &message);
+        }
         let (service, settings, hosts, pending, outbox) = (
             self.service.clone(),
             self.settings.clone(),
@@ -286,11 +308,14 @@ impl Connection {
             let started = Instant::now();
             let response = match kind {
                 Kind::Payment => {
-                    acquiring::pay(&service, &settings, &hosts, &pending, &message).await
+                    Some(acquiring::pay(&service, &settings, &hosts, &pending, &message).await)
                 }
                 Kind::Reversal => {
                     reversal::reverse(&service, &settings, &hosts, &pending, &message).await
                 }
+            };
+            let Some(response) = response else {
+                return;
             };
             let code = response.text(39).unwrap_or("96").to_string();
             let (request, answer) = (message.mti.to_string(), response.mti.to_string());

@@ -291,17 +291,8 @@ impl Transfers {
                 // take it, the payer hears the state as it is). Only a
                 // payee that answers later, or not at all, leaves the payer
                 // waiting for the record that resolves the transfer.
-                // A transfer made final meanwhile by another record (its
-                // payer withdrew it) is answered at once, the payee's call
-                // left to end on its own.
-                tokio::select! {
-                    biased;
-                    asked = asked => {
-                        if let Ok(Asked::Pending) = asked {
-                            self.wait_final(id, expires_at_ms).await?;
-                        }
-                    }
-                    waited = self.wait_final(id, expires_at_ms) => waited?,
+                if let Ok(Asked::Pending) = asked.await {
+                    self.wait_final(id, expires_at_ms).await?;
                 }
                 Ok((self.view(payer, id)?, Repeat::No))
             }
