@@ -66,6 +66,10 @@ pub struct ApiConfig {
     pub metrics_listen: String,
     /// The operator's credential. Required; no default.
     pub operator_token: String,
+    /// A file holding the operator's credential (its first line), read
+    /// at start in place of `operator_token`, so that the secret is in
+    /// neither the config nor the environment.
+    pub operator_token_file: String,
     /// Largest gRPC message accepted.
     pub message_size_max_bytes: usize,
 }
@@ -324,6 +328,12 @@ pub struct ClusterConfig {
     pub advertise_url: String,
     /// This node's name in the cluster; empty: a random one at each start.
     pub node_name: String,
+    /// The credential the nodes present to each other on the Cluster API:
+    /// at least 16 characters, never the operator's. Required when
+    /// `enabled`.
+    pub token: String,
+    /// A file holding `token` (its first line), read at start.
+    pub token_file: String,
 }
 
 /// The event log backend.
@@ -355,6 +365,7 @@ impl Default for ApiConfig {
             operator_listen: "127.0.0.1:7401".into(),
             metrics_listen: "127.0.0.1:9400".into(),
             operator_token: String::new(),
+            operator_token_file: String::new(),
             message_size_max_bytes: 64 * 1024,
         }
     }
@@ -460,6 +471,8 @@ impl Default for ClusterConfig {
             listen: "127.0.0.1:7402".into(),
             advertise_url: String::new(),
             node_name: String::new(),
+            token: String::new(),
+            token_file: String::new(),
         }
     }
 }
@@ -517,6 +530,14 @@ pub const ENVIRONMENT: &[(&str, &str, Setter)] = &[
         "api.operator_token",
         |c, _, v| {
             c.api.operator_token = v;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_OPERATOR_TOKEN_FILE",
+        "api.operator_token_file",
+        |c, _, v| {
+            c.api.operator_token_file = v;
             Ok(())
         },
     ),
@@ -762,6 +783,18 @@ pub const ENVIRONMENT: &[(&str, &str, Setter)] = &[
         c.cluster.node_name = v;
         Ok(())
     }),
+    ("HARAMBEE_CLUSTER_TOKEN", "cluster.token", |c, _, v| {
+        c.cluster.token = v;
+        Ok(())
+    }),
+    (
+        "HARAMBEE_CLUSTER_TOKEN_FILE",
+        "cluster.token_file",
+        |c, _, v| {
+            c.cluster.token_file = v;
+            Ok(())
+        },
+    ),
     ("HARAMBEE_ISO8583_LISTEN", "iso8583.listen", |c, _, v| {
         c.iso8583.listen = v;
         Ok(())
@@ -850,8 +883,39 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|name| std::env::var(name).ok())?;
+        config.read_secret_files()?;
         config.check()?;
         Ok(config)
+    }
+
+    /// Reads the secrets named by the `*_file` settings into their
+    /// settings; a secret given both ways is refused. The error names the
+    /// file, never the secret.
+    pub fn read_secret_files(&mut self) -> anyhow::Result<()> {
+        fn read(name: &str, path: &str, value: &mut String) -> anyhow::Result<()> {
+            if path.is_empty() {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                value.is_empty(),
+                "{name} is set twice: in the file {path} and directly; keep one"
+            );
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("{name}: reading {path}: {e}"))?;
+            *value = text.lines().next().unwrap_or_default().trim().to_string();
+            anyhow::ensure!(!value.is_empty(), "{name}: the file {path} is empty");
+            Ok(())
+        }
+        read(
+            "api.operator_token",
+            &self.api.operator_token_file.clone(),
+            &mut self.api.operator_token,
+        )?;
+        read(
+            "cluster.token",
+            &self.cluster.token_file.clone(),
+            &mut self.cluster.token,
+        )
     }
 
     /// Applies the `HARAMBEE_*` overrides ([`ENVIRONMENT`]) that `get` has.
@@ -900,6 +964,12 @@ impl Config {
         anyhow::ensure!(
             self.api.message_size_max_bytes >= 4096,
             "api.message_size_max_bytes must be >= 4096"
+        );
+        anyhow::ensure!(
+            !self.cluster.enabled
+                || (self.cluster.token.len() >= 16
+                    && self.cluster.token != self.api.operator_token),
+            "cluster.token (or HARAMBEE_CLUSTER_TOKEN, or cluster.token_file) must be set when cluster.enabled: at least 16 characters, and not the operator token"
         );
         anyhow::ensure!(
             !self.cluster.enabled || self.log.kind == LogKind::Kafka,
@@ -1013,5 +1083,51 @@ mod tests {
             c.apply_env(|k| (k == "HARAMBEE_EXPIRY_SWEEP_INTERVAL_MS").then(|| "soon".to_string()))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_cluster_needs_its_own_token() {
+        let mut c = Config::default();
+        c.api.operator_token = "operator-token-0123456789".into();
+        c.log.kind = LogKind::Kafka;
+        c.cluster.enabled = true;
+        assert!(c.check().is_err(), "no cluster token");
+        c.cluster.token = c.api.operator_token.clone();
+        assert!(
+            c.check().is_err(),
+            "the operator token is not the cluster's"
+        );
+        c.cluster.token = "short".into();
+        assert!(c.check().is_err(), "too short");
+        c.cluster.token = "cluster-token-0123456789".into();
+        assert!(c.check().is_ok());
+    }
+
+    #[test]
+    fn secrets_are_read_from_their_files_and_never_twice() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let op = dir.path().join("operator-token");
+        std::fs::write(&op, "operator-token-from-file\n").expect("writes");
+        let cluster = dir.path().join("cluster-token");
+        std::fs::write(&cluster, "cluster-token-from-file\n").expect("writes");
+        let mut c = Config::default();
+        c.api.operator_token_file = op.display().to_string();
+        c.cluster.token_file = cluster.display().to_string();
+        c.read_secret_files().expect("read");
+        assert_eq!(c.api.operator_token, "operator-token-from-file");
+        assert_eq!(c.cluster.token, "cluster-token-from-file");
+        // Given both ways: refused, and the error names the file, not the
+        // secret.
+        let e = c.read_secret_files().expect_err("twice").to_string();
+        assert!(e.contains("set twice"), "{e}");
+        assert!(!e.contains("operator-token-from-file"), "{e}");
+        let mut c = Config::default();
+        c.api.operator_token_file = dir.path().join("missing").display().to_string();
+        assert!(c.read_secret_files().is_err());
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "").expect("writes");
+        let mut c = Config::default();
+        c.cluster.token_file = empty.display().to_string();
+        assert!(c.read_secret_files().is_err(), "an empty file");
     }
 }

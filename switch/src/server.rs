@@ -188,8 +188,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         )
         .await?;
         let elected = joined.elected();
-        let forwarder: Arc<dyn Forwarder> =
-            Arc::new(GrpcForwarder::new(&config.api.operator_token));
+        let forwarder: Arc<dyn Forwarder> = Arc::new(GrpcForwarder::new(&config.cluster.token));
         election = Some((Arc::new(joined), forwarder.clone()));
         cluster_listener = Some(listener);
         tracing::info!(%node, %url, "cluster node");
@@ -283,6 +282,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             authenticator: Arc::new(CredentialAuthenticator::new(
                 engine.clone(),
                 &config.api.operator_token,
+                config
+                    .cluster
+                    .enabled
+                    .then_some(config.cluster.token.as_str()),
             )),
             clock: Arc::new(SystemClock),
         },

@@ -77,6 +77,9 @@ async fn positions_from_projection(switch: &mut Switch) -> (HashMap<String, Deci
 /// A worker's acknowledged payments, each with when it was acknowledged.
 type Acks = Vec<(String, Outcome, Instant)>;
 
+/// The nodes' own credential on the Cluster API.
+const CLUSTER_TOKEN: &str = "cluster-token-0123456789";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_serve_traffic_and_the_follower_takes_over_from_a_killed_writer() {
     let broker = harambee_tests::Tansu::start().await;
@@ -87,6 +90,7 @@ async fn two_nodes_serve_traffic_and_the_follower_takes_over_from_a_killed_write
         env.extend(
             [
                 ("HARAMBEE_CLUSTER", "true"),
+                ("HARAMBEE_CLUSTER_TOKEN", CLUSTER_TOKEN),
                 ("HARAMBEE_NODE_NAME", node),
                 ("HARAMBEE_KAFKA_SESSION_TIMEOUT_MS", "6000"),
                 ("HARAMBEE_STORE", "postgres"),
@@ -121,6 +125,37 @@ async fn two_nodes_serve_traffic_and_the_follower_takes_over_from_a_killed_write
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let writer_name = writer.digest().await.writer_node;
+
+    // The cluster link takes only the cluster's own credential: neither
+    // none nor the operator's token.
+    {
+        use harambee_proto::cluster::v1::SubmitRequest;
+        use harambee_proto::cluster::v1::cluster_client::ClusterClient;
+        let url = writer.cluster_url.clone().expect("a cluster node");
+        let mut client = ClusterClient::connect(url).await.expect("cluster API");
+        let probe = |token: Option<&str>| {
+            let mut r = tonic::Request::new(SubmitRequest { records: vec![] });
+            if let Some(t) = token {
+                r.metadata_mut().insert(
+                    "authorization",
+                    format!("Bearer {t}").parse().expect("ascii"),
+                );
+            }
+            r
+        };
+        for (token, what) in [(None, "no credential"), (Some(TOKEN), "the operator token")] {
+            let refused = client.submit(probe(token)).await.expect_err(what);
+            assert_eq!(
+                refused.code(),
+                tonic::Code::Unauthenticated,
+                "{what}: {refused:?}"
+            );
+        }
+        client
+            .submit(probe(Some(CLUSTER_TOKEN)))
+            .await
+            .expect("the cluster token");
+    }
 
     // Traffic on both nodes: each bank pays the other through each node.
     let (traffic_tx, traffic_rx) = tokio::sync::watch::channel(false);

@@ -46,14 +46,16 @@ pub const SUBMIT_BYTES_MAX: usize = CLUSTER_MESSAGE_MAX_BYTES - (1 << 20);
 /// Hands records to the writer over gRPC.
 pub struct GrpcForwarder {
     channels: Channels,
-    operator_token: String,
+    /// The cluster's own credential (`cluster.token`), never the
+    /// operator's.
+    cluster_token: String,
 }
 
 impl GrpcForwarder {
-    pub fn new(operator_token: &str) -> GrpcForwarder {
+    pub fn new(cluster_token: &str) -> GrpcForwarder {
         GrpcForwarder {
             channels: Channels::default(),
-            operator_token: operator_token.to_string(),
+            cluster_token: cluster_token.to_string(),
         }
     }
 }
@@ -84,12 +86,12 @@ impl GrpcForwarder {
             .max_encoding_message_size(CLUSTER_MESSAGE_MAX_BYTES);
         let mut request = Request::new(body);
         request.set_timeout(Duration::from_millis(timeout_ms));
-        let bearer = format!("Bearer {}", self.operator_token)
+        let bearer = format!("Bearer {}", self.cluster_token)
             .parse()
             .map_err(|_| {
                 FspiopError::new(
                     ErrorCode::InternalServerError,
-                    "the operator token is not ASCII",
+                    "the cluster token is not ASCII",
                 )
             })?;
         request.metadata_mut().insert("authorization", bearer);

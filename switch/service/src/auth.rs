@@ -1,6 +1,7 @@
 //! The credential checks of the switch, behind the [`Authenticator`] port:
 //! participants by the SHA-256 of their credential in the directory, the
-//! operator and the cluster's nodes by the operator token. Digests are
+//! operator by the operator token, the cluster's nodes by the cluster's
+//! own token (never the operator's). Digests are
 //! compared, so the time a check takes says nothing about a secret.
 
 use harambee_core::error::{ErrorCode, SwitchError};
@@ -19,13 +20,25 @@ pub fn credential_hash(credential: &str) -> [u8; 32] {
 pub struct CredentialAuthenticator {
     engine: Engine,
     operator_token_sha256: [u8; 32],
+    /// None: no node may call (a switch that is not a cluster).
+    cluster_token_sha256: Option<[u8; 32]>,
 }
 
 impl CredentialAuthenticator {
-    pub fn new(engine: Engine, operator_token: &str) -> CredentialAuthenticator {
+    /// `cluster_token`: the nodes' credential, if this switch is a node of
+    /// a cluster (it must differ from the operator's).
+    pub fn new(
+        engine: Engine,
+        operator_token: &str,
+        cluster_token: Option<&str>,
+    ) -> CredentialAuthenticator {
+        let cluster_token_sha256 = cluster_token
+            .filter(|t| !t.is_empty() && *t != operator_token)
+            .map(credential_hash);
         CredentialAuthenticator {
             engine,
             operator_token_sha256: credential_hash(operator_token),
+            cluster_token_sha256,
         }
     }
 }
@@ -48,12 +61,9 @@ impl Authenticator for CredentialAuthenticator {
                         SwitchError::new(ErrorCode::InvalidSignature, "unknown credential")
                     })
             }
-            Role::Operator | Role::ClusterNode if hash == self.operator_token_sha256 => {
-                Ok(if role == Role::Operator {
-                    Principal::Operator
-                } else {
-                    Principal::ClusterNode
-                })
+            Role::Operator if hash == self.operator_token_sha256 => Ok(Principal::Operator),
+            Role::ClusterNode if Some(hash) == self.cluster_token_sha256 => {
+                Ok(Principal::ClusterNode)
             }
             Role::Operator => Err(SwitchError::new(
                 ErrorCode::InvalidSignature,

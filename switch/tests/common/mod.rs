@@ -25,6 +25,8 @@ pub struct Switch {
     pub participant_url: String,
     pub operator_url: String,
     pub op: OperatorApiClient<Channel>,
+    /// The Cluster API's URL, when it is a node of a cluster.
+    pub cluster_url: Option<String>,
     /// What it wrote on standard error (also echoed to the test's).
     pub stderr: Arc<Mutex<String>>,
 }
@@ -171,6 +173,9 @@ pub async fn start(data_dir: &std::path::Path, env: &[(String, String)]) -> Swit
         participant_url: format!("http://{}", field("participant")),
         operator_url: format!("http://{}", field("operator")),
         op,
+        cluster_url: Some(field("cluster"))
+            .filter(|a| !a.is_empty())
+            .map(|a| format!("http://{a}")),
         stderr,
     }
 }
