@@ -195,6 +195,12 @@ pub struct FspiopConfig {
     /// every FSPIOP message with a body from a participant must carry its
     /// valid `FSPIOP-Signature` (3105 otherwise). Empty: not checked.
     pub jws_verification_keys: String,
+    /// HTTP connections (FSPIOP and admin APIs, each) open at once.
+    pub connections_max: u64,
+    /// Longest a client may take to send a request's headers.
+    pub header_timeout_ms: u64,
+    /// Longest an HTTP connection stays open, idle keep-alive included.
+    pub connection_max_ms: u64,
 }
 
 /// `[iso8583]`: the gateway for legacy bank hosts (ISO 8583:1987 over
@@ -460,6 +466,9 @@ impl Default for FspiopConfig {
             sign_callbacks: true,
             jws_signing_key: String::new(),
             jws_verification_keys: String::new(),
+            connections_max: 4_096,
+            header_timeout_ms: 10_000,
+            connection_max_ms: 300_000,
         }
     }
 }
@@ -735,6 +744,30 @@ pub const ENVIRONMENT: &[(&str, &str, Setter)] = &[
             Ok(())
         },
     ),
+    (
+        "HARAMBEE_FSPIOP_CONNECTIONS_MAX",
+        "fspiop.connections_max",
+        |c, n, v| {
+            c.fspiop.connections_max = num(n, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_FSPIOP_HEADER_TIMEOUT_MS",
+        "fspiop.header_timeout_ms",
+        |c, n, v| {
+            c.fspiop.header_timeout_ms = num(n, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_FSPIOP_CONNECTION_MAX_MS",
+        "fspiop.connection_max_ms",
+        |c, n, v| {
+            c.fspiop.connection_max_ms = num(n, v)?;
+            Ok(())
+        },
+    ),
     ("HARAMBEE_FSPIOP_HUB_NAME", "fspiop.hub_name", |c, _, v| {
         c.fspiop.hub_name = v;
         Ok(())
@@ -953,6 +986,12 @@ impl Config {
             "transfer.lifetime_max_ms must be > 0"
         );
         anyhow::ensure!(self.quote.held_max_ms > 0, "quote.held_max_ms must be > 0");
+        anyhow::ensure!(
+            self.fspiop.connections_max > 0
+                && self.fspiop.header_timeout_ms > 0
+                && self.fspiop.connection_max_ms > 0,
+            "fspiop.connections_max, header_timeout_ms and connection_max_ms must be > 0"
+        );
         anyhow::ensure!(
             self.admission.participant_rate_per_s == 0 || self.admission.participant_burst > 0,
             "admission.participant_burst must be > 0 when there is a participant_rate_per_s"

@@ -1,7 +1,8 @@
 //! # harambee-switch
 //!
 //! The `harambee` binary and what it wires: the typed configuration
-//! (`config`), the data directory's lock (`datadir`), and `server`, which
+//! (`config`), the data directory's lock (`datadir`), the bounded HTTP
+//! servers (`http`), and `server`, which
 //! opens the command log and the stores, starts the engine, builds the
 //! service layer with its gRPC ports, and serves the gRPC adapter, the
 //! cluster transport, the read side's tasks and the metrics endpoint. The
@@ -13,4 +14,5 @@ pub mod config;
 pub mod datadir;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod http;
 pub mod server;

@@ -412,17 +412,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 hub_name: config.fspiop.hub_name.clone(),
             },
         );
-        let mut stop_a = stop.clone();
-        tasks.push(tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_a.wait_for(|s| *s).await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "admin API server failed");
-            }
-        }));
+        tasks.push(tokio::spawn(crate::http::serve(
+            listener,
+            router,
+            http_limits(&config),
+            "admin",
+            stop.clone(),
+        )));
         Some(addr)
     };
 
@@ -440,17 +436,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             callbacks.clone(),
             pending.clone(),
         );
-        let mut stop_f = stop.clone();
-        tasks.push(tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_f.wait_for(|s| *s).await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "FSPIOP API server failed");
-            }
-        }));
+        tasks.push(tokio::spawn(crate::http::serve(
+            listener,
+            router,
+            http_limits(&config),
+            "fspiop",
+            stop.clone(),
+        )));
         Some(addr)
     };
 
@@ -569,6 +561,15 @@ async fn report_health(
             }
             return;
         }
+    }
+}
+
+/// The bounds of the HTTP servers' connections, from the configuration.
+fn http_limits(config: &Config) -> crate::http::HttpLimits {
+    crate::http::HttpLimits {
+        connections_max: usize::try_from(config.fspiop.connections_max).unwrap_or(usize::MAX),
+        header_timeout_ms: config.fspiop.header_timeout_ms,
+        connection_max_ms: config.fspiop.connection_max_ms,
     }
 }
 
