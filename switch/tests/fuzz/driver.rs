@@ -132,19 +132,19 @@ pub fn run(seed: u64, count: u64) -> Tally {
             input(&mut rng, &snapshots, &mut buf);
             tally.snapshots.0 += 1;
             let text = String::from_utf8_lossy(&buf);
-            if let Ok(Some(snapshot)) = StateSnapshot::from_json(&text) {
-                if State::restore(snapshot).is_ok() {
-                    tally.snapshots.1 += 1;
-                }
+            if let Ok(Some(snapshot)) = StateSnapshot::from_json(&text)
+                && State::restore(snapshot).is_ok()
+            {
+                tally.snapshots.1 += 1;
             }
         } else if i % 20 == 3 {
             input(&mut rng, &configs, &mut buf);
             tally.configs.0 += 1;
             let text = String::from_utf8_lossy(&buf);
-            if let Ok(config) = toml::from_str::<Config>(&text) {
-                if config.check().is_ok() {
-                    tally.configs.1 += 1;
-                }
+            if let Ok(config) = toml::from_str::<Config>(&text)
+                && config.check().is_ok()
+            {
+                tally.configs.1 += 1;
             }
         } else {
             input(&mut rng, &records, &mut buf);
