@@ -35,6 +35,58 @@ fn shown(view: TransferView) -> TransferResult {
     transfer_result(&view.record, view.amount, view.payer, view.payee)
 }
 
+/// A `PrepareTransfer` request as the service layer's prepare, every field
+/// checked (pure: bad input gets its code and changes nothing).
+pub fn prepare_of(r: PrepareTransferRequest) -> Result<Prepare> {
+    let transfer_id = TransferId(validate::uuid("transfer_id", &r.transfer_id)?);
+    let payee = validate::fsp_id("payee_fsp", &r.payee_fsp)?.to_string();
+    let (amount, currency) = validate::money("amount", r.amount.as_ref())?;
+    validate::ilp_packet("ilp_packet", &r.ilp_packet)?;
+    let condition = validate::b64url32("condition", &r.condition)?;
+    let expires_at_ms = validate::timestamp_ms("expiration", r.expiration.as_ref())?;
+    if !r.quote_id.is_empty() {
+        validate::uuid("quote_id", &r.quote_id)?;
+    }
+    if !r.transaction_id.is_empty() {
+        validate::uuid("transaction_id", &r.transaction_id)?;
+    }
+    Ok(Prepare {
+        transfer_id,
+        payee,
+        amount,
+        currency,
+        condition,
+        expires_at_ms,
+        terms: PrepareTerms {
+            ilp_packet: r.ilp_packet,
+            quote_id: r.quote_id,
+            transaction_id: r.transaction_id,
+            extensions: r.extensions.into_iter().map(|e| (e.key, e.value)).collect(),
+        },
+    })
+}
+
+/// A `FulfilTransfer` request as the transfer it names and the payee's
+/// answer, every field checked (pure).
+pub fn answer_of(r: FulfilTransferRequest) -> Result<(TransferId, Answer)> {
+    let id = TransferId(validate::uuid("transfer_id", &r.transfer_id)?);
+    let answer = match r.result {
+        Some(fulfil_transfer_request::Result::Fulfilment(f)) => {
+            Answer::Fulfil(validate::b64url32("fulfilment", &f.fulfilment)?)
+        }
+        Some(fulfil_transfer_request::Result::Error(e)) => {
+            Answer::Reject(remote_error(&e, ErrorCode::PayeeRejectedTransaction.number()).code)
+        }
+        None => {
+            return Err(FspiopError::new(
+                ErrorCode::MissingElement,
+                "result: a fulfilment or an error is required",
+            ));
+        }
+    };
+    Ok((id, answer))
+}
+
 impl ParticipantService {
     async fn lookup(
         &self,
@@ -60,53 +112,14 @@ impl ParticipantService {
     }
 
     async fn prepare(&self, payer: String, r: PrepareTransferRequest) -> Result<TransferResult> {
-        let transfer_id = TransferId(validate::uuid("transfer_id", &r.transfer_id)?);
-        let payee = validate::fsp_id("payee_fsp", &r.payee_fsp)?.to_string();
-        let (amount, currency) = validate::money("amount", r.amount.as_ref())?;
-        validate::ilp_packet("ilp_packet", &r.ilp_packet)?;
-        let condition = validate::b64url32("condition", &r.condition)?;
-        let expires_at_ms = validate::timestamp_ms("expiration", r.expiration.as_ref())?;
-        if !r.quote_id.is_empty() {
-            validate::uuid("quote_id", &r.quote_id)?;
-        }
-        if !r.transaction_id.is_empty() {
-            validate::uuid("transaction_id", &r.transaction_id)?;
-        }
-        let prepare = Prepare {
-            transfer_id,
-            payee,
-            amount,
-            currency,
-            condition,
-            expires_at_ms,
-            terms: PrepareTerms {
-                ilp_packet: r.ilp_packet,
-                quote_id: r.quote_id,
-                transaction_id: r.transaction_id,
-                extensions: r.extensions.into_iter().map(|e| (e.key, e.value)).collect(),
-            },
-        };
+        let prepare = prepare_of(r)?;
         let view = self.ctx.service.transfers.prepare(&payer, prepare).await?;
         Ok(shown(view))
     }
 
     /// The payee's own answer to a transfer (`FulfilTransfer`).
     async fn fulfil(&self, caller: String, r: FulfilTransferRequest) -> Result<TransferResult> {
-        let id = TransferId(validate::uuid("transfer_id", &r.transfer_id)?);
-        let answer = match r.result {
-            Some(fulfil_transfer_request::Result::Fulfilment(f)) => {
-                Answer::Fulfil(validate::b64url32("fulfilment", &f.fulfilment)?)
-            }
-            Some(fulfil_transfer_request::Result::Error(e)) => {
-                Answer::Reject(remote_error(&e, ErrorCode::PayeeRejectedTransaction.number()).code)
-            }
-            None => {
-                return Err(FspiopError::new(
-                    ErrorCode::MissingElement,
-                    "result: a fulfilment or an error is required",
-                ));
-            }
-        };
+        let (id, answer) = answer_of(r)?;
         let view = self
             .ctx
             .service

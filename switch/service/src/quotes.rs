@@ -35,62 +35,90 @@ fn directory_reply(applied: Applied) -> Result<DirectoryReply> {
     }
 }
 
+/// A payer's quote request as the switch takes it, checked before
+/// anything is asked or recorded (pure: no state, no clock): the payer
+/// filled in as `payer` when it is not named. Bad input gets its code and
+/// changes nothing.
+pub fn checked_request(payer: &str, r: &mut QuoteRequest) -> Result<CheckedQuote> {
+    let quote_id = validate::uuid("quote_id", &r.quote_id)?;
+    validate::uuid("transaction_id", &r.transaction_id)?;
+    let payee_party = r
+        .payee
+        .as_ref()
+        .ok_or_else(|| SwitchError::new(ErrorCode::MissingElement, "payee is required"))?;
+    validate::party("payee.identifier", payee_party.identifier.as_ref())?;
+    // A payee FSP that cannot be a participant's name names none:
+    // 3201, as for one that is not there; only a missing one is 3100.
+    let payee = match validate::fsp_id("payee.fsp_id", &payee_party.fsp_id) {
+        Ok(p) => p.to_string(),
+        Err(_) if !payee_party.fsp_id.is_empty() => {
+            return Err(SwitchError::new(
+                ErrorCode::DestinationFspError,
+                format!(
+                    "Unsupported participant: {:?} is not a participant",
+                    payee_party.fsp_id
+                ),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let payer_party = r.payer.get_or_insert_with(Party::default);
+    if payer_party.fsp_id.is_empty() {
+        payer_party.fsp_id = payer.to_string();
+    } else if payer_party.fsp_id != payer {
+        return Err(SwitchError::new(
+            ErrorCode::GenericClientError,
+            "payer.fsp_id must be the calling participant",
+        ));
+    }
+    if AmountType::try_from(r.amount_type)
+        .ok()
+        .filter(|t| *t != AmountType::Unspecified)
+        .is_none()
+    {
+        return Err(SwitchError::new(
+            ErrorCode::ValidationError,
+            "amount_type: must be SEND or RECEIVE",
+        ));
+    }
+    let (_, currency) = validate::money("amount", r.amount.as_ref())?;
+    if let Some(fees) = r.fees.as_ref() {
+        fee("fees", Some(fees), currency)?;
+    }
+    validate::note("note", &r.note)?;
+    let expiration_ms = r
+        .expiration
+        .is_some()
+        .then(|| validate::timestamp_ms("expiration", r.expiration.as_ref()))
+        .transpose()?;
+    Ok(CheckedQuote {
+        quote_id,
+        payee,
+        currency,
+        expiration_ms,
+    })
+}
+
+/// What [`checked_request`] found in a quote request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedQuote {
+    pub quote_id: u128,
+    pub payee: String,
+    pub currency: harambee_ledger::Currency,
+    pub expiration_ms: Option<i64>,
+}
+
 impl Service {
     /// The payee's quote for the payer's request, recorded; a repeat of
     /// the same request (same id, same content, same payer) gets the
     /// recorded answer, one with other content 3106.
     pub async fn quote(&self, payer: &str, mut r: QuoteRequest) -> Result<QuoteResponse> {
-        let quote_id = validate::uuid("quote_id", &r.quote_id)?;
-        validate::uuid("transaction_id", &r.transaction_id)?;
-        let payee_party = r
-            .payee
-            .as_ref()
-            .ok_or_else(|| SwitchError::new(ErrorCode::MissingElement, "payee is required"))?;
-        validate::party("payee.identifier", payee_party.identifier.as_ref())?;
-        // A payee FSP that cannot be a participant's name names none:
-        // 3201, as for one that is not there; only a missing one is 3100.
-        let payee = match validate::fsp_id("payee.fsp_id", &payee_party.fsp_id) {
-            Ok(p) => p.to_string(),
-            Err(_) if !payee_party.fsp_id.is_empty() => {
-                return Err(SwitchError::new(
-                    ErrorCode::DestinationFspError,
-                    format!(
-                        "Unsupported participant: {:?} is not a participant",
-                        payee_party.fsp_id
-                    ),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let payer_party = r.payer.get_or_insert_with(Party::default);
-        if payer_party.fsp_id.is_empty() {
-            payer_party.fsp_id = payer.to_string();
-        } else if payer_party.fsp_id != payer {
-            return Err(SwitchError::new(
-                ErrorCode::GenericClientError,
-                "payer.fsp_id must be the calling participant",
-            ));
-        }
-        if AmountType::try_from(r.amount_type)
-            .ok()
-            .filter(|t| *t != AmountType::Unspecified)
-            .is_none()
-        {
-            return Err(SwitchError::new(
-                ErrorCode::ValidationError,
-                "amount_type: must be SEND or RECEIVE",
-            ));
-        }
-        let (_, currency) = validate::money("amount", r.amount.as_ref())?;
-        if let Some(fees) = r.fees.as_ref() {
-            fee("fees", Some(fees), currency)?;
-        }
-        validate::note("note", &r.note)?;
-        let expiration_ms = r
-            .expiration
-            .is_some()
-            .then(|| validate::timestamp_ms("expiration", r.expiration.as_ref()))
-            .transpose()?;
+        let CheckedQuote {
+            quote_id,
+            payee,
+            currency,
+            expiration_ms,
+        } = checked_request(payer, &mut r)?;
         let request_sha256: [u8; 32] = Sha256::digest(r.encode_to_vec()).into();
         let quote_key = harambee_core::text::uuid_string(quote_id);
         let (held, maybe_released) = {
