@@ -20,10 +20,13 @@
 //! - [`scenario`]: named scenarios (happy path and each error) with a
 //!   pass/fail table.
 //! - [`load`]: closed-loop or target-rate load with latency percentiles.
+//! - [`flood`]: a victim's latency alone and beside a flooding participant
+//!   (the per-participant admission's benchmark).
 //! - [`settlement`]: a settlement cycle as the settlement operator runs it.
 
 pub mod client;
 pub mod dfsp;
+pub mod flood;
 pub mod fspiop;
 pub mod ilp;
 pub mod legacy;

@@ -135,6 +135,22 @@ enum Cmd {
         #[arg(long)]
         settle_every_s: Option<u64>,
     },
+    /// A victim's payments at a steady rate, alone and then beside a
+    /// participant flooding the switch: their latency and its ratio.
+    Flood {
+        /// The victim's payments a second.
+        #[arg(long, default_value_t = 50)]
+        victim_rate: u64,
+        /// How long each phase lasts.
+        #[arg(long, default_value_t = 10)]
+        phase_s: u64,
+        /// The flooder's payments in flight.
+        #[arg(long, default_value_t = 512)]
+        flood_concurrency: usize,
+        /// Where to write the JSON report.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -203,6 +219,27 @@ async fn main() -> anyhow::Result<()> {
                 }),
             };
             let result = load::run(op, &cli.participant_url, &spec, stop_rx).await?;
+            print!("{}", result.summary());
+            if let Some(path) = report {
+                std::fs::write(&path, serde_json::to_string_pretty(&result)?)?;
+                println!("report written to {}", path.display());
+            }
+            let _ = stop_tx.send(true);
+        }
+        Cmd::Flood {
+            victim_rate,
+            phase_s,
+            flood_concurrency,
+            report,
+        } => {
+            let op = Operator::connect(&cli.operator_url, &token).await?;
+            let spec = harambee_sim::flood::FloodSpec {
+                currency: cli.currency.clone(),
+                victim_rate_per_s: victim_rate,
+                phase: Duration::from_secs(phase_s),
+                flood_concurrency,
+            };
+            let result = harambee_sim::flood::run(op, &cli.participant_url, &spec, stop_rx).await?;
             print!("{}", result.summary());
             if let Some(path) = report {
                 std::fs::write(&path, serde_json::to_string_pretty(&result)?)?;

@@ -214,3 +214,36 @@ async fn load_runs_over_iso8583_through_the_gateway() {
     assert_eq!(s.position("load-legacy").await.position, "1200.00");
     assert!(s.digest().await.balanced);
 }
+
+/// The flood benchmark's run: a flooder over its admission limit is
+/// refused 2005 while the victim's payments all commit, alone and beside
+/// the flood (the latencies are the benchmark's to report, not asserted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooder_is_refused_2005_while_the_victim_pays() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = TestSwitch::config(dir.path());
+    config.admission.participant_in_flight_max = 4;
+    let s = TestSwitch::start_with(dir, config).await;
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let spec = harambee_sim::flood::FloodSpec {
+        currency: CURRENCY.into(),
+        victim_rate_per_s: 10,
+        phase: Duration::from_secs(1),
+        flood_concurrency: 32,
+    };
+    let op = Operator::new(s.op.clone(), OPERATOR_TOKEN);
+    let report = harambee_sim::flood::run(op, &s.participant_url, &spec, stop_rx)
+        .await
+        .expect("flood");
+    assert!(report.alone.payments >= 5, "{report:?}");
+    assert_eq!(report.alone.committed, report.alone.payments, "{report:?}");
+    assert_eq!(report.flooded.committed, report.flooded.payments, "{report:?}");
+    let refused: u64 = report
+        .flooder_outcomes
+        .iter()
+        .filter(|(k, _)| k.ends_with("2005"))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(refused > 0, "the flooder is refused over its limit: {report:?}");
+    assert!(report.summary().contains("p99 ratio"));
+}
