@@ -174,11 +174,19 @@ pub async fn run(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let flooder_outcomes = outcomes.lock().await.clone();
-    // A payment refused at its lookup is one request; one that went
-    // through is three (lookup, quote, transfer).
+    // A payment refused at its lookup is one request, at its quote two;
+    // any other is three (lookup, quote, transfer).
     let requests: u64 = flooder_outcomes
         .iter()
-        .map(|(k, v)| if k.starts_with("lookup") { *v } else { v * 3 })
+        .map(|(k, v)| {
+            if k.starts_with("lookup") {
+                *v
+            } else if k.starts_with("quote") {
+                v * 2
+            } else {
+                v * 3
+            }
+        })
         .sum();
     Ok(FloodReport {
         victim_rate_per_s: spec.victim_rate_per_s,
