@@ -237,13 +237,19 @@ async fn a_flooder_is_refused_2005_while_the_victim_pays() {
         .expect("flood");
     assert!(report.alone.payments >= 5, "{report:?}");
     assert_eq!(report.alone.committed, report.alone.payments, "{report:?}");
-    assert_eq!(report.flooded.committed, report.flooded.payments, "{report:?}");
+    assert_eq!(
+        report.flooded.committed, report.flooded.payments,
+        "{report:?}"
+    );
     let refused: u64 = report
         .flooder_outcomes
         .iter()
         .filter(|(k, _)| k.ends_with("2005"))
         .map(|(_, v)| v)
         .sum();
-    assert!(refused > 0, "the flooder is refused over its limit: {report:?}");
+    assert!(
+        refused > 0,
+        "the flooder is refused over its limit: {report:?}"
+    );
     assert!(report.summary().contains("p99 ratio"));
 }
