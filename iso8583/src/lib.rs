@@ -25,6 +25,7 @@ mod dialect;
 mod error;
 mod framing;
 mod message;
+mod time;
 
 pub use codec::{decode, decode_prefix, encode, peek_mti};
 pub use dialect::{
@@ -34,3 +35,4 @@ pub use dialect::{
 pub use error::{DecodeError, EncodeError, Part};
 pub use framing::{FrameError, Framing};
 pub use message::{FIELDS_MAX, Message, Mti};
+pub use time::transmission_time;

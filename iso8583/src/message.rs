@@ -68,6 +68,20 @@ pub struct Message {
 const ABSENT: (u32, u32) = (0, u32::MAX);
 
 impl Message {
+    /// The response to this request: its MTI's response (the MTI itself
+    /// if it has none), with `echoed` copied where the request has them,
+    /// and 39 (the response code) set to `code`.
+    pub fn response_to(&self, echoed: &[usize], code: &str) -> Message {
+        let mut r = Message::new(self.mti.response().unwrap_or(self.mti));
+        for n in echoed {
+            if let Some(v) = self.get(*n) {
+                r.set(*n, v);
+            }
+        }
+        r.set(39, code);
+        r
+    }
+
     pub fn new(mti: Mti) -> Message {
         Message {
             mti,

@@ -12,12 +12,10 @@ use std::time::{Duration, Instant};
 
 use harambee_proto::v1::*;
 use hdrhistogram::Histogram;
-use rust_decimal::Decimal;
 use serde::Serialize;
 use tokio::sync::Mutex;
 
 use crate::client;
-use crate::dfsp::Behaviour;
 use crate::network::{self, Member, MemberSpec, Operator};
 
 /// Most flooding requests in flight.
@@ -111,17 +109,11 @@ pub async fn run(
     let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_string();
     let mut members = Vec::new();
     for role in ["victim", "flooder", "payee"] {
-        let spec = MemberSpec {
-            name: format!("flood-{run}-{role}"),
-            kind: ParticipantKind::Bank,
-            currency: spec.currency.clone(),
-            liquidity: "1000000000000".into(),
-            net_debit_cap: "1000000000000".into(),
-            customers: 4,
-            fee: Decimal::ZERO,
-            behaviour: Behaviour::Honest,
-            secret: crate::scenario::random_secret(),
-        };
+        let spec = MemberSpec::ample(
+            format!("flood-{run}-{role}"),
+            ParticipantKind::Bank,
+            &spec.currency,
+        );
         let mut stop = stop.clone();
         members.push(
             network::onboard(&mut op, participant_url, &spec, async move {

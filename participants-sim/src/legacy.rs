@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use harambee_iso8583::{Dialect, Framing, Message, Mti, decode, encode};
+use harambee_iso8583::{Dialect, Framing, Message, Mti, decode, encode, transmission_time};
 use harambee_proto::v1::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -98,27 +98,6 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-/// Field 7: MMDDhhmmss (UTC).
-fn transmission_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    format!(
-        "{month:02}{day:02}{:02}{:02}{:02}",
-        rem / 3_600,
-        rem % 3_600 / 60,
-        rem % 60
-    )
 }
 
 /// ISO 4217 numeric code (field 49) and minor digits of `code`, from the
@@ -403,17 +382,14 @@ impl LegacyHost {
     }
 
     fn answer(&self, request: &Message, echoed: &[usize], code: &str) {
-        let Some(mti) = request.mti.response() else {
+        if request.mti.response().is_none() {
             return;
-        };
-        let mut r = Message::new(mti);
-        for n in echoed {
-            if let Some(v) = request.get(*n) {
-                r.set(*n, v);
-            }
         }
-        r.set(39, code);
-        if self.outbox.try_send(r).is_err() {
+        if self
+            .outbox
+            .try_send(request.response_to(echoed, code))
+            .is_err()
+        {
             tracing::warn!("legacy host: the outbox is full, an answer is dropped");
         }
     }
@@ -501,17 +477,5 @@ impl LegacyHost {
     /// `minor` minor units as a decimal amount of the currency.
     pub fn decimal(&self, minor: i64) -> rust_decimal::Decimal {
         rust_decimal::Decimal::new(minor, self.minor_digits)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn transmission_time_is_mmddhhmmss_utc() {
-        // 2026-12-02T10:15:00Z
-        assert_eq!(transmission_time(1_796_206_500_000), "1202101500");
-        assert_eq!(transmission_time(0), "0101000000");
     }
 }

@@ -15,7 +15,6 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 
 use crate::client::{self, Outcome};
-use crate::dfsp::Behaviour;
 use crate::network::{self, Member, MemberSpec, Operator};
 
 /// What each operation of the load is.
@@ -278,21 +277,12 @@ pub async fn run(
         if spec.mode.is_fspiop() {
             break;
         }
-        let member_spec = MemberSpec {
-            name: format!("load-{run}-{i}"),
-            kind: if i % 2 == 0 {
-                ParticipantKind::Bank
-            } else {
-                ParticipantKind::Wallet
-            },
-            currency: spec.currency.clone(),
-            liquidity: "1000000000000".into(),
-            net_debit_cap: "1000000000000".into(),
-            customers: 4,
-            fee: Decimal::ZERO,
-            behaviour: Behaviour::Honest,
-            secret: crate::scenario::random_secret(),
+        let kind = if i % 2 == 0 {
+            ParticipantKind::Bank
+        } else {
+            ParticipantKind::Wallet
         };
+        let member_spec = MemberSpec::ample(format!("load-{run}-{i}"), kind, &spec.currency);
         let mut stop = stop.clone();
         members.push(
             network::onboard(&mut op, participant_url, &member_spec, async move {
@@ -442,65 +432,23 @@ pub async fn run(
                 }
                 k += spec.concurrency;
                 let t0 = Instant::now();
-                if spec.mode.is_fspiop() {
-                    let n = fspiop_members.len();
-                    let payer_index = k % n;
-                    let payer = &fspiop_members[payer_index];
-                    let outcome = match spec.mode {
-                        Mode::FspiopTransfers => {
-                            let id = uuid::Uuid::new_v4().to_string();
-                            payer.transfer(&fspiop_quotes[payer_index], &id).await
-                        }
-                        _ => {
-                            let payee = &fspiop_members[(payer_index + 1 + k / n % (n - 1)) % n];
-                            let from = payer.dfsp.customers().nth(k % 4).cloned();
-                            let to = payee.dfsp.customers().nth(k % 4).map(|c| PartyIdentifier {
-                                r#type: c.party_type as i32,
-                                id: c.id.clone(),
-                                sub_id: String::new(),
-                            });
-                            match (from, to) {
-                                (Some(from), Some(to)) => {
-                                    payer.pay(&from, &to, "10", &spec.currency).await
-                                }
-                                _ => Outcome::Failed("lookup", 3204),
-                            }
-                        }
-                    };
-                    let micros = t0.elapsed().as_micros().clamp(1, 600_000_000) as u64;
-                    let _ = histogram.lock().await.record(micros);
-                    *outcomes
-                        .lock()
-                        .await
-                        .entry(outcome_label(&outcome))
-                        .or_default() += 1;
-                    bar.inc(1);
-                    continue;
-                }
-                if spec.mode == Mode::Iso8583 {
-                    let host = &hosts[w % hosts.len()];
-                    let payee = &members[k % members.len()];
-                    let account = format!("{:013}", k % 4 + 1);
-                    let outcome = host
-                        .pay_outcome(&account, &payee.customer(k % 4).id, host.minor_units(10))
-                        .await;
-                    let micros = t0.elapsed().as_micros().clamp(1, 600_000_000) as u64;
-                    let _ = histogram.lock().await.record(micros);
-                    *outcomes
-                        .lock()
-                        .await
-                        .entry(outcome_label(&outcome))
-                        .or_default() += 1;
-                    bar.inc(1);
-                    continue;
-                }
-                let payer_index = k % members.len();
-                let mut api = members[payer_index].api.clone();
                 let outcome = match spec.mode {
+                    Mode::Fspiop | Mode::FspiopTransfers => {
+                        fspiop_operation(&fspiop_members, &fspiop_quotes, &spec, k).await
+                    }
+                    Mode::Iso8583 => {
+                        let host = &hosts[w % hosts.len()];
+                        let payee = &members[k % members.len()];
+                        let account = format!("{:013}", k % 4 + 1);
+                        host.pay_outcome(&account, &payee.customer(k % 4).id, host.minor_units(10))
+                            .await
+                    }
                     Mode::Payments => {
+                        let payer_index = k % members.len();
                         let payee: &Member =
                             &members[(payer_index + 1 + k / members.len() % (members.len() - 1))
                                 % members.len()];
+                        let mut api = members[payer_index].api.clone();
                         client::pay(
                             &mut api,
                             &members[payer_index].name,
@@ -511,9 +459,10 @@ pub async fn run(
                         )
                         .await
                     }
-                    Mode::Transfers => client::transfer_quote(&mut api, &quotes[payer_index]).await,
-                    Mode::Fspiop | Mode::FspiopTransfers | Mode::Iso8583 => {
-                        Outcome::Failed("transfer", 2001)
+                    Mode::Transfers => {
+                        let payer_index = k % members.len();
+                        let mut api = members[payer_index].api.clone();
+                        client::transfer_quote(&mut api, &quotes[payer_index]).await
                     }
                 };
                 let micros = t0.elapsed().as_micros().clamp(1, 600_000_000) as u64;
@@ -561,6 +510,34 @@ pub async fn run(
         },
         outcomes,
     })
+}
+
+/// One operation of the FSPIOP modes: the `k`-th payer's transfer on its
+/// agreed quote, or its payment to the customer of another DFSP.
+async fn fspiop_operation(
+    members: &[Arc<crate::fspiop::FspiopDfsp>],
+    quotes: &[crate::fspiop::Quoted],
+    spec: &LoadSpec,
+    k: usize,
+) -> Outcome {
+    let n = members.len();
+    let payer_index = k % n;
+    let payer = &members[payer_index];
+    if spec.mode == Mode::FspiopTransfers {
+        let id = uuid::Uuid::new_v4().to_string();
+        return payer.transfer(&quotes[payer_index], &id).await;
+    }
+    let payee = &members[(payer_index + 1 + k / n % (n - 1)) % n];
+    let from = payer.dfsp.customers().nth(k % 4).cloned();
+    let to = payee.dfsp.customers().nth(k % 4).map(|c| PartyIdentifier {
+        r#type: c.party_type as i32,
+        id: c.id.clone(),
+        sub_id: String::new(),
+    });
+    match (from, to) {
+        (Some(from), Some(to)) => payer.pay(&from, &to, "10", &spec.currency).await,
+        _ => Outcome::Failed("lookup", 3204),
+    }
 }
 
 fn outcome_label(o: &Outcome) -> String {

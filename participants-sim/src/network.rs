@@ -74,6 +74,24 @@ pub struct MemberSpec {
     pub secret: [u8; 32],
 }
 
+impl MemberSpec {
+    /// A participant for load: honest, four customers, no fee, and
+    /// liquidity and a net debit cap no load exhausts.
+    pub fn ample(name: String, kind: ParticipantKind, currency: &str) -> MemberSpec {
+        MemberSpec {
+            name,
+            kind,
+            currency: currency.to_string(),
+            liquidity: "1000000000000".into(),
+            net_debit_cap: "1000000000000".into(),
+            customers: 4,
+            fee: Decimal::ZERO,
+            behaviour: Behaviour::Honest,
+            secret: crate::scenario::random_secret(),
+        }
+    }
+}
+
 /// A simulated participant on the switch.
 #[derive(Clone)]
 pub struct Member {

@@ -119,10 +119,19 @@ fn reversal_of(original: &Message, stan: &str) -> Message {
 }
 
 async fn switch_with_gateway() -> TestSwitch {
+    switch_with_gateway_and(|_| {}).await
+}
+
+/// A switch whose gateway binds the legacy bank's host to 127.0.0.1,
+/// configured further by `configure`.
+async fn switch_with_gateway_and(
+    configure: impl FnOnce(&mut harambee_switch::config::Config),
+) -> TestSwitch {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = TestSwitch::config(dir.path());
     config.iso8583.listen = "127.0.0.1:0".into();
     config.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.1")];
+    configure(&mut config);
     TestSwitch::start_with(dir, config).await
 }
 
@@ -302,12 +311,10 @@ async fn what_is_not_a_message_is_answered_30_or_closed_and_other_connections_go
 /// is 91.
 #[tokio::test]
 async fn expiry_is_68_across_a_dropped_connection_and_an_unreachable_owner_is_91() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = TestSwitch::config(dir.path());
-    config.iso8583.listen = "127.0.0.1:0".into();
-    config.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.1")];
-    config.iso8583.transfer_expiry_ms = 1_500;
-    let mut s = TestSwitch::start_with(dir, config).await;
+    let mut s = switch_with_gateway_and(|c| {
+        c.iso8583.transfer_expiry_ms = 1_500;
+    })
+    .await;
     s.onboard("legacy-bank", "1000", "1000", PayeeBehaviour::Honest)
         .await;
     let silent = s
@@ -361,12 +368,10 @@ async fn expiry_is_68_across_a_dropped_connection_and_an_unreachable_owner_is_91
 /// paid.
 #[tokio::test]
 async fn a_grpc_payer_pays_a_legacy_hosts_customer_only_on_its_approval() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = TestSwitch::config(dir.path());
-    config.iso8583.listen = "127.0.0.1:0".into();
-    config.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.1")];
-    config.transfer.callback_timeout_ms = 1_500;
-    let mut s = TestSwitch::start_with(dir, config).await;
+    let mut s = switch_with_gateway_and(|c| {
+        c.transfer.callback_timeout_ms = 1_500;
+    })
+    .await;
     let mut payer = s
         .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
         .await;
@@ -503,12 +508,10 @@ async fn a_grpc_payer_pays_a_legacy_hosts_customer_only_on_its_approval() {
 /// pieces is read whole, and two in one read are read apart.
 #[tokio::test]
 async fn without_headers_a_message_in_pieces_is_read_whole() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = TestSwitch::config(dir.path());
-    config.iso8583.listen = "127.0.0.1:0".into();
-    config.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.1")];
-    config.iso8583.framing = "none".into();
-    let s = TestSwitch::start_with(dir, config).await;
+    let s = switch_with_gateway_and(|c| {
+        c.iso8583.framing = "none".into();
+    })
+    .await;
     let addr = s.running().iso8583_addr.expect("the gateway listens");
     let mut stream = TcpStream::connect(addr).await.expect("connects");
     let d = Dialect::ascii_1987();
@@ -546,13 +549,11 @@ async fn without_headers_a_message_in_pieces_is_read_whole() {
 /// unanswered, the connection is closed as dead.
 #[tokio::test]
 async fn a_silent_connection_is_echo_tested_and_closed_when_it_does_not_answer() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = TestSwitch::config(dir.path());
-    config.iso8583.listen = "127.0.0.1:0".into();
-    config.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.1")];
-    config.iso8583.idle_ms = 300;
-    config.iso8583.echo_timeout_ms = 300;
-    let s = TestSwitch::start_with(dir, config).await;
+    let s = switch_with_gateway_and(|c| {
+        c.iso8583.idle_ms = 300;
+        c.iso8583.echo_timeout_ms = 300;
+    })
+    .await;
     let mut host = Host::connect(&s).await;
     assert_eq!(
         host.call(&network("000001", "001")).await.text(39),
@@ -571,14 +572,12 @@ async fn a_silent_connection_is_echo_tested_and_closed_when_it_does_not_answer()
 /// switch runs, with a 0200 and its 0420 in one write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reversal_aborts_a_reserved_transfer_and_is_refused_for_a_committed_one() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = TestSwitch::config(dir.path());
-    config.iso8583.listen = "127.0.0.1:0".into();
-    config.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.1")];
-    // The silent payee is given up on after a second: the original's 0210
-    // comes then.
-    config.transfer.callback_timeout_ms = 1_000;
-    let mut s = TestSwitch::start_with(dir, config).await;
+    let mut s = switch_with_gateway_and(|c| {
+        // The silent payee is given up on after a second: the original's 0210
+        // comes then.
+        c.transfer.callback_timeout_ms = 1_000;
+    })
+    .await;
     s.onboard("legacy-bank", "1000", "1000", PayeeBehaviour::Honest)
         .await;
     let silent = s
@@ -693,11 +692,10 @@ async fn a_reversal_aborts_a_reserved_transfer_and_is_refused_for_a_committed_on
 /// from any other is closed before it can say anything.
 #[tokio::test]
 async fn a_connection_from_an_address_no_host_is_bound_to_is_closed() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = TestSwitch::config(dir.path());
-    config.iso8583.listen = "127.0.0.1:0".into();
-    config.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.2")];
-    let s = TestSwitch::start_with(dir, config).await;
+    let s = switch_with_gateway_and(|c| {
+        c.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.2")];
+    })
+    .await;
     let mut host = Host::connect(&s).await;
     host.send(&network("000001", "001")).await;
     assert!(host.next().await.is_none(), "closed, never answered");
@@ -708,13 +706,11 @@ async fn a_connection_from_an_address_no_host_is_bound_to_is_closed() {
 /// outcome.
 #[tokio::test]
 async fn a_request_over_the_limit_in_flight_is_answered_91_at_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = TestSwitch::config(dir.path());
-    config.iso8583.listen = "127.0.0.1:0".into();
-    config.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.1")];
-    config.iso8583.in_flight_max = 1;
-    config.iso8583.transfer_expiry_ms = 1_500;
-    let mut s = TestSwitch::start_with(dir, config).await;
+    let mut s = switch_with_gateway_and(|c| {
+        c.iso8583.in_flight_max = 1;
+        c.iso8583.transfer_expiry_ms = 1_500;
+    })
+    .await;
     s.onboard("legacy-bank", "1000", "1000", PayeeBehaviour::Honest)
         .await;
     let silent = s

@@ -18,7 +18,6 @@ use tokio::sync::OnceCell;
 
 use crate::GatewaySettings;
 use crate::hosts::HostBinding;
-use crate::reply::response_to;
 
 /// The fields of a 0200 its 0210 echoes.
 pub(crate) const ECHOED: &[usize] = &[2, 3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49, 102, 103];
@@ -138,13 +137,15 @@ impl InFlight {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Registers a host's 0200 as running, before its task starts, so
-    /// that a reversal read after it on the connection finds it. (The
-    /// task registers it again; both name the same cell.)
-    pub(crate) fn register(&self, hosts: &[HostBinding], request: &Message) {
-        if let Ok(ask) = checked(hosts, request) {
+    /// Checks a host's 0200 and registers it as running, before its task
+    /// starts, so that a reversal read after it on the connection finds
+    /// it. The check goes to [`pay`].
+    pub(crate) fn register(&self, hosts: &[HostBinding], request: &Message) -> Checked {
+        let checked = checked(hosts, request);
+        if let Ok(ask) = &checked {
             self.lock().running.entry(ask.transfer_id).or_default();
         }
+        checked
     }
 
     /// For a reversal of a request the ledger does not have: running, or
@@ -182,15 +183,20 @@ impl InFlight {
     }
 }
 
-/// The 0210 for a host's 0200.
+/// A 0200 checked: what the gateway understood, or the response code
+/// that refuses it at once.
+pub(crate) type Checked = Result<Ask, &'static str>;
+
+/// The 0210 for a host's 0200, checked and registered by
+/// [`InFlight::register`].
 pub(crate) async fn pay(
     service: &Arc<Service>,
     settings: &GatewaySettings,
-    hosts: &[HostBinding],
     pending: &InFlight,
     request: &Message,
+    checked: Checked,
 ) -> Message {
-    let outcome = match checked(hosts, request) {
+    let outcome = match checked {
         Err(code) => Outcome {
             code,
             approval: None,
@@ -219,7 +225,7 @@ pub(crate) async fn pay(
             outcome
         }
     };
-    let mut response = response_to(request, ECHOED, outcome.code);
+    let mut response = request.response_to(ECHOED, outcome.code);
     if let Some(approval) = outcome.approval {
         response.set(38, approval);
     }
@@ -227,7 +233,7 @@ pub(crate) async fn pay(
 }
 
 /// A 0200 as the gateway understood it.
-struct Ask {
+pub(crate) struct Ask {
     payer: String,
     institution: String,
     transfer_id: TransferId,

@@ -30,7 +30,7 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::reply::transmission_time;
+use harambee_iso8583::transmission_time;
 
 /// How long a quote given on a host's behalf holds, if the payer asked
 /// for no expiration.
@@ -503,10 +503,7 @@ impl PayeeConnector for Iso8583Payees {
         let Some(outbox) = self.outbox_of(owner) else {
             return PayeeAnswer::Unreachable(ErrorCode::DestinationCommunicationError.number());
         };
-        let stan = format!(
-            "{:06}",
-            self.stan.fetch_add(1, Ordering::Relaxed) % 1_000_000
-        );
+        let stan = self.next_stan();
         let rrn = format!("{:012}", ask.transfer_id.0 % 1_000_000_000_000);
         let now = transmission_time(SystemClock.now_ms());
         let mut credit = Message::new(Mti::new(b"0200").expect("a constant MTI"));

@@ -11,7 +11,6 @@
 //! - `reversal.rs`: a host withdraws a payment (0400/0420 -> 0410/0430).
 //! - `issuing.rs`: a host is paid: the payee port that answers lookups
 //!   and quotes on its behalf and puts transfers to it as 0200 credits.
-//! - `reply.rs`: the response to a request, the transmission time.
 //!
 //! Architecture invariant: the gateway reaches nothing below the service
 //! layer, and a host acts only as the participant its binding names.
@@ -19,7 +18,6 @@
 mod acquiring;
 mod hosts;
 mod issuing;
-mod reply;
 mod reversal;
 mod session;
 

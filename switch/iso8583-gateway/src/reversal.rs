@@ -28,7 +28,6 @@ use rust_decimal::Decimal;
 use crate::GatewaySettings;
 use crate::acquiring::{InFlight, Unrecorded, transfer_id_of};
 use crate::hosts::HostBinding;
-use crate::reply::response_to;
 
 /// The fields of a reversal its response echoes.
 pub(crate) const ECHOED: &[usize] = &[2, 3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49, 90, 102, 103];
@@ -127,7 +126,7 @@ pub(crate) async fn reverse(
         }
     };
     metrics::counter!("harambee_iso8583_reversals_total", "code" => code).increment(1);
-    Some(response_to(request, ECHOED, code))
+    Some(request.response_to(ECHOED, code))
 }
 
 async fn outcome(

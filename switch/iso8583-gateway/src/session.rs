@@ -16,8 +16,8 @@ use crate::GatewaySettings;
 use crate::acquiring::{self, InFlight};
 use crate::hosts::HostBinding;
 use crate::issuing::Iso8583Payees;
-use crate::reply::{response_to, transmission_time};
 use crate::reversal;
+use harambee_iso8583::transmission_time;
 
 /// Responses queued for one connection's writer.
 const OUTBOX_DEPTH: usize = 1_024;
@@ -244,7 +244,7 @@ impl Connection {
             _ => match message.mti.response() {
                 // Not served (authorizations, other advices): refused
                 // with 12, never taken silently.
-                Some(_) => self.send(response_to(&message, acquiring::ECHOED, "12")),
+                Some(_) => self.send(message.response_to(acquiring::ECHOED, "12")),
                 None => {
                     tracing::debug!(peer = %self.peer, mti = %message.mti, "iso8583: a response nobody asked for");
                     Ok(())
@@ -265,14 +265,14 @@ impl Connection {
             Kind::Reversal => reversal::ECHOED,
         };
         if self.signed_on.is_none() {
-            return self.send(response_to(&message, echoed, "91"));
+            return self.send(message.response_to(echoed, "91"));
         }
         let busy = |c: &Connection, message: &Message| {
             if kind == Kind::Reversal && reversal::is_advice(message) {
                 tracing::warn!(peer = %c.peer, "iso8583: a reversal advice over the limits, left unanswered for the host to repeat");
                 return Ok(());
             }
-            c.send(response_to(message, echoed, "91"))
+            c.send(message.response_to(echoed, "91"))
         };
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
             return busy(self, &message);
@@ -292,11 +292,9 @@ impl Connection {
             },
             None => None,
         };
-        if kind == Kind::Payment {
-            // Before its task starts, so that a reversal read after it on
-            // this connection finds it running.
-            self.pending.register(&self.hosts, &message);
-        }
+        // A payment is registered before its task starts, so that a
+        // reversal read after it on this connection finds it running.
+        let checked = (kind == Kind::Payment).then(|| self.pending.register(&self.hosts, &message));
         let (service, settings, hosts, pending, outbox) = (
             self.service.clone(),
             self.settings.clone(),
@@ -306,13 +304,11 @@ impl Connection {
         );
         tokio::spawn(async move {
             let started = Instant::now();
-            let response = match kind {
-                Kind::Payment => {
-                    Some(acquiring::pay(&service, &settings, &hosts, &pending, &message).await)
+            let response = match checked {
+                Some(checked) => {
+                    Some(acquiring::pay(&service, &settings, &pending, &message, checked).await)
                 }
-                Kind::Reversal => {
-                    reversal::reverse(&service, &settings, &hosts, &pending, &message).await
-                }
+                None => reversal::reverse(&service, &settings, &hosts, &pending, &message).await,
             };
             let Some(response) = response else {
                 return;
@@ -352,6 +348,6 @@ impl Connection {
             Some("301") => "00",
             _ => "30",
         };
-        self.send(response_to(m, ECHOED, code))
+        self.send(m.response_to(ECHOED, code))
     }
 }

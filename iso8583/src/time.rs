@@ -1,25 +1,9 @@
-//! What every answer is made of: the response to a request, and the
-//! transmission time a message carries.
+//! Field 7, transmission date and time: MMDDhhmmss in UTC, from a Unix
+//! time the caller gives (the codec reads no clock).
 
-use harambee_iso8583::Message;
-
-/// The response to `request`: its MTI's response, with the fields that
-/// identify it echoed, and 39 set.
-pub(crate) fn response_to(request: &Message, fields: &[usize], code: &str) -> Message {
-    let mti = request.mti.response().unwrap_or(request.mti);
-    let mut r = Message::new(mti);
-    for n in fields {
-        if let Some(v) = request.get(*n) {
-            r.set(*n, v);
-        }
-    }
-    r.set(39, code);
-    r
-}
-
-/// 7 (transmission date and time), MMDDhhmmss in UTC, from Unix ms.
-pub(crate) fn transmission_time(now_ms: i64) -> String {
-    let secs = now_ms.div_euclid(1000);
+/// Field 7 (n10, MMDDhhmmss in UTC) of the instant `unix_ms`.
+pub fn transmission_time(unix_ms: i64) -> String {
+    let secs = unix_ms.div_euclid(1000);
     let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (h, m, s) = (rest / 3600, rest % 3600 / 60, rest % 60);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -42,6 +26,8 @@ mod tests {
     fn the_transmission_time_is_mmddhhmmss_in_utc() {
         // 2026-12-02T05:23:21Z
         assert_eq!(transmission_time(1_796_189_001_000), "1202052321");
+        // 2026-12-02T10:15:00Z
+        assert_eq!(transmission_time(1_796_206_500_000), "1202101500");
         assert_eq!(transmission_time(0), "0101000000");
         // 2024-02-29T23:59:59Z
         assert_eq!(transmission_time(1_709_251_199_000), "0229235959");
