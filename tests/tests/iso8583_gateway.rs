@@ -743,3 +743,77 @@ async fn a_request_over_the_limit_in_flight_is_answered_91_at_once() {
         Some("00")
     );
 }
+
+/// A host cannot answer for another: the other bank's host, connected
+/// from its own address, approves the switch's credit to the legacy bank,
+/// and is ignored; only the legacy bank's own answer (a decline) decides
+/// the transfer.
+#[tokio::test]
+async fn another_hosts_answer_to_a_credit_is_ignored() {
+    let mut s = switch_with_gateway_and(|c| {
+        c.iso8583.hosts = vec![
+            format!("{INSTITUTION}=legacy-bank@127.0.0.1"),
+            "60002=other-bank@127.0.0.2".into(),
+        ];
+        c.transfer.callback_timeout_ms = 5_000;
+    })
+    .await;
+    let mut payer = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let legacy = s
+        .onboard("legacy-bank", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    s.onboard("other-bank", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    s.op.set_endpoint(op_req(harambee_proto::v1::SetEndpointRequest {
+        fsp_id: "legacy-bank".into(),
+        url: format!("iso8583:{INSTITUTION}"),
+    }))
+    .await
+    .expect("an iso8583 endpoint");
+    let mut host = Host::connect(&s).await;
+    assert_eq!(
+        host.call(&network("000001", "001")).await.text(39),
+        Some("00")
+    );
+    // The other bank's host, from 127.0.0.2, signed on.
+    let addr = s.running().iso8583_addr.expect("the gateway listens");
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind("127.0.0.2:0".parse().expect("an address"))
+        .expect("binds 127.0.0.2");
+    let mut other = Host {
+        stream: socket.connect(addr).await.expect("connects"),
+        dialect: Dialect::ascii_1987(),
+        buf: Vec::new(),
+    };
+    assert_eq!(
+        other.call(&network("000002", "001")).await.text(39),
+        Some("00")
+    );
+
+    let q = quote(&mut payer, &legacy, "4").await;
+    let mut api = payer.api.clone();
+    let paying =
+        tokio::spawn(async move { api.prepare_transfer(prepare_request(&q, 30_000)).await });
+    let credit = host.next().await.expect("the switch's 0200 credit");
+    assert_eq!(credit.mti.as_str(), "0200");
+    let echoed = [3, 4, 7, 11, 32, 37, 49, 103];
+    // The other bank approves it: ignored (an echo test on the same
+    // connection shows the approval was read first).
+    other.send(&credit.response_to(&echoed, "00")).await;
+    assert_eq!(
+        other.call(&network("000003", "301")).await.text(39),
+        Some("00")
+    );
+    // The legacy bank declines it: that is the answer.
+    host.send(&credit.response_to(&echoed, "05")).await;
+    let t = paying.await.expect("joins").expect("prepare").into_inner();
+    assert_eq!(
+        t.state,
+        harambee_proto::v1::TransferState::Aborted as i32,
+        "{t:?}"
+    );
+    assert_eq!(s.position("legacy-bank").await.position, "0.00");
+}
