@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// Everything `harambee serve` can be told, in sections (a TOML table
 /// each): `[api]`, `[transfer]`, `[quote]`, `[lookup]`, `[ledger]`,
 /// `[log]`, `[kafka]`, `[store]`, `[cluster]`, `[fspiop]`, `[iso8583]`,
-/// `[admission]`. Every setting also has a
+/// `[admission]`, `[tls]`. Every setting also has a
 /// `HARAMBEE_*` variable ([`ENVIRONMENT`]).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -27,6 +27,159 @@ pub struct Config {
     pub fspiop: FspiopConfig,
     pub iso8583: Iso8583Config,
     pub admission: AdmissionConfig,
+    pub tls: TlsConfig,
+}
+
+/// `[tls]`: TLS on the gRPC APIs, and the scheme's PKI. Every API set
+/// here runs on TLS with the switch's certificate. The participant API
+/// asks for a client certificate, verified against `ca_file`, and a
+/// registered one identifies its participant (required when
+/// `api.participant_bearer` is false). (The FSPIOP API, the ISO 8583
+/// gateway, the cluster link and callbacks are not on TLS yet.)
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM: the switch's certificate (and any intermediates).
+    pub cert_file: String,
+    /// PEM: the switch's private key (PKCS#8).
+    pub key_file: String,
+    /// PEM: the scheme CA. Participants' and operators' client
+    /// certificates must chain to it.
+    pub ca_file: String,
+    /// The participant API (gRPC) on TLS, with client certificates.
+    pub participant_api: bool,
+    /// The Operator API (gRPC) on TLS; an operator's client certificate,
+    /// when presented, identifies the operator.
+    pub operator_api: bool,
+    /// Most time a TLS handshake may take.
+    pub handshake_timeout_ms: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> TlsConfig {
+        TlsConfig {
+            cert_file: String::new(),
+            key_file: String::new(),
+            ca_file: String::new(),
+            participant_api: false,
+            operator_api: false,
+            handshake_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// Whether anything runs on TLS.
+    pub fn any(&self) -> bool {
+        self.participant_api || self.operator_api
+    }
+}
+
+/// One operator, as the operators file (`api.operators_file`) lists it
+/// under `[[operators]]`: a name, its roles, and the SHA-256 of its
+/// credential, never the credential itself.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OperatorConfig {
+    /// Who the log names for this operator's actions.
+    pub name: String,
+    /// Any of `hub-operator`, `settlement-operator`, `auditor`.
+    pub roles: Vec<String>,
+    /// 64 hex digits: SHA-256 of the operator's bearer token.
+    pub token_sha256: String,
+    /// 64 hex digits: SHA-256 of the DER of the operator's client
+    /// certificate (on an Operator API on TLS).
+    pub certificate_sha256: String,
+}
+
+/// The operators file: `[[operators]]` entries.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OperatorsFile {
+    pub operators: Vec<OperatorConfig>,
+}
+
+impl OperatorsFile {
+    /// Reads and checks an operators file.
+    pub fn read(path: &Path) -> anyhow::Result<OperatorsFile> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("api.operators_file: reading {}: {e}", path.display()))?;
+        let file: OperatorsFile = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("api.operators_file {}: {e}", path.display()))?;
+        file.entries()?;
+        Ok(file)
+    }
+
+    /// The entries as the authenticator takes them; refuses a name, role
+    /// or digest that cannot be right, and one name with two sets of
+    /// roles.
+    pub fn entries(&self) -> anyhow::Result<Vec<harambee_service::auth::OperatorEntry>> {
+        use harambee_service::ports::OperatorRole;
+        let digest = |what: &str, name: &str, text: &str| -> anyhow::Result<Option<[u8; 32]>> {
+            if text.is_empty() {
+                return Ok(None);
+            }
+            harambee_core::text::hex32(&text.to_ascii_lowercase())
+                .map(Some)
+                .ok_or_else(|| anyhow::anyhow!("operator {name}: {what} must be 64 hex digits"))
+        };
+        let mut out: Vec<harambee_service::auth::OperatorEntry> = Vec::new();
+        for o in &self.operators {
+            anyhow::ensure!(
+                !o.name.is_empty()
+                    && o.name.len() <= harambee_core::record::OPERATOR_NAME_LENGTH_MAX
+                    && o.name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b)),
+                "operator name {:?}: 1 to 64 letters, digits, '-', '_', '.' or '@'",
+                o.name
+            );
+            let mut roles = Vec::new();
+            for r in &o.roles {
+                let role = OperatorRole::parse(r).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "operator {}: role {r:?} is not hub-operator, settlement-operator or auditor",
+                        o.name
+                    )
+                })?;
+                if !roles.contains(&role) {
+                    roles.push(role);
+                }
+            }
+            anyhow::ensure!(!roles.is_empty(), "operator {}: no roles", o.name);
+            roles.sort();
+            let entry = harambee_service::auth::OperatorEntry {
+                name: o.name.clone(),
+                roles,
+                token_sha256: digest("token_sha256", &o.name, &o.token_sha256)?,
+                certificate_sha256: digest("certificate_sha256", &o.name, &o.certificate_sha256)?,
+            };
+            anyhow::ensure!(
+                entry.token_sha256.is_some() || entry.certificate_sha256.is_some(),
+                "operator {}: give token_sha256 or certificate_sha256",
+                o.name
+            );
+            if let Some(same) = out.iter().find(|e| e.name == entry.name) {
+                anyhow::ensure!(
+                    same.roles == entry.roles,
+                    "operator {}: listed twice with different roles (two entries of one name are a rollover of its credential)",
+                    o.name
+                );
+            }
+            let taken = |e: &harambee_service::auth::OperatorEntry| {
+                (e.token_sha256.is_some() && e.token_sha256 == entry.token_sha256)
+                    || (e.certificate_sha256.is_some()
+                        && e.certificate_sha256 == entry.certificate_sha256)
+            };
+            anyhow::ensure!(
+                !out.iter().any(taken),
+                "operator {}: a credential listed twice",
+                o.name
+            );
+            out.push(entry);
+        }
+        Ok(out)
+    }
 }
 
 /// `[admission]`: each participant's limits, apart from every other's, on
@@ -64,7 +217,9 @@ pub struct ApiConfig {
     pub operator_listen: String,
     /// Prometheus metrics address; empty to disable.
     pub metrics_listen: String,
-    /// The operator's credential. Required; no default.
+    /// The credential of the one operator of the embedded default and of
+    /// development, who holds every role (the log names it `operator`).
+    /// Required unless `operators_file` names the operators.
     pub operator_token: String,
     /// A file holding the operator's credential (its first line), read
     /// at start in place of `operator_token`, so that the secret is in
@@ -72,6 +227,12 @@ pub struct ApiConfig {
     pub operator_token_file: String,
     /// Largest gRPC message accepted.
     pub message_size_max_bytes: usize,
+    /// A TOML file of `[[operators]]` (name, roles, SHA-256 of a token or
+    /// of a client certificate): the operators and what each may do.
+    pub operators_file: String,
+    /// Whether participants may authenticate with bearer credentials;
+    /// false: only with registered client certificates (on TLS).
+    pub participant_bearer: bool,
 }
 
 /// `[transfer]`: how long a transfer may wait, and for what.
@@ -373,6 +534,8 @@ impl Default for ApiConfig {
             operator_token: String::new(),
             operator_token_file: String::new(),
             message_size_max_bytes: 64 * 1024,
+            operators_file: String::new(),
+            participant_bearer: true,
         }
     }
 }
@@ -547,6 +710,58 @@ pub const ENVIRONMENT: &[(&str, &str, Setter)] = &[
         "api.operator_token_file",
         |c, _, v| {
             c.api.operator_token_file = v;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_OPERATORS_FILE",
+        "api.operators_file",
+        |c, _, v| {
+            c.api.operators_file = v;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_PARTICIPANT_BEARER",
+        "api.participant_bearer",
+        |c, n, v| {
+            c.api.participant_bearer = flag(n, v)?;
+            Ok(())
+        },
+    ),
+    ("HARAMBEE_TLS_CERT_FILE", "tls.cert_file", |c, _, v| {
+        c.tls.cert_file = v;
+        Ok(())
+    }),
+    ("HARAMBEE_TLS_KEY_FILE", "tls.key_file", |c, _, v| {
+        c.tls.key_file = v;
+        Ok(())
+    }),
+    ("HARAMBEE_TLS_CA_FILE", "tls.ca_file", |c, _, v| {
+        c.tls.ca_file = v;
+        Ok(())
+    }),
+    (
+        "HARAMBEE_TLS_PARTICIPANT_API",
+        "tls.participant_api",
+        |c, n, v| {
+            c.tls.participant_api = flag(n, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_TLS_OPERATOR_API",
+        "tls.operator_api",
+        |c, n, v| {
+            c.tls.operator_api = flag(n, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_TLS_HANDSHAKE_TIMEOUT_MS",
+        "tls.handshake_timeout_ms",
+        |c, n, v| {
+            c.tls.handshake_timeout_ms = num(n, v)?;
             Ok(())
         },
     ),
@@ -965,8 +1180,24 @@ impl Config {
     pub fn check(&self) -> anyhow::Result<()> {
         self.iso8583.settings()?;
         anyhow::ensure!(
-            self.api.operator_token.len() >= 16,
-            "api.operator_token (or HARAMBEE_OPERATOR_TOKEN) must be set, at least 16 characters"
+            self.api.operator_token.len() >= 16
+                || (self.api.operator_token.is_empty() && !self.api.operators_file.is_empty()),
+            "api.operator_token (or HARAMBEE_OPERATOR_TOKEN) must be set, at least 16 characters, unless api.operators_file names the operators"
+        );
+        anyhow::ensure!(
+            !self.tls.any()
+                || (!self.tls.cert_file.is_empty()
+                    && !self.tls.key_file.is_empty()
+                    && !self.tls.ca_file.is_empty()),
+            "tls: cert_file, key_file and ca_file must be set when an API runs on TLS"
+        );
+        anyhow::ensure!(
+            self.api.participant_bearer || self.tls.participant_api,
+            "api.participant_bearer = false leaves participants no way in: run the participant API on TLS (tls.participant_api)"
+        );
+        anyhow::ensure!(
+            self.tls.handshake_timeout_ms > 0,
+            "tls.handshake_timeout_ms must be > 0"
         );
         anyhow::ensure!(
             (1..=32).contains(&self.fspiop.hub_name.len())

@@ -281,11 +281,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             }),
             authenticator: Arc::new(CredentialAuthenticator::new(
                 engine.clone(),
-                &config.api.operator_token,
-                config
-                    .cluster
-                    .enabled
-                    .then_some(config.cluster.token.as_str()),
+                &auth_settings(&config)?,
             )),
             clock: Arc::new(SystemClock),
         },
@@ -309,6 +305,41 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .build_v1()?;
 
     let limit = config.api.message_size_max_bytes;
+    // TLS, where configured: participants' client certificates are
+    // verified against the scheme CA (required when bearer credentials
+    // are off), operators' optional.
+    let pki = if config.tls.any() {
+        Some(harambee_tls::Pki::load(
+            std::path::Path::new(&config.tls.cert_file),
+            std::path::Path::new(&config.tls.key_file),
+            std::path::Path::new(&config.tls.ca_file),
+        )?)
+    } else {
+        None
+    };
+    let acceptor = |on: bool,
+                    clients: harambee_tls::ClientCertificates|
+     -> anyhow::Result<Option<harambee_tls::Acceptor>> {
+        match (&pki, on) {
+            (Some(pki), true) => Ok(Some(harambee_tls::Acceptor::new(
+                pki.server_config(Some(clients), &[b"h2"])?,
+                config.tls.handshake_timeout_ms,
+            ))),
+            _ => Ok(None),
+        }
+    };
+    let participant_tls = acceptor(
+        config.tls.participant_api,
+        if config.api.participant_bearer {
+            harambee_tls::ClientCertificates::Optional
+        } else {
+            harambee_tls::ClientCertificates::Required
+        },
+    )?;
+    let operator_tls = acceptor(
+        config.tls.operator_api,
+        harambee_tls::ClientCertificates::Optional,
+    )?;
     let participant_listener = TcpListener::bind(&config.api.participant_listen).await?;
     let participant_addr = participant_listener.local_addr()?;
     // The writer picks up the transfers left reserved before it became
@@ -337,9 +368,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .add_service(health_service.clone())
         .add_service(reflection.clone())
         .add_service(participant)
-        .serve_with_incoming_shutdown(incoming(participant_listener), async move {
-            let _ = stop_p.wait_for(|s| *s).await;
-        });
+        .serve_with_incoming_shutdown(
+            harambee_tls::incoming(participant_listener, participant_tls, "participant"),
+            async move {
+                let _ = stop_p.wait_for(|s| *s).await;
+            },
+        );
     tasks.push(tokio::spawn(async move {
         if let Err(e) = server.await {
             tracing::error!(error = %e, "participant API server failed");
@@ -357,9 +391,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .add_service(health_service.clone())
         .add_service(reflection)
         .add_service(operator)
-        .serve_with_incoming_shutdown(incoming(operator_listener), async move {
-            let _ = stop_o.wait_for(|s| *s).await;
-        });
+        .serve_with_incoming_shutdown(
+            harambee_tls::incoming(operator_listener, operator_tls, "operator"),
+            async move {
+                let _ = stop_o.wait_for(|s| *s).await;
+            },
+        );
     tasks.push(tokio::spawn(async move {
         if let Err(e) = server.await {
             tracing::error!(error = %e, "operator API server failed");
@@ -562,6 +599,23 @@ async fn report_health(
             return;
         }
     }
+}
+
+/// Who may authenticate, from the configuration (the operators file read
+/// here, once at start).
+fn auth_settings(config: &Config) -> anyhow::Result<harambee_service::auth::AuthSettings> {
+    let operators = if config.api.operators_file.is_empty() {
+        Vec::new()
+    } else {
+        crate::config::OperatorsFile::read(std::path::Path::new(&config.api.operators_file))?
+            .entries()?
+    };
+    Ok(harambee_service::auth::AuthSettings {
+        operators,
+        operator_token: config.api.operator_token.clone(),
+        cluster_token: config.cluster.enabled.then(|| config.cluster.token.clone()),
+        participant_bearer: config.api.participant_bearer,
+    })
 }
 
 /// The bounds of the HTTP servers' connections, from the configuration.

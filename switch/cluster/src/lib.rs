@@ -202,7 +202,7 @@ impl Cluster for ClusterService {
         &self,
         request: Request<SubmitRequest>,
     ) -> Result<Response<SubmitResponse>, Status> {
-        harambee_grpc::edge::check(&self.service, request.metadata(), Role::ClusterNode)
+        harambee_grpc::edge::check(&self.service, &request, Role::ClusterNode)
             .map_err(|e| e.to_status())?;
         if !self.engine.is_writer() {
             return Err(FspiopError::new(

@@ -34,6 +34,19 @@ pub const CALLBACKS_PER_PARTICIPANT_MAX: usize = 64;
 pub const CALLBACK_KIND_LENGTH_MAX: usize = 64;
 /// Longest callback URL, in bytes.
 pub const CALLBACK_URL_LENGTH_MAX: usize = 2_048;
+/// Most client certificates one participant holds registered at once (a
+/// rollover needs two).
+pub const CERTIFICATES_PER_PARTICIPANT_MAX: usize = 8;
+/// Longest certificate subject kept, in bytes.
+pub const CERTIFICATE_SUBJECT_LENGTH_MAX: usize = 1_024;
+
+/// A participant's registered client certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisteredCertificate {
+    pub participant: String,
+    pub subject: String,
+    pub registered_at_ms: i64,
+}
 
 /// Who the participants are beyond the ledger: credentials, endpoints,
 /// parties of the built-in oracle, external oracles, agreed quotes.
@@ -44,6 +57,10 @@ pub struct Directory {
     credentials: HashMap<String, String>,
     /// Participant name -> SHA-256 (hex) of its current credential.
     credential_of: BTreeMap<String, String>,
+    /// SHA-256 (hex) of a registered client certificate's DER -> whose
+    /// it is.
+    #[serde(default)]
+    certificates: BTreeMap<String, RegisteredCertificate>,
     /// Participant name -> PayeeCallback URL.
     endpoints: BTreeMap<String, String>,
     /// Participant name -> callback kind -> URL (the typed endpoints of
@@ -247,8 +264,9 @@ pub struct State {
 ///   scheme's settlement models (`settlement_models`);
 /// - 5: an account's `active` flag (an operator may deactivate one);
 /// - 6: a hub currency's `scale` (the decimals the ledger keeps it at,
-///   absent for one kept at its ISO minor unit).
-pub const STATE_SNAPSHOT_VERSION: u32 = 6;
+///   absent for one kept at its ISO minor unit);
+/// - 7: the directory's registered client `certificates`.
+pub const STATE_SNAPSHOT_VERSION: u32 = 7;
 
 /// A snapshot of the whole state, for restart.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -313,7 +331,8 @@ impl State {
             ..RecordEffects::default()
         };
         let mut settled = None;
-        let applied = match record {
+        let applied = match record.command() {
+            LogRecord::Operated(_) => unreachable!("command() is never an operator's wrapper"),
             LogRecord::Ledger(command) => {
                 let resolved = command.to_ledger(&self.ledger);
                 let outcome = self.ledger.apply(&resolved, &mut effects.events);
@@ -616,6 +635,74 @@ impl State {
                 d.credentials.insert(hash, participant.clone());
                 Ok(DirectoryReply::Done)
             }
+            DirectoryCommand::AddCertificate {
+                participant,
+                certificate_sha256,
+                subject,
+                now_ms,
+            } => {
+                if !known(participant) {
+                    return Err(SwitchError::new(
+                        ErrorCode::IdNotFound,
+                        format!("participant {participant} not found"),
+                    ));
+                }
+                if subject.len() > CERTIFICATE_SUBJECT_LENGTH_MAX {
+                    return Err(SwitchError::new(
+                        ErrorCode::ValidationError,
+                        "certificate subject too long",
+                    ));
+                }
+                let hash = hex(certificate_sha256);
+                if let Some(held) = d.certificates.get(&hash) {
+                    if held.participant == *participant {
+                        return Ok(DirectoryReply::Unchanged);
+                    }
+                    return Err(SwitchError::new(
+                        ErrorCode::ValidationError,
+                        "the certificate is registered to another participant",
+                    ));
+                }
+                let held = d
+                    .certificates
+                    .values()
+                    .filter(|c| c.participant == *participant)
+                    .count();
+                if held >= CERTIFICATES_PER_PARTICIPANT_MAX {
+                    return Err(SwitchError::new(
+                        ErrorCode::TooManyElements,
+                        format!(
+                            "{participant} holds {CERTIFICATES_PER_PARTICIPANT_MAX} certificates: remove one first"
+                        ),
+                    ));
+                }
+                d.certificates.insert(
+                    hash,
+                    RegisteredCertificate {
+                        participant: participant.clone(),
+                        subject: subject.clone(),
+                        registered_at_ms: *now_ms,
+                    },
+                );
+                Ok(DirectoryReply::Done)
+            }
+            DirectoryCommand::RemoveCertificate {
+                participant,
+                certificate_sha256,
+                ..
+            } => {
+                let hash = hex(certificate_sha256);
+                match d.certificates.get(&hash) {
+                    Some(held) if held.participant == *participant => {
+                        d.certificates.remove(&hash);
+                        Ok(DirectoryReply::Done)
+                    }
+                    _ => Err(SwitchError::new(
+                        ErrorCode::IdNotFound,
+                        format!("{participant} holds no such certificate"),
+                    )),
+                }
+            }
             DirectoryCommand::SetEndpoint {
                 participant, url, ..
             } => {
@@ -916,6 +1003,25 @@ impl Directory {
         self.credentials
             .get(&hex(credential_sha256))
             .map(String::as_str)
+    }
+
+    /// The participant a registered client certificate belongs to.
+    pub fn participant_for_certificate(&self, certificate_sha256: &[u8; 32]) -> Option<&str> {
+        self.certificates
+            .get(&hex(certificate_sha256))
+            .map(|c| c.participant.as_str())
+    }
+
+    /// A participant's registered certificates: SHA-256 (hex) and what
+    /// was registered.
+    pub fn certificates_of<'a>(
+        &'a self,
+        participant: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a RegisteredCertificate)> + 'a {
+        self.certificates
+            .iter()
+            .filter(move |(_, c)| c.participant == participant)
+            .map(|(h, c)| (h.as_str(), c))
     }
 
     /// A participant's PayeeCallback URL.

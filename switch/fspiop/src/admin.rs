@@ -32,7 +32,11 @@ use harambee_ledger::{
 };
 use harambee_proto::validate;
 use harambee_service::Service;
-use harambee_service::ports::{Credential, Role};
+use harambee_service::ports::{Acting, Credential, Need, OperatorRole};
+
+/// The operator name the log records for calls of a switch configured to
+/// trust its admin callers (`fspiop.trust_source_header`).
+pub const TRUSTED_CALLER: &str = "trusted-caller";
 use rand::RngCore;
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -175,10 +179,24 @@ async fn unknown_uri() -> HttpError {
 }
 
 impl Admin {
-    /// The operator's credential, unless callers are trusted.
-    pub(crate) fn authorize(&self, headers: &HeaderMap) -> Result<(), HttpError> {
+    /// The operator a call's credential proves, allowed the call (which
+    /// needs `need`). Callers are trusted only where configured: then
+    /// the caller is recorded as `trusted-caller`, in the role the call
+    /// needs.
+    pub(crate) fn authorize(
+        &self,
+        headers: &HeaderMap,
+        need: Need,
+        call: &str,
+    ) -> Result<Acting, HttpError> {
         if self.settings.trust_callers {
-            return Ok(());
+            return Ok(Acting {
+                operator: TRUSTED_CALLER.to_string(),
+                role: match need {
+                    Need::Role(role) => role,
+                    Need::Read => OperatorRole::Auditor,
+                },
+            });
         }
         let bearer = headers
             .get("authorization")
@@ -191,9 +209,9 @@ impl Admin {
                     "missing operator credential (Authorization: Bearer <token>)",
                 )
             })?;
-        self.service
-            .authenticate(Credential::Bearer(bearer), Role::Operator)?;
-        Ok(())
+        Ok(self
+            .service
+            .operator(Credential::Bearer(bearer), need, call)?)
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
@@ -338,7 +356,7 @@ async fn health(AxumState(admin): AxumState<Admin>) -> Response {
 
 async fn list_participants(AxumState(admin): AxumState<Admin>, headers: HeaderMap) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        admin.authorize(&headers, Need::Read, "ListParticipants")?;
         let st = admin.service.read()?;
         let all: Vec<Value> = st
             .ledger
@@ -359,7 +377,7 @@ async fn get_participant(
     headers: HeaderMap,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        admin.authorize(&headers, Need::Read, "GetParticipant")?;
         let id = admin.participant_id(&name)?;
         let st = admin.service.read()?;
         let view = participant_view(&st, id).unwrap_or(Value::Null);
@@ -388,7 +406,7 @@ async fn create_participant(
     bytes: Bytes,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        let by = admin.authorize(&headers, Need::Role(OperatorRole::HubOperator), "CreateParticipant")?;
         let r: NewParticipant = body(&bytes)?;
         validate::fsp_id("name", &r.name)?;
         if r.name.eq_ignore_ascii_case(&admin.settings.hub_name) {
@@ -431,7 +449,7 @@ async fn create_participant(
         let mut credential = None;
         if exists.is_none() {
             let (_, duplicate) = service
-                .ledger(LedgerCommand::CreateParticipant {
+                .ledger(&by, LedgerCommand::CreateParticipant {
                     name: r.name.clone(),
                     kind: ParticipantKind::Bank,
                     now_ms: admin.now_ms(),
@@ -442,7 +460,7 @@ async fn create_participant(
                 rand::rng().fill_bytes(&mut bytes);
                 let secret = harambee_core::text::b64url(&bytes);
                 service
-                    .directory(DirectoryCommand::SetCredential {
+                    .directory(&by, DirectoryCommand::SetCredential {
                         participant: r.name.clone(),
                         credential_sha256: harambee_service::auth::credential_hash(&secret),
                         now_ms: admin.now_ms(),
@@ -452,7 +470,7 @@ async fn create_participant(
             }
         }
         service
-            .open_accounts(&r.name, currency, Decimal::ZERO)
+            .open_accounts(&by, &r.name, currency, Decimal::ZERO)
             .await?;
         let id = admin.participant_id(&r.name)?;
         let mut view = participant_view(&*admin.service.read()?, id).unwrap_or(Value::Null);
@@ -496,19 +514,26 @@ async fn update_account(
     bytes: Bytes,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        let by = admin.authorize(
+            &headers,
+            Need::Role(OperatorRole::HubOperator),
+            "UpdateAccount",
+        )?;
         let r: ParticipantUpdate = body(&bytes)?;
         let active = is_active(&r.is_active)?;
         let found = participant_account(&admin, &name, &account)?;
         admin
             .service
-            .ledger(LedgerCommand::SetAccountActive {
-                participant: ParticipantRef::name(name.as_str()),
-                currency: found.currency,
-                kind: found.kind,
-                active,
-                now_ms: admin.now_ms(),
-            })
+            .ledger(
+                &by,
+                LedgerCommand::SetAccountActive {
+                    participant: ParticipantRef::name(name.as_str()),
+                    currency: found.currency,
+                    kind: found.kind,
+                    active,
+                    now_ms: admin.now_ms(),
+                },
+            )
             .await?;
         let st = admin.service.read()?;
         let view = st
@@ -531,17 +556,24 @@ async fn update_participant(
     bytes: Bytes,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        let by = admin.authorize(
+            &headers,
+            Need::Role(OperatorRole::HubOperator),
+            "UpdateParticipant",
+        )?;
         let r: ParticipantUpdate = body(&bytes)?;
         let active = is_active(&r.is_active)?;
         let id = admin.participant_id(&name)?;
         admin
             .service
-            .ledger(LedgerCommand::SetParticipantActive {
-                participant: ParticipantRef::name(name.as_str()),
-                active,
-                now_ms: admin.now_ms(),
-            })
+            .ledger(
+                &by,
+                LedgerCommand::SetParticipantActive {
+                    participant: ParticipantRef::name(name.as_str()),
+                    active,
+                    now_ms: admin.now_ms(),
+                },
+            )
             .await?;
         let view = participant_view(&*admin.service.read()?, id).unwrap_or(Value::Null);
         json_answer(StatusCode::OK, view)
@@ -567,7 +599,11 @@ async fn add_endpoint(
     bytes: Bytes,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        let by = admin.authorize(
+            &headers,
+            Need::Role(OperatorRole::HubOperator),
+            "AddEndpoint",
+        )?;
         let r: NewEndpoint = body(&bytes)?;
         if !ENDPOINT_TYPES.contains(&r.kind.as_str()) {
             return Err(HttpError::new(
@@ -589,12 +625,15 @@ async fn add_endpoint(
         admin.participant_id(&name)?;
         admin
             .service
-            .directory(DirectoryCommand::SetCallback {
-                participant: name.clone(),
-                kind: r.kind,
-                url: r.value,
-                now_ms: admin.now_ms(),
-            })
+            .directory(
+                &by,
+                DirectoryCommand::SetCallback {
+                    participant: name.clone(),
+                    kind: r.kind,
+                    url: r.value,
+                    now_ms: admin.now_ms(),
+                },
+            )
             .await?;
         Ok(StatusCode::CREATED.into_response())
     }
@@ -609,7 +648,7 @@ async fn get_endpoints(
     headers: HeaderMap,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        admin.authorize(&headers, Need::Read, "GetEndpoints")?;
         admin.participant_id(&name)?;
         let st = admin.service.read()?;
         let all: Vec<Value> = st
@@ -650,7 +689,7 @@ async fn get_limits(
     headers: HeaderMap,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        admin.authorize(&headers, Need::Read, "GetLimits")?;
         let id = admin.participant_id(&name)?;
         let st = admin.service.read()?;
         json_answer(StatusCode::OK, Value::Array(limits_of(&st, id)))
@@ -662,7 +701,7 @@ async fn get_limits(
 
 async fn all_limits(AxumState(admin): AxumState<Admin>, headers: HeaderMap) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        admin.authorize(&headers, Need::Read, "AllLimits")?;
         let st = admin.service.read()?;
         let all: Vec<Value> = st
             .ledger
@@ -711,18 +750,22 @@ fn net_debit_cap(limit: &Limit, currency: Currency) -> Result<Decimal, HttpError
 
 async fn set_cap(
     admin: &Admin,
+    by: &Acting,
     name: &str,
     currency: Currency,
     cap: Decimal,
 ) -> Result<(), HttpError> {
     admin
         .service
-        .ledger(LedgerCommand::SetNetDebitCap {
-            participant: ParticipantRef::name(name),
-            currency,
-            net_debit_cap: cap,
-            now_ms: admin.now_ms(),
-        })
+        .ledger(
+            by,
+            LedgerCommand::SetNetDebitCap {
+                participant: ParticipantRef::name(name),
+                currency,
+                net_debit_cap: cap,
+                now_ms: admin.now_ms(),
+            },
+        )
         .await?;
     Ok(())
 }
@@ -736,12 +779,16 @@ async fn adjust_limits(
     bytes: Bytes,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        let by = admin.authorize(
+            &headers,
+            Need::Role(OperatorRole::HubOperator),
+            "AdjustLimits",
+        )?;
         let r: LimitChange = body(&bytes)?;
         let currency = validate::currency("currency", &r.currency)?;
         let cap = net_debit_cap(&r.limit, currency)?;
         let id = admin.participant_id(&name)?;
-        set_cap(&admin, &name, currency, cap).await?;
+        set_cap(&admin, &by, &name, currency, cap).await?;
         let st = admin.service.read()?;
         let limit = limits_of(&st, id)
             .into_iter()
@@ -774,7 +821,11 @@ async fn initial_position_and_limits(
     bytes: Bytes,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        let by = admin.authorize(
+            &headers,
+            Need::Role(OperatorRole::HubOperator),
+            "InitialPositionAndLimits",
+        )?;
         let r: InitialPositionAndLimits = body(&bytes)?;
         let currency = validate::currency("currency", &r.currency)?;
         let cap = net_debit_cap(&r.limit, currency)?;
@@ -810,7 +861,7 @@ async fn initial_position_and_limits(
                 format!("{name}'s {currency} limit and initial position are already set"),
             ));
         }
-        set_cap(&admin, &name, currency, cap).await?;
+        set_cap(&admin, &by, &name, currency, cap).await?;
         Ok(StatusCode::CREATED.into_response())
     }
     .await;
@@ -824,7 +875,7 @@ async fn get_positions(
     headers: HeaderMap,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        admin.authorize(&headers, Need::Read, "GetPositions")?;
         let id = admin.participant_id(&name)?;
         let st = admin.service.read()?;
         let all: Vec<Value> = st
@@ -854,7 +905,7 @@ async fn get_accounts(
     headers: HeaderMap,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        admin.authorize(&headers, Need::Read, "GetAccounts")?;
         let owner = owner_of(&admin, &name)?;
         let st = admin.service.read()?;
         let all: Vec<Value> = st
@@ -888,7 +939,11 @@ async fn create_hub_account(
     bytes: Bytes,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        let by = admin.authorize(
+            &headers,
+            Need::Role(OperatorRole::HubOperator),
+            "CreateHubAccount",
+        )?;
         if !name.eq_ignore_ascii_case(&admin.settings.hub_name) {
             return Err(HttpError::new(
                 ErrorCode::ValidationError,
@@ -905,7 +960,10 @@ async fn create_hub_account(
         let currency = validate::currency("currency", &r.currency)?;
         admin
             .service
-            .ledger(LedgerCommand::enable_currency(currency, admin.now_ms()))
+            .ledger(
+                &by,
+                LedgerCommand::enable_currency(currency, admin.now_ms()),
+            )
             .await?;
         Ok(StatusCode::CREATED.into_response())
     }
@@ -941,7 +999,11 @@ async fn record_funds(
     bytes: Bytes,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        let by = admin.authorize(
+            &headers,
+            Need::Role(OperatorRole::HubOperator),
+            "RecordFunds",
+        )?;
         let r: FundsRequest = body(&bytes)?;
         let funds_id = FundsId(validate::uuid("transferId", &r.transfer_id)?);
         validate::note("reason", &r.reason)?;
@@ -979,7 +1041,7 @@ async fn record_funds(
                 ));
             }
         };
-        admin.service.ledger(command).await?;
+        admin.service.ledger(&by, command).await?;
         Ok(StatusCode::ACCEPTED.into_response())
     }
     .await;
@@ -1049,7 +1111,11 @@ async fn record_funds_out_action(
     bytes: Bytes,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        let by = admin.authorize(
+            &headers,
+            Need::Role(OperatorRole::HubOperator),
+            "RecordFundsOutAction",
+        )?;
         let r: FundsAction = body(&bytes)?;
         validate::note("reason", &r.reason)?;
         let funds_id = FundsId(validate::uuid("transferId", &transfer_id)?);
@@ -1083,7 +1149,7 @@ async fn record_funds_out_action(
                 ));
             }
         };
-        admin.service.ledger(command).await?;
+        admin.service.ledger(&by, command).await?;
         Ok(StatusCode::ACCEPTED.into_response())
     }
     .await;
@@ -1170,7 +1236,11 @@ async fn create_settlement_model(
     bytes: Bytes,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        let by = admin.authorize(
+            &headers,
+            Need::Role(OperatorRole::HubOperator),
+            "CreateSettlementModel",
+        )?;
         let r: NewSettlementModel = body(&bytes)?;
         let model = SettlementModelDef {
             name: r.name,
@@ -1209,7 +1279,7 @@ async fn create_settlement_model(
         };
         let view = settlement_model_view(&model);
         let name = model.name.clone();
-        match admin.service.define_settlement_model(model).await? {
+        match admin.service.define_settlement_model(&by, model).await? {
             harambee_core::state::DirectoryReply::Unchanged => Err(HttpError::new(
                 ErrorCode::GenericClientError,
                 format!("Settlement Model already exists: {name}"),
@@ -1227,7 +1297,7 @@ async fn list_settlement_models(
     headers: HeaderMap,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        admin.authorize(&headers, Need::Read, "ListSettlementModels")?;
         let st = admin.service.read()?;
         let all: Vec<Value> = st
             .directory
@@ -1247,7 +1317,7 @@ async fn get_settlement_model(
     headers: HeaderMap,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        admin.authorize(&headers, Need::Read, "GetSettlementModel")?;
         let st = admin.service.read()?;
         let model = st.directory.settlement_model(&name).ok_or_else(|| {
             HttpError::new(
@@ -1288,7 +1358,11 @@ async fn create_oracle(
     bytes: Bytes,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        let by = admin.authorize(
+            &headers,
+            Need::Role(OperatorRole::HubOperator),
+            "CreateOracle",
+        )?;
         let r: NewOracle = body(&bytes)?;
         party_of(&PartyPath(r.oracle_id_type.clone(), "0".into(), None))?;
         if r.endpoint
@@ -1324,11 +1398,14 @@ async fn create_oracle(
         }
         admin
             .service
-            .directory(DirectoryCommand::SetOracle {
-                party_type: r.oracle_id_type,
-                url: Some(format!("{FSPIOP_ORACLE_SCHEME}{}", r.endpoint.value)),
-                now_ms: admin.now_ms(),
-            })
+            .directory(
+                &by,
+                DirectoryCommand::SetOracle {
+                    party_type: r.oracle_id_type,
+                    url: Some(format!("{FSPIOP_ORACLE_SCHEME}{}", r.endpoint.value)),
+                    now_ms: admin.now_ms(),
+                },
+            )
             .await?;
         Ok(StatusCode::CREATED.into_response())
     }
@@ -1339,7 +1416,7 @@ async fn create_oracle(
 
 async fn list_oracles(AxumState(admin): AxumState<Admin>, headers: HeaderMap) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        admin.authorize(&headers, Need::Read, "ListOracles")?;
         let st = admin.service.read()?;
         let all: Vec<Value> = st
             .directory
@@ -1372,6 +1449,15 @@ enum OracleCall {
     Delete,
 }
 
+impl OracleCall {
+    fn need(&self) -> Need {
+        match self {
+            OracleCall::Get => Need::Read,
+            OracleCall::Post | OracleCall::Delete => Need::Role(OperatorRole::HubOperator),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct OracleRegistration {
@@ -1388,7 +1474,7 @@ async fn oracle_call(
     bytes: Bytes,
     call: OracleCall,
 ) -> Answer {
-    admin.authorize(&headers)?;
+    let by = admin.authorize(&headers, call.need(), "Oracle")?;
     let (_, key) = party_of(&path)?;
     match call {
         OracleCall::Get => {
@@ -1404,7 +1490,10 @@ async fn oracle_call(
         OracleCall::Post => {
             let r: OracleRegistration = body(&bytes)?;
             validate::fsp_id("fspId", &r.fsp_id)?;
-            admin.service.register_party(&r.fsp_id, key, true).await?;
+            admin
+                .service
+                .register_party_by(Some(&by), &r.fsp_id, key, true)
+                .await?;
             Ok(StatusCode::CREATED.into_response())
         }
         OracleCall::Delete => {
@@ -1417,7 +1506,10 @@ async fn oracle_call(
             let owner = owner.ok_or_else(|| {
                 HttpError::new(ErrorCode::PartyNotFound, "no participant owns the party")
             })?;
-            admin.service.register_party(&owner, key, false).await?;
+            admin
+                .service
+                .register_party_by(Some(&by), &owner, key, false)
+                .await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
     }

@@ -26,6 +26,7 @@ use harambee_core::state::{SettlementReply, State};
 use harambee_ledger::{AccountType, Currency, Owner, ParticipantId};
 use harambee_proto::validate;
 use harambee_service::Service;
+use harambee_service::ports::{Acting, Need, OperatorRole};
 use harambee_settlement::{Settlement, SettlementId, SettlementState, Window, WindowId};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -318,7 +319,7 @@ async fn list_windows(
     headers: HeaderMap,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        admin.authorize(&headers, Need::Read, "ListWindows")?;
         let get = filters(
             &q,
             &[
@@ -382,7 +383,7 @@ async fn get_window(
     headers: HeaderMap,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        admin.authorize(&headers, Need::Read, "GetWindow")?;
         let id = id_in("id", &id)?;
         let st = admin.service.read()?;
         json_answer(StatusCode::OK, window_view(window(&st, id)?))
@@ -409,7 +410,11 @@ async fn close_window(
     bytes: Bytes,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        let by = admin.authorize(
+            &headers,
+            Need::Role(OperatorRole::SettlementOperator),
+            "CloseWindow",
+        )?;
         let r: WindowClosure = body(&bytes)?;
         if r.state != "CLOSED" {
             return Err(invalid("state: must be CLOSED"));
@@ -435,7 +440,7 @@ async fn close_window(
             reason,
             now_ms: admin.now_ms(),
         };
-        let opened = match admin.service.settlement(command).await? {
+        let opened = match admin.service.settlement(&by, command).await? {
             SettlementReply::WindowClosed { next, .. } => next,
             _ => return Err(crate::error::unexpected()),
         };
@@ -508,7 +513,11 @@ async fn create_settlement(
     bytes: Bytes,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        let by = admin.authorize(
+            &headers,
+            Need::Role(OperatorRole::SettlementOperator),
+            "CreateSettlement",
+        )?;
         let r: SettlementEvent = body(&bytes)?;
         let reason = r
             .reason
@@ -553,7 +562,7 @@ async fn create_settlement(
             reason,
             now_ms: admin.now_ms(),
         };
-        let id = match admin.service.settlement(command).await? {
+        let id = match admin.service.settlement(&by, command).await? {
             SettlementReply::SettlementCreated(id) => id,
             _ => return Err(crate::error::unexpected()),
         };
@@ -573,7 +582,7 @@ async fn get_settlement(
     headers: HeaderMap,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        admin.authorize(&headers, Need::Read, "GetSettlement")?;
         let id = id_in("id", &id)?;
         let st = admin.service.read()?;
         json_answer(
@@ -592,7 +601,7 @@ async fn list_settlements(
     headers: HeaderMap,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        admin.authorize(&headers, Need::Read, "ListSettlements")?;
         let get = filters(
             &q,
             &[
@@ -726,6 +735,7 @@ fn account_error(id: u64, detail: &str) -> Value {
 /// participants, as the answer shows them.
 async fn move_accounts(
     admin: &Admin,
+    by: &Acting,
     settlement_id: u64,
     updates: Vec<ParticipantUpdate>,
 ) -> Result<Vec<Value>, HttpError> {
@@ -781,7 +791,7 @@ async fn move_accounts(
                     external_reference: a.external_reference.clone().unwrap_or_default(),
                     now_ms: admin.now_ms(),
                 };
-                if let Err(e) = admin.service.settlement(command).await {
+                if let Err(e) = admin.service.settlement(by, command).await {
                     accounts.push(account_error(
                         account_id,
                         &format!("State change not allowed: {}", e.description),
@@ -824,7 +834,11 @@ async fn update_settlement(
     bytes: Bytes,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        let by = admin.authorize(
+            &headers,
+            Need::Role(OperatorRole::SettlementOperator),
+            "UpdateSettlement",
+        )?;
         let r: SettlementUpdate = body(&bytes)?;
         let id = id_in("id", &id)?;
         settlement(&*admin.service.read()?, id)?;
@@ -834,7 +848,7 @@ async fn update_settlement(
                     "No other properties are allowed when participants is provided",
                 ));
             }
-            let answered = move_accounts(&admin, id, participants).await?;
+            let answered = move_accounts(&admin, &by, id, participants).await?;
             return updated(&admin, id, answered);
         }
         let (Some(state), Some(reason)) = (r.state, r.reason) else {
@@ -851,7 +865,7 @@ async fn update_settlement(
             settlement_id: id,
             now_ms: admin.now_ms(),
         };
-        admin.service.settlement(command).await?;
+        admin.service.settlement(&by, command).await?;
         json_answer(
             StatusCode::OK,
             json!({ "id": id, "state": "ABORTED", "reason": reason }),
@@ -884,7 +898,7 @@ async fn get_settlement_participant(
     headers: HeaderMap,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        admin.authorize(&headers, Need::Read, "GetSettlementParticipant")?;
         let st = admin.service.read()?;
         let x = settlement(&st, id_in("sid", &sid)?)?;
         let p = member(&st, x, &pid)?;
@@ -909,7 +923,11 @@ async fn update_settlement_participant(
     bytes: Bytes,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        let by = admin.authorize(
+            &headers,
+            Need::Role(OperatorRole::SettlementOperator),
+            "UpdateSettlementParticipant",
+        )?;
         let r: AccountsUpdate = body(&bytes)?;
         let id = id_in("sid", &sid)?;
         let p = {
@@ -920,7 +938,7 @@ async fn update_settlement_participant(
             id: u64::from(p.0),
             accounts: r.accounts,
         };
-        let answered = move_accounts(&admin, id, vec![update]).await?;
+        let answered = move_accounts(&admin, &by, id, vec![update]).await?;
         updated(&admin, id, answered)
     }
     .await;
@@ -934,7 +952,7 @@ async fn get_settlement_account(
     headers: HeaderMap,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        admin.authorize(&headers, Need::Read, "GetSettlementAccount")?;
         let st = admin.service.read()?;
         let x = settlement(&st, id_in("sid", &sid)?)?;
         let p = member(&st, x, &pid)?;
@@ -960,7 +978,11 @@ async fn update_settlement_account(
     bytes: Bytes,
 ) -> Response {
     let answer = async {
-        admin.authorize(&headers)?;
+        let by = admin.authorize(
+            &headers,
+            Need::Role(OperatorRole::SettlementOperator),
+            "UpdateSettlementAccount",
+        )?;
         let mut a: AccountUpdate = body(&bytes)?;
         if a.state.is_none() || a.reason.is_none() {
             return Err(HttpError::new(
@@ -978,7 +1000,7 @@ async fn update_settlement_account(
             id: u64::from(p.0),
             accounts: vec![a],
         };
-        let answered = move_accounts(&admin, id, vec![update]).await?;
+        let answered = move_accounts(&admin, &by, id, vec![update]).await?;
         updated(&admin, id, answered)
     }
     .await;

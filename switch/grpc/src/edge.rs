@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use harambee_proto::fspiop::{ErrorCode, FspiopError};
 use harambee_service::Service;
-use harambee_service::ports::{Credential, Principal, Role};
+use harambee_service::ports::{Acting, Credential, Need, PeerIdentity, Principal, Role};
+use tonic::Request;
 use tonic::metadata::MetadataMap;
 
 /// Shared by the API servers: the service layer, which is all an adapter
@@ -36,21 +37,34 @@ pub fn bearer(metadata: &MetadataMap) -> Result<&str, FspiopError> {
         })
 }
 
-/// The one credential check of every gRPC API: the metadata's bearer
-/// credential, through the service's authenticator.
-pub fn check(
+/// What a call proves who it is by: the client certificate its TLS
+/// connection presented, if it presented one (and then nothing else);
+/// else the bearer credential in its metadata.
+pub fn credential<T>(request: &Request<T>) -> Result<Credential<'_>, FspiopError> {
+    match request
+        .extensions()
+        .get::<PeerIdentity>()
+        .and_then(|peer| peer.certificate.as_ref())
+    {
+        Some(certificate) => Ok(certificate.credential()),
+        None => Ok(Credential::Bearer(bearer(request.metadata())?)),
+    }
+}
+
+/// The one credential check of every gRPC API: the call's credential,
+/// through the service's authenticator.
+pub fn check<T>(
     service: &Service,
-    metadata: &MetadataMap,
+    request: &Request<T>,
     role: Role,
 ) -> Result<Principal, FspiopError> {
-    let credential = Credential::Bearer(bearer(metadata)?);
-    Ok(service.authenticate(credential, role)?)
+    Ok(service.authenticate(credential(request)?, role)?)
 }
 
 impl Ctx {
     /// The participant a request's credential belongs to.
-    pub fn authenticate(&self, metadata: &MetadataMap) -> Result<String, FspiopError> {
-        match check(&self.service, metadata, Role::Participant)? {
+    pub fn authenticate<T>(&self, request: &Request<T>) -> Result<String, FspiopError> {
+        match check(&self.service, request, Role::Participant)? {
             Principal::Participant(name) => Ok(name),
             _ => Err(FspiopError::new(
                 ErrorCode::InvalidSignature,
@@ -61,18 +75,24 @@ impl Ctx {
 
     /// The participant a request's credential belongs to, admitted within
     /// its limits (2005 over them): hold the guard until the call is done.
-    pub fn admit(
+    pub fn admit<T>(
         &self,
-        metadata: &MetadataMap,
+        request: &Request<T>,
     ) -> Result<(String, harambee_service::admission::Admitted), FspiopError> {
-        let caller = self.authenticate(metadata)?;
+        let caller = self.authenticate(request)?;
         let admitted = self.service.admit(&caller)?;
         Ok((caller, admitted))
     }
 
-    /// The credential check for `role`.
-    pub fn check(&self, metadata: &MetadataMap, role: Role) -> Result<Principal, FspiopError> {
-        check(&self.service, metadata, role)
+    /// The operator a request's credential proves, allowed `call`, which
+    /// needs `need`.
+    pub fn operator<T>(
+        &self,
+        request: &Request<T>,
+        need: Need,
+        call: &str,
+    ) -> Result<Acting, FspiopError> {
+        Ok(self.service.operator(credential(request)?, need, call)?)
     }
 
     /// The name of a participant id.

@@ -19,6 +19,7 @@ use harambee_core::state::{SettlementReply, State};
 use harambee_proto::convert::{settlement_state, transfer_result};
 use harambee_proto::validate;
 use harambee_service::auth::credential_hash;
+use harambee_service::ports::{Acting, Need, OperatorRole};
 use harambee_service::rows::{PostingQuery, PostingRow, TransferQuery, TransferRow};
 
 /// Largest page of a list call.
@@ -70,6 +71,19 @@ fn page_of<T>(
     (rows, PageResponse { next_page_token })
 }
 
+fn certificate_info(
+    fsp_id: &str,
+    sha256: &str,
+    c: &harambee_core::state::RegisteredCertificate,
+) -> ParticipantCertificate {
+    ParticipantCertificate {
+        fsp_id: fsp_id.to_string(),
+        sha256: sha256.to_string(),
+        subject: c.subject.clone(),
+        registered: Some(validate::timestamp(c.registered_at_ms)),
+    }
+}
+
 pub struct OperatorService {
     pub ctx: Ctx,
 }
@@ -77,18 +91,12 @@ pub struct OperatorService {
 type Result<T> = std::result::Result<T, FspiopError>;
 
 impl OperatorService {
-    fn authorize(&self, metadata: &tonic::metadata::MetadataMap) -> Result<()> {
-        self.ctx
-            .check(metadata, harambee_service::ports::Role::Operator)
-            .map(|_| ())
+    async fn ledger(&self, by: &Acting, command: LedgerCommand) -> Result<(Reply, bool)> {
+        Ok(self.ctx.service.ledger(by, command).await?)
     }
 
-    async fn ledger(&self, command: LedgerCommand) -> Result<(Reply, bool)> {
-        Ok(self.ctx.service.ledger(command).await?)
-    }
-
-    async fn directory(&self, command: DirectoryCommand) -> Result<()> {
-        self.ctx.service.directory(command).await?;
+    async fn directory(&self, by: &Acting, command: DirectoryCommand) -> Result<()> {
+        self.ctx.service.directory(by, command).await?;
         Ok(())
     }
 
@@ -147,21 +155,25 @@ impl OperatorService {
         })
     }
 
-    async fn issue_credential(&self, fsp_id: &str) -> Result<String> {
+    async fn issue_credential(&self, by: &Acting, fsp_id: &str) -> Result<String> {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let credential = harambee_core::text::b64url(&bytes);
-        self.directory(DirectoryCommand::SetCredential {
-            participant: fsp_id.to_string(),
-            credential_sha256: credential_hash(&credential),
-            now_ms: self.ctx.service.now_ms(),
-        })
+        self.directory(
+            by,
+            DirectoryCommand::SetCredential {
+                participant: fsp_id.to_string(),
+                credential_sha256: credential_hash(&credential),
+                now_ms: self.ctx.service.now_ms(),
+            },
+        )
         .await?;
         Ok(credential)
     }
 
     async fn create_participant(
         &self,
+        by: &Acting,
         r: CreateParticipantRequest,
     ) -> Result<CreateParticipantResponse> {
         validate::fsp_id("fsp_id", &r.fsp_id)?;
@@ -176,21 +188,40 @@ impl OperatorService {
             }
         };
         let (_, duplicate) = self
-            .ledger(LedgerCommand::CreateParticipant {
-                name: r.fsp_id.clone(),
-                kind,
-                now_ms: self.ctx.service.now_ms(),
-            })
+            .ledger(
+                by,
+                LedgerCommand::CreateParticipant {
+                    name: r.fsp_id.clone(),
+                    kind,
+                    now_ms: self.ctx.service.now_ms(),
+                },
+            )
             .await?;
         let credential = if duplicate {
             String::new()
         } else {
-            self.issue_credential(&r.fsp_id).await?
+            self.issue_credential(by, &r.fsp_id).await?
         };
         Ok(CreateParticipantResponse {
             participant: Some(self.info(&r.fsp_id)?),
             credential,
         })
+    }
+
+    /// A registered certificate of `fsp_id`, or 3200.
+    fn certificate(&self, fsp_id: &str, sha256: &[u8; 32]) -> Result<ParticipantCertificate> {
+        let st = self.ctx.service.read()?;
+        let hex = harambee_core::text::hex(sha256);
+        st.directory
+            .certificates_of(fsp_id)
+            .find(|(h, _)| *h == hex)
+            .map(|(h, c)| certificate_info(fsp_id, h, c))
+            .ok_or_else(|| {
+                FspiopError::new(
+                    ErrorCode::IdNotFound,
+                    format!("{fsp_id} holds no such certificate"),
+                )
+            })
     }
 
     fn position_info(&self, view: &PositionView) -> Result<PositionInfo> {
@@ -262,7 +293,7 @@ impl OperatorService {
         })
     }
 
-    async fn funds(&self, r: FundsRequest, out: bool) -> Result<FundsResult> {
+    async fn funds(&self, by: &Acting, r: FundsRequest, out: bool) -> Result<FundsResult> {
         let id = FundsId(validate::uuid("funds_id", &r.funds_id)?);
         let participant = self.participant_ref(&r.fsp_id)?;
         let (amount, currency) = validate::money("amount", r.amount.as_ref())?;
@@ -284,11 +315,16 @@ impl OperatorService {
                 now_ms: self.ctx.service.now_ms(),
             }
         };
-        self.ledger(command).await?;
+        self.ledger(by, command).await?;
         self.funds_result(id)
     }
 
-    async fn funds_action(&self, r: FundsActionRequest, commit: bool) -> Result<FundsResult> {
+    async fn funds_action(
+        &self,
+        by: &Acting,
+        r: FundsActionRequest,
+        commit: bool,
+    ) -> Result<FundsResult> {
         let id = FundsId(validate::uuid("funds_id", &r.funds_id)?);
         validate::note("reason", &r.reason)?;
         let command = if commit {
@@ -302,7 +338,7 @@ impl OperatorService {
                 now_ms: self.ctx.service.now_ms(),
             }
         };
-        self.ledger(command).await?;
+        self.ledger(by, command).await?;
         self.funds_result(id)
     }
 
@@ -392,8 +428,12 @@ impl OperatorService {
     }
     /// Submits a settlement command that changes a settlement and returns
     /// the settlement as it is after it.
-    async fn settlement_command(&self, command: SettlementCommand) -> Result<Settlement> {
-        match self.ctx.service.settlement(command).await? {
+    async fn settlement_command(
+        &self,
+        by: &Acting,
+        command: SettlementCommand,
+    ) -> Result<Settlement> {
+        match self.ctx.service.settlement(by, command).await? {
             SettlementReply::SettlementChanged(id) => self.settlement_info(id),
             _ => Err(FspiopError::new(
                 ErrorCode::InternalServerError,
@@ -581,9 +621,12 @@ fn row_result(r: &TransferRow) -> TransferResult {
 }
 
 macro_rules! call {
-    ($self:ident, $request:ident, $name:literal, |$r:ident| $body:expr) => {{
+    ($self:ident, $request:ident, $name:literal, |$r:ident| $body:expr) => {
+        call!($self, $request, $name, Need::Read, |$r, _by| $body)
+    };
+    ($self:ident, $request:ident, $name:literal, $need:expr, |$r:ident, $by:ident| $body:expr) => {{
         let result: Result<_> = async {
-            $self.authorize($request.metadata())?;
+            let $by = $self.ctx.operator(&$request, $need, $name)?;
             let $r = $request.into_inner();
             $body
         }
@@ -605,23 +648,33 @@ impl OperatorApi for OperatorService {
         &self,
         request: Request<CreateParticipantRequest>,
     ) -> Reply_<CreateParticipantResponse> {
-        call!(self, request, "CreateParticipant", |r| self
-            .create_participant(r)
-            .await)
+        call!(
+            self,
+            request,
+            "CreateParticipant",
+            Need::Role(OperatorRole::HubOperator),
+            |r, by| self.create_participant(&by, r).await
+        )
     }
 
     async fn rotate_credential(
         &self,
         request: Request<RotateCredentialRequest>,
     ) -> Reply_<CreateParticipantResponse> {
-        call!(self, request, "RotateCredential", |r| {
-            self.participant_id(&r.fsp_id)?;
-            let credential = self.issue_credential(&r.fsp_id).await?;
-            Ok(CreateParticipantResponse {
-                participant: Some(self.info(&r.fsp_id)?),
-                credential,
-            })
-        })
+        call!(
+            self,
+            request,
+            "RotateCredential",
+            Need::Role(OperatorRole::HubOperator),
+            |r, by| {
+                self.participant_id(&r.fsp_id)?;
+                let credential = self.issue_credential(&by, &r.fsp_id).await?;
+                Ok(CreateParticipantResponse {
+                    participant: Some(self.info(&r.fsp_id)?),
+                    credential,
+                })
+            }
+        )
     }
 
     async fn get_participant(
@@ -660,107 +713,201 @@ impl OperatorApi for OperatorService {
         &self,
         request: Request<SetParticipantActiveRequest>,
     ) -> Reply_<ParticipantInfo> {
-        call!(self, request, "SetParticipantActive", |r| {
-            let participant = self.participant_ref(&r.fsp_id)?;
-            self.ledger(LedgerCommand::SetParticipantActive {
-                participant,
-                active: r.active,
-                now_ms: self.ctx.service.now_ms(),
-            })
-            .await?;
-            self.info(&r.fsp_id)
-        })
+        call!(
+            self,
+            request,
+            "SetParticipantActive",
+            Need::Role(OperatorRole::HubOperator),
+            |r, by| {
+                let participant = self.participant_ref(&r.fsp_id)?;
+                self.ledger(
+                    &by,
+                    LedgerCommand::SetParticipantActive {
+                        participant,
+                        active: r.active,
+                        now_ms: self.ctx.service.now_ms(),
+                    },
+                )
+                .await?;
+                self.info(&r.fsp_id)
+            }
+        )
     }
 
     async fn set_account_active(
         &self,
         request: Request<SetAccountActiveRequest>,
     ) -> Reply_<Account> {
-        call!(self, request, "SetAccountActive", |r| {
-            let participant = self.participant_ref(&r.fsp_id)?;
-            let currency = validate::currency("currency", &r.currency)?;
-            let kind = match AccountType::try_from(r.r#type) {
-                Ok(AccountType::Position) => LedgerAccountType::Position,
-                Ok(AccountType::Settlement) => LedgerAccountType::Settlement,
-                _ => {
+        call!(
+            self,
+            request,
+            "SetAccountActive",
+            Need::Role(OperatorRole::HubOperator),
+            |r, by| {
+                let participant = self.participant_ref(&r.fsp_id)?;
+                let currency = validate::currency("currency", &r.currency)?;
+                let kind = match AccountType::try_from(r.r#type) {
+                    Ok(AccountType::Position) => LedgerAccountType::Position,
+                    Ok(AccountType::Settlement) => LedgerAccountType::Settlement,
+                    _ => {
+                        return Err(FspiopError::new(
+                            ErrorCode::ValidationError,
+                            "type: POSITION or SETTLEMENT",
+                        ));
+                    }
+                };
+                let (reply, _) = self
+                    .ledger(
+                        &by,
+                        LedgerCommand::SetAccountActive {
+                            participant,
+                            currency,
+                            kind,
+                            active: r.active,
+                            now_ms: self.ctx.service.now_ms(),
+                        },
+                    )
+                    .await?;
+                let Reply::AccountActive { account, .. } = reply else {
                     return Err(FspiopError::new(
-                        ErrorCode::ValidationError,
-                        "type: POSITION or SETTLEMENT",
+                        ErrorCode::InternalServerError,
+                        "unexpected reply",
                     ));
-                }
-            };
-            let (reply, _) = self
-                .ledger(LedgerCommand::SetAccountActive {
-                    participant,
-                    currency,
-                    kind,
-                    active: r.active,
-                    now_ms: self.ctx.service.now_ms(),
-                })
-                .await?;
-            let Reply::AccountActive { account, .. } = reply else {
-                return Err(FspiopError::new(
-                    ErrorCode::InternalServerError,
-                    "unexpected reply",
-                ));
-            };
-            let a = self
-                .ctx
-                .service
-                .read()?
-                .ledger
-                .account(account)
-                .copied()
-                .ok_or_else(|| {
-                    FspiopError::new(ErrorCode::InternalServerError, "no such account")
-                })?;
-            self.account(&a)
-        })
+                };
+                let a = self
+                    .ctx
+                    .service
+                    .read()?
+                    .ledger
+                    .account(account)
+                    .copied()
+                    .ok_or_else(|| {
+                        FspiopError::new(ErrorCode::InternalServerError, "no such account")
+                    })?;
+                self.account(&a)
+            }
+        )
     }
 
     async fn set_endpoint(&self, request: Request<SetEndpointRequest>) -> Reply_<ParticipantInfo> {
-        call!(self, request, "SetEndpoint", |r| {
-            self.participant_id(&r.fsp_id)?;
-            // A legacy host on the ISO 8583 gateway: its institution id.
-            let legacy = r
-                .url
-                .strip_prefix(harambee_service::transfers::ISO8583_ENDPOINT)
-                .is_some_and(|id| {
-                    (1..=11).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit())
-                });
-            let ok = legacy
-                || ((r.url.starts_with("http://") || r.url.starts_with("https://"))
-                    && r.url.len() <= 256
-                    && tonic::transport::Endpoint::from_shared(r.url.clone()).is_ok());
-            if !ok {
-                return Err(FspiopError::new(
-                    ErrorCode::ValidationError,
-                    "url: must be an http:// or https:// URL of at most 256 characters, or iso8583:<institution id>",
-                ));
+        call!(
+            self,
+            request,
+            "SetEndpoint",
+            Need::Role(OperatorRole::HubOperator),
+            |r, by| {
+                self.participant_id(&r.fsp_id)?;
+                // A legacy host on the ISO 8583 gateway: its institution id.
+                let legacy = r
+                    .url
+                    .strip_prefix(harambee_service::transfers::ISO8583_ENDPOINT)
+                    .is_some_and(|id| {
+                        (1..=11).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit())
+                    });
+                let ok = legacy
+                    || ((r.url.starts_with("http://") || r.url.starts_with("https://"))
+                        && r.url.len() <= 256
+                        && tonic::transport::Endpoint::from_shared(r.url.clone()).is_ok());
+                if !ok {
+                    return Err(FspiopError::new(
+                        ErrorCode::ValidationError,
+                        "url: must be an http:// or https:// URL of at most 256 characters, or iso8583:<institution id>",
+                    ));
+                }
+                self.directory(
+                    &by,
+                    DirectoryCommand::SetEndpoint {
+                        participant: r.fsp_id.clone(),
+                        url: r.url.clone(),
+                        now_ms: self.ctx.service.now_ms(),
+                    },
+                )
+                .await?;
+                self.info(&r.fsp_id)
             }
-            self.directory(DirectoryCommand::SetEndpoint {
-                participant: r.fsp_id.clone(),
-                url: r.url.clone(),
-                now_ms: self.ctx.service.now_ms(),
-            })
-            .await?;
-            self.info(&r.fsp_id)
+        )
+    }
+
+    async fn add_participant_certificate(
+        &self,
+        request: Request<AddParticipantCertificateRequest>,
+    ) -> Reply_<ParticipantCertificate> {
+        call!(
+            self,
+            request,
+            "AddParticipantCertificate",
+            Need::Role(OperatorRole::HubOperator),
+            |r, by| {
+                self.participant_id(&r.fsp_id)?;
+                let info = self
+                    .ctx
+                    .service
+                    .add_certificate(&by, &r.fsp_id, &r.certificate_pem)
+                    .await?;
+                self.certificate(&r.fsp_id, &info.sha256)
+            }
+        )
+    }
+
+    async fn remove_participant_certificate(
+        &self,
+        request: Request<RemoveParticipantCertificateRequest>,
+    ) -> Reply_<ParticipantCertificate> {
+        call!(
+            self,
+            request,
+            "RemoveParticipantCertificate",
+            Need::Role(OperatorRole::HubOperator),
+            |r, by| {
+                self.participant_id(&r.fsp_id)?;
+                let sha256 = harambee_core::text::hex32(&r.sha256).ok_or_else(|| {
+                    FspiopError::new(ErrorCode::ValidationError, "sha256: must be 64 hex digits")
+                })?;
+                let removed = self.certificate(&r.fsp_id, &sha256)?;
+                self.ctx
+                    .service
+                    .remove_certificate(&by, &r.fsp_id, sha256)
+                    .await?;
+                Ok(removed)
+            }
+        )
+    }
+
+    async fn list_participant_certificates(
+        &self,
+        request: Request<ListParticipantCertificatesRequest>,
+    ) -> Reply_<ListParticipantCertificatesResponse> {
+        call!(self, request, "ListParticipantCertificates", |r| {
+            self.participant_id(&r.fsp_id)?;
+            let st = self.ctx.service.read()?;
+            let certificates = st
+                .directory
+                .certificates_of(&r.fsp_id)
+                .map(|(sha256, c)| certificate_info(&r.fsp_id, sha256, c))
+                .collect();
+            Ok(ListParticipantCertificatesResponse { certificates })
         })
     }
 
     async fn add_currency(&self, request: Request<AddCurrencyRequest>) -> Reply_<CurrencyInfo> {
-        call!(self, request, "AddCurrency", |r| {
-            let currency = validate::currency("currency", &r.currency)?;
-            self.ledger(LedgerCommand::enable_currency(
-                currency,
-                self.ctx.service.now_ms(),
-            ))
-            .await?;
-            Ok(CurrencyInfo {
-                currency: currency.to_string(),
-                scale: currency.scale(),
-            })
-        })
+        call!(
+            self,
+            request,
+            "AddCurrency",
+            Need::Role(OperatorRole::HubOperator),
+            |r, by| {
+                let currency = validate::currency("currency", &r.currency)?;
+                self.ledger(
+                    &by,
+                    LedgerCommand::enable_currency(currency, self.ctx.service.now_ms()),
+                )
+                .await?;
+                Ok(CurrencyInfo {
+                    currency: currency.to_string(),
+                    scale: currency.scale(),
+                })
+            }
+        )
     }
 
     async fn list_currencies(
@@ -785,25 +932,32 @@ impl OperatorApi for OperatorService {
         &self,
         request: Request<AddParticipantCurrencyRequest>,
     ) -> Reply_<PositionInfo> {
-        call!(self, request, "AddParticipantCurrency", |r| {
-            self.participant_ref(&r.fsp_id)?;
-            let currency = validate::currency("currency", &r.currency)?;
-            let net_debit_cap = Self::cap(&r.net_debit_cap, currency)?;
-            match SettlementModel::try_from(r.settlement_model) {
-                Ok(SettlementModel::Unspecified | SettlementModel::DeferredMultilateralNet) => {}
-                _ => {
-                    return Err(FspiopError::new(
-                        ErrorCode::NotImplemented,
-                        "only deferred multilateral net settlement is available yet",
-                    ));
+        call!(
+            self,
+            request,
+            "AddParticipantCurrency",
+            Need::Role(OperatorRole::HubOperator),
+            |r, by| {
+                self.participant_ref(&r.fsp_id)?;
+                let currency = validate::currency("currency", &r.currency)?;
+                let net_debit_cap = Self::cap(&r.net_debit_cap, currency)?;
+                match SettlementModel::try_from(r.settlement_model) {
+                    Ok(SettlementModel::Unspecified | SettlementModel::DeferredMultilateralNet) => {
+                    }
+                    _ => {
+                        return Err(FspiopError::new(
+                            ErrorCode::NotImplemented,
+                            "only deferred multilateral net settlement is available yet",
+                        ));
+                    }
                 }
+                self.ctx
+                    .service
+                    .open_accounts(&by, &r.fsp_id, currency, net_debit_cap)
+                    .await?;
+                self.position(&r.fsp_id, currency)
             }
-            self.ctx
-                .service
-                .open_accounts(&r.fsp_id, currency, net_debit_cap)
-                .await?;
-            self.position(&r.fsp_id, currency)
-        })
+        )
     }
 
     async fn get_accounts(
@@ -862,109 +1016,154 @@ impl OperatorApi for OperatorService {
         &self,
         request: Request<SetNetDebitCapRequest>,
     ) -> Reply_<PositionInfo> {
-        call!(self, request, "SetNetDebitCap", |r| {
-            let participant = self.participant_ref(&r.fsp_id)?;
-            let currency = validate::currency("currency", &r.currency)?;
-            let net_debit_cap = Self::cap(&r.net_debit_cap, currency)?;
-            self.ledger(LedgerCommand::SetNetDebitCap {
-                participant,
-                currency,
-                net_debit_cap,
-                now_ms: self.ctx.service.now_ms(),
-            })
-            .await?;
-            self.position(&r.fsp_id, currency)
-        })
+        call!(
+            self,
+            request,
+            "SetNetDebitCap",
+            Need::Role(OperatorRole::HubOperator),
+            |r, by| {
+                let participant = self.participant_ref(&r.fsp_id)?;
+                let currency = validate::currency("currency", &r.currency)?;
+                let net_debit_cap = Self::cap(&r.net_debit_cap, currency)?;
+                self.ledger(
+                    &by,
+                    LedgerCommand::SetNetDebitCap {
+                        participant,
+                        currency,
+                        net_debit_cap,
+                        now_ms: self.ctx.service.now_ms(),
+                    },
+                )
+                .await?;
+                self.position(&r.fsp_id, currency)
+            }
+        )
     }
 
     async fn set_settlement_model(
         &self,
         request: Request<SetSettlementModelRequest>,
     ) -> Reply_<PositionInfo> {
-        call!(self, request, "SetSettlementModel", |r| {
-            let participant = self.participant_ref(&r.fsp_id)?;
-            let currency = validate::currency("currency", &r.currency)?;
-            let gross = match SettlementModel::try_from(r.model) {
-                Ok(SettlementModel::ImmediateGross) => true,
-                Ok(
-                    SettlementModel::DeferredMultilateralNet
-                    | SettlementModel::DeferredBilateralNet,
-                ) => false,
-                _ => {
-                    return Err(FspiopError::new(
-                        ErrorCode::ValidationError,
-                        "model: required",
-                    ));
-                }
-            };
-            self.ledger(LedgerCommand::SetSettlementModel {
-                participant,
-                currency,
-                gross,
-                now_ms: self.ctx.service.now_ms(),
-            })
-            .await?;
-            self.position(&r.fsp_id, currency)
-        })
+        call!(
+            self,
+            request,
+            "SetSettlementModel",
+            Need::Role(OperatorRole::HubOperator),
+            |r, by| {
+                let participant = self.participant_ref(&r.fsp_id)?;
+                let currency = validate::currency("currency", &r.currency)?;
+                let gross = match SettlementModel::try_from(r.model) {
+                    Ok(SettlementModel::ImmediateGross) => true,
+                    Ok(
+                        SettlementModel::DeferredMultilateralNet
+                        | SettlementModel::DeferredBilateralNet,
+                    ) => false,
+                    _ => {
+                        return Err(FspiopError::new(
+                            ErrorCode::ValidationError,
+                            "model: required",
+                        ));
+                    }
+                };
+                self.ledger(
+                    &by,
+                    LedgerCommand::SetSettlementModel {
+                        participant,
+                        currency,
+                        gross,
+                        now_ms: self.ctx.service.now_ms(),
+                    },
+                )
+                .await?;
+                self.position(&r.fsp_id, currency)
+            }
+        )
     }
 
     async fn funds_in(&self, request: Request<FundsRequest>) -> Reply_<FundsResult> {
-        call!(self, request, "FundsIn", |r| self.funds(r, false).await)
+        call!(
+            self,
+            request,
+            "FundsIn",
+            Need::Role(OperatorRole::HubOperator),
+            |r, by| self.funds(&by, r, false).await
+        )
     }
 
     async fn funds_out_reserve(&self, request: Request<FundsRequest>) -> Reply_<FundsResult> {
-        call!(self, request, "FundsOutReserve", |r| self
-            .funds(r, true)
-            .await)
+        call!(
+            self,
+            request,
+            "FundsOutReserve",
+            Need::Role(OperatorRole::HubOperator),
+            |r, by| self.funds(&by, r, true).await
+        )
     }
 
     async fn funds_out_commit(&self, request: Request<FundsActionRequest>) -> Reply_<FundsResult> {
-        call!(self, request, "FundsOutCommit", |r| self
-            .funds_action(r, true)
-            .await)
+        call!(
+            self,
+            request,
+            "FundsOutCommit",
+            Need::Role(OperatorRole::HubOperator),
+            |r, by| self.funds_action(&by, r, true).await
+        )
     }
 
     async fn funds_out_abort(&self, request: Request<FundsActionRequest>) -> Reply_<FundsResult> {
-        call!(self, request, "FundsOutAbort", |r| self
-            .funds_action(r, false)
-            .await)
+        call!(
+            self,
+            request,
+            "FundsOutAbort",
+            Need::Role(OperatorRole::HubOperator),
+            |r, by| self.funds_action(&by, r, false).await
+        )
     }
 
     async fn set_oracle(&self, request: Request<SetOracleRequest>) -> Reply_<OracleInfo> {
-        call!(self, request, "SetOracle", |r| {
-            let party_type = PartyIdType::try_from(r.party_type)
-                .ok()
-                .filter(|t| *t != PartyIdType::Unspecified)
-                .ok_or_else(|| {
-                    FspiopError::new(ErrorCode::ValidationError, "party_type: unknown")
-                })?;
-            let name = party_type
-                .as_str_name()
-                .trim_start_matches("PARTY_ID_TYPE_")
-                .to_string();
-            let url = if r.url.is_empty() {
-                None
-            } else if tonic::transport::Endpoint::from_shared(r.url.clone()).is_ok()
-                && r.url.len() <= 256
-            {
-                Some(r.url.clone())
-            } else {
-                return Err(FspiopError::new(
-                    ErrorCode::ValidationError,
-                    "url: not a valid URL",
-                ));
-            };
-            self.directory(DirectoryCommand::SetOracle {
-                party_type: name,
-                url,
-                now_ms: self.ctx.service.now_ms(),
-            })
-            .await?;
-            Ok(OracleInfo {
-                party_type: r.party_type,
-                url: r.url,
-            })
-        })
+        call!(
+            self,
+            request,
+            "SetOracle",
+            Need::Role(OperatorRole::HubOperator),
+            |r, by| {
+                let party_type = PartyIdType::try_from(r.party_type)
+                    .ok()
+                    .filter(|t| *t != PartyIdType::Unspecified)
+                    .ok_or_else(|| {
+                        FspiopError::new(ErrorCode::ValidationError, "party_type: unknown")
+                    })?;
+                let name = party_type
+                    .as_str_name()
+                    .trim_start_matches("PARTY_ID_TYPE_")
+                    .to_string();
+                let url = if r.url.is_empty() {
+                    None
+                } else if tonic::transport::Endpoint::from_shared(r.url.clone()).is_ok()
+                    && r.url.len() <= 256
+                {
+                    Some(r.url.clone())
+                } else {
+                    return Err(FspiopError::new(
+                        ErrorCode::ValidationError,
+                        "url: not a valid URL",
+                    ));
+                };
+                self.directory(
+                    &by,
+                    DirectoryCommand::SetOracle {
+                        party_type: name,
+                        url,
+                        now_ms: self.ctx.service.now_ms(),
+                    },
+                )
+                .await?;
+                Ok(OracleInfo {
+                    party_type: r.party_type,
+                    url: r.url,
+                })
+            }
+        )
     }
 
     async fn list_oracles(
@@ -1094,79 +1293,91 @@ impl OperatorApi for OperatorService {
         &self,
         request: Request<CloseSettlementWindowRequest>,
     ) -> Reply_<SettlementWindow> {
-        call!(self, request, "CloseSettlementWindow", |r| {
-            let currency = validate::currency("currency", &r.currency)?;
-            reason("reason", &r.reason)?;
-            let command = SettlementCommand::CloseWindow {
-                currency,
-                reason: r.reason.clone(),
-                now_ms: self.ctx.service.now_ms(),
-            };
-            match self.ctx.service.settlement(command).await? {
-                SettlementReply::WindowClosed { closed, .. } => {
-                    let st = self.ctx.service.read()?;
-                    st.settlements
-                        .window(closed)
-                        .map(|w| window_info(&st, w))
-                        .ok_or_else(|| {
-                            FspiopError::new(
-                                ErrorCode::InternalServerError,
-                                "closed window not found",
-                            )
-                        })
+        call!(
+            self,
+            request,
+            "CloseSettlementWindow",
+            Need::Role(OperatorRole::SettlementOperator),
+            |r, by| {
+                let currency = validate::currency("currency", &r.currency)?;
+                reason("reason", &r.reason)?;
+                let command = SettlementCommand::CloseWindow {
+                    currency,
+                    reason: r.reason.clone(),
+                    now_ms: self.ctx.service.now_ms(),
+                };
+                match self.ctx.service.settlement(&by, command).await? {
+                    SettlementReply::WindowClosed { closed, .. } => {
+                        let st = self.ctx.service.read()?;
+                        st.settlements
+                            .window(closed)
+                            .map(|w| window_info(&st, w))
+                            .ok_or_else(|| {
+                                FspiopError::new(
+                                    ErrorCode::InternalServerError,
+                                    "closed window not found",
+                                )
+                            })
+                    }
+                    _ => Err(FspiopError::new(
+                        ErrorCode::InternalServerError,
+                        "unexpected reply",
+                    )),
                 }
-                _ => Err(FspiopError::new(
-                    ErrorCode::InternalServerError,
-                    "unexpected reply",
-                )),
             }
-        })
+        )
     }
     async fn create_settlement(
         &self,
         request: Request<CreateSettlementRequest>,
     ) -> Reply_<Settlement> {
-        call!(self, request, "CreateSettlement", |r| {
-            let currency = validate::currency("currency", &r.currency)?;
-            let model = match SettlementModel::try_from(r.model) {
-                Ok(SettlementModel::DeferredMultilateralNet) => {
-                    harambee_settlement::SettlementModel::MultilateralNet
-                }
-                Ok(SettlementModel::DeferredBilateralNet) => {
-                    harambee_settlement::SettlementModel::BilateralNet
-                }
-                Ok(SettlementModel::ImmediateGross) => {
-                    harambee_settlement::SettlementModel::ImmediateGross
-                }
-                _ => {
+        call!(
+            self,
+            request,
+            "CreateSettlement",
+            Need::Role(OperatorRole::SettlementOperator),
+            |r, by| {
+                let currency = validate::currency("currency", &r.currency)?;
+                let model = match SettlementModel::try_from(r.model) {
+                    Ok(SettlementModel::DeferredMultilateralNet) => {
+                        harambee_settlement::SettlementModel::MultilateralNet
+                    }
+                    Ok(SettlementModel::DeferredBilateralNet) => {
+                        harambee_settlement::SettlementModel::BilateralNet
+                    }
+                    Ok(SettlementModel::ImmediateGross) => {
+                        harambee_settlement::SettlementModel::ImmediateGross
+                    }
+                    _ => {
+                        return Err(FspiopError::new(
+                            ErrorCode::ValidationError,
+                            "model: required",
+                        ));
+                    }
+                };
+                if r.window_ids.is_empty() || r.window_ids.len() > SETTLEMENT_WINDOWS_MAX {
                     return Err(FspiopError::new(
                         ErrorCode::ValidationError,
-                        "model: required",
+                        format!("window_ids: 1 to {SETTLEMENT_WINDOWS_MAX} windows"),
                     ));
                 }
-            };
-            if r.window_ids.is_empty() || r.window_ids.len() > SETTLEMENT_WINDOWS_MAX {
-                return Err(FspiopError::new(
-                    ErrorCode::ValidationError,
-                    format!("window_ids: 1 to {SETTLEMENT_WINDOWS_MAX} windows"),
-                ));
+                reason("reason", &r.reason)?;
+                let command = SettlementCommand::CreateSettlement {
+                    currency,
+                    model,
+                    window_ids: r.window_ids.clone(),
+                    reason: r.reason.clone(),
+                    now_ms: self.ctx.service.now_ms(),
+                };
+                match self.ctx.service.settlement(&by, command).await? {
+                    SettlementReply::SettlementCreated(id) => self.settlement_info(id),
+                    _ => Err(FspiopError::new(
+                        ErrorCode::InternalServerError,
+                        "unexpected reply",
+                    )),
+                }
             }
-            reason("reason", &r.reason)?;
-            let command = SettlementCommand::CreateSettlement {
-                currency,
-                model,
-                window_ids: r.window_ids.clone(),
-                reason: r.reason.clone(),
-                now_ms: self.ctx.service.now_ms(),
-            };
-            match self.ctx.service.settlement(command).await? {
-                SettlementReply::SettlementCreated(id) => self.settlement_info(id),
-                _ => Err(FspiopError::new(
-                    ErrorCode::InternalServerError,
-                    "unexpected reply",
-                )),
-            }
-        })
+        )
     }
 
     async fn get_settlement(&self, request: Request<GetSettlementRequest>) -> Reply_<Settlement> {
@@ -1230,46 +1441,58 @@ impl OperatorApi for OperatorService {
         &self,
         request: Request<AdvanceSettlementParticipantRequest>,
     ) -> Reply_<Settlement> {
-        call!(self, request, "AdvanceSettlementParticipant", |r| {
-            use harambee_settlement::SettlementState as S;
-            let participant = self.participant_ref(&r.fsp_id)?;
-            let to = match SettlementState::try_from(r.target) {
-                Ok(SettlementState::PsTransfersRecorded) => S::PsTransfersRecorded,
-                Ok(SettlementState::PsTransfersReserved) => S::PsTransfersReserved,
-                Ok(SettlementState::PsTransfersCommitted) => S::PsTransfersCommitted,
-                Ok(SettlementState::Settled) => S::Settled,
-                _ => {
-                    return Err(FspiopError::new(
-                        ErrorCode::ValidationError,
-                        "target: PS_TRANSFERS_RECORDED, PS_TRANSFERS_RESERVED, PS_TRANSFERS_COMMITTED or SETTLED",
-                    ));
-                }
-            };
-            reason("reason", &r.reason)?;
-            reason("external_reference", &r.external_reference)?;
-            let command = SettlementCommand::Advance {
-                settlement_id: r.settlement_id,
-                participant,
-                to,
-                external_reference: r.external_reference.clone(),
-                now_ms: self.ctx.service.now_ms(),
-            };
-            self.settlement_command(command).await
-        })
+        call!(
+            self,
+            request,
+            "AdvanceSettlementParticipant",
+            Need::Role(OperatorRole::SettlementOperator),
+            |r, by| {
+                use harambee_settlement::SettlementState as S;
+                let participant = self.participant_ref(&r.fsp_id)?;
+                let to = match SettlementState::try_from(r.target) {
+                    Ok(SettlementState::PsTransfersRecorded) => S::PsTransfersRecorded,
+                    Ok(SettlementState::PsTransfersReserved) => S::PsTransfersReserved,
+                    Ok(SettlementState::PsTransfersCommitted) => S::PsTransfersCommitted,
+                    Ok(SettlementState::Settled) => S::Settled,
+                    _ => {
+                        return Err(FspiopError::new(
+                            ErrorCode::ValidationError,
+                            "target: PS_TRANSFERS_RECORDED, PS_TRANSFERS_RESERVED, PS_TRANSFERS_COMMITTED or SETTLED",
+                        ));
+                    }
+                };
+                reason("reason", &r.reason)?;
+                reason("external_reference", &r.external_reference)?;
+                let command = SettlementCommand::Advance {
+                    settlement_id: r.settlement_id,
+                    participant,
+                    to,
+                    external_reference: r.external_reference.clone(),
+                    now_ms: self.ctx.service.now_ms(),
+                };
+                self.settlement_command(&by, command).await
+            }
+        )
     }
 
     async fn abort_settlement(
         &self,
         request: Request<AbortSettlementRequest>,
     ) -> Reply_<Settlement> {
-        call!(self, request, "AbortSettlement", |r| {
-            reason("reason", &r.reason)?;
-            let command = SettlementCommand::Abort {
-                settlement_id: r.settlement_id,
-                now_ms: self.ctx.service.now_ms(),
-            };
-            self.settlement_command(command).await
-        })
+        call!(
+            self,
+            request,
+            "AbortSettlement",
+            Need::Role(OperatorRole::SettlementOperator),
+            |r, by| {
+                reason("reason", &r.reason)?;
+                let command = SettlementCommand::Abort {
+                    settlement_id: r.settlement_id,
+                    now_ms: self.ctx.service.now_ms(),
+                };
+                self.settlement_command(&by, command).await
+            }
+        )
     }
 
     async fn get_settlement_report(

@@ -143,7 +143,7 @@ impl ParticipantApi for ParticipantService {
         &self,
         request: Request<LookupPartyRequest>,
     ) -> std::result::Result<Response<LookupPartyResponse>, Status> {
-        let result = match self.ctx.admit(request.metadata()) {
+        let result = match self.ctx.admit(&request) {
             Ok((caller, _admitted)) => self.lookup(caller, request.into_inner()).await,
             Err(e) => Err(e),
         };
@@ -156,7 +156,7 @@ impl ParticipantApi for ParticipantService {
         request: Request<RegisterPartyRequest>,
     ) -> std::result::Result<Response<RegisterPartyResponse>, Status> {
         let result = async {
-            let (caller, _admitted) = self.ctx.admit(request.metadata())?;
+            let (caller, _admitted) = self.ctx.admit(&request)?;
             self.register(caller, request.get_ref().party.as_ref(), true)
                 .await
         }
@@ -172,7 +172,7 @@ impl ParticipantApi for ParticipantService {
         request: Request<DeregisterPartyRequest>,
     ) -> std::result::Result<Response<DeregisterPartyResponse>, Status> {
         let result = async {
-            let (caller, _admitted) = self.ctx.admit(request.metadata())?;
+            let (caller, _admitted) = self.ctx.admit(&request)?;
             self.register(caller, request.get_ref().party.as_ref(), false)
                 .await
         }
@@ -188,7 +188,7 @@ impl ParticipantApi for ParticipantService {
         request: Request<QuoteRequest>,
     ) -> std::result::Result<Response<QuoteResponse>, Status> {
         let started = std::time::Instant::now();
-        let result = match self.ctx.admit(request.metadata()) {
+        let result = match self.ctx.admit(&request) {
             Ok((caller, _admitted)) => self
                 .ctx
                 .service
@@ -207,7 +207,7 @@ impl ParticipantApi for ParticipantService {
         &self,
         request: Request<GetQuoteRequest>,
     ) -> std::result::Result<Response<QuoteResponse>, Status> {
-        let result = match self.ctx.admit(request.metadata()) {
+        let result = match self.ctx.admit(&request) {
             Ok((caller, _admitted)) => self
                 .ctx
                 .service
@@ -225,7 +225,7 @@ impl ParticipantApi for ParticipantService {
         request: Request<PrepareTransferRequest>,
     ) -> std::result::Result<Response<TransferResult>, Status> {
         let started = std::time::Instant::now();
-        let result = match self.ctx.admit(request.metadata()) {
+        let result = match self.ctx.admit(&request) {
             Ok((caller, _admitted)) => self.prepare(caller, request.into_inner()).await,
             Err(e) => Err(e),
         };
@@ -246,7 +246,7 @@ impl ParticipantApi for ParticipantService {
         &self,
         request: Request<FulfilTransferRequest>,
     ) -> std::result::Result<Response<TransferResult>, Status> {
-        let result = match self.ctx.admit(request.metadata()) {
+        let result = match self.ctx.admit(&request) {
             Ok((caller, _admitted)) => self.fulfil(caller, request.into_inner()).await,
             Err(e) => Err(e),
         };
@@ -258,16 +258,13 @@ impl ParticipantApi for ParticipantService {
         &self,
         request: Request<GetTransferRequest>,
     ) -> std::result::Result<Response<TransferResult>, Status> {
-        let result = self
-            .ctx
-            .admit(request.metadata())
-            .and_then(|(caller, _admitted)| {
-                let id = TransferId(validate::uuid(
-                    "transfer_id",
-                    &request.get_ref().transfer_id,
-                )?);
-                self.read_transfer(&caller, id)
-            });
+        let result = self.ctx.admit(&request).and_then(|(caller, _admitted)| {
+            let id = TransferId(validate::uuid(
+                "transfer_id",
+                &request.get_ref().transfer_id,
+            )?);
+            self.read_transfer(&caller, id)
+        });
         count("GetTransfer", &result);
         result.map(Response::new).map_err(Into::into)
     }
@@ -280,7 +277,7 @@ impl ParticipantApi for ParticipantService {
     ) -> std::result::Result<Response<Self::NotificationsStream>, Status> {
         // Admitted as any call (its rate counts); the stream then holds no
         // place in flight.
-        let (caller, admitted) = self.ctx.admit(request.metadata()).map_err(Status::from)?;
+        let (caller, admitted) = self.ctx.admit(&request).map_err(Status::from)?;
         drop(admitted);
         let from = request.get_ref().from_sequence;
         let notices = self

@@ -1,46 +1,136 @@
-//! The credential checks of the switch, behind the [`Authenticator`] port:
-//! participants by the SHA-256 of their credential in the directory, the
-//! operator by the operator token, the cluster's nodes by the cluster's
-//! own token (never the operator's). Digests are
-//! compared, so the time a check takes says nothing about a secret.
+//! The credential checks of the switch, behind the [`Authenticator`] port.
+//!
+//! - Participants: by a client certificate the TLS handshake verified
+//!   against the scheme CA and the directory holds registered to them
+//!   (`AddCertificate` records), or by the SHA-256 of their bearer
+//!   credential in the directory, unless bearer credentials are switched
+//!   off.
+//! - Operators: by the SHA-256 of a bearer token or of a client
+//!   certificate, as the configuration's `[[operators]]` list them, each
+//!   with its roles; and, for the embedded default and development, the
+//!   one `api.operator_token`, which holds every role.
+//! - The cluster's nodes: by the cluster's own token (never an
+//!   operator's).
+//!
+//! Only digests are held and compared, so neither memory nor the time a
+//! check takes says anything about a secret.
+
+use std::collections::HashMap;
 
 use harambee_core::error::{ErrorCode, SwitchError};
 
 use harambee_engine::engine::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::ports::{Authenticator, Credential, Principal, Role};
+use crate::ports::{Authenticator, Credential, Operator, OperatorRole, Principal, Role};
+
+/// The name the single `api.operator_token` acts under in the log.
+pub const DEFAULT_OPERATOR_NAME: &str = "operator";
 
 /// SHA-256 of a credential: what the directory keeps of a participant's.
 pub fn credential_hash(credential: &str) -> [u8; 32] {
     Sha256::digest(credential.as_bytes()).into()
 }
 
-/// Checks bearer credentials against the directory and the operator token.
+/// One operator credential, as configuration holds it: its digest only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorEntry {
+    pub name: String,
+    pub roles: Vec<OperatorRole>,
+    /// SHA-256 of the operator's bearer token.
+    pub token_sha256: Option<[u8; 32]>,
+    /// SHA-256 of the DER of the operator's client certificate.
+    pub certificate_sha256: Option<[u8; 32]>,
+}
+
+/// What the authenticator accepts.
+#[derive(Clone, Debug, Default)]
+pub struct AuthSettings {
+    /// The named operators. The same name may appear twice (an old and a
+    /// new credential during a rollover), with the same roles.
+    pub operators: Vec<OperatorEntry>,
+    /// The one operator of the embedded default: every role (empty: none).
+    pub operator_token: String,
+    /// The nodes' credential, if this switch is a node of a cluster (it
+    /// must differ from every operator's).
+    pub cluster_token: Option<String>,
+    /// Whether participants may prove who they are with a bearer
+    /// credential (false: registered certificates only).
+    pub participant_bearer: bool,
+}
+
+/// Checks credentials against the directory and the configured operators.
 pub struct CredentialAuthenticator {
     engine: Engine,
-    operator_token_sha256: [u8; 32],
+    /// Digest of a bearer token -> the operator it proves.
+    operator_tokens: HashMap<[u8; 32], Operator>,
+    /// Digest of a client certificate -> the operator it proves.
+    operator_certificates: HashMap<[u8; 32], Operator>,
     /// None: no node may call (a switch that is not a cluster).
     cluster_token_sha256: Option<[u8; 32]>,
+    participant_bearer: bool,
 }
 
 impl CredentialAuthenticator {
-    /// `cluster_token`: the nodes' credential, if this switch is a node of
-    /// a cluster (it must differ from the operator's).
-    pub fn new(
-        engine: Engine,
-        operator_token: &str,
-        cluster_token: Option<&str>,
-    ) -> CredentialAuthenticator {
-        let cluster_token_sha256 = cluster_token
-            .filter(|t| !t.is_empty() && *t != operator_token)
-            .map(credential_hash);
+    pub fn new(engine: Engine, settings: &AuthSettings) -> CredentialAuthenticator {
+        let mut operator_tokens = HashMap::new();
+        let mut operator_certificates = HashMap::new();
+        if !settings.operator_token.is_empty() {
+            operator_tokens.insert(
+                credential_hash(&settings.operator_token),
+                Operator {
+                    name: DEFAULT_OPERATOR_NAME.to_string(),
+                    roles: OperatorRole::ALL.to_vec(),
+                },
+            );
+        }
+        for entry in &settings.operators {
+            let operator = Operator {
+                name: entry.name.clone(),
+                roles: entry.roles.clone(),
+            };
+            if let Some(hash) = entry.token_sha256 {
+                operator_tokens.insert(hash, operator.clone());
+            }
+            if let Some(hash) = entry.certificate_sha256 {
+                operator_certificates.insert(hash, operator);
+            }
+        }
+        let cluster_token_sha256 = settings
+            .cluster_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(credential_hash)
+            .filter(|hash| !operator_tokens.contains_key(hash));
         CredentialAuthenticator {
             engine,
-            operator_token_sha256: credential_hash(operator_token),
+            operator_tokens,
+            operator_certificates,
             cluster_token_sha256,
+            participant_bearer: settings.participant_bearer,
         }
     }
+
+    fn participant(&self, credential: Credential<'_>) -> Result<Principal, SwitchError> {
+        let st = self.engine.read()?;
+        let name = match credential {
+            Credential::Certificate(hash) => st.directory.participant_for_certificate(hash),
+            Credential::Bearer(_) if !self.participant_bearer => {
+                return Err(refused(
+                    "bearer credentials are switched off: present a registered client certificate",
+                ));
+            }
+            Credential::Bearer(bearer) => st
+                .directory
+                .participant_for_credential(&credential_hash(bearer)),
+        };
+        name.map(|name| Principal::Participant(name.to_string()))
+            .ok_or_else(|| refused("unknown credential"))
+    }
+}
+
+fn refused(why: &str) -> SwitchError {
+    SwitchError::new(ErrorCode::InvalidSignature, why)
 }
 
 impl Authenticator for CredentialAuthenticator {
@@ -49,30 +139,26 @@ impl Authenticator for CredentialAuthenticator {
         credential: Credential<'_>,
         role: Role,
     ) -> Result<Principal, SwitchError> {
-        let Credential::Bearer(bearer) = credential;
-        let hash = credential_hash(bearer);
-        match role {
-            Role::Participant => {
-                let st = self.engine.read()?;
-                st.directory
-                    .participant_for_credential(&hash)
-                    .map(|name| Principal::Participant(name.to_string()))
-                    .ok_or_else(|| {
-                        SwitchError::new(ErrorCode::InvalidSignature, "unknown credential")
-                    })
-            }
-            Role::Operator if hash == self.operator_token_sha256 => Ok(Principal::Operator),
-            Role::ClusterNode if Some(hash) == self.cluster_token_sha256 => {
+        match (role, credential) {
+            (Role::Participant, _) => self.participant(credential),
+            (Role::Operator, Credential::Bearer(bearer)) => self
+                .operator_tokens
+                .get(&credential_hash(bearer))
+                .cloned()
+                .map(Principal::Operator)
+                .ok_or_else(|| refused("not an operator credential")),
+            (Role::Operator, Credential::Certificate(hash)) => self
+                .operator_certificates
+                .get(hash)
+                .cloned()
+                .map(Principal::Operator)
+                .ok_or_else(|| refused("not an operator certificate")),
+            (Role::ClusterNode, Credential::Bearer(bearer))
+                if Some(credential_hash(bearer)) == self.cluster_token_sha256 =>
+            {
                 Ok(Principal::ClusterNode)
             }
-            Role::Operator => Err(SwitchError::new(
-                ErrorCode::InvalidSignature,
-                "not the operator credential",
-            )),
-            Role::ClusterNode => Err(SwitchError::new(
-                ErrorCode::InvalidSignature,
-                "not the cluster credential",
-            )),
+            (Role::ClusterNode, _) => Err(refused("not the cluster credential")),
         }
     }
 }

@@ -55,6 +55,7 @@ use tokio::sync::{broadcast, watch};
 
 pub mod admission;
 pub mod auth;
+pub mod certificates;
 pub mod lookups;
 pub mod notices;
 pub mod operations;
@@ -185,6 +186,24 @@ impl Service {
         role: Role,
     ) -> Result<Principal, SwitchError> {
         self.authenticator.authenticate(credential, role)
+    }
+
+    /// The operator `credential` proves, acting for `call`, which needs
+    /// `need`: 3105 if it proves no operator, 3000 if the operator holds no
+    /// role that may make the call.
+    pub fn operator(
+        &self,
+        credential: Credential<'_>,
+        need: ports::Need,
+        call: &str,
+    ) -> Result<ports::Acting, SwitchError> {
+        match self.authenticate(credential, Role::Operator)? {
+            Principal::Operator(operator) => operator.acting_as(need, call),
+            _ => Err(SwitchError::new(
+                harambee_core::error::ErrorCode::InvalidSignature,
+                "not an operator credential",
+            )),
+        }
     }
 
     /// Admits one request of the authenticated participant `participant`

@@ -97,9 +97,22 @@ impl Service {
         Ok(found)
     }
 
-    /// Registers (`add`) or deregisters `party` as owned by `owner`.
+    /// Registers (`add`) or deregisters `party` as owned by `owner`, as
+    /// the owner asked.
     pub async fn register_party(
         &self,
+        owner: &str,
+        party: PartyKey,
+        add: bool,
+    ) -> Result<(), SwitchError> {
+        self.register_party_by(None, owner, party, add).await
+    }
+
+    /// [`Service::register_party`], made by an operator (`by`) on the
+    /// owner's behalf when there is one.
+    pub async fn register_party_by(
+        &self,
+        by: Option<&crate::ports::Acting>,
         owner: &str,
         party: PartyKey,
         add: bool,
@@ -119,7 +132,13 @@ impl Service {
                 now_ms,
             }
         };
-        match self.engine.submit(LogRecord::Directory(command)).await? {
+        let record = match by {
+            Some(by) => {
+                LogRecord::operated(&by.operator, by.role.name(), LogRecord::Directory(command))
+            }
+            None => LogRecord::Directory(command),
+        };
+        match self.engine.submit(record).await? {
             Applied::Directory(reply) => reply.map(|_| ()),
             Applied::Ledger { .. } | Applied::Settlement { .. } => Err(crate::unexpected()),
         }

@@ -2,7 +2,8 @@
 //! limits, funds in and out, endpoints and oracles, settlement windows and
 //! settlements. Each is a command of the core (`LedgerCommand`,
 //! `DirectoryCommand`, `SettlementCommand`), checked by the adapter's edge
-//! and logged here; the reply is the core's.
+//! and logged here, with the operator who made it (the log names who did
+//! what: `harambee audit operators`); the reply is the core's.
 
 use harambee_core::error::SwitchError;
 use harambee_core::record::{
@@ -16,12 +17,26 @@ use harambee_read::projection::{PostingQuery, PostingRow, TransferQuery, Transfe
 use rust_decimal::Decimal;
 
 use crate::Service;
+use crate::ports::Acting;
+
+/// `record`, as `by` made it.
+fn by_operator(by: &Acting, record: LogRecord) -> LogRecord {
+    LogRecord::operated(&by.operator, by.role.name(), record)
+}
 
 impl Service {
     /// Logs a ledger command (a participant, a currency, a limit, funds);
     /// the ledger's reply, and whether the command was a repeat.
-    pub async fn ledger(&self, command: LedgerCommand) -> Result<(Reply, bool), SwitchError> {
-        match self.engine.submit(LogRecord::Ledger(command)).await? {
+    pub async fn ledger(
+        &self,
+        by: &Acting,
+        command: LedgerCommand,
+    ) -> Result<(Reply, bool), SwitchError> {
+        match self
+            .engine
+            .submit(by_operator(by, LogRecord::Ledger(command)))
+            .await?
+        {
             Applied::Ledger { outcome } => match outcome.result {
                 Ok(reply) => Ok((reply, outcome.duplicate)),
                 Err(e) => Err(SwitchError::from_number(e.code(), e.to_string())),
@@ -33,9 +48,14 @@ impl Service {
     /// Logs a directory command (a credential, an endpoint, an oracle).
     pub async fn directory(
         &self,
+        by: &Acting,
         command: DirectoryCommand,
     ) -> Result<DirectoryReply, SwitchError> {
-        match self.engine.submit(LogRecord::Directory(command)).await? {
+        match self
+            .engine
+            .submit(by_operator(by, LogRecord::Directory(command)))
+            .await?
+        {
             Applied::Directory(reply) => reply,
             Applied::Ledger { .. } | Applied::Settlement { .. } => Err(crate::unexpected()),
         }
@@ -45,9 +65,14 @@ impl Service {
     /// advanced or aborted).
     pub async fn settlement(
         &self,
+        by: &Acting,
         command: SettlementCommand,
     ) -> Result<harambee_core::state::SettlementReply, SwitchError> {
-        match self.engine.submit(LogRecord::Settlement(command)).await? {
+        match self
+            .engine
+            .submit(by_operator(by, LogRecord::Settlement(command)))
+            .await?
+        {
             Applied::Settlement { result } => result,
             Applied::Ledger { .. } | Applied::Directory(_) => Err(crate::unexpected()),
         }
@@ -58,17 +83,21 @@ impl Service {
     /// or net in windows).
     pub async fn open_accounts(
         &self,
+        by: &Acting,
         participant: &str,
         currency: Currency,
         net_debit_cap: Decimal,
     ) -> Result<(Reply, bool), SwitchError> {
         let opened = self
-            .ledger(LedgerCommand::OpenAccounts {
-                participant: ParticipantRef::name(participant),
-                currency,
-                net_debit_cap,
-                now_ms: self.now_ms(),
-            })
+            .ledger(
+                by,
+                LedgerCommand::OpenAccounts {
+                    participant: ParticipantRef::name(participant),
+                    currency,
+                    net_debit_cap,
+                    now_ms: self.now_ms(),
+                },
+            )
             .await?;
         let gross = self
             .read()?
@@ -76,12 +105,15 @@ impl Service {
             .position_model(currency)
             .is_some_and(SettlementModelDef::is_immediate_gross);
         if gross {
-            self.ledger(LedgerCommand::SetSettlementModel {
-                participant: ParticipantRef::name(participant),
-                currency,
-                gross,
-                now_ms: self.now_ms(),
-            })
+            self.ledger(
+                by,
+                LedgerCommand::SetSettlementModel {
+                    participant: ParticipantRef::name(participant),
+                    currency,
+                    gross,
+                    now_ms: self.now_ms(),
+                },
+            )
             .await?;
         }
         Ok(opened)
@@ -93,14 +125,18 @@ impl Service {
     /// too, through [`Service::open_accounts`]).
     pub async fn define_settlement_model(
         &self,
+        by: &Acting,
         model: SettlementModelDef,
     ) -> Result<DirectoryReply, SwitchError> {
         let gross_currency = model.currency.filter(|_| model.is_immediate_gross());
         let reply = self
-            .directory(DirectoryCommand::DefineSettlementModel {
-                model,
-                now_ms: self.now_ms(),
-            })
+            .directory(
+                by,
+                DirectoryCommand::DefineSettlementModel {
+                    model,
+                    now_ms: self.now_ms(),
+                },
+            )
             .await?;
         if let Some(currency) = gross_currency {
             let holders: Vec<String> = {
@@ -113,12 +149,15 @@ impl Service {
                     .collect()
             };
             for name in holders {
-                self.ledger(LedgerCommand::SetSettlementModel {
-                    participant: ParticipantRef::name(name.as_str()),
-                    currency,
-                    gross: true,
-                    now_ms: self.now_ms(),
-                })
+                self.ledger(
+                    by,
+                    LedgerCommand::SetSettlementModel {
+                        participant: ParticipantRef::name(name.as_str()),
+                        currency,
+                        gross: true,
+                        now_ms: self.now_ms(),
+                    },
+                )
                 .await?;
             }
         }

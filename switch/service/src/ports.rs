@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use harambee_core::error::SwitchError;
+use harambee_core::error::{ErrorCode, SwitchError};
 use harambee_core::record::PrepareTerms;
 use harambee_ledger::{Currency, TransferId};
 use harambee_proto::v1::{Notification, Party, PartyIdentifier, QuoteRequest, QuoteTerms};
@@ -144,12 +144,40 @@ pub trait Notices: Send + Sync + 'static {
     fn deliver(&self, participant: &str, route: &Route, notification: Notification);
 }
 
-/// A credential as a transport presents it. (Client certificates, for
-/// mTLS, come as a second kind.)
+/// A credential as a transport presents it.
 #[derive(Clone, Copy, Debug)]
 pub enum Credential<'a> {
     /// A bearer credential (`authorization: Bearer <credential>`).
     Bearer(&'a str),
+    /// A client certificate the TLS handshake verified against the
+    /// scheme CA: the SHA-256 of its DER.
+    Certificate(&'a [u8; 32]),
+}
+
+/// The client certificate a TLS connection presented and the handshake
+/// verified, as a transport hands it to the service layer (the extension
+/// a connection's requests carry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerCertificate {
+    /// SHA-256 of the certificate's DER.
+    pub sha256: [u8; 32],
+}
+
+/// Who is at the other end of a connection, as its transport saw it: the
+/// value every request on the connection carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerIdentity {
+    pub remote_addr: Option<std::net::SocketAddr>,
+    /// The verified client certificate, on a TLS connection that
+    /// presented one.
+    pub certificate: Option<PeerCertificate>,
+}
+
+impl PeerCertificate {
+    /// The certificate as a credential.
+    pub fn credential(&self) -> Credential<'_> {
+        Credential::Certificate(&self.sha256)
+    }
 }
 
 /// What a caller asks to act as.
@@ -157,17 +185,101 @@ pub enum Credential<'a> {
 pub enum Role {
     /// A bank or wallet on the participant API.
     Participant,
-    /// The hub operator on the Operator API.
+    /// An operator on the Operator API (which operator role a call needs
+    /// is the API's to check, with [`Operator::acting_as`]).
     Operator,
     /// Another node of the cluster, handing records to the writer.
     ClusterNode,
+}
+
+/// What an operator may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OperatorRole {
+    /// Participants, endpoints, certificates, currencies, limits, funds,
+    /// oracles.
+    HubOperator,
+    /// Settlement windows, settlements and their reports.
+    SettlementOperator,
+    /// Reads everything, changes nothing.
+    Auditor,
+}
+
+impl OperatorRole {
+    pub const ALL: [OperatorRole; 3] = [
+        OperatorRole::HubOperator,
+        OperatorRole::SettlementOperator,
+        OperatorRole::Auditor,
+    ];
+
+    /// The role's name in configuration and in the log.
+    pub fn name(self) -> &'static str {
+        match self {
+            OperatorRole::HubOperator => "hub-operator",
+            OperatorRole::SettlementOperator => "settlement-operator",
+            OperatorRole::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<OperatorRole> {
+        OperatorRole::ALL.into_iter().find(|r| r.name() == text)
+    }
+}
+
+/// What an operator call needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// A read: any operator role may.
+    Read,
+    /// A change only this role may make.
+    Role(OperatorRole),
+}
+
+/// An authenticated operator: a name and the roles it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operator {
+    pub name: String,
+    pub roles: Vec<OperatorRole>,
+}
+
+/// An operator allowed a call, and the role it acts in (what the log
+/// records of a change).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acting {
+    pub operator: String,
+    pub role: OperatorRole,
+}
+
+impl Operator {
+    /// The operator acting for a call that needs `need`; 3000 (permission
+    /// denied) if it holds no role that may, naming the call but nothing
+    /// of the credential.
+    pub fn acting_as(&self, need: Need, call: &str) -> Result<Acting, SwitchError> {
+        let role = match need {
+            Need::Read => self.roles.first().copied(),
+            Need::Role(role) => self.roles.contains(&role).then_some(role),
+        };
+        role.map(|role| Acting {
+            operator: self.name.clone(),
+            role,
+        })
+        .ok_or_else(|| {
+            let needed = match need {
+                Need::Read => "an operator role".to_string(),
+                Need::Role(role) => format!("the {} role", role.name()),
+            };
+            SwitchError::new(
+                ErrorCode::GenericClientError,
+                format!("{call} needs {needed}"),
+            )
+        })
+    }
 }
 
 /// Who a credential belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Principal {
     Participant(String),
-    Operator,
+    Operator(Operator),
     ClusterNode,
 }
 

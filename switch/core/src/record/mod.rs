@@ -50,6 +50,43 @@ pub enum LogRecord {
     Directory(DirectoryCommand),
     /// A settlement command: windows and settlements.
     Settlement(SettlementCommand),
+    /// A command an operator made, with who made it: applied as the
+    /// command itself. Never nested.
+    Operated(Operated),
+}
+
+/// Longest operator name, in bytes.
+pub const OPERATOR_NAME_LENGTH_MAX: usize = 64;
+
+/// An operator's command and the identity that made it (what `harambee
+/// audit operators` lists). The identity is the authenticated one: the
+/// name of an `[[operators]]` entry, and the role the call needed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operated {
+    pub operator: String,
+    /// `hub-operator`, `settlement-operator` or `auditor`.
+    pub role: String,
+    pub record: Box<LogRecord>,
+}
+
+impl LogRecord {
+    /// `record`, as made by `operator` acting in `role`.
+    pub fn operated(operator: &str, role: &str, record: LogRecord) -> LogRecord {
+        debug_assert!(!matches!(record, LogRecord::Operated(_)));
+        LogRecord::Operated(Operated {
+            operator: operator.to_string(),
+            role: role.to_string(),
+            record: Box::new(record),
+        })
+    }
+
+    /// The command itself, whoever made it.
+    pub fn command(&self) -> &LogRecord {
+        match self {
+            LogRecord::Operated(o) => o.record.command(),
+            other => other,
+        }
+    }
 }
 
 /// A participant as a record names it: by name (every record written
@@ -622,6 +659,24 @@ pub enum DirectoryCommand {
         credential_sha256: [u8; 32],
         now_ms: i64,
     },
+    /// Registers a client certificate of a participant (by the SHA-256
+    /// of its DER): a TLS connection that presents it, verified against
+    /// the scheme CA, acts as the participant. A participant may hold
+    /// several at once (a rollover); each belongs to one participant.
+    AddCertificate {
+        participant: String,
+        certificate_sha256: [u8; 32],
+        /// The certificate's subject, for people reading the directory.
+        subject: String,
+        now_ms: i64,
+    },
+    /// Removes a registered certificate: from this record on, a
+    /// connection that presents it proves nothing.
+    RemoveCertificate {
+        participant: String,
+        certificate_sha256: [u8; 32],
+        now_ms: i64,
+    },
     /// Sets the URL of a participant's payee callback service.
     SetEndpoint {
         participant: String,
@@ -691,6 +746,8 @@ impl DirectoryCommand {
         use DirectoryCommand::*;
         match self {
             SetCredential { now_ms, .. }
+            | AddCertificate { now_ms, .. }
+            | RemoveCertificate { now_ms, .. }
             | SetEndpoint { now_ms, .. }
             | SetCallback { now_ms, .. }
             | DefineSettlementModel { now_ms, .. }
@@ -724,6 +781,7 @@ impl LogRecord {
             LogRecord::Ledger(command) => command.time_ms(),
             LogRecord::Settlement(command) => command.time_ms(),
             LogRecord::Directory(command) => command.time_ms(),
+            LogRecord::Operated(o) => o.record.time_ms(),
         }
     }
 
@@ -753,6 +811,8 @@ impl LogRecord {
             ) => now_ms,
             LogRecord::Directory(
                 D::SetCredential { now_ms, .. }
+                | D::AddCertificate { now_ms, .. }
+                | D::RemoveCertificate { now_ms, .. }
                 | D::SetEndpoint { now_ms, .. }
                 | D::SetCallback { now_ms, .. }
                 | D::DefineSettlementModel { now_ms, .. }
@@ -769,6 +829,7 @@ impl LogRecord {
                 | SettlementCommand::Advance { now_ms, .. }
                 | SettlementCommand::Abort { now_ms, .. },
             ) => now_ms,
+            LogRecord::Operated(o) => o.record.time_ms_mut(),
         }
     }
 
@@ -785,6 +846,11 @@ impl LogRecord {
                 LogRecord::Settlement(command)
             }
             LogRecord::Directory(command) => LogRecord::Directory(command.clone()),
+            LogRecord::Operated(o) => LogRecord::Operated(Operated {
+                operator: o.operator.clone(),
+                role: o.role.clone(),
+                record: Box::new(o.record.with_names(ledger)),
+            }),
         }
     }
 }

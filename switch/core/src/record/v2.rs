@@ -42,7 +42,18 @@ const VERSION: u32 = 2;
 struct Envelope {
     v: u32,
     time_ms: i64,
+    /// The operator who made the command (absent for every other record,
+    /// and in every record written before operators were named).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    by: Option<By>,
     record: WireRecord,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct By {
+    operator: String,
+    role: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -161,6 +172,15 @@ enum WireRecord {
         participant: String,
         credential_sha256: String,
     },
+    AddCertificate {
+        participant: String,
+        certificate_sha256: String,
+        subject: String,
+    },
+    RemoveCertificate {
+        participant: String,
+        certificate_sha256: String,
+    },
     SetEndpoint {
         participant: String,
         url: String,
@@ -273,7 +293,22 @@ fn is_false(b: &bool) -> bool {
 /// Writes a record in format 2.
 pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
     use LedgerCommand as L;
-    let wire = match record {
+    let (by, command) = match record {
+        LogRecord::Operated(o) => (
+            Some(By {
+                operator: o.operator.clone(),
+                role: o.role.clone(),
+            }),
+            o.record.as_ref(),
+        ),
+        other => (None, other),
+    };
+    let wire = match command {
+        LogRecord::Operated(_) => {
+            return Err(RecordError::Malformed(
+                "an operator's command inside another".into(),
+            ));
+        }
         LogRecord::Ledger(command) => match command {
             L::EnableCurrency {
                 currency,
@@ -435,6 +470,24 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
                 participant: participant.clone(),
                 credential_sha256: hex(credential_sha256),
             },
+            DirectoryCommand::AddCertificate {
+                participant,
+                certificate_sha256,
+                subject,
+                ..
+            } => WireRecord::AddCertificate {
+                participant: participant.clone(),
+                certificate_sha256: hex(certificate_sha256),
+                subject: subject.clone(),
+            },
+            DirectoryCommand::RemoveCertificate {
+                participant,
+                certificate_sha256,
+                ..
+            } => WireRecord::RemoveCertificate {
+                participant: participant.clone(),
+                certificate_sha256: hex(certificate_sha256),
+            },
             DirectoryCommand::SetEndpoint {
                 participant, url, ..
             } => WireRecord::SetEndpoint {
@@ -540,6 +593,7 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
     serde_json::to_string(&Envelope {
         v: VERSION,
         time_ms: record.time_ms(),
+        by,
         record: wire,
     })
     .map_err(|e| RecordError::Malformed(e.to_string()))
@@ -590,7 +644,7 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
         return Err(RecordError::Version(envelope.v));
     }
     let now_ms = envelope.time_ms;
-    Ok(match envelope.record {
+    let command = match envelope.record {
         WireRecord::EnableCurrency {
             currency: c,
             opens_window,
@@ -755,6 +809,24 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
             credential_sha256: hash("credential_sha256", &credential_sha256)?,
             now_ms,
         }),
+        WireRecord::AddCertificate {
+            participant,
+            certificate_sha256,
+            subject,
+        } => LogRecord::Directory(DirectoryCommand::AddCertificate {
+            participant,
+            certificate_sha256: hash("certificate_sha256", &certificate_sha256)?,
+            subject,
+            now_ms,
+        }),
+        WireRecord::RemoveCertificate {
+            participant,
+            certificate_sha256,
+        } => LogRecord::Directory(DirectoryCommand::RemoveCertificate {
+            participant,
+            certificate_sha256: hash("certificate_sha256", &certificate_sha256)?,
+            now_ms,
+        }),
         WireRecord::SetEndpoint { participant, url } => {
             LogRecord::Directory(DirectoryCommand::SetEndpoint {
                 participant,
@@ -893,6 +965,15 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
                 settlement_id,
                 now_ms,
             })
+        }
+    };
+    Ok(match envelope.by {
+        None => command,
+        Some(by) => {
+            if by.operator.is_empty() || by.operator.len() > super::OPERATOR_NAME_LENGTH_MAX {
+                return Err(malformed("by.operator", &by.operator));
+            }
+            LogRecord::operated(&by.operator, &by.role, command)
         }
     })
 }

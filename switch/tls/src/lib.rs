@@ -1,0 +1,377 @@
+//! TLS for every API of the switch, on rustls (no OpenSSL).
+//!
+//! - [`Pki`]: the switch's certificate and key and the scheme CA, read
+//!   from PEM files once at start.
+//! - [`Pki::server_config`]: a server configuration that asks for a
+//!   client certificate and verifies it against the scheme CA (chain,
+//!   validity period, key usage). Whether a verified certificate proves
+//!   anything is not decided here: the service's `Authenticator` looks
+//!   it up among the registrations in the log.
+//! - [`Pki::client_config`]: for the switch's own calls (participants'
+//!   callback servers, the cluster's writer): the peer must chain to the
+//!   scheme CA, and the switch presents its certificate.
+//! - [`Acceptor`]: the handshake of one accepted connection, bounded in
+//!   time, yielding a [`PeerStream`] that carries the verified client
+//!   certificate's digest ([`PeerIdentity`]) to every request on it; and
+//!   [`incoming`], a listener's connections for a gRPC server.
+//!
+//! Architecture invariant: a connection's identity is read from the
+//! handshake's verified certificate and nothing else; a plain (non-TLS)
+//! connection has none.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use harambee_service::ports::{PeerCertificate, PeerIdentity};
+use rustls::RootCertStore;
+use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+
+/// Most handshakes of one listener in progress at once: a client that
+/// opens connections and never finishes a handshake holds at most this
+/// many, each for at most the handshake timeout.
+pub const HANDSHAKES_MAX: usize = 256;
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{what} {path}: {error}")]
+    File {
+        what: &'static str,
+        path: String,
+        error: String,
+    },
+    #[error("{0}")]
+    Config(String),
+}
+
+fn file_error(what: &'static str, path: &Path, error: impl std::fmt::Display) -> TlsError {
+    TlsError::File {
+        what,
+        path: path.display().to_string(),
+        error: error.to_string(),
+    }
+}
+
+/// The crypto provider every configuration uses (ring).
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// SHA-256 of a certificate's DER: how registrations name certificates.
+pub fn certificate_sha256(der: &[u8]) -> [u8; 32] {
+    Sha256::digest(der).into()
+}
+
+/// Certificates from PEM text (every `CERTIFICATE` block, in order).
+pub fn certificates_from_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(pem).collect();
+    let certs = certs.map_err(|e| format!("not PEM certificates: {e}"))?;
+    if certs.is_empty() {
+        return Err("no CERTIFICATE in the PEM text".into());
+    }
+    Ok(certs)
+}
+
+/// The switch's side of the scheme PKI.
+#[derive(Clone, Debug)]
+pub struct Pki {
+    chain: Vec<CertificateDer<'static>>,
+    key: Arc<PrivateKeyDer<'static>>,
+    roots: Arc<RootCertStore>,
+}
+
+impl Pki {
+    /// Reads the switch's certificate chain and key and the scheme CA.
+    pub fn load(cert_file: &Path, key_file: &Path, ca_file: &Path) -> Result<Pki, TlsError> {
+        let read = |what, path: &Path| std::fs::read(path).map_err(|e| file_error(what, path, e));
+        let chain = certificates_from_pem(&read("tls.cert_file", cert_file)?)
+            .map_err(|e| file_error("tls.cert_file", cert_file, e))?;
+        let key = PrivateKeyDer::from_pem_slice(&read("tls.key_file", key_file)?)
+            .map_err(|e| file_error("tls.key_file", key_file, e))?;
+        let mut roots = RootCertStore::empty();
+        for ca in certificates_from_pem(&read("tls.ca_file", ca_file)?)
+            .map_err(|e| file_error("tls.ca_file", ca_file, e))?
+        {
+            roots
+                .add(ca)
+                .map_err(|e| file_error("tls.ca_file", ca_file, e))?;
+        }
+        Ok(Pki {
+            chain,
+            key: Arc::new(key),
+            roots: Arc::new(roots),
+        })
+    }
+
+    /// A server configuration offering `alpn` (for gRPC, `h2`). With
+    /// `client_certificates`, the server asks every client for a
+    /// certificate and refuses the handshake of one that presents a
+    /// certificate not chaining to the scheme CA (or expired, or not for
+    /// client authentication); `optional` lets a client present none (it
+    /// must then prove who it is some other way).
+    pub fn server_config(
+        &self,
+        client_certificates: Option<ClientCertificates>,
+        alpn: &[&[u8]],
+    ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+        let builder = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        let builder = match client_certificates {
+            None => builder.with_no_client_auth(),
+            Some(mode) => {
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(self.roots.clone(), provider());
+                let verifier = match mode {
+                    ClientCertificates::Required => verifier,
+                    ClientCertificates::Optional => verifier.allow_unauthenticated(),
+                };
+                builder.with_client_cert_verifier(
+                    verifier
+                        .build()
+                        .map_err(|e| TlsError::Config(e.to_string()))?,
+                )
+            }
+        };
+        let mut config = builder
+            .with_single_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(|e| TlsError::Config(format!("the switch's certificate and key: {e}")))?;
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Ok(Arc::new(config))
+    }
+
+    /// A client configuration for the switch's own calls: the server must
+    /// chain to the scheme CA; the switch presents its certificate.
+    pub fn client_config(&self, alpn: &[&[u8]]) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+        let mut config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Config(e.to_string()))?
+            .with_root_certificates(self.roots.clone())
+            .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(|e| TlsError::Config(format!("the switch's certificate and key: {e}")))?;
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Ok(Arc::new(config))
+    }
+
+    /// The scheme CA's certificates.
+    pub fn roots(&self) -> Arc<RootCertStore> {
+        self.roots.clone()
+    }
+}
+
+/// Whether a client must present a certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientCertificates {
+    Required,
+    Optional,
+}
+
+/// The TLS handshake of accepted connections.
+#[derive(Clone)]
+pub struct Acceptor {
+    acceptor: tokio_rustls::TlsAcceptor,
+    handshake_timeout: Duration,
+}
+
+impl Acceptor {
+    pub fn new(config: Arc<rustls::ServerConfig>, handshake_timeout_ms: u64) -> Acceptor {
+        Acceptor {
+            acceptor: tokio_rustls::TlsAcceptor::from(config),
+            handshake_timeout: Duration::from_millis(handshake_timeout_ms),
+        }
+    }
+
+    /// The handshake of `stream`, within the timeout; the connection and
+    /// the certificate the client presented (verified), if any.
+    pub async fn accept(&self, stream: TcpStream) -> io::Result<PeerStream> {
+        let remote_addr = stream.peer_addr().ok();
+        let tls = tokio::time::timeout(self.handshake_timeout, self.acceptor.accept(stream))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+        let certificate = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|leaf| PeerCertificate {
+                sha256: certificate_sha256(leaf.as_ref()),
+            });
+        Ok(PeerStream {
+            inner: Inner::Tls(Box::new(tls)),
+            identity: PeerIdentity {
+                remote_addr,
+                certificate,
+            },
+        })
+    }
+}
+
+/// An accepted connection, plain or TLS, with who is at the other end.
+pub struct PeerStream {
+    inner: Inner,
+    identity: PeerIdentity,
+}
+
+enum Inner {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl PeerStream {
+    /// A plain connection: no certificate.
+    pub fn plain(stream: TcpStream) -> PeerStream {
+        let remote_addr = stream.peer_addr().ok();
+        PeerStream {
+            inner: Inner::Plain(stream),
+            identity: PeerIdentity {
+                remote_addr,
+                certificate: None,
+            },
+        }
+    }
+
+    pub fn identity(&self) -> PeerIdentity {
+        self.identity
+    }
+}
+
+impl AsyncRead for PeerStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().inner {
+            Inner::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Inner::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for PeerStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.get_mut().inner {
+            Inner::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Inner::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.get_mut().inner {
+            Inner::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Inner::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match &self.inner {
+            Inner::Plain(s) => s.is_write_vectored(),
+            Inner::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().inner {
+            Inner::Plain(s) => Pin::new(s).poll_flush(cx),
+            Inner::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.get_mut().inner {
+            Inner::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Inner::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Every request on the connection carries its [`PeerIdentity`] (tonic
+/// puts it in the request's extensions).
+impl tonic::transport::server::Connected for PeerStream {
+    type ConnectInfo = PeerIdentity;
+
+    fn connect_info(&self) -> PeerIdentity {
+        self.identity
+    }
+}
+
+/// The connections of `listener` for a gRPC server, TCP_NODELAY set,
+/// through `acceptor`'s handshake when there is one. Handshakes run
+/// beside each other, at most [`HANDSHAKES_MAX`] at once; one that fails
+/// or times out closes its connection and is counted
+/// (`harambee_tls_handshake_failures_total`), nothing else. The stream
+/// ends when the server drops it.
+pub fn incoming(
+    listener: TcpListener,
+    acceptor: Option<Acceptor>,
+    server: &'static str,
+) -> impl futures::Stream<Item = io::Result<PeerStream>> + Send + 'static {
+    let (tx, rx) = mpsc::channel::<io::Result<PeerStream>>(64);
+    tokio::spawn(async move {
+        let handshakes = Arc::new(Semaphore::new(HANDSHAKES_MAX));
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = tx.closed() => return,
+            };
+            let (stream, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(server, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let Some(acceptor) = acceptor.clone() else {
+                if tx.send(Ok(PeerStream::plain(stream))).await.is_err() {
+                    return;
+                }
+                continue;
+            };
+            let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                metrics::counter!("harambee_tls_handshakes_refused_total", "server" => server)
+                    .increment(1);
+                tracing::warn!(server, %peer, "connection refused: too many TLS handshakes in progress");
+                continue;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                match acceptor.accept(stream).await {
+                    Ok(s) => {
+                        let _ = tx.send(Ok(s)).await;
+                    }
+                    Err(e) => handshake_failed(server, peer, &e),
+                }
+            });
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// Counts and logs a failed handshake (the client's side of the story is
+/// the TLS alert it was sent; nothing about the switch is told).
+pub fn handshake_failed(server: &'static str, peer: SocketAddr, error: &io::Error) {
+    metrics::counter!("harambee_tls_handshake_failures_total", "server" => server).increment(1);
+    tracing::info!(server, %peer, error = %error, "TLS handshake failed");
+}
