@@ -23,6 +23,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("harambee-grpc", 7),
     ("harambee-fspiop", 7),
     ("harambee-iso8583-gateway", 7),
+    ("harambee-tls", 7),
     ("harambee-cluster", 8),
     ("harambee-switch", 9),
     ("harambee-sim", 10),

@@ -48,6 +48,7 @@ fn snapshots() -> Vec<String> {
     vec![
         include_str!("../fixtures/snapshot/every-kind-state-v5.json").to_string(),
         include_str!("../fixtures/snapshot/every-kind-state-v6.json").to_string(),
+        include_str!("../fixtures/snapshot/every-kind-state-v7.json").to_string(),
     ]
 }
 
