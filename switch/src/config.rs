@@ -100,14 +100,13 @@ pub struct OperatorsFile {
 }
 
 impl OperatorsFile {
-    /// Reads and checks an operators file.
-    pub fn read(path: &Path) -> anyhow::Result<OperatorsFile> {
+    /// Reads an operators file: its entries, checked.
+    pub fn read(path: &Path) -> anyhow::Result<Vec<harambee_service::auth::OperatorEntry>> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("api.operators_file: reading {}: {e}", path.display()))?;
         let file: OperatorsFile = toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("api.operators_file {}: {e}", path.display()))?;
-        file.entries()?;
-        Ok(file)
+        file.entries()
     }
 
     /// The entries as the authenticator takes them; refuses a name, role

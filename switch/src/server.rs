@@ -608,7 +608,6 @@ fn auth_settings(config: &Config) -> anyhow::Result<harambee_service::auth::Auth
         Vec::new()
     } else {
         crate::config::OperatorsFile::read(std::path::Path::new(&config.api.operators_file))?
-            .entries()?
     };
     Ok(harambee_service::auth::AuthSettings {
         operators,

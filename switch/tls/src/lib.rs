@@ -7,9 +7,6 @@
 //!   validity period, key usage). Whether a verified certificate proves
 //!   anything is not decided here: the service's `Authenticator` looks
 //!   it up among the registrations in the log.
-//! - [`Pki::client_config`]: for the switch's own calls (participants'
-//!   callback servers, the cluster's writer): the peer must chain to the
-//!   scheme CA, and the switch presents its certificate.
 //! - [`Acceptor`]: the handshake of one accepted connection, bounded in
 //!   time, yielding a [`PeerStream`] that carries the verified client
 //!   certificate's digest ([`PeerIdentity`]) to every request on it; and
@@ -149,24 +146,6 @@ impl Pki {
             .map_err(|e| TlsError::Config(format!("the switch's certificate and key: {e}")))?;
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(Arc::new(config))
-    }
-
-    /// A client configuration for the switch's own calls: the server must
-    /// chain to the scheme CA; the switch presents its certificate.
-    pub fn client_config(&self, alpn: &[&[u8]]) -> Result<Arc<rustls::ClientConfig>, TlsError> {
-        let mut config = rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::Config(e.to_string()))?
-            .with_root_certificates(self.roots.clone())
-            .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
-            .map_err(|e| TlsError::Config(format!("the switch's certificate and key: {e}")))?;
-        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        Ok(Arc::new(config))
-    }
-
-    /// The scheme CA's certificates.
-    pub fn roots(&self) -> Arc<RootCertStore> {
-        self.roots.clone()
     }
 }
 
