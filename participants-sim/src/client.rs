@@ -11,13 +11,19 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
-/// Adds `authorization: Bearer <credential>` to every call.
+/// Adds `authorization: Bearer <credential>` to every call (nothing, on
+/// mTLS: the certificate is the credential).
 #[derive(Clone)]
-pub struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+pub struct Bearer(Option<MetadataValue<tonic::metadata::Ascii>>);
 
 impl Bearer {
     pub fn new(credential: &str) -> anyhow::Result<Bearer> {
-        Ok(Bearer(format!("Bearer {credential}").parse()?))
+        Ok(Bearer(Some(format!("Bearer {credential}").parse()?)))
+    }
+
+    /// No bearer credential.
+    pub fn none() -> Bearer {
+        Bearer(None)
     }
 }
 
@@ -26,9 +32,11 @@ impl Interceptor for Bearer {
         &mut self,
         mut request: tonic::Request<()>,
     ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
         Ok(request)
     }
 }
@@ -44,6 +52,20 @@ pub fn connect(url: &str, credential: &str) -> anyhow::Result<Api> {
     Ok(ParticipantApiClient::with_interceptor(
         channel,
         Bearer::new(credential)?,
+    ))
+}
+
+/// Connects to the switch's participant API on mTLS, presenting
+/// `identity`'s certificate (its only credential).
+pub fn connect_tls(url: &str, identity: &crate::tls::Identity) -> anyhow::Result<Api> {
+    let channel = Endpoint::from_shared(url.to_string())?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true)
+        .tls_config(identity.grpc_client())?
+        .connect_lazy();
+    Ok(ParticipantApiClient::with_interceptor(
+        channel,
+        Bearer::none(),
     ))
 }
 

@@ -316,11 +316,25 @@ impl Dfsp {
         listen: &str,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+        self.serve_tls(listen, None, shutdown).await
+    }
+
+    /// [`Dfsp::serve`], on TLS when `tls` is given.
+    pub async fn serve_tls(
+        self: std::sync::Arc<Self>,
+        listen: &str,
+        tls: Option<tonic::transport::ServerTlsConfig>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let service = PayeeCallbackServer::new(Service(self));
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            builder = builder.tls_config(tls)?;
+        }
         let task = tokio::spawn(async move {
-            let _ = tonic::transport::Server::builder()
+            let _ = builder
                 .add_service(service)
                 .serve_with_incoming_shutdown(
                     // TCP_NODELAY: without it a response written in parts waits

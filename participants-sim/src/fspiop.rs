@@ -142,14 +142,26 @@ pub struct FspiopDfsp {
 
 impl FspiopDfsp {
     pub fn new(dfsp: Arc<Dfsp>, hub: &str, credential: &str) -> FspiopDfsp {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .build()
+            .unwrap_or_default();
+        FspiopDfsp::with_client(dfsp, hub, credential, http)
+    }
+
+    /// A DFSP whose requests go out on `http` (on mTLS: a client on its
+    /// certificate, `credential` empty).
+    pub fn with_client(
+        dfsp: Arc<Dfsp>,
+        hub: &str,
+        credential: &str,
+        http: reqwest::Client,
+    ) -> FspiopDfsp {
         FspiopDfsp {
             dfsp,
             hub: hub.trim_end_matches('/').to_string(),
             credential: credential.to_string(),
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(256)
-                .build()
-                .unwrap_or_default(),
+            http,
             waiting: Mutex::new(HashMap::new()),
         }
     }
@@ -171,9 +183,11 @@ impl FspiopDfsp {
         let mut request = self
             .http
             .request(method.clone(), format!("{}{path}", self.hub))
-            .bearer_auth(&self.credential)
             .header("date", http_date(now_ms()))
             .header("fspiop-source", self.name());
+        if !self.credential.is_empty() {
+            request = request.bearer_auth(&self.credential);
+        }
         if method != reqwest::Method::PUT {
             request = request.header("accept", &media);
         }
@@ -350,6 +364,16 @@ impl FspiopDfsp {
         listen: &str,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<SocketAddr> {
+        self.serve_tls(listen, None, shutdown).await
+    }
+
+    /// [`FspiopDfsp::serve`], over HTTPS when `tls` is given.
+    pub async fn serve_tls(
+        self: Arc<Self>,
+        listen: &str,
+        tls: Option<harambee_tls::Acceptor>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<SocketAddr> {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let app = Router::new()
@@ -372,11 +396,18 @@ impl FspiopDfsp {
             // Callbacks it has no use for.
             .fallback(|| async { StatusCode::OK })
             .with_state(self);
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await;
-        });
+        match tls {
+            Some(acceptor) => {
+                tokio::spawn(crate::tls::serve_https(listener, acceptor, app, shutdown));
+            }
+            None => {
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(shutdown)
+                        .await;
+                });
+            }
+        }
         Ok(addr)
     }
 }
@@ -685,10 +716,30 @@ pub const ENDPOINTS: &[(&str, &str)] = &[
 pub struct Hub {
     pub admin: String,
     pub fspiop: String,
+    /// Empty on mTLS (the operator's certificate is its credential).
     pub operator_token: String,
+    /// On mTLS: the operator (its certificate, for the admin API, and the
+    /// scheme that issues the DFSP's) and the Operator API it registers
+    /// the DFSP's certificate through.
+    pub tls: Option<HubTls>,
     /// The name the switch's admin API gives the hub in paths
     /// (`/participants/{hub_name}/accounts`; `fspiop.hub_name`).
     pub hub_name: String,
+}
+
+/// The operator's side of an FSPIOP onboarding on mTLS.
+#[derive(Clone)]
+pub struct HubTls {
+    pub operator: crate::network::Operator,
+    pub identity: crate::tls::Identity,
+}
+
+impl std::fmt::Debug for HubTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubTls")
+            .field("operator", &self.identity.issued.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Onboards `dfsp` on the switch as a Mojaloop operator does, through the
@@ -704,11 +755,20 @@ pub async fn onboard(
     net_debit_cap: &str,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Arc<FspiopDfsp>> {
-    let http = reqwest::Client::new();
+    let http = match &hub.tls {
+        Some(tls) => tls.identity.https_client()?,
+        None => reqwest::Client::new(),
+    };
     let admin = hub.admin.trim_end_matches('/');
+    let authorized = |request: reqwest::RequestBuilder| {
+        if hub.operator_token.is_empty() {
+            request
+        } else {
+            request.bearer_auth(&hub.operator_token)
+        }
+    };
     let call = |method: reqwest::Method, path: String, body: Value| {
-        http.request(method, format!("{admin}{path}"))
-            .bearer_auth(&hub.operator_token)
+        authorized(http.request(method, format!("{admin}{path}")))
             .json(&body)
             .send()
     };
@@ -741,21 +801,55 @@ pub async fn onboard(
     )
     .await?
     .error_for_status()?;
-    let me = Arc::new(FspiopDfsp::new(dfsp.clone(), &hub.fspiop, &credential));
-    let addr = me.clone().serve("127.0.0.1:0", shutdown).await?;
+    // On mTLS the operator registers the DFSP's certificate, which is
+    // then its only credential, and the DFSP serves its callbacks on it.
+    let (me, base) = match &hub.tls {
+        Some(tls) => {
+            let scheme = tls
+                .operator
+                .scheme
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("the operator on mTLS has no scheme PKI"))?;
+            let identity = scheme.participant(&name)?;
+            let mut operator = tls.operator.clone();
+            operator
+                .client
+                .add_participant_certificate(operator.req(
+                    harambee_proto::v1::AddParticipantCertificateRequest {
+                        fsp_id: name.clone(),
+                        certificate_pem: identity.cert_text(),
+                    },
+                ))
+                .await?;
+            let me = Arc::new(FspiopDfsp::with_client(
+                dfsp.clone(),
+                &hub.fspiop,
+                "",
+                identity.https_client()?,
+            ));
+            let addr = me
+                .clone()
+                .serve_tls("127.0.0.1:0", Some(identity.https_acceptor()?), shutdown)
+                .await?;
+            (me, format!("https://localhost:{}", addr.port()))
+        }
+        None => {
+            let me = Arc::new(FspiopDfsp::new(dfsp.clone(), &hub.fspiop, &credential));
+            let addr = me.clone().serve("127.0.0.1:0", shutdown).await?;
+            (me, format!("http://{addr}"))
+        }
+    };
     for (kind, path) in ENDPOINTS {
         call(
             reqwest::Method::POST,
             format!("/participants/{name}/endpoints"),
-            json!({"type": kind, "value": format!("http://{addr}{path}")}),
+            json!({"type": kind, "value": format!("{base}{path}")}),
         )
         .await?
         .error_for_status()?;
     }
     if Decimal::from_str_exact(liquidity).is_ok_and(|l| !l.is_zero()) {
-        let accounts: Value = http
-            .get(format!("{admin}/participants/{name}/accounts"))
-            .bearer_auth(&hub.operator_token)
+        let accounts: Value = authorized(http.get(format!("{admin}/participants/{name}/accounts")))
             .send()
             .await?
             .error_for_status()?

@@ -23,6 +23,8 @@
 //! - [`flood`]: a victim's latency alone and beside a flooding participant
 //!   (the per-participant admission's benchmark).
 //! - [`settlement`]: a settlement cycle as the settlement operator runs it.
+//! - [`tls`]: members and operators on the scheme's mTLS, their
+//!   certificates from a development PKI.
 
 pub mod client;
 pub mod dfsp;
@@ -34,3 +36,4 @@ pub mod load;
 pub mod network;
 pub mod scenario;
 pub mod settlement;
+pub mod tls;

@@ -211,6 +211,7 @@ async fn main() -> anyhow::Result<()> {
                     fspiop: cli.fspiop_url.clone(),
                     operator_token: token.clone(),
                     hub_name: cli.hub_name.clone(),
+                    tls: None,
                 }),
                 iso8583: Some(load::Iso8583Target {
                     gateway: cli.iso8583_addr,

@@ -12,12 +12,16 @@ use tonic::transport::Channel;
 
 use crate::client::{self, Api};
 use crate::dfsp::{Behaviour, Customer, Dfsp};
+use crate::tls::{Identity, Scheme};
 
 /// The operator's side of a switch.
 #[derive(Clone)]
 pub struct Operator {
     pub client: OperatorApiClient<Channel>,
     token: String,
+    /// On mTLS: the scheme's PKI, issuing the members' certificates,
+    /// which the operator registers and the members present.
+    pub scheme: Option<Scheme>,
 }
 
 impl Operator {
@@ -26,6 +30,7 @@ impl Operator {
         Operator {
             client,
             token: token.to_string(),
+            scheme: None,
         }
     }
 
@@ -34,13 +39,34 @@ impl Operator {
         Ok(Operator {
             client: OperatorApiClient::new(channel),
             token: token.to_string(),
+            scheme: None,
         })
     }
 
-    /// A request carrying the operator credential.
+    /// An operator on mTLS, identified by `identity`'s certificate alone;
+    /// the members it onboards get certificates of `scheme`.
+    pub async fn connect_tls(
+        url: &str,
+        identity: &Identity,
+        scheme: Scheme,
+    ) -> anyhow::Result<Operator> {
+        let channel = Channel::from_shared(url.to_string())?
+            .tls_config(identity.grpc_client())?
+            .connect()
+            .await?;
+        Ok(Operator {
+            client: OperatorApiClient::new(channel),
+            token: String::new(),
+            scheme: Some(scheme),
+        })
+    }
+
+    /// A request carrying the operator credential (none on mTLS).
     pub fn req<T>(&self, message: T) -> tonic::Request<T> {
         let mut r = tonic::Request::new(message);
-        if let Ok(v) = format!("Bearer {}", self.token).parse() {
+        if !self.token.is_empty()
+            && let Ok(v) = format!("Bearer {}", self.token).parse()
+        {
             r.metadata_mut().insert("authorization", v);
         }
         r
@@ -147,8 +173,22 @@ pub async fn onboard(
         spec.fee,
     ));
     dfsp.set_behaviour(spec.behaviour);
-    let (addr, _) = dfsp.clone().serve("127.0.0.1:0", shutdown).await?;
-    let callback = format!("http://{addr}");
+    // On mTLS the callback server runs on the member's certificate and
+    // asks the switch for its own.
+    let callback = match &op.scheme {
+        Some(scheme) => {
+            let identity = scheme.participant(&spec.name)?;
+            let (addr, _) = dfsp
+                .clone()
+                .serve_tls("127.0.0.1:0", Some(identity.grpc_server()), shutdown)
+                .await?;
+            format!("https://localhost:{}", addr.port())
+        }
+        None => {
+            let (addr, _) = dfsp.clone().serve("127.0.0.1:0", shutdown).await?;
+            format!("http://{addr}")
+        }
+    };
     let ids: Vec<String> = (0..spec.customers)
         .map(|k| customer_id(&spec.name, k))
         .collect();
@@ -246,7 +286,21 @@ pub async fn enrol(
             }))
             .await?;
     }
-    let mut api = client::connect(participant_url, &credential)?;
+    // On mTLS the operator registers the member's certificate, and the
+    // member connects on it; its bearer credential is not used.
+    let mut api = match &op.scheme {
+        Some(scheme) => {
+            let identity = scheme.participant(e.name)?;
+            op.client
+                .add_participant_certificate(op.req(AddParticipantCertificateRequest {
+                    fsp_id: e.name.to_string(),
+                    certificate_pem: identity.cert_text(),
+                }))
+                .await?;
+            client::connect_tls(participant_url, &identity)?
+        }
+        None => client::connect(participant_url, &credential)?,
+    };
     for id in e.parties {
         let party = PartyIdentifier {
             r#type: PartyIdType::Msisdn as i32,

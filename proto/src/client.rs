@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::fspiop::{ErrorCode, FspiopError};
 use crate::v1::oracle_client::OracleClient;
@@ -18,12 +18,24 @@ pub const CHANNELS_MAX: usize = 10_000;
 /// How long to wait for a TCP connection to a participant.
 pub const CONNECT_TIMEOUT_MS: u64 = 2_000;
 
+/// The switch's channels to the gRPC servers it calls, one per URL; an
+/// `https://` URL on the scheme's TLS ([`Channels::with_tls`]).
 #[derive(Default)]
 pub struct Channels {
     open: Mutex<HashMap<String, Channel>>,
+    tls: Option<ClientTlsConfig>,
 }
 
 impl Channels {
+    /// Channels whose `https://` URLs run on `tls`: the server verified
+    /// against the scheme CA, the switch presenting its own certificate.
+    pub fn with_tls(tls: ClientTlsConfig) -> Channels {
+        Channels {
+            open: Mutex::default(),
+            tls: Some(tls),
+        }
+    }
+
     pub fn channel(&self, url: &str) -> Result<Channel, FspiopError> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = open.get(url) {
@@ -38,6 +50,15 @@ impl Channels {
             })?
             .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
             .tcp_nodelay(true);
+        let endpoint = match (&self.tls, url.starts_with("https://")) {
+            (Some(tls), true) => endpoint.tls_config(tls.clone()).map_err(|e| {
+                FspiopError::new(
+                    ErrorCode::DestinationCommunicationError,
+                    format!("TLS to {url:?}: {e}"),
+                )
+            })?,
+            _ => endpoint,
+        };
         let channel = endpoint.connect_lazy();
         if open.len() >= CHANNELS_MAX {
             open.clear();

@@ -30,12 +30,13 @@ pub struct Config {
     pub tls: TlsConfig,
 }
 
-/// `[tls]`: TLS on the gRPC APIs, and the scheme's PKI. Every API set
-/// here runs on TLS with the switch's certificate. The participant API
-/// asks for a client certificate, verified against `ca_file`, and a
-/// registered one identifies its participant (required when
-/// `api.participant_bearer` is false). (The FSPIOP API, the ISO 8583
-/// gateway, the cluster link and callbacks are not on TLS yet.)
+/// `[tls]`: TLS on the switch's APIs, and the scheme's PKI. Every API set
+/// here runs on TLS with the switch's certificate. The participant APIs
+/// (gRPC and FSPIOP) ask for a client certificate, verified against
+/// `ca_file`, and a registered one identifies its participant (required
+/// when `api.participant_bearer` is false). The operator APIs (gRPC and
+/// the hub admin HTTP API) ask for one too, optionally: a certificate
+/// listed in the operators file identifies its operator.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
@@ -51,6 +52,17 @@ pub struct TlsConfig {
     /// The Operator API (gRPC) on TLS; an operator's client certificate,
     /// when presented, identifies the operator.
     pub operator_api: bool,
+    /// The FSPIOP API (`fspiop.listen`) on TLS, with client certificates
+    /// as the participant API; `FSPIOP-Source` must name the
+    /// certificate's participant.
+    pub fspiop_api: bool,
+    /// The hub admin and settlement HTTP API (`fspiop.admin_listen`) on
+    /// TLS, with operators' client certificates as the Operator API.
+    pub admin_api: bool,
+    /// The cluster link on TLS: each node presents the switch's
+    /// certificate (required) besides the cluster credential, and the
+    /// address it advertises is `https://`.
+    pub cluster: bool,
     /// Most time a TLS handshake may take.
     pub handshake_timeout_ms: u64,
 }
@@ -63,6 +75,9 @@ impl Default for TlsConfig {
             ca_file: String::new(),
             participant_api: false,
             operator_api: false,
+            fspiop_api: false,
+            admin_api: false,
+            cluster: false,
             handshake_timeout_ms: 10_000,
         }
     }
@@ -71,7 +86,17 @@ impl Default for TlsConfig {
 impl TlsConfig {
     /// Whether anything runs on TLS.
     pub fn any(&self) -> bool {
-        self.participant_api || self.operator_api
+        self.participant_api
+            || self.operator_api
+            || self.fspiop_api
+            || self.admin_api
+            || self.cluster
+    }
+
+    /// Whether the scheme PKI's files are set: then the switch also calls
+    /// `https://` endpoints on it.
+    pub fn pki_configured(&self) -> bool {
+        !self.cert_file.is_empty() || !self.key_file.is_empty() || !self.ca_file.is_empty()
     }
 }
 
@@ -756,6 +781,18 @@ pub const ENVIRONMENT: &[(&str, &str, Setter)] = &[
             Ok(())
         },
     ),
+    ("HARAMBEE_TLS_FSPIOP_API", "tls.fspiop_api", |c, n, v| {
+        c.tls.fspiop_api = flag(n, v)?;
+        Ok(())
+    }),
+    ("HARAMBEE_TLS_ADMIN_API", "tls.admin_api", |c, n, v| {
+        c.tls.admin_api = flag(n, v)?;
+        Ok(())
+    }),
+    ("HARAMBEE_TLS_CLUSTER", "tls.cluster", |c, n, v| {
+        c.tls.cluster = flag(n, v)?;
+        Ok(())
+    }),
     (
         "HARAMBEE_TLS_HANDSHAKE_TIMEOUT_MS",
         "tls.handshake_timeout_ms",
@@ -1184,15 +1221,22 @@ impl Config {
             "api.operator_token (or HARAMBEE_OPERATOR_TOKEN) must be set, at least 16 characters, unless api.operators_file names the operators"
         );
         anyhow::ensure!(
-            !self.tls.any()
+            !(self.tls.any() || self.tls.pki_configured())
                 || (!self.tls.cert_file.is_empty()
                     && !self.tls.key_file.is_empty()
                     && !self.tls.ca_file.is_empty()),
-            "tls: cert_file, key_file and ca_file must be set when an API runs on TLS"
+            "tls: cert_file, key_file and ca_file must be set together, and when anything runs on TLS"
         );
         anyhow::ensure!(
             self.api.participant_bearer || self.tls.participant_api,
             "api.participant_bearer = false leaves participants no way in: run the participant API on TLS (tls.participant_api)"
+        );
+        anyhow::ensure!(
+            self.api.participant_bearer
+                || self.fspiop.listen.is_empty()
+                || self.fspiop.trust_source_header
+                || self.tls.fspiop_api,
+            "api.participant_bearer = false leaves FSPIOP participants no way in: run the FSPIOP API on TLS (tls.fspiop_api)"
         );
         anyhow::ensure!(
             self.tls.handshake_timeout_ms > 0,

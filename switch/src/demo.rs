@@ -6,6 +6,14 @@
 //! switch's gateway), a few hundred real payments among them, some
 //! failing for liquidity, limits and payee rejections, then a settlement
 //! and a summary.
+//!
+//! With `--tls` the whole run is on mTLS, on a development PKI made for
+//! it: the participant, Operator, FSPIOP and admin APIs on TLS, bearer
+//! credentials off, every member identified by its registered
+//! certificate, the operator by its certificate in the operators file,
+//! and the switch's callbacks to the members on HTTPS and gRPC over TLS,
+//! presenting the switch's certificate. (The ISO 8583 link is plain TCP:
+//! the gateway is not on TLS yet.)
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,6 +25,7 @@ use harambee_sim::dfsp::{Behaviour, Customer, Dfsp};
 use harambee_sim::fspiop::{self, FspiopDfsp};
 use harambee_sim::legacy::{self, LegacyHost, LegacySpec};
 use harambee_sim::network::{self, MemberSpec, Operator};
+use harambee_sim::tls::SchemePki;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
@@ -105,12 +114,16 @@ fn fspiop_customer(k: usize) -> PartyIdentifier {
     }
 }
 
+/// The demo's operator on mTLS.
+const TLS_OPERATOR: &str = "demo-operator";
+
 /// Runs the demo and prints its report. Returns an error if anything that
 /// must hold does not (the ledger must balance, payments must commit).
-pub async fn run(seed: u64) -> anyhow::Result<()> {
+/// `tls`: the whole run on mTLS.
+pub async fn run(seed: u64, tls: bool) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let token = uuid::Uuid::new_v4().to_string();
-    let config = Config {
+    let mut config = Config {
         data_dir: dir.path().join("data"),
         api: ApiConfig {
             participant_listen: "127.0.0.1:0".into(),
@@ -131,29 +144,91 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
         },
         ..Config::default()
     };
+    // On mTLS: a scheme CA for the run, the switch's and the operator's
+    // certificates, and an operators file naming the operator by its
+    // certificate's digest.
+    let scheme = if tls {
+        let scheme = Arc::new(SchemePki::open(&dir.path().join("pki"))?);
+        let switch = scheme.switch()?;
+        let operator = scheme.operator(TLS_OPERATOR)?;
+        let operators_file = dir.path().join("operators.toml");
+        let file = crate::config::OperatorsFile {
+            operators: vec![crate::config::OperatorConfig {
+                name: TLS_OPERATOR.into(),
+                roles: ["hub-operator", "settlement-operator", "auditor"]
+                    .map(String::from)
+                    .to_vec(),
+                token_sha256: String::new(),
+                certificate_sha256: operator.issued.sha256_hex(),
+            }],
+        };
+        std::fs::write(&operators_file, toml::to_string(&file)?)?;
+        config.api.operator_token = String::new();
+        config.api.operators_file = operators_file.display().to_string();
+        config.api.participant_bearer = false;
+        config.tls.cert_file = switch.issued.cert_file.display().to_string();
+        config.tls.key_file = switch.issued.key_file.display().to_string();
+        config.tls.ca_file = scheme.ca_file().display().to_string();
+        config.tls.participant_api = true;
+        config.tls.operator_api = true;
+        config.tls.fspiop_api = true;
+        config.tls.admin_api = true;
+        Some((scheme, operator))
+    } else {
+        None
+    };
     println!(
-        "Harambee demo: a switch on the embedded default (SQLite event log) in {}",
-        dir.path().display()
+        "Harambee demo: a switch on the embedded default (SQLite event log) in {}{}",
+        dir.path().display(),
+        if tls {
+            ", on mTLS (a development PKI made for the run)"
+        } else {
+            ""
+        }
     );
     let hub_name = config.fspiop.hub_name.clone();
     let running = server::start(config).await?;
-    let participant_url = format!("http://{}", running.participant_addr);
+    // On TLS the switch is reached by the name its certificate holds.
+    let url = |addr: std::net::SocketAddr| {
+        if tls {
+            format!("https://localhost:{}", addr.port())
+        } else {
+            format!("http://{addr}")
+        }
+    };
+    let participant_url = url(running.participant_addr);
     println!("  participant API  {participant_url}");
-    println!("  operator API     http://{}", running.operator_addr);
+    println!("  operator API     {}", url(running.operator_addr));
     let (Some(admin_addr), Some(fspiop_addr)) = (running.admin_addr, running.fspiop_addr) else {
         anyhow::bail!("the demo needs the FSPIOP and admin APIs");
     };
-    println!("  FSPIOP API       http://{fspiop_addr}");
-    println!("  hub admin API    http://{admin_addr}");
+    println!("  FSPIOP API       {}", url(fspiop_addr));
+    println!("  hub admin API    {}", url(admin_addr));
     let Some(iso8583_addr) = running.iso8583_addr else {
         anyhow::bail!("the demo needs the ISO 8583 gateway");
     };
-    println!("  ISO 8583 gateway {iso8583_addr}");
+    println!(
+        "  ISO 8583 gateway {iso8583_addr}{}",
+        if tls {
+            " (plain TCP: not on TLS yet)"
+        } else {
+            ""
+        }
+    );
     if let Some(m) = running.metrics_addr {
         println!("  metrics          http://{m}/metrics");
     }
 
-    let mut op = Operator::connect(&format!("http://{}", running.operator_addr), &token).await?;
+    let mut op = match &scheme {
+        Some((scheme, operator)) => {
+            println!(
+                "  operator         {TLS_OPERATOR}, by its certificate (sha256 {})",
+                operator.issued.sha256_hex()
+            );
+            Operator::connect_tls(&url(running.operator_addr), operator, scheme.clone()).await?
+        }
+        None => Operator::connect(&url(running.operator_addr), &token).await?,
+    };
     op.client
         .add_currency(op.req(AddCurrencyRequest {
             currency: CURRENCY.into(),
@@ -215,10 +290,14 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
         Decimal::new(10, 0),
     ));
     let hub = fspiop::Hub {
-        admin: format!("http://{admin_addr}"),
-        fspiop: format!("http://{fspiop_addr}"),
-        operator_token: token.clone(),
+        admin: url(admin_addr),
+        fspiop: url(fspiop_addr),
+        operator_token: if tls { String::new() } else { token.clone() },
         hub_name,
+        tls: scheme.as_ref().map(|(_, identity)| fspiop::HubTls {
+            operator: op.clone(),
+            identity: identity.clone(),
+        }),
     };
     let mut stop = stop_rx.clone();
     let wallet: Arc<FspiopDfsp> = fspiop::onboard(
@@ -233,7 +312,8 @@ pub async fn run(seed: u64) -> anyhow::Result<()> {
     )
     .await?;
     println!(
-        "  onboarded {FSPIOP_WALLET:<9} wallet liquidity {FSPIOP_LIQUIDITY:>9} {CURRENCY}, net debit cap {FSPIOP_NET_DEBIT_CAP:>9} {CURRENCY}, {DEMO_CUSTOMERS} customers, on FSPIOP (admin API, HTTP callbacks)"
+        "  onboarded {FSPIOP_WALLET:<9} wallet liquidity {FSPIOP_LIQUIDITY:>9} {CURRENCY}, net debit cap {FSPIOP_NET_DEBIT_CAP:>9} {CURRENCY}, {DEMO_CUSTOMERS} customers, on FSPIOP (admin API, {} callbacks)",
+        if tls { "HTTPS" } else { "HTTP" }
     );
 
     // The legacy bank: its host connects to the gateway and signs on.

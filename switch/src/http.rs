@@ -9,14 +9,20 @@
 //!   included: then it is closed gracefully, and if the client does not
 //!   read what it is sent (so the close cannot finish), it is dropped
 //!   `CLOSE_GRACE_MS` later.
+//!
+//! On TLS, the handshake runs inside the connection's slot, within the
+//! handshake timeout, and every request on the connection carries its
+//! [`PeerIdentity`] (the verified client certificate) in its extensions.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use harambee_service::ports::PeerIdentity;
+use harambee_tls::{Acceptor, PeerStream};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tower::ServiceExt as _;
 
 /// How long a connection told to close may take to finish its answer.
 pub const CLOSE_GRACE_MS: u64 = 5_000;
@@ -29,12 +35,14 @@ pub struct HttpLimits {
     pub connection_max_ms: u64,
 }
 
-/// Serves `router` on `listener` within `limits` until `stop` turns true;
-/// `name` names the server in logs and metrics.
+/// Serves `router` on `listener` within `limits` until `stop` turns true,
+/// through `tls`'s handshake when there is one; `name` names the server
+/// in logs and metrics.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     limits: HttpLimits,
+    tls: Option<Acceptor>,
     name: &'static str,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -59,10 +67,28 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let router = router.clone();
+        let tls = tls.clone();
         let mut stop = stop.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let stream = match tls {
+                None => PeerStream::plain(stream),
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        harambee_tls::handshake_failed(name, peer, &e);
+                        return;
+                    }
+                },
+            };
+            let identity: PeerIdentity = stream.identity();
+            let service = hyper::service::service_fn(
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(identity);
+                    router.clone().oneshot(request)
+                },
+            );
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_millis(limits.header_timeout_ms))

@@ -163,14 +163,31 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     crate::datadir::read_from_disk(&files)?;
     let log = open_log(&config).await?;
     let (projections, snapshots) = open_stores(&config).await?;
+    // The scheme PKI, when configured: the APIs on TLS, the cluster link,
+    // and the switch's calls to `https://` endpoints (verified against
+    // the scheme CA, the switch presenting its own certificate).
+    let pki = if config.tls.pki_configured() {
+        Some(harambee_tls::Pki::load(
+            std::path::Path::new(&config.tls.cert_file),
+            std::path::Path::new(&config.tls.key_file),
+            std::path::Path::new(&config.tls.ca_file),
+        )?)
+    } else {
+        None
+    };
+    let client_tls = match &pki {
+        Some(pki) => Some(pki.client_config()?),
+        None => None,
+    };
     // In a cluster: the Cluster API's address (announced in the log when
     // this node becomes the writer) and the writer election.
     let mut cluster_listener = None;
     let mut election = None;
     let leadership = if config.cluster.enabled {
         let listener = TcpListener::bind(&config.cluster.listen).await?;
+        let scheme = if config.tls.cluster { "https" } else { "http" };
         let url = if config.cluster.advertise_url.is_empty() {
-            format!("http://{}", listener.local_addr()?)
+            format!("{scheme}://{}", listener.local_addr()?)
         } else {
             config.cluster.advertise_url.clone()
         };
@@ -188,7 +205,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         )
         .await?;
         let elected = joined.elected();
-        let forwarder: Arc<dyn Forwarder> = Arc::new(GrpcForwarder::new(&config.cluster.token));
+        let mut grpc_forwarder = GrpcForwarder::new(&config.cluster.token);
+        if let Some(pki) = &pki {
+            grpc_forwarder = grpc_forwarder.with_tls(pki.grpc_client_config());
+        }
+        let forwarder: Arc<dyn Forwarder> = Arc::new(grpc_forwarder);
         election = Some((Arc::new(joined), forwarder.clone()));
         cluster_listener = Some(listener);
         tracing::info!(%node, %url, "cluster node");
@@ -216,7 +237,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let health = engine.health();
     let (shutdown, stop) = watch::channel(false);
     let mut tasks = vec![engine_task];
-    let channels = Arc::new(Channels::default());
+    let channels = Arc::new(match &pki {
+        Some(pki) => Channels::with_tls(pki.grpc_client_config()),
+        None => Channels::default(),
+    });
     // What the switch asked of FSPIOP participants, answered by their
     // callbacks to the FSPIOP API.
     let pending = Arc::new(Pending::default());
@@ -260,8 +284,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         iso8583_secret(&config.data_dir)?,
         &config.iso8583.institution_id,
     );
-    let callbacks = harambee_fspiop::callbacks::Callbacks::new(signer.clone())
+    let mut callbacks = harambee_fspiop::callbacks::Callbacks::new(signer.clone())
         .with_hub_name(&config.fspiop.hub_name);
+    if let Some(tls) = &client_tls {
+        callbacks = callbacks.with_tls(tls.clone());
+    }
     let service = Service::new(
         engine.clone(),
         projections.clone(),
@@ -270,14 +297,24 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 grpc: Arc::new(GrpcPayees {
                     channels: channels.clone(),
                 }),
-                fspiop: Arc::new(FspiopPayees::new(pending.clone(), signer.clone())),
+                fspiop: Arc::new(match &client_tls {
+                    Some(tls) => {
+                        FspiopPayees::new(pending.clone(), signer.clone()).with_tls(tls.clone())
+                    }
+                    None => FspiopPayees::new(pending.clone(), signer.clone()),
+                }),
                 iso8583: iso8583_payees.clone(),
             }),
             oracle: Arc::new(RoutedOracle {
                 grpc: Arc::new(GrpcOracle {
                     channels: channels.clone(),
                 }),
-                fspiop: Arc::new(FspiopOracle::default().with_hub_name(&config.fspiop.hub_name)),
+                fspiop: Arc::new(match &client_tls {
+                    Some(tls) => FspiopOracle::default()
+                        .with_hub_name(&config.fspiop.hub_name)
+                        .with_tls(tls.clone()),
+                    None => FspiopOracle::default().with_hub_name(&config.fspiop.hub_name),
+                }),
             }),
             authenticator: Arc::new(CredentialAuthenticator::new(
                 engine.clone(),
@@ -308,37 +345,34 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // TLS, where configured: participants' client certificates are
     // verified against the scheme CA (required when bearer credentials
     // are off), operators' optional.
-    let pki = if config.tls.any() {
-        Some(harambee_tls::Pki::load(
-            std::path::Path::new(&config.tls.cert_file),
-            std::path::Path::new(&config.tls.key_file),
-            std::path::Path::new(&config.tls.ca_file),
-        )?)
-    } else {
-        None
-    };
     let acceptor = |on: bool,
-                    clients: harambee_tls::ClientCertificates|
+                    clients: harambee_tls::ClientCertificates,
+                    alpn: &[u8]|
      -> anyhow::Result<Option<harambee_tls::Acceptor>> {
         match (&pki, on) {
             (Some(pki), true) => Ok(Some(harambee_tls::Acceptor::new(
-                pki.server_config(Some(clients), &[b"h2"])?,
+                pki.server_config(Some(clients), &[alpn])?,
                 config.tls.handshake_timeout_ms,
             ))),
             _ => Ok(None),
         }
     };
-    let participant_tls = acceptor(
-        config.tls.participant_api,
-        if config.api.participant_bearer {
-            harambee_tls::ClientCertificates::Optional
-        } else {
-            harambee_tls::ClientCertificates::Required
-        },
-    )?;
-    let operator_tls = acceptor(
-        config.tls.operator_api,
-        harambee_tls::ClientCertificates::Optional,
+    let participants = if config.api.participant_bearer {
+        harambee_tls::ClientCertificates::Optional
+    } else {
+        harambee_tls::ClientCertificates::Required
+    };
+    let operators = harambee_tls::ClientCertificates::Optional;
+    let participant_tls = acceptor(config.tls.participant_api, participants, b"h2")?;
+    let operator_tls = acceptor(config.tls.operator_api, operators, b"h2")?;
+    let fspiop_tls = acceptor(config.tls.fspiop_api, participants, b"http/1.1")?;
+    let admin_tls = acceptor(config.tls.admin_api, operators, b"http/1.1")?;
+    // Nodes present the switch's certificate to each other, and the
+    // cluster credential besides.
+    let cluster_tls = acceptor(
+        config.tls.cluster,
+        harambee_tls::ClientCertificates::Required,
+        b"h2",
     )?;
     let participant_listener = TcpListener::bind(&config.api.participant_listen).await?;
     let participant_addr = participant_listener.local_addr()?;
@@ -416,9 +450,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             let server = tonic::transport::Server::builder()
                 .add_service(health_service.clone())
                 .add_service(cluster)
-                .serve_with_incoming_shutdown(incoming(listener), async move {
-                    let _ = stop_c.wait_for(|s| *s).await;
-                });
+                .serve_with_incoming_shutdown(
+                    harambee_tls::incoming(listener, cluster_tls, "cluster"),
+                    async move {
+                        let _ = stop_c.wait_for(|s| *s).await;
+                    },
+                );
             tasks.push(tokio::spawn(async move {
                 if let Err(e) = server.await {
                     tracing::error!(error = %e, "cluster API server failed");
@@ -453,6 +490,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             listener,
             router,
             http_limits(&config),
+            admin_tls,
             "admin",
             stop.clone(),
         )));
@@ -477,6 +515,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             listener,
             router,
             http_limits(&config),
+            fspiop_tls,
             "fspiop",
             stop.clone(),
         )));
@@ -748,12 +787,4 @@ pub async fn open_stores(
             (Arc::new(pg), Arc::new(snapshots))
         }
     })
-}
-
-/// The connections of a listener as a gRPC server takes them, with
-/// TCP_NODELAY set: tonic ignores its own `tcp_nodelay` for an incoming
-/// stream, and without it a response written in parts (headers, data,
-/// trailers) waits for the peer's delayed ACK, tens of milliseconds.
-fn incoming(listener: TcpListener) -> tonic::transport::server::TcpIncoming {
-    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }

@@ -2,7 +2,9 @@
 //! and one PostgreSQL database. Both serve participant traffic; one writes
 //! the log, the other follows it and hands its records over. The writer is
 //! killed with SIGKILL in the middle of traffic; the follower takes over
-//! through the Kafka consumer group and traffic goes on.
+//! through the Kafka consumer group and traffic goes on. The cluster link
+//! runs on TLS (a dev PKI's certificates): nodes present the switch's
+//! certificate to each other besides the cluster credential.
 //!
 //! NEEDS the `tansu` broker (installed by `.ci/run`) and PostgreSQL on
 //! 127.0.0.1:5432 (the test creates and drops its own database).
@@ -85,10 +87,24 @@ async fn two_nodes_serve_traffic_and_the_follower_takes_over_from_a_killed_write
     let broker = harambee_tests::Tansu::start().await;
     let db = harambee_tests::TestDatabase::create().await;
     let topic = format!("harambee.cluster.{}", uuid::Uuid::new_v4().simple());
+    let dirs = tempfile::tempdir().expect("tempdir");
+    let dev = harambee_tls::dev::DevPki::open_or_create(&dirs.path().join("pki"), 2).expect("PKI");
+    let node_cert = dev
+        .issue(harambee_tls::dev::Holder::Switch, "switch", &[], false)
+        .expect("the nodes' certificate");
+    let (cert_file, key_file, ca_file) = (
+        node_cert.cert_file.display().to_string(),
+        node_cert.key_file.display().to_string(),
+        dev.ca_file().display().to_string(),
+    );
     let env = |node: &str| {
         let mut env = kafka_env(&broker.brokers, &topic);
         env.extend(
             [
+                ("HARAMBEE_TLS_CERT_FILE", cert_file.as_str()),
+                ("HARAMBEE_TLS_KEY_FILE", key_file.as_str()),
+                ("HARAMBEE_TLS_CA_FILE", ca_file.as_str()),
+                ("HARAMBEE_TLS_CLUSTER", "true"),
                 ("HARAMBEE_CLUSTER", "true"),
                 ("HARAMBEE_CLUSTER_TOKEN", CLUSTER_TOKEN),
                 ("HARAMBEE_NODE_NAME", node),
@@ -100,7 +116,6 @@ async fn two_nodes_serve_traffic_and_the_follower_takes_over_from_a_killed_write
         );
         env
     };
-    let dirs = tempfile::tempdir().expect("tempdir");
 
     // Node a alone: it is elected and onboards the banks.
     let mut a = start(&dirs.path().join("a"), &env("a")).await;
@@ -126,13 +141,47 @@ async fn two_nodes_serve_traffic_and_the_follower_takes_over_from_a_killed_write
     };
     let writer_name = writer.digest().await.writer_node;
 
-    // The cluster link takes only the cluster's own credential: neither
-    // none nor the operator's token.
+    // The cluster link is on TLS and takes only the cluster's own
+    // credential: neither none nor the operator's token, and nothing
+    // without a certificate of the scheme.
     {
         use harambee_proto::cluster::v1::SubmitRequest;
         use harambee_proto::cluster::v1::cluster_client::ClusterClient;
-        let url = writer.cluster_url.clone().expect("a cluster node");
-        let mut client = ClusterClient::connect(url).await.expect("cluster API");
+        use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+        let url = writer
+            .cluster_url
+            .clone()
+            .expect("a cluster node")
+            .replace("http://", "https://");
+        let ca = Certificate::from_pem(std::fs::read(&ca_file).expect("ca"));
+        let tls = ClientTlsConfig::new().ca_certificate(ca.clone());
+        let without = Channel::from_shared(url.clone())
+            .expect("url")
+            .tls_config(tls.clone())
+            .expect("tls");
+        if let Ok(channel) = without.connect().await {
+            let refused = ClusterClient::new(channel)
+                .submit(tonic::Request::new(SubmitRequest { records: vec![] }))
+                .await
+                .expect_err("no certificate");
+            assert_ne!(
+                refused.code(),
+                tonic::Code::Unauthenticated,
+                "the handshake refuses it first: {refused:?}"
+            );
+        }
+        let identity = Identity::from_pem(
+            std::fs::read(&cert_file).expect("cert"),
+            std::fs::read(&key_file).expect("key"),
+        );
+        let channel = Channel::from_shared(url)
+            .expect("url")
+            .tls_config(tls.identity(identity))
+            .expect("tls")
+            .connect()
+            .await
+            .expect("cluster API");
+        let mut client = ClusterClient::new(channel);
         let probe = |token: Option<&str>| {
             let mut r = tonic::Request::new(SubmitRequest { records: vec![] });
             if let Some(t) = token {

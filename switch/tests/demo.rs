@@ -31,3 +31,33 @@ fn the_demo_pays_settles_and_reports_a_balanced_ledger() {
         assert!(stdout.contains(expected), "{expected:?} not in:\n{stdout}");
     }
 }
+
+/// `harambee demo --tls`: the same run on mTLS, on a development PKI made
+/// for it (every member and the operator identified by its certificate).
+#[test]
+fn the_demo_runs_whole_on_mtls() {
+    let out = Command::new(env!("CARGO_BIN_EXE_harambee"))
+        .args(["demo", "--seed", "11", "--tls"])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo --tls failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "on mTLS (a development PKI made for the run)",
+        "participant API  https://localhost:",
+        "FSPIOP API       https://localhost:",
+        "operator         demo-operator, by its certificate",
+        "callback https://localhost:",
+        "HTTPS callbacks",
+        "to or from wallet-e over FSPIOP",
+        "settlement 1: SETTLED",
+        "Ledger balanced:   yes",
+        "(they agree)",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} not in:\n{stdout}");
+    }
+}

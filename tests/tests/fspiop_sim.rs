@@ -32,6 +32,7 @@ async fn fspiop_wallet(s: &TestSwitch, name: &str) -> Arc<FspiopDfsp> {
         fspiop: format!("http://{}", s.running().fspiop_addr.expect("FSPIOP API")),
         operator_token: OPERATOR_TOKEN.into(),
         hub_name: s.config.fspiop.hub_name.clone(),
+        tls: None,
     };
     fspiop::onboard(
         &hub,

@@ -400,3 +400,269 @@ async fn each_operator_role_may_do_only_its_own_work_and_the_log_names_who_did_w
         "the refused calls logged nothing"
     );
 }
+
+/// A participant's HTTPS server for the switch's FSPIOP callbacks, on
+/// the participant's certificate of the dev PKI, asking every client for
+/// a certificate of the scheme CA: what it records is the path of each
+/// callback and the SHA-256 of the client certificate it came with.
+async fn https_callback_server(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    ca: &std::path::Path,
+) -> (String, tokio::sync::mpsc::Receiver<(String, String)>) {
+    use rustls::pki_types::pem::PemObject;
+    let chain: Vec<rustls::pki_types::CertificateDer<'static>> =
+        rustls::pki_types::CertificateDer::pem_file_iter(cert)
+            .expect("cert")
+            .map(|c| c.expect("cert"))
+            .collect();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key).expect("key");
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in rustls::pki_types::CertificateDer::pem_file_iter(ca).expect("ca") {
+        roots.add(ca.expect("ca")).expect("root");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        std::sync::Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .expect("verifier");
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .expect("server config");
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let client = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|c| hex(&Sha256::digest(c.as_ref())))
+                    .unwrap_or_default();
+                let service = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        let tx = tx.clone();
+                        let client = client.clone();
+                        async move {
+                            let _ = tx.send((request.uri().path().to_string(), client)).await;
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                                http_body_util::Empty::<axum::body::Bytes>::new(),
+                            ))
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (format!("https://localhost:{port}"), rx)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An HTTPS client of the FSPIOP API presenting `identity` (certificate
+/// and key files), trusting the scheme CA only.
+fn fspiop_client(
+    ca: &std::path::Path,
+    identity: Option<&harambee_tls::dev::Issued>,
+) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(ca).expect("ca")).expect("ca"),
+        );
+    if let Some(i) = identity {
+        let mut pem = std::fs::read(&i.cert_file).expect("cert");
+        pem.extend(std::fs::read(&i.key_file).expect("key"));
+        builder = builder.identity(reqwest::Identity::from_pem(&pem).expect("identity"));
+    }
+    builder.build().expect("client")
+}
+
+#[tokio::test]
+async fn fspiop_on_mtls_takes_the_participant_from_its_certificate_and_calls_back_over_mtls() {
+    use harambee_tests::fspiop::{Dfsp, fspiop_participant};
+    use harambee_tls::dev::{DevPki, Holder};
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dev = DevPki::open_or_create(&dir.path().join("pki"), 2).expect("dev PKI");
+    let switch = dev
+        .issue(Holder::Switch, "switch", &[], false)
+        .expect("switch");
+    let bank_a = dev
+        .issue(Holder::Participant, "bank-a", &[], false)
+        .expect("bank-a");
+    let bank_b = dev
+        .issue(Holder::Participant, "bank-b", &[], false)
+        .expect("bank-b");
+    let stray = dev
+        .issue(Holder::Participant, "stray", &[], false)
+        .expect("stray");
+    let ca = dev.ca_file();
+    let mut config = TestSwitch::config(dir.path());
+    config.tls.cert_file = switch.cert_file.display().to_string();
+    config.tls.key_file = switch.key_file.display().to_string();
+    config.tls.ca_file = ca.display().to_string();
+    config.tls.fspiop_api = true;
+    config.tls.participant_api = true;
+    config.api.participant_bearer = false;
+    let mut s = TestSwitch::start_with(dir, config).await;
+    let port = s.running().fspiop_addr.expect("FSPIOP API").port();
+
+    // bank-a's callbacks go to its own HTTPS server, which asks the
+    // switch for a certificate of the scheme.
+    let (callbacks_a, mut received_a) =
+        https_callback_server(&bank_a.cert_file, &bank_a.key_file, &ca).await;
+    fspiop_participant(&s, "bank-a", &callbacks_a).await;
+    fspiop_participant(&s, "bank-b", "https://localhost:9").await;
+    for (who, cert) in [("bank-a", &bank_a), ("bank-b", &bank_b)] {
+        s.op.add_participant_certificate(op_req(AddParticipantCertificateRequest {
+            fsp_id: who.into(),
+            certificate_pem: std::fs::read_to_string(&cert.cert_file).expect("pem"),
+        }))
+        .await
+        .expect("registered");
+    }
+    let dfsp = |name: &str, identity: Option<&harambee_tls::dev::Issued>| Dfsp {
+        http: fspiop_client(&ca, identity),
+        api: format!("https://localhost:{port}"),
+        name: name.into(),
+        credential: String::new(),
+    };
+
+    // bank-a, on its certificate, registers its customer; the switch's
+    // callback reaches bank-a's server over mTLS, on the switch's own
+    // certificate.
+    let a = dfsp("bank-a", Some(&bank_a));
+    let (status, body) = a
+        .send(
+            reqwest::Method::POST,
+            "/participants/MSISDN/254711000777",
+            "participants",
+            "1.1",
+            Some(json!({"fspId": "bank-a", "currency": CURRENCY})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let (path, client) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), received_a.recv())
+            .await
+            .expect("a callback within 10 s")
+            .expect("the server runs");
+    assert_eq!(path, "/participants/MSISDN/254711000777");
+    assert_eq!(
+        client,
+        switch.sha256_hex(),
+        "the switch presents its certificate"
+    );
+
+    // bank-a's certificate cannot act as bank-b: not to register bank-b's
+    // parties, prepare as bank-b, fulfil or read bank-b's transfers.
+    let before = s.digest().await;
+    let as_b = dfsp("bank-b", Some(&bank_a));
+    let transfer_id = uuid::Uuid::new_v4().to_string();
+    let prepare = json!({
+        "transferId": transfer_id,
+        "payerFsp": "bank-b",
+        "payeeFsp": "bank-a",
+        "amount": {"amount": "10", "currency": CURRENCY},
+        "ilpPacket": harambee_tests::fspiop::ILP_PACKET,
+        "condition": "GRzLaTP7DJ9t4P-a_BA0WA9wzzlsugf00-Tn6kESAfM",
+        "expiration": "2099-01-01T00:00:00.000Z",
+    });
+    let fulfil = json!({"transferState": "COMMITTED", "fulfilment": "UNlJ98hZTY_dsw0cAqw4i_UN3v4utt7CZFB4yfLbVFA", "completedTimestamp": "2026-12-01T19:00:00.000Z"});
+    for (method, path, resource, body) in [
+        (
+            reqwest::Method::POST,
+            "/participants/MSISDN/254711000888".to_string(),
+            "participants",
+            Some(json!({"fspId": "bank-b", "currency": CURRENCY})),
+        ),
+        (
+            reqwest::Method::POST,
+            "/transfers".to_string(),
+            "transfers",
+            Some(prepare.clone()),
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("/transfers/{transfer_id}"),
+            "transfers",
+            Some(fulfil.clone()),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/transfers/{transfer_id}"),
+            "transfers",
+            None,
+        ),
+    ] {
+        let (status, body) = as_b
+            .send(method.clone(), &path, resource, "1.1", body, None)
+            .await;
+        assert_eq!(
+            (status, body["errorInformation"]["errorCode"].as_str()),
+            (400, Some("3105")),
+            "{method} {path}: {body}"
+        );
+        let text = body.to_string();
+        assert!(
+            !text.contains(&bank_a.sha256_hex()),
+            "nothing about the certificate leaks: {text}"
+        );
+    }
+    // A valid certificate of the scheme that nobody registered proves
+    // nothing either.
+    let (status, body) = dfsp("stray", Some(&stray))
+        .send(
+            reqwest::Method::GET,
+            &format!("/transfers/{transfer_id}"),
+            "transfers",
+            "1.1",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        body["errorInformation"]["errorCode"], "3105",
+        "{status} {body}"
+    );
+    assert_eq!(s.digest().await, before, "nothing moved");
+
+    // Without a certificate (bearer credentials are off) the handshake
+    // is refused: nothing reaches the API.
+    let refused = fspiop_client(&ca, None)
+        .get(format!("https://localhost:{port}/transfers/{transfer_id}"))
+        .send()
+        .await;
+    assert!(
+        refused.is_err(),
+        "answered without a certificate: {refused:?}"
+    );
+}

@@ -140,6 +140,7 @@ async fn load_runs_over_fspiop_in_both_modes() {
         fspiop: format!("http://{}", s.running().fspiop_addr.expect("FSPIOP API")),
         operator_token: OPERATOR_TOKEN.into(),
         hub_name: s.config.fspiop.hub_name.clone(),
+        tls: None,
     };
     for mode in [Mode::Fspiop, Mode::FspiopTransfers] {
         let (_stop, stop_rx) = tokio::sync::watch::channel(false);

@@ -58,6 +58,13 @@ impl GrpcForwarder {
             cluster_token: cluster_token.to_string(),
         }
     }
+
+    /// The same, `https://` writers reached on `tls` (the scheme CA's
+    /// roots and this node's certificate).
+    pub fn with_tls(mut self, tls: tonic::transport::ClientTlsConfig) -> GrpcForwarder {
+        self.channels = Channels::with_tls(tls);
+        self
+    }
 }
 
 impl GrpcForwarder {

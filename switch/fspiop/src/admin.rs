@@ -12,10 +12,11 @@
 
 use std::sync::Arc;
 
+use crate::headers::Headers;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State as AxumState};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use harambee_service::ports::FSPIOP_ORACLE_SCHEME;
@@ -185,7 +186,7 @@ impl Admin {
     /// needs.
     pub(crate) fn authorize(
         &self,
-        headers: &HeaderMap,
+        headers: &Headers,
         need: Need,
         call: &str,
     ) -> Result<Acting, HttpError> {
@@ -198,17 +199,20 @@ impl Admin {
                 },
             });
         }
-        let bearer = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| {
-                HttpError::new(
-                    ErrorCode::InvalidSignature,
-                    "missing operator credential (Authorization: Bearer <token>)",
-                )
-            })?;
+        // A connection's verified client certificate, when it presented
+        // one, is the operator's credential; a bearer beside it is not
+        // looked at.
+        if let Some(certificate) = headers.certificate() {
+            return Ok(self
+                .service
+                .operator(certificate.credential(), need, call)?);
+        }
+        let bearer = headers.bearer().ok_or_else(|| {
+            HttpError::new(
+                ErrorCode::InvalidSignature,
+                "missing operator credential (a client certificate, or Authorization: Bearer <token>)",
+            )
+        })?;
         Ok(self
             .service
             .operator(Credential::Bearer(bearer), need, call)?)
@@ -354,7 +358,7 @@ async fn health(AxumState(admin): AxumState<Admin>) -> Response {
     crate::health(&admin.service)
 }
 
-async fn list_participants(AxumState(admin): AxumState<Admin>, headers: HeaderMap) -> Response {
+async fn list_participants(AxumState(admin): AxumState<Admin>, headers: Headers) -> Response {
     let answer = async {
         admin.authorize(&headers, Need::Read, "ListParticipants")?;
         let st = admin.service.read()?;
@@ -374,7 +378,7 @@ async fn list_participants(AxumState(admin): AxumState<Admin>, headers: HeaderMa
 async fn get_participant(
     AxumState(admin): AxumState<Admin>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     let answer = async {
         admin.authorize(&headers, Need::Read, "GetParticipant")?;
@@ -402,7 +406,7 @@ struct NewParticipant {
 /// field: Mojaloop's hub has none).
 async fn create_participant(
     AxumState(admin): AxumState<Admin>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     let answer = async {
@@ -510,7 +514,7 @@ fn is_active(v: &Value) -> Result<bool, HttpError> {
 async fn update_account(
     AxumState(admin): AxumState<Admin>,
     Path((name, account)): Path<(String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     let answer = async {
@@ -552,7 +556,7 @@ async fn update_account(
 async fn update_participant(
     AxumState(admin): AxumState<Admin>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     let answer = async {
@@ -595,7 +599,7 @@ struct NewEndpoint {
 async fn add_endpoint(
     AxumState(admin): AxumState<Admin>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     let answer = async {
@@ -645,7 +649,7 @@ async fn add_endpoint(
 async fn get_endpoints(
     AxumState(admin): AxumState<Admin>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     let answer = async {
         admin.authorize(&headers, Need::Read, "GetEndpoints")?;
@@ -686,7 +690,7 @@ fn limits_of(st: &State, id: ParticipantId) -> Vec<Value> {
 async fn get_limits(
     AxumState(admin): AxumState<Admin>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     let answer = async {
         admin.authorize(&headers, Need::Read, "GetLimits")?;
@@ -699,7 +703,7 @@ async fn get_limits(
     answer.into_response()
 }
 
-async fn all_limits(AxumState(admin): AxumState<Admin>, headers: HeaderMap) -> Response {
+async fn all_limits(AxumState(admin): AxumState<Admin>, headers: Headers) -> Response {
     let answer = async {
         admin.authorize(&headers, Need::Read, "AllLimits")?;
         let st = admin.service.read()?;
@@ -775,7 +779,7 @@ async fn set_cap(
 async fn adjust_limits(
     AxumState(admin): AxumState<Admin>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     let answer = async {
@@ -817,7 +821,7 @@ struct InitialPositionAndLimits {
 async fn initial_position_and_limits(
     AxumState(admin): AxumState<Admin>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     let answer = async {
@@ -872,7 +876,7 @@ async fn initial_position_and_limits(
 async fn get_positions(
     AxumState(admin): AxumState<Admin>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     let answer = async {
         admin.authorize(&headers, Need::Read, "GetPositions")?;
@@ -902,7 +906,7 @@ async fn get_positions(
 async fn get_accounts(
     AxumState(admin): AxumState<Admin>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     let answer = async {
         admin.authorize(&headers, Need::Read, "GetAccounts")?;
@@ -935,7 +939,7 @@ struct NewHubAccount {
 async fn create_hub_account(
     AxumState(admin): AxumState<Admin>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     let answer = async {
@@ -995,7 +999,7 @@ struct FundsRequest {
 async fn record_funds(
     AxumState(admin): AxumState<Admin>,
     Path((name, account)): Path<(String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     let answer = async {
@@ -1107,7 +1111,7 @@ struct FundsAction {
 async fn record_funds_out_action(
     AxumState(admin): AxumState<Admin>,
     Path((name, account, transfer_id)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     let answer = async {
@@ -1232,7 +1236,7 @@ fn choice<T: Copy>(field: &str, text: &str, options: &[(&str, T)]) -> Result<T, 
 /// settle each transfer at once.
 async fn create_settlement_model(
     AxumState(admin): AxumState<Admin>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     let answer = async {
@@ -1292,10 +1296,7 @@ async fn create_settlement_model(
     answer.into_response()
 }
 
-async fn list_settlement_models(
-    AxumState(admin): AxumState<Admin>,
-    headers: HeaderMap,
-) -> Response {
+async fn list_settlement_models(AxumState(admin): AxumState<Admin>, headers: Headers) -> Response {
     let answer = async {
         admin.authorize(&headers, Need::Read, "ListSettlementModels")?;
         let st = admin.service.read()?;
@@ -1314,7 +1315,7 @@ async fn list_settlement_models(
 async fn get_settlement_model(
     AxumState(admin): AxumState<Admin>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     let answer = async {
         admin.authorize(&headers, Need::Read, "GetSettlementModel")?;
@@ -1354,7 +1355,7 @@ struct NewOracle {
 /// in Mojaloop.
 async fn create_oracle(
     AxumState(admin): AxumState<Admin>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     let answer = async {
@@ -1414,7 +1415,7 @@ async fn create_oracle(
     answer.into_response()
 }
 
-async fn list_oracles(AxumState(admin): AxumState<Admin>, headers: HeaderMap) -> Response {
+async fn list_oracles(AxumState(admin): AxumState<Admin>, headers: Headers) -> Response {
     let answer = async {
         admin.authorize(&headers, Need::Read, "ListOracles")?;
         let st = admin.service.read()?;
@@ -1470,7 +1471,7 @@ struct OracleRegistration {
 async fn oracle_call(
     admin: Admin,
     path: PartyPath,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
     call: OracleCall,
 ) -> Answer {
@@ -1518,7 +1519,7 @@ async fn oracle_call(
 async fn oracle_get(
     AxumState(admin): AxumState<Admin>,
     Path((party_type, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     let answer = oracle_call(
         admin,
@@ -1535,7 +1536,7 @@ async fn oracle_get(
 async fn oracle_get_sub(
     AxumState(admin): AxumState<Admin>,
     Path((party_type, id, sub)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     let answer = oracle_call(
         admin,
@@ -1552,7 +1553,7 @@ async fn oracle_get_sub(
 async fn oracle_post(
     AxumState(admin): AxumState<Admin>,
     Path((party_type, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     let answer = oracle_call(
@@ -1570,7 +1571,7 @@ async fn oracle_post(
 async fn oracle_post_sub(
     AxumState(admin): AxumState<Admin>,
     Path((party_type, id, sub)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     let answer = oracle_call(
@@ -1588,7 +1589,7 @@ async fn oracle_post_sub(
 async fn oracle_delete(
     AxumState(admin): AxumState<Admin>,
     Path((party_type, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     let answer = oracle_call(
         admin,
@@ -1605,7 +1606,7 @@ async fn oracle_delete(
 async fn oracle_delete_sub(
     AxumState(admin): AxumState<Admin>,
     Path((party_type, id, sub)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     let answer = oracle_call(
         admin,

@@ -11,16 +11,18 @@
 //!   and asked through the service layer; callback
 //!   `PUT /parties/{Type}/{ID}` (or `.../error`) to the requester.
 //!
-//! The caller is whoever its bearer credential says, and `FSPIOP-Source`
-//! must name it; in development mode (`trust_source_header`)
-//! `FSPIOP-Source` is trusted as Mojaloop's API gateway does.
+//! The caller is whoever its connection's client certificate says (on
+//! mTLS; registered by the operator), or else its bearer credential, and
+//! `FSPIOP-Source` must name it; in development mode
+//! (`trust_source_header`) `FSPIOP-Source` is trusted as Mojaloop's API
+//! gateway does.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State as AxumState};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{post, put};
 use harambee_core::error::{ErrorCode, SwitchError};
@@ -40,7 +42,7 @@ use crate::callbacks::Relayed;
 use crate::callbacks::{Callback, Callbacks, Method, Placeholders, deadline_of, url_for};
 use crate::convert::{format_datetime_ms, parse_datetime_ms, quote_request_in, quote_response_out};
 use crate::error::HttpError;
-use crate::headers::{self, Fspiop};
+use crate::headers::{self, Fspiop, Headers};
 use crate::jws::{Keys, Protected};
 use crate::payees::{Pending, party_key, quote_key, relay_key, remote_error};
 
@@ -213,7 +215,7 @@ impl Api {
     /// included, is done.
     fn caller(
         &self,
-        headers: &HeaderMap,
+        headers: &Headers,
         resource: &str,
         with_body: bool,
     ) -> Result<(Fspiop, Admitted), HttpError> {
@@ -226,7 +228,7 @@ impl Api {
     /// be the caller.
     fn identified(
         &self,
-        headers: &HeaderMap,
+        headers: &Headers,
         resource: &str,
         with_body: bool,
     ) -> Result<Fspiop, HttpError> {
@@ -249,25 +251,33 @@ impl Api {
             }
             return Ok(fspiop);
         }
-        let bearer = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| {
-                HttpError::new(
-                    ErrorCode::InvalidSignature,
-                    "missing credential (Authorization: Bearer <credential>)",
-                )
-            })?;
-        match self
-            .service
-            .authenticate(Credential::Bearer(bearer), Role::Participant)?
-        {
+        // On a connection that presented a certificate (verified by the
+        // TLS handshake), the certificate alone says who the caller is:
+        // a bearer credential beside it is not looked at.
+        let principal = match headers.certificate() {
+            Some(certificate) => self
+                .service
+                .authenticate(certificate.credential(), Role::Participant)?,
+            None => {
+                let bearer = headers.bearer().ok_or_else(|| {
+                    HttpError::new(
+                        ErrorCode::InvalidSignature,
+                        "missing credential (a client certificate, or Authorization: Bearer <credential>)",
+                    )
+                })?;
+                self.service
+                    .authenticate(Credential::Bearer(bearer), Role::Participant)?
+            }
+        };
+        match principal {
             Principal::Participant(name) if name == fspiop.source => Ok(fspiop),
             _ => Err(HttpError::new(
                 ErrorCode::InvalidSignature,
-                "FSPIOP-Source is not the participant the credential belongs to",
+                if headers.certificate().is_some() {
+                    "FSPIOP-Source is not the participant the client certificate belongs to"
+                } else {
+                    "FSPIOP-Source is not the participant the credential belongs to"
+                },
             )),
         }
     }
@@ -548,7 +558,7 @@ enum Alias {
 async fn participants(
     api: Api,
     path: PartyPath,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
     what: Alias,
 ) -> Response {
@@ -660,7 +670,7 @@ async fn participants(
 async fn post_participant(
     AxumState(api): AxumState<Api>,
     Path((party_type, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     participants(
@@ -676,7 +686,7 @@ async fn post_participant(
 async fn post_participant_sub(
     AxumState(api): AxumState<Api>,
     Path((party_type, id, sub)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     participants(
@@ -692,7 +702,7 @@ async fn post_participant_sub(
 async fn get_participant(
     AxumState(api): AxumState<Api>,
     Path((party_type, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     participants(
         api,
@@ -707,7 +717,7 @@ async fn get_participant(
 async fn get_participant_sub(
     AxumState(api): AxumState<Api>,
     Path((party_type, id, sub)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     participants(
         api,
@@ -722,7 +732,7 @@ async fn get_participant_sub(
 async fn delete_participant(
     AxumState(api): AxumState<Api>,
     Path((party_type, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     participants(
         api,
@@ -737,7 +747,7 @@ async fn delete_participant(
 async fn delete_participant_sub(
     AxumState(api): AxumState<Api>,
     Path((party_type, id, sub)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     participants(
         api,
@@ -757,7 +767,7 @@ async fn put_participant_callback(
     AxumState(api): AxumState<Api>,
     Path(segments): Path<Vec<String>>,
     uri: axum::http::Uri,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     let (fspiop, _admitted) = match api.caller(&headers, "participants", true) {
@@ -838,7 +848,7 @@ fn party_body(path: &PartyPath, p: &Party) -> Value {
     json!({ "party": party })
 }
 
-async fn parties(api: Api, path: PartyPath, headers: HeaderMap) -> Response {
+async fn parties(api: Api, path: PartyPath, headers: Headers) -> Response {
     let (fspiop, admitted) = match api.caller(&headers, "parties", false) {
         Ok(f) => f,
         Err(e) => {
@@ -912,7 +922,7 @@ async fn parties(api: Api, path: PartyPath, headers: HeaderMap) -> Response {
 async fn get_parties(
     AxumState(api): AxumState<Api>,
     Path((party_type, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     parties(api, PartyPath(party_type, id, None), headers).await
 }
@@ -920,7 +930,7 @@ async fn get_parties(
 async fn get_parties_sub(
     AxumState(api): AxumState<Api>,
     Path((party_type, id, sub)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     parties(api, PartyPath(party_type, id, Some(sub)), headers).await
 }
@@ -940,7 +950,7 @@ fn count(call: &'static str, error: Option<&HttpError>) {
 async fn answer_parties(
     api: Api,
     path: PartyPath,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
     error: bool,
 ) -> Response {
@@ -998,7 +1008,7 @@ async fn answer_parties(
 async fn put_parties(
     AxumState(api): AxumState<Api>,
     Path((party_type, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     answer_parties(api, PartyPath(party_type, id, None), headers, bytes, false).await
@@ -1007,7 +1017,7 @@ async fn put_parties(
 async fn put_parties_sub(
     AxumState(api): AxumState<Api>,
     Path((party_type, id, sub)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     answer_parties(
@@ -1023,7 +1033,7 @@ async fn put_parties_sub(
 async fn put_parties_error(
     AxumState(api): AxumState<Api>,
     Path((party_type, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     answer_parties(api, PartyPath(party_type, id, None), headers, bytes, true).await
@@ -1032,7 +1042,7 @@ async fn put_parties_error(
 async fn put_parties_sub_error(
     AxumState(api): AxumState<Api>,
     Path((party_type, id, sub)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     answer_parties(
@@ -1048,7 +1058,7 @@ async fn put_parties_sub_error(
 /// `POST /quotes`: the payer's request, put to the payee through the
 /// service layer; the recorded quote goes back to the payer as `PUT
 /// /quotes/{ID}` (from the payee), an error as `PUT /quotes/{ID}/error`.
-async fn post_quotes(AxumState(api): AxumState<Api>, headers: HeaderMap, bytes: Bytes) -> Response {
+async fn post_quotes(AxumState(api): AxumState<Api>, headers: Headers, bytes: Bytes) -> Response {
     let (fspiop, admitted) = match api.caller(&headers, "quotes", true) {
         Ok(f) => f,
         Err(e) => {
@@ -1142,7 +1152,7 @@ async fn post_quotes(AxumState(api): AxumState<Api>, headers: HeaderMap, bytes: 
 async fn get_quotes(
     AxumState(api): AxumState<Api>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     let (fspiop, admitted) = match api.caller(&headers, "quotes", false) {
         Ok(f) => f,
@@ -1195,7 +1205,7 @@ async fn get_quotes(
 async fn answer_quotes(
     api: Api,
     id: String,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
     error: bool,
 ) -> Response {
@@ -1248,7 +1258,7 @@ async fn answer_quotes(
 async fn put_quotes(
     AxumState(api): AxumState<Api>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     if id.trim().is_empty() {
@@ -1260,7 +1270,7 @@ async fn put_quotes(
 async fn put_quotes_error(
     AxumState(api): AxumState<Api>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     if id.trim().is_empty() {
@@ -1365,7 +1375,7 @@ fn send_transfer(api: &Api, to: &str, view: &TransferView, source: String, outco
 /// transfer's state; other content under the same id, 3106.
 async fn post_transfers(
     AxumState(api): AxumState<Api>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     let (fspiop, admitted) = match api.caller(&headers, "transfers", true) {
@@ -1496,7 +1506,7 @@ fn prepare_of(body: &Value, payer: &str) -> Result<Prepare, HttpError> {
 async fn get_transfers(
     AxumState(api): AxumState<Api>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     let (fspiop, admitted) = match api.caller(&headers, "transfers", false) {
         Ok(f) => f,
@@ -1558,7 +1568,7 @@ async fn get_transfers(
 async fn answer_transfers(
     api: Api,
     id: String,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
     error: bool,
 ) -> Response {
@@ -1779,7 +1789,7 @@ async fn answer_transfers(
 async fn put_transfers(
     AxumState(api): AxumState<Api>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     if id.trim().is_empty() {
@@ -1791,7 +1801,7 @@ async fn put_transfers(
 async fn put_transfers_error(
     AxumState(api): AxumState<Api>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     if id.trim().is_empty() {

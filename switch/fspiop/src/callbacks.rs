@@ -91,10 +91,46 @@ pub struct Callback {
 /// headers it is given (a general-purpose client adds `Accept: */*`, and
 /// FSPIOP has no `Accept` on a callback; Mojaloop's SDK refuses `*/*` and
 /// Mojaloop's tests check that there is none).
+/// HTTPS (the scheme PKI's, [`Callbacks::with_tls`]) or plain HTTP, as
+/// the registered URL says.
 type Http = hyper_util::client::legacy::Client<
-    hyper_util::client::legacy::connect::HttpConnector,
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
     http_body_util::Full<axum::body::Bytes>,
 >;
+
+/// The HTTP client of the callbacks, on `tls` for `https://` URLs.
+fn http_client(tls: Arc<rustls::ClientConfig>) -> Http {
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_connect_timeout(Some(Duration::from_millis(2_000)));
+    connector.set_nodelay(true);
+    connector.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((*tls).clone())
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_max_idle_per_host(64)
+        .build(connector)
+}
+
+/// The TLS configuration of a switch without a scheme PKI: it trusts no
+/// server, so an `https://` callback fails its handshake (plain HTTP ones
+/// are unaffected).
+pub fn untrusting_tls() -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|b| {
+            b.with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        });
+    match config {
+        Ok(c) => Arc::new(c),
+        // ring offers every default protocol version: never refused.
+        Err(e) => unreachable!("ring's default protocol versions: {e}"),
+    }
+}
 
 /// Sends callbacks.
 #[derive(Clone)]
@@ -123,19 +159,20 @@ enum Failed {
 impl Callbacks {
     /// Callbacks signed with `signer` when the switch has a key.
     pub fn new(signer: Option<Arc<Signer>>) -> Callbacks {
-        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_millis(2_000)));
-        connector.set_nodelay(true);
-        let http =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .pool_max_idle_per_host(64)
-                .build(connector);
         Callbacks {
-            http,
+            http: http_client(untrusting_tls()),
             in_flight: Arc::new(Semaphore::new(CALLBACKS_IN_FLIGHT_MAX)),
             signer,
             hub: Arc::from(HUB_SOURCE),
         }
+    }
+
+    /// The same, `https://` URLs on `tls`: the scheme CA's roots, to
+    /// verify each participant's server, and the switch's own client
+    /// certificate.
+    pub fn with_tls(mut self, tls: Arc<rustls::ClientConfig>) -> Callbacks {
+        self.http = http_client(tls);
+        self
     }
 
     /// The same, the hub naming itself `name` in the messages it writes.

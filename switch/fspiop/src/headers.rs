@@ -5,6 +5,7 @@
 
 use axum::http::HeaderMap;
 use harambee_core::error::ErrorCode;
+use harambee_service::ports::{PeerCertificate, PeerIdentity};
 
 use crate::error::HttpError;
 
@@ -257,6 +258,57 @@ pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// A request's headers and the connection it came on: the extractor every
+/// handler that must know its caller takes. The connection's
+/// [`PeerIdentity`] (its verified client certificate, on TLS) is put in
+/// the request's extensions by the server that accepted it; a request
+/// without one came on a plain connection.
+#[derive(Clone, Debug, Default)]
+pub struct Headers {
+    pub map: HeaderMap,
+    pub peer: PeerIdentity,
+}
+
+impl Headers {
+    /// The verified client certificate of the connection, if any.
+    pub fn certificate(&self) -> Option<&PeerCertificate> {
+        self.peer.certificate.as_ref()
+    }
+
+    /// The bearer credential of `Authorization: Bearer <credential>`.
+    pub fn bearer(&self) -> Option<&str> {
+        header(&self.map, "authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .filter(|v| !v.is_empty())
+    }
+}
+
+impl std::ops::Deref for Headers {
+    type Target = HeaderMap;
+
+    fn deref(&self) -> &HeaderMap {
+        &self.map
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Headers {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Headers, Self::Rejection> {
+        Ok(Headers {
+            map: parts.headers.clone(),
+            peer: parts
+                .extensions
+                .get::<PeerIdentity>()
+                .copied()
+                .unwrap_or_default(),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -227,6 +227,13 @@ impl FspiopPayees {
         }
     }
 
+    /// The same, `https://` endpoints on `tls` (the scheme CA's roots and
+    /// the switch's client certificate).
+    pub fn with_tls(mut self, tls: Arc<rustls::ClientConfig>) -> FspiopPayees {
+        self.http = tls_client(tls, true);
+        self
+    }
+
     /// The callback answering a request the participant took (2xx), or
     /// why there is none.
     async fn answered(
@@ -550,6 +557,32 @@ impl FspiopOracle {
     pub fn with_hub_name(mut self, name: &str) -> FspiopOracle {
         self.hub = name.to_string();
         self
+    }
+
+    /// The same, `https://` oracles on `tls`.
+    pub fn with_tls(mut self, tls: Arc<rustls::ClientConfig>) -> FspiopOracle {
+        self.http = tls_client(tls, false);
+        self
+    }
+}
+
+/// An HTTP client for `https://` and `http://` URLs, on `tls`; `pooled`
+/// keeps idle connections per host, as the payees' client does.
+fn tls_client(tls: Arc<rustls::ClientConfig>, pooled: bool) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_millis(2_000))
+        .use_preconfigured_tls((*tls).clone());
+    if pooled {
+        builder = builder.pool_max_idle_per_host(64);
+    }
+    match builder.build() {
+        Ok(client) => client,
+        Err(e) => {
+            // Without the scheme's TLS, `https://` participants fail
+            // their handshake; plain HTTP ones are still reached.
+            tracing::error!(error = %e, "the HTTPS client could not be built");
+            reqwest::Client::default()
+        }
     }
 }
 

@@ -14,10 +14,11 @@
 
 use std::collections::HashMap;
 
+use crate::headers::Headers;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State as AxumState};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use harambee_core::error::ErrorCode;
@@ -316,7 +317,7 @@ fn filters<'a>(
 async fn list_windows(
     AxumState(admin): AxumState<Admin>,
     Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     let answer = async {
         admin.authorize(&headers, Need::Read, "ListWindows")?;
@@ -380,7 +381,7 @@ async fn list_windows(
 async fn get_window(
     AxumState(admin): AxumState<Admin>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     let answer = async {
         admin.authorize(&headers, Need::Read, "GetWindow")?;
@@ -406,7 +407,7 @@ struct WindowClosure {
 async fn close_window(
     AxumState(admin): AxumState<Admin>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     let answer = async {
@@ -509,7 +510,7 @@ struct SettlementEvent {
 /// settlement of closed windows on a deferred net model.
 async fn create_settlement(
     AxumState(admin): AxumState<Admin>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     let answer = async {
@@ -579,7 +580,7 @@ async fn create_settlement(
 async fn get_settlement(
     AxumState(admin): AxumState<Admin>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     let answer = async {
         admin.authorize(&headers, Need::Read, "GetSettlement")?;
@@ -598,7 +599,7 @@ async fn get_settlement(
 async fn list_settlements(
     AxumState(admin): AxumState<Admin>,
     Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     let answer = async {
         admin.authorize(&headers, Need::Read, "ListSettlements")?;
@@ -830,7 +831,7 @@ fn updated(admin: &Admin, settlement_id: u64, participants: Vec<Value>) -> Answe
 async fn update_settlement(
     AxumState(admin): AxumState<Admin>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     let answer = async {
@@ -895,7 +896,7 @@ fn member(st: &State, x: &Settlement, pid: &str) -> Result<ParticipantId, HttpEr
 async fn get_settlement_participant(
     AxumState(admin): AxumState<Admin>,
     Path((sid, pid)): Path<(String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     let answer = async {
         admin.authorize(&headers, Need::Read, "GetSettlementParticipant")?;
@@ -919,7 +920,7 @@ struct AccountsUpdate {
 async fn update_settlement_participant(
     AxumState(admin): AxumState<Admin>,
     Path((sid, pid)): Path<(String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     let answer = async {
@@ -949,7 +950,7 @@ async fn update_settlement_participant(
 async fn get_settlement_account(
     AxumState(admin): AxumState<Admin>,
     Path((sid, pid, aid)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
 ) -> Response {
     let answer = async {
         admin.authorize(&headers, Need::Read, "GetSettlementAccount")?;
@@ -974,7 +975,7 @@ async fn get_settlement_account(
 async fn update_settlement_account(
     AxumState(admin): AxumState<Admin>,
     Path((sid, pid, aid)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    headers: Headers,
     bytes: Bytes,
 ) -> Response {
     let answer = async {

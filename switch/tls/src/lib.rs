@@ -12,9 +12,13 @@
 //!   certificate's digest ([`PeerIdentity`]) to every request on it; and
 //!   [`incoming`], a listener's connections for a gRPC server.
 //!
+//! - [`dev`]: a development PKI in one directory (`harambee pki`).
+//!
 //! Architecture invariant: a connection's identity is read from the
 //! handshake's verified certificate and nothing else; a plain (non-TLS)
 //! connection has none.
+
+pub mod dev;
 
 use std::io;
 use std::net::SocketAddr;
@@ -86,19 +90,26 @@ pub struct Pki {
     chain: Vec<CertificateDer<'static>>,
     key: Arc<PrivateKeyDer<'static>>,
     roots: Arc<RootCertStore>,
+    /// The same three as PEM text, for tonic's client configuration.
+    chain_pem: Arc<[u8]>,
+    key_pem: Arc<[u8]>,
+    ca_pem: Arc<[u8]>,
 }
 
 impl Pki {
     /// Reads the switch's certificate chain and key and the scheme CA.
     pub fn load(cert_file: &Path, key_file: &Path, ca_file: &Path) -> Result<Pki, TlsError> {
         let read = |what, path: &Path| std::fs::read(path).map_err(|e| file_error(what, path, e));
-        let chain = certificates_from_pem(&read("tls.cert_file", cert_file)?)
+        let chain_pem = read("tls.cert_file", cert_file)?;
+        let key_pem = read("tls.key_file", key_file)?;
+        let ca_pem = read("tls.ca_file", ca_file)?;
+        let chain = certificates_from_pem(&chain_pem)
             .map_err(|e| file_error("tls.cert_file", cert_file, e))?;
-        let key = PrivateKeyDer::from_pem_slice(&read("tls.key_file", key_file)?)
+        let key = PrivateKeyDer::from_pem_slice(&key_pem)
             .map_err(|e| file_error("tls.key_file", key_file, e))?;
         let mut roots = RootCertStore::empty();
-        for ca in certificates_from_pem(&read("tls.ca_file", ca_file)?)
-            .map_err(|e| file_error("tls.ca_file", ca_file, e))?
+        for ca in
+            certificates_from_pem(&ca_pem).map_err(|e| file_error("tls.ca_file", ca_file, e))?
         {
             roots
                 .add(ca)
@@ -108,6 +119,9 @@ impl Pki {
             chain,
             key: Arc::new(key),
             roots: Arc::new(roots),
+            chain_pem: chain_pem.into(),
+            key_pem: key_pem.into(),
+            ca_pem: ca_pem.into(),
         })
     }
 
@@ -146,6 +160,31 @@ impl Pki {
             .map_err(|e| TlsError::Config(format!("the switch's certificate and key: {e}")))?;
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(Arc::new(config))
+    }
+
+    /// A client configuration for the switch's calls to participants
+    /// (FSPIOP callbacks over HTTPS): the server must present a
+    /// certificate of the scheme CA for the host it is called at, and the
+    /// switch presents its own certificate when asked for one.
+    pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+        let config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Config(e.to_string()))?
+            .with_root_certificates(self.roots.clone())
+            .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(|e| TlsError::Config(format!("the switch's certificate and key: {e}")))?;
+        Ok(Arc::new(config))
+    }
+
+    /// The same for gRPC (participants' PayeeCallback, oracles, the other
+    /// nodes of a cluster), as tonic takes it.
+    pub fn grpc_client_config(&self) -> tonic::transport::ClientTlsConfig {
+        tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(&*self.ca_pem))
+            .identity(tonic::transport::Identity::from_pem(
+                &*self.chain_pem,
+                &*self.key_pem,
+            ))
     }
 }
 

@@ -42,6 +42,9 @@ enum Cmd {
         /// Seed of the payment mix.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// The whole run on mTLS, on a development PKI made for it.
+        #[arg(long)]
+        tls: bool,
     },
     /// Exports or verifies the tamper-evident event log, offline.
     Audit {
@@ -54,6 +57,10 @@ enum Cmd {
         #[command(subcommand)]
         action: ProjectionsAction,
     },
+    /// Makes a development PKI: a scheme CA, and certificates for the
+    /// switch, participants and operators (not for production: a scheme
+    /// has its own CA).
+    Pki(crate::pki::PkiArgs),
     /// Operator commands against a running switch.
     #[command(flatten)]
     Operator(OperatorCmd),
@@ -163,11 +170,11 @@ pub(crate) async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Serve { config, data_dir } => serve(config, data_dir).await,
-        Cmd::Demo { seed } => {
+        Cmd::Demo { seed, tls } => {
             if std::env::var_os("RUST_LOG").is_some() {
                 init_tracing();
             }
-            demo(seed).await
+            demo(seed, tls).await
         }
         Cmd::Audit { action } => audit(action).await,
         Cmd::Projections {
@@ -179,6 +186,7 @@ pub(crate) async fn run() -> anyhow::Result<()> {
             }
             rebuild_projections(config).await
         }
+        Cmd::Pki(args) => crate::pki::pki(args),
         Cmd::Operator(cmd) => operator(cmd).await,
     }
 }
@@ -319,13 +327,13 @@ async fn audit(action: AuditAction) -> anyhow::Result<()> {
 
 /// The demo, in a build that has it.
 #[cfg(feature = "demo")]
-async fn demo(seed: u64) -> anyhow::Result<()> {
-    harambee_switch::demo::run(seed).await
+async fn demo(seed: u64, tls: bool) -> anyhow::Result<()> {
+    harambee_switch::demo::run(seed, tls).await
 }
 
 /// A production build leaves the simulated participants out.
 #[cfg(not(feature = "demo"))]
-async fn demo(_seed: u64) -> anyhow::Result<()> {
+async fn demo(_seed: u64, _tls: bool) -> anyhow::Result<()> {
     anyhow::bail!(
         "this build of harambee has no demo: production builds leave the simulated participants out. Run it with: cargo run --release --features demo -- demo"
     )

@@ -5,6 +5,7 @@
 
 mod cli;
 mod operator;
+mod pki;
 
 /// mimalloc: the request path allocates many small, short-lived buffers
 /// (protobuf, HTTP/2 frames, JSON records); glibc malloc cost about a

@@ -194,7 +194,7 @@ pub(crate) struct OperatorArgs {
         global = true
     )]
     url: String,
-    /// Operator credential.
+    /// Operator credential (not needed with a client certificate).
     #[arg(
         long,
         env = "HARAMBEE_OPERATOR_TOKEN",
@@ -202,6 +202,41 @@ pub(crate) struct OperatorArgs {
         global = true
     )]
     token: Option<String>,
+    /// The operator's client certificate (PEM), on an Operator API on
+    /// TLS (an `https://` URL); it identifies the operator.
+    #[arg(long, env = "HARAMBEE_OPERATOR_CERT", global = true, requires = "key")]
+    cert: Option<PathBuf>,
+    /// The key of `--cert` (PEM).
+    #[arg(long, env = "HARAMBEE_OPERATOR_KEY", global = true, requires = "cert")]
+    key: Option<PathBuf>,
+    /// The scheme CA (PEM) the switch's certificate must chain to, for an
+    /// `https://` URL.
+    #[arg(long, env = "HARAMBEE_OPERATOR_CA", global = true)]
+    ca: Option<PathBuf>,
+}
+
+impl OperatorArgs {
+    /// A channel to the Operator API: on TLS for an `https://` URL,
+    /// verifying the switch against `--ca`, presenting `--cert`.
+    async fn connect(&self) -> anyhow::Result<Channel> {
+        let mut endpoint = Channel::from_shared(self.url.clone())?;
+        if self.url.starts_with("https://") {
+            let ca = self
+                .ca
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("an https:// URL needs --ca (the scheme CA)"))?;
+            let mut tls = tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(std::fs::read(ca)?));
+            if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
+                tls = tls.identity(tonic::transport::Identity::from_pem(
+                    std::fs::read(cert)?,
+                    std::fs::read(key)?,
+                ));
+            }
+            endpoint = endpoint.tls_config(tls)?;
+        }
+        Ok(endpoint.connect().await?)
+    }
 }
 
 #[derive(Subcommand)]
@@ -224,6 +259,22 @@ pub(crate) enum ParticipantAction {
     Endpoint {
         fsp_id: String,
         url: String,
+    },
+    /// Registers a client certificate (PEM file) as the participant's
+    /// identity on mTLS; up to eight at once, for a rollover.
+    AddCertificate {
+        fsp_id: String,
+        certificate: PathBuf,
+    },
+    /// Removes a registration (revocation: effective for the next call).
+    RemoveCertificate {
+        fsp_id: String,
+        /// SHA-256 of the certificate's DER, 64 hex digits.
+        sha256: String,
+    },
+    /// The participant's registered certificates.
+    Certificates {
+        fsp_id: String,
     },
 }
 
@@ -258,8 +309,10 @@ fn show<T: std::fmt::Debug>(response: tonic::Response<T>) -> String {
 
 fn req<T>(token: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
     let mut r = tonic::Request::new(message);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse()?);
+    if !token.is_empty() {
+        r.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse()?);
+    }
     Ok(r)
 }
 
@@ -286,11 +339,16 @@ pub(crate) async fn operator(cmd: OperatorCmd) -> anyhow::Result<()> {
         | OperatorCmd::Settlement { op, .. }
         | OperatorCmd::Digest { op } => op,
     };
-    let token = args
-        .token
-        .clone()
-        .ok_or_else(|| anyhow::anyhow!("set --token or HARAMBEE_OPERATOR_TOKEN"))?;
-    let mut c = OperatorApiClient::new(Channel::from_shared(args.url.clone())?.connect().await?);
+    // With a client certificate the connection says who the operator is;
+    // a token is not needed (and not looked at).
+    let token = match (&args.token, &args.cert) {
+        (Some(t), _) => t.clone(),
+        (None, Some(_)) => String::new(),
+        (None, None) => {
+            anyhow::bail!("set --token or HARAMBEE_OPERATOR_TOKEN, or --cert and --key")
+        }
+    };
+    let mut c = OperatorApiClient::new(args.connect().await?);
     let t = token.as_str();
     let result: Result<String, tonic::Status> = match cmd {
         OperatorCmd::Participant { action, .. } => participant(&mut c, t, action).await?,
@@ -448,6 +506,31 @@ async fn participant(
             .map(show),
         ParticipantAction::Endpoint { fsp_id, url } => c
             .set_endpoint(req(t, SetEndpointRequest { fsp_id, url })?)
+            .await
+            .map(show),
+        ParticipantAction::AddCertificate {
+            fsp_id,
+            certificate,
+        } => c
+            .add_participant_certificate(req(
+                t,
+                AddParticipantCertificateRequest {
+                    fsp_id,
+                    certificate_pem: std::fs::read_to_string(&certificate)
+                        .map_err(|e| anyhow::anyhow!("reading {}: {e}", certificate.display()))?,
+                },
+            )?)
+            .await
+            .map(show),
+        ParticipantAction::RemoveCertificate { fsp_id, sha256 } => c
+            .remove_participant_certificate(req(
+                t,
+                RemoveParticipantCertificateRequest { fsp_id, sha256 },
+            )?)
+            .await
+            .map(show),
+        ParticipantAction::Certificates { fsp_id } => c
+            .list_participant_certificates(req(t, ListParticipantCertificatesRequest { fsp_id })?)
             .await
             .map(show),
     })
