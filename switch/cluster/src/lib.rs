@@ -4,8 +4,10 @@
 //! `Cluster` gRPC service (`harambee.cluster.v1`, `cluster.proto`) that
 //! every node serves on `cluster_listen` (only the writer accepts
 //! `Submit`), and [`GrpcForwarder`], the engine's `Forwarder` over it.
-//! Calls carry the operator credential, shared by the nodes, checked by
-//! the service layer's authenticator as `Role::ClusterNode`.
+//! Calls carry the cluster's own credential (`cluster.token`, never the
+//! operator's), shared by the nodes, checked by the service layer's
+//! authenticator as `Role::ClusterNode`; on a TLS link (`tls.cluster`)
+//! each node also presents the switch's certificate in the handshake.
 //!
 //! Who writes is the engine's writer election
 //! (`harambee_engine::election`). This crate is the engine's transport
@@ -209,8 +211,16 @@ impl Cluster for ClusterService {
         &self,
         request: Request<SubmitRequest>,
     ) -> Result<Response<SubmitResponse>, Status> {
-        harambee_grpc::edge::check(&self.service, &request, Role::ClusterNode)
-            .map_err(|e| e.to_status())?;
+        // The cluster credential, always: on a TLS link the node's
+        // certificate (verified by the handshake) is a second factor,
+        // not the credential.
+        let token = harambee_grpc::edge::bearer(request.metadata()).map_err(|e| e.to_status())?;
+        self.service
+            .authenticate(
+                harambee_service::ports::Credential::Bearer(token),
+                Role::ClusterNode,
+            )
+            .map_err(|e| FspiopError::from(e).to_status())?;
         if !self.engine.is_writer() {
             return Err(FspiopError::new(
                 ErrorCode::ServiceUnavailable,
