@@ -82,16 +82,7 @@ pub fn parse_datetime_ms(text: &str) -> Option<i64> {
 
 /// An FSPIOP DateTime, UTC, with milliseconds.
 pub fn format_datetime_ms(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (y, m, d) = crate::headers::civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
+    harambee_core::text::utc_datetime_ms(ms)
 }
 
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).

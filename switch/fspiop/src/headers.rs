@@ -245,20 +245,7 @@ pub fn http_date(ms: i64) -> String {
     )
 }
 
-/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's
-/// algorithm).
-pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
+pub(crate) use harambee_core::text::civil_from_days;
 
 /// A request's headers and the connection it came on: the extractor every
 /// handler that must know its caller takes. The connection's

@@ -107,6 +107,19 @@ pub fn verify_export(
 
 /// Writes the log of a data directory as JSON lines.
 pub async fn export(data_dir: &Path, out: &mut impl Write) -> Result<Offset, AuditError> {
+    for_each_row(data_dir, |row| -> Result<(), AuditError> {
+        serde_json::to_writer(&mut *out, row).map_err(std::io::Error::from)?;
+        out.write_all(b"\n")?;
+        Ok(())
+    })
+    .await
+}
+
+/// Hands every record of a data directory's log to `each`, in order.
+async fn for_each_row(
+    data_dir: &Path,
+    mut each: impl FnMut(&ChainedRecord) -> Result<(), AuditError>,
+) -> Result<Offset, AuditError> {
     let log = open(data_dir).await?;
     let mut next = 0;
     loop {
@@ -115,11 +128,86 @@ pub async fn export(data_dir: &Path, out: &mut impl Write) -> Result<Offset, Aud
             return Ok(next);
         }
         for row in &rows {
-            serde_json::to_writer(&mut *out, row).map_err(std::io::Error::from)?;
-            out.write_all(b"\n")?;
+            each(row)?;
         }
         next += rows.len() as Offset;
     }
+}
+
+/// One operator's action, as `harambee audit operators` lists it: who
+/// (the authenticated operator and the role the call needed), when (the
+/// record's time), and what (the record's type and fields as stored).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OperatorAction {
+    pub offset: Offset,
+    pub time_ms: i64,
+    pub operator: String,
+    pub role: String,
+    /// The record's type: `create_participant`, `funds_in`, ...
+    pub action: String,
+    /// The record's other fields.
+    pub details: serde_json::Value,
+}
+
+impl OperatorAction {
+    /// The action a stored record is, if an operator made it (a record
+    /// of format 2 with `by`).
+    pub fn of(row: &ChainedRecord) -> Option<OperatorAction> {
+        let envelope: serde_json::Value = serde_json::from_str(&row.record).ok()?;
+        let by = envelope.get("by")?;
+        let text = |v: &serde_json::Value, k: &str| {
+            v.get(k)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        };
+        let mut details = envelope.get("record")?.clone();
+        let action = text(&details, "type")?;
+        if let Some(fields) = details.as_object_mut() {
+            fields.remove("type");
+        }
+        Some(OperatorAction {
+            offset: row.offset,
+            time_ms: envelope
+                .get("time_ms")
+                .and_then(serde_json::Value::as_i64)?,
+            operator: text(by, "operator")?,
+            role: text(by, "role")?,
+            action,
+            details,
+        })
+    }
+}
+
+/// Hands every operator's action in a data directory's log to `each`,
+/// in log order. Returns how many records were read.
+pub async fn operator_actions(
+    data_dir: &Path,
+    mut each: impl FnMut(OperatorAction) -> Result<(), AuditError>,
+) -> Result<Offset, AuditError> {
+    for_each_row(data_dir, |row| match OperatorAction::of(row) {
+        Some(action) => each(action),
+        None => Ok(()),
+    })
+    .await
+}
+
+/// [`operator_actions`] of a Kafka log partition (void records skipped).
+pub async fn operator_actions_kafka(
+    target: KafkaTarget,
+    mut each: impl FnMut(OperatorAction) -> Result<(), AuditError>,
+) -> Result<Offset, AuditError> {
+    let mut verifier = Verifier::default();
+    for_each_message(target, |row| -> Result<(), AuditError> {
+        verifier.check(row).map_err(AuditError::from)?;
+        if row.is_void() {
+            return Ok(());
+        }
+        match OperatorAction::of(row) {
+            Some(action) => each(action),
+            None => Ok(()),
+        }
+    })
+    .await
 }
 
 async fn open(data_dir: &Path) -> Result<SqliteLog, AuditError> {

@@ -103,6 +103,21 @@ enum AuditAction {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Lists who did what and when: every change an operator made, with
+    /// the operator, the role it acted in, the time and the record.
+    Operators {
+        /// A switch's data directory (the embedded log).
+        #[arg(long, conflicts_with = "kafka_brokers")]
+        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        kafka: KafkaLogArgs,
+        /// Only this operator's actions.
+        #[arg(long)]
+        operator: Option<String>,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A log on Kafka, for the audit commands.
@@ -320,6 +335,54 @@ async fn audit(action: AuditAction) -> anyhow::Result<()> {
             };
             sink.flush()?;
             eprintln!("exported {n} messages");
+            Ok(())
+        }
+        AuditAction::Operators {
+            data_dir,
+            kafka,
+            operator,
+            json,
+        } => {
+            use std::io::Write as _;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            if !json {
+                writeln!(
+                    out,
+                    "{:>8}  {:<24}  {:<16}  {:<19}  {:<26}  details",
+                    "offset", "time (UTC)", "operator", "role", "action"
+                )?;
+            }
+            let mut listed = 0u64;
+            let each = |a: audit::OperatorAction| -> Result<(), harambee_log::sqlite::AuditError> {
+                if operator.as_ref().is_some_and(|o| *o != a.operator) {
+                    return Ok(());
+                }
+                listed += 1;
+                if json {
+                    serde_json::to_writer(&mut out, &a).map_err(std::io::Error::from)?;
+                    writeln!(out)?;
+                } else {
+                    writeln!(
+                        out,
+                        "{:>8}  {:<24}  {:<16}  {:<19}  {:<26}  {}",
+                        a.offset,
+                        harambee_core::text::utc_datetime_ms(a.time_ms),
+                        a.operator,
+                        a.role,
+                        a.action,
+                        a.details
+                    )?;
+                }
+                Ok(())
+            };
+            let read = match (data_dir, kafka.target()) {
+                (Some(dir), None) => audit::operator_actions(&dir, each).await?,
+                (None, Some(target)) => audit::operator_actions_kafka(target, each).await?,
+                _ => anyhow::bail!("give --data-dir or --kafka-brokers"),
+            };
+            out.flush()?;
+            drop(out);
+            eprintln!("{listed} operator actions in {read} records");
             Ok(())
         }
     }
