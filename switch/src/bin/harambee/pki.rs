@@ -106,7 +106,9 @@ pub(crate) fn pki(args: PkiArgs) -> anyhow::Result<()> {
     println!("  key_file = {:?}", switch.key_file.display().to_string());
     println!("  ca_file = {:?}", dev.ca_file().display().to_string());
     println!("  participant_api = true");
+    println!("  fspiop_api = true");
     println!("  operator_api = true");
+    println!("  admin_api = true");
     if !file.operators.is_empty() {
         println!("  [api]");
         println!(
@@ -117,7 +119,7 @@ pub(crate) fn pki(args: PkiArgs) -> anyhow::Result<()> {
     if !args.participants.is_empty() {
         println!();
         println!(
-            "Register each participant's certificate: harambee add-participant-certificate --fsp-id FSP_ID --certificate {}",
+            "Register each participant's certificate: harambee participant add-certificate FSP_ID {}",
             args.dir.join("participants").join("FSP_ID.pem").display()
         );
     }
