@@ -21,6 +21,10 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::client::Outcome;
+
+/// The host's connection to the gateway: plain TCP or TLS.
+pub trait HostIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> HostIo for T {}
 use crate::network::{self, Operator};
 
 /// How long the host waits for the switch's answer to one request.
@@ -72,6 +76,8 @@ pub struct LegacyHost {
     stan: Arc<AtomicU32>,
     rrn_base: u64,
     gateway: SocketAddr,
+    /// On TLS: the host's certificate, presented to the gateway.
+    tls: Option<tokio_rustls::TlsConnector>,
     spec: LegacySpec,
     /// Decline every n-th credit (0: approve all).
     decline_every: u64,
@@ -133,7 +139,13 @@ pub async fn onboard(
         },
     )
     .await?;
-    LegacyHost::connect(spec, customers, gateway).await
+    // On mTLS the host presents the certificate the operator registered
+    // for its participant.
+    let tls = match &op.scheme {
+        Some(scheme) => Some(scheme.participant(&spec.name)?.tls_connector()?),
+        None => None,
+    };
+    LegacyHost::connect_on(spec, customers, gateway, tls).await
 }
 
 impl LegacyHost {
@@ -143,6 +155,16 @@ impl LegacyHost {
         customers: Vec<String>,
         gateway: SocketAddr,
     ) -> anyhow::Result<Arc<LegacyHost>> {
+        Self::connect_on(spec, customers, gateway, None).await
+    }
+
+    /// [`LegacyHost::connect`], on TLS through `tls` when given.
+    pub async fn connect_on(
+        spec: &LegacySpec,
+        customers: Vec<String>,
+        gateway: SocketAddr,
+        tls: Option<tokio_rustls::TlsConnector>,
+    ) -> anyhow::Result<Arc<LegacyHost>> {
         // RRNs unique across runs: the second of the start, then a
         // counter (the STAN).
         let rrn_base = (now_ms() as u64 / 1_000 % 1_000_000) * 1_000_000;
@@ -150,6 +172,7 @@ impl LegacyHost {
             spec,
             customers,
             gateway,
+            tls,
             Arc::new(AtomicU32::new(1)),
             rrn_base,
         )
@@ -164,6 +187,7 @@ impl LegacyHost {
             &self.spec,
             self.customers.clone(),
             self.gateway,
+            self.tls.clone(),
             self.stan.clone(),
             self.rrn_base,
         )
@@ -174,13 +198,21 @@ impl LegacyHost {
         spec: &LegacySpec,
         customers: Vec<String>,
         gateway: SocketAddr,
+        tls: Option<tokio_rustls::TlsConnector>,
         stan: Arc<AtomicU32>,
         rrn_base: u64,
     ) -> anyhow::Result<Arc<LegacyHost>> {
         let (currency_numeric, minor_digits) = currency_numeric(&spec.currency)?;
-        let stream = TcpStream::connect(gateway).await?;
-        stream.set_nodelay(true)?;
-        let (reader, mut writer) = stream.into_split();
+        let tcp = TcpStream::connect(gateway).await?;
+        tcp.set_nodelay(true)?;
+        let stream: Box<dyn HostIo> = match &tls {
+            Some(connector) => {
+                let name = rustls::pki_types::ServerName::try_from("localhost")?;
+                Box::new(connector.connect(name, tcp).await?)
+            }
+            None => Box::new(tcp),
+        };
+        let (reader, mut writer) = tokio::io::split(stream);
         let (outbox, mut queued) = mpsc::channel::<Message>(OUTBOX_DEPTH);
         let dialect = Arc::new(Dialect::ascii_1987());
         let write_dialect = dialect.clone();
@@ -212,6 +244,7 @@ impl LegacyHost {
             stan,
             rrn_base,
             gateway,
+            tls,
             spec: spec.clone(),
             decline_every: spec.decline_every,
             credits_seen: AtomicU64::new(0),
@@ -321,7 +354,7 @@ impl LegacyHost {
 
     async fn read_loop(
         self: Arc<Self>,
-        mut reader: tokio::net::tcp::OwnedReadHalf,
+        mut reader: tokio::io::ReadHalf<Box<dyn HostIo>>,
         dialect: Arc<Dialect>,
     ) {
         let mut buf = Vec::with_capacity(4_096);

@@ -59,6 +59,10 @@ pub struct TlsConfig {
     /// The hub admin and settlement HTTP API (`fspiop.admin_listen`) on
     /// TLS, with operators' client certificates as the Operator API.
     pub admin_api: bool,
+    /// The ISO 8583 gateway on TLS: each host presents a client
+    /// certificate registered to its participant (its binding's), which
+    /// is then who it is, from whatever address.
+    pub iso8583: bool,
     /// The cluster link on TLS: each node presents the switch's
     /// certificate (required) besides the cluster credential, and the
     /// address it advertises is `https://`.
@@ -77,6 +81,7 @@ impl Default for TlsConfig {
             operator_api: false,
             fspiop_api: false,
             admin_api: false,
+            iso8583: false,
             cluster: false,
             handshake_timeout_ms: 10_000,
         }
@@ -787,6 +792,10 @@ pub const ENVIRONMENT: &[(&str, &str, Setter)] = &[
     }),
     ("HARAMBEE_TLS_ADMIN_API", "tls.admin_api", |c, n, v| {
         c.tls.admin_api = flag(n, v)?;
+        Ok(())
+    }),
+    ("HARAMBEE_TLS_ISO8583", "tls.iso8583", |c, n, v| {
+        c.tls.iso8583 = flag(n, v)?;
         Ok(())
     }),
     ("HARAMBEE_TLS_CLUSTER", "tls.cluster", |c, n, v| {

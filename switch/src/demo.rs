@@ -8,12 +8,13 @@
 //! and a summary.
 //!
 //! With `--tls` the whole run is on mTLS, on a development PKI made for
-//! it: the participant, Operator, FSPIOP and admin APIs on TLS, bearer
+//! it: the participant, Operator, FSPIOP and admin APIs and the ISO 8583
+//! gateway on TLS, bearer
 //! credentials off, every member identified by its registered
 //! certificate, the operator by its certificate in the operators file,
 //! and the switch's callbacks to the members on HTTPS and gRPC over TLS,
-//! presenting the switch's certificate. (The ISO 8583 link is plain TCP:
-//! the gateway is not on TLS yet.)
+//! presenting the switch's certificate; the legacy host reaches the ISO
+//! 8583 gateway on TLS with its registered certificate.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -173,6 +174,7 @@ pub async fn run(seed: u64, tls: bool) -> anyhow::Result<()> {
         config.tls.operator_api = true;
         config.tls.fspiop_api = true;
         config.tls.admin_api = true;
+        config.tls.iso8583 = true;
         Some((scheme, operator))
     } else {
         None
@@ -333,7 +335,8 @@ pub async fn run(seed: u64, tls: bool) -> anyhow::Result<()> {
     )
     .await?;
     println!(
-        "  onboarded {LEGACY_BANK:<9} bank   liquidity {LEGACY_LIQUIDITY:>9} {CURRENCY}, net debit cap {LEGACY_NET_DEBIT_CAP:>9} {CURRENCY}, {DEMO_CUSTOMERS} customers, a legacy host on ISO 8583 (institution {LEGACY_INSTITUTION}, signed on)"
+        "  onboarded {LEGACY_BANK:<9} bank   liquidity {LEGACY_LIQUIDITY:>9} {CURRENCY}, net debit cap {LEGACY_NET_DEBIT_CAP:>9} {CURRENCY}, {DEMO_CUSTOMERS} customers, a legacy host on ISO 8583 (institution {LEGACY_INSTITUTION}, signed on{})",
+        if tls { ", on TLS" } else { "" }
     );
 
     // The payments: random payer, random payee customer of another member.

@@ -349,9 +349,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                     clients: harambee_tls::ClientCertificates,
                     alpn: &[u8]|
      -> anyhow::Result<Option<harambee_tls::Acceptor>> {
+        // An empty protocol: none offered (ISO 8583 has no ALPN name).
+        let protocols: &[&[u8]] = if alpn.is_empty() {
+            &[]
+        } else {
+            std::slice::from_ref(&alpn)
+        };
         match (&pki, on) {
             (Some(pki), true) => Ok(Some(harambee_tls::Acceptor::new(
-                pki.server_config(Some(clients), &[alpn])?,
+                pki.server_config(Some(clients), protocols)?,
                 config.tls.handshake_timeout_ms,
             ))),
             _ => Ok(None),
@@ -367,6 +373,25 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let operator_tls = acceptor(config.tls.operator_api, operators, b"h2")?;
     let fspiop_tls = acceptor(config.tls.fspiop_api, participants, b"http/1.1")?;
     let admin_tls = acceptor(config.tls.admin_api, operators, b"http/1.1")?;
+    // Legacy hosts have no other credential: a certificate is required.
+    let iso8583_tls: Option<harambee_iso8583_gateway::Handshake> = acceptor(
+        config.tls.iso8583,
+        harambee_tls::ClientCertificates::Required,
+        b"",
+    )?
+    .map(|acceptor| -> harambee_iso8583_gateway::Handshake {
+        Arc::new(move |tcp| {
+            let acceptor = acceptor.clone();
+            Box::pin(async move {
+                let stream = acceptor.accept(tcp).await?;
+                let certificate = stream.identity().certificate.map(|c| c.sha256);
+                Ok((
+                    Box::new(stream) as Box<dyn harambee_iso8583_gateway::HostStream>,
+                    certificate,
+                ))
+            })
+        })
+    });
     // Nodes present the switch's certificate to each other, and the
     // cluster credential besides.
     let cluster_tls = acceptor(
@@ -576,6 +601,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             service.clone(),
             iso8583_payees.clone(),
             settings,
+            iso8583_tls.clone(),
             stop.clone(),
         )));
         Some(addr)

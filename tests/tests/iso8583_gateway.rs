@@ -14,9 +14,13 @@ use tokio::net::TcpStream;
 const INSTITUTION: &str = "60001";
 const KES_NUMERIC: &str = "404";
 
+/// A connection's bytes: plain TCP or TLS.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
 /// A host's connection: ASCII dialect, 2-byte headers (the defaults).
 struct Host {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     dialect: Dialect,
     buf: Vec<u8>,
 }
@@ -25,10 +29,54 @@ impl Host {
     async fn connect(s: &TestSwitch) -> Host {
         let addr = s.running().iso8583_addr.expect("the gateway listens");
         Host {
-            stream: TcpStream::connect(addr).await.expect("connects"),
+            stream: Box::new(TcpStream::connect(addr).await.expect("connects")),
             dialect: Dialect::ascii_1987(),
             buf: Vec::new(),
         }
+    }
+
+    /// A connection on TLS, presenting `identity` (certificate and key
+    /// files) if given; `None` if the handshake is refused.
+    async fn connect_tls(
+        s: &TestSwitch,
+        ca: &std::path::Path,
+        identity: Option<&harambee_tls::dev::Issued>,
+    ) -> Option<Host> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+        let addr = s.running().iso8583_addr.expect("the gateway listens");
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(ca).expect("ca") {
+            roots.add(c.expect("ca")).expect("root");
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots);
+        let config = match identity {
+            Some(i) => builder
+                .with_client_auth_cert(
+                    CertificateDer::pem_file_iter(&i.cert_file)
+                        .expect("cert")
+                        .map(|c| c.expect("cert"))
+                        .collect(),
+                    PrivateKeyDer::from_pem_file(&i.key_file).expect("key"),
+                )
+                .expect("client auth"),
+            None => builder.with_no_client_auth(),
+        };
+        let tcp = TcpStream::connect(addr).await.expect("connects");
+        let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+            .connect(ServerName::try_from("localhost").expect("name"), tcp)
+            .await
+            .ok()?;
+        Some(Host {
+            stream: Box::new(tls),
+            dialect: Dialect::ascii_1987(),
+            buf: Vec::new(),
+        })
     }
 
     async fn send_raw(&mut self, bytes: &[u8]) {
@@ -784,7 +832,7 @@ async fn another_hosts_answer_to_a_credit_is_ignored() {
         .bind("127.0.0.2:0".parse().expect("an address"))
         .expect("binds 127.0.0.2");
     let mut other = Host {
-        stream: socket.connect(addr).await.expect("connects"),
+        stream: Box::new(socket.connect(addr).await.expect("connects")),
         dialect: Dialect::ascii_1987(),
         buf: Vec::new(),
     };
@@ -816,4 +864,91 @@ async fn another_hosts_answer_to_a_credit_is_ignored() {
         "{t:?}"
     );
     assert_eq!(s.position("legacy-bank").await.position, "0.00");
+}
+
+/// On TLS (`tls.iso8583`) a host is the participant its registered
+/// client certificate names, from any address: bank-x's certificate, or
+/// one nobody registered, or none, reaches nothing, and removing the
+/// registration closes the host's connection at its next message.
+#[tokio::test]
+async fn on_tls_a_host_is_its_registered_certificate_and_revocation_closes_it() {
+    use harambee_tls::dev::{DevPki, Holder};
+    let pki_dir = tempfile::tempdir().expect("tempdir");
+    let dev = DevPki::open_or_create(pki_dir.path(), 2).expect("PKI");
+    let switch = dev
+        .issue(Holder::Switch, "switch", &[], false)
+        .expect("switch");
+    let legacy = dev
+        .issue(Holder::Participant, "legacy-bank", &[], false)
+        .expect("host");
+    let other = dev
+        .issue(Holder::Participant, "bank-x", &[], false)
+        .expect("bank-x");
+    let stray = dev
+        .issue(Holder::Participant, "stray", &[], false)
+        .expect("stray");
+    let ca = dev.ca_file();
+    let mut s = switch_with_gateway_and(|c| {
+        // Not this test's address: on TLS the certificate says who it is.
+        c.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.2")];
+        c.tls.cert_file = switch.cert_file.display().to_string();
+        c.tls.key_file = switch.key_file.display().to_string();
+        c.tls.ca_file = ca.display().to_string();
+        c.tls.iso8583 = true;
+    })
+    .await;
+    for (name, cert) in [("legacy-bank", &legacy), ("bank-x", &other)] {
+        s.op.create_participant(op_req(harambee_proto::v1::CreateParticipantRequest {
+            fsp_id: name.into(),
+            kind: harambee_proto::v1::ParticipantKind::Bank as i32,
+            name: name.into(),
+        }))
+        .await
+        .expect("participant");
+        s.op.add_participant_certificate(op_req(
+            harambee_proto::v1::AddParticipantCertificateRequest {
+                fsp_id: name.into(),
+                certificate_pem: std::fs::read_to_string(&cert.cert_file).expect("pem"),
+            },
+        ))
+        .await
+        .expect("registered");
+    }
+
+    let mut host = Host::connect_tls(&s, &ca, Some(&legacy))
+        .await
+        .expect("the handshake");
+    let signed_on = host.call(&network("000001", "001")).await;
+    assert_eq!(signed_on.text(39), Some("00"), "{signed_on:?}");
+    let echo = host.call(&network("000002", "301")).await;
+    assert_eq!(echo.text(39), Some("00"));
+
+    // A registered certificate of a participant no host is bound to, one
+    // nobody registered, and none at all: never answered.
+    for identity in [Some(&other), Some(&stray), None] {
+        if let Some(mut h) = Host::connect_tls(&s, &ca, identity).await {
+            h.send(&network("000001", "001")).await;
+            assert!(
+                h.next().await.is_none(),
+                "{identity:?}: closed, never answered"
+            );
+        }
+    }
+
+    // Revocation: at its next message the host's connection closes.
+    s.op.remove_participant_certificate(op_req(
+        harambee_proto::v1::RemoveParticipantCertificateRequest {
+            fsp_id: "legacy-bank".into(),
+            sha256: legacy.sha256_hex(),
+        },
+    ))
+    .await
+    .expect("removed");
+    host.send(&network("000003", "301")).await;
+    assert!(host.next().await.is_none(), "closed once revoked");
+    // A new connection on the revoked certificate reaches nothing.
+    if let Some(mut h) = Host::connect_tls(&s, &ca, Some(&legacy)).await {
+        h.send(&network("000004", "001")).await;
+        assert!(h.next().await.is_none(), "closed, never answered");
+    }
 }

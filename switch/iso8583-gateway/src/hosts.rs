@@ -54,6 +54,17 @@ impl HostBinding {
 
 /// The hosts that may connect from `peer`: every binding that lists its
 /// address (several institutions may share a front end).
+/// The bindings of `participant`: who a host on TLS is, once its
+/// certificate names the participant.
+pub(crate) fn hosts_of(hosts: &[HostBinding], participant: &str) -> Option<Vec<HostBinding>> {
+    let found: Vec<HostBinding> = hosts
+        .iter()
+        .filter(|h| h.participant == participant)
+        .cloned()
+        .collect();
+    (!found.is_empty()).then_some(found)
+}
+
 pub(crate) fn host_at(hosts: &[HostBinding], peer: SocketAddr) -> Option<Vec<HostBinding>> {
     let found: Vec<HostBinding> = hosts
         .iter()

@@ -5,7 +5,8 @@
 //! limits and idempotency.
 //!
 //! - `hosts.rs`: which host is which participant (its institution id,
-//!   field 32, and the addresses it may connect from).
+//!   field 32, and the addresses it may connect from; on TLS, the
+//!   participant its registered client certificate names).
 //! - `session.rs`: one connection: framing, sign-on, echo, limits.
 //! - `acquiring.rs`: a host pays (0200 -> 0210) and the response codes.
 //! - `reversal.rs`: a host withdraws a payment (0400/0420 -> 0410/0430).
@@ -21,12 +22,16 @@ mod issuing;
 mod reversal;
 mod session;
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use harambee_iso8583::{Dialect, Framing};
 use harambee_service::Service;
-use tokio::net::TcpListener;
+use harambee_service::ports::{Credential, Principal, Role};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
 pub use acquiring::{response_code, transfer_id_of};
@@ -71,12 +76,39 @@ impl GatewaySettings {
     }
 }
 
-/// Serves hosts on `listener` until `stop` turns true.
+/// A connection's byte stream: plain TCP, or TLS over it.
+pub trait HostStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> HostStream for T {}
+
+/// What a TLS handshake yields: the stream to speak on, and the SHA-256
+/// of the client certificate it verified.
+pub type Handshaken = std::io::Result<(Box<dyn HostStream>, Option<[u8; 32]>)>;
+
+/// A connection's TLS handshake, bounded in time. The wiring gives it
+/// (the gateway does no TLS of its own); without one, connections are
+/// plain TCP and hosts are known by their addresses.
+pub type Handshake =
+    Arc<dyn Fn(TcpStream) -> Pin<Box<dyn Future<Output = Handshaken> + Send>> + Send + Sync>;
+
+/// The participant a registered client certificate names.
+pub(crate) fn certificate_owner(service: &Service, sha256: &[u8; 32]) -> Option<String> {
+    match service.authenticate(Credential::Certificate(sha256), Role::Participant) {
+        Ok(Principal::Participant(name)) => Some(name),
+        _ => None,
+    }
+}
+
+/// Serves hosts on `listener` until `stop` turns true. With `tls`, every
+/// connection is a TLS handshake first (within the connection's slot),
+/// and the host is the participant its client certificate is registered
+/// to, through the service's `Authenticator`: the bindings of that
+/// participant, whatever the address.
 pub async fn serve(
     listener: TcpListener,
     service: Arc<Service>,
     payees: Arc<Iso8583Payees>,
     settings: GatewaySettings,
+    tls: Option<Handshake>,
     mut stop: watch::Receiver<bool>,
 ) {
     let settings = Arc::new(settings);
@@ -102,11 +134,7 @@ pub async fn serve(
             drop(stream);
             continue;
         };
-        let Some(host) = hosts::host_at(&settings.hosts, peer) else {
-            tracing::warn!(%peer, "iso8583: a connection from an address no host is bound to, closed");
-            metrics::counter!("harambee_iso8583_connections_refused_total").increment(1);
-            continue;
-        };
+        let _ = stream.set_nodelay(true);
         let shared = session::Shared {
             service: service.clone(),
             settings: settings.clone(),
@@ -114,9 +142,32 @@ pub async fn serve(
             payees: payees.clone(),
         };
         let stop = stop.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            session::run(stream, peer, host, shared, stop).await;
+            let (stream, certificate): (Box<dyn HostStream>, _) = match tls {
+                None => (Box::new(stream), None),
+                Some(handshake) => match handshake(stream).await {
+                    Ok(done) => done,
+                    Err(e) => {
+                        tracing::info!(%peer, error = %e, "iso8583: TLS handshake failed");
+                        metrics::counter!("harambee_iso8583_connections_refused_total")
+                            .increment(1);
+                        return;
+                    }
+                },
+            };
+            let host = match &certificate {
+                Some(sha256) => certificate_owner(&shared.service, sha256)
+                    .and_then(|owner| hosts::hosts_of(&shared.settings.hosts, &owner)),
+                None => hosts::host_at(&shared.settings.hosts, peer),
+            };
+            let Some(host) = host else {
+                tracing::warn!(%peer, on_tls = certificate.is_some(), "iso8583: a connection no host is bound to (by address, or by a registered certificate), closed");
+                metrics::counter!("harambee_iso8583_connections_refused_total").increment(1);
+                return;
+            };
+            session::run(stream, peer, host, certificate, shared, stop).await;
         });
     }
 }

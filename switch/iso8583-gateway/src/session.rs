@@ -8,15 +8,14 @@ use std::time::{Duration, Instant};
 
 use harambee_iso8583::{Framing, Message, Mti, decode, decode_prefix, encode, peek_mti};
 use harambee_service::Service;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use crate::GatewaySettings;
 use crate::acquiring::{self, InFlight};
 use crate::hosts::HostBinding;
 use crate::issuing::Iso8583Payees;
 use crate::reversal;
+use crate::{GatewaySettings, HostStream};
 use harambee_iso8583::transmission_time;
 
 /// Responses queued for one connection's writer.
@@ -40,6 +39,10 @@ enum Kind {
 struct Connection {
     peer: SocketAddr,
     hosts: Arc<Vec<HostBinding>>,
+    /// On TLS: the SHA-256 of the host's client certificate, looked up
+    /// again for every message (a revoked registration closes the
+    /// connection at the next one).
+    certificate: Option<[u8; 32]>,
     service: Arc<Service>,
     settings: Arc<GatewaySettings>,
     outbox: mpsc::Sender<Message>,
@@ -53,9 +56,10 @@ struct Connection {
 /// Serves one connection until the host closes it, it breaks the framing,
 /// it stops answering echo tests, or the gateway stops.
 pub(crate) async fn run(
-    stream: TcpStream,
+    stream: Box<dyn HostStream>,
     peer: SocketAddr,
     hosts: Vec<HostBinding>,
+    certificate: Option<[u8; 32]>,
     shared: Shared,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -65,8 +69,7 @@ pub(crate) async fn run(
         pending,
         payees,
     } = shared;
-    let _ = stream.set_nodelay(true);
-    let (mut reader, mut writer) = stream.into_split();
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let (outbox, mut queued) = mpsc::channel::<Message>(OUTBOX_DEPTH);
     let names: Vec<&str> = hosts.iter().map(|h| h.participant.as_str()).collect();
     tracing::info!(%peer, hosts = ?names, "iso8583: host connected");
@@ -94,6 +97,7 @@ pub(crate) async fn run(
     let mut c = Connection {
         peer,
         hosts: Arc::new(hosts),
+        certificate,
         service,
         in_flight: Arc::new(Semaphore::new(settings.in_flight_max)),
         settings,
@@ -115,7 +119,7 @@ pub(crate) async fn run(
 impl Connection {
     async fn read_loop(
         &mut self,
-        reader: &mut tokio::net::tcp::OwnedReadHalf,
+        reader: &mut (impl AsyncRead + Unpin),
         stop: &mut watch::Receiver<bool>,
     ) -> String {
         let mut buf: Vec<u8> = Vec::with_capacity(4_096);
@@ -214,6 +218,13 @@ impl Connection {
 
     /// One whole message from the host.
     fn take(&mut self, bytes: &[u8], echo_sent: &mut Option<Instant>) -> Result<(), String> {
+        if let Some(sha256) = &self.certificate {
+            let owner = crate::certificate_owner(&self.service, sha256);
+            if !owner.is_some_and(|o| self.hosts.iter().any(|h| h.participant == o)) {
+                metrics::counter!("harambee_iso8583_connections_revoked_total").increment(1);
+                return Err("the host's certificate is no longer registered to it".into());
+            }
+        }
         let message = match decode(&self.settings.dialect, bytes) {
             Ok(m) => m,
             Err(e) => return self.refuse_malformed(bytes, &e.to_string()),
