@@ -145,6 +145,8 @@ async fn the_participant_api_on_mtls_takes_identity_from_registered_certificates
     config.tls.ca_file = pki.join("ca.pem").display().to_string();
     config.tls.participant_api = true;
     config.api.participant_bearer = false;
+    // gRPC only: the FSPIOP API would have no way in for participants.
+    config.fspiop.listen = String::new();
     let mut s = TestSwitch::start_with(dir, config).await;
     let addr = s.running().participant_addr;
     let bearer_a = create(&mut s.op, "bank-a").await;
@@ -664,5 +666,79 @@ async fn fspiop_on_mtls_takes_the_participant_from_its_certificate_and_calls_bac
     assert!(
         refused.is_err(),
         "answered without a certificate: {refused:?}"
+    );
+}
+
+/// A client that connects to a TLS port and never finishes its handshake
+/// (a slowloris of TLS) holds its connection no longer than
+/// `tls.handshake_timeout_ms`, on each of the APIs on TLS, and the others
+/// are served meanwhile.
+#[tokio::test]
+async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() {
+    use harambee_tls::dev::{DevPki, Holder};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dev = DevPki::open_or_create(&dir.path().join("pki"), 2).expect("dev PKI");
+    let switch = dev
+        .issue(Holder::Switch, "switch", &[], false)
+        .expect("switch");
+    let bank = dev
+        .issue(Holder::Participant, "bank-a", &[], false)
+        .expect("bank");
+    let mut config = TestSwitch::config(dir.path());
+    config.tls.cert_file = switch.cert_file.display().to_string();
+    config.tls.key_file = switch.key_file.display().to_string();
+    config.tls.ca_file = dev.ca_file().display().to_string();
+    config.tls.participant_api = true;
+    config.tls.fspiop_api = true;
+    config.tls.handshake_timeout_ms = 300;
+    let mut s = TestSwitch::start_with(dir, config).await;
+    create(&mut s.op, "bank-a").await;
+    s.op.add_participant_certificate(op_req(AddParticipantCertificateRequest {
+        fsp_id: "bank-a".into(),
+        certificate_pem: std::fs::read_to_string(&bank.cert_file).expect("pem"),
+    }))
+    .await
+    .expect("registered");
+    let ports = [
+        s.running().participant_addr,
+        s.running().fspiop_addr.expect("FSPIOP API"),
+    ];
+    for addr in ports {
+        // Silent, then a ClientHello's first bytes and nothing more.
+        let mut silent = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connects");
+        let mut trickle = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connects");
+        trickle
+            .write_all(&[0x16, 0x03, 0x01])
+            .await
+            .expect("writes");
+        for stream in [&mut silent, &mut trickle] {
+            let mut chunk = [0u8; 64];
+            let closed = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+                loop {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                }
+            })
+            .await;
+            assert!(closed.is_ok(), "{addr}: still open");
+        }
+    }
+    // The participant on its certificate is served all along.
+    let pem = std::fs::read_to_string(&bank.cert_file).expect("cert");
+    let key = std::fs::read_to_string(&bank.key_file).expect("key");
+    let ca = std::fs::read_to_string(dev.ca_file()).expect("ca");
+    let mut api = connect(s.running().participant_addr, &ca, Some(&(pem, key)))
+        .await
+        .expect("connects");
+    assert_eq!(
+        probe(&mut api, &uuid::Uuid::new_v4().to_string()).await,
+        3208
     );
 }
