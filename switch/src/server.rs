@@ -284,6 +284,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         iso8583_secret(&config.data_dir)?,
         &config.iso8583.institution_id,
     );
+    let authenticator = Arc::new(CredentialAuthenticator::new(
+        engine.clone(),
+        &auth_settings(&config)?,
+    ));
+    if !config.api.operators_file.is_empty() {
+        tasks.push(tokio::spawn(reload_operators_on_hangup(
+            authenticator.clone(),
+            std::path::PathBuf::from(&config.api.operators_file),
+            stop.clone(),
+        )));
+    }
     let mut callbacks = harambee_fspiop::callbacks::Callbacks::new(signer.clone())
         .with_hub_name(&config.fspiop.hub_name);
     if let Some(tls) = &client_tls {
@@ -316,10 +327,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                     None => FspiopOracle::default().with_hub_name(&config.fspiop.hub_name),
                 }),
             }),
-            authenticator: Arc::new(CredentialAuthenticator::new(
-                engine.clone(),
-                &auth_settings(&config)?,
-            )),
+            authenticator: authenticator.clone(),
             clock: Arc::new(SystemClock),
         },
         settings(&config),
@@ -680,6 +688,55 @@ fn auth_settings(config: &Config) -> anyhow::Result<harambee_service::auth::Auth
         cluster_token: config.cluster.enabled.then(|| config.cluster.token.clone()),
         participant_bearer: config.api.participant_bearer,
     })
+}
+
+/// Reads the operators file again on each SIGHUP: operators added,
+/// removed or given new credentials take effect from the next call, with
+/// no restart. A file that does not read keeps the operators as they
+/// were (and says why in the log).
+async fn reload_operators_on_hangup(
+    authenticator: Arc<CredentialAuthenticator>,
+    path: std::path::PathBuf,
+    mut stop: watch::Receiver<bool>,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(error = %e, "no SIGHUP handler: the operators file is read at start only");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                got = hangups.recv() => if got.is_none() { return },
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            let reloaded = crate::config::OperatorsFile::read(&path).and_then(|entries| {
+                authenticator
+                    .reload_operators(&entries)
+                    .map_err(|e| anyhow::anyhow!(e.description))
+            });
+            match reloaded {
+                Ok(credentials) => {
+                    metrics::counter!("harambee_operators_reloads_total", "result" => "ok")
+                        .increment(1);
+                    tracing::info!(file = %path.display(), credentials, "operators file read again");
+                }
+                Err(e) => {
+                    metrics::counter!("harambee_operators_reloads_total", "result" => "refused")
+                        .increment(1);
+                    tracing::error!(file = %path.display(), error = %e, "operators file not read again: the operators stay as they were");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (authenticator, path, stop.wait_for(|s| *s).await);
+    }
 }
 
 /// The bounds of the HTTP servers' connections, from the configuration.

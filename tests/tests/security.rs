@@ -742,3 +742,77 @@ async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() {
         3208
     );
 }
+
+/// The operators file is read again on SIGHUP, with no restart: an
+/// operator removed proves nothing from the next call, one added acts in
+/// its roles, and a file that does not read keeps the operators as they
+/// were. (nextest runs each test in a process of its own: the signal
+/// reaches only this test's switch.)
+#[tokio::test]
+async fn the_operators_file_is_read_again_on_sighup() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let operators = dir.path().join("operators.toml");
+    let entry = |name: &str, role: &str, token: &str| {
+        format!(
+            "[[operators]]\nname = \"{name}\"\nroles = [\"{role}\"]\ntoken_sha256 = \"{}\"\n",
+            sha256_hex(token)
+        )
+    };
+    std::fs::write(&operators, entry("hub-ops", "hub-operator", HUB_TOKEN)).expect("write");
+    let mut config = TestSwitch::config(dir.path());
+    config.api.operators_file = operators.display().to_string();
+    let mut s = TestSwitch::start_with(dir, config).await;
+    let digest = |token: &str| as_op(token, GetLedgerDigestRequest {});
+    s.op.get_ledger_digest(digest(HUB_TOKEN))
+        .await
+        .expect("hub-ops reads");
+    let refused =
+        s.op.get_ledger_digest(digest(AUDITOR_TOKEN))
+            .await
+            .expect_err("not yet an operator");
+    assert_eq!(code(&refused), 3105);
+
+    let hang_up = || {
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &std::process::id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    };
+    // hub-ops leaves, the inspector comes.
+    std::fs::write(&operators, entry("inspector", "auditor", AUDITOR_TOKEN)).expect("write");
+    hang_up();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while s.op.get_ledger_digest(digest(AUDITOR_TOKEN)).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the file was not read again"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let gone =
+        s.op.get_ledger_digest(digest(HUB_TOKEN))
+            .await
+            .expect_err("hub-ops was removed");
+    assert_eq!(code(&gone), 3105);
+    let refused =
+        s.op.create_participant(as_op(
+            AUDITOR_TOKEN,
+            CreateParticipantRequest {
+                fsp_id: "bank-x".into(),
+                kind: ParticipantKind::Bank as i32,
+                name: "bank-x".into(),
+            },
+        ))
+        .await
+        .expect_err("an auditor");
+    assert_eq!(code(&refused), 3000);
+
+    // A file that does not read changes nothing.
+    std::fs::write(&operators, "[[operators]]\nname = \"\"\n").expect("write");
+    hang_up();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    s.op.get_ledger_digest(digest(AUDITOR_TOKEN))
+        .await
+        .expect("the inspector stays");
+}

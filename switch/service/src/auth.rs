@@ -16,6 +16,7 @@
 //! check takes says anything about a secret.
 
 use std::collections::HashMap;
+use std::sync::RwLock;
 
 use harambee_core::error::{ErrorCode, SwitchError};
 
@@ -62,53 +63,88 @@ pub struct AuthSettings {
 /// Checks credentials against the directory and the configured operators.
 pub struct CredentialAuthenticator {
     engine: Engine,
-    /// Digest of a bearer token -> the operator it proves.
-    operator_tokens: HashMap<[u8; 32], Operator>,
-    /// Digest of a client certificate -> the operator it proves.
-    operator_certificates: HashMap<[u8; 32], Operator>,
+    /// The operators, replaced whole by [`CredentialAuthenticator::reload_operators`].
+    operators: RwLock<Operators>,
+    /// The one operator of the embedded default, kept across reloads.
+    operator_token: String,
     /// None: no node may call (a switch that is not a cluster).
     cluster_token_sha256: Option<[u8; 32]>,
     participant_bearer: bool,
 }
 
-impl CredentialAuthenticator {
-    pub fn new(engine: Engine, settings: &AuthSettings) -> CredentialAuthenticator {
-        let mut operator_tokens = HashMap::new();
-        let mut operator_certificates = HashMap::new();
-        if !settings.operator_token.is_empty() {
-            operator_tokens.insert(
-                credential_hash(&settings.operator_token),
+/// The operators' credentials, by digest.
+#[derive(Default)]
+struct Operators {
+    /// Digest of a bearer token -> the operator it proves.
+    tokens: HashMap<[u8; 32], Operator>,
+    /// Digest of a client certificate -> the operator it proves.
+    certificates: HashMap<[u8; 32], Operator>,
+}
+
+impl Operators {
+    fn of(entries: &[OperatorEntry], operator_token: &str) -> Operators {
+        let mut operators = Operators::default();
+        if !operator_token.is_empty() {
+            operators.tokens.insert(
+                credential_hash(operator_token),
                 Operator {
                     name: DEFAULT_OPERATOR_NAME.to_string(),
                     roles: OperatorRole::ALL.to_vec(),
                 },
             );
         }
-        for entry in &settings.operators {
+        for entry in entries {
             let operator = Operator {
                 name: entry.name.clone(),
                 roles: entry.roles.clone(),
             };
             if let Some(hash) = entry.token_sha256 {
-                operator_tokens.insert(hash, operator.clone());
+                operators.tokens.insert(hash, operator.clone());
             }
             if let Some(hash) = entry.certificate_sha256 {
-                operator_certificates.insert(hash, operator);
+                operators.certificates.insert(hash, operator);
             }
         }
+        operators
+    }
+}
+
+impl CredentialAuthenticator {
+    pub fn new(engine: Engine, settings: &AuthSettings) -> CredentialAuthenticator {
+        let operators = Operators::of(&settings.operators, &settings.operator_token);
         let cluster_token_sha256 = settings
             .cluster_token
             .as_deref()
             .filter(|t| !t.is_empty())
             .map(credential_hash)
-            .filter(|hash| !operator_tokens.contains_key(hash));
+            .filter(|hash| !operators.tokens.contains_key(hash));
         CredentialAuthenticator {
             engine,
-            operator_tokens,
-            operator_certificates,
+            operators: RwLock::new(operators),
+            operator_token: settings.operator_token.clone(),
             cluster_token_sha256,
             participant_bearer: settings.participant_bearer,
         }
+    }
+
+    /// Replaces the named operators (the operators file read again): from
+    /// the next call, a credential removed proves nothing and one added
+    /// proves its operator. Refused, keeping the operators there were, if
+    /// an entry's token is the cluster's credential.
+    pub fn reload_operators(&self, entries: &[OperatorEntry]) -> Result<usize, SwitchError> {
+        let operators = Operators::of(entries, &self.operator_token);
+        if self
+            .cluster_token_sha256
+            .is_some_and(|hash| operators.tokens.contains_key(&hash))
+        {
+            return Err(SwitchError::new(
+                ErrorCode::ValidationError,
+                "an operator's token is the cluster's credential",
+            ));
+        }
+        let count = operators.tokens.len() + operators.certificates.len();
+        *self.operators.write().unwrap_or_else(|p| p.into_inner()) = operators;
+        Ok(count)
     }
 
     fn participant(&self, credential: Credential<'_>) -> Result<Principal, SwitchError> {
@@ -142,13 +178,19 @@ impl Authenticator for CredentialAuthenticator {
         match (role, credential) {
             (Role::Participant, _) => self.participant(credential),
             (Role::Operator, Credential::Bearer(bearer)) => self
-                .operator_tokens
+                .operators
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .tokens
                 .get(&credential_hash(bearer))
                 .cloned()
                 .map(Principal::Operator)
                 .ok_or_else(|| refused("not an operator credential")),
             (Role::Operator, Credential::Certificate(hash)) => self
-                .operator_certificates
+                .operators
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .certificates
                 .get(hash)
                 .cloned()
                 .map(Principal::Operator)
