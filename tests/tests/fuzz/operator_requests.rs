@@ -1,0 +1,282 @@
+// The fuzz driver of the Operator API's requests, shared by
+// `examples/fuzz_operator_requests.rs` (the long run) and
+// `tests/fuzz_operator_requests.rs` (a short run in every test run).
+// Included with `#[path]`; not a test target of its own.
+//
+// The Operator API's checks run inside the service's operations, so the
+// driver runs them there: a real switch (the embedded default) and its
+// Operator API service, called in-process as tonic calls it, with the
+// operator's credential. Every request that changes something (valid
+// requests mutated, and random bytes) is decoded as the server decodes
+// it and handed to the service; whatever it records goes to the log. A
+// panic is the failure; at the end the ledger must balance and a restart
+// (a replay of everything recorded) must come back to the same digest.
+
+use harambee_grpc::operator_api::OperatorService;
+use harambee_proto::v1::operator_api_server::OperatorApi;
+use harambee_proto::v1::*;
+use harambee_tests::*;
+use prost::Message;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// How many inputs of each request were tried, decoded and done (the
+/// service answered OK).
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub tried: u64,
+    pub decoded: u64,
+    pub done: u64,
+}
+
+pub const KINDS: [&str; 14] = [
+    "CreateParticipant",
+    "SetParticipantActive",
+    "SetEndpoint",
+    "AddParticipantCertificate",
+    "AddParticipantCurrency",
+    "SetNetDebitCap",
+    "FundsIn",
+    "FundsOutReserve",
+    "SetOracle",
+    "CloseSettlementWindow",
+    "CreateSettlement",
+    "AdvanceSettlementParticipant",
+    "GetSettlementReport",
+    "ListTransfers",
+];
+
+fn money(amount: &str) -> Option<Money> {
+    Some(Money {
+        amount: amount.into(),
+        currency: CURRENCY.into(),
+    })
+}
+
+/// Valid requests of each kind, encoded; `pem`: a certificate of a
+/// development PKI, for bank-a.
+fn corpus(pem: &str) -> Vec<Vec<u8>> {
+    let funds_id = "8f14e45f-ceea-467f-a8f5-6a1e1a2b3c4d".to_string();
+    vec![
+        CreateParticipantRequest {
+            fsp_id: "bank-c".into(),
+            kind: ParticipantKind::Bank as i32,
+            name: "Bank C".into(),
+        }
+        .encode_to_vec(),
+        SetParticipantActiveRequest {
+            fsp_id: "bank-b".into(),
+            active: true,
+        }
+        .encode_to_vec(),
+        SetEndpointRequest {
+            fsp_id: "bank-a".into(),
+            url: "https://localhost:9".into(),
+        }
+        .encode_to_vec(),
+        AddParticipantCertificateRequest {
+            fsp_id: "bank-a".into(),
+            certificate_pem: pem.into(),
+        }
+        .encode_to_vec(),
+        AddParticipantCurrencyRequest {
+            fsp_id: "bank-c".into(),
+            currency: CURRENCY.into(),
+            net_debit_cap: "1000.50".into(),
+            settlement_model: SettlementModel::DeferredMultilateralNet as i32,
+        }
+        .encode_to_vec(),
+        SetNetDebitCapRequest {
+            fsp_id: "bank-a".into(),
+            currency: CURRENCY.into(),
+            net_debit_cap: "2500".into(),
+        }
+        .encode_to_vec(),
+        FundsRequest {
+            funds_id: funds_id.clone(),
+            fsp_id: "bank-a".into(),
+            amount: money("10.25"),
+            reason: "deposit".into(),
+        }
+        .encode_to_vec(),
+        FundsRequest {
+            funds_id,
+            fsp_id: "bank-b".into(),
+            amount: money("1.75"),
+            reason: "withdrawal".into(),
+        }
+        .encode_to_vec(),
+        SetOracleRequest {
+            party_type: PartyIdType::AccountId as i32,
+            url: "http://127.0.0.1:9".into(),
+        }
+        .encode_to_vec(),
+        CloseSettlementWindowRequest {
+            currency: CURRENCY.into(),
+            reason: "end of day".into(),
+        }
+        .encode_to_vec(),
+        CreateSettlementRequest {
+            currency: CURRENCY.into(),
+            model: SettlementModel::DeferredMultilateralNet as i32,
+            window_ids: vec![1, 2],
+            reason: "settle".into(),
+        }
+        .encode_to_vec(),
+        AdvanceSettlementParticipantRequest {
+            settlement_id: 1,
+            fsp_id: "bank-a".into(),
+            target: SettlementState::PsTransfersRecorded as i32,
+            reason: "recorded".into(),
+            external_reference: "ref-1".into(),
+        }
+        .encode_to_vec(),
+        GetSettlementReportRequest {
+            settlement_id: 1,
+            kind: ReportKind::NetPositions as i32,
+            ..GetSettlementReportRequest::default()
+        }
+        .encode_to_vec(),
+        ListTransfersRequest {
+            fsp_id: "bank-a".into(),
+            ..ListTransfersRequest::default()
+        }
+        .encode_to_vec(),
+    ]
+}
+
+fn input(rng: &mut StdRng, valid: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    if rng.random_range(0..10) == 0 {
+        for _ in 0..rng.random_range(0..200) {
+            out.push(rng.random());
+        }
+        return;
+    }
+    out.extend_from_slice(valid);
+    // Some valid requests unchanged: the operations themselves run.
+    for _ in 0..rng.random_range(0..4) {
+        if out.is_empty() {
+            break;
+        }
+        let at = rng.random_range(0..out.len());
+        match rng.random_range(0..7) {
+            0 => out[at] = rng.random(),
+            1 => out.insert(at, rng.random()),
+            2 => {
+                out.remove(at);
+            }
+            3 => out.truncate(at),
+            4 => out[at] = rng.random_range(0x20..0x7f),
+            5 => {
+                let end = (at + rng.random_range(1..32)).min(out.len());
+                let piece = out[at..end].to_vec();
+                out.splice(at..at, piece);
+            }
+            _ => out[at] ^= 1 << rng.random_range(0..8),
+        }
+    }
+}
+
+/// Decodes `bytes` as `T` and hands it to `call`: (decoded, done).
+macro_rules! call {
+    ($svc:expr, $bytes:expr, $t:ty, $method:ident) => {
+        match <$t>::decode($bytes) {
+            Ok(r) => (true, $svc.$method(op_req(r)).await.is_ok()),
+            Err(_) => (false, false),
+        }
+    };
+}
+
+async fn check(svc: &OperatorService, kind: usize, bytes: &[u8]) -> (bool, bool) {
+    match kind {
+        0 => call!(svc, bytes, CreateParticipantRequest, create_participant),
+        1 => call!(
+            svc,
+            bytes,
+            SetParticipantActiveRequest,
+            set_participant_active
+        ),
+        2 => call!(svc, bytes, SetEndpointRequest, set_endpoint),
+        3 => call!(
+            svc,
+            bytes,
+            AddParticipantCertificateRequest,
+            add_participant_certificate
+        ),
+        4 => call!(
+            svc,
+            bytes,
+            AddParticipantCurrencyRequest,
+            add_participant_currency
+        ),
+        5 => call!(svc, bytes, SetNetDebitCapRequest, set_net_debit_cap),
+        6 => call!(svc, bytes, FundsRequest, funds_in),
+        7 => call!(svc, bytes, FundsRequest, funds_out_reserve),
+        8 => call!(svc, bytes, SetOracleRequest, set_oracle),
+        9 => call!(
+            svc,
+            bytes,
+            CloseSettlementWindowRequest,
+            close_settlement_window
+        ),
+        10 => call!(svc, bytes, CreateSettlementRequest, create_settlement),
+        11 => call!(
+            svc,
+            bytes,
+            AdvanceSettlementParticipantRequest,
+            advance_settlement_participant
+        ),
+        12 => call!(
+            svc,
+            bytes,
+            GetSettlementReportRequest,
+            get_settlement_report
+        ),
+        _ => call!(svc, bytes, ListTransfersRequest, list_transfers),
+    }
+}
+
+/// Tries `count` inputs, the request kinds in turn, on a switch of its
+/// own; then checks the ledger balances and replays to the same digest.
+pub async fn run(seed: u64, count: u64) -> Vec<Tally> {
+    let mut s = TestSwitch::start().await;
+    let pki = tempfile::tempdir().expect("tempdir");
+    let dev = harambee_tls::dev::DevPki::open_or_create(pki.path(), 2).expect("PKI");
+    let cert = dev
+        .issue(harambee_tls::dev::Holder::Participant, "bank-a", &[], false)
+        .expect("certificate");
+    let pem = std::fs::read_to_string(&cert.cert_file).expect("pem");
+    let _bank_a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let _bank_b = s
+        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let svc = OperatorService {
+        ctx: s.running().ctx.clone(),
+    };
+    let mut rng = StdRng::seed_from_u64(seed);
+    let corpus = corpus(&pem);
+    let mut tally: Vec<Tally> = KINDS.iter().map(|_| Tally::default()).collect();
+    let mut buf = Vec::with_capacity(4_096);
+    for i in 0..count {
+        let kind = (i % KINDS.len() as u64) as usize;
+        input(&mut rng, &corpus[kind], &mut buf);
+        let (decoded, done) = check(&svc, kind, &buf).await;
+        let t = &mut tally[kind];
+        t.tried += 1;
+        t.decoded += u64::from(decoded);
+        t.done += u64::from(done);
+    }
+    let before = s.digest().await;
+    assert!(before.balanced, "the ledger balances: {before:?}");
+    s.restart().await;
+    let after = s.digest().await;
+    assert_eq!(
+        (after.digest, after.log_offset),
+        (before.digest, before.log_offset),
+        "everything recorded replays to the same state"
+    );
+    tally
+}
