@@ -7,7 +7,8 @@
 // driver runs them there: a real switch (the embedded default) and its
 // Operator API service, called in-process as tonic calls it, with the
 // operator's credential. Every request that changes something (valid
-// requests mutated, and random bytes) is decoded as the server decodes
+// requests mutated, and random bytes; one payment made first, so that the
+// settlement requests have a window to close) is decoded as the server decodes
 // it and handed to the service; whatever it records goes to the log. A
 // panic is the failure; at the end the ledger must balance and a restart
 // (a replay of everything recorded) must come back to the same digest.
@@ -119,7 +120,7 @@ fn corpus(pem: &str) -> Vec<Vec<u8>> {
         CreateSettlementRequest {
             currency: CURRENCY.into(),
             model: SettlementModel::DeferredMultilateralNet as i32,
-            window_ids: vec![1, 2],
+            window_ids: vec![1],
             reason: "settle".into(),
         }
         .encode_to_vec(),
@@ -247,12 +248,20 @@ pub async fn run(seed: u64, count: u64) -> Vec<Tally> {
         .issue(harambee_tls::dev::Holder::Participant, "bank-a", &[], false)
         .expect("certificate");
     let pem = std::fs::read_to_string(&cert.cert_file).expect("pem");
-    let _bank_a = s
+    let mut bank_a = s
         .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
         .await;
-    let _bank_b = s
+    let bank_b = s
         .onboard("bank-b", "1000", "1000", PayeeBehaviour::Honest)
         .await;
+    // A payment in the open window: closing it, settling it and
+    // advancing its participants are operations, not only refusals.
+    let q = quote(&mut bank_a, &bank_b, "12.50").await;
+    bank_a
+        .api
+        .prepare_transfer(prepare_request(&q, 30_000))
+        .await
+        .expect("a payment");
     let svc = OperatorService {
         ctx: s.running().ctx.clone(),
     };
