@@ -47,31 +47,9 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Days since 1970-01-01 as (year, month, day), proleptic Gregorian.
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// An FSPIOP `DateTime` (ISO 8601, UTC, milliseconds).
 pub fn date_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (y, m, d) = civil(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
+    harambee_core::text::utc_datetime_ms(ms)
 }
 
 /// An HTTP `Date` (IMF-fixdate).
@@ -82,12 +60,12 @@ fn http_date(ms: i64) -> String {
     ];
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
-    let (y, m, d) = civil(days);
+    let (y, m, d) = harambee_core::text::civil_from_days(days);
     let rem = secs.rem_euclid(86_400);
     format!(
         "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
         DAYS[days.rem_euclid(7) as usize],
-        MONTHS[(m - 1) as usize],
+        MONTHS[(m - 1).clamp(0, 11) as usize],
         rem / 3600,
         (rem % 3600) / 60,
         rem % 60

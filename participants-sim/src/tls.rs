@@ -102,22 +102,18 @@ impl Identity {
     /// A TLS client (for the ISO 8583 gateway) presenting this
     /// certificate, trusting the scheme CA only.
     pub fn tls_connector(&self) -> anyhow::Result<tokio_rustls::TlsConnector> {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let mut roots = rustls::RootCertStore::empty();
-        for ca in CertificateDer::pem_slice_iter(&self.ca_pem) {
-            roots.add(ca?)?;
-        }
-        let chain =
-            CertificateDer::pem_slice_iter(&self.cert_pem).collect::<Result<Vec<_>, _>>()?;
-        let key = PrivateKeyDer::from_pem_slice(&self.key_pem)?;
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
+        Ok(tokio_rustls::TlsConnector::from(
+            self.pki()?.client_config()?,
         ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)?;
-        Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    }
+
+    /// This certificate's files as the TLS crate reads them.
+    fn pki(&self) -> anyhow::Result<harambee_tls::Pki> {
+        Ok(harambee_tls::Pki::load(
+            &self.issued.cert_file,
+            &self.issued.key_file,
+            &self.ca_file,
+        )?)
     }
 
     /// The handshake of an HTTPS server on this certificate, asking every

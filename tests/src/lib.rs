@@ -697,3 +697,77 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
+
+/// A development PKI for one test (`harambee pki`'s), in a directory of
+/// its own: the scheme CA and the switch's certificate, and participants'
+/// certificates on demand.
+pub struct TestPki {
+    pub dev: harambee_tls::dev::DevPki,
+    pub switch: harambee_tls::dev::Issued,
+    pub ca: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestPki {
+    pub fn new() -> TestPki {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dev = harambee_tls::dev::DevPki::open_or_create(dir.path(), 2).expect("dev PKI");
+        let switch = dev
+            .issue(harambee_tls::dev::Holder::Switch, "switch", &[], false)
+            .expect("the switch's certificate");
+        TestPki {
+            ca: dev.ca_file(),
+            dev,
+            switch,
+            _dir: dir,
+        }
+    }
+
+    /// A participant's certificate (client, and server of its callbacks).
+    pub fn participant(&self, name: &str) -> harambee_tls::dev::Issued {
+        self.dev
+            .issue(harambee_tls::dev::Holder::Participant, name, &[], false)
+            .expect("a participant's certificate")
+    }
+
+    /// The switch's TLS files in `config` (what runs on TLS is the test's
+    /// to say).
+    pub fn configure(&self, config: &mut Config) {
+        config.tls.cert_file = self.switch.cert_file.display().to_string();
+        config.tls.key_file = self.switch.key_file.display().to_string();
+        config.tls.ca_file = self.ca.display().to_string();
+    }
+}
+
+impl Default for TestPki {
+    fn default() -> TestPki {
+        TestPki::new()
+    }
+}
+
+/// PEM files as rustls takes them, for the tests' own TLS clients and
+/// servers (built on rustls directly, not on the switch's TLS crate).
+pub mod pem {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::path::Path;
+
+    pub fn roots(ca: &Path) -> rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(ca).expect("ca") {
+            roots.add(c.expect("ca")).expect("a root");
+        }
+        roots
+    }
+
+    pub fn chain(cert: &Path) -> Vec<CertificateDer<'static>> {
+        CertificateDer::pem_file_iter(cert)
+            .expect("cert")
+            .map(|c| c.expect("cert"))
+            .collect()
+    }
+
+    pub fn key(key: &Path) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::from_pem_file(key).expect("key")
+    }
+}

@@ -42,34 +42,25 @@ impl Host {
         ca: &std::path::Path,
         identity: Option<&harambee_tls::dev::Issued>,
     ) -> Option<Host> {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
         let addr = s.running().iso8583_addr.expect("the gateway listens");
-        let mut roots = rustls::RootCertStore::empty();
-        for c in CertificateDer::pem_file_iter(ca).expect("ca") {
-            roots.add(c.expect("ca")).expect("root");
-        }
         let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
         .expect("versions")
-        .with_root_certificates(roots);
+        .with_root_certificates(pem::roots(ca));
         let config = match identity {
             Some(i) => builder
-                .with_client_auth_cert(
-                    CertificateDer::pem_file_iter(&i.cert_file)
-                        .expect("cert")
-                        .map(|c| c.expect("cert"))
-                        .collect(),
-                    PrivateKeyDer::from_pem_file(&i.key_file).expect("key"),
-                )
+                .with_client_auth_cert(pem::chain(&i.cert_file), pem::key(&i.key_file))
                 .expect("client auth"),
             None => builder.with_no_client_auth(),
         };
         let tcp = TcpStream::connect(addr).await.expect("connects");
         let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
-            .connect(ServerName::try_from("localhost").expect("name"), tcp)
+            .connect(
+                rustls::pki_types::ServerName::try_from("localhost").expect("name"),
+                tcp,
+            )
             .await
             .ok()?;
         Some(Host {
@@ -872,28 +863,15 @@ async fn another_hosts_answer_to_a_credit_is_ignored() {
 /// registration closes the host's connection at its next message.
 #[tokio::test]
 async fn on_tls_a_host_is_its_registered_certificate_and_revocation_closes_it() {
-    use harambee_tls::dev::{DevPki, Holder};
-    let pki_dir = tempfile::tempdir().expect("tempdir");
-    let dev = DevPki::open_or_create(pki_dir.path(), 2).expect("PKI");
-    let switch = dev
-        .issue(Holder::Switch, "switch", &[], false)
-        .expect("switch");
-    let legacy = dev
-        .issue(Holder::Participant, "legacy-bank", &[], false)
-        .expect("host");
-    let other = dev
-        .issue(Holder::Participant, "bank-x", &[], false)
-        .expect("bank-x");
-    let stray = dev
-        .issue(Holder::Participant, "stray", &[], false)
-        .expect("stray");
-    let ca = dev.ca_file();
+    let pki = TestPki::new();
+    let legacy = pki.participant("legacy-bank");
+    let other = pki.participant("bank-x");
+    let stray = pki.participant("stray");
+    let ca = pki.ca.clone();
     let mut s = switch_with_gateway_and(|c| {
         // Not this test's address: on TLS the certificate says who it is.
         c.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.2")];
-        c.tls.cert_file = switch.cert_file.display().to_string();
-        c.tls.key_file = switch.key_file.display().to_string();
-        c.tls.ca_file = ca.display().to_string();
+        pki.configure(c);
         c.tls.iso8583 = true;
     })
     .await;

@@ -412,17 +412,7 @@ async fn https_callback_server(
     key: &std::path::Path,
     ca: &std::path::Path,
 ) -> (String, tokio::sync::mpsc::Receiver<(String, String)>) {
-    use rustls::pki_types::pem::PemObject;
-    let chain: Vec<rustls::pki_types::CertificateDer<'static>> =
-        rustls::pki_types::CertificateDer::pem_file_iter(cert)
-            .expect("cert")
-            .map(|c| c.expect("cert"))
-            .collect();
-    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key).expect("key");
-    let mut roots = rustls::RootCertStore::empty();
-    for ca in rustls::pki_types::CertificateDer::pem_file_iter(ca).expect("ca") {
-        roots.add(ca.expect("ca")).expect("root");
-    }
+    let (chain, key, roots) = (pem::chain(cert), pem::key(key), pem::roots(ca));
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
         std::sync::Arc::new(roots),
@@ -508,28 +498,17 @@ fn fspiop_client(
 #[tokio::test]
 async fn fspiop_on_mtls_takes_the_participant_from_its_certificate_and_calls_back_over_mtls() {
     use harambee_tests::fspiop::{Dfsp, fspiop_participant};
-    use harambee_tls::dev::{DevPki, Holder};
     use serde_json::json;
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let dev = DevPki::open_or_create(&dir.path().join("pki"), 2).expect("dev PKI");
-    let switch = dev
-        .issue(Holder::Switch, "switch", &[], false)
-        .expect("switch");
-    let bank_a = dev
-        .issue(Holder::Participant, "bank-a", &[], false)
-        .expect("bank-a");
-    let bank_b = dev
-        .issue(Holder::Participant, "bank-b", &[], false)
-        .expect("bank-b");
-    let stray = dev
-        .issue(Holder::Participant, "stray", &[], false)
-        .expect("stray");
-    let ca = dev.ca_file();
+    let pki = TestPki::new();
+    let switch = &pki.switch;
+    let bank_a = pki.participant("bank-a");
+    let bank_b = pki.participant("bank-b");
+    let stray = pki.participant("stray");
+    let ca = pki.ca.clone();
     let mut config = TestSwitch::config(dir.path());
-    config.tls.cert_file = switch.cert_file.display().to_string();
-    config.tls.key_file = switch.key_file.display().to_string();
-    config.tls.ca_file = ca.display().to_string();
+    pki.configure(&mut config);
     config.tls.fspiop_api = true;
     config.tls.participant_api = true;
     config.api.participant_bearer = false;
@@ -671,24 +650,16 @@ async fn fspiop_on_mtls_takes_the_participant_from_its_certificate_and_calls_bac
 
 /// A client that connects to a TLS port and never finishes its handshake
 /// (a slowloris of TLS) holds its connection no longer than
-/// `tls.handshake_timeout_ms`, on each of the APIs on TLS, and the others
-/// are served meanwhile.
+/// `tls.handshake_timeout_ms`, on each of the APIs on TLS, and a
+/// participant is served meanwhile.
 #[tokio::test]
 async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() {
-    use harambee_tls::dev::{DevPki, Holder};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let dir = tempfile::tempdir().expect("tempdir");
-    let dev = DevPki::open_or_create(&dir.path().join("pki"), 2).expect("dev PKI");
-    let switch = dev
-        .issue(Holder::Switch, "switch", &[], false)
-        .expect("switch");
-    let bank = dev
-        .issue(Holder::Participant, "bank-a", &[], false)
-        .expect("bank");
+    let pki = TestPki::new();
+    let bank = pki.participant("bank-a");
     let mut config = TestSwitch::config(dir.path());
-    config.tls.cert_file = switch.cert_file.display().to_string();
-    config.tls.key_file = switch.key_file.display().to_string();
-    config.tls.ca_file = dev.ca_file().display().to_string();
+    pki.configure(&mut config);
     config.tls.participant_api = true;
     config.tls.fspiop_api = true;
     config.tls.handshake_timeout_ms = 300;
@@ -704,6 +675,14 @@ async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() {
         s.running().participant_addr,
         s.running().fspiop_addr.expect("FSPIOP API"),
     ];
+    // A participant on its certificate, served while the stalled
+    // connections hang.
+    let pem = std::fs::read_to_string(&bank.cert_file).expect("cert");
+    let key = std::fs::read_to_string(&bank.key_file).expect("key");
+    let ca = std::fs::read_to_string(&pki.ca).expect("ca");
+    let mut api = connect(s.running().participant_addr, &ca, Some(&(pem, key)))
+        .await
+        .expect("connects");
     for addr in ports {
         // Silent, then a ClientHello's first bytes and nothing more.
         let mut silent = tokio::net::TcpStream::connect(addr)
@@ -716,6 +695,10 @@ async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() {
             .write_all(&[0x16, 0x03, 0x01])
             .await
             .expect("writes");
+        assert_eq!(
+            probe(&mut api, &uuid::Uuid::new_v4().to_string()).await,
+            3208
+        );
         for stream in [&mut silent, &mut trickle] {
             let mut chunk = [0u8; 64];
             let closed = tokio::time::timeout(std::time::Duration::from_secs(20), async {
@@ -730,17 +713,6 @@ async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() {
             assert!(closed.is_ok(), "{addr}: still open");
         }
     }
-    // The participant on its certificate is served all along.
-    let pem = std::fs::read_to_string(&bank.cert_file).expect("cert");
-    let key = std::fs::read_to_string(&bank.key_file).expect("key");
-    let ca = std::fs::read_to_string(dev.ca_file()).expect("ca");
-    let mut api = connect(s.running().participant_addr, &ca, Some(&(pem, key)))
-        .await
-        .expect("connects");
-    assert_eq!(
-        probe(&mut api, &uuid::Uuid::new_v4().to_string()).await,
-        3208
-    );
 }
 
 /// The operators file is read again on SIGHUP, with no restart: an
@@ -808,10 +780,20 @@ async fn the_operators_file_is_read_again_on_sighup() {
         .expect_err("an auditor");
     assert_eq!(code(&refused), 3000);
 
-    // A file that does not read changes nothing.
+    // A file that does not read changes nothing (once the switch says it
+    // refused it).
     std::fs::write(&operators, "[[operators]]\nname = \"\"\n").expect("write");
     hang_up();
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let metrics = s.running().metrics_addr.expect("metrics");
+    let refused_reloads = r#"harambee_operators_reloads_total{result="refused"}"#;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while metric(&scrape(metrics).await, refused_reloads).is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the file was not read again"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     s.op.get_ledger_digest(digest(AUDITOR_TOKEN))
         .await
         .expect("the inspector stays");

@@ -18,8 +18,11 @@ use harambee_proto::v1::operator_api_server::OperatorApi;
 use harambee_proto::v1::*;
 use harambee_tests::*;
 use prost::Message;
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+
+#[path = "mutate.rs"]
+mod mutate;
 
 /// How many inputs of each request were tried, decoded and done (the
 /// service answered OK).
@@ -146,37 +149,10 @@ fn corpus(pem: &str) -> Vec<Vec<u8>> {
     ]
 }
 
+/// Some valid requests go unchanged (no mutation): the operations
+/// themselves run.
 fn input(rng: &mut StdRng, valid: &[u8], out: &mut Vec<u8>) {
-    out.clear();
-    if rng.random_range(0..10) == 0 {
-        for _ in 0..rng.random_range(0..200) {
-            out.push(rng.random());
-        }
-        return;
-    }
-    out.extend_from_slice(valid);
-    // Some valid requests unchanged: the operations themselves run.
-    for _ in 0..rng.random_range(0..4) {
-        if out.is_empty() {
-            break;
-        }
-        let at = rng.random_range(0..out.len());
-        match rng.random_range(0..7) {
-            0 => out[at] = rng.random(),
-            1 => out.insert(at, rng.random()),
-            2 => {
-                out.remove(at);
-            }
-            3 => out.truncate(at),
-            4 => out[at] = rng.random_range(0x20..0x7f),
-            5 => {
-                let end = (at + rng.random_range(1..32)).min(out.len());
-                let piece = out[at..end].to_vec();
-                out.splice(at..at, piece);
-            }
-            _ => out[at] ^= 1 << rng.random_range(0..8),
-        }
-    }
+    mutate::input(rng, valid, out, 0..4);
 }
 
 /// Decodes `bytes` as `T` and hands it to `call`: (decoded, done).
