@@ -24,7 +24,13 @@ pub const CONNECT_TIMEOUT_MS: u64 = 2_000;
 pub struct Channels {
     open: Mutex<HashMap<String, Channel>>,
     tls: Option<ClientTlsConfig>,
+    anchors: Option<HostAnchors>,
 }
+
+/// The CA certificates (PEM) a server on a host may chain to beside the
+/// scheme CA: those the participants with callbacks there are
+/// registered by.
+pub type HostAnchors = std::sync::Arc<dyn Fn(&str) -> Vec<String> + Send + Sync>;
 
 impl Channels {
     /// Channels whose `https://` URLs run on `tls`: the server verified
@@ -33,12 +39,33 @@ impl Channels {
         Channels {
             open: Mutex::default(),
             tls: Some(tls),
+            anchors: None,
         }
     }
 
+    /// Verifies an `https://` server against the CAs `anchors` names for
+    /// its host too.
+    pub fn with_host_anchors(mut self, anchors: HostAnchors) -> Channels {
+        self.anchors = Some(anchors);
+        self
+    }
+
     pub fn channel(&self, url: &str) -> Result<Channel, FspiopError> {
+        // A channel is kept per URL and set of extra CAs, so that a CA
+        // registered or removed takes effect for the next call.
+        let extra = match (&self.anchors, url.starts_with("https://")) {
+            (Some(anchors), true) => harambee_core::text::url_host(url)
+                .map(|h| anchors(h))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let key = if extra.is_empty() {
+            url.to_string()
+        } else {
+            format!("{url}\n{}", extra.concat())
+        };
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = open.get(url) {
+        if let Some(c) = open.get(&key) {
             return Ok(c.clone());
         }
         let endpoint = Endpoint::from_shared(url.to_string())
@@ -51,19 +78,24 @@ impl Channels {
             .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
             .tcp_nodelay(true);
         let endpoint = match (&self.tls, url.starts_with("https://")) {
-            (Some(tls), true) => endpoint.tls_config(tls.clone()).map_err(|e| {
-                FspiopError::new(
-                    ErrorCode::DestinationCommunicationError,
-                    format!("TLS to {url:?}: {e}"),
+            (Some(tls), true) => endpoint
+                .tls_config(
+                    tls.clone()
+                        .ca_certificates(extra.iter().map(tonic::transport::Certificate::from_pem)),
                 )
-            })?,
+                .map_err(|e| {
+                    FspiopError::new(
+                        ErrorCode::DestinationCommunicationError,
+                        format!("TLS to {url:?}: {e}"),
+                    )
+                })?,
             _ => endpoint,
         };
         let channel = endpoint.connect_lazy();
         if open.len() >= CHANNELS_MAX {
             open.clear();
         }
-        open.insert(url.to_string(), channel.clone());
+        open.insert(key, channel.clone());
         Ok(channel)
     }
 

@@ -262,6 +262,28 @@ pub struct ApiConfig {
     /// Whether participants may authenticate with bearer credentials;
     /// false: only with registered client certificates (on TLS).
     pub participant_bearer: bool,
+    /// gRPC connections open at once, on each of the participant,
+    /// operator and cluster APIs; a connection over the limit is closed
+    /// as it is accepted (`harambee_grpc_connections_refused_total`).
+    pub connections_max: u64,
+    /// A gRPC connection on which nothing arrives for this long is
+    /// closed: before its first request (a client that connects and
+    /// sends nothing) as after. The switch pings every connection each
+    /// `keepalive_interval_ms`, so a client that is there answers in time.
+    pub idle_timeout_ms: u64,
+    /// How often the switch pings each gRPC connection (HTTP/2 PING).
+    pub keepalive_interval_ms: u64,
+    /// A ping not answered within this closes the connection: a client
+    /// that stopped reading holds nothing past it.
+    pub keepalive_timeout_ms: u64,
+    /// Longest a gRPC call takes to its answer, the time to receive its
+    /// request included (for `Notifications`: until the stream starts).
+    /// A call past it fails with a gRPC deadline status and its
+    /// resources are released. Longer than every wait the switch does on
+    /// a caller's behalf (transfer callbacks, quotes, lookups).
+    pub request_timeout_ms: u64,
+    /// Calls in progress at once on one gRPC connection (HTTP/2 streams).
+    pub streams_per_connection_max: u64,
 }
 
 /// `[transfer]`: how long a transfer may wait, and for what.
@@ -565,6 +587,12 @@ impl Default for ApiConfig {
             message_size_max_bytes: 64 * 1024,
             operators_file: String::new(),
             participant_bearer: true,
+            connections_max: 4_096,
+            idle_timeout_ms: 60_000,
+            keepalive_interval_ms: 20_000,
+            keepalive_timeout_ms: 20_000,
+            request_timeout_ms: 60_000,
+            streams_per_connection_max: 256,
         }
     }
 }
@@ -755,6 +783,54 @@ pub const ENVIRONMENT: &[(&str, &str, Setter)] = &[
         "api.participant_bearer",
         |c, n, v| {
             c.api.participant_bearer = flag(n, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_API_CONNECTIONS_MAX",
+        "api.connections_max",
+        |c, n, v| {
+            c.api.connections_max = num(n, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_API_IDLE_TIMEOUT_MS",
+        "api.idle_timeout_ms",
+        |c, n, v| {
+            c.api.idle_timeout_ms = num(n, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_API_KEEPALIVE_INTERVAL_MS",
+        "api.keepalive_interval_ms",
+        |c, n, v| {
+            c.api.keepalive_interval_ms = num(n, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_API_KEEPALIVE_TIMEOUT_MS",
+        "api.keepalive_timeout_ms",
+        |c, n, v| {
+            c.api.keepalive_timeout_ms = num(n, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_API_REQUEST_TIMEOUT_MS",
+        "api.request_timeout_ms",
+        |c, n, v| {
+            c.api.request_timeout_ms = num(n, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_API_STREAMS_PER_CONNECTION_MAX",
+        "api.streams_per_connection_max",
+        |c, n, v| {
+            c.api.streams_per_connection_max = num(n, v)?;
             Ok(())
         },
     ),
@@ -1282,6 +1358,27 @@ impl Config {
         anyhow::ensure!(
             self.transfer.expiry_sweep_interval_ms > 0,
             "transfer.expiry_sweep_interval_ms must be > 0"
+        );
+        anyhow::ensure!(
+            self.api.connections_max > 0
+                && self.api.streams_per_connection_max > 0
+                && self.api.keepalive_timeout_ms > 0
+                && self.api.keepalive_interval_ms > 0,
+            "api.connections_max, streams_per_connection_max, keepalive_interval_ms and keepalive_timeout_ms must be > 0"
+        );
+        anyhow::ensure!(
+            self.api.keepalive_interval_ms < self.api.idle_timeout_ms,
+            "api.keepalive_interval_ms must be less than api.idle_timeout_ms, or clients that are there are cut off between pings"
+        );
+        let longest_wait_ms = self
+            .transfer
+            .callback_timeout_ms
+            .max(self.quote.timeout_ms)
+            .max(self.lookup.timeout_ms);
+        anyhow::ensure!(
+            self.api.request_timeout_ms > longest_wait_ms,
+            "api.request_timeout_ms ({}) must be longer than the longest wait for a participant ({longest_wait_ms} ms: transfer.callback_timeout_ms, quote.timeout_ms, lookup.timeout_ms)",
+            self.api.request_timeout_ms
         );
         anyhow::ensure!(
             self.api.message_size_max_bytes >= 4096,

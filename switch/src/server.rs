@@ -175,10 +175,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     } else {
         None
     };
-    let client_tls = match &pki {
-        Some(pki) => Some(pki.client_config()?),
-        None => None,
-    };
     // In a cluster: the Cluster API's address (announced in the log when
     // this node becomes the writer) and the writer election.
     let mut cluster_listener = None;
@@ -237,8 +233,29 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let health = engine.health();
     let (shutdown, stop) = watch::channel(false);
     let mut tasks = vec![engine_task];
+    // Participants registered by a CA and a subject: the TLS layer trusts
+    // those CAs beside the scheme CA, for the participants' certificates
+    // and for their callback servers.
+    let issuers: Arc<dyn harambee_service::ports::IssuerRegistry> = Arc::new(
+        harambee_service::certificates::DirectoryIssuers::new(engine.clone()),
+    );
+    let client_tls = match &pki {
+        Some(pki) => Some(pki.client_config_with(Some(issuers.clone()))?),
+        None => None,
+    };
     let channels = Arc::new(match &pki {
-        Some(pki) => Channels::with_tls(pki.grpc_client_config()),
+        Some(pki) => {
+            let registry = issuers.clone();
+            Channels::with_tls(pki.grpc_client_config()).with_host_anchors(Arc::new(
+                move |host: &str| {
+                    registry
+                        .callback_anchors(host)
+                        .iter()
+                        .map(|der| harambee_tls::pem_of_der(der))
+                        .collect()
+                },
+            ))
+        }
         None => Channels::default(),
     });
     // What the switch asked of FSPIOP participants, answered by their
@@ -351,11 +368,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
     let limit = config.api.message_size_max_bytes;
     // TLS, where configured: participants' client certificates are
-    // verified against the scheme CA (required when bearer credentials
-    // are off), operators' optional.
+    // verified against the scheme CA or a CA a participant is registered
+    // by (required when bearer credentials are off), operators' against
+    // the scheme CA (optional).
     let acceptor = |on: bool,
                     clients: harambee_tls::ClientCertificates,
-                    alpn: &[u8]|
+                    alpn: &[u8],
+                    facing: Facing|
      -> anyhow::Result<Option<harambee_tls::Acceptor>> {
         // An empty protocol: none offered (ISO 8583 has no ALPN name).
         let protocols: &[&[u8]] = if alpn.is_empty() {
@@ -364,6 +383,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             std::slice::from_ref(&alpn)
         };
         match (&pki, on) {
+            (Some(pki), true) if facing == Facing::Participants => Ok(Some(
+                harambee_tls::Acceptor::new(
+                    pki.server_config_with(Some(clients), protocols, Some(issuers.clone()))?,
+                    config.tls.handshake_timeout_ms,
+                )
+                .with_issuers(issuers.clone()),
+            )),
             (Some(pki), true) => Ok(Some(harambee_tls::Acceptor::new(
                 pki.server_config(Some(clients), protocols)?,
                 config.tls.handshake_timeout_ms,
@@ -377,22 +403,34 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         harambee_tls::ClientCertificates::Required
     };
     let operators = harambee_tls::ClientCertificates::Optional;
-    let participant_tls = acceptor(config.tls.participant_api, participants, b"h2")?;
-    let operator_tls = acceptor(config.tls.operator_api, operators, b"h2")?;
-    let fspiop_tls = acceptor(config.tls.fspiop_api, participants, b"http/1.1")?;
-    let admin_tls = acceptor(config.tls.admin_api, operators, b"http/1.1")?;
+    use Facing::{Participants, Scheme};
+    let participant_tls = acceptor(
+        config.tls.participant_api,
+        participants,
+        b"h2",
+        Participants,
+    )?;
+    let operator_tls = acceptor(config.tls.operator_api, operators, b"h2", Scheme)?;
+    let fspiop_tls = acceptor(
+        config.tls.fspiop_api,
+        participants,
+        b"http/1.1",
+        Participants,
+    )?;
+    let admin_tls = acceptor(config.tls.admin_api, operators, b"http/1.1", Scheme)?;
     // Legacy hosts have no other credential: a certificate is required.
     let iso8583_tls: Option<harambee_iso8583_gateway::Handshake> = acceptor(
         config.tls.iso8583,
         harambee_tls::ClientCertificates::Required,
         b"",
+        Participants,
     )?
     .map(|acceptor| -> harambee_iso8583_gateway::Handshake {
         Arc::new(move |tcp| {
             let acceptor = acceptor.clone();
             Box::pin(async move {
                 let stream = acceptor.accept(tcp).await?;
-                let certificate = stream.identity().certificate.map(|c| c.sha256);
+                let certificate = stream.identity().certificate;
                 Ok((
                     Box::new(stream) as Box<dyn harambee_iso8583_gateway::HostStream>,
                     certificate,
@@ -406,7 +444,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config.tls.cluster,
         harambee_tls::ClientCertificates::Required,
         b"h2",
+        Scheme,
     )?;
+    let connection_limits = harambee_tls::ConnectionLimits {
+        connections_max: config.api.connections_max as usize,
+        idle_timeout_ms: config.api.idle_timeout_ms,
+    };
     let participant_listener = TcpListener::bind(&config.api.participant_listen).await?;
     let participant_addr = participant_listener.local_addr()?;
     // The writer picks up the transfers left reserved before it became
@@ -431,12 +474,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
     let mut stop_p = stop.clone();
-    let server = tonic::transport::Server::builder()
+    let server = grpc_server(&config.api)
         .add_service(health_service.clone())
         .add_service(reflection.clone())
         .add_service(participant)
         .serve_with_incoming_shutdown(
-            harambee_tls::incoming(participant_listener, participant_tls, "participant"),
+            harambee_tls::incoming(
+                participant_listener,
+                participant_tls,
+                "participant",
+                connection_limits,
+            ),
             async move {
                 let _ = stop_p.wait_for(|s| *s).await;
             },
@@ -454,12 +502,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         // Answers are pages of up to 1,000 rows: far more than a request.
         .max_encoding_message_size(OPERATOR_RESPONSE_MAX_BYTES);
     let mut stop_o = stop.clone();
-    let server = tonic::transport::Server::builder()
+    let server = grpc_server(&config.api)
         .add_service(health_service.clone())
         .add_service(reflection)
         .add_service(operator)
         .serve_with_incoming_shutdown(
-            harambee_tls::incoming(operator_listener, operator_tls, "operator"),
+            harambee_tls::incoming(
+                operator_listener,
+                operator_tls,
+                "operator",
+                connection_limits,
+            ),
             async move {
                 let _ = stop_o.wait_for(|s| *s).await;
             },
@@ -480,11 +533,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             .max_decoding_message_size(CLUSTER_MESSAGE_MAX_BYTES)
             .max_encoding_message_size(CLUSTER_MESSAGE_MAX_BYTES);
             let mut stop_c = stop.clone();
-            let server = tonic::transport::Server::builder()
+            let server = grpc_server(&config.api)
                 .add_service(health_service.clone())
                 .add_service(cluster)
                 .serve_with_incoming_shutdown(
-                    harambee_tls::incoming(listener, cluster_tls, "cluster"),
+                    harambee_tls::incoming(listener, cluster_tls, "cluster", connection_limits),
                     async move {
                         let _ = stop_c.wait_for(|s| *s).await;
                     },
@@ -631,6 +684,30 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         health,
         lock,
     })
+}
+
+/// Whom a TLS port faces: participants (their registered CAs trusted
+/// beside the scheme CA) or the scheme's own (operators, other nodes:
+/// the scheme CA only).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Facing {
+    Participants,
+    Scheme,
+}
+
+/// A gRPC server with the per-connection bounds of `[api]`: the switch
+/// pings every connection and closes one whose pings go unanswered (a
+/// client that stopped reading); each call has a deadline to its answer,
+/// its request's arrival included (a stalled request body); and a
+/// connection carries at most so many calls at once. Connections that
+/// send nothing are closed by [`harambee_tls::incoming`].
+fn grpc_server(api: &crate::config::ApiConfig) -> tonic::transport::Server {
+    let streams = u32::try_from(api.streams_per_connection_max).unwrap_or(u32::MAX);
+    tonic::transport::Server::builder()
+        .timeout(Duration::from_millis(api.request_timeout_ms))
+        .http2_keepalive_interval(Some(Duration::from_millis(api.keepalive_interval_ms)))
+        .http2_keepalive_timeout(Some(Duration::from_millis(api.keepalive_timeout_ms)))
+        .max_concurrent_streams(streams)
 }
 
 /// Keeps gRPC health (the whole server and each service) in step with the

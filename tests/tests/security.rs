@@ -798,3 +798,268 @@ async fn the_operators_file_is_read_again_on_sighup() {
         .await
         .expect("the inspector stays");
 }
+
+/// Writes `pem` (certificate, key) to `dir` and names it as an identity
+/// the test clients take.
+fn issued(dir: &std::path::Path, name: &str, pem: &(String, String)) -> harambee_tls::dev::Issued {
+    let cert_file = dir.join(format!("{name}.pem"));
+    let key_file = dir.join(format!("{name}.key"));
+    std::fs::write(&cert_file, &pem.0).expect("write");
+    std::fs::write(&key_file, &pem.1).expect("write");
+    harambee_tls::dev::Issued {
+        holder: harambee_tls::dev::Holder::Participant,
+        name: name.into(),
+        cert_file,
+        key_file,
+        sha256: harambee_tls::certificate_sha256(
+            harambee_tls::certificates_from_pem(pem.0.as_bytes()).expect("PEM")[0].as_ref(),
+        ),
+        made: true,
+    }
+}
+
+/// A participant registered by its own CA and a subject (no certificate
+/// registered): any certificate of that CA bearing that subject acts as
+/// it, renewals included; the same CA's certificate naming another
+/// participant proves nothing, not even when that participant is
+/// registered by the same subject under the scheme CA; another CA's
+/// certificate with the subject fails the handshake; removing the
+/// registration takes effect at the next call.
+#[tokio::test]
+async fn a_participant_registered_by_its_ca_and_subject_is_every_certificate_of_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scheme = Ca::new("test scheme CA");
+    let own = Ca::new("Bank A issuing CA");
+    let other = Ca::new("another CA");
+    let pki = dir.path().join("pki");
+    std::fs::create_dir_all(&pki).expect("pki dir");
+    let (switch_cert, switch_key) = scheme.issue("switch", true, false);
+    std::fs::write(pki.join("switch.pem"), &switch_cert).expect("write");
+    std::fs::write(pki.join("switch.key"), &switch_key).expect("write");
+    std::fs::write(pki.join("ca.pem"), &scheme.pem).expect("write");
+    let mut config = TestSwitch::config(dir.path());
+    config.tls.cert_file = pki.join("switch.pem").display().to_string();
+    config.tls.key_file = pki.join("switch.key").display().to_string();
+    config.tls.ca_file = pki.join("ca.pem").display().to_string();
+    config.tls.participant_api = true;
+    config.api.participant_bearer = false;
+    config.fspiop.listen = String::new();
+    let mut s = TestSwitch::start_with(dir, config).await;
+    let addr = s.running().participant_addr;
+    create(&mut s.op, "bank-a").await;
+    create(&mut s.op, "bank-b").await;
+    let unknown = uuid::Uuid::new_v4().to_string();
+
+    // Before any registration, the own CA's certificate fails the
+    // handshake: the switch does not trust that CA.
+    let first = own.issue("bank-a", false, false);
+    if let Ok(mut api) = connect(addr, &scheme.pem, Some(&first)).await {
+        let answer = probe(&mut api, &unknown).await;
+        assert!(!matches!(answer, 0 | 3105 | 3208), "answered {answer}");
+    }
+
+    // What cannot be registered: an end-entity certificate as a CA, an
+    // empty subject.
+    for (ca, subject) in [(first.0.clone(), "CN=bank-a"), (own.pem.clone(), " ")] {
+        let refused =
+            s.op.add_participant_issuer(op_req(AddParticipantIssuerRequest {
+                fsp_id: "bank-a".into(),
+                ca_certificate_pem: ca,
+                subject: subject.into(),
+            }))
+            .await
+            .expect_err("refused");
+        assert_eq!(code(&refused), 3100, "{refused:?}");
+    }
+    let registered =
+        s.op.add_participant_issuer(op_req(AddParticipantIssuerRequest {
+            fsp_id: "bank-a".into(),
+            ca_certificate_pem: own.pem.clone(),
+            subject: "CN=bank-a".into(),
+        }))
+        .await
+        .expect("registered")
+        .into_inner();
+    assert_eq!(registered.ca_sha256, fingerprint(&own.pem));
+    assert_eq!(registered.ca_subject, "CN=Bank A issuing CA");
+    // The same CA and subject cannot name bank-b too.
+    let twice =
+        s.op.add_participant_issuer(op_req(AddParticipantIssuerRequest {
+            fsp_id: "bank-b".into(),
+            ca_certificate_pem: own.pem.clone(),
+            subject: "CN=bank-a".into(),
+        }))
+        .await
+        .expect_err("one participant per CA and subject");
+    assert_eq!(code(&twice), 3100);
+    // bank-b by the scheme CA and its subject.
+    s.op.add_participant_issuer(op_req(AddParticipantIssuerRequest {
+        fsp_id: "bank-b".into(),
+        ca_certificate_pem: scheme.pem.clone(),
+        subject: "CN=bank-b".into(),
+    }))
+    .await
+    .expect("bank-b registered");
+
+    // Any certificate of the CA with the subject is bank-a: the first,
+    // and a renewal nobody registered.
+    let mut a = connect(addr, &scheme.pem, Some(&first)).await.expect("a");
+    assert_eq!(probe(&mut a, &unknown).await, 3208);
+    let renewed = own.issue("bank-a", false, false);
+    let mut a_renewed = connect(addr, &scheme.pem, Some(&renewed))
+        .await
+        .expect("a, renewed");
+    assert_eq!(probe(&mut a_renewed, &unknown).await, 3208);
+    // bank-b by its scheme certificate.
+    let mut b = connect(
+        addr,
+        &scheme.pem,
+        Some(&scheme.issue("bank-b", false, false)),
+    )
+    .await
+    .expect("b");
+    assert_eq!(probe(&mut b, &unknown).await, 3208);
+
+    // bank-a's CA issuing a certificate named bank-b: the handshake
+    // passes (the CA is trusted), the certificate proves nothing.
+    let forged = own.issue("bank-b", false, false);
+    let mut as_b = connect(addr, &scheme.pem, Some(&forged))
+        .await
+        .expect("tls");
+    assert_eq!(probe(&mut as_b, &unknown).await, 3105);
+    // Another CA's certificate with bank-a's subject, and an expired one
+    // of bank-a's CA: refused at the handshake.
+    for identity in [
+        other.issue("bank-a", false, false),
+        own.issue("bank-a", false, true),
+    ] {
+        if let Ok(mut api) = connect(addr, &scheme.pem, Some(&identity)).await {
+            let answer = probe(&mut api, &unknown).await;
+            assert!(!matches!(answer, 0 | 3105 | 3208), "answered {answer}");
+        }
+    }
+
+    let listed =
+        s.op.list_participant_certificates(op_req(ListParticipantCertificatesRequest {
+            fsp_id: "bank-a".into(),
+        }))
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(listed.certificates.is_empty());
+    assert_eq!(listed.issuers.len(), 1);
+    assert_eq!(listed.issuers[0].subject, "CN=bank-a");
+
+    // Revocation: from the next call on, on the connections already open.
+    s.op.remove_participant_issuer(op_req(RemoveParticipantIssuerRequest {
+        fsp_id: "bank-a".into(),
+        ca_sha256: fingerprint(&own.pem),
+        subject: "CN=bank-a".into(),
+    }))
+    .await
+    .expect("removed");
+    assert_eq!(probe(&mut a, &unknown).await, 3105);
+    assert_eq!(probe(&mut a_renewed, &unknown).await, 3105);
+    assert_eq!(probe(&mut b, &unknown).await, 3208);
+}
+
+/// A participant registered by its own CA calls and is called back on
+/// that CA's certificates: the switch verifies its callback server
+/// against the registered CA. Another participant's callback server on a
+/// certificate of that CA is not trusted: the CA vouches for the hosts of
+/// its own participant's callbacks only.
+#[tokio::test]
+async fn callback_servers_are_verified_against_their_participants_registered_ca() {
+    use harambee_tests::fspiop::{Dfsp, fspiop_participant};
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("tempdir");
+    let pki = TestPki::new();
+    let own = Ca::new("Bank A issuing CA");
+    let bank_a_client = issued(files.path(), "bank-a", &own.issue("bank-a", false, false));
+    let bank_a_server = issued(
+        files.path(),
+        "bank-a-server",
+        &own.issue("bank-a", true, false),
+    );
+    let bank_b = pki.participant("bank-b");
+    let mut config = TestSwitch::config(dir.path());
+    pki.configure(&mut config);
+    config.tls.fspiop_api = true;
+    config.tls.participant_api = true;
+    config.api.participant_bearer = false;
+    let mut s = TestSwitch::start_with(dir, config).await;
+    let port = s.running().fspiop_addr.expect("FSPIOP API").port();
+
+    // bank-a's server on its own CA's certificate, at localhost; bank-b's
+    // server on a certificate of bank-a's CA too, at 127.0.0.1. Both ask
+    // the switch for a certificate of the scheme.
+    let (callbacks_a, mut received_a) =
+        https_callback_server(&bank_a_server.cert_file, &bank_a_server.key_file, &pki.ca).await;
+    let (callbacks_b, mut received_b) =
+        https_callback_server(&bank_a_server.cert_file, &bank_a_server.key_file, &pki.ca).await;
+    let callbacks_b = callbacks_b.replace("localhost", "127.0.0.1");
+    fspiop_participant(&s, "bank-a", &callbacks_a).await;
+    fspiop_participant(&s, "bank-b", &callbacks_b).await;
+    s.op.add_participant_issuer(op_req(AddParticipantIssuerRequest {
+        fsp_id: "bank-a".into(),
+        ca_certificate_pem: own.pem.clone(),
+        subject: "CN=bank-a".into(),
+    }))
+    .await
+    .expect("bank-a by its CA");
+    s.op.add_participant_certificate(op_req(AddParticipantCertificateRequest {
+        fsp_id: "bank-b".into(),
+        certificate_pem: std::fs::read_to_string(&bank_b.cert_file).expect("pem"),
+    }))
+    .await
+    .expect("bank-b by its certificate");
+    let dfsp = |name: &str, identity: &harambee_tls::dev::Issued| Dfsp {
+        http: fspiop_client(&pki.ca, Some(identity)),
+        api: format!("https://localhost:{port}"),
+        name: name.into(),
+        credential: String::new(),
+    };
+
+    // bank-a on its own CA's certificate registers a customer; the
+    // callback reaches its server, verified against bank-a's CA.
+    let (status, body) = dfsp("bank-a", &bank_a_client)
+        .send(
+            reqwest::Method::POST,
+            "/participants/MSISDN/254711000901",
+            "participants",
+            "1.1",
+            Some(json!({"fspId": "bank-a", "currency": CURRENCY})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let (path, client) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), received_a.recv())
+            .await
+            .expect("a callback within 10 s")
+            .expect("the server runs");
+    assert_eq!(path, "/participants/MSISDN/254711000901");
+    assert_eq!(client, pki.switch.sha256_hex());
+
+    // bank-b's callback server presents bank-a's CA's certificate: the
+    // switch does not take it, and nothing reaches that server.
+    let (status, body) = dfsp("bank-b", &bank_b)
+        .send(
+            reqwest::Method::POST,
+            "/participants/MSISDN/254711000902",
+            "participants",
+            "1.1",
+            Some(json!({"fspId": "bank-b", "currency": CURRENCY})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let delivered =
+        tokio::time::timeout(std::time::Duration::from_secs(3), received_b.recv()).await;
+    assert!(
+        delivered.is_err(),
+        "a callback reached a server whose CA vouches for another participant: {delivered:?}"
+    );
+}

@@ -21,6 +21,7 @@ use crate::record::{
     SETTLEMENT_MODEL_NAME_LENGTH_MAX, SettlementModelDef,
 };
 use crate::text::hex;
+use sha2::{Digest, Sha256};
 
 /// Most parties the built-in oracle holds.
 pub const PARTIES_MAX: usize = 10_000_000;
@@ -39,6 +40,33 @@ pub const CALLBACK_URL_LENGTH_MAX: usize = 2_048;
 pub const CERTIFICATES_PER_PARTICIPANT_MAX: usize = 8;
 /// Longest certificate subject kept, in bytes.
 pub const CERTIFICATE_SUBJECT_LENGTH_MAX: usize = 1_024;
+
+/// Most issuer registrations (a CA and a subject) one participant holds
+/// at once (a CA rollover needs two).
+pub const ISSUERS_PER_PARTICIPANT_MAX: usize = 4;
+/// Largest CA certificate registered, in bytes of DER.
+pub const ISSUER_CA_DER_BYTES_MAX: usize = 8 * 1024;
+
+/// A participant registered by the CA of its certificates and their
+/// subject.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisteredIssuer {
+    pub participant: String,
+    /// SHA-256 (hex) of the CA certificate's DER.
+    pub ca_sha256: String,
+    /// The CA certificate's DER (base64 in a snapshot).
+    #[serde(with = "base64_bytes")]
+    pub ca_der: Vec<u8>,
+    pub ca_subject: String,
+    pub subject: String,
+    pub registered_at_ms: i64,
+}
+
+/// The key of an issuer registration: the CA's digest and the subject's
+/// (hex), so that a connection's certificate is looked up by digests.
+fn issuer_key(ca_sha256: &str, subject: &str) -> String {
+    format!("{ca_sha256} {}", hex(&Sha256::digest(subject.as_bytes())))
+}
 
 /// A participant's registered client certificate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +89,9 @@ pub struct Directory {
     /// it is.
     #[serde(default)]
     certificates: BTreeMap<String, RegisteredCertificate>,
+    /// "<CA SHA-256 hex> <subject>" -> the participant it identifies.
+    #[serde(default)]
+    issuers: BTreeMap<String, RegisteredIssuer>,
     /// Participant name -> PayeeCallback URL.
     endpoints: BTreeMap<String, String>,
     /// Participant name -> callback kind -> URL (the typed endpoints of
@@ -117,7 +148,6 @@ pub struct ReleasedQuotes {
 
 impl ReleasedQuotes {
     fn positions(id: &str) -> [usize; RELEASED_QUOTES_HASHES] {
-        use sha2::{Digest, Sha256};
         let hash = Sha256::digest(id.as_bytes());
         let mut out = [0usize; RELEASED_QUOTES_HASHES];
         for (i, p) in out.iter_mut().enumerate() {
@@ -265,8 +295,10 @@ pub struct State {
 /// - 5: an account's `active` flag (an operator may deactivate one);
 /// - 6: a hub currency's `scale` (the decimals the ledger keeps it at,
 ///   absent for one kept at its ISO minor unit);
-/// - 7: the directory's registered client `certificates`.
-pub const STATE_SNAPSHOT_VERSION: u32 = 7;
+/// - 7: the directory's registered client `certificates`;
+/// - 8: the directory's `issuers` (participants registered by a CA and a
+///   subject).
+pub const STATE_SNAPSHOT_VERSION: u32 = 8;
 
 /// A snapshot of the whole state, for restart.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -703,6 +735,89 @@ impl State {
                     )),
                 }
             }
+            DirectoryCommand::AddIssuer {
+                participant,
+                ca_der,
+                ca_subject,
+                subject,
+                now_ms,
+            } => {
+                if !known(participant) {
+                    return Err(SwitchError::new(
+                        ErrorCode::IdNotFound,
+                        format!("participant {participant} not found"),
+                    ));
+                }
+                if subject.is_empty()
+                    || subject.len() > CERTIFICATE_SUBJECT_LENGTH_MAX
+                    || ca_subject.len() > CERTIFICATE_SUBJECT_LENGTH_MAX
+                {
+                    return Err(SwitchError::new(
+                        ErrorCode::ValidationError,
+                        format!("the subject must be 1 to {CERTIFICATE_SUBJECT_LENGTH_MAX} bytes"),
+                    ));
+                }
+                if ca_der.is_empty() || ca_der.len() > ISSUER_CA_DER_BYTES_MAX {
+                    return Err(SwitchError::new(
+                        ErrorCode::ValidationError,
+                        format!("the CA certificate must be 1 to {ISSUER_CA_DER_BYTES_MAX} bytes"),
+                    ));
+                }
+                let ca_sha256 = hex(&Sha256::digest(ca_der));
+                let key = issuer_key(&ca_sha256, subject);
+                if let Some(held) = d.issuers.get(&key) {
+                    if held.participant == *participant {
+                        return Ok(DirectoryReply::Unchanged);
+                    }
+                    return Err(SwitchError::new(
+                        ErrorCode::ValidationError,
+                        "that CA and subject identify another participant",
+                    ));
+                }
+                let held = d
+                    .issuers
+                    .values()
+                    .filter(|i| i.participant == *participant)
+                    .count();
+                if held >= ISSUERS_PER_PARTICIPANT_MAX {
+                    return Err(SwitchError::new(
+                        ErrorCode::TooManyElements,
+                        format!(
+                            "{participant} holds {ISSUERS_PER_PARTICIPANT_MAX} issuer registrations: remove one first"
+                        ),
+                    ));
+                }
+                d.issuers.insert(
+                    key,
+                    RegisteredIssuer {
+                        participant: participant.clone(),
+                        ca_sha256,
+                        ca_der: ca_der.clone(),
+                        ca_subject: ca_subject.clone(),
+                        subject: subject.clone(),
+                        registered_at_ms: *now_ms,
+                    },
+                );
+                Ok(DirectoryReply::Done)
+            }
+            DirectoryCommand::RemoveIssuer {
+                participant,
+                ca_sha256,
+                subject,
+                ..
+            } => {
+                let key = issuer_key(&hex(ca_sha256), subject);
+                match d.issuers.get(&key) {
+                    Some(held) if held.participant == *participant => {
+                        d.issuers.remove(&key);
+                        Ok(DirectoryReply::Done)
+                    }
+                    _ => Err(SwitchError::new(
+                        ErrorCode::IdNotFound,
+                        format!("{participant} holds no such issuer registration"),
+                    )),
+                }
+            }
             DirectoryCommand::SetEndpoint {
                 participant, url, ..
             } => {
@@ -1024,6 +1139,52 @@ impl Directory {
             .map(|(h, c)| (h.as_str(), c))
     }
 
+    /// The participant registered by the CA `ca_sha256` and the subject
+    /// whose SHA-256 is `subject_sha256`.
+    pub fn participant_for_issuer(
+        &self,
+        ca_sha256: &[u8; 32],
+        subject_sha256: &[u8; 32],
+    ) -> Option<&str> {
+        self.issuers
+            .get(&format!("{} {}", hex(ca_sha256), hex(subject_sha256)))
+            .map(|i| i.participant.as_str())
+    }
+
+    /// Every issuer registration, in key order.
+    pub fn issuers(&self) -> impl Iterator<Item = &RegisteredIssuer> + '_ {
+        self.issuers.values()
+    }
+
+    /// The participants with a callback URL (PayeeCallback or typed) on
+    /// `host`.
+    pub fn participants_on_host(&self, host: &str) -> BTreeSet<&str> {
+        let on_host =
+            |url: &str| crate::text::url_host(url).is_some_and(|h| h.eq_ignore_ascii_case(host));
+        let mut out = BTreeSet::new();
+        for (participant, url) in &self.endpoints {
+            if on_host(url) {
+                out.insert(participant.as_str());
+            }
+        }
+        for (participant, urls) in &self.callbacks {
+            if urls.values().any(|u| on_host(u)) {
+                out.insert(participant.as_str());
+            }
+        }
+        out
+    }
+
+    /// A participant's issuer registrations.
+    pub fn issuers_of<'a>(
+        &'a self,
+        participant: &'a str,
+    ) -> impl Iterator<Item = &'a RegisteredIssuer> + 'a {
+        self.issuers
+            .values()
+            .filter(move |i| i.participant == participant)
+    }
+
     /// A participant's PayeeCallback URL.
     pub fn endpoint(&self, participant: &str) -> Option<&str> {
         self.endpoints.get(participant).map(String::as_str)
@@ -1110,6 +1271,22 @@ impl Directory {
 
 /// Serializes a map with structured keys as a list of pairs, sorted so that
 /// equal maps give equal snapshots (JSON object keys must be strings).
+/// Bytes as base64 text.
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
 mod pairs {
     use std::collections::HashMap;
     use std::hash::Hash;
@@ -1169,6 +1346,96 @@ mod tests {
             &LogRecord::Ledger(crate::record::LedgerCommand::enable_currency(usd, 9)),
         );
         assert_eq!(state.settlements.windows().len(), 1);
+    }
+
+    /// Issuer registrations: one (CA, subject) identifies one
+    /// participant, a repeat changes nothing, another participant cannot
+    /// take it, at most four per participant, a removal forgets it, and
+    /// the records and a snapshot carry them whole.
+    #[test]
+    fn issuer_registrations_are_kept_bounded_and_carried_by_records_and_snapshots() {
+        let mut state = State::default();
+        let mut offset = 0;
+        let mut apply = |state: &mut State, r: LogRecord| {
+            let text = r.encode().expect("encodes");
+            assert_eq!(LogRecord::decode(&text).expect("decodes"), r, "{text}");
+            let at = offset;
+            offset += 1;
+            match state.apply(at, &r) {
+                Applied::Directory(result) => result.map(|_| ()).map_err(|e| e.code),
+                _ => Ok(()),
+            }
+        };
+        for name in ["bank-a", "bank-b"] {
+            let create = LogRecord::Ledger(crate::record::LedgerCommand::CreateParticipant {
+                name: name.into(),
+                kind: harambee_ledger::ParticipantKind::Bank,
+                now_ms: 1,
+            });
+            assert_eq!(apply(&mut state, create), Ok(()));
+        }
+        let add = |participant: &str, ca: u8, subject: &str| {
+            LogRecord::Directory(DirectoryCommand::AddIssuer {
+                participant: participant.into(),
+                ca_der: vec![ca; 40],
+                ca_subject: format!("CN=CA {ca}"),
+                subject: subject.into(),
+                now_ms: 10,
+            })
+        };
+        let ca1: [u8; 32] = Sha256::digest([1u8; 40]).into();
+        let subject: [u8; 32] = Sha256::digest(b"CN=bank-a").into();
+        assert_eq!(apply(&mut state, add("bank-a", 1, "CN=bank-a")), Ok(()));
+        assert_eq!(
+            state.directory.participant_for_issuer(&ca1, &subject),
+            Some("bank-a")
+        );
+        assert_eq!(apply(&mut state, add("bank-a", 1, "CN=bank-a")), Ok(()));
+        assert_eq!(
+            apply(&mut state, add("bank-b", 1, "CN=bank-a")),
+            Err(ErrorCode::ValidationError)
+        );
+        assert_eq!(
+            apply(&mut state, add("bank-c", 2, "CN=bank-c")),
+            Err(ErrorCode::IdNotFound)
+        );
+        assert_eq!(
+            apply(&mut state, add("bank-a", 2, "")),
+            Err(ErrorCode::ValidationError)
+        );
+        for ca in 2..=4 {
+            assert_eq!(apply(&mut state, add("bank-a", ca, "CN=bank-a")), Ok(()));
+        }
+        assert_eq!(
+            apply(&mut state, add("bank-a", 5, "CN=bank-a")),
+            Err(ErrorCode::TooManyElements)
+        );
+        let snapshot = serde_json::to_string(&state.snapshot()).expect("serializes");
+        let restored = State::restore(serde_json::from_str(&snapshot).expect("deserializes"))
+            .expect("restores");
+        assert_eq!(restored.directory.issuers_of("bank-a").count(), 4);
+        assert_eq!(
+            restored.directory.participant_for_issuer(&ca1, &subject),
+            Some("bank-a")
+        );
+        let remove = |participant: &str| {
+            LogRecord::Directory(DirectoryCommand::RemoveIssuer {
+                participant: participant.into(),
+                ca_sha256: ca1,
+                subject: "CN=bank-a".into(),
+                now_ms: 11,
+            })
+        };
+        assert_eq!(
+            apply(&mut state, remove("bank-b")),
+            Err(ErrorCode::IdNotFound)
+        );
+        assert_eq!(apply(&mut state, remove("bank-a")), Ok(()));
+        assert_eq!(state.directory.participant_for_issuer(&ca1, &subject), None);
+        assert_eq!(
+            apply(&mut state, remove("bank-a")),
+            Err(ErrorCode::IdNotFound)
+        );
     }
 
     #[test]

@@ -96,6 +96,19 @@ pub fn utc_datetime_ms(ms: i64) -> String {
     )
 }
 
+/// The host of a URL (`https://cb.bank-a.example:8443/x` ->
+/// `cb.bank-a.example`; an IPv6 literal without its brackets).
+pub fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split_once(']').map(|(h, _)| h);
+    }
+    let host = authority.split(':').next()?;
+    (!host.is_empty()).then_some(host)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +133,18 @@ mod tests {
         assert_eq!(parse_uuid(&text), Some(id));
         assert_eq!(parse_uuid(&text.to_uppercase()), None);
         assert_eq!(parse_uuid("0123456789abcdef0123456789abcdef"), None);
+    }
+
+    #[test]
+    fn url_hosts() {
+        assert_eq!(
+            url_host("https://cb.bank-a.example:8443/x"),
+            Some("cb.bank-a.example")
+        );
+        assert_eq!(url_host("http://127.0.0.1:9/"), Some("127.0.0.1"));
+        assert_eq!(url_host("https://[::1]:8443"), Some("::1"));
+        assert_eq!(url_host("https://user@host/p?q"), Some("host"));
+        assert_eq!(url_host("no-scheme"), None);
+        assert_eq!(url_host("https:///path"), None);
     }
 }

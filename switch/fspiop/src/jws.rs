@@ -11,6 +11,13 @@
 //!   (`<fspId>.pem`) in a directory, as Mojaloop's connectors keep them;
 //!   when configured, every message with a body a participant sends must
 //!   carry its valid signature, or it is refused with 3105.
+//!
+//! Signing and verifying are ring's (constant-time big-number arithmetic:
+//! the switch's key does not leak through the time a signature takes).
+//! The `rsa` crate only makes the switch's key on its first start and
+//! reads public keys, neither of which touches a secret an attacker can
+//! time. Keys are RSA of 2,048 to 8,192 bits; a shorter one is refused
+//! when it is read.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,10 +25,14 @@ use std::path::Path;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use harambee_core::error::ErrorCode;
-use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
-use rsa::signature::{SignatureEncoding, Signer as _, Verifier as _};
-use rsa::{RsaPrivateKey, RsaPublicKey};
+use ring::rand::SystemRandom;
+use ring::signature::{self as ring_signature, RsaKeyPair, UnparsedPublicKey};
+use rsa::RsaPrivateKey;
+use rsa::pkcs1::{DecodeRsaPublicKey, EncodeRsaPublicKey};
+use rsa::pkcs8::{DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use rsa::traits::PublicKeyParts;
+use rustls_pki_types::PrivateKeyDer;
+use rustls_pki_types::pem::PemObject;
 use serde_json::{Map, Value, json};
 use thiserror::Error;
 
@@ -102,9 +113,13 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// Shortest RSA key accepted, to sign or to verify.
+pub const KEY_BITS_MIN: usize = 2048;
+
 /// The switch's signing key (RS256).
 pub struct Signer {
-    key: rsa::pkcs1v15::SigningKey<rsa::sha2::Sha256>,
+    key: RsaKeyPair,
+    rng: SystemRandom,
 }
 
 impl std::fmt::Debug for Signer {
@@ -144,11 +159,12 @@ impl Signer {
             .to_public_key()
             .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
             .map_err(|e| fail(e.to_string()))?;
+        let signer = Signer::from_pem(&private).map_err(fail)?;
         // The public key first: a private key without it would be kept
         // and never given out.
         std::fs::write(public_key_path(path), public).map_err(|e| fail(e.to_string()))?;
         write_private(path, private.as_bytes()).map_err(|e| fail(e.to_string()))?;
-        Ok((Signer::from_key(key), true))
+        Ok((signer, true))
     }
 
     /// [`Signer::sign`] on tokio's blocking pool, off the runtime's
@@ -182,17 +198,21 @@ impl Signer {
         .ok()
     }
 
+    /// A PEM RSA private key: PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA
+    /// PRIVATE KEY`), of [`KEY_BITS_MIN`] bits or more.
     pub fn from_pem(pem: &str) -> Result<Signer, String> {
-        let key = RsaPrivateKey::from_pkcs8_pem(pem)
-            .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem))
-            .map_err(|e| format!("not an RSA private key: {e}"))?;
-        Ok(Signer::from_key(key))
-    }
-
-    pub fn from_key(key: RsaPrivateKey) -> Signer {
-        Signer {
-            key: rsa::pkcs1v15::SigningKey::new(key),
+        let der = PrivateKeyDer::from_pem_slice(pem.as_bytes())
+            .map_err(|e| format!("not a PEM private key: {e}"))?;
+        let key = match &der {
+            PrivateKeyDer::Pkcs8(k) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),
+            PrivateKeyDer::Pkcs1(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()),
+            _ => return Err("not an RSA private key".into()),
         }
+        .map_err(|e| format!("not an RSA private key of {KEY_BITS_MIN} to 8192 bits ({e})"))?;
+        Ok(Signer {
+            key,
+            rng: SystemRandom::new(),
+        })
     }
 
     /// The `FSPIOP-Signature` of `body` sent with `headers`.
@@ -208,31 +228,59 @@ impl Signer {
         protected.insert("Date".into(), json!(headers.date));
         let protected = URL_SAFE_NO_PAD.encode(Value::Object(protected).to_string());
         let input = format!("{protected}.{}", URL_SAFE_NO_PAD.encode(body));
-        let signature = self.key.sign(input.as_bytes());
+        let mut signature = vec![0u8; self.key.public().modulus_len()];
+        // Fails only on a signature buffer of the wrong length (it is the
+        // modulus's) or a broken random source; neither comes from input.
+        self.key
+            .sign(
+                &ring_signature::RSA_PKCS1_SHA256,
+                &self.rng,
+                input.as_bytes(),
+                &mut signature,
+            )
+            .expect("RSA signing with a buffer of the modulus's length");
         json!({
-            "signature": URL_SAFE_NO_PAD.encode(signature.to_bytes()),
+            "signature": URL_SAFE_NO_PAD.encode(&signature),
             "protectedHeader": protected,
         })
         .to_string()
     }
 }
 
+/// A participant's public key: PKCS#1 `RSAPublicKey` DER, as ring takes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicKey(Vec<u8>);
+
+impl PublicKey {
+    /// A PEM RSA public key: SubjectPublicKeyInfo (`PUBLIC KEY`) or PKCS#1
+    /// (`RSA PUBLIC KEY`), of [`KEY_BITS_MIN`] bits or more.
+    pub fn from_pem(pem: &str) -> Result<PublicKey, String> {
+        let key = rsa::RsaPublicKey::from_public_key_pem(pem)
+            .or_else(|_| rsa::RsaPublicKey::from_pkcs1_pem(pem))
+            .map_err(|e| format!("not an RSA public key: {e}"))?;
+        let bits = key.n().bits();
+        if bits < KEY_BITS_MIN {
+            return Err(format!(
+                "an RSA key of {bits} bits: at least {KEY_BITS_MIN} are needed"
+            ));
+        }
+        let der = key
+            .to_pkcs1_der()
+            .map_err(|e| format!("not an RSA public key: {e}"))?;
+        Ok(PublicKey(der.as_bytes().to_vec()))
+    }
+}
+
 /// Participants' public keys, by participant name.
 #[derive(Default)]
 pub struct Keys {
-    keys: HashMap<String, RsaPublicKey>,
+    keys: HashMap<String, PublicKey>,
 }
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Keys({} participants)", self.keys.len())
     }
-}
-
-fn public_key(pem: &str) -> Result<RsaPublicKey, String> {
-    RsaPublicKey::from_public_key_pem(pem)
-        .or_else(|_| RsaPublicKey::from_pkcs1_pem(pem))
-        .map_err(|e| format!("not an RSA public key: {e}"))
 }
 
 fn refused(detail: impl AsRef<str>) -> HttpError {
@@ -262,7 +310,7 @@ impl Keys {
                 });
             }
             let pem = read_key_file(&path)?;
-            let key = public_key(&pem).map_err(|reason| JwsError::Key {
+            let key = PublicKey::from_pem(&pem).map_err(|reason| JwsError::Key {
                 path: path.display().to_string(),
                 reason,
             })?;
@@ -272,7 +320,7 @@ impl Keys {
     }
 
     /// Adds (or replaces) `participant`'s key.
-    pub fn insert(&mut self, participant: &str, key: RsaPublicKey) {
+    pub fn insert(&mut self, participant: &str, key: PublicKey) {
         self.keys.insert(participant.to_string(), key);
     }
 
@@ -334,24 +382,19 @@ impl Keys {
         }
         let signature = URL_SAFE_NO_PAD
             .decode(signature.trim_end_matches('='))
-            .ok()
-            .and_then(|b| rsa::pkcs1v15::Signature::try_from(b.as_slice()).ok())
-            .ok_or_else(|| refused("signature is not base64url"))?;
+            .map_err(|_| refused("signature is not base64url"))?;
         let input = format!("{protected}.{}", URL_SAFE_NO_PAD.encode(body));
-        let verified = match field("alg") {
-            Some("RS256") => rsa::pkcs1v15::VerifyingKey::<rsa::sha2::Sha256>::new(key.clone())
-                .verify(input.as_bytes(), &signature)
-                .is_ok(),
-            Some("RS384") => rsa::pkcs1v15::VerifyingKey::<rsa::sha2::Sha384>::new(key.clone())
-                .verify(input.as_bytes(), &signature)
-                .is_ok(),
-            Some("RS512") => rsa::pkcs1v15::VerifyingKey::<rsa::sha2::Sha512>::new(key.clone())
-                .verify(input.as_bytes(), &signature)
-                .is_ok(),
+        let algorithm = match field("alg") {
+            Some("RS256") => &ring_signature::RSA_PKCS1_2048_8192_SHA256,
+            Some("RS384") => &ring_signature::RSA_PKCS1_2048_8192_SHA384,
+            Some("RS512") => &ring_signature::RSA_PKCS1_2048_8192_SHA512,
             other => {
                 return Err(refused(format!("alg {other:?}: RS256, RS384 or RS512")));
             }
         };
+        let verified = UnparsedPublicKey::new(algorithm, &key.0)
+            .verify(input.as_bytes(), &signature)
+            .is_ok();
         if !verified {
             return Err(refused(format!(
                 "the signature does not verify with {}'s key",
@@ -388,7 +431,7 @@ mod tests {
             date: "Tue, 01 Dec 2026 19:00:00 GMT",
         };
         let public = std::fs::read_to_string(public_key_path(&path)).expect("public key");
-        let public = RsaPublicKey::from_public_key_pem(&public).expect("a public key");
+        let public = PublicKey::from_pem(&public).expect("a public key");
         for s in [&signer, &again] {
             let header = s.sign(&protected, "{}");
             let v: Value = serde_json::from_str(&header).expect("json");
@@ -400,9 +443,7 @@ mod tests {
             let signature = URL_SAFE_NO_PAD
                 .decode(v["signature"].as_str().expect("signature"))
                 .expect("b64");
-            let signature =
-                rsa::pkcs1v15::Signature::try_from(signature.as_slice()).expect("a signature");
-            rsa::pkcs1v15::VerifyingKey::<rsa::sha2::Sha256>::new(public.clone())
+            UnparsedPublicKey::new(&ring_signature::RSA_PKCS1_2048_8192_SHA256, &public.0)
                 .verify(input.as_bytes(), &signature)
                 .expect("it verifies with the public key beside it");
         }
@@ -434,11 +475,59 @@ mod tests {
         }
     }
 
+    fn public_of(key: &RsaPrivateKey) -> PublicKey {
+        let pem = key
+            .to_public_key()
+            .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+            .expect("pem");
+        PublicKey::from_pem(&pem).expect("a public key")
+    }
+
+    fn signer_of(key: &RsaPrivateKey) -> Signer {
+        let pem = key.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).expect("pem");
+        Signer::from_pem(&pem).expect("a signing key")
+    }
+
     fn keys() -> (Signer, Keys) {
         let key = spec_key();
         let mut keys = Keys::default();
-        keys.insert("Hub", key.to_public_key());
-        (Signer::from_key(key), keys)
+        keys.insert("Hub", public_of(&key));
+        (signer_of(&key), keys)
+    }
+
+    /// PKCS#1 v1.5 signatures are deterministic: the same key, headers
+    /// and body sign to the same header, whatever ring's blinding does,
+    /// and it verifies. (The specification's example signature is cut
+    /// short in its text, so it cannot serve as a vector.)
+    #[test]
+    fn signing_is_deterministic_and_verifies() {
+        let key = spec_key();
+        let (signer, mut keys) = (signer_of(&key), Keys::default());
+        keys.insert("dfsp1", public_of(&key));
+        let protected = Protected {
+            method: "POST",
+            uri: "/quotes",
+            source: "dfsp1",
+            destination: None,
+            date: "Tue, 01 Dec 2026 19:00:00 GMT",
+        };
+        let header = signer.sign(&protected, "{}");
+        assert_eq!(keys.verify(Some(&header), &protected, b"{}"), Ok(()));
+        let again = signer.sign(&protected, "{}");
+        assert_eq!(header, again, "deterministic");
+    }
+
+    #[test]
+    fn short_keys_are_refused() {
+        let short = RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).expect("key");
+        let pem = short.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).expect("pem");
+        assert!(Signer::from_pem(&pem).is_err(), "a 1024-bit signing key");
+        let public = short
+            .to_public_key()
+            .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+            .expect("pem");
+        let refused = PublicKey::from_pem(&public).expect_err("a 1024-bit public key");
+        assert!(refused.contains("2048"), "{refused}");
     }
 
     #[test]

@@ -84,6 +84,16 @@ fn certificate_info(
     }
 }
 
+fn issuer_info(i: &harambee_core::state::RegisteredIssuer) -> ParticipantIssuer {
+    ParticipantIssuer {
+        fsp_id: i.participant.clone(),
+        ca_sha256: i.ca_sha256.clone(),
+        ca_subject: i.ca_subject.clone(),
+        subject: i.subject.clone(),
+        registered: Some(validate::timestamp(i.registered_at_ms)),
+    }
+}
+
 pub struct OperatorService {
     pub ctx: Ctx,
 }
@@ -206,6 +216,21 @@ impl OperatorService {
             participant: Some(self.info(&r.fsp_id)?),
             credential,
         })
+    }
+
+    /// An issuer registration of `fsp_id`, or 3200.
+    fn issuer(&self, fsp_id: &str, ca_sha256: &str, subject: &str) -> Result<ParticipantIssuer> {
+        let st = self.ctx.service.read()?;
+        st.directory
+            .issuers_of(fsp_id)
+            .find(|i| i.ca_sha256 == ca_sha256 && i.subject == subject)
+            .map(issuer_info)
+            .ok_or_else(|| {
+                FspiopError::new(
+                    ErrorCode::IdNotFound,
+                    format!("{fsp_id} holds no such issuer registration"),
+                )
+            })
     }
 
     /// A registered certificate of `fsp_id`, or 3200.
@@ -885,8 +910,73 @@ impl OperatorApi for OperatorService {
                 .certificates_of(&r.fsp_id)
                 .map(|(sha256, c)| certificate_info(&r.fsp_id, sha256, c))
                 .collect();
-            Ok(ListParticipantCertificatesResponse { certificates })
+            let issuers = st
+                .directory
+                .issuers_of(&r.fsp_id)
+                .map(issuer_info)
+                .collect();
+            Ok(ListParticipantCertificatesResponse {
+                certificates,
+                issuers,
+            })
         })
+    }
+
+    async fn add_participant_issuer(
+        &self,
+        request: Request<AddParticipantIssuerRequest>,
+    ) -> Reply_<ParticipantIssuer> {
+        call!(
+            self,
+            request,
+            "AddParticipantIssuer",
+            Need::Role(OperatorRole::HubOperator),
+            |r, by| {
+                self.participant_id(&r.fsp_id)?;
+                let info = self
+                    .ctx
+                    .service
+                    .add_issuer(&by, &r.fsp_id, &r.ca_certificate_pem, &r.subject)
+                    .await?;
+                self.issuer(
+                    &r.fsp_id,
+                    &harambee_core::text::hex(&info.ca_sha256),
+                    r.subject.trim(),
+                )
+            }
+        )
+    }
+
+    async fn remove_participant_issuer(
+        &self,
+        request: Request<RemoveParticipantIssuerRequest>,
+    ) -> Reply_<ParticipantIssuer> {
+        call!(
+            self,
+            request,
+            "RemoveParticipantIssuer",
+            Need::Role(OperatorRole::HubOperator),
+            |r, by| {
+                self.participant_id(&r.fsp_id)?;
+                let ca_sha256 = harambee_core::text::hex32(&r.ca_sha256.to_ascii_lowercase())
+                    .ok_or_else(|| {
+                        FspiopError::new(
+                            ErrorCode::ValidationError,
+                            "ca_sha256: must be 64 hex digits",
+                        )
+                    })?;
+                let removed = self.issuer(
+                    &r.fsp_id,
+                    &harambee_core::text::hex(&ca_sha256),
+                    r.subject.trim(),
+                )?;
+                self.ctx
+                    .service
+                    .remove_issuer(&by, &r.fsp_id, ca_sha256, &r.subject)
+                    .await?;
+                Ok(removed)
+            }
+        )
     }
 
     async fn add_currency(&self, request: Request<AddCurrencyRequest>) -> Reply_<CurrencyInfo> {

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use harambee_iso8583::{Dialect, Framing};
 use harambee_service::Service;
-use harambee_service::ports::{Credential, Principal, Role};
+use harambee_service::ports::{Credential, PeerCertificate, Principal, Role};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -82,7 +82,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> HostStream for T {}
 
 /// What a TLS handshake yields: the stream to speak on, and the SHA-256
 /// of the client certificate it verified.
-pub type Handshaken = std::io::Result<(Box<dyn HostStream>, Option<[u8; 32]>)>;
+pub type Handshaken = std::io::Result<(Box<dyn HostStream>, Option<PeerCertificate>)>;
 
 /// A connection's TLS handshake, bounded in time. The wiring gives it
 /// (the gateway does no TLS of its own); without one, connections are
@@ -91,8 +91,11 @@ pub type Handshake =
     Arc<dyn Fn(TcpStream) -> Pin<Box<dyn Future<Output = Handshaken> + Send>> + Send + Sync>;
 
 /// The participant a registered client certificate names.
-pub(crate) fn certificate_owner(service: &Service, sha256: &[u8; 32]) -> Option<String> {
-    match service.authenticate(Credential::Certificate(sha256), Role::Participant) {
+pub(crate) fn certificate_owner(
+    service: &Service,
+    certificate: &PeerCertificate,
+) -> Option<String> {
+    match service.authenticate(Credential::Certificate(certificate), Role::Participant) {
         Ok(Principal::Participant(name)) => Some(name),
         _ => None,
     }
@@ -158,7 +161,7 @@ pub async fn serve(
                 },
             };
             let host = match &certificate {
-                Some(sha256) => certificate_owner(&shared.service, sha256)
+                Some(c) => certificate_owner(&shared.service, c)
                     .and_then(|owner| hosts::hosts_of(&shared.settings.hosts, &owner)),
                 None => hosts::host_at(&shared.settings.hosts, peer),
             };

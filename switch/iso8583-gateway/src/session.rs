@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use harambee_iso8583::{Framing, Message, Mti, decode, decode_prefix, encode, peek_mti};
 use harambee_service::Service;
+use harambee_service::ports::PeerCertificate;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Semaphore, mpsc, watch};
 
@@ -42,7 +43,7 @@ struct Connection {
     /// On TLS: the SHA-256 of the host's client certificate, looked up
     /// again for every message (a revoked registration closes the
     /// connection at the next one).
-    certificate: Option<[u8; 32]>,
+    certificate: Option<PeerCertificate>,
     service: Arc<Service>,
     settings: Arc<GatewaySettings>,
     outbox: mpsc::Sender<Message>,
@@ -59,7 +60,7 @@ pub(crate) async fn run(
     stream: Box<dyn HostStream>,
     peer: SocketAddr,
     hosts: Vec<HostBinding>,
-    certificate: Option<[u8; 32]>,
+    certificate: Option<PeerCertificate>,
     shared: Shared,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -218,8 +219,8 @@ impl Connection {
 
     /// One whole message from the host.
     fn take(&mut self, bytes: &[u8], echo_sent: &mut Option<Instant>) -> Result<(), String> {
-        if let Some(sha256) = &self.certificate {
-            let owner = crate::certificate_owner(&self.service, sha256);
+        if let Some(c) = &self.certificate {
+            let owner = crate::certificate_owner(&self.service, c);
             if !owner.is_some_and(|o| self.hosts.iter().any(|h| h.participant == o)) {
                 metrics::counter!("harambee_iso8583_connections_revoked_total").increment(1);
                 return Err("the host's certificate is no longer registered to it".into());

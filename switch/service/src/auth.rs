@@ -23,7 +23,9 @@ use harambee_core::error::{ErrorCode, SwitchError};
 use harambee_engine::engine::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::ports::{Authenticator, Credential, Operator, OperatorRole, Principal, Role};
+use crate::ports::{
+    Authenticator, Credential, Operator, OperatorRole, PeerCertificate, Principal, Role,
+};
 
 /// The name the single `api.operator_token` acts under in the log.
 pub const DEFAULT_OPERATOR_NAME: &str = "operator";
@@ -150,7 +152,14 @@ impl CredentialAuthenticator {
     fn participant(&self, credential: Credential<'_>) -> Result<Principal, SwitchError> {
         let st = self.engine.read()?;
         let name = match credential {
-            Credential::Certificate(hash) => st.directory.participant_for_certificate(hash),
+            Credential::Certificate(c) => st
+                .directory
+                .participant_for_certificate(&c.sha256)
+                .or_else(|| {
+                    let issuer = c.issuer?;
+                    st.directory
+                        .participant_for_issuer(&issuer.ca_sha256, &issuer.subject_sha256)
+                }),
             Credential::Bearer(_) if !self.participant_bearer => {
                 return Err(refused(
                     "bearer credentials are switched off: present a registered client certificate",
@@ -186,7 +195,7 @@ impl Authenticator for CredentialAuthenticator {
                 .cloned()
                 .map(Principal::Operator)
                 .ok_or_else(|| refused("not an operator credential")),
-            (Role::Operator, Credential::Certificate(hash)) => self
+            (Role::Operator, Credential::Certificate(PeerCertificate { sha256: hash, .. })) => self
                 .operators
                 .read()
                 .unwrap_or_else(|p| p.into_inner())

@@ -150,8 +150,8 @@ pub enum Credential<'a> {
     /// A bearer credential (`authorization: Bearer <credential>`).
     Bearer(&'a str),
     /// A client certificate the TLS handshake verified against the
-    /// scheme CA: the SHA-256 of its DER.
-    Certificate(&'a [u8; 32]),
+    /// scheme CA or a registered participant CA.
+    Certificate(&'a PeerCertificate),
 }
 
 /// The client certificate a TLS connection presented and the handshake
@@ -161,6 +161,35 @@ pub enum Credential<'a> {
 pub struct PeerCertificate {
     /// SHA-256 of the certificate's DER.
     pub sha256: [u8; 32],
+    /// A registered CA the certificate's chain verified against, with
+    /// the certificate's subject among those registered with that CA.
+    pub issuer: Option<IssuerMatch>,
+}
+
+/// A registered (CA, subject) a certificate matched at its handshake:
+/// the certificate chains to the CA and bears the subject. Whom it
+/// identifies is looked up at every call, so removing the registration
+/// takes effect at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IssuerMatch {
+    /// SHA-256 of the CA certificate's DER.
+    pub ca_sha256: [u8; 32],
+    /// SHA-256 of the certificate's subject text.
+    pub subject_sha256: [u8; 32],
+}
+
+/// The CAs participants are registered by, as the TLS layer asks for
+/// them at each handshake (the directory's issuer registrations).
+pub trait IssuerRegistry: Send + Sync {
+    /// A digest of the set of registered CAs (it changes when the set
+    /// does) and their DERs, distinct.
+    fn trust_anchors(&self) -> ([u8; 32], Vec<Vec<u8>>);
+    /// The CAs registered with `subject` (SHA-256 and DER).
+    fn issuers_for_subject(&self, subject: &str) -> Vec<([u8; 32], Vec<u8>)>;
+    /// The CAs registered by the participants whose callback URLs are on
+    /// `host`: what a callback server there may chain to, beside the
+    /// scheme CA.
+    fn callback_anchors(&self, host: &str) -> Vec<Vec<u8>>;
 }
 
 /// Who is at the other end of a connection, as its transport saw it: the
@@ -176,7 +205,7 @@ pub struct PeerIdentity {
 impl PeerCertificate {
     /// The certificate as a credential.
     pub fn credential(&self) -> Credential<'_> {
-        Credential::Certificate(&self.sha256)
+        Credential::Certificate(self)
     }
 }
 

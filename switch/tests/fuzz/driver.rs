@@ -49,6 +49,7 @@ fn snapshots() -> Vec<String> {
         include_str!("../fixtures/snapshot/every-kind-state-v5.json").to_string(),
         include_str!("../fixtures/snapshot/every-kind-state-v6.json").to_string(),
         include_str!("../fixtures/snapshot/every-kind-state-v7.json").to_string(),
+        include_str!("../fixtures/snapshot/every-kind-state-v8.json").to_string(),
     ]
 }
 

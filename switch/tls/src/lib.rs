@@ -19,6 +19,7 @@
 //! connection has none.
 
 pub mod dev;
+pub mod issuers;
 
 use std::io;
 use std::net::SocketAddr;
@@ -28,7 +29,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use harambee_service::ports::{PeerCertificate, PeerIdentity};
+use harambee_service::ports::{IssuerRegistry, PeerCertificate, PeerIdentity};
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
@@ -36,7 +37,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 /// Most handshakes of one listener in progress at once: a client that
 /// opens connections and never finishes a handshake holds at most this
@@ -72,6 +73,19 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// SHA-256 of a certificate's DER: how registrations name certificates.
 pub fn certificate_sha256(der: &[u8]) -> [u8; 32] {
     Sha256::digest(der).into()
+}
+
+/// A certificate's DER as PEM text.
+pub fn pem_of_der(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in text.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
 }
 
 /// Certificates from PEM text (every `CERTIFICATE` block, in order).
@@ -136,6 +150,17 @@ impl Pki {
         client_certificates: Option<ClientCertificates>,
         alpn: &[&[u8]],
     ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+        self.server_config_with(client_certificates, alpn, None)
+    }
+
+    /// [`Pki::server_config`], accepting client certificates of the CAs
+    /// in `issuers` too (the participants' registered CAs).
+    pub fn server_config_with(
+        &self,
+        client_certificates: Option<ClientCertificates>,
+        alpn: &[&[u8]],
+        issuers: Option<Arc<dyn IssuerRegistry>>,
+    ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
         let builder = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Config(e.to_string()))?;
@@ -148,11 +173,15 @@ impl Pki {
                     ClientCertificates::Required => verifier,
                     ClientCertificates::Optional => verifier.allow_unauthenticated(),
                 };
-                builder.with_client_cert_verifier(
-                    verifier
-                        .build()
-                        .map_err(|e| TlsError::Config(e.to_string()))?,
-                )
+                let verifier = verifier
+                    .build()
+                    .map_err(|e| TlsError::Config(e.to_string()))?;
+                match issuers {
+                    Some(registry) => builder.with_client_cert_verifier(Arc::new(
+                        issuers::RegisteredClientVerifier::new(verifier, registry),
+                    )),
+                    None => builder.with_client_cert_verifier(verifier),
+                }
             }
         };
         let mut config = builder
@@ -167,10 +196,36 @@ impl Pki {
     /// certificate of the scheme CA for the host it is called at, and the
     /// switch presents its own certificate when asked for one.
     pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, TlsError> {
-        let config = rustls::ClientConfig::builder_with_provider(provider())
+        self.client_config_with(None)
+    }
+
+    /// [`Pki::client_config`], where a participant's server may also
+    /// present a certificate of a CA the participant is registered by
+    /// (`issuers`), on the hosts of its callback URLs.
+    pub fn client_config_with(
+        &self,
+        issuers: Option<Arc<dyn IssuerRegistry>>,
+    ) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+        let builder = rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::Config(e.to_string()))?
-            .with_root_certificates(self.roots.clone())
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        let builder = match issuers {
+            Some(registry) => {
+                let scheme = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    self.roots.clone(),
+                    provider(),
+                )
+                .build()
+                .map_err(|e| TlsError::Config(e.to_string()))?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(
+                        issuers::RegisteredServerVerifier::new(scheme, registry),
+                    ))
+            }
+            None => builder.with_root_certificates(self.roots.clone()),
+        };
+        let config = builder
             .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
             .map_err(|e| TlsError::Config(format!("the switch's certificate and key: {e}")))?;
         Ok(Arc::new(config))
@@ -200,6 +255,9 @@ pub enum ClientCertificates {
 pub struct Acceptor {
     acceptor: tokio_rustls::TlsAcceptor,
     handshake_timeout: Duration,
+    /// Where a client certificate is matched against the participants'
+    /// issuer registrations.
+    issuers: Option<Arc<dyn IssuerRegistry>>,
 }
 
 impl Acceptor {
@@ -207,7 +265,15 @@ impl Acceptor {
         Acceptor {
             acceptor: tokio_rustls::TlsAcceptor::from(config),
             handshake_timeout: Duration::from_millis(handshake_timeout_ms),
+            issuers: None,
         }
+    }
+
+    /// Matches each client certificate against `issuers` after the
+    /// handshake ([`issuers::issuer_match`]).
+    pub fn with_issuers(mut self, issuers: Arc<dyn IssuerRegistry>) -> Acceptor {
+        self.issuers = Some(issuers);
+        self
     }
 
     /// The handshake of `stream`, within the timeout; the connection and
@@ -217,20 +283,22 @@ impl Acceptor {
         let tls = tokio::time::timeout(self.handshake_timeout, self.acceptor.accept(stream))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
-        let certificate = tls
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|chain| chain.first())
-            .map(|leaf| PeerCertificate {
-                sha256: certificate_sha256(leaf.as_ref()),
-            });
+        let chain = tls.get_ref().1.peer_certificates().unwrap_or_default();
+        let certificate = chain.first().map(|leaf| PeerCertificate {
+            sha256: certificate_sha256(leaf.as_ref()),
+            issuer: self
+                .issuers
+                .as_deref()
+                .and_then(|registry| issuers::issuer_match(registry, chain)),
+        });
         Ok(PeerStream {
             inner: Inner::Tls(Box::new(tls)),
             identity: PeerIdentity {
                 remote_addr,
                 certificate,
             },
+            idle: None,
+            _slot: None,
         })
     }
 }
@@ -239,6 +307,18 @@ impl Acceptor {
 pub struct PeerStream {
     inner: Inner,
     identity: PeerIdentity,
+    /// When set, a read that waits longer than this for a byte fails
+    /// (`TimedOut`), and the server closes the connection.
+    idle: Option<Idle>,
+    /// The connection's place among the listener's connections, given
+    /// back when the connection is dropped.
+    _slot: Option<OwnedSemaphorePermit>,
+}
+
+struct Idle {
+    timeout: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    server: &'static str,
 }
 
 enum Inner {
@@ -256,11 +336,30 @@ impl PeerStream {
                 remote_addr,
                 certificate: None,
             },
+            idle: None,
+            _slot: None,
         }
     }
 
     pub fn identity(&self) -> PeerIdentity {
         self.identity
+    }
+
+    /// Fails reads that wait more than `timeout` for a byte, counted in
+    /// `harambee_connections_idle_closed_total{server}`.
+    pub fn with_idle_timeout(mut self, timeout: Duration, server: &'static str) -> PeerStream {
+        self.idle = Some(Idle {
+            timeout,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+            server,
+        });
+        self
+    }
+
+    /// Holds `slot` for as long as the connection lives.
+    pub fn holding(mut self, slot: OwnedSemaphorePermit) -> PeerStream {
+        self._slot = Some(slot);
+        self
     }
 }
 
@@ -270,9 +369,36 @@ impl AsyncRead for PeerStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().inner {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = match &mut this.inner {
             Inner::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Inner::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        };
+        let Some(idle) = &mut this.idle else {
+            return polled;
+        };
+        match polled {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                let next = tokio::time::Instant::now() + idle.timeout;
+                idle.deadline.as_mut().reset(next);
+                Poll::Ready(Ok(()))
+            }
+            // Waiting for the client: the deadline's timer wakes this
+            // task too, and then the wait is over.
+            Poll::Pending => match idle.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    metrics::counter!("harambee_connections_idle_closed_total", "server" => idle.server)
+                        .increment(1);
+                    tracing::debug!(server = idle.server, peer = ?this.identity.remote_addr, "idle connection closed");
+                    Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "nothing received within the idle timeout",
+                    )))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+            other => other,
         }
     }
 }
@@ -332,20 +458,36 @@ impl tonic::transport::server::Connected for PeerStream {
     }
 }
 
+/// Bounds on a gRPC listener's connections.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// Connections open at once; one over it is closed as it is accepted.
+    pub connections_max: usize,
+    /// A connection on which nothing arrives for this long is closed.
+    pub idle_timeout_ms: u64,
+}
+
 /// The connections of `listener` for a gRPC server, TCP_NODELAY set,
-/// through `acceptor`'s handshake when there is one. Handshakes run
-/// beside each other, at most [`HANDSHAKES_MAX`] at once; one that fails
-/// or times out closes its connection and is counted
+/// through `acceptor`'s handshake when there is one. At most
+/// `limits.connections_max` are open at once (one more is closed at
+/// once and counted in `harambee_grpc_connections_refused_total`), and
+/// each is closed when nothing arrives on it for `limits.idle_timeout_ms`.
+/// Handshakes run beside each other, at most [`HANDSHAKES_MAX`] at once;
+/// one that fails or times out closes its connection and is counted
 /// (`harambee_tls_handshake_failures_total`), nothing else. The stream
 /// ends when the server drops it.
 pub fn incoming(
     listener: TcpListener,
     acceptor: Option<Acceptor>,
     server: &'static str,
+    limits: ConnectionLimits,
 ) -> impl futures::Stream<Item = io::Result<PeerStream>> + Send + 'static {
+    assert!(limits.connections_max > 0 && limits.idle_timeout_ms > 0);
+    let idle_timeout = Duration::from_millis(limits.idle_timeout_ms);
     let (tx, rx) = mpsc::channel::<io::Result<PeerStream>>(64);
     tokio::spawn(async move {
         let handshakes = Arc::new(Semaphore::new(HANDSHAKES_MAX));
+        let connections = Arc::new(Semaphore::new(limits.connections_max));
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
@@ -359,9 +501,18 @@ pub fn incoming(
                     continue;
                 }
             };
+            let Ok(slot) = connections.clone().try_acquire_owned() else {
+                metrics::counter!("harambee_grpc_connections_refused_total", "server" => server)
+                    .increment(1);
+                tracing::warn!(server, %peer, "connection refused: too many connections open");
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             let Some(acceptor) = acceptor.clone() else {
-                if tx.send(Ok(PeerStream::plain(stream))).await.is_err() {
+                let stream = PeerStream::plain(stream)
+                    .holding(slot)
+                    .with_idle_timeout(idle_timeout, server);
+                if tx.send(Ok(stream)).await.is_err() {
                     return;
                 }
                 continue;
@@ -377,6 +528,7 @@ pub fn incoming(
                 let _permit = permit;
                 match acceptor.accept(stream).await {
                     Ok(s) => {
+                        let s = s.holding(slot).with_idle_timeout(idle_timeout, server);
                         let _ = tx.send(Ok(s)).await;
                     }
                     Err(e) => handshake_failed(server, peer, &e),

@@ -33,11 +33,13 @@ pub struct Tally {
     pub done: u64,
 }
 
-pub const KINDS: [&str; 14] = [
+pub const KINDS: [&str; 16] = [
     "CreateParticipant",
     "SetParticipantActive",
     "SetEndpoint",
     "AddParticipantCertificate",
+    "AddParticipantIssuer",
+    "RemoveParticipantIssuer",
     "AddParticipantCurrency",
     "SetNetDebitCap",
     "FundsIn",
@@ -57,9 +59,17 @@ fn money(amount: &str) -> Option<Money> {
     })
 }
 
-/// Valid requests of each kind, encoded; `pem`: a certificate of a
-/// development PKI, for bank-a.
-fn corpus(pem: &str) -> Vec<Vec<u8>> {
+/// What the certificate requests carry: a certificate of a development
+/// PKI for bank-a, its subject, and the PKI's CA.
+struct Pems {
+    certificate: String,
+    subject: String,
+    ca: String,
+    ca_sha256: String,
+}
+
+/// Valid requests of each kind, encoded.
+fn corpus(pems: &Pems) -> Vec<Vec<u8>> {
     let funds_id = "8f14e45f-ceea-467f-a8f5-6a1e1a2b3c4d".to_string();
     vec![
         CreateParticipantRequest {
@@ -80,7 +90,19 @@ fn corpus(pem: &str) -> Vec<Vec<u8>> {
         .encode_to_vec(),
         AddParticipantCertificateRequest {
             fsp_id: "bank-a".into(),
-            certificate_pem: pem.into(),
+            certificate_pem: pems.certificate.clone(),
+        }
+        .encode_to_vec(),
+        AddParticipantIssuerRequest {
+            fsp_id: "bank-a".into(),
+            ca_certificate_pem: pems.ca.clone(),
+            subject: pems.subject.clone(),
+        }
+        .encode_to_vec(),
+        RemoveParticipantIssuerRequest {
+            fsp_id: "bank-a".into(),
+            ca_sha256: pems.ca_sha256.clone(),
+            subject: pems.subject.clone(),
         }
         .encode_to_vec(),
         AddParticipantCurrencyRequest {
@@ -184,27 +206,39 @@ async fn check(svc: &OperatorService, kind: usize, bytes: &[u8]) -> (bool, bool)
         4 => call!(
             svc,
             bytes,
+            AddParticipantIssuerRequest,
+            add_participant_issuer
+        ),
+        5 => call!(
+            svc,
+            bytes,
+            RemoveParticipantIssuerRequest,
+            remove_participant_issuer
+        ),
+        6 => call!(
+            svc,
+            bytes,
             AddParticipantCurrencyRequest,
             add_participant_currency
         ),
-        5 => call!(svc, bytes, SetNetDebitCapRequest, set_net_debit_cap),
-        6 => call!(svc, bytes, FundsRequest, funds_in),
-        7 => call!(svc, bytes, FundsRequest, funds_out_reserve),
-        8 => call!(svc, bytes, SetOracleRequest, set_oracle),
-        9 => call!(
+        7 => call!(svc, bytes, SetNetDebitCapRequest, set_net_debit_cap),
+        8 => call!(svc, bytes, FundsRequest, funds_in),
+        9 => call!(svc, bytes, FundsRequest, funds_out_reserve),
+        10 => call!(svc, bytes, SetOracleRequest, set_oracle),
+        11 => call!(
             svc,
             bytes,
             CloseSettlementWindowRequest,
             close_settlement_window
         ),
-        10 => call!(svc, bytes, CreateSettlementRequest, create_settlement),
-        11 => call!(
+        12 => call!(svc, bytes, CreateSettlementRequest, create_settlement),
+        13 => call!(
             svc,
             bytes,
             AdvanceSettlementParticipantRequest,
             advance_settlement_participant
         ),
-        12 => call!(
+        14 => call!(
             svc,
             bytes,
             GetSettlementReportRequest,
@@ -223,7 +257,18 @@ pub async fn run(seed: u64, count: u64) -> Vec<Tally> {
     let cert = dev
         .issue(harambee_tls::dev::Holder::Participant, "bank-a", &[], false)
         .expect("certificate");
-    let pem = std::fs::read_to_string(&cert.cert_file).expect("pem");
+    let certificate = std::fs::read_to_string(&cert.cert_file).expect("pem");
+    let ca_der = harambee_tls::certificates_from_pem(&std::fs::read(dev.ca_file()).expect("CA"))
+        .expect("CA PEM");
+    let pems = Pems {
+        subject: harambee_service::certificates::subject_of_der(
+            harambee_tls::certificates_from_pem(certificate.as_bytes()).expect("PEM")[0].as_ref(),
+        )
+        .expect("a subject"),
+        ca: std::fs::read_to_string(dev.ca_file()).expect("CA"),
+        ca_sha256: harambee_core::text::hex(&harambee_tls::certificate_sha256(ca_der[0].as_ref())),
+        certificate,
+    };
     let mut bank_a = s
         .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
         .await;
@@ -242,7 +287,7 @@ pub async fn run(seed: u64, count: u64) -> Vec<Tally> {
         ctx: s.running().ctx.clone(),
     };
     let mut rng = StdRng::seed_from_u64(seed);
-    let corpus = corpus(&pem);
+    let corpus = corpus(&pems);
     let mut tally: Vec<Tally> = KINDS.iter().map(|_| Tally::default()).collect();
     let mut buf = Vec::with_capacity(4_096);
     for i in 0..count {

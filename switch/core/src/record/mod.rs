@@ -677,6 +677,31 @@ pub enum DirectoryCommand {
         certificate_sha256: [u8; 32],
         now_ms: i64,
     },
+    /// Registers a participant by the CA that issues its certificates and
+    /// the subject they bear: a TLS connection whose certificate chains
+    /// to `ca_der` and names `subject` acts as the participant, whatever
+    /// certificate of that CA and subject it is (so the participant
+    /// renews its certificates with no registration), and the
+    /// participant's callback servers are verified against the CA too.
+    AddIssuer {
+        participant: String,
+        /// The CA certificate's DER.
+        ca_der: Vec<u8>,
+        /// The CA's subject, for people reading the directory.
+        ca_subject: String,
+        /// The subject a participant's certificate must bear, as RFC 4514
+        /// text (`CN=bank-a, O=Bank A`).
+        subject: String,
+        now_ms: i64,
+    },
+    /// Removes an issuer registration: from this record on, certificates
+    /// of that CA and subject prove nothing.
+    RemoveIssuer {
+        participant: String,
+        ca_sha256: [u8; 32],
+        subject: String,
+        now_ms: i64,
+    },
     /// Sets the URL of a participant's payee callback service.
     SetEndpoint {
         participant: String,
@@ -748,6 +773,8 @@ impl DirectoryCommand {
             SetCredential { now_ms, .. }
             | AddCertificate { now_ms, .. }
             | RemoveCertificate { now_ms, .. }
+            | AddIssuer { now_ms, .. }
+            | RemoveIssuer { now_ms, .. }
             | SetEndpoint { now_ms, .. }
             | SetCallback { now_ms, .. }
             | DefineSettlementModel { now_ms, .. }
@@ -813,6 +840,8 @@ impl LogRecord {
                 D::SetCredential { now_ms, .. }
                 | D::AddCertificate { now_ms, .. }
                 | D::RemoveCertificate { now_ms, .. }
+                | D::AddIssuer { now_ms, .. }
+                | D::RemoveIssuer { now_ms, .. }
                 | D::SetEndpoint { now_ms, .. }
                 | D::SetCallback { now_ms, .. }
                 | D::DefineSettlementModel { now_ms, .. }

@@ -23,6 +23,8 @@
 
 use std::str::FromStr;
 
+use base64::Engine as _;
+
 use harambee_ledger::{AccountType, Currency, FundsId, ParticipantKind, TransferId};
 use harambee_settlement::{SettlementModel, SettlementState};
 use rust_decimal::Decimal;
@@ -180,6 +182,18 @@ enum WireRecord {
     RemoveCertificate {
         participant: String,
         certificate_sha256: String,
+    },
+    AddIssuer {
+        participant: String,
+        /// The CA certificate's DER, in base64.
+        ca_certificate: String,
+        ca_subject: String,
+        subject: String,
+    },
+    RemoveIssuer {
+        participant: String,
+        ca_sha256: String,
+        subject: String,
     },
     SetEndpoint {
         participant: String,
@@ -487,6 +501,28 @@ pub fn encode(record: &LogRecord) -> Result<String, RecordError> {
             } => WireRecord::RemoveCertificate {
                 participant: participant.clone(),
                 certificate_sha256: hex(certificate_sha256),
+            },
+            DirectoryCommand::AddIssuer {
+                participant,
+                ca_der,
+                ca_subject,
+                subject,
+                ..
+            } => WireRecord::AddIssuer {
+                participant: participant.clone(),
+                ca_certificate: base64::engine::general_purpose::STANDARD.encode(ca_der),
+                ca_subject: ca_subject.clone(),
+                subject: subject.clone(),
+            },
+            DirectoryCommand::RemoveIssuer {
+                participant,
+                ca_sha256,
+                subject,
+                ..
+            } => WireRecord::RemoveIssuer {
+                participant: participant.clone(),
+                ca_sha256: hex(ca_sha256),
+                subject: subject.clone(),
             },
             DirectoryCommand::SetEndpoint {
                 participant, url, ..
@@ -825,6 +861,30 @@ pub fn decode(text: &str) -> Result<LogRecord, RecordError> {
         } => LogRecord::Directory(DirectoryCommand::RemoveCertificate {
             participant,
             certificate_sha256: hash("certificate_sha256", &certificate_sha256)?,
+            now_ms,
+        }),
+        WireRecord::AddIssuer {
+            participant,
+            ca_certificate,
+            ca_subject,
+            subject,
+        } => LogRecord::Directory(DirectoryCommand::AddIssuer {
+            participant,
+            ca_der: base64::engine::general_purpose::STANDARD
+                .decode(&ca_certificate)
+                .map_err(|_| RecordError::Malformed("ca_certificate: not base64".into()))?,
+            ca_subject,
+            subject,
+            now_ms,
+        }),
+        WireRecord::RemoveIssuer {
+            participant,
+            ca_sha256,
+            subject,
+        } => LogRecord::Directory(DirectoryCommand::RemoveIssuer {
+            participant,
+            ca_sha256: hash("ca_sha256", &ca_sha256)?,
+            subject,
             now_ms,
         }),
         WireRecord::SetEndpoint { participant, url } => {

@@ -272,10 +272,48 @@ pub(crate) enum ParticipantAction {
         /// SHA-256 of the certificate's DER, 64 hex digits.
         sha256: String,
     },
-    /// The participant's registered certificates.
+    /// The participant's registered certificates and issuers.
     Certificates {
         fsp_id: String,
     },
+    /// Registers the participant by a CA (PEM file: the scheme CA or the
+    /// participant's own) and the subject its certificates bear: any
+    /// certificate of that CA with that subject is the participant's, and
+    /// its callback servers may present certificates of that CA.
+    AddIssuer {
+        fsp_id: String,
+        ca: PathBuf,
+        /// The subject, as the switch prints subjects ("C=KE, O=Bank A,
+        /// CN=bank-a").
+        #[arg(
+            long,
+            conflicts_with = "subject_of",
+            required_unless_present = "subject_of"
+        )]
+        subject: Option<String>,
+        /// Take the subject from this certificate (PEM) of the participant.
+        #[arg(long)]
+        subject_of: Option<PathBuf>,
+    },
+    /// Removes an issuer registration (effective for the next call).
+    RemoveIssuer {
+        fsp_id: String,
+        /// SHA-256 of the CA certificate's DER, 64 hex digits.
+        ca_sha256: String,
+        #[arg(long)]
+        subject: String,
+    },
+}
+
+/// The subject of the first certificate in a PEM file, as the switch
+/// compares subjects.
+fn subject_of(path: &std::path::Path) -> anyhow::Result<String> {
+    let pem =
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    let der = harambee_tls::certificates_from_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    harambee_service::certificates::subject_of_der(der[0].as_ref())
+        .ok_or_else(|| anyhow::anyhow!("{}: not an X.509 certificate", path.display()))
 }
 
 #[derive(Subcommand)]
@@ -531,6 +569,44 @@ async fn participant(
             .map(show),
         ParticipantAction::Certificates { fsp_id } => c
             .list_participant_certificates(req(t, ListParticipantCertificatesRequest { fsp_id })?)
+            .await
+            .map(show),
+        ParticipantAction::AddIssuer {
+            fsp_id,
+            ca,
+            subject,
+            subject_of: sample,
+        } => {
+            let subject = match (subject, sample) {
+                (Some(s), _) => s,
+                (None, Some(path)) => subject_of(&path)?,
+                (None, None) => anyhow::bail!("give --subject or --subject-of"),
+            };
+            c.add_participant_issuer(req(
+                t,
+                AddParticipantIssuerRequest {
+                    fsp_id,
+                    ca_certificate_pem: std::fs::read_to_string(&ca)
+                        .map_err(|e| anyhow::anyhow!("reading {}: {e}", ca.display()))?,
+                    subject,
+                },
+            )?)
+            .await
+            .map(show)
+        }
+        ParticipantAction::RemoveIssuer {
+            fsp_id,
+            ca_sha256,
+            subject,
+        } => c
+            .remove_participant_issuer(req(
+                t,
+                RemoveParticipantIssuerRequest {
+                    fsp_id,
+                    ca_sha256,
+                    subject,
+                },
+            )?)
             .await
             .map(show),
     })
