@@ -6,6 +6,11 @@
 
 #[path = "../tests/fuzz/driver.rs"]
 mod driver;
+#[path = "../tests/fuzz/heap.rs"]
+mod heap;
+
+#[global_allocator]
+static COUNTING: heap::Counting = heap::Counting;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -18,7 +23,9 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(0x4841_5241);
     let started = std::time::Instant::now();
+    heap::reset();
     let t = driver::run(seed, count);
+    let used = heap::heap();
     println!(
         "{count} inputs (seed {seed}), no panic, in {:.1} s: records {} tried, {} decoded; snapshots {} tried, {} restored; configs {} tried, {} valid",
         started.elapsed().as_secs_f64(),
@@ -29,4 +36,5 @@ fn main() {
         t.configs.0,
         t.configs.1
     );
+    println!("{used}");
 }

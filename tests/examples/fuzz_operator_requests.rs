@@ -5,8 +5,13 @@
 //!
 //! `cargo run --release -p harambee-tests --example fuzz_operator_requests -- 1000000 [seed]`
 
+#[path = "../../switch/tests/fuzz/heap.rs"]
+mod heap;
 #[path = "../tests/fuzz/operator_requests.rs"]
 mod operator_requests;
+
+#[global_allocator]
+static COUNTING: heap::Counting = heap::Counting;
 
 #[tokio::main]
 async fn main() {
@@ -20,10 +25,12 @@ async fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(0x4f50_4552);
     let started = std::time::Instant::now();
+    heap::reset();
     let tally = operator_requests::run(seed, count).await;
     println!(
-        "{count} inputs (seed {seed}), no panic, balanced and replayed, in {:.1} s",
-        started.elapsed().as_secs_f64()
+        "{count} inputs (seed {seed}), no panic, balanced and replayed, in {:.1} s; {} (a whole switch)",
+        started.elapsed().as_secs_f64(),
+        heap::heap()
     );
     for (name, t) in operator_requests::KINDS.iter().zip(&tally) {
         println!(

@@ -4,8 +4,13 @@
 //!
 //! `cargo run --release -p harambee-tests --example fuzz_requests -- 10000000 [seed]`
 
+#[path = "../../switch/tests/fuzz/heap.rs"]
+mod heap;
 #[path = "../tests/fuzz/requests.rs"]
 mod requests;
+
+#[global_allocator]
+static COUNTING: heap::Counting = heap::Counting;
 
 const KINDS: [&str; 7] = [
     "LookupParty",
@@ -28,10 +33,12 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(0x5052_4f54);
     let started = std::time::Instant::now();
+    heap::reset();
     let tally = requests::run(seed, count);
     println!(
-        "{count} inputs (seed {seed}), no panic, in {:.1} s",
-        started.elapsed().as_secs_f64()
+        "{count} inputs (seed {seed}), no panic, in {:.1} s; {}",
+        started.elapsed().as_secs_f64(),
+        heap::heap()
     );
     for (name, t) in KINDS.iter().zip(tally.iter()) {
         println!(
