@@ -3,7 +3,7 @@
 //! switch; any panic fails the run, and the ledger must balance and
 //! replay to the same digest at the end.
 //!
-//! `cargo run --release -p harambee-tests --example fuzz_operator_requests -- 1000000 [seed]`
+//! `cargo run --release -p harambee-tests --example fuzz_operator_requests -- 10000000 [seed] [lanes]`
 
 #[path = "../../switch/tests/fuzz/heap.rs"]
 mod heap;
@@ -19,16 +19,21 @@ async fn main() {
     let count: u64 = args
         .next()
         .and_then(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
+        .unwrap_or(10_000_000);
     let seed: u64 = args
         .next()
         .and_then(|a| a.parse().ok())
         .unwrap_or(0x4f50_4552);
+    let lanes: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(64);
     let started = std::time::Instant::now();
     heap::reset();
-    let tally = operator_requests::run(seed, count).await;
+    let tally = operator_requests::run(seed, count, lanes).await;
     println!(
-        "{count} inputs (seed {seed}), no panic, balanced and replayed, in {:.1} s; {} (a whole switch)",
+        "{count} inputs (seed {seed}, {lanes} lanes), no panic, balanced and replayed, in {:.1} s; {} (a whole switch)",
         started.elapsed().as_secs_f64(),
         heap::heap()
     );

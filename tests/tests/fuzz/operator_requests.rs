@@ -248,9 +248,11 @@ async fn check(svc: &OperatorService, kind: usize, bytes: &[u8]) -> (bool, bool)
     }
 }
 
-/// Tries `count` inputs, the request kinds in turn, on a switch of its
-/// own; then checks the ledger balances and replays to the same digest.
-pub async fn run(seed: u64, count: u64) -> Vec<Tally> {
+/// Tries `count` inputs, the request kinds in turn, in `lanes` beside
+/// each other on a switch of its own; then checks the ledger balances and
+/// replays to the same digest.
+pub async fn run(seed: u64, count: u64, lanes: usize) -> Vec<Tally> {
+    assert!(lanes > 0);
     let mut s = TestSwitch::start().await;
     let pki = tempfile::tempdir().expect("tempdir");
     let dev = harambee_tls::dev::DevPki::open_or_create(pki.path(), 2).expect("PKI");
@@ -283,21 +285,40 @@ pub async fn run(seed: u64, count: u64) -> Vec<Tally> {
         .prepare_transfer(prepare_request(&q, 30_000))
         .await
         .expect("a payment");
-    let svc = OperatorService {
-        ctx: s.running().ctx.clone(),
-    };
-    let mut rng = StdRng::seed_from_u64(seed);
-    let corpus = corpus(&pems);
+    let corpus = std::sync::Arc::new(corpus(&pems));
+    // The lanes run beside each other on the one switch, each with its
+    // own generator (seed + lane) and its share of the inputs: their
+    // appends are committed together, as concurrent operators' are.
+    let mut lanes_running = Vec::with_capacity(lanes);
+    for lane in 0..lanes as u64 {
+        let svc = OperatorService {
+            ctx: s.running().ctx.clone(),
+        };
+        let corpus = corpus.clone();
+        let share = count / lanes as u64 + u64::from(lane < count % lanes as u64);
+        lanes_running.push(tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(seed.wrapping_add(lane));
+            let mut tally: Vec<Tally> = KINDS.iter().map(|_| Tally::default()).collect();
+            let mut buf = Vec::with_capacity(4_096);
+            for i in 0..share {
+                let kind = ((i + lane) % KINDS.len() as u64) as usize;
+                input(&mut rng, &corpus[kind], &mut buf);
+                let (decoded, done) = check(&svc, kind, &buf).await;
+                let t = &mut tally[kind];
+                t.tried += 1;
+                t.decoded += u64::from(decoded);
+                t.done += u64::from(done);
+            }
+            tally
+        }));
+    }
     let mut tally: Vec<Tally> = KINDS.iter().map(|_| Tally::default()).collect();
-    let mut buf = Vec::with_capacity(4_096);
-    for i in 0..count {
-        let kind = (i % KINDS.len() as u64) as usize;
-        input(&mut rng, &corpus[kind], &mut buf);
-        let (decoded, done) = check(&svc, kind, &buf).await;
-        let t = &mut tally[kind];
-        t.tried += 1;
-        t.decoded += u64::from(decoded);
-        t.done += u64::from(done);
+    for lane in lanes_running {
+        for (sum, t) in tally.iter_mut().zip(lane.await.expect("no lane panicked")) {
+            sum.tried += t.tried;
+            sum.decoded += t.decoded;
+            sum.done += t.done;
+        }
     }
     let before = s.digest().await;
     assert!(before.balanced, "the ledger balances: {before:?}");
