@@ -28,6 +28,30 @@ pub struct Config {
     pub iso8583: Iso8583Config,
     pub admission: AdmissionConfig,
     pub tls: TlsConfig,
+    pub console: ConsoleConfig,
+}
+
+/// `[console]`: the operator console, web pages for hub and settlement
+/// operators (docs/CONSOLE.md). Off unless `listen` is set.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Where the console listens; empty (the default) to disable.
+    pub listen: String,
+    /// How long an operator's session lasts from sign-in.
+    pub session_ttl_ms: u64,
+    /// Sessions open at once.
+    pub sessions_max: u64,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> ConsoleConfig {
+        ConsoleConfig {
+            listen: String::new(),
+            session_ttl_ms: 1_800_000,
+            sessions_max: 256,
+        }
+    }
 }
 
 /// `[tls]`: TLS on the switch's APIs, and the scheme's PKI. Every API set
@@ -67,6 +91,10 @@ pub struct TlsConfig {
     /// certificate (required) besides the cluster credential, and the
     /// address it advertises is `https://`.
     pub cluster: bool,
+    /// The operator console (`console.listen`) on TLS; an operator's
+    /// client certificate, when presented, can sign them in, and the
+    /// session cookie is marked `Secure`.
+    pub console: bool,
     /// Most time a TLS handshake may take.
     pub handshake_timeout_ms: u64,
 }
@@ -83,6 +111,7 @@ impl Default for TlsConfig {
             admin_api: false,
             iso8583: false,
             cluster: false,
+            console: false,
             handshake_timeout_ms: 10_000,
         }
     }
@@ -95,7 +124,9 @@ impl TlsConfig {
             || self.operator_api
             || self.fspiop_api
             || self.admin_api
+            || self.iso8583
             || self.cluster
+            || self.console
     }
 
     /// Whether the scheme PKI's files are set: then the switch also calls
@@ -878,6 +909,30 @@ pub const ENVIRONMENT: &[(&str, &str, Setter)] = &[
         c.tls.cluster = flag(n, v)?;
         Ok(())
     }),
+    ("HARAMBEE_TLS_CONSOLE", "tls.console", |c, n, v| {
+        c.tls.console = flag(n, v)?;
+        Ok(())
+    }),
+    ("HARAMBEE_CONSOLE_LISTEN", "console.listen", |c, _, v| {
+        c.console.listen = v;
+        Ok(())
+    }),
+    (
+        "HARAMBEE_CONSOLE_SESSION_TTL_MS",
+        "console.session_ttl_ms",
+        |c, n, v| {
+            c.console.session_ttl_ms = num(n, v)?;
+            Ok(())
+        },
+    ),
+    (
+        "HARAMBEE_CONSOLE_SESSIONS_MAX",
+        "console.sessions_max",
+        |c, n, v| {
+            c.console.sessions_max = num(n, v)?;
+            Ok(())
+        },
+    ),
     (
         "HARAMBEE_TLS_HANDSHAKE_TIMEOUT_MS",
         "tls.handshake_timeout_ms",
@@ -1379,6 +1434,10 @@ impl Config {
             self.api.request_timeout_ms > longest_wait_ms,
             "api.request_timeout_ms ({}) must be longer than the longest wait for a participant ({longest_wait_ms} ms: transfer.callback_timeout_ms, quote.timeout_ms, lookup.timeout_ms)",
             self.api.request_timeout_ms
+        );
+        anyhow::ensure!(
+            self.console.session_ttl_ms >= 1_000 && self.console.sessions_max > 0,
+            "console.session_ttl_ms must be at least 1000 and console.sessions_max > 0"
         );
         anyhow::ensure!(
             self.api.message_size_max_bytes >= 4096,

@@ -55,6 +55,8 @@ pub struct Running {
     pub cluster_addr: Option<SocketAddr>,
     /// The hub admin API (HTTP/JSON), unless `fspiop.admin_listen` is empty.
     pub admin_addr: Option<SocketAddr>,
+    /// The operator console, when `console.listen` is set.
+    pub console_addr: Option<SocketAddr>,
     /// The FSPIOP v1.1 API, unless `fspiop.listen` is empty.
     pub fspiop_addr: Option<SocketAddr>,
     /// The ISO 8583 gateway, when `iso8583.listen` is set.
@@ -418,6 +420,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         Participants,
     )?;
     let admin_tls = acceptor(config.tls.admin_api, operators, b"http/1.1", Scheme)?;
+    let console_tls = acceptor(config.tls.console, operators, b"http/1.1", Scheme)?;
     // Legacy hosts have no other credential: a certificate is required.
     let iso8583_tls: Option<harambee_iso8583_gateway::Handshake> = acceptor(
         config.tls.iso8583,
@@ -560,6 +563,30 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         None => None,
     };
 
+    let console_addr = if config.console.listen.is_empty() {
+        None
+    } else {
+        let listener = TcpListener::bind(&config.console.listen).await?;
+        let addr = listener.local_addr()?;
+        let router = harambee_console::router(
+            ctx.clone(),
+            harambee_console::ConsoleSettings {
+                session_ttl_ms: config.console.session_ttl_ms,
+                sessions_max: usize::try_from(config.console.sessions_max).unwrap_or(usize::MAX),
+                secure_cookies: config.tls.console,
+            },
+        );
+        tasks.push(tokio::spawn(crate::http::serve(
+            listener,
+            router,
+            http_limits(&config),
+            console_tls.clone(),
+            "console",
+            stop.clone(),
+        )));
+        Some(addr)
+    };
+
     let admin_addr = if config.fspiop.admin_listen.is_empty() {
         None
     } else {
@@ -667,13 +694,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         )));
         Some(addr)
     };
-    tracing::info!(%participant_addr, %operator_addr, ?metrics_addr, ?cluster_addr, ?admin_addr, ?fspiop_addr, ?iso8583_addr, data_dir = %config.data_dir.display(), "switch started");
+    tracing::info!(%participant_addr, %operator_addr, ?metrics_addr, ?cluster_addr, ?admin_addr, ?console_addr, ?fspiop_addr, ?iso8583_addr, data_dir = %config.data_dir.display(), "switch started");
     Ok(Running {
         participant_addr,
         operator_addr,
         metrics_addr,
         cluster_addr,
         admin_addr,
+        console_addr,
         fspiop_addr,
         iso8583_addr,
         ctx,

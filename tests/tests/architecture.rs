@@ -24,6 +24,8 @@ const LAYERS: &[(&str, u32)] = &[
     ("harambee-fspiop", 7),
     ("harambee-iso8583-gateway", 7),
     ("harambee-tls", 7),
+    // The console is an adapter over the Operator API's handlers.
+    ("harambee-console", 8),
     ("harambee-cluster", 8),
     ("harambee-switch", 9),
     ("harambee-sim", 10),
@@ -35,6 +37,7 @@ const LAYERS: &[(&str, u32)] = &[
 /// reaches nothing below it.
 const ADAPTERS: &[&str] = &[
     "harambee-grpc",
+    "harambee-console",
     "harambee-fspiop",
     "harambee-iso8583-gateway",
 ];

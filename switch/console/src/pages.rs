@@ -1,0 +1,384 @@
+//! The console's HTML (maud: every value escaped). Pages work without
+//! JavaScript; the overview refreshes itself.
+
+use std::collections::HashMap;
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use harambee_proto::v1::*;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use crate::catalog::{Lang, fill, text};
+use crate::money;
+use crate::sessions::Session;
+
+/// A limit used this much or more is flagged.
+pub const NEAR_LIMIT_PERCENT: u32 = 80;
+
+const STYLE: &str = r#"
+body{font-family:system-ui,sans-serif;margin:0;color:#1b1f23;background:#f6f7f9;font-size:15px}
+header{background:#123;color:#fff;padding:.6rem 1rem;display:flex;gap:1rem;align-items:center;flex-wrap:wrap}
+header a{color:#fff}header .who{margin-left:auto}
+main{padding:1rem;max-width:1200px}
+table{border-collapse:collapse;width:100%;background:#fff}
+th,td{padding:.35rem .5rem;border-bottom:1px solid #dde;text-align:left;vertical-align:middle}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+meter{width:8rem}
+.near{background:#fff3cd}.flag{color:#8a5300;font-weight:600}
+.msg{background:#fff;padding:1rem;border-left:4px solid #123}
+.bad{border-left-color:#b00020}
+form.inline{display:inline}
+label{display:block;margin:.4rem 0 .1rem}
+input,select,button{font:inherit;padding:.3rem .5rem}
+button{cursor:pointer}
+:focus-visible{outline:3px solid #f90;outline-offset:2px}
+section{margin:1.2rem 0}
+"#;
+
+fn layout(lang: Lang, session: Option<&Session>, refresh: bool, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                @if refresh { meta http-equiv="refresh" content="5"; }
+                title { (text(lang, "title")) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header {
+                    strong { (text(lang, "title")) }
+                    @if let Some(s) = session {
+                        nav { a href="/" { (text(lang, "nav_overview")) } }
+                        span class="who" { (fill(lang, "signed_in_as", &[("operator", &s.operator)])) }
+                        form class="inline" method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(s.csrf);
+                            button type="submit" { (text(lang, "logout")) }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+fn respond(status: StatusCode, page: Markup) -> Response {
+    let mut response = (status, Html(page.into_string())).into_response();
+    let headers = response.headers_mut();
+    // No framing (clickjacking), no caching of operators' pages, no
+    // guessing of types, and only this console's own resources.
+    headers.insert(
+        "x-frame-options",
+        axum::http::HeaderValue::from_static("DENY"),
+    );
+    headers.insert(
+        "content-security-policy",
+        axum::http::HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(
+        "cache-control",
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        "x-content-type-options",
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        "referrer-policy",
+        axum::http::HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+pub fn login(status: StatusCode, lang: Lang, note: Option<&str>, certificate: bool) -> Response {
+    let body = html! {
+        h1 { (text(lang, "login_heading")) }
+        @if let Some(note) = note { p class="msg bad" role="alert" { (note) } }
+        form method="post" action="/login" {
+            label for="token" { (text(lang, "login_token")) }
+            input id="token" name="token" type="password" autocomplete="current-password" autofocus;
+            label for="lang" { (text(lang, "login_language")) }
+            select id="lang" name="lang" {
+                @for l in Lang::ALL {
+                    option value=(l.code()) selected[l == lang] { (text(l, "lang_name")) }
+                }
+            }
+            p { button type="submit" { (text(lang, "login_submit")) } }
+        }
+        @if certificate {
+            form method="post" action="/login" {
+                input type="hidden" name="certificate" value="1";
+                input type="hidden" name="lang" value=(lang.code());
+                button type="submit" { (text(lang, "login_certificate")) }
+            }
+        }
+    };
+    respond(status, layout(lang, None, false, body))
+}
+
+/// A page that says one thing (done, refused) with a way back.
+pub fn message(
+    status: StatusCode,
+    lang: Lang,
+    session: Option<&Session>,
+    what: &str,
+    back: &str,
+) -> Response {
+    let class = if status.is_success() {
+        "msg"
+    } else {
+        "msg bad"
+    };
+    let body = html! {
+        p class=(class) role=(if status.is_success() { "status" } else { "alert" }) { (what) }
+        p { a href=(back) { (text(lang, "back")) } }
+    };
+    respond(status, layout(lang, session, false, body))
+}
+
+fn scale_of(scales: &HashMap<String, u32>, currency: &str) -> u32 {
+    scales.get(currency).copied().unwrap_or(2)
+}
+
+/// What of a limit a participant uses: its position and reservations
+/// against the smaller of its liquidity and its net debit cap.
+fn used(p: &PositionInfo) -> u32 {
+    use rust_decimal::Decimal;
+    let n = |s: &str| s.parse::<Decimal>().unwrap_or_default();
+    let used = n(&p.position) + n(&p.reserved);
+    let limit = n(&p.liquidity).min(n(&p.net_debit_cap));
+    money::percent_used(&used.to_string(), &limit.to_string())
+}
+
+pub fn overview(
+    session: &Session,
+    scales: &HashMap<String, u32>,
+    rows: &[(ParticipantInfo, Vec<PositionInfo>)],
+) -> Response {
+    let lang = session.lang;
+    let amount = |v: &str, c: &str| money::format(v, c, scale_of(scales, c), lang);
+    let body = html! {
+        h1 { (text(lang, "overview_heading")) }
+        p { (text(lang, "overview_help")) }
+        @if rows.is_empty() { p { (text(lang, "none_yet")) } }
+        @else {
+            table {
+                thead { tr {
+                    th scope="col" { (text(lang, "col_participant")) }
+                    th scope="col" { (text(lang, "col_currency")) }
+                    th scope="col" class="num" { (text(lang, "col_position")) }
+                    th scope="col" class="num" { (text(lang, "col_reserved")) }
+                    th scope="col" class="num" { (text(lang, "col_liquidity")) }
+                    th scope="col" class="num" { (text(lang, "col_ndc")) }
+                    th scope="col" class="num" { (text(lang, "col_available")) }
+                    th scope="col" { (text(lang, "col_used")) }
+                    th scope="col" { (text(lang, "col_state")) }
+                } }
+                tbody {
+                    @for (p, positions) in rows {
+                        @for pos in positions {
+                            @let share = used(pos);
+                            @let near = share >= NEAR_LIMIT_PERCENT;
+                            tr class=[near.then_some("near")] data-fsp=(p.fsp_id) data-currency=(pos.currency) {
+                                th scope="row" { a href=(format!("/participants/{}", p.fsp_id)) { (p.fsp_id) } }
+                                td { (pos.currency) }
+                                td class="num" data-field="position" { (amount(&pos.position, &pos.currency)) }
+                                td class="num" data-field="reserved" { (amount(&pos.reserved, &pos.currency)) }
+                                td class="num" data-field="liquidity" { (amount(&pos.liquidity, &pos.currency)) }
+                                td class="num" data-field="net_debit_cap" { (amount(&pos.net_debit_cap, &pos.currency)) }
+                                td class="num" data-field="available" { (amount(&pos.available, &pos.currency)) }
+                                td {
+                                    meter min="0" max="100" low="50" high=(NEAR_LIMIT_PERCENT) optimum="0" value=(share) title=(format!("{share} %")) { (share) " %" }
+                                    " " (share) " %"
+                                    @if near { " " span class="flag" { (text(lang, "near_limit")) } }
+                                }
+                                td { (text(lang, if p.active { "active" } else { "inactive" })) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    respond(StatusCode::OK, layout(lang, Some(session), true, body))
+}
+
+/// What the participant page shows.
+pub struct ParticipantPage {
+    pub scales: HashMap<String, u32>,
+    pub info: ParticipantInfo,
+    pub positions: Vec<PositionInfo>,
+    pub accounts: Vec<Account>,
+    pub transfers: Vec<TransferResult>,
+}
+
+pub fn participant(session: &Session, page: &ParticipantPage) -> Response {
+    let lang = session.lang;
+    let fsp = &page.info.fsp_id;
+    let amount = |v: &str, c: &str| money::format(v, c, scale_of(&page.scales, c), lang);
+    let account_type = |t: i32| {
+        AccountType::try_from(t)
+            .map(|t| {
+                t.as_str_name()
+                    .trim_start_matches("ACCOUNT_TYPE_")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    let state = |s: i32| {
+        TransferState::try_from(s)
+            .map(|t| {
+                t.as_str_name()
+                    .trim_start_matches("TRANSFER_STATE_")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    let body = html! {
+        h1 { (fill(lang, "participant_heading", &[("fsp", fsp)])) }
+        p {
+            (page.info.name) " — " (text(lang, if page.info.active { "active" } else { "inactive" })) " "
+            form class="inline" method="post" action=(format!("/participants/{fsp}/active")) {
+                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="active" value=(if page.info.active { "false" } else { "true" });
+                button type="submit" { (text(lang, if page.info.active { "deactivate" } else { "activate" })) }
+            }
+        }
+        section {
+            h2 { (text(lang, "limits_heading")) }
+            table {
+                thead { tr {
+                    th scope="col" { (text(lang, "col_currency")) }
+                    th scope="col" class="num" { (text(lang, "col_position")) }
+                    th scope="col" class="num" { (text(lang, "col_reserved")) }
+                    th scope="col" class="num" { (text(lang, "col_liquidity")) }
+                    th scope="col" class="num" { (text(lang, "col_ndc")) }
+                    th scope="col" class="num" { (text(lang, "col_available")) }
+                } }
+                tbody {
+                    @for pos in &page.positions {
+                        tr data-currency=(pos.currency) {
+                            td { (pos.currency) }
+                            td class="num" { (amount(&pos.position, &pos.currency)) }
+                            td class="num" { (amount(&pos.reserved, &pos.currency)) }
+                            td class="num" { (amount(&pos.liquidity, &pos.currency)) }
+                            td class="num" data-field="net_debit_cap" { (amount(&pos.net_debit_cap, &pos.currency)) }
+                            td class="num" { (amount(&pos.available, &pos.currency)) }
+                        }
+                    }
+                }
+            }
+            @for pos in &page.positions {
+                form method="post" action=(format!("/participants/{fsp}/net-debit-cap")) {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    input type="hidden" name="currency" value=(pos.currency);
+                    label for=(format!("ndc-{}", pos.currency)) { (text(lang, "set_ndc")) " (" (pos.currency) ")" }
+                    input id=(format!("ndc-{}", pos.currency)) name="amount" inputmode="decimal" required value=(pos.net_debit_cap);
+                    " " button type="submit" { (text(lang, "set_ndc")) }
+                }
+            }
+        }
+        section {
+            h2 { (text(lang, "funds_heading")) }
+            @for pos in &page.positions {
+                form method="post" action=(format!("/participants/{fsp}/funds-in")) {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    input type="hidden" name="currency" value=(pos.currency);
+                    label for=(format!("in-{}", pos.currency)) { (text(lang, "amount")) " (" (pos.currency) ")" }
+                    input id=(format!("in-{}", pos.currency)) name="amount" inputmode="decimal" required;
+                    label for=(format!("in-reason-{}", pos.currency)) { (text(lang, "funds_reason")) }
+                    input id=(format!("in-reason-{}", pos.currency)) name="reason" maxlength="256";
+                    " " button type="submit" { (text(lang, "funds_in")) }
+                }
+            }
+        }
+        section {
+            h2 { (text(lang, "accounts_heading")) }
+            table {
+                thead { tr {
+                    th scope="col" { (text(lang, "col_account")) }
+                    th scope="col" { (text(lang, "col_currency")) }
+                    th scope="col" { (text(lang, "col_type")) }
+                    th scope="col" class="num" { "Dr" }
+                    th scope="col" class="num" { "Cr" }
+                    th scope="col" class="num" { (text(lang, "col_pending")) " Dr" }
+                    th scope="col" class="num" { (text(lang, "col_pending")) " Cr" }
+                } }
+                tbody {
+                    @for a in &page.accounts {
+                        tr {
+                            td { (a.account_id) }
+                            td { (a.currency) }
+                            td { (account_type(a.r#type)) }
+                            td class="num" { (amount(&a.debits_posted, &a.currency)) }
+                            td class="num" { (amount(&a.credits_posted, &a.currency)) }
+                            td class="num" { (amount(&a.debits_pending, &a.currency)) }
+                            td class="num" { (amount(&a.credits_pending, &a.currency)) }
+                        }
+                    }
+                }
+            }
+        }
+        section {
+            h2 { (text(lang, "transfers_heading")) }
+            table {
+                thead { tr {
+                    th scope="col" { (text(lang, "col_transfer")) }
+                    th scope="col" { (text(lang, "col_payer")) }
+                    th scope="col" { (text(lang, "col_payee")) }
+                    th scope="col" class="num" { (text(lang, "col_amount")) }
+                    th scope="col" { (text(lang, "col_state")) }
+                } }
+                tbody {
+                    @for t in &page.transfers {
+                        @let m = t.amount.clone().unwrap_or_default();
+                        tr {
+                            td { code { (t.transfer_id) } }
+                            td { (t.payer_fsp) }
+                            td { (t.payee_fsp) }
+                            td class="num" { (amount(&m.amount, &m.currency)) }
+                            td { (state(t.state)) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    respond(StatusCode::OK, layout(lang, Some(session), false, body))
+}
+
+/// A funds in's fields, carried from the form to its confirmation.
+pub struct FundsFields<'a> {
+    pub currency: &'a str,
+    pub amount: &'a str,
+    pub reason: &'a str,
+    pub funds_id: &'a str,
+}
+
+pub fn confirm_funds_in(
+    session: &Session,
+    fsp: &str,
+    shown: &str,
+    fields: &FundsFields<'_>,
+) -> Response {
+    let lang = session.lang;
+    let body = html! {
+        h1 { (text(lang, "confirm_heading")) }
+        p class="msg" { strong { (fill(lang, "confirm_funds_in", &[("amount", shown), ("fsp", fsp)])) } }
+        form method="post" action=(format!("/participants/{fsp}/funds-in/confirmed")) {
+            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="currency" value=(fields.currency);
+            input type="hidden" name="amount" value=(fields.amount);
+            input type="hidden" name="reason" value=(fields.reason);
+            input type="hidden" name="funds_id" value=(fields.funds_id);
+            button type="submit" autofocus { (text(lang, "confirm")) }
+            " "
+            a href=(format!("/participants/{fsp}")) { (text(lang, "cancel")) }
+        }
+    };
+    respond(StatusCode::OK, layout(lang, Some(session), false, body))
+}
