@@ -6,7 +6,7 @@ mod operator_requests;
 
 #[tokio::test]
 async fn every_operator_request_survives_fuzzed_inputs_and_the_log_replays() {
-    let tally = operator_requests::run(0x4f50_4552, 6_000, 4).await;
+    let tally = operator_requests::run(0x4f50_4552, 50_000, 8).await;
     for (name, t) in operator_requests::KINDS.iter().zip(&tally) {
         // Every kind is reached past its decoding; most kinds also take
         // some inputs (the operations themselves run).

@@ -33,24 +33,50 @@ pub struct Tally {
     pub done: u64,
 }
 
-pub const KINDS: [&str; 16] = [
+/// Every request of the Operator API.
+pub const KINDS: [&str; 38] = [
     "CreateParticipant",
+    "RotateCredential",
+    "GetParticipant",
+    "ListParticipants",
     "SetParticipantActive",
+    "SetAccountActive",
     "SetEndpoint",
     "AddParticipantCertificate",
+    "RemoveParticipantCertificate",
+    "ListParticipantCertificates",
     "AddParticipantIssuer",
     "RemoveParticipantIssuer",
+    "AddCurrency",
+    "ListCurrencies",
     "AddParticipantCurrency",
+    "GetAccounts",
+    "GetPositions",
     "SetNetDebitCap",
+    "SetSettlementModel",
     "FundsIn",
     "FundsOutReserve",
+    "FundsOutCommit",
+    "FundsOutAbort",
     "SetOracle",
+    "ListOracles",
+    "GetTransfer",
+    "ListTransfers",
+    "ListPostings",
+    "ListSettlementWindows",
+    "GetSettlementWindow",
     "CloseSettlementWindow",
     "CreateSettlement",
+    "GetSettlement",
+    "ListSettlements",
     "AdvanceSettlementParticipant",
+    "AbortSettlement",
     "GetSettlementReport",
-    "ListTransfers",
+    "GetLedgerDigest",
 ];
+
+const FUNDS_IN_ID: &str = "8f14e45f-ceea-467f-a8f5-6a1e1a2b3c4d";
+const FUNDS_OUT_ID: &str = "9e14e45f-ceea-467f-a8f5-6a1e1a2b3c4e";
 
 fn money(amount: &str) -> Option<Money> {
     Some(Money {
@@ -63,14 +89,16 @@ fn money(amount: &str) -> Option<Money> {
 /// PKI for bank-a, its subject, and the PKI's CA.
 struct Pems {
     certificate: String,
+    certificate_sha256: String,
+    /// The payment made first.
+    transfer_id: String,
     subject: String,
     ca: String,
     ca_sha256: String,
 }
 
-/// Valid requests of each kind, encoded.
+/// Valid requests of each kind, encoded, in the order of [`KINDS`].
 fn corpus(pems: &Pems) -> Vec<Vec<u8>> {
-    let funds_id = "8f14e45f-ceea-467f-a8f5-6a1e1a2b3c4d".to_string();
     vec![
         CreateParticipantRequest {
             fsp_id: "bank-c".into(),
@@ -78,8 +106,30 @@ fn corpus(pems: &Pems) -> Vec<Vec<u8>> {
             name: "Bank C".into(),
         }
         .encode_to_vec(),
+        RotateCredentialRequest {
+            fsp_id: "bank-c".into(),
+        }
+        .encode_to_vec(),
+        GetParticipantRequest {
+            fsp_id: "bank-a".into(),
+        }
+        .encode_to_vec(),
+        ListParticipantsRequest {
+            page: Some(PageRequest {
+                page_size: 10,
+                page_token: String::new(),
+            }),
+        }
+        .encode_to_vec(),
         SetParticipantActiveRequest {
             fsp_id: "bank-b".into(),
+            active: true,
+        }
+        .encode_to_vec(),
+        SetAccountActiveRequest {
+            fsp_id: "bank-b".into(),
+            currency: CURRENCY.into(),
+            r#type: AccountType::Position as i32,
             active: true,
         }
         .encode_to_vec(),
@@ -91,6 +141,15 @@ fn corpus(pems: &Pems) -> Vec<Vec<u8>> {
         AddParticipantCertificateRequest {
             fsp_id: "bank-a".into(),
             certificate_pem: pems.certificate.clone(),
+        }
+        .encode_to_vec(),
+        RemoveParticipantCertificateRequest {
+            fsp_id: "bank-a".into(),
+            sha256: pems.certificate_sha256.clone(),
+        }
+        .encode_to_vec(),
+        ListParticipantCertificatesRequest {
+            fsp_id: "bank-a".into(),
         }
         .encode_to_vec(),
         AddParticipantIssuerRequest {
@@ -105,11 +164,24 @@ fn corpus(pems: &Pems) -> Vec<Vec<u8>> {
             subject: pems.subject.clone(),
         }
         .encode_to_vec(),
+        AddCurrencyRequest {
+            currency: "TZS".into(),
+        }
+        .encode_to_vec(),
+        ListCurrenciesRequest {}.encode_to_vec(),
         AddParticipantCurrencyRequest {
             fsp_id: "bank-c".into(),
             currency: CURRENCY.into(),
             net_debit_cap: "1000.50".into(),
             settlement_model: SettlementModel::DeferredMultilateralNet as i32,
+        }
+        .encode_to_vec(),
+        GetAccountsRequest {
+            fsp_id: "bank-a".into(),
+        }
+        .encode_to_vec(),
+        GetPositionsRequest {
+            fsp_id: "bank-a".into(),
         }
         .encode_to_vec(),
         SetNetDebitCapRequest {
@@ -118,18 +190,34 @@ fn corpus(pems: &Pems) -> Vec<Vec<u8>> {
             net_debit_cap: "2500".into(),
         }
         .encode_to_vec(),
+        SetSettlementModelRequest {
+            fsp_id: "bank-b".into(),
+            currency: CURRENCY.into(),
+            model: SettlementModel::DeferredMultilateralNet as i32,
+        }
+        .encode_to_vec(),
         FundsRequest {
-            funds_id: funds_id.clone(),
+            funds_id: FUNDS_IN_ID.into(),
             fsp_id: "bank-a".into(),
             amount: money("10.25"),
             reason: "deposit".into(),
         }
         .encode_to_vec(),
         FundsRequest {
-            funds_id,
+            funds_id: FUNDS_OUT_ID.into(),
             fsp_id: "bank-b".into(),
             amount: money("1.75"),
             reason: "withdrawal".into(),
+        }
+        .encode_to_vec(),
+        FundsActionRequest {
+            funds_id: FUNDS_OUT_ID.into(),
+            reason: "paid out".into(),
+        }
+        .encode_to_vec(),
+        FundsActionRequest {
+            funds_id: FUNDS_OUT_ID.into(),
+            reason: "cancelled".into(),
         }
         .encode_to_vec(),
         SetOracleRequest {
@@ -137,6 +225,28 @@ fn corpus(pems: &Pems) -> Vec<Vec<u8>> {
             url: "http://127.0.0.1:9".into(),
         }
         .encode_to_vec(),
+        ListOraclesRequest {}.encode_to_vec(),
+        GetTransferRequest {
+            transfer_id: pems.transfer_id.clone(),
+        }
+        .encode_to_vec(),
+        ListTransfersRequest {
+            fsp_id: "bank-a".into(),
+            ..ListTransfersRequest::default()
+        }
+        .encode_to_vec(),
+        ListPostingsRequest {
+            fsp_id: "bank-a".into(),
+            reference: pems.transfer_id.clone(),
+            page: None,
+        }
+        .encode_to_vec(),
+        ListSettlementWindowsRequest {
+            currency: CURRENCY.into(),
+            ..ListSettlementWindowsRequest::default()
+        }
+        .encode_to_vec(),
+        GetSettlementWindowRequest { window_id: 1 }.encode_to_vec(),
         CloseSettlementWindowRequest {
             currency: CURRENCY.into(),
             reason: "end of day".into(),
@@ -149,6 +259,12 @@ fn corpus(pems: &Pems) -> Vec<Vec<u8>> {
             reason: "settle".into(),
         }
         .encode_to_vec(),
+        GetSettlementRequest { settlement_id: 1 }.encode_to_vec(),
+        ListSettlementsRequest {
+            currency: CURRENCY.into(),
+            ..ListSettlementsRequest::default()
+        }
+        .encode_to_vec(),
         AdvanceSettlementParticipantRequest {
             settlement_id: 1,
             fsp_id: "bank-a".into(),
@@ -157,17 +273,18 @@ fn corpus(pems: &Pems) -> Vec<Vec<u8>> {
             external_reference: "ref-1".into(),
         }
         .encode_to_vec(),
+        AbortSettlementRequest {
+            settlement_id: 1,
+            reason: "abort".into(),
+        }
+        .encode_to_vec(),
         GetSettlementReportRequest {
             settlement_id: 1,
             kind: ReportKind::NetPositions as i32,
             ..GetSettlementReportRequest::default()
         }
         .encode_to_vec(),
-        ListTransfersRequest {
-            fsp_id: "bank-a".into(),
-            ..ListTransfersRequest::default()
-        }
-        .encode_to_vec(),
+        GetLedgerDigestRequest {}.encode_to_vec(),
     ]
 }
 
@@ -188,63 +305,106 @@ macro_rules! call {
 }
 
 async fn check(svc: &OperatorService, kind: usize, bytes: &[u8]) -> (bool, bool) {
-    match kind {
-        0 => call!(svc, bytes, CreateParticipantRequest, create_participant),
-        1 => call!(
+    match KINDS[kind] {
+        "CreateParticipant" => call!(svc, bytes, CreateParticipantRequest, create_participant),
+        "RotateCredential" => call!(svc, bytes, RotateCredentialRequest, rotate_credential),
+        "GetParticipant" => call!(svc, bytes, GetParticipantRequest, get_participant),
+        "ListParticipants" => call!(svc, bytes, ListParticipantsRequest, list_participants),
+        "SetParticipantActive" => call!(
             svc,
             bytes,
             SetParticipantActiveRequest,
             set_participant_active
         ),
-        2 => call!(svc, bytes, SetEndpointRequest, set_endpoint),
-        3 => call!(
+        "SetAccountActive" => call!(svc, bytes, SetAccountActiveRequest, set_account_active),
+        "SetEndpoint" => call!(svc, bytes, SetEndpointRequest, set_endpoint),
+        "AddParticipantCertificate" => call!(
             svc,
             bytes,
             AddParticipantCertificateRequest,
             add_participant_certificate
         ),
-        4 => call!(
+        "RemoveParticipantCertificate" => call!(
+            svc,
+            bytes,
+            RemoveParticipantCertificateRequest,
+            remove_participant_certificate
+        ),
+        "ListParticipantCertificates" => call!(
+            svc,
+            bytes,
+            ListParticipantCertificatesRequest,
+            list_participant_certificates
+        ),
+        "AddParticipantIssuer" => call!(
             svc,
             bytes,
             AddParticipantIssuerRequest,
             add_participant_issuer
         ),
-        5 => call!(
+        "RemoveParticipantIssuer" => call!(
             svc,
             bytes,
             RemoveParticipantIssuerRequest,
             remove_participant_issuer
         ),
-        6 => call!(
+        "AddCurrency" => call!(svc, bytes, AddCurrencyRequest, add_currency),
+        "ListCurrencies" => call!(svc, bytes, ListCurrenciesRequest, list_currencies),
+        "AddParticipantCurrency" => call!(
             svc,
             bytes,
             AddParticipantCurrencyRequest,
             add_participant_currency
         ),
-        7 => call!(svc, bytes, SetNetDebitCapRequest, set_net_debit_cap),
-        8 => call!(svc, bytes, FundsRequest, funds_in),
-        9 => call!(svc, bytes, FundsRequest, funds_out_reserve),
-        10 => call!(svc, bytes, SetOracleRequest, set_oracle),
-        11 => call!(
+        "GetAccounts" => call!(svc, bytes, GetAccountsRequest, get_accounts),
+        "GetPositions" => call!(svc, bytes, GetPositionsRequest, get_positions),
+        "SetNetDebitCap" => call!(svc, bytes, SetNetDebitCapRequest, set_net_debit_cap),
+        "SetSettlementModel" => call!(svc, bytes, SetSettlementModelRequest, set_settlement_model),
+        "FundsIn" => call!(svc, bytes, FundsRequest, funds_in),
+        "FundsOutReserve" => call!(svc, bytes, FundsRequest, funds_out_reserve),
+        "FundsOutCommit" => call!(svc, bytes, FundsActionRequest, funds_out_commit),
+        "FundsOutAbort" => call!(svc, bytes, FundsActionRequest, funds_out_abort),
+        "SetOracle" => call!(svc, bytes, SetOracleRequest, set_oracle),
+        "ListOracles" => call!(svc, bytes, ListOraclesRequest, list_oracles),
+        "GetTransfer" => call!(svc, bytes, GetTransferRequest, get_transfer),
+        "ListTransfers" => call!(svc, bytes, ListTransfersRequest, list_transfers),
+        "ListPostings" => call!(svc, bytes, ListPostingsRequest, list_postings),
+        "ListSettlementWindows" => call!(
+            svc,
+            bytes,
+            ListSettlementWindowsRequest,
+            list_settlement_windows
+        ),
+        "GetSettlementWindow" => call!(
+            svc,
+            bytes,
+            GetSettlementWindowRequest,
+            get_settlement_window
+        ),
+        "CloseSettlementWindow" => call!(
             svc,
             bytes,
             CloseSettlementWindowRequest,
             close_settlement_window
         ),
-        12 => call!(svc, bytes, CreateSettlementRequest, create_settlement),
-        13 => call!(
+        "CreateSettlement" => call!(svc, bytes, CreateSettlementRequest, create_settlement),
+        "GetSettlement" => call!(svc, bytes, GetSettlementRequest, get_settlement),
+        "ListSettlements" => call!(svc, bytes, ListSettlementsRequest, list_settlements),
+        "AdvanceSettlementParticipant" => call!(
             svc,
             bytes,
             AdvanceSettlementParticipantRequest,
             advance_settlement_participant
         ),
-        14 => call!(
+        "AbortSettlement" => call!(svc, bytes, AbortSettlementRequest, abort_settlement),
+        "GetSettlementReport" => call!(
             svc,
             bytes,
             GetSettlementReportRequest,
             get_settlement_report
         ),
-        _ => call!(svc, bytes, ListTransfersRequest, list_transfers),
+        "GetLedgerDigest" => call!(svc, bytes, GetLedgerDigestRequest, get_ledger_digest),
+        other => unreachable!("{other} has no call"),
     }
 }
 
@@ -262,15 +422,6 @@ pub async fn run(seed: u64, count: u64, lanes: usize) -> Vec<Tally> {
     let certificate = std::fs::read_to_string(&cert.cert_file).expect("pem");
     let ca_der = harambee_tls::certificates_from_pem(&std::fs::read(dev.ca_file()).expect("CA"))
         .expect("CA PEM");
-    let pems = Pems {
-        subject: harambee_service::certificates::subject_of_der(
-            harambee_tls::certificates_from_pem(certificate.as_bytes()).expect("PEM")[0].as_ref(),
-        )
-        .expect("a subject"),
-        ca: std::fs::read_to_string(dev.ca_file()).expect("CA"),
-        ca_sha256: harambee_core::text::hex(&harambee_tls::certificate_sha256(ca_der[0].as_ref())),
-        certificate,
-    };
     let mut bank_a = s
         .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
         .await;
@@ -280,11 +431,24 @@ pub async fn run(seed: u64, count: u64, lanes: usize) -> Vec<Tally> {
     // A payment in the open window: closing it, settling it and
     // advancing its participants are operations, not only refusals.
     let q = quote(&mut bank_a, &bank_b, "12.50").await;
-    bank_a
+    let paid = bank_a
         .api
         .prepare_transfer(prepare_request(&q, 30_000))
         .await
-        .expect("a payment");
+        .expect("a payment")
+        .into_inner();
+    let certificate_der = harambee_tls::certificates_from_pem(certificate.as_bytes()).expect("PEM");
+    let pems = Pems {
+        subject: harambee_service::certificates::subject_of_der(certificate_der[0].as_ref())
+            .expect("a subject"),
+        certificate_sha256: harambee_core::text::hex(&harambee_tls::certificate_sha256(
+            certificate_der[0].as_ref(),
+        )),
+        ca: std::fs::read_to_string(dev.ca_file()).expect("CA"),
+        ca_sha256: harambee_core::text::hex(&harambee_tls::certificate_sha256(ca_der[0].as_ref())),
+        transfer_id: paid.transfer_id,
+        certificate,
+    };
     let corpus = std::sync::Arc::new(corpus(&pems));
     // The lanes run beside each other on the one switch, each with its
     // own generator (seed + lane) and its share of the inputs: their
