@@ -12,7 +12,7 @@ mod requests;
 #[global_allocator]
 static COUNTING: heap::Counting = heap::Counting;
 
-const KINDS: [&str; 7] = [
+const KINDS: [&str; 9] = [
     "LookupParty",
     "RegisterParty",
     "RequestQuote",
@@ -20,6 +20,8 @@ const KINDS: [&str; 7] = [
     "FulfilTransfer",
     "GetTransfer",
     "GetQuote",
+    "DeregisterParty",
+    "Notifications",
 ];
 
 fn main() {

@@ -31,7 +31,7 @@ pub struct Tally {
     pub valid: u64,
 }
 
-const KINDS: usize = 7;
+const KINDS: usize = 9;
 
 fn money(amount: &str) -> Option<Money> {
     Some(Money {
@@ -102,6 +102,8 @@ fn corpus() -> Vec<Vec<u8>> {
         }
         .encode_to_vec(),
         GetQuoteRequest { quote_id: id }.encode_to_vec(),
+        DeregisterPartyRequest { party: party() }.encode_to_vec(),
+        NotificationsRequest { from_sequence: 42 }.encode_to_vec(),
     ]
 }
 
@@ -158,8 +160,18 @@ fn check(kind: usize, bytes: &[u8]) -> (bool, bool) {
             Ok(r) => (true, validate::uuid("transfer_id", &r.transfer_id).is_ok()),
             Err(_) => (false, false),
         },
-        _ => match GetQuoteRequest::decode(bytes) {
+        6 => match GetQuoteRequest::decode(bytes) {
             Ok(r) => (true, validate::uuid("quote_id", &r.quote_id).is_ok()),
+            Err(_) => (false, false),
+        },
+        7 => match DeregisterPartyRequest::decode(bytes) {
+            Ok(r) => (true, validate::party("party", r.party.as_ref()).is_ok()),
+            Err(_) => (false, false),
+        },
+        // Any sequence is valid: the stream starts there (or at the
+        // first notification, past the last).
+        _ => match NotificationsRequest::decode(bytes) {
+            Ok(_) => (true, true),
             Err(_) => (false, false),
         },
     }
