@@ -771,3 +771,20 @@ pub mod pem {
         PrivateKeyDer::from_pem_file(key).expect("key")
     }
 }
+
+/// Reads `stream` until the other end closes it, for at most `bound`;
+/// whether it closed in time.
+pub async fn closed_within(stream: &mut tokio::net::TcpStream, bound: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut chunk = [0u8; 256];
+    tokio::time::timeout(bound, async {
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}

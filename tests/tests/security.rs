@@ -654,7 +654,7 @@ async fn fspiop_on_mtls_takes_the_participant_from_its_certificate_and_calls_bac
 /// participant is served meanwhile.
 #[tokio::test]
 async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = TestPki::new();
     let bank = pki.participant("bank-a");
@@ -700,17 +700,8 @@ async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() {
             3208
         );
         for stream in [&mut silent, &mut trickle] {
-            let mut chunk = [0u8; 64];
-            let closed = tokio::time::timeout(std::time::Duration::from_secs(20), async {
-                loop {
-                    match stream.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => {}
-                    }
-                }
-            })
-            .await;
-            assert!(closed.is_ok(), "{addr}: still open");
+            let closed = closed_within(stream, std::time::Duration::from_secs(20)).await;
+            assert!(closed, "{addr}: still open");
         }
     }
 }

@@ -194,6 +194,28 @@ fn refusal(session: &Session, status: &tonic::Status, back: &str) -> Response {
     )
 }
 
+/// A page saying an action is done, with `key`'s text filled.
+fn done(session: &Session, key: &str, values: &[(&str, &str)], back: &str) -> Response {
+    pages::message(
+        StatusCode::OK,
+        session.lang,
+        Some(session),
+        &fill(session.lang, key, values),
+        back,
+    )
+}
+
+/// `amount` in `currency` as the session reads it, in the currency's
+/// decimals (2 when the Operator API cannot say).
+async fn shown(app: &App, session: &Session, amount: &str, currency: &str) -> String {
+    let scale = scales(app, session)
+        .await
+        .ok()
+        .and_then(|s| s.get(currency).copied())
+        .unwrap_or(2);
+    money::format(amount, currency, scale, session.lang)
+}
+
 #[derive(Deserialize)]
 struct LoginQuery {
     #[serde(default)]
@@ -477,27 +499,17 @@ async fn set_ndc(
         ))
         .await;
     match set {
-        Ok(done) => {
-            let done = done.into_inner();
-            let scale = scales(&app, &session)
-                .await
-                .ok()
-                .and_then(|s| s.get(&done.currency).copied())
-                .unwrap_or(2);
-            let shown = money::format(&done.net_debit_cap, &done.currency, scale, session.lang);
-            pages::message(
-                StatusCode::OK,
-                session.lang,
-                Some(&session),
-                &fill(
-                    session.lang,
-                    "done_ndc",
-                    &[
-                        ("fsp", &fsp),
-                        ("currency", &done.currency),
-                        ("amount", &shown),
-                    ],
-                ),
+        Ok(set) => {
+            let set = set.into_inner();
+            let amount = shown(&app, &session, &set.net_debit_cap, &set.currency).await;
+            done(
+                &session,
+                "done_ndc",
+                &[
+                    ("fsp", &fsp),
+                    ("currency", &set.currency),
+                    ("amount", &amount),
+                ],
                 &back,
             )
         }
@@ -538,15 +550,10 @@ async fn set_active(
     {
         Ok(_) => {
             let state = text(session.lang, if active { "active" } else { "inactive" });
-            pages::message(
-                StatusCode::OK,
-                session.lang,
-                Some(&session),
-                &fill(
-                    session.lang,
-                    "done_active",
-                    &[("fsp", &fsp), ("state", &state)],
-                ),
+            done(
+                &session,
+                "done_active",
+                &[("fsp", &fsp), ("state", &state)],
                 &back,
             )
         }
@@ -626,24 +633,13 @@ async fn funds_in(
         ))
         .await;
     match recorded {
-        Ok(done) => {
-            let done = done.into_inner();
-            let money = done.amount.unwrap_or_default();
-            let scale = scales(&app, &session)
-                .await
-                .ok()
-                .and_then(|s| s.get(&money.currency).copied())
-                .unwrap_or(2);
-            let shown = money::format(&money.amount, &money.currency, scale, session.lang);
-            pages::message(
-                StatusCode::OK,
-                session.lang,
-                Some(&session),
-                &fill(
-                    session.lang,
-                    "done_funds_in",
-                    &[("fsp", &fsp), ("amount", &shown)],
-                ),
+        Ok(recorded) => {
+            let money = recorded.into_inner().amount.unwrap_or_default();
+            let amount = shown(&app, &session, &money.amount, &money.currency).await;
+            done(
+                &session,
+                "done_funds_in",
+                &[("fsp", &fsp), ("amount", &amount)],
                 &back,
             )
         }
