@@ -1411,6 +1411,11 @@ impl Ledger {
         self.funds.get(&id)
     }
 
+    /// Every funds-in and funds-out record, in no order.
+    pub fn all_funds(&self) -> impl Iterator<Item = &FundsRecord> {
+        self.funds.values()
+    }
+
     fn position_of(&self, pc: &ParticipantCurrency) -> PositionView {
         let pos = &self.accounts[pc.position.0 as usize].balances;
         let set = &self.accounts[pc.settlement.0 as usize].balances;

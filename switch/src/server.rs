@@ -163,7 +163,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .map(|f| config.data_dir.join(f))
         .collect();
     crate::datadir::read_from_disk(&files)?;
-    let log = open_log(&config).await?;
+    let (log, trail) = open_log_with_trail(&config).await?;
     let (projections, snapshots) = open_stores(&config).await?;
     // The scheme PKI, when configured: the APIs on TLS, the cluster link,
     // and the switch's calls to `https://` endpoints (verified against
@@ -348,6 +348,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             }),
             authenticator: authenticator.clone(),
             clock: Arc::new(SystemClock),
+            audit: Some(trail),
         },
         settings(&config),
         stop.clone(),
@@ -574,6 +575,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 session_ttl_ms: config.console.session_ttl_ms,
                 sessions_max: usize::try_from(config.console.sessions_max).unwrap_or(usize::MAX),
                 secure_cookies: config.tls.console,
+                metrics: prometheus().clone().map(|handle| {
+                    harambee_console::traffic::MetricsSource(Arc::new(move || {
+                        Some(handle.render())
+                    }))
+                }),
             },
         );
         tasks.push(tokio::spawn(crate::http::serve(
@@ -921,14 +927,32 @@ async fn serve_metrics(listener: TcpListener, mut stop: watch::Receiver<bool>) {
 /// Opens the event log the configuration names (creating the Kafka topic
 /// if needed; refusing an embedded log whose hash chain is broken).
 pub async fn open_log(config: &Config) -> anyhow::Result<Arc<dyn CommandLog>> {
+    Ok(open_log_with_trail(config).await?.0)
+}
+
+/// [`open_log`], and the log's audit trail for the Operator API: on the
+/// embedded log, verified to its end already (the start's own check).
+pub async fn open_log_with_trail(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn CommandLog>, Arc<harambee_log::audit::Trail>)> {
+    use harambee_log::audit::{Trail, TrailSource};
     harambee_log::kafka::set_timeout_ms(config.kafka.timeout_ms);
     Ok(match config.log.kind {
         LogKind::Sqlite => {
-            let sqlite_log = SqliteLog::open(&config.data_dir.join("log.db")).await?;
-            // Refuse to start on a log that was tampered with.
-            let (records, head) = sqlite_log.verify_chain().await?;
-            tracing::info!(records, head = %harambee_core::text::hex(&head), "event log hash chain verified");
-            Arc::new(sqlite_log)
+            let sqlite_log = Arc::new(SqliteLog::open(&config.data_dir.join("log.db")).await?);
+            // Refuse to start on a log that was tampered with: the whole
+            // chain, before anything is appended.
+            let trail = Arc::new(Trail::new(TrailSource::Sqlite(sqlite_log.clone())));
+            let status = trail.refresh(u64::MAX).await?;
+            if let Some(broken) = status.broken {
+                return Err(harambee_log::sqlite::AuditError::Break(broken).into());
+            }
+            tracing::info!(
+                records = status.verified.records,
+                head = %status.verified.head,
+                "event log hash chain verified"
+            );
+            (sqlite_log as Arc<dyn CommandLog>, trail)
         }
         LogKind::Kafka => {
             kafka::create_topic(
@@ -943,7 +967,9 @@ pub async fn open_log(config: &Config) -> anyhow::Result<Arc<dyn CommandLog>> {
                 topic: config.kafka.topic.clone(),
                 partition: 0,
             };
-            Arc::new(kafka::KafkaLog::open(target).await?)
+            let trail = Arc::new(Trail::new(TrailSource::Kafka(target.clone())));
+            let log: Arc<dyn CommandLog> = Arc::new(kafka::KafkaLog::open(target).await?);
+            (log, trail)
         }
     })
 }

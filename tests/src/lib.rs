@@ -68,6 +68,7 @@ pub fn op_req<T>(message: T) -> tonic::Request<T> {
 }
 
 pub mod fspiop;
+pub mod webdriver;
 
 pub use harambee_sim::network::Member;
 

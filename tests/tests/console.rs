@@ -246,7 +246,7 @@ async fn an_operator_signs_in_reads_positions_sets_a_cap_and_records_funds_in_th
     let before = s.position("bank-a").await.liquidity;
     let (status, page) = web
         .post(
-            "/participants/bank-a/funds-in",
+            "/participants/bank-a/funds/in",
             &[
                 ("csrf", csrf.as_str()),
                 ("currency", CURRENCY),
@@ -279,7 +279,7 @@ async fn an_operator_signs_in_reads_positions_sets_a_cap_and_records_funds_in_th
     ];
     for _ in 0..2 {
         let (status, page) = web
-            .post("/participants/bank-a/funds-in/confirmed", &confirmed)
+            .post("/participants/bank-a/funds/in/confirmed", &confirmed)
             .await;
         assert_eq!(status, StatusCode::OK, "{page}");
         assert!(

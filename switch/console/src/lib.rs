@@ -21,16 +21,25 @@
 //! Architecture invariant: the console holds no state of the switch and
 //! calls nothing below the Operator API's handlers.
 
+mod audit;
 pub mod catalog;
 pub mod money;
 mod pages;
+mod participants;
 pub mod sessions;
+mod settlement;
+pub mod traffic;
+mod transfers;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Extension, Form, Path, Query, State};
+use axum::body::Bytes;
+use axum::extract::{
+    DefaultBodyLimit, Extension, Form, FromRequest, FromRequestParts, Query, Request, State,
+};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -41,12 +50,16 @@ use harambee_proto::v1::operator_api_server::OperatorApi;
 use harambee_proto::v1::*;
 use harambee_service::ports::{Credential, Need, PeerIdentity};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::catalog::{Lang, fill, text};
 use crate::sessions::{COOKIE, Held, Session, Sessions};
 
 /// Longest token, amount or reference a form may carry.
 pub const FIELD_LENGTH_MAX: usize = 512;
+
+/// Largest form body the console reads.
+pub const FORM_BYTES_MAX: usize = 64 * 1024;
 
 /// How the console runs.
 #[derive(Clone, Debug)]
@@ -58,14 +71,17 @@ pub struct ConsoleSettings {
     /// Whether the session cookie is marked `Secure` (the console on
     /// TLS, or behind a proxy that terminates it).
     pub secure_cookies: bool,
+    /// The switch's metrics, for the overview's throughput and outcomes.
+    pub metrics: Option<traffic::MetricsSource>,
 }
 
 #[derive(Clone)]
-struct App {
-    ops: Arc<OperatorService>,
+pub(crate) struct App {
+    pub(crate) ops: Arc<OperatorService>,
     ctx: Ctx,
     sessions: Arc<Sessions>,
     settings: Arc<ConsoleSettings>,
+    pub(crate) traffic: Arc<traffic::Traffic>,
 }
 
 /// The console's pages, over the Operator API's handlers on `ctx`.
@@ -77,22 +93,88 @@ pub fn router(ctx: Ctx, settings: ConsoleSettings) -> Router {
             settings.session_ttl_ms,
             settings.sessions_max,
         )),
+        traffic: Arc::new(traffic::Traffic::default()),
         settings: Arc::new(settings),
     };
+    if let Some(source) = app.settings.metrics.clone() {
+        let service = app.ctx.service.clone();
+        traffic::start_sampling(&app.traffic, source, move || service.now_ms());
+    }
     Router::new()
-        .route("/", get(overview))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
-        .route("/participants/{fsp}", get(participant))
-        .route("/participants/{fsp}/net-debit-cap", post(set_ndc))
-        .route("/participants/{fsp}/active", post(set_active))
-        .route("/participants/{fsp}/funds-in", post(funds_in_confirm))
-        .route("/participants/{fsp}/funds-in/confirmed", post(funds_in))
+        .merge(participants::routes())
+        .merge(transfers::routes())
+        .merge(settlement::routes())
+        .merge(audit::routes())
+        .layer(DefaultBodyLimit::max(FORM_BYTES_MAX))
         .with_state(app)
 }
 
+/// The signed-in operator of a request; without a live session, the
+/// request is answered with a redirect to sign in.
+pub(crate) struct Signed(pub Session);
+
+impl FromRequestParts<App> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Signed, Response> {
+        app.session(&parts.headers).map(Signed).map_err(|r| *r)
+    }
+}
+
+/// A form the signed-in operator sent: its fields, once the session's
+/// CSRF token and the console's origin are checked. Nothing of a form
+/// that fails the check is read further.
+pub(crate) struct Posted<T>(pub Session, pub T);
+
+impl<T: DeserializeOwned> FromRequest<App> for Posted<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, app: &App) -> Result<Posted<T>, Response> {
+        #[derive(Deserialize)]
+        struct Csrf {
+            #[serde(default)]
+            csrf: String,
+        }
+        let headers = request.headers().clone();
+        let session = app.session(&headers).map_err(|r| *r)?;
+        let body = Bytes::from_request(request, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let csrf = serde_urlencoded::from_bytes::<Csrf>(&body)
+            .map(|c| c.csrf)
+            .unwrap_or_default();
+        app.check_form(&headers, &session, &csrf).map_err(|r| *r)?;
+        match serde_urlencoded::from_bytes::<T>(&body) {
+            Ok(form) => Ok(Posted(session, form)),
+            Err(e) => Err(pages::message(
+                StatusCode::BAD_REQUEST,
+                session.lang,
+                Some(&session),
+                &fill(session.lang, "bad_fields", &[("error", &e.to_string())]),
+                "/",
+            )),
+        }
+    }
+}
+
+/// A form of nothing but its CSRF token.
+#[derive(Deserialize)]
+pub(crate) struct NoFields {}
+
+/// What a page or an action answers: its page, or the Operator API's
+/// refusal shown with a way `back`.
+pub(crate) fn answer(
+    session: &Session,
+    back: &str,
+    result: Result<Response, tonic::Status>,
+) -> Response {
+    result.unwrap_or_else(|status| refusal(session, &status, back))
+}
+
 /// A request of the Operator API carrying the session's credential.
-fn call<T>(session: &Session, message: T) -> tonic::Request<T> {
+pub(crate) fn call<T>(session: &Session, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     match &session.credential {
         Held::Bearer(token) => {
@@ -122,7 +204,7 @@ fn cookie_of<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 impl App {
-    fn now_ms(&self) -> i64 {
+    pub(crate) fn now_ms(&self) -> i64 {
         self.ctx.service.now_ms()
     }
 
@@ -133,22 +215,55 @@ impl App {
             .ok_or_else(|| Box::new(Redirect::to("/login?expired=1").into_response()))
     }
 
-    /// The session, for a form it sent: the CSRF token must be the
-    /// session's, and the request must come from this console's origin
-    /// when the browser says where it comes from.
-    fn session_for_form(&self, headers: &HeaderMap, csrf: &str) -> Result<Session, Box<Response>> {
-        let session = self.session(headers)?;
+    /// Checks a form of `session`: its CSRF token must be the session's,
+    /// and the request must come from this console's origin when the
+    /// browser says where it comes from.
+    fn check_form(
+        &self,
+        headers: &HeaderMap,
+        session: &Session,
+        csrf: &str,
+    ) -> Result<(), Box<Response>> {
         if !same_origin(headers) || !equal(csrf.as_bytes(), session.csrf.as_bytes()) {
             metrics::counter!("harambee_console_forms_refused_total").increment(1);
             return Err(Box::new(pages::message(
                 StatusCode::FORBIDDEN,
                 session.lang,
-                Some(&session),
+                Some(session),
                 &text(session.lang, "bad_form"),
                 "/",
             )));
         }
-        Ok(session)
+        Ok(())
+    }
+
+    /// Each currency's decimals, from the Operator API.
+    pub(crate) async fn scales(
+        &self,
+        session: &Session,
+    ) -> Result<HashMap<String, u32>, tonic::Status> {
+        let currencies = self
+            .ops
+            .list_currencies(call(session, ListCurrenciesRequest {}))
+            .await?
+            .into_inner();
+        Ok(currencies
+            .currencies
+            .into_iter()
+            .map(|c| (c.currency, c.scale))
+            .collect())
+    }
+
+    /// `amount` in `currency` as the session reads it, in the currency's
+    /// decimals (2 when the Operator API cannot say).
+    pub(crate) async fn shown(&self, session: &Session, amount: &str, currency: &str) -> String {
+        let scale = self
+            .scales(session)
+            .await
+            .ok()
+            .and_then(|s| s.get(currency).copied())
+            .unwrap_or(2);
+        money::format(amount, currency, scale, session.lang)
     }
 }
 
@@ -173,7 +288,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 /// An Operator API refusal as a page: 403 for a role that may not, 400
 /// otherwise, the FSPIOP code and message shown.
-fn refusal(session: &Session, status: &tonic::Status, back: &str) -> Response {
+pub(crate) fn refusal(session: &Session, status: &tonic::Status, back: &str) -> Response {
     let error = FspiopError::from_status(status);
     let code = error.code.to_string();
     let (http, key) = if error.code == 3000 {
@@ -195,7 +310,7 @@ fn refusal(session: &Session, status: &tonic::Status, back: &str) -> Response {
 }
 
 /// A page saying an action is done, with `key`'s text filled.
-fn done(session: &Session, key: &str, values: &[(&str, &str)], back: &str) -> Response {
+pub(crate) fn done(session: &Session, key: &str, values: &[(&str, &str)], back: &str) -> Response {
     pages::message(
         StatusCode::OK,
         session.lang,
@@ -203,17 +318,6 @@ fn done(session: &Session, key: &str, values: &[(&str, &str)], back: &str) -> Re
         &fill(session.lang, key, values),
         back,
     )
-}
-
-/// `amount` in `currency` as the session reads it, in the currency's
-/// decimals (2 when the Operator API cannot say).
-async fn shown(app: &App, session: &Session, amount: &str, currency: &str) -> String {
-    let scale = scales(app, session)
-        .await
-        .ok()
-        .and_then(|s| s.get(currency).copied())
-        .unwrap_or(2);
-    money::format(amount, currency, scale, session.lang)
 }
 
 #[derive(Deserialize)]
@@ -305,21 +409,11 @@ async fn login(
     response
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn logout(
     State(app): State<App>,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    Posted(session, NoFields {}): Posted<NoFields>,
 ) -> Response {
-    let session = match app.session_for_form(&headers, &form.csrf) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
     if let Some(id) = cookie_of(&headers, COOKIE) {
         app.sessions.close(id);
     }
@@ -330,344 +424,4 @@ async fn logout(
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response
-}
-
-/// Each currency's decimals, from the Operator API.
-async fn scales(app: &App, session: &Session) -> Result<HashMap<String, u32>, tonic::Status> {
-    let currencies = app
-        .ops
-        .list_currencies(call(session, ListCurrenciesRequest {}))
-        .await?
-        .into_inner();
-    Ok(currencies
-        .currencies
-        .into_iter()
-        .map(|c| (c.currency, c.scale))
-        .collect())
-}
-
-async fn overview(State(app): State<App>, headers: HeaderMap) -> Response {
-    let session = match app.session(&headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let loaded = async {
-        let scales = scales(&app, &session).await?;
-        let participants = app
-            .ops
-            .list_participants(call(
-                &session,
-                ListParticipantsRequest {
-                    page: Some(PageRequest {
-                        page_size: 1000,
-                        page_token: String::new(),
-                    }),
-                },
-            ))
-            .await?
-            .into_inner()
-            .participants;
-        let mut rows = Vec::with_capacity(participants.len());
-        for p in participants {
-            let positions = app
-                .ops
-                .get_positions(call(
-                    &session,
-                    GetPositionsRequest {
-                        fsp_id: p.fsp_id.clone(),
-                    },
-                ))
-                .await?
-                .into_inner()
-                .positions;
-            rows.push((p, positions));
-        }
-        Ok::<_, tonic::Status>((scales, rows))
-    }
-    .await;
-    match loaded {
-        Ok((scales, rows)) => pages::overview(&session, &scales, &rows),
-        Err(status) => refusal(&session, &status, "/"),
-    }
-}
-
-async fn participant(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path(fsp): Path<String>,
-) -> Response {
-    let session = match app.session(&headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let loaded = async {
-        let scales = scales(&app, &session).await?;
-        let info = app
-            .ops
-            .get_participant(call(
-                &session,
-                GetParticipantRequest {
-                    fsp_id: fsp.clone(),
-                },
-            ))
-            .await?
-            .into_inner();
-        let positions = app
-            .ops
-            .get_positions(call(
-                &session,
-                GetPositionsRequest {
-                    fsp_id: fsp.clone(),
-                },
-            ))
-            .await?
-            .into_inner()
-            .positions;
-        let accounts = app
-            .ops
-            .get_accounts(call(
-                &session,
-                GetAccountsRequest {
-                    fsp_id: fsp.clone(),
-                },
-            ))
-            .await?
-            .into_inner()
-            .accounts;
-        let transfers = app
-            .ops
-            .list_transfers(call(
-                &session,
-                ListTransfersRequest {
-                    fsp_id: fsp.clone(),
-                    page: Some(PageRequest {
-                        page_size: 20,
-                        page_token: String::new(),
-                    }),
-                    ..ListTransfersRequest::default()
-                },
-            ))
-            .await?
-            .into_inner()
-            .transfers;
-        Ok::<_, tonic::Status>(pages::ParticipantPage {
-            scales,
-            info,
-            positions,
-            accounts,
-            transfers,
-        })
-    }
-    .await;
-    match loaded {
-        Ok(page) => pages::participant(&session, &page),
-        Err(status) => refusal(&session, &status, "/"),
-    }
-}
-
-#[derive(Deserialize)]
-struct NdcForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    currency: String,
-    #[serde(default)]
-    amount: String,
-}
-
-async fn set_ndc(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path(fsp): Path<String>,
-    Form(form): Form<NdcForm>,
-) -> Response {
-    let session = match app.session_for_form(&headers, &form.csrf) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let back = format!("/participants/{fsp}");
-    let amount = form.amount.trim().to_string();
-    let set = app
-        .ops
-        .set_net_debit_cap(call(
-            &session,
-            SetNetDebitCapRequest {
-                fsp_id: fsp.clone(),
-                currency: form.currency.clone(),
-                net_debit_cap: amount.clone(),
-            },
-        ))
-        .await;
-    match set {
-        Ok(set) => {
-            let set = set.into_inner();
-            let amount = shown(&app, &session, &set.net_debit_cap, &set.currency).await;
-            done(
-                &session,
-                "done_ndc",
-                &[
-                    ("fsp", &fsp),
-                    ("currency", &set.currency),
-                    ("amount", &amount),
-                ],
-                &back,
-            )
-        }
-        Err(status) => refusal(&session, &status, &back),
-    }
-}
-
-#[derive(Deserialize)]
-struct ActiveForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    active: String,
-}
-
-async fn set_active(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path(fsp): Path<String>,
-    Form(form): Form<ActiveForm>,
-) -> Response {
-    let session = match app.session_for_form(&headers, &form.csrf) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let back = format!("/participants/{fsp}");
-    let active = form.active == "true";
-    match app
-        .ops
-        .set_participant_active(call(
-            &session,
-            SetParticipantActiveRequest {
-                fsp_id: fsp.clone(),
-                active,
-            },
-        ))
-        .await
-    {
-        Ok(_) => {
-            let state = text(session.lang, if active { "active" } else { "inactive" });
-            done(
-                &session,
-                "done_active",
-                &[("fsp", &fsp), ("state", &state)],
-                &back,
-            )
-        }
-        Err(status) => refusal(&session, &status, &back),
-    }
-}
-
-#[derive(Deserialize)]
-struct FundsForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    currency: String,
-    #[serde(default)]
-    amount: String,
-    #[serde(default)]
-    reason: String,
-    /// Chosen when the confirmation is shown: the funds' idempotency key.
-    #[serde(default)]
-    funds_id: String,
-}
-
-/// The confirmation of a funds in: what it is, and a form that records
-/// it under an id chosen now.
-async fn funds_in_confirm(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path(fsp): Path<String>,
-    Form(form): Form<FundsForm>,
-) -> Response {
-    let session = match app.session_for_form(&headers, &form.csrf) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let scale = match scales(&app, &session).await {
-        Ok(s) => s.get(&form.currency).copied().unwrap_or(2),
-        Err(status) => return refusal(&session, &status, "/"),
-    };
-    let shown = money::format(form.amount.trim(), &form.currency, scale, session.lang);
-    pages::confirm_funds_in(
-        &session,
-        &fsp,
-        &shown,
-        &pages::FundsFields {
-            currency: &form.currency,
-            amount: form.amount.trim(),
-            reason: &form.reason,
-            funds_id: &uuid::Uuid::new_v4().to_string(),
-        },
-    )
-}
-
-async fn funds_in(
-    State(app): State<App>,
-    headers: HeaderMap,
-    Path(fsp): Path<String>,
-    Form(form): Form<FundsForm>,
-) -> Response {
-    let session = match app.session_for_form(&headers, &form.csrf) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let back = format!("/participants/{fsp}");
-    let recorded = app
-        .ops
-        .funds_in(call(
-            &session,
-            FundsRequest {
-                funds_id: form.funds_id.clone(),
-                fsp_id: fsp.clone(),
-                amount: Some(Money {
-                    amount: form.amount.trim().to_string(),
-                    currency: form.currency.clone(),
-                }),
-                reason: form.reason.clone(),
-            },
-        ))
-        .await;
-    match recorded {
-        Ok(recorded) => {
-            let money = recorded.into_inner().amount.unwrap_or_default();
-            let amount = shown(&app, &session, &money.amount, &money.currency).await;
-            done(
-                &session,
-                "done_funds_in",
-                &[("fsp", &fsp), ("amount", &amount)],
-                &back,
-            )
-        }
-        Err(status) => refusal(&session, &status, &back),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cookies_and_origins() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::COOKIE,
-            "a=1; harambee_console=abc; b=2".parse().unwrap(),
-        );
-        assert_eq!(cookie_of(&h, COOKIE), Some("abc"));
-        assert_eq!(cookie_of(&h, "c"), None);
-        assert!(same_origin(&h), "no Origin: a same-site form");
-        h.insert(header::HOST, "127.0.0.1:7405".parse().unwrap());
-        h.insert(header::ORIGIN, "http://127.0.0.1:7405".parse().unwrap());
-        assert!(same_origin(&h));
-        h.insert(header::ORIGIN, "http://evil.example".parse().unwrap());
-        assert!(!same_origin(&h));
-        assert!(equal(b"abc", b"abc"));
-        assert!(!equal(b"abc", b"abd"));
-        assert!(!equal(b"abc", b"ab"));
-    }
 }

@@ -11,6 +11,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use crate::catalog::{Lang, fill, text};
 use crate::money;
 use crate::sessions::Session;
+use crate::traffic::{MINUTES_SHOWN, Summary};
 
 /// A limit used this much or more is flagged.
 pub const NEAR_LIMIT_PERCENT: u32 = 80;
@@ -18,7 +19,7 @@ pub const NEAR_LIMIT_PERCENT: u32 = 80;
 const STYLE: &str = r#"
 body{font-family:system-ui,sans-serif;margin:0;color:#1b1f23;background:#f6f7f9;font-size:15px}
 header{background:#123;color:#fff;padding:.6rem 1rem;display:flex;gap:1rem;align-items:center;flex-wrap:wrap}
-header a{color:#fff}header .who{margin-left:auto}
+header a{color:#fff;margin-right:.6rem}header .who{margin-left:auto}
 main{padding:1rem;max-width:1200px}
 table{border-collapse:collapse;width:100%;background:#fff}
 th,td{padding:.35rem .5rem;border-bottom:1px solid #dde;text-align:left;vertical-align:middle}
@@ -33,6 +34,10 @@ input,select,button{font:inherit;padding:.3rem .5rem}
 button{cursor:pointer}
 :focus-visible{outline:3px solid #f90;outline-offset:2px}
 section{margin:1.2rem 0}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+form.stack{background:#fff;padding:.6rem;margin:.6rem 0}
+.details{word-break:break-all;font-size:.85em}
+table.facts{width:auto}table.facts th{padding-right:1.2rem}
 "#;
 
 fn layout(lang: Lang, session: Option<&Session>, refresh: bool, body: Markup) -> Markup {
@@ -50,7 +55,12 @@ fn layout(lang: Lang, session: Option<&Session>, refresh: bool, body: Markup) ->
                 header {
                     strong { (text(lang, "title")) }
                     @if let Some(s) = session {
-                        nav { a href="/" { (text(lang, "nav_overview")) } }
+                        nav {
+                            a href="/" { (text(lang, "nav_overview")) } " "
+                            a href="/transfers" { (text(lang, "nav_transfers")) } " "
+                            a href="/settlement" { (text(lang, "nav_settlement")) } " "
+                            a href="/audit" { (text(lang, "nav_audit")) }
+                        }
                         span class="who" { (fill(lang, "signed_in_as", &[("operator", &s.operator)])) }
                         form class="inline" method="post" action="/logout" {
                             input type="hidden" name="csrf" value=(s.csrf);
@@ -64,11 +74,13 @@ fn layout(lang: Lang, session: Option<&Session>, refresh: bool, body: Markup) ->
     }
 }
 
-fn respond(status: StatusCode, page: Markup) -> Response {
+pub(crate) fn respond(status: StatusCode, page: Markup) -> Response {
     let mut response = (status, Html(page.into_string())).into_response();
     let headers = response.headers_mut();
     // No framing (clickjacking), no caching of operators' pages, no
-    // guessing of types, and only this console's own resources.
+    // guessing of types, and only this console's own resources. The
+    // referrer stays on this origin: a browser told `no-referrer` sends
+    // `Origin: null` with a form, which the origin check must refuse.
     headers.insert(
         "x-frame-options",
         axum::http::HeaderValue::from_static("DENY"),
@@ -89,7 +101,7 @@ fn respond(status: StatusCode, page: Markup) -> Response {
     );
     headers.insert(
         "referrer-policy",
-        axum::http::HeaderValue::from_static("no-referrer"),
+        axum::http::HeaderValue::from_static("same-origin"),
     );
     response
 }
@@ -140,8 +152,39 @@ pub fn message(
     respond(status, layout(lang, session, false, body))
 }
 
-fn scale_of(scales: &HashMap<String, u32>, currency: &str) -> u32 {
+pub(crate) fn scale_of(scales: &HashMap<String, u32>, currency: &str) -> u32 {
     scales.get(currency).copied().unwrap_or(2)
+}
+
+/// A page of the signed-in operator.
+pub(crate) fn page(session: &Session, body: Markup) -> Response {
+    respond(
+        StatusCode::OK,
+        layout(session.lang, Some(session), false, body),
+    )
+}
+
+/// A protobuf timestamp as `2026-12-03 17:28:07 UTC` (empty if unset).
+pub(crate) fn time_of(t: Option<&prost_types::Timestamp>) -> String {
+    t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
+        .map(|t| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// An enum value's protobuf name without its prefix
+/// (`TRANSFER_STATE_COMMITTED` → `COMMITTED`).
+pub(crate) fn name_of(full: &str, prefix: &str) -> String {
+    full.trim_start_matches(prefix).to_string()
 }
 
 /// What of a limit a participant uses: its position and reservations
@@ -158,6 +201,7 @@ pub fn overview(
     session: &Session,
     scales: &HashMap<String, u32>,
     rows: &[(ParticipantInfo, Vec<PositionInfo>)],
+    traffic: &Summary,
 ) -> Response {
     let lang = session.lang;
     let amount = |v: &str, c: &str| money::format(v, c, scale_of(scales, c), lang);
@@ -203,8 +247,74 @@ pub fn overview(
                 }
             }
         }
+        (traffic_section(lang, traffic))
     };
     respond(StatusCode::OK, layout(lang, Some(session), true, body))
+}
+
+/// Throughput per minute and outcomes by code, from the switch's metrics.
+fn traffic_section(lang: Lang, traffic: &Summary) -> Markup {
+    let peak = traffic.per_minute.iter().copied().max().unwrap_or(0).max(1);
+    let minutes = traffic.per_minute.len();
+    html! {
+        section aria-labelledby="traffic" {
+            h2 id="traffic" { (fill(lang, "traffic_heading", &[("minutes", &MINUTES_SHOWN.to_string())])) }
+            @if !traffic.known { p { (text(lang, "traffic_unknown")) } }
+            @else {
+                p data-field="per_second" { (fill(lang, "traffic_now", &[("n", &traffic.per_second_now.to_string())])) }
+                table {
+                    thead { tr {
+                        th scope="col" { (text(lang, "col_minute")) }
+                        th scope="col" class="num" { (text(lang, "col_transfers")) }
+                        th scope="col" { span class="sr" { (text(lang, "col_transfers")) } }
+                    } }
+                    tbody {
+                        @for (i, n) in traffic.per_minute.iter().enumerate() {
+                            tr {
+                                td { (fill(lang, "minutes_ago", &[("n", &(minutes - i).to_string())])) }
+                                td class="num" { (n) }
+                                td { meter min="0" max=(peak) value=(n) { (n) } }
+                            }
+                        }
+                    }
+                }
+                h3 { (text(lang, "outcomes_heading")) }
+                @if traffic.outcomes.is_empty() { p { (text(lang, "none_yet")) } }
+                @else {
+                    table {
+                        thead { tr {
+                            th scope="col" { (text(lang, "col_outcome")) }
+                            th scope="col" class="num" { (text(lang, "col_transfers")) }
+                        } }
+                        tbody {
+                            @for (outcome, n) in &traffic.outcomes {
+                                tr data-outcome=(outcome) {
+                                    td { (outcome_text(lang, outcome)) }
+                                    td class="num" { (n) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An outcome as people read it: committed, or the FSPIOP code and what
+/// it means.
+fn outcome_text(lang: Lang, outcome: &str) -> String {
+    if outcome == "committed" {
+        return text(lang, "outcome_committed");
+    }
+    match outcome
+        .parse::<u16>()
+        .ok()
+        .and_then(harambee_proto::fspiop::ErrorCode::from_number)
+    {
+        Some(code) => format!("{outcome} {}", code.message()),
+        None => outcome.to_string(),
+    }
 }
 
 /// What the participant page shows.
@@ -213,6 +323,8 @@ pub struct ParticipantPage {
     pub info: ParticipantInfo,
     pub positions: Vec<PositionInfo>,
     pub accounts: Vec<Account>,
+    /// Funds outs reserved, awaiting commit or abort.
+    pub reserved: Vec<FundsResult>,
     pub transfers: Vec<TransferResult>,
 }
 
@@ -284,16 +396,59 @@ pub fn participant(session: &Session, page: &ParticipantPage) -> Response {
         }
         section {
             h2 { (text(lang, "funds_heading")) }
+            p { (text(lang, "funds_help")) }
             @for pos in &page.positions {
-                form method="post" action=(format!("/participants/{fsp}/funds-in")) {
-                    input type="hidden" name="csrf" value=(session.csrf);
-                    input type="hidden" name="currency" value=(pos.currency);
-                    label for=(format!("in-{}", pos.currency)) { (text(lang, "amount")) " (" (pos.currency) ")" }
-                    input id=(format!("in-{}", pos.currency)) name="amount" inputmode="decimal" required;
-                    label for=(format!("in-reason-{}", pos.currency)) { (text(lang, "funds_reason")) }
-                    input id=(format!("in-reason-{}", pos.currency)) name="reason" maxlength="256";
-                    " " button type="submit" { (text(lang, "funds_in")) }
+                @for (action, label) in [("in", "funds_in"), ("out-reserve", "funds_out_reserve")] {
+                    @let id = format!("{action}-{}", pos.currency);
+                    form class="stack" method="post" action=(format!("/participants/{fsp}/funds/{action}")) {
+                        input type="hidden" name="csrf" value=(session.csrf);
+                        input type="hidden" name="currency" value=(pos.currency);
+                        label for=(id) { (text(lang, label)) " — " (text(lang, "amount")) " (" (pos.currency) ")" }
+                        input id=(id) name="amount" inputmode="decimal" required;
+                        label for=(format!("{id}-reason")) { (text(lang, "funds_reason")) }
+                        input id=(format!("{id}-reason")) name="reason" maxlength="256";
+                        " " button type="submit" { (text(lang, label)) }
+                    }
                 }
+            }
+            h3 { (text(lang, "reserved_heading")) }
+            @if page.reserved.is_empty() { p { (text(lang, "none_reserved")) } }
+            @else {
+                table {
+                    thead { tr {
+                        th scope="col" { (text(lang, "col_funds")) }
+                        th scope="col" class="num" { (text(lang, "col_amount")) }
+                        th scope="col" { (text(lang, "col_action")) }
+                    } }
+                    tbody {
+                        @for f in &page.reserved {
+                            @let m = f.amount.clone().unwrap_or_default();
+                            tr data-funds=(f.funds_id) {
+                                td { code { (f.funds_id) } }
+                                td class="num" { (amount(&m.amount, &m.currency)) }
+                                td {
+                                    @for (action, label) in [("out-commit", "funds_out_commit"), ("out-abort", "funds_out_abort")] {
+                                        form class="inline" method="post" action=(format!("/participants/{fsp}/funds/{action}")) {
+                                            input type="hidden" name="csrf" value=(session.csrf);
+                                            input type="hidden" name="funds_id" value=(f.funds_id);
+                                            button type="submit" { (text(lang, label)) }
+                                        }
+                                        " "
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section {
+            h2 { (text(lang, "endpoint_heading")) }
+            form method="post" action=(format!("/participants/{fsp}/endpoint")) {
+                input type="hidden" name="csrf" value=(session.csrf);
+                label for="endpoint" { (text(lang, "endpoint_label")) }
+                input id="endpoint" name="url" type="url" size="48" required value=(page.info.endpoint);
+                " " button type="submit" { (text(lang, "endpoint_set")) }
             }
         }
         section {
@@ -337,7 +492,7 @@ pub fn participant(session: &Session, page: &ParticipantPage) -> Response {
                     @for t in &page.transfers {
                         @let m = t.amount.clone().unwrap_or_default();
                         tr {
-                            td { code { (t.transfer_id) } }
+                            td { a href=(format!("/transfers/{}", t.transfer_id)) { code { (t.transfer_id) } } }
                             td { (t.payer_fsp) }
                             td { (t.payee_fsp) }
                             td class="num" { (amount(&m.amount, &m.currency)) }
@@ -351,34 +506,28 @@ pub fn participant(session: &Session, page: &ParticipantPage) -> Response {
     respond(StatusCode::OK, layout(lang, Some(session), false, body))
 }
 
-/// A funds in's fields, carried from the form to its confirmation.
-pub struct FundsFields<'a> {
-    pub currency: &'a str,
-    pub amount: &'a str,
-    pub reason: &'a str,
-    pub funds_id: &'a str,
-}
-
-pub fn confirm_funds_in(
+/// A confirmation: `question` (what the action does, with its amount and
+/// currency), and a form that posts `fields` to `action`.
+pub fn confirm(
     session: &Session,
-    fsp: &str,
-    shown: &str,
-    fields: &FundsFields<'_>,
+    question: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+    cancel: &str,
 ) -> Response {
     let lang = session.lang;
     let body = html! {
         h1 { (text(lang, "confirm_heading")) }
-        p class="msg" { strong { (fill(lang, "confirm_funds_in", &[("amount", shown), ("fsp", fsp)])) } }
-        form method="post" action=(format!("/participants/{fsp}/funds-in/confirmed")) {
+        p class="msg" { strong { (question) } }
+        form method="post" action=(action) {
             input type="hidden" name="csrf" value=(session.csrf);
-            input type="hidden" name="currency" value=(fields.currency);
-            input type="hidden" name="amount" value=(fields.amount);
-            input type="hidden" name="reason" value=(fields.reason);
-            input type="hidden" name="funds_id" value=(fields.funds_id);
+            @for (name, value) in fields {
+                input type="hidden" name=(name) value=(value);
+            }
             button type="submit" autofocus { (text(lang, "confirm")) }
             " "
-            a href=(format!("/participants/{fsp}")) { (text(lang, "cancel")) }
+            a href=(cancel) { (text(lang, "cancel")) }
         }
     };
-    respond(StatusCode::OK, layout(lang, Some(session), false, body))
+    page(session, body)
 }

@@ -430,6 +430,7 @@ impl Core {
             w.applied_upto = next_offset;
         }
         metrics::gauge!("harambee_log_next_offset").set(next_offset as f64);
+        count_outcomes(&batch);
         self.feed.push(batch);
         self.since_snapshot += records.len() as u64;
         results
@@ -921,4 +922,21 @@ async fn run(mut core: Core, mut rx: mpsc::Receiver<Submission>, leadership: Lea
     };
     let _ = core.writer.send(false);
     exit
+}
+
+/// Counts the transfers a batch resolved, by outcome: `committed`, or
+/// the FSPIOP code a transfer was refused or aborted with, whatever the
+/// edge it came through (`harambee_transfer_outcomes_total`).
+fn count_outcomes(batch: &feed::EventBatch) {
+    use harambee_ledger::Event;
+    for (_, _, _, event) in batch.events() {
+        let outcome = match event {
+            Event::TransferCommitted { .. } => "committed".to_string(),
+            Event::TransferRefused { reason, .. } | Event::TransferAborted { reason, .. } => {
+                reason.to_string()
+            }
+            _ => continue,
+        };
+        metrics::counter!("harambee_transfer_outcomes_total", "outcome" => outcome).increment(1);
+    }
 }

@@ -318,6 +318,51 @@ impl OperatorService {
         })
     }
 
+    /// Funds movements in funds id order, filtered by participant and
+    /// state.
+    fn list_funds(&self, r: &ListFundsRequest) -> Result<ListFundsResponse> {
+        let participant = if r.fsp_id.is_empty() {
+            None
+        } else {
+            Some(self.participant_id(&r.fsp_id)?)
+        };
+        let state = match FundsState::try_from(r.state) {
+            Ok(FundsState::Unspecified) => None,
+            Ok(FundsState::Reserved) => Some(LedgerFundsState::Reserved),
+            Ok(FundsState::Committed) => Some(LedgerFundsState::Committed),
+            Ok(FundsState::Aborted) => Some(LedgerFundsState::Aborted),
+            Err(_) => {
+                return Err(FspiopError::new(
+                    ErrorCode::ValidationError,
+                    "state: unknown",
+                ));
+            }
+        };
+        let page = r.page.clone().unwrap_or_default();
+        let size = page_size(&page);
+        let after = page_after(&page, harambee_core::text::parse_uuid)?;
+        let mut ids: Vec<FundsId> = {
+            let st = self.ctx.service.read()?;
+            st.ledger
+                .all_funds()
+                .filter(|f| participant.is_none_or(|p| f.participant == p))
+                .filter(|f| state.is_none_or(|s| f.state == s))
+                .filter(|f| after.is_none_or(|a| f.id.0 > a))
+                .map(|f| f.id)
+                .collect()
+        };
+        ids.sort_unstable_by_key(|id| id.0);
+        ids.truncate(size + 1);
+        let (ids, page) = page_of(ids, size, |id| harambee_core::text::uuid_string(id.0));
+        Ok(ListFundsResponse {
+            funds: ids
+                .into_iter()
+                .map(|id| self.funds_result(id))
+                .collect::<Result<_>>()?,
+            page: Some(page),
+        })
+    }
+
     async fn funds(&self, by: &Acting, r: FundsRequest, out: bool) -> Result<FundsResult> {
         let id = FundsId(validate::uuid("funds_id", &r.funds_id)?);
         let participant = self.participant_ref(&r.fsp_id)?;
@@ -441,6 +486,16 @@ impl OperatorService {
                 .as_ref()
                 .map(|t| validate::timestamp_ms("to", Some(t)))
                 .transpose()?,
+            reason: match r.error_code {
+                0 => None,
+                code @ 1000..=9999 => Some(code as u16),
+                _ => {
+                    return Err(FspiopError::new(
+                        ErrorCode::ValidationError,
+                        "error_code: an FSPIOP error code is four digits",
+                    ));
+                }
+            },
             after,
             limit: size as u32 + 1,
         };
@@ -1633,5 +1688,69 @@ impl OperatorApi for OperatorService {
                     .unwrap_or_default(),
             })
         })
+    }
+
+    async fn verify_log_chain(
+        &self,
+        request: Request<VerifyLogChainRequest>,
+    ) -> Reply_<LogChainStatus> {
+        call!(self, request, "VerifyLogChain", |_r| {
+            let verified = Some(validate::timestamp(self.ctx.service.now_ms()));
+            let Some(status) = self.ctx.service.verify_log_chain().await? else {
+                return Ok(LogChainStatus {
+                    available: false,
+                    verified,
+                    ..LogChainStatus::default()
+                });
+            };
+            Ok(LogChainStatus {
+                intact: status.broken.is_none(),
+                records: status.verified.records,
+                void_records: status.verified.void,
+                head: status.verified.head.clone(),
+                break_offset: status.broken.as_ref().map_or(0, |b| b.offset()),
+                break_description: status
+                    .broken
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                verified,
+                available: true,
+                complete: status.complete,
+            })
+        })
+    }
+
+    async fn list_operator_actions(
+        &self,
+        request: Request<ListOperatorActionsRequest>,
+    ) -> Reply_<ListOperatorActionsResponse> {
+        call!(self, request, "ListOperatorActions", |r| {
+            validate::note("operator", &r.operator)?;
+            let limit = match r.limit as usize {
+                0 => 100,
+                n => n.min(PAGE_SIZE_MAX),
+            };
+            let operator = (!r.operator.is_empty()).then_some(r.operator.as_str());
+            let (actions, kept) = self.ctx.service.operator_actions(operator, limit).await?;
+            Ok(ListOperatorActionsResponse {
+                actions: actions
+                    .into_iter()
+                    .map(|a| OperatorAction {
+                        log_offset: a.offset,
+                        time: Some(validate::timestamp(a.time_ms)),
+                        operator: a.operator,
+                        role: a.role,
+                        action: a.action,
+                        details: a.details.to_string(),
+                    })
+                    .collect(),
+                kept: kept as u64,
+            })
+        })
+    }
+
+    async fn list_funds(&self, request: Request<ListFundsRequest>) -> Reply_<ListFundsResponse> {
+        call!(self, request, "ListFunds", |r| self.list_funds(&r))
     }
 }

@@ -220,3 +220,126 @@ async fn open(data_dir: &Path) -> Result<SqliteLog, AuditError> {
     }
     Ok(SqliteLog::open(&path).await?)
 }
+
+/// Records one [`Trail::refresh`] verifies at most; the next continues.
+pub const TRAIL_RECORDS_PER_REFRESH_MAX: u64 = 1_000_000;
+/// Operator actions a [`Trail`] keeps in memory, the most recent.
+pub const TRAIL_ACTIONS_KEPT_MAX: usize = 10_000;
+
+/// Where a [`Trail`] reads the log.
+pub enum TrailSource {
+    /// The embedded log, through the switch's own connection.
+    Sqlite(std::sync::Arc<SqliteLog>),
+    /// A Kafka partition, opened on first use.
+    Kafka(KafkaTarget),
+}
+
+/// A running switch's audit trail: its log's hash chain verified as it
+/// grows (each refresh continues from where the last stopped), and the
+/// most recent operator actions found on the way.
+pub struct Trail {
+    source: TrailSource,
+    state: tokio::sync::Mutex<TrailState>,
+}
+
+struct TrailState {
+    verifier: Verifier,
+    broken: Option<chain::ChainBreak>,
+    actions: std::collections::VecDeque<OperatorAction>,
+    kafka: Option<KafkaLog>,
+}
+
+/// What a [`Trail`] knows of the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrailStatus {
+    /// Valid records verified, and void ones skipped.
+    pub verified: Verified,
+    /// The first break, if the chain is broken (nothing after it is
+    /// verified).
+    pub broken: Option<chain::ChainBreak>,
+    /// Whether the verification reached the log's end.
+    pub complete: bool,
+}
+
+impl Trail {
+    pub fn new(source: TrailSource) -> Trail {
+        Trail {
+            source,
+            state: tokio::sync::Mutex::new(TrailState {
+                verifier: Verifier::default(),
+                broken: None,
+                actions: std::collections::VecDeque::new(),
+                kafka: None,
+            }),
+        }
+    }
+
+    /// Verifies what was appended since the last refresh, up to
+    /// `budget` records, and collects its operator actions.
+    pub async fn refresh(&self, budget: u64) -> Result<TrailStatus, AuditError> {
+        let mut st = self.state.lock().await;
+        let st = &mut *st;
+        let mut checked = 0u64;
+        let mut complete = false;
+        while st.broken.is_none() && checked < budget {
+            let want = (budget - checked).min(LOG_BATCH_RECORDS_MAX as u64) as usize;
+            let rows = match &self.source {
+                TrailSource::Sqlite(log) => log.chained(st.verifier.count(), want).await?,
+                TrailSource::Kafka(target) => {
+                    if st.kafka.is_none() {
+                        st.kafka = Some(KafkaLog::open(target.clone()).await?);
+                    }
+                    match &st.kafka {
+                        Some(log) => log.messages(st.verifier.next_message(), want).await?,
+                        None => Vec::new(),
+                    }
+                }
+            };
+            if rows.is_empty() {
+                complete = true;
+                break;
+            }
+            for row in &rows {
+                if let Err(b) = st.verifier.check(row) {
+                    st.broken = Some(b);
+                    break;
+                }
+                checked += 1;
+                if row.is_void() || !row.record.contains("\"by\"") {
+                    continue;
+                }
+                if let Some(action) = OperatorAction::of(row) {
+                    if st.actions.len() >= TRAIL_ACTIONS_KEPT_MAX {
+                        st.actions.pop_front();
+                    }
+                    st.actions.push_back(action);
+                }
+            }
+        }
+        debug_assert!(st.actions.len() <= TRAIL_ACTIONS_KEPT_MAX);
+        Ok(TrailStatus {
+            verified: Verified::of(&st.verifier),
+            broken: st.broken.clone(),
+            complete: complete && st.broken.is_none(),
+        })
+    }
+
+    /// The operator actions kept, the most recent first, of `operator`
+    /// only if given; at most `limit`. Also how many are kept.
+    pub async fn operator_actions(
+        &self,
+        operator: Option<&str>,
+        limit: usize,
+    ) -> (Vec<OperatorAction>, usize) {
+        let st = self.state.lock().await;
+        let actions = st
+            .actions
+            .iter()
+            .rev()
+            .filter(|a| operator.is_none_or(|o| a.operator == o))
+            .take(limit)
+            .cloned()
+            .collect();
+        (actions, st.actions.len())
+    }
+}

@@ -221,6 +221,11 @@ impl Verifier {
     pub fn head(&self) -> [u8; 32] {
         self.head
     }
+
+    /// The partition offset of the next Kafka message to check.
+    pub fn next_message(&self) -> Offset {
+        self.next_at
+    }
 }
 
 #[cfg(test)]

@@ -253,6 +253,8 @@ pub struct TransferQuery {
     pub state: Option<&'static str>,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
+    /// Only transfers refused or aborted with this FSPIOP code.
+    pub reason: Option<u16>,
     /// Only ids greater than this (the page token).
     pub after: Option<String>,
     pub limit: u32,
@@ -745,6 +747,9 @@ macro_rules! projection_store {
                 }
                 if let Some(to) = query.to_ms {
                     q.push(" AND prepared_at_ms < ").push_bind(to);
+                }
+                if let Some(reason) = query.reason {
+                    q.push(" AND reason = ").push_bind(i64::from(reason));
                 }
                 if let Some(after) = &query.after {
                     q.push(" AND transfer_id > ").push_bind(after.clone());

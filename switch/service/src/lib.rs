@@ -50,6 +50,7 @@ use std::sync::{Arc, RwLockReadGuard};
 use harambee_core::error::SwitchError;
 use harambee_core::state::State;
 use harambee_engine::Engine;
+use harambee_log::audit::{OperatorAction, TRAIL_RECORDS_PER_REFRESH_MAX, Trail, TrailStatus};
 use harambee_read::projection::ProjectionStore;
 use tokio::sync::{broadcast, watch};
 
@@ -107,6 +108,9 @@ pub struct Ports {
     pub oracle: Arc<dyn Oracle>,
     pub authenticator: Arc<dyn Authenticator>,
     pub clock: Arc<dyn Clock>,
+    /// The log's audit trail (its hash chain and operator actions), where
+    /// this switch can read its log.
+    pub audit: Option<Arc<Trail>>,
 }
 
 /// Notices waiting on the live path for the streams; a stream that falls
@@ -121,6 +125,7 @@ pub struct Service {
     oracle: Arc<dyn Oracle>,
     authenticator: Arc<dyn Authenticator>,
     clock: Arc<dyn Clock>,
+    audit: Option<Arc<Trail>>,
     settings: Settings,
     /// Each participant's requests, limited apart from the others'.
     admission: admission::Admission,
@@ -171,11 +176,46 @@ impl Service {
             oracle: ports.oracle,
             authenticator: ports.authenticator,
             clock: ports.clock,
+            audit: ports.audit,
             admission: admission::Admission::new(settings.admission),
             settings,
             transfers,
             bus,
         })
+    }
+
+    /// The log's hash chain, verified on from where the last call
+    /// stopped (up to [`TRAIL_RECORDS_PER_REFRESH_MAX`] records a call);
+    /// `None` where this switch has no log to read.
+    pub async fn verify_log_chain(&self) -> Result<Option<TrailStatus>, SwitchError> {
+        let Some(trail) = &self.audit else {
+            return Ok(None);
+        };
+        trail
+            .refresh(TRAIL_RECORDS_PER_REFRESH_MAX)
+            .await
+            .map(Some)
+            .map_err(|e| {
+                SwitchError::new(
+                    harambee_core::error::ErrorCode::ServiceUnavailable,
+                    format!("event log: {e}"),
+                )
+            })
+    }
+
+    /// The most recent operator actions in the log (after bringing the
+    /// trail up to date), of `operator` only if given; and how many the
+    /// switch keeps.
+    pub async fn operator_actions(
+        &self,
+        operator: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<OperatorAction>, usize), SwitchError> {
+        let Some(trail) = &self.audit else {
+            return Ok((Vec::new(), 0));
+        };
+        self.verify_log_chain().await?;
+        Ok(trail.operator_actions(operator, limit).await)
     }
 
     /// The principal a credential proves, acting as `role`: the one

@@ -34,7 +34,7 @@ pub struct Tally {
 }
 
 /// Every request of the Operator API.
-pub const KINDS: [&str; 38] = [
+pub const KINDS: [&str; 41] = [
     "CreateParticipant",
     "RotateCredential",
     "GetParticipant",
@@ -73,6 +73,9 @@ pub const KINDS: [&str; 38] = [
     "AbortSettlement",
     "GetSettlementReport",
     "GetLedgerDigest",
+    "ListFunds",
+    "VerifyLogChain",
+    "ListOperatorActions",
 ];
 
 const FUNDS_IN_ID: &str = "8f14e45f-ceea-467f-a8f5-6a1e1a2b3c4d";
@@ -285,6 +288,18 @@ fn corpus(pems: &Pems) -> Vec<Vec<u8>> {
         }
         .encode_to_vec(),
         GetLedgerDigestRequest {}.encode_to_vec(),
+        ListFundsRequest {
+            fsp_id: "bank-a".into(),
+            state: FundsState::Reserved as i32,
+            page: None,
+        }
+        .encode_to_vec(),
+        VerifyLogChainRequest {}.encode_to_vec(),
+        ListOperatorActionsRequest {
+            operator: "operator".into(),
+            limit: 10,
+        }
+        .encode_to_vec(),
     ]
 }
 
@@ -404,6 +419,14 @@ async fn check(svc: &OperatorService, kind: usize, bytes: &[u8]) -> (bool, bool)
             get_settlement_report
         ),
         "GetLedgerDigest" => call!(svc, bytes, GetLedgerDigestRequest, get_ledger_digest),
+        "ListFunds" => call!(svc, bytes, ListFundsRequest, list_funds),
+        "VerifyLogChain" => call!(svc, bytes, VerifyLogChainRequest, verify_log_chain),
+        "ListOperatorActions" => call!(
+            svc,
+            bytes,
+            ListOperatorActionsRequest,
+            list_operator_actions
+        ),
         other => unreachable!("{other} has no call"),
     }
 }
