@@ -120,8 +120,19 @@ const TLS_OPERATOR: &str = "demo-operator";
 
 /// Runs the demo and prints its report. Returns an error if anything that
 /// must hold does not (the ledger must balance, payments must commit).
-/// `tls`: the whole run on mTLS.
-pub async fn run(seed: u64, tls: bool) -> anyhow::Result<()> {
+/// `tls`: the whole run on mTLS. `console`: the operator console on too,
+/// and after the payments the switch keeps running, its window open for
+/// the newcomer to close and settle in the console, until `console`
+/// resolves (the binary's SIGINT or SIGTERM).
+pub async fn run(
+    seed: u64,
+    tls: bool,
+    console: Option<impl std::future::Future<Output = ()>>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !(tls && console.is_some()),
+        "--console runs without --tls: the console's sign-in is the demo's operator token"
+    );
     let dir = tempfile::tempdir()?;
     let token = uuid::Uuid::new_v4().to_string();
     let mut config = Config {
@@ -145,6 +156,9 @@ pub async fn run(seed: u64, tls: bool) -> anyhow::Result<()> {
         },
         ..Config::default()
     };
+    if console.is_some() {
+        config.console.listen = "127.0.0.1:0".into();
+    }
     // On mTLS: a scheme CA for the run, the switch's and the operator's
     // certificates, and an operators file naming the operator by its
     // certificate's digest.
@@ -545,6 +559,29 @@ pub async fn run(seed: u64, tls: bool) -> anyhow::Result<()> {
         "Transfers held:    {}   event log records: {}",
         digest.transfer_count, digest.log_offset
     );
+
+    if let Some(wait) = console {
+        let addr = running
+            .console_addr
+            .ok_or_else(|| anyhow::anyhow!("the console did not start"))?;
+        println!();
+        println!("The operator console: http://{addr}/");
+        println!("  sign in with the operator token {token}");
+        println!(
+            "  then, under Settlement: close the {CURRENCY} window, settle it multilateral net, advance every participant to SETTLED, download the reports"
+        );
+        println!("  the switch keeps running; Ctrl-C stops it");
+        wait.await;
+        println!("stopping");
+        let _ = stop_tx.send(true);
+        running.stop().await;
+        anyhow::ensure!(digest.balanced, "the ledger does not balance");
+        anyhow::ensure!(
+            outcomes.get("committed").copied().unwrap_or(0) > 0,
+            "no payment committed"
+        );
+        return Ok(());
+    }
 
     // The settlement operator's day: close the window, settle it net.
     println!();

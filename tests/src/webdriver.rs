@@ -327,11 +327,15 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        self.command("GET", &format!("/element/{e}/attribute/{name}"), Value::Null)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.command(
+            "GET",
+            &format!("/element/{e}/attribute/{name}"),
+            Value::Null,
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
     }
 
     /// Saves a PNG of the window to `path`.

@@ -317,11 +317,23 @@ async fn an_operator_settles_the_day_in_the_console_in_a_real_browser() {
     );
     web.screenshot(&shots.join("audit.png")).await;
 
+    // The overview's traffic: the payments made, by outcome, from the
+    // switch's own metrics (this test's process counts only its own).
+    web.goto(&format!("{base}/")).await;
+    let count = |text: String| text.parse::<u64>().unwrap_or(0);
+    assert!(
+        count(web.text("tr[data-outcome=\"committed\"] td.num").await) >= 3,
+        "three payments committed"
+    );
+    assert!(count(web.text("tr[data-outcome=\"4200\"] td.num").await) >= 1);
+    web.screenshot(&shots.join("overview-traffic.png")).await;
+
     // 8. An auditor may read, not change: the cap form is refused.
     web.click("header form button").await;
     assert_eq!(web.url().await, format!("{base}/login"));
     web.fill("#token", AUDITOR_TOKEN).await;
-    web.click("form[action=\"/login\"] button[type=submit]").await;
+    web.click("form[action=\"/login\"] button[type=submit]")
+        .await;
     assert_eq!(web.text("header .who").await, "Signed in as inspector");
     web.goto(&format!("{base}/participants/bank-a")).await;
     web.fill(&format!("#ndc-{CURRENCY}"), "900").await;

@@ -80,7 +80,7 @@ pub(crate) struct App {
     pub(crate) ops: Arc<OperatorService>,
     ctx: Ctx,
     sessions: Arc<Sessions>,
-    settings: Arc<ConsoleSettings>,
+    pub(crate) settings: Arc<ConsoleSettings>,
     pub(crate) traffic: Arc<traffic::Traffic>,
 }
 

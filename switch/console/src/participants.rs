@@ -65,7 +65,12 @@ async fn overview(State(app): State<App>, Signed(session): Signed) -> Response {
                 .positions;
             rows.push((p, positions));
         }
-        let traffic = app.traffic.summary(app.now_ms());
+        let now_ms = app.now_ms();
+        if let Some(source) = &app.settings.metrics {
+            app.traffic
+                .sample_fresh(now_ms, crate::traffic::FRESH_SAMPLE_GAP_MS, || (source.0)());
+        }
+        let traffic = app.traffic.summary(now_ms);
         Ok(pages::overview(&session, &scales, &rows, &traffic))
     };
     answer(&session, "/", loaded.await)

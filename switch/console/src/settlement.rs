@@ -338,7 +338,11 @@ async fn create(State(app): State<App>, Posted(session, form): Posted<CreateForm
     answer(&session, "/settlement", created.await)
 }
 
-async fn get_settlement(app: &App, session: &Session, id: u64) -> Result<Settlement, tonic::Status> {
+async fn get_settlement(
+    app: &App,
+    session: &Session,
+    id: u64,
+) -> Result<Settlement, tonic::Status> {
     Ok(app
         .ops
         .get_settlement(call(session, GetSettlementRequest { settlement_id: id }))

@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 pub const SAMPLE_INTERVAL_MS: u64 = 5_000;
 /// Samples kept: 15 minutes at one every 5 seconds.
 pub const SAMPLES_MAX: usize = 180;
+/// A page shown samples anew when the last sample is older than this.
+pub const FRESH_SAMPLE_GAP_MS: i64 = 1_000;
 /// The minutes the overview shows.
 pub const MINUTES_SHOWN: usize = 5;
 /// Outcomes one sample keeps (codes are a few dozen).
@@ -122,6 +124,18 @@ impl Traffic {
             counts: parse(text),
         });
         debug_assert!(samples.len() <= SAMPLES_MAX);
+    }
+
+    /// Records a sample of what `read` returns, unless one was taken in
+    /// the last `gap_ms` (a page shown gets the latest numbers).
+    pub fn sample_fresh(&self, at_ms: i64, gap_ms: i64, read: impl FnOnce() -> Option<String>) {
+        let recent = {
+            let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+            samples.back().is_some_and(|s| at_ms - s.at_ms < gap_ms)
+        };
+        if !recent && let Some(text) = read() {
+            self.sample(at_ms, &text);
+        }
     }
 
     /// The traffic of the last minutes, as of `now_ms`.

@@ -45,6 +45,11 @@ enum Cmd {
         /// The whole run on mTLS, on a development PKI made for it.
         #[arg(long)]
         tls: bool,
+        /// Also serves the operator console, and keeps the switch running
+        /// after the payments (its window left for you to settle in the
+        /// console) until Ctrl-C.
+        #[arg(long, conflicts_with = "tls")]
+        console: bool,
     },
     /// Exports or verifies the tamper-evident event log, offline.
     Audit {
@@ -185,11 +190,11 @@ pub(crate) async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Serve { config, data_dir } => serve(config, data_dir).await,
-        Cmd::Demo { seed, tls } => {
+        Cmd::Demo { seed, tls, console } => {
             if std::env::var_os("RUST_LOG").is_some() {
                 init_tracing();
             }
-            demo(seed, tls).await
+            demo(seed, tls, console).await
         }
         Cmd::Audit { action } => audit(action).await,
         Cmd::Projections {
@@ -390,13 +395,14 @@ async fn audit(action: AuditAction) -> anyhow::Result<()> {
 
 /// The demo, in a build that has it.
 #[cfg(feature = "demo")]
-async fn demo(seed: u64, tls: bool) -> anyhow::Result<()> {
-    harambee_switch::demo::run(seed, tls).await
+async fn demo(seed: u64, tls: bool, console: bool) -> anyhow::Result<()> {
+    let signal = console.then(shutdown_signal);
+    harambee_switch::demo::run(seed, tls, signal).await
 }
 
 /// A production build leaves the simulated participants out.
 #[cfg(not(feature = "demo"))]
-async fn demo(_seed: u64, _tls: bool) -> anyhow::Result<()> {
+async fn demo(_seed: u64, _tls: bool, _console: bool) -> anyhow::Result<()> {
     anyhow::bail!(
         "this build of harambee has no demo: production builds leave the simulated participants out. Run it with: cargo run --release --features demo -- demo"
     )
