@@ -6,6 +6,7 @@ use std::io::BufReader;
 
 use harambee_log::audit;
 use harambee_log::sqlite::AuditError;
+use harambee_proto::v1::*;
 use harambee_tests::*;
 
 async fn switch_with_traffic() -> TestSwitch {
@@ -81,4 +82,86 @@ async fn an_edited_record_is_found_where_it_was_edited() {
             .await
             .is_err()
     );
+}
+
+/// The running switch's own check (the Operator API's `VerifyLogChain`,
+/// the console's audit page): the records appended since the start are
+/// verified as the chain grows, an edit among them is found at its
+/// record, and the operator actions found on the way are listed.
+#[tokio::test]
+async fn a_running_switch_verifies_what_it_appended_and_finds_an_edit() {
+    let mut s = switch_with_traffic().await;
+    let chain = s
+        .op
+        .verify_log_chain(op_req(VerifyLogChainRequest {}))
+        .await
+        .expect("verify")
+        .into_inner();
+    assert!(chain.available && chain.intact && chain.complete, "{chain:?}");
+    let logged = s.digest().await.log_offset;
+    assert_eq!(chain.records, logged);
+    let actions = s
+        .op
+        .list_operator_actions(op_req(ListOperatorActionsRequest {
+            operator: "operator".into(),
+            limit: 1000,
+        }))
+        .await
+        .expect("actions")
+        .into_inner();
+    assert!(
+        actions
+            .actions
+            .iter()
+            .any(|a| a.action == "create_participant" && a.role == "hub-operator"),
+        "{actions:?}"
+    );
+    assert!(
+        actions
+            .actions
+            .windows(2)
+            .all(|w| w[0].log_offset > w[1].log_offset),
+        "the most recent first"
+    );
+
+    // A funds in, then its record edited in the database under the
+    // running switch: the next verification stops there.
+    s.op.funds_in(op_req(FundsRequest {
+        funds_id: uuid::Uuid::new_v4().to_string(),
+        fsp_id: "bank-a".into(),
+        amount: Some(Money {
+            amount: "1000".into(),
+            currency: CURRENCY.into(),
+        }),
+        reason: "deposit".into(),
+    }))
+    .await
+    .expect("funds in");
+    let url = format!("sqlite://{}", s.config.data_dir.join("log.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("open log");
+    let row: (i64, String) = sqlx::query_as(
+        "SELECT log_offset, record FROM event_log WHERE log_offset >= ? AND record LIKE '%funds_in%' ORDER BY log_offset LIMIT 1",
+    )
+    .bind(logged as i64)
+    .fetch_one(&pool)
+    .await
+    .expect("the funds-in record");
+    let forged = row.1.replacen("\"1000\"", "\"9000\"", 1);
+    assert_ne!(forged, row.1);
+    sqlx::query("UPDATE event_log SET record = ? WHERE log_offset = ?")
+        .bind(&forged)
+        .bind(row.0)
+        .execute(&pool)
+        .await
+        .expect("forge");
+    pool.close().await;
+    let chain = s
+        .op
+        .verify_log_chain(op_req(VerifyLogChainRequest {}))
+        .await
+        .expect("verify")
+        .into_inner();
+    assert!(!chain.intact, "{chain:?}");
+    assert_eq!(chain.break_offset, row.0 as u64);
+    assert!(chain.break_description.contains("changed"), "{chain:?}");
 }
