@@ -91,18 +91,19 @@ async fn an_edited_record_is_found_where_it_was_edited() {
 #[tokio::test]
 async fn a_running_switch_verifies_what_it_appended_and_finds_an_edit() {
     let mut s = switch_with_traffic().await;
-    let chain = s
-        .op
-        .verify_log_chain(op_req(VerifyLogChainRequest {}))
-        .await
-        .expect("verify")
-        .into_inner();
-    assert!(chain.available && chain.intact && chain.complete, "{chain:?}");
+    let chain =
+        s.op.verify_log_chain(op_req(VerifyLogChainRequest {}))
+            .await
+            .expect("verify")
+            .into_inner();
+    assert!(
+        chain.available && chain.intact && chain.complete,
+        "{chain:?}"
+    );
     let logged = s.digest().await.log_offset;
     assert_eq!(chain.records, logged);
-    let actions = s
-        .op
-        .list_operator_actions(op_req(ListOperatorActionsRequest {
+    let actions =
+        s.op.list_operator_actions(op_req(ListOperatorActionsRequest {
             operator: "operator".into(),
             limit: 1000,
         }))
@@ -155,12 +156,11 @@ async fn a_running_switch_verifies_what_it_appended_and_finds_an_edit() {
         .await
         .expect("forge");
     pool.close().await;
-    let chain = s
-        .op
-        .verify_log_chain(op_req(VerifyLogChainRequest {}))
-        .await
-        .expect("verify")
-        .into_inner();
+    let chain =
+        s.op.verify_log_chain(op_req(VerifyLogChainRequest {}))
+            .await
+            .expect("verify")
+            .into_inner();
     assert!(!chain.intact, "{chain:?}");
     assert_eq!(chain.break_offset, row.0 as u64);
     assert!(chain.break_description.contains("changed"), "{chain:?}");
