@@ -70,6 +70,15 @@ pub fn op_req<T>(message: T) -> tonic::Request<T> {
 pub mod fspiop;
 pub mod webdriver;
 
+/// Lower-case hex SHA-256 of `text`: how an operators file names a token.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 pub use harambee_sim::network::Member;
 
 /// A switch running in this process on 127.0.0.1, with its data directory.

@@ -13,14 +13,6 @@ use reqwest::redirect::Policy;
 const AUDITOR_TOKEN: &str = "auditor-token-0123456789";
 const HUB_TOKEN: &str = "hub-operator-token-0123456789";
 
-fn sha256_hex(text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// A browser without a cookie jar: the session cookie is carried by hand.
 struct Browser {
     http: reqwest::Client,

@@ -23,14 +23,6 @@ const AUDITOR_TOKEN: &str = "console-auditor-token-0123456789";
 /// How long a download may take to land.
 const DOWNLOAD_TIMEOUT_MS: u64 = 15_000;
 
-fn sha256_hex(text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 fn operators_file(dir: &std::path::Path) -> PathBuf {
     let path = dir.join("operators.toml");
     std::fs::write(

@@ -187,6 +187,20 @@ pub(crate) fn name_of(full: &str, prefix: &str) -> String {
     full.trim_start_matches(prefix).to_string()
 }
 
+/// A transfer state's name (`COMMITTED`).
+pub(crate) fn transfer_state(s: i32) -> String {
+    TransferState::try_from(s)
+        .map(|s| name_of(s.as_str_name(), "TRANSFER_STATE_"))
+        .unwrap_or_default()
+}
+
+/// An account type's name (`POSITION`).
+pub(crate) fn account_type(t: i32) -> String {
+    AccountType::try_from(t)
+        .map(|t| name_of(t.as_str_name(), "ACCOUNT_TYPE_"))
+        .unwrap_or_default()
+}
+
 /// What of a limit a participant uses: its position and reservations
 /// against the smaller of its liquidity and its net debit cap.
 fn used(p: &PositionInfo) -> u32 {
@@ -332,24 +346,6 @@ pub fn participant(session: &Session, page: &ParticipantPage) -> Response {
     let lang = session.lang;
     let fsp = &page.info.fsp_id;
     let amount = |v: &str, c: &str| money::format(v, c, scale_of(&page.scales, c), lang);
-    let account_type = |t: i32| {
-        AccountType::try_from(t)
-            .map(|t| {
-                t.as_str_name()
-                    .trim_start_matches("ACCOUNT_TYPE_")
-                    .to_string()
-            })
-            .unwrap_or_default()
-    };
-    let state = |s: i32| {
-        TransferState::try_from(s)
-            .map(|t| {
-                t.as_str_name()
-                    .trim_start_matches("TRANSFER_STATE_")
-                    .to_string()
-            })
-            .unwrap_or_default()
-    };
     let body = html! {
         h1 { (fill(lang, "participant_heading", &[("fsp", fsp)])) }
         p {
@@ -496,7 +492,7 @@ pub fn participant(session: &Session, page: &ParticipantPage) -> Response {
                             td { (t.payer_fsp) }
                             td { (t.payee_fsp) }
                             td class="num" { (amount(&m.amount, &m.currency)) }
-                            td { (state(t.state)) }
+                            td { (transfer_state(t.state)) }
                         }
                     }
                 }

@@ -115,22 +115,7 @@ async fn participant(
             .await?
             .into_inner()
             .accounts;
-        let reserved = app
-            .ops
-            .list_funds(call(
-                &session,
-                ListFundsRequest {
-                    fsp_id: fsp.clone(),
-                    state: FundsState::Reserved as i32,
-                    page: Some(PageRequest {
-                        page_size: RESERVED_FUNDS_MAX,
-                        page_token: String::new(),
-                    }),
-                },
-            ))
-            .await?
-            .into_inner()
-            .funds;
+        let reserved = reserved_of(&app, &session, &fsp).await?;
         let transfers = app
             .ops
             .list_transfers(call(
@@ -386,14 +371,13 @@ async fn funds_confirm(
     answer(&session, &back, confirm.await)
 }
 
-/// The reserved funds out `funds_id` of `fsp`.
-async fn reserved_funds(
+/// The funds outs of `fsp` reserved and awaiting commit or abort.
+async fn reserved_of(
     app: &App,
     session: &Session,
     fsp: &str,
-    funds_id: &str,
-) -> Result<FundsResult, tonic::Status> {
-    let funds = app
+) -> Result<Vec<FundsResult>, tonic::Status> {
+    Ok(app
         .ops
         .list_funds(call(
             session,
@@ -408,8 +392,18 @@ async fn reserved_funds(
         ))
         .await?
         .into_inner()
-        .funds;
-    funds
+        .funds)
+}
+
+/// The reserved funds out `funds_id` of `fsp`.
+async fn reserved_funds(
+    app: &App,
+    session: &Session,
+    fsp: &str,
+    funds_id: &str,
+) -> Result<FundsResult, tonic::Status> {
+    reserved_of(app, session, fsp)
+        .await?
         .into_iter()
         .find(|f| f.funds_id == funds_id)
         .ok_or_else(|| {

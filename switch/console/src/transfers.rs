@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::catalog::{Lang, fill, text};
 use crate::money;
-use crate::pages::{self, name_of, scale_of, time_of};
+use crate::pages::{self, account_type, name_of, scale_of, time_of, transfer_state};
 use crate::sessions::Session;
 use crate::{App, Signed, answer, call};
 
@@ -78,12 +78,6 @@ fn state_of(text: &str) -> TransferState {
         "ABORTED" => TransferState::Aborted,
         _ => TransferState::Unspecified,
     }
-}
-
-fn state_name(s: i32) -> String {
-    TransferState::try_from(s)
-        .map(|s| name_of(s.as_str_name(), "TRANSFER_STATE_"))
-        .unwrap_or_default()
 }
 
 async fn search(
@@ -221,7 +215,7 @@ fn search_page(
                             td { (t.payer_fsp) }
                             td { (t.payee_fsp) }
                             td class="num" { (amount(&m.amount, &m.currency)) }
-                            td data-field="state" { (state_name(t.state)) }
+                            td data-field="state" { (transfer_state(t.state)) }
                             td data-field="code" { (t.error.as_ref().map(|e| e.error_code.as_str()).unwrap_or("")) }
                             td { (time_of(t.prepared.as_ref())) }
                         }
@@ -274,12 +268,6 @@ async fn detail(
     answer(&session, "/transfers", loaded.await)
 }
 
-fn account_type(t: i32) -> String {
-    AccountType::try_from(t)
-        .map(|t| name_of(t.as_str_name(), "ACCOUNT_TYPE_"))
-        .unwrap_or_default()
-}
-
 fn phase(p: i32) -> String {
     PostingPhase::try_from(p)
         .map(|p| name_of(p.as_str_name(), "POSTING_PHASE_"))
@@ -299,7 +287,7 @@ fn detail_page(
         h1 { (text(lang, "transfer_heading")) " " code { (t.transfer_id) } }
         table class="facts" {
             tbody {
-                tr { th scope="row" { (text(lang, "col_state")) } td data-field="state" { (state_name(t.state)) } }
+                tr { th scope="row" { (text(lang, "col_state")) } td data-field="state" { (transfer_state(t.state)) } }
                 tr { th scope="row" { (text(lang, "col_payer")) } td { a href=(format!("/participants/{}", t.payer_fsp)) { (t.payer_fsp) } } }
                 tr { th scope="row" { (text(lang, "col_payee")) } td { a href=(format!("/participants/{}", t.payee_fsp)) { (t.payee_fsp) } } }
                 tr { th scope="row" { (text(lang, "col_amount")) } td data-field="amount" { (amount(&m.amount, &m.currency)) } }
