@@ -630,6 +630,12 @@ pub async fn run(
         "  ledger balanced:   {}",
         if after.balanced { "yes" } else { "NO" }
     );
+    if !tls {
+        println!();
+        println!(
+            "To close and settle the window yourself in the operator console: harambee demo --console"
+        );
+    }
 
     let _ = stop_tx.send(true);
     running.stop().await;

@@ -580,6 +580,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                         Some(handle.render())
                     }))
                 }),
+                stop: Some(stop.clone()),
             },
         );
         tasks.push(tokio::spawn(crate::http::serve(

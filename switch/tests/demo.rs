@@ -27,6 +27,7 @@ fn the_demo_pays_settles_and_reports_a_balanced_ledger() {
         "to or from bank-f over ISO 8583",
         "a legacy host on ISO 8583 (institution 60001, signed on)",
         "(they agree)",
+        "harambee demo --console",
     ] {
         assert!(stdout.contains(expected), "{expected:?} not in:\n{stdout}");
     }

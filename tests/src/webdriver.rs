@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// How long a command may take.
 const COMMAND_TIMEOUT_MS: u64 = 30_000;
+/// How often an element replaced under a read is looked for again.
+const STALE_TRIES_MAX: u32 = 5;
 /// How long to wait for ChromeDriver to listen.
 const START_TIMEOUT_MS: u64 = 20_000;
 
@@ -147,6 +149,14 @@ impl Browser {
     }
 
     async fn command(&self, method: &str, path: &str, body: Value) -> Value {
+        self.try_command(method, path, body)
+            .await
+            .unwrap_or_else(|error| panic!("{method} {path}: {error}"))
+    }
+
+    /// A command's value, or the WebDriver error it answered (its name
+    /// and message).
+    async fn try_command(&self, method: &str, path: &str, body: Value) -> Result<Value, String> {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let request = match method {
             "GET" => self.http.get(url),
@@ -161,12 +171,23 @@ impl Browser {
             .await
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         if let Some(error) = answer["value"].get("error") {
-            panic!(
-                "{method} {path}: {error}: {}",
+            return Err(format!(
+                "{}: {}",
+                error.as_str().unwrap_or_default(),
                 answer["value"]["message"].as_str().unwrap_or_default()
-            );
+            ));
         }
-        answer["value"].clone()
+        Ok(answer["value"].clone())
+    }
+
+    /// Runs `script` in the page as a function body; what it returns.
+    pub async fn execute(&self, script: &str) -> Value {
+        self.command(
+            "POST",
+            "/execute/sync",
+            json!({ "script": script, "args": [] }),
+        )
+        .await
     }
 
     /// Opens `url` and waits for it to load.
@@ -237,14 +258,26 @@ impl Browser {
         }
     }
 
-    /// The visible text of the element `css` selects.
+    /// The visible text of the element `css` selects. A page that
+    /// replaces its elements in place (the live overview) may do so
+    /// between finding one and reading it: then it is found again.
     pub async fn text(&self, css: &str) -> String {
-        let e = self.element(css).await;
-        self.command("GET", &format!("/element/{e}/text"), Value::Null)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        let mut tries = 0;
+        loop {
+            let e = self.element(css).await;
+            match self
+                .try_command("GET", &format!("/element/{e}/text"), Value::Null)
+                .await
+            {
+                Ok(text) => return text.as_str().unwrap_or_default().to_string(),
+                Err(error)
+                    if error.starts_with("stale element reference") && tries < STALE_TRIES_MAX =>
+                {
+                    tries += 1;
+                }
+                Err(error) => panic!("text of {css}: {error}"),
+            }
+        }
     }
 
     /// Types `text` into the field `css` selects, after clearing it.

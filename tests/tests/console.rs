@@ -353,3 +353,170 @@ async fn a_session_ends_when_it_expires() {
     let (_, page) = web.get("/login?expired=1").await;
     assert!(page.contains("Your session has ended"), "{page}");
 }
+
+/// One server-sent event: its name and its data (lines joined by `\n`).
+struct SseEvent {
+    name: String,
+    data: String,
+}
+
+/// Reads server-sent events off a streaming response, a frame at a time.
+struct Events {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Events {
+    /// The next named event (comments and `retry` skipped), within
+    /// `timeout_ms`; `None` if the stream ends first.
+    async fn next(&mut self, timeout_ms: u64) -> Option<SseEvent> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms);
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent {
+                    name: String::new(),
+                    data: String::new(),
+                };
+                for line in frame.lines() {
+                    if let Some(name) = line.strip_prefix("event:") {
+                        event.name = name.trim_start().to_string();
+                    } else if let Some(data) = line.strip_prefix("data:") {
+                        if !event.data.is_empty() {
+                            event.data.push('\n');
+                        }
+                        event.data.push_str(data.strip_prefix(' ').unwrap_or(data));
+                    }
+                }
+                if !event.name.is_empty() {
+                    return Some(event);
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .expect("an event in time")
+                .expect("the stream");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk?));
+        }
+    }
+}
+
+impl Browser {
+    /// Opens the overview's live stream with the session's cookie.
+    async fn live(&self) -> Events {
+        let mut r = self.http.get(format!("{}/live", self.base));
+        if let Some(c) = &self.cookie {
+            r = r.header("cookie", c);
+        }
+        let response = r.send().await.expect("GET /live");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("text/event-stream")
+        );
+        Events {
+            response,
+            buffer: String::new(),
+        }
+    }
+}
+
+/// How long the next overview may take to come (it comes every 5 s).
+const LIVE_EVENT_TIMEOUT_MS: u64 = 20_000;
+
+#[tokio::test]
+async fn the_overview_stays_live_over_server_sent_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = TestSwitch::config(dir.path());
+    config.console.listen = "127.0.0.1:0".into();
+    config.api.operators_file = operators_file(dir.path()).display().to_string();
+    let mut s = TestSwitch::start_with(dir, config).await;
+    let mut a = s
+        .onboard("bank-a", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let b = s
+        .onboard("bank-b", "1000", "1000", PayeeBehaviour::Honest)
+        .await;
+    let mut web = Browser::new(s.running().console_addr.expect("console"));
+
+    // Not signed in: no stream, the sign-in page instead.
+    let (status, to) = web.get("/live").await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/login?expired=1")
+    );
+    let (status, _) = web.login(HUB_TOKEN, "en").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    // The page asks for the script, from its own origin only, and
+    // reloads itself where scripts do not run.
+    let (_, page) = web.get("/").await;
+    assert!(page.contains("<script src=\"/live.js\" defer>"), "{page}");
+    assert!(
+        page.contains("<noscript><meta http-equiv=\"refresh\" content=\"5\">"),
+        "{page}"
+    );
+    assert!(page.contains("<div id=\"live\">"), "{page}");
+    let script = reqwest::get(format!("{}/live.js", web.base))
+        .await
+        .expect("GET /live.js");
+    assert_eq!(
+        script
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert!(script.text().await.expect("script").contains("EventSource"));
+
+    // The stream sends the overview's tables, then the next ones with a
+    // payment made in between.
+    let mut events = web.live().await;
+    let first = events.next(LIVE_EVENT_TIMEOUT_MS).await.expect("an event");
+    assert_eq!(first.name, "overview");
+    let before = s.position("bank-a").await;
+    assert_eq!(
+        cell(&first.data, "bank-a", "position"),
+        harambee_console::money::format(
+            &before.position,
+            CURRENCY,
+            2,
+            harambee_console::catalog::Lang::En
+        )
+    );
+    assert!(!first.data.contains("<html"), "a part, not a page");
+    assert!(first.data.contains("As of "), "{}", first.data);
+    let q = quote(&mut a, &b, "25").await;
+    let done = a
+        .api
+        .prepare_transfer(prepare_request(&q, 30_000))
+        .await
+        .expect("prepare")
+        .into_inner();
+    assert_eq!(done.state, TransferState::Committed as i32);
+    let after = s.position("bank-a").await;
+    assert_ne!(after.position, before.position);
+    let next = events.next(LIVE_EVENT_TIMEOUT_MS).await.expect("an event");
+    assert_eq!(next.name, "overview");
+    assert_eq!(
+        cell(&next.data, "bank-a", "position"),
+        harambee_console::money::format(
+            &after.position,
+            CURRENCY,
+            2,
+            harambee_console::catalog::Lang::En
+        )
+    );
+
+    // Signed out, the stream says it has ended (the page then reloads
+    // to the sign-in page) and stops.
+    let csrf = web.csrf().await;
+    let (status, _) = web.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let ended = events.next(LIVE_EVENT_TIMEOUT_MS).await.expect("an event");
+    assert_eq!(ended.name, "ended");
+    assert!(events.next(LIVE_EVENT_TIMEOUT_MS).await.is_none());
+}

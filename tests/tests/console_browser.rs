@@ -2,7 +2,8 @@
 //! (Debian's, driven over WebDriver by ChromeDriver) against a switch
 //! with simulated banks, on a small laptop's screen (1366 × 768). It
 //! signs in from the keyboard, reads the positions and checks them
-//! against the Operator API, sets a net debit cap and sees a payment
+//! against the Operator API, watches a payment show in the live overview
+//! without a reload, sets a net debit cap and sees a payment
 //! fail for it, records funds in through its confirmation, closes the
 //! window, settles it multilateral net through every state to SETTLED,
 //! downloads the reports and compares them with the Operator API's,
@@ -20,6 +21,9 @@ use harambee_tests::*;
 
 const OPS_TOKEN: &str = "console-ops-token-0123456789";
 const AUDITOR_TOKEN: &str = "console-auditor-token-0123456789";
+/// How long the live overview may take to show a payment (it is sent
+/// every 5 s).
+const LIVE_TIMEOUT_MS: u64 = 20_000;
 /// How long a download may take to land.
 const DOWNLOAD_TIMEOUT_MS: u64 = 15_000;
 
@@ -132,6 +136,36 @@ async fn an_operator_settles_the_day_in_the_console_in_a_real_browser() {
         }
     }
     web.screenshot(&shots.join("overview.png")).await;
+
+    // The overview stays live: a payment shows in it without a reload,
+    // and the link the operator is on keeps the focus.
+    web.execute("window.notReloaded = true;").await;
+    web.execute("document.querySelector('a[href=\"/participants/bank-b\"]').focus();")
+        .await;
+    assert_eq!(pay(&mut a, &b, "10").await, Ok(committed));
+    let moved = kes(&s.position("bank-a").await.position);
+    let started = std::time::Instant::now();
+    while web
+        .text("tr[data-fsp=\"bank-a\"] td[data-field=\"position\"]")
+        .await
+        != moved
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(LIVE_TIMEOUT_MS),
+            "the overview did not show the payment:\n{}",
+            web.source().await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        web.execute("return window.notReloaded === true;").await,
+        serde_json::Value::Bool(true),
+        "updated in place, not reloaded"
+    );
+    assert_eq!(
+        web.focused_attribute("href", 5_000).await,
+        "/participants/bank-b"
+    );
 
     // 3. A net debit cap of 5 on bank-a; a payment of 10 fails for it.
     web.goto(&format!("{base}/participants/bank-a")).await;

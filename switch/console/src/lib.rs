@@ -23,6 +23,7 @@
 
 mod audit;
 pub mod catalog;
+pub mod live;
 pub mod money;
 mod pages;
 mod participants;
@@ -73,6 +74,9 @@ pub struct ConsoleSettings {
     pub secure_cookies: bool,
     /// The switch's metrics, for the overview's throughput and outcomes.
     pub metrics: Option<traffic::MetricsSource>,
+    /// Turns true when the switch stops: the overview's live streams end
+    /// then rather than hold the shutdown up.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 #[derive(Clone)]
@@ -82,6 +86,8 @@ pub(crate) struct App {
     sessions: Arc<Sessions>,
     pub(crate) settings: Arc<ConsoleSettings>,
     pub(crate) traffic: Arc<traffic::Traffic>,
+    /// The overview's live streams open ([`live::STREAMS_MAX`]).
+    streams: Arc<tokio::sync::Semaphore>,
 }
 
 /// The console's pages, over the Operator API's handlers on `ctx`.
@@ -94,6 +100,7 @@ pub fn router(ctx: Ctx, settings: ConsoleSettings) -> Router {
             settings.sessions_max,
         )),
         traffic: Arc::new(traffic::Traffic::default()),
+        streams: live::streams(),
         settings: Arc::new(settings),
     };
     if let Some(source) = app.settings.metrics.clone() {
@@ -107,6 +114,7 @@ pub fn router(ctx: Ctx, settings: ConsoleSettings) -> Router {
         .merge(transfers::routes())
         .merge(settlement::routes())
         .merge(audit::routes())
+        .merge(live::routes())
         .layer(DefaultBodyLimit::max(FORM_BYTES_MAX))
         .with_state(app)
 }

@@ -1,5 +1,7 @@
 //! The console's HTML (maud: every value escaped). Pages work without
-//! JavaScript; the overview refreshes itself.
+//! JavaScript. The overview stays live: with JavaScript, its tables are
+//! replaced in place from a server-sent event stream ([`crate::live`]);
+//! without, the page reloads itself every few seconds.
 
 use std::collections::HashMap;
 
@@ -40,14 +42,17 @@ form.stack{background:#fff;padding:.6rem;margin:.6rem 0}
 table.facts{width:auto}table.facts th{padding-right:1.2rem}
 "#;
 
-fn layout(lang: Lang, session: Option<&Session>, refresh: bool, body: Markup) -> Markup {
+fn layout(lang: Lang, session: Option<&Session>, live: bool, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(lang.code()) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                @if refresh { meta http-equiv="refresh" content="5"; }
+                @if live {
+                    noscript { meta http-equiv="refresh" content=(crate::live::INTERVAL_MS / 1000); }
+                    script src=(crate::live::SCRIPT_PATH) defer {}
+                }
                 title { (text(lang, "title")) }
                 style { (PreEscaped(STYLE)) }
             }
@@ -78,7 +83,8 @@ pub(crate) fn respond(status: StatusCode, page: Markup) -> Response {
     let mut response = (status, Html(page.into_string())).into_response();
     let headers = response.headers_mut();
     // No framing (clickjacking), no caching of operators' pages, no
-    // guessing of types, and only this console's own resources. The
+    // guessing of types, and only this console's own resources (its one
+    // script, its event stream, no inline script). The
     // referrer stays on this origin: a browser told `no-referrer` sends
     // `Origin: null` with a form, which the origin check must refuse.
     headers.insert(
@@ -88,7 +94,7 @@ pub(crate) fn respond(status: StatusCode, page: Markup) -> Response {
     headers.insert(
         "content-security-policy",
         axum::http::HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
         ),
     );
     headers.insert(
@@ -211,17 +217,36 @@ fn used(p: &PositionInfo) -> u32 {
     money::percent_used(&used.to_string(), &limit.to_string())
 }
 
-pub fn overview(
+/// The overview page: its heading, and the part that stays live.
+pub fn overview(session: &Session, live: Markup) -> Response {
+    let lang = session.lang;
+    let body = html! {
+        h1 { (text(lang, "overview_heading")) }
+        p { (text(lang, "overview_help")) }
+        div id=(crate::live::PART_ID) { (live) }
+    };
+    respond(StatusCode::OK, layout(lang, Some(session), true, body))
+}
+
+/// The overview's live part: every participant's positions and limits,
+/// the traffic, and when they were read (`now_ms`).
+pub fn overview_live(
     session: &Session,
     scales: &HashMap<String, u32>,
     rows: &[(ParticipantInfo, Vec<PositionInfo>)],
     traffic: &Summary,
-) -> Response {
+    now_ms: i64,
+) -> Markup {
     let lang = session.lang;
     let amount = |v: &str, c: &str| money::format(v, c, scale_of(scales, c), lang);
-    let body = html! {
-        h1 { (text(lang, "overview_heading")) }
-        p { (text(lang, "overview_help")) }
+    let read_at = prost_types::Timestamp {
+        seconds: now_ms.div_euclid(1000),
+        nanos: 0,
+    };
+    html! {
+        p class="updated" data-field="updated" {
+            (fill(lang, "overview_updated", &[("time", &time_of(Some(&read_at)))]))
+        }
         @if rows.is_empty() { p { (text(lang, "none_yet")) } }
         @else {
             table {
@@ -262,8 +287,7 @@ pub fn overview(
             }
         }
         (traffic_section(lang, traffic))
-    };
-    respond(StatusCode::OK, layout(lang, Some(session), true, body))
+    }
 }
 
 /// Throughput per minute and outcomes by code, from the switch's metrics.

@@ -9,6 +9,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use harambee_proto::v1::operator_api_server::OperatorApi;
 use harambee_proto::v1::*;
+use maud::Markup;
 use serde::Deserialize;
 
 use crate::catalog::text;
@@ -35,45 +36,55 @@ pub(crate) fn routes() -> Router<App> {
 
 async fn overview(State(app): State<App>, Signed(session): Signed) -> Response {
     let loaded = async {
-        let scales = app.scales(&session).await?;
-        let participants = app
+        let live = overview_live(&app, &session).await?;
+        Ok(pages::overview(&session, live))
+    };
+    answer(&session, "/", loaded.await)
+}
+
+/// The overview's live part as it is now: every participant's positions
+/// from the Operator API, and the traffic from the switch's metrics
+/// (sampled afresh if the last sample is older than a second).
+pub(crate) async fn overview_live(app: &App, session: &Session) -> Result<Markup, tonic::Status> {
+    let scales = app.scales(session).await?;
+    let participants = app
+        .ops
+        .list_participants(call(
+            session,
+            ListParticipantsRequest {
+                page: Some(PageRequest {
+                    page_size: 1000,
+                    page_token: String::new(),
+                }),
+            },
+        ))
+        .await?
+        .into_inner()
+        .participants;
+    let mut rows = Vec::with_capacity(participants.len());
+    for p in participants {
+        let positions = app
             .ops
-            .list_participants(call(
-                &session,
-                ListParticipantsRequest {
-                    page: Some(PageRequest {
-                        page_size: 1000,
-                        page_token: String::new(),
-                    }),
+            .get_positions(call(
+                session,
+                GetPositionsRequest {
+                    fsp_id: p.fsp_id.clone(),
                 },
             ))
             .await?
             .into_inner()
-            .participants;
-        let mut rows = Vec::with_capacity(participants.len());
-        for p in participants {
-            let positions = app
-                .ops
-                .get_positions(call(
-                    &session,
-                    GetPositionsRequest {
-                        fsp_id: p.fsp_id.clone(),
-                    },
-                ))
-                .await?
-                .into_inner()
-                .positions;
-            rows.push((p, positions));
-        }
-        let now_ms = app.now_ms();
-        if let Some(source) = &app.settings.metrics {
-            app.traffic
-                .sample_fresh(now_ms, crate::traffic::FRESH_SAMPLE_GAP_MS, || (source.0)());
-        }
-        let traffic = app.traffic.summary(now_ms);
-        Ok(pages::overview(&session, &scales, &rows, &traffic))
-    };
-    answer(&session, "/", loaded.await)
+            .positions;
+        rows.push((p, positions));
+    }
+    let now_ms = app.now_ms();
+    if let Some(source) = &app.settings.metrics {
+        app.traffic
+            .sample_fresh(now_ms, crate::traffic::FRESH_SAMPLE_GAP_MS, || (source.0)());
+    }
+    let traffic = app.traffic.summary(now_ms);
+    Ok(pages::overview_live(
+        session, &scales, &rows, &traffic, now_ms,
+    ))
 }
 
 async fn participant(
