@@ -122,6 +122,11 @@ pub async fn onboard(
     spec: &LegacySpec,
     gateway: SocketAddr,
 ) -> anyhow::Result<Arc<LegacyHost>> {
+    anyhow::ensure!(
+        spec.customers <= network::CUSTOMERS_MAX,
+        "a legacy bank has at most {} customers",
+        network::CUSTOMERS_MAX
+    );
     let customers: Vec<String> = (0..spec.customers)
         .map(|k| network::customer_id(&spec.name, k))
         .collect();

@@ -140,15 +140,21 @@ impl Member {
     }
 }
 
-/// The MSISDN of a member's k-th customer: 2547, four digits from the name,
-/// four from k.
+/// The most customers a simulated member has (`customer_id` gives k two
+/// digits).
+pub const CUSTOMERS_MAX: usize = 100;
+
+/// The MSISDN of a member's k-th customer: 2547, nine digits from a hash
+/// of the name (64-bit FNV-1a), two from k; fifteen digits, the most an
+/// MSISDN has. Stable across runs and machines, so a test can name a
+/// member's customer; members with different names share none but by a
+/// one-in-10^9 chance per pair.
 pub fn customer_id(name: &str, k: usize) -> String {
-    let n: u32 = name
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b) * (i as u32 + 1))
-        .sum();
-    format!("2547{:04}{:04}", n % 10_000, k % 10_000)
+    assert!(k < CUSTOMERS_MAX, "customer {k} of at most {CUSTOMERS_MAX}");
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("2547{:09}{k:02}", hash % 1_000_000_000)
 }
 
 /// Starts the member's callback server on 127.0.0.1 and onboards it.
@@ -158,6 +164,10 @@ pub async fn onboard(
     spec: &MemberSpec,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Member> {
+    anyhow::ensure!(
+        spec.customers <= CUSTOMERS_MAX,
+        "a simulated member has at most {CUSTOMERS_MAX} customers"
+    );
     let customers: Vec<Customer> = (0..spec.customers)
         .map(|k| Customer {
             party_type: PartyIdType::Msisdn,
@@ -311,4 +321,43 @@ pub async fn enrol(
             .await?;
     }
     Ok((credential, api))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loads name their participants `load-{run}-{i}` with a random run:
+    /// two loads on one switch must not give two participants one
+    /// customer's MSISDN (the second would be refused with 3003).
+    #[test]
+    fn customers_of_differently_named_members_do_not_share_an_msisdn() {
+        let mut owner: std::collections::HashMap<String, String> = Default::default();
+        for run in 0..1_000u32 {
+            // Six hex digits, as load's run ids are.
+            let run = format!("{:06x}", run.wrapping_mul(2_654_435_761) & 0xff_ffff);
+            for i in 0..3 {
+                let name = format!("load-{run}-{i}");
+                for k in 0..4 {
+                    let id = customer_id(&name, k);
+                    if let Some(other) = owner.insert(id.clone(), name.clone()) {
+                        assert_eq!(other, name, "{id} is a customer of {other} and of {name}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_customer_id_is_an_msisdn() {
+        for name in ["bank-a", "wallet-g", "load-0a1b2c-2", ""] {
+            for k in [0, 1, CUSTOMERS_MAX - 1] {
+                let id = customer_id(name, k);
+                assert!(id.len() <= 15 && id.starts_with("2547"), "{id}");
+                assert!(id.bytes().all(|b| b.is_ascii_digit()), "{id}");
+                assert_eq!(id, customer_id(name, k), "stable");
+            }
+        }
+        assert_ne!(customer_id("bank-a", 0), customer_id("bank-a", 1));
+    }
 }

@@ -460,6 +460,41 @@ async fn the_overview_stays_live_over_server_sent_events() {
         "{page}"
     );
     assert!(page.contains("<div id=\"live\">"), "{page}");
+    assert_eq!(page.matches("<script").count(), 1, "no inline script");
+    // The policy lets the page run that script and open its stream, and
+    // nothing else: no other origin, no inline script, no framing.
+    let response = web
+        .http
+        .get(format!("{}/", web.base))
+        .header("cookie", web.cookie.clone().expect("signed in"))
+        .send()
+        .await
+        .expect("GET /");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let policy = header("content-security-policy");
+    let directives: Vec<&str> = policy.split(';').map(str::trim).collect();
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(directives.contains(&directive), "{policy}");
+    }
+    assert!(!policy.contains("unsafe-eval"), "{policy}");
+    assert!(
+        !policy.contains("script-src 'self' 'unsafe-inline'"),
+        "{policy}"
+    );
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert_eq!(header("cache-control"), "no-store");
     let script = reqwest::get(format!("{}/live.js", web.base))
         .await
         .expect("GET /live.js");
