@@ -497,7 +497,7 @@ async fn a_grpc_payer_pays_a_legacy_hosts_customer_only_on_its_approval() {
         "{t:?}"
     );
     // The host was sent a credit whose transfer aborted: the gateway
-    // reverses it (a 0420 advice naming the 0200), until it is
+    // reverses it (a 0420 advice naming the 0200), repeated until it is
     // acknowledged.
     let advice = host.next().await.expect("a reversal advice");
     assert_eq!(advice.mti.as_str(), "0420", "{advice:?}");
@@ -516,9 +516,32 @@ async fn a_grpc_payer_pays_a_legacy_hosts_customer_only_on_its_approval() {
     for n in [4, 37, 49, 103] {
         assert_eq!(advice.get(n), credit.get(n), "field {n} of the credit");
     }
+    // Not acknowledged: the gateway repeats it as a 0421, the same advice
+    // (its trace number, reference and original data), after
+    // REVERSAL_ANSWER_MS.
+    let repeat = loop {
+        let m = host.next().await.expect("the advice again");
+        if m.mti.as_str() == "0800" {
+            // An echo test while the host is quiet: answered.
+            let mut echo = Message::new(Mti::new(b"0810").expect("mti"));
+            for n in [7, 11, 70] {
+                if let Some(v) = m.get(n) {
+                    echo.set(n, v);
+                }
+            }
+            echo.set(39, "00");
+            host.send(&echo).await;
+            continue;
+        }
+        break m;
+    };
+    assert_eq!(repeat.mti.as_str(), "0421", "{repeat:?}");
+    for n in [4, 11, 32, 37, 49, 90, 103] {
+        assert_eq!(repeat.get(n), advice.get(n), "field {n} of the 0420");
+    }
     let mut acknowledged = Message::new(Mti::new(b"0430").expect("mti"));
     for n in [4, 7, 11, 32, 37, 49, 90] {
-        if let Some(v) = advice.get(n) {
+        if let Some(v) = repeat.get(n) {
             acknowledged.set(n, v);
         }
     }

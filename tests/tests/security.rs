@@ -412,20 +412,39 @@ async fn https_callback_server(
     key: &std::path::Path,
     ca: &std::path::Path,
 ) -> (String, tokio::sync::mpsc::Receiver<(String, String)>) {
-    let (chain, key, roots) = (pem::chain(cert), pem::key(key), pem::roots(ca));
+    let (url, received, _) = https_server(cert, key, Some(ca)).await;
+    (url, received)
+}
+
+/// [`https_callback_server`], asking clients for a certificate of
+/// `client_ca` or, with `None`, for none; it also counts the TCP
+/// connections it accepts (a handshake refused by the client counts).
+async fn https_server(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    client_ca: Option<&std::path::Path>,
+) -> (
+    String,
+    tokio::sync::mpsc::Receiver<(String, String)>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let (chain, key) = (pem::chain(cert), pem::key(key));
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        std::sync::Arc::new(roots),
-        provider.clone(),
-    )
-    .build()
-    .expect("verifier");
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .expect("server config");
+        .expect("versions");
+    let builder = match client_ca {
+        Some(ca) => builder.with_client_cert_verifier(
+            rustls::server::WebPkiClientVerifier::builder_with_provider(
+                std::sync::Arc::new(pem::roots(ca)),
+                provider,
+            )
+            .build()
+            .expect("verifier"),
+        ),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(chain, key).expect("server config");
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -433,11 +452,14 @@ async fn https_callback_server(
         .expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = accepted.clone();
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 return;
             };
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
@@ -469,7 +491,7 @@ async fn https_callback_server(
             });
         }
     });
-    (format!("https://localhost:{port}"), rx)
+    (format!("https://localhost:{port}"), rx, accepted)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -1052,5 +1074,71 @@ async fn callback_servers_are_verified_against_their_participants_registered_ca(
     assert!(
         delivered.is_err(),
         "a callback reached a server whose CA vouches for another participant: {delivered:?}"
+    );
+}
+
+/// Without a scheme PKI the switch trusts no server: it calls an
+/// `https://` endpoint, refuses the server's certificate at the
+/// handshake and sends it nothing, while `http://` callbacks go on.
+#[tokio::test]
+async fn without_a_scheme_pki_an_https_callback_is_refused_at_the_handshake() {
+    use harambee_tests::fspiop::{callback_server, fspiop_participant, next};
+    use serde_json::json;
+
+    let s = TestSwitch::start().await;
+    // A server with a certificate for localhost, of a CA the switch was
+    // never told of, asking for no client certificate.
+    let pki = TestPki::new();
+    let server = pki.participant("bank-a");
+    let (https, mut received_https, accepted) =
+        https_server(&server.cert_file, &server.key_file, None).await;
+    let (http, mut received_http) = callback_server().await;
+    let bank_a = fspiop_participant(&s, "bank-a", &https).await;
+    let bank_b = fspiop_participant(&s, "bank-b", &http).await;
+
+    // bank-b, on http://, gets its callback: callbacks flow.
+    let (status, body) = bank_b
+        .send(
+            reqwest::Method::POST,
+            "/participants/MSISDN/254711000904",
+            "participants",
+            "1.1",
+            Some(json!({"fspId": "bank-b", "currency": CURRENCY})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        next(&mut received_http).await.path,
+        "/participants/MSISDN/254711000904"
+    );
+
+    // bank-a, on https://: the switch connects, takes no certificate, and
+    // nothing reaches the server.
+    let (status, body) = bank_a
+        .send(
+            reqwest::Method::POST,
+            "/participants/MSISDN/254711000903",
+            "participants",
+            "1.1",
+            Some(json!({"fspId": "bank-a", "currency": CURRENCY})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let mut waited_ms = 0;
+    while accepted.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            waited_ms < 10_000,
+            "the switch never called bank-a's server"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        waited_ms += 50;
+    }
+    let delivered =
+        tokio::time::timeout(std::time::Duration::from_secs(3), received_https.recv()).await;
+    assert!(
+        delivered.is_err(),
+        "a callback reached a server no PKI vouches for: {delivered:?}"
     );
 }
