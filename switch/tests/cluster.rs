@@ -82,6 +82,11 @@ type Acks = Vec<(String, Outcome, Instant)>;
 /// The nodes' own credential on the Cluster API.
 const CLUSTER_TOKEN: &str = "cluster-token-0123456789";
 
+/// How long the roles must stay put after a node joins before the test
+/// takes them as settled: longer than the 6 s session, within which a
+/// member's heartbeat learns of a rebalance.
+const ROLES_SETTLED_MS: u64 = 8_000;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_serve_traffic_and_the_follower_takes_over_from_a_killed_writer() {
     let broker = harambee_tests::Tansu::start().await;
@@ -126,15 +131,27 @@ async fn two_nodes_serve_traffic_and_the_follower_takes_over_from_a_killed_write
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let members = onboard_two_banks(&mut a, stop_rx).await;
 
-    // Node b joins; the group may move the role on a rebalance: wait until
-    // exactly one node writes and the other has applied all it wrote.
+    // Node b joins; the group may move the role on a rebalance, and that
+    // rebalance reaches a only at its next heartbeat (seconds after b
+    // answers): wait until exactly one node writes, the other has applied
+    // all it wrote, and it has stayed so for longer than a session.
     let mut b = start(&dirs.path().join("b"), &env("b")).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut settled: Option<(bool, Instant)> = None;
     let (mut writer, mut follower) = loop {
         let da = a.digest().await;
         let db_ = b.digest().await;
         if da.writer != db_.writer && da.log_offset == db_.log_offset && da.digest == db_.digest {
-            break if da.writer { (a, b) } else { (b, a) };
+            match settled {
+                Some((a_writes, since)) if a_writes == da.writer => {
+                    if since.elapsed() >= Duration::from_millis(ROLES_SETTLED_MS) {
+                        break if da.writer { (a, b) } else { (b, a) };
+                    }
+                }
+                _ => settled = Some((da.writer, Instant::now())),
+            }
+        } else {
+            settled = None;
         }
         assert!(Instant::now() < deadline, "one writer, one follower");
         tokio::time::sleep(Duration::from_millis(100)).await;

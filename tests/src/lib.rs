@@ -798,3 +798,85 @@ pub async fn closed_within(stream: &mut tokio::net::TcpStream, bound: Duration) 
     .await
     .is_ok()
 }
+
+/// Certificates of a CA made for one test, beside the dev PKI's: a
+/// participant's own issuing CA, another scheme.
+mod test_ca {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+
+    /// A certificate authority made for one test.
+    pub struct Ca {
+        pub pem: String,
+        issuer: Issuer<'static, KeyPair>,
+    }
+
+    impl Ca {
+        pub fn new(name: &str) -> Ca {
+            let key = KeyPair::generate().expect("key");
+            let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.distinguished_name.push(DnType::CommonName, name);
+            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+            let cert = params.self_signed(&key).expect("CA certificate");
+            Ca {
+                pem: cert.pem(),
+                issuer: Issuer::new(params, key),
+            }
+        }
+
+        /// A leaf certificate and its key, as PEM: a client's, or with
+        /// `server` a server's for localhost and 127.0.0.1 that is also a
+        /// client's (as the switch's is, for its calls to participants).
+        pub fn issue(&self, name: &str, server: bool, expired: bool) -> (String, String) {
+            let key = KeyPair::generate().expect("key");
+            let sans = if server {
+                vec!["localhost".to_string(), "127.0.0.1".to_string()]
+            } else {
+                Vec::new()
+            };
+            let mut params = CertificateParams::new(sans).expect("params");
+            params.distinguished_name.push(DnType::CommonName, name);
+            params.extended_key_usages = if server {
+                vec![
+                    ExtendedKeyUsagePurpose::ServerAuth,
+                    ExtendedKeyUsagePurpose::ClientAuth,
+                ]
+            } else {
+                vec![ExtendedKeyUsagePurpose::ClientAuth]
+            };
+            if expired {
+                params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+                params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+            }
+            let cert = params.signed_by(&key, &self.issuer).expect("certificate");
+            (cert.pem(), key.serialize_pem())
+        }
+    }
+
+    /// Writes `pem` (certificate, key) to `dir` and names it as an identity
+    /// the test clients take.
+    pub fn issued(
+        dir: &std::path::Path,
+        name: &str,
+        pem: &(String, String),
+    ) -> harambee_tls::dev::Issued {
+        let cert_file = dir.join(format!("{name}.pem"));
+        let key_file = dir.join(format!("{name}.key"));
+        std::fs::write(&cert_file, &pem.0).expect("write");
+        std::fs::write(&key_file, &pem.1).expect("write");
+        harambee_tls::dev::Issued {
+            holder: harambee_tls::dev::Holder::Participant,
+            name: name.into(),
+            cert_file,
+            key_file,
+            sha256: harambee_tls::certificate_sha256(
+                harambee_tls::certificates_from_pem(pem.0.as_bytes()).expect("PEM")[0].as_ref(),
+            ),
+            made: true,
+        }
+    }
+}
+pub use test_ca::{Ca, issued};

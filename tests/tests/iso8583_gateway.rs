@@ -953,3 +953,60 @@ async fn on_tls_a_host_is_its_registered_certificate_and_revocation_closes_it() 
         assert!(h.next().await.is_none(), "closed, never answered");
     }
 }
+
+/// On TLS a host may also be its participant by the participant's own
+/// issuing CA and a subject: any certificate of that CA naming it signs
+/// on, a renewal nobody registered included; the same CA's certificate
+/// naming another participant reaches nothing.
+#[tokio::test]
+async fn on_tls_a_host_registered_by_its_own_ca_is_any_certificate_of_that_ca_naming_it() {
+    let pki = TestPki::new();
+    let own = Ca::new("Legacy Bank issuing CA");
+    let files = tempfile::tempdir().expect("tempdir");
+    let ca = pki.ca.clone();
+    let mut s = switch_with_gateway_and(|c| {
+        c.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.2")];
+        pki.configure(c);
+        c.tls.iso8583 = true;
+    })
+    .await;
+    for name in ["legacy-bank", "bank-x"] {
+        s.op.create_participant(op_req(harambee_proto::v1::CreateParticipantRequest {
+            fsp_id: name.into(),
+            kind: harambee_proto::v1::ParticipantKind::Bank as i32,
+            name: name.into(),
+        }))
+        .await
+        .expect("participant");
+    }
+    s.op.add_participant_issuer(op_req(harambee_proto::v1::AddParticipantIssuerRequest {
+        fsp_id: "legacy-bank".into(),
+        ca_certificate_pem: own.pem.clone(),
+        subject: "CN=legacy-bank".into(),
+    }))
+    .await
+    .expect("registered by its CA");
+
+    for (k, stan) in ["000001", "000002"].into_iter().enumerate() {
+        let identity = issued(
+            files.path(),
+            &format!("legacy-bank-{k}"),
+            &own.issue("legacy-bank", false, false),
+        );
+        let mut host = Host::connect_tls(&s, &ca, Some(&identity))
+            .await
+            .expect("the handshake");
+        let signed_on = host.call(&network(stan, "001")).await;
+        assert_eq!(
+            signed_on.text(39),
+            Some("00"),
+            "certificate {k}: {signed_on:?}"
+        );
+    }
+    // The same CA's certificate naming bank-x proves nothing.
+    let forged = issued(files.path(), "bank-x", &own.issue("bank-x", false, false));
+    if let Some(mut h) = Host::connect_tls(&s, &ca, Some(&forged)).await {
+        h.send(&network("000003", "001")).await;
+        assert!(h.next().await.is_none(), "closed, never answered");
+    }
+}

@@ -13,56 +13,8 @@ use harambee_proto::v1::operator_api_client::OperatorApiClient;
 use harambee_proto::v1::participant_api_client::ParticipantApiClient;
 use harambee_proto::v1::*;
 use harambee_tests::*;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use sha2::{Digest, Sha256};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
-
-/// A certificate authority made for one test.
-struct Ca {
-    pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let key = KeyPair::generate().expect("key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let cert = params.self_signed(&key).expect("CA certificate");
-        Ca {
-            pem: cert.pem(),
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A leaf certificate and its key, as PEM.
-    fn issue(&self, name: &str, server: bool, expired: bool) -> (String, String) {
-        let key = KeyPair::generate().expect("key");
-        let sans = if server {
-            vec!["localhost".to_string(), "127.0.0.1".to_string()]
-        } else {
-            Vec::new()
-        };
-        let mut params = CertificateParams::new(sans).expect("params");
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.extended_key_usages = vec![if server {
-            ExtendedKeyUsagePurpose::ServerAuth
-        } else {
-            ExtendedKeyUsagePurpose::ClientAuth
-        }];
-        if expired {
-            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-        }
-        let cert = params.signed_by(&key, &self.issuer).expect("certificate");
-        (cert.pem(), key.serialize_pem())
-    }
-}
 
 /// SHA-256 of a PEM certificate's DER, in hex.
 fn fingerprint(pem: &str) -> String {
@@ -812,23 +764,24 @@ async fn the_operators_file_is_read_again_on_sighup() {
         .expect("the inspector stays");
 }
 
-/// Writes `pem` (certificate, key) to `dir` and names it as an identity
-/// the test clients take.
-fn issued(dir: &std::path::Path, name: &str, pem: &(String, String)) -> harambee_tls::dev::Issued {
-    let cert_file = dir.join(format!("{name}.pem"));
-    let key_file = dir.join(format!("{name}.key"));
-    std::fs::write(&cert_file, &pem.0).expect("write");
-    std::fs::write(&key_file, &pem.1).expect("write");
-    harambee_tls::dev::Issued {
-        holder: harambee_tls::dev::Holder::Participant,
-        name: name.into(),
-        cert_file,
-        key_file,
-        sha256: harambee_tls::certificate_sha256(
-            harambee_tls::certificates_from_pem(pem.0.as_bytes()).expect("PEM")[0].as_ref(),
-        ),
-        made: true,
-    }
+/// A switch's config with the participant API on mTLS alone (no bearer
+/// credentials, no FSPIOP API), on a certificate of `scheme` written
+/// under `dir`.
+fn participant_api_on_mtls(scheme: &Ca, dir: &std::path::Path) -> harambee_switch::config::Config {
+    let pki = dir.join("pki");
+    std::fs::create_dir_all(&pki).expect("pki dir");
+    let (switch_cert, switch_key) = scheme.issue("switch", true, false);
+    std::fs::write(pki.join("switch.pem"), &switch_cert).expect("write");
+    std::fs::write(pki.join("switch.key"), &switch_key).expect("write");
+    std::fs::write(pki.join("ca.pem"), &scheme.pem).expect("write");
+    let mut config = TestSwitch::config(dir);
+    config.tls.cert_file = pki.join("switch.pem").display().to_string();
+    config.tls.key_file = pki.join("switch.key").display().to_string();
+    config.tls.ca_file = pki.join("ca.pem").display().to_string();
+    config.tls.participant_api = true;
+    config.api.participant_bearer = false;
+    config.fspiop.listen = String::new();
+    config
 }
 
 /// A participant registered by its own CA and a subject (no certificate
@@ -844,19 +797,7 @@ async fn a_participant_registered_by_its_ca_and_subject_is_every_certificate_of_
     let scheme = Ca::new("test scheme CA");
     let own = Ca::new("Bank A issuing CA");
     let other = Ca::new("another CA");
-    let pki = dir.path().join("pki");
-    std::fs::create_dir_all(&pki).expect("pki dir");
-    let (switch_cert, switch_key) = scheme.issue("switch", true, false);
-    std::fs::write(pki.join("switch.pem"), &switch_cert).expect("write");
-    std::fs::write(pki.join("switch.key"), &switch_key).expect("write");
-    std::fs::write(pki.join("ca.pem"), &scheme.pem).expect("write");
-    let mut config = TestSwitch::config(dir.path());
-    config.tls.cert_file = pki.join("switch.pem").display().to_string();
-    config.tls.key_file = pki.join("switch.key").display().to_string();
-    config.tls.ca_file = pki.join("ca.pem").display().to_string();
-    config.tls.participant_api = true;
-    config.api.participant_bearer = false;
-    config.fspiop.listen = String::new();
+    let config = participant_api_on_mtls(&scheme, dir.path());
     let mut s = TestSwitch::start_with(dir, config).await;
     let addr = s.running().participant_addr;
     create(&mut s.op, "bank-a").await;
@@ -1140,5 +1081,136 @@ async fn without_a_scheme_pki_an_https_callback_is_refused_at_the_handshake() {
     assert!(
         delivered.is_err(),
         "a callback reached a server no PKI vouches for: {delivered:?}"
+    );
+}
+
+/// A gRPC participant registered by its own CA serves its PayeeCallback
+/// on a certificate of that CA: the switch takes it on the host of that
+/// participant's callback URL, and not from another participant's server
+/// on another host.
+#[tokio::test]
+async fn a_grpc_payee_callback_on_its_participants_own_ca_is_trusted_on_its_host_only() {
+    use harambee_sim::dfsp::{Customer, Dfsp};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scheme = Ca::new("test scheme CA");
+    let own = Ca::new("Bank A issuing CA");
+    let config = participant_api_on_mtls(&scheme, dir.path());
+    let mut s = TestSwitch::start_with(dir, config).await;
+    let addr = s.running().participant_addr;
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+
+    // bank-a (by its own CA) serves at localhost on its CA's certificate;
+    // bank-c (by a scheme certificate) serves at 127.0.0.1 on a
+    // certificate of bank-a's CA. Both ask the switch for a certificate
+    // of the scheme.
+    let mut parties = Vec::new();
+    for (name, host, registered_by_own_ca) in [
+        ("bank-a", "localhost", true),
+        ("bank-c", "127.0.0.1", false),
+    ] {
+        create(&mut s.op, name).await;
+        let client = if registered_by_own_ca {
+            s.op.add_participant_issuer(op_req(AddParticipantIssuerRequest {
+                fsp_id: name.into(),
+                ca_certificate_pem: own.pem.clone(),
+                subject: format!("CN={name}"),
+            }))
+            .await
+            .expect("by its CA");
+            own.issue(name, false, false)
+        } else {
+            let client = scheme.issue(name, false, false);
+            s.op.add_participant_certificate(op_req(AddParticipantCertificateRequest {
+                fsp_id: name.into(),
+                certificate_pem: client.0.clone(),
+            }))
+            .await
+            .expect("by its certificate");
+            client
+        };
+        let party = PartyIdentifier {
+            r#type: PartyIdType::Msisdn as i32,
+            id: harambee_sim::network::customer_id(name, 0),
+            sub_id: String::new(),
+        };
+        let payee = std::sync::Arc::new(Dfsp::new(
+            name,
+            [7; 32],
+            vec![Customer {
+                party_type: PartyIdType::Msisdn,
+                id: party.id.clone(),
+                display_name: format!("{name} customer 0"),
+            }],
+            vec![CURRENCY.into()],
+            rust_decimal::Decimal::ZERO,
+        ));
+        let (server_cert, server_key) = own.issue(name, true, false);
+        let tls = tonic::transport::ServerTlsConfig::new()
+            .identity(Identity::from_pem(server_cert, server_key))
+            .client_ca_root(Certificate::from_pem(&scheme.pem));
+        let mut stop = stop.clone();
+        let (callbacks, _) = payee
+            .serve_tls("127.0.0.1:0", Some(tls), async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
+            .expect("serves");
+        s.op.set_endpoint(op_req(SetEndpointRequest {
+            fsp_id: name.into(),
+            url: format!("https://{host}:{}", callbacks.port()),
+        }))
+        .await
+        .expect("endpoint");
+        connect(addr, &scheme.pem, Some(&client))
+            .await
+            .expect("connects")
+            .register_party(RegisterPartyRequest {
+                party: Some(party.clone()),
+            })
+            .await
+            .expect("registers its customer");
+        parties.push(party);
+    }
+    create(&mut s.op, "bank-b").await;
+    let payer = scheme.issue("bank-b", false, false);
+    s.op.add_participant_certificate(op_req(AddParticipantCertificateRequest {
+        fsp_id: "bank-b".into(),
+        certificate_pem: payer.0.clone(),
+    }))
+    .await
+    .expect("bank-b by its certificate");
+    let mut bank_b = connect(addr, &scheme.pem, Some(&payer))
+        .await
+        .expect("bank-b connects");
+
+    // bank-b looks up bank-a's customer: the switch asks bank-a's server,
+    // on bank-a's CA, and bank-a answers.
+    let found = bank_b
+        .lookup_party(LookupPartyRequest {
+            party: Some(parties[0].clone()),
+            currency: CURRENCY.into(),
+        })
+        .await
+        .expect("found")
+        .into_inner()
+        .party
+        .expect("a party");
+    assert_eq!(
+        (found.fsp_id.as_str(), found.display_name.as_str()),
+        ("bank-a", "bank-a customer 0")
+    );
+    // bank-c's customer: bank-c's server presents bank-a's CA's
+    // certificate, which vouches for bank-a's hosts only. Not taken.
+    let refused = bank_b
+        .lookup_party(LookupPartyRequest {
+            party: Some(parties[1].clone()),
+            currency: CURRENCY.into(),
+        })
+        .await
+        .expect_err("bank-c's server is not trusted");
+    assert!(
+        matches!(code(&refused), 1001 | 2003),
+        "the owner unreachable: {refused:?}"
     );
 }
