@@ -174,6 +174,18 @@ async fn switch_with_gateway_and(
     TestSwitch::start_with(dir, config).await
 }
 
+/// A switch whose gateway is on TLS (`tls.iso8583`) on `pki`, with the
+/// legacy bank's host bound to an address that is not the test's: on TLS
+/// the certificate says who a host is.
+async fn switch_with_tls_gateway(pki: &TestPki) -> TestSwitch {
+    switch_with_gateway_and(|c| {
+        c.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.2")];
+        pki.configure(c);
+        c.tls.iso8583 = true;
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_signed_on_host_pays_a_grpc_wallet_and_a_repeated_0200_moves_money_once() {
     let mut s = switch_with_gateway().await;
@@ -891,13 +903,7 @@ async fn on_tls_a_host_is_its_registered_certificate_and_revocation_closes_it() 
     let other = pki.participant("bank-x");
     let stray = pki.participant("stray");
     let ca = pki.ca.clone();
-    let mut s = switch_with_gateway_and(|c| {
-        // Not this test's address: on TLS the certificate says who it is.
-        c.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.2")];
-        pki.configure(c);
-        c.tls.iso8583 = true;
-    })
-    .await;
+    let mut s = switch_with_tls_gateway(&pki).await;
     for (name, cert) in [("legacy-bank", &legacy), ("bank-x", &other)] {
         s.op.create_participant(op_req(harambee_proto::v1::CreateParticipantRequest {
             fsp_id: name.into(),
@@ -964,12 +970,7 @@ async fn on_tls_a_host_registered_by_its_own_ca_is_any_certificate_of_that_ca_na
     let own = Ca::new("Legacy Bank issuing CA");
     let files = tempfile::tempdir().expect("tempdir");
     let ca = pki.ca.clone();
-    let mut s = switch_with_gateway_and(|c| {
-        c.iso8583.hosts = vec![format!("{INSTITUTION}=legacy-bank@127.0.0.2")];
-        pki.configure(c);
-        c.tls.iso8583 = true;
-    })
-    .await;
+    let mut s = switch_with_tls_gateway(&pki).await;
     for name in ["legacy-bank", "bank-x"] {
         s.op.create_participant(op_req(harambee_proto::v1::CreateParticipantRequest {
             fsp_id: name.into(),
